@@ -1,0 +1,131 @@
+/** @file proxystream/store.h
+ *  The data plane: a store holds payload bytes on the rank that put them and
+ *  hands out proxies; any rank of the store's communicator holding a proxy
+ *  can resolve it, and only that rank moves the bytes, straight from the owner.
+ *
+ *  Connectors: PXS_CONN_RMA (default; MPI window arena, same-node peers read
+ *  through MPI shared memory) and PXS_CONN_LOCAL (one process, heap arena). */
+#ifndef PROXYSTREAM_STORE_H
+#define PROXYSTREAM_STORE_H
+
+#include <mpi.h>
+
+#include "proxystream/common.h"
+#include "proxystream/proxy.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct pxs_store pxs_store_t;
+typedef struct pxs_request pxs_request_t;
+
+/** Store options. Initialise with pxs_store_opts_init(&o). */
+typedef struct pxs_store_opts {
+    size_t struct_size;
+    int connector;        /**< enum pxs_connector_kind; 0 = PXS_CONN_RMA */
+    size_t arena_bytes;   /**< arena per rank; 0 = default 64 MiB (PXS_ARENA_BYTES) */
+    double put_timeout;   /**< wait for arena space before PXS_ERR_AGAIN; default 30 s
+                               (PXS_PUT_TIMEOUT); 0 = fail at once; <0 = forever */
+    int shm;              /**< same-node shared-memory path: -1 = auto (default;
+                               PXS_SHM=0 turns it off), 0 = off, 1 = on */
+    size_t get_chunk;     /**< largest single MPI_Get/memcpy piece; 0 = default
+                               (PXS_GET_CHUNK) */
+} pxs_store_opts_t;
+
+/** Per-put options. Initialise with pxs_put_opts_init(&o). */
+typedef struct pxs_put_opts {
+    size_t struct_size;
+    uint32_t resolves;   /**< evict after this many resolves; default 1;
+                              0 = keep until pxs_store_evict */
+    int checksum;        /**< 1 = store a CRC32C, verified on every resolve */
+    double timeout;      /**< put timeout in s; default -2 = the store's put_timeout */
+    uint32_t topic;      /**< stamped into the proxy (informational) */
+    uint64_t seq;        /**< stamped into the proxy (informational) */
+} pxs_put_opts_t;
+
+/** A zero-copy view, filled by pxs_store_view, ended by pxs_store_release. */
+typedef struct pxs_view {
+    const void *data;    /**< read-only until released */
+    size_t len;
+    void *internal_[4];  /**< library use */
+    uint64_t internal_u_[4];
+} pxs_view_t;
+
+PXS_API int pxs_store_opts_init_(pxs_store_opts_t *opts, size_t size);
+#define pxs_store_opts_init(o) pxs_store_opts_init_((o), sizeof *(o))
+PXS_API int pxs_put_opts_init_(pxs_put_opts_t *opts, size_t size);
+#define pxs_put_opts_init(o) pxs_put_opts_init_((o), sizeof *(o))
+
+/** Create a store. Collective over comm (PXS_CONN_LOCAL accepts
+ *  MPI_COMM_SELF or MPI_COMM_NULL and needs no MPI). Fails on all ranks if it
+ *  fails on one. @return PXS_OK, PXS_ERR_INVALID, PXS_ERR_NOMEM, PXS_ERR_MPI,
+ *  PXS_ERR_NOTSUP (connector not built). */
+PXS_API PXS_NODISCARD int pxs_store_create(MPI_Comm comm, const pxs_store_opts_t *opts,
+                                           pxs_store_t **store_out);
+
+/** Destroy a store. Collective: no rank frees its arena before every rank
+ *  has entered destroy, so a peer's in-flight resolve completes first.
+ *  Outstanding async requests or views on this rank give PXS_ERR_BUSY (the
+ *  store is not destroyed; finish them and call again). NULL is a no-op. */
+PXS_API int pxs_store_destroy(pxs_store_t *store);
+
+/** Copy len bytes into this rank's arena; proxy_out refers to them.
+ *  Blocks (with back-off) while the arena is full, up to the timeout.
+ *  @return PXS_OK, PXS_ERR_INVALID, PXS_ERR_TOO_BIG (larger than the arena),
+ *  PXS_ERR_AGAIN (arena full past the timeout), PXS_ERR_MPI. */
+PXS_API PXS_NODISCARD int pxs_store_put(pxs_store_t *store, const void *data, size_t len,
+                                        const pxs_put_opts_t *opts,
+                                        pxs_proxy_t *proxy_out);
+
+/** Copy the object into buf (cap bytes); len_out gets its size. Counts as one
+ *  resolve. @return PXS_OK, PXS_ERR_INVALID, PXS_ERR_CORRUPT (forged proxy or
+ *  payload checksum mismatch), PXS_ERR_STALE (evicted or reused),
+ *  PXS_ERR_TRUNC (cap too small: len_out has the size, nothing consumed),
+ *  PXS_ERR_MPI. */
+PXS_API PXS_NODISCARD int pxs_store_resolve(pxs_store_t *store, const pxs_proxy_t *proxy,
+                                            void *buf, size_t cap, size_t *len_out);
+
+/** Like resolve, into a new buffer: free *buf_out with pxs_free(). */
+PXS_API PXS_NODISCARD int pxs_store_resolve_alloc(pxs_store_t *store,
+                                                  const pxs_proxy_t *proxy,
+                                                  void **buf_out, size_t *len_out);
+
+/** Zero-copy view on the same node (a copy into a private buffer when the
+ *  owner is on another node or shared memory is off). The object is not
+ *  reclaimed before pxs_store_release; the view counts as one resolve. */
+PXS_API PXS_NODISCARD int pxs_store_view(pxs_store_t *store, const pxs_proxy_t *proxy,
+                                         pxs_view_t *view_out);
+PXS_API int pxs_store_release(pxs_store_t *store, pxs_view_t *view);
+
+/** Asynchronous resolve into buf. *req_out is freed by wait, or by test
+ *  when it reports done. */
+PXS_API PXS_NODISCARD int pxs_store_resolve_start(pxs_store_t *store,
+                                                  const pxs_proxy_t *proxy, void *buf,
+                                                  size_t cap, pxs_request_t **req_out);
+/** Non-blocking: *done_out = 1 when finished (then the return value is the
+ *  resolve's status and the request is freed). */
+PXS_API PXS_NODISCARD int pxs_store_resolve_test(pxs_request_t *req, int *done_out,
+                                                 size_t *len_out);
+/** Block until finished; returns the resolve's status; frees the request. */
+PXS_API PXS_NODISCARD int pxs_store_resolve_wait(pxs_request_t *req, size_t *len_out);
+
+/** Evict the object now (owner), or give up this holder's remaining claim
+ *  (non-owner: counts down the resolve budget without reading).
+ *  @return PXS_OK, PXS_ERR_INVALID, PXS_ERR_CORRUPT, PXS_ERR_STALE, PXS_ERR_MPI. */
+PXS_API PXS_NODISCARD int pxs_store_evict(pxs_store_t *store, const pxs_proxy_t *proxy);
+
+/** Reclaim arena space of objects whose budget ran out (the owner also does
+ *  this inside put/evict). Local, non-blocking. */
+PXS_API int pxs_store_progress(pxs_store_t *store);
+
+/** Bytes of the arena in use on this rank (after reclaiming). */
+PXS_API PXS_NODISCARD int pxs_store_used(pxs_store_t *store, size_t *used_out,
+                                         size_t *capacity_out);
+/** This store's rank in its communicator. */
+PXS_API int pxs_store_rank(const pxs_store_t *store);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

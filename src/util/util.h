@@ -1,0 +1,162 @@
+/* Internal utilities shared by every module: errors with thread-local detail,
+ * logging, clocks, back-off waits, environment parsing, options, byte order.
+ * Not installed. */
+#ifndef PXSI_UTIL_H
+#define PXSI_UTIL_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <mpi.h>
+
+#include "proxystream/status.h"
+
+#if defined(__GNUC__)
+#define PXSI_PRINTF(a, b) __attribute__((format(printf, a, b)))
+#define PXSI_LIKELY(x)    __builtin_expect(!!(x), 1)
+#define PXSI_UNLIKELY(x)  __builtin_expect(!!(x), 0)
+#else
+#define PXSI_PRINTF(a, b)
+#define PXSI_LIKELY(x)   (x)
+#define PXSI_UNLIKELY(x) (x)
+#endif
+
+#ifndef NDEBUG
+#include <stdio.h>
+#include <stdlib.h>
+/* Invariants only (never input checks). */
+#define PXS_ASSERT(c)                                                          \
+    do {                                                                       \
+        if (!(c)) {                                                            \
+            fprintf(stderr, "pxs: assertion %s failed at %s:%d\n", #c,         \
+                    __FILE__, __LINE__);                                       \
+            abort();                                                           \
+        }                                                                      \
+    } while (0)
+#else
+#define PXS_ASSERT(c) ((void)0)
+#endif
+
+/* ---------------------------------------------------------------- errors */
+
+/* Record a one-line detail for the calling thread, log it at debug level
+ * under `subsys`, and return `code` (so: `return pxsi_err(...)`). */
+int pxsi_err(int code, const char *subsys, const char *fmt, ...) PXSI_PRINTF(3, 4);
+/* MPI failure: detail = "<what>: <MPI error string>"; returns PXS_ERR_MPI.
+ * Returns PXS_OK when mpi_rc == MPI_SUCCESS, so it can wrap calls. */
+int pxsi_mpi_err(int mpi_rc, const char *subsys, const char *what);
+#define PXSI_MPI_CHECK(call, subsys)                                           \
+    do {                                                                       \
+        int pxsi_mrc_ = (call);                                                \
+        if (PXSI_UNLIKELY(pxsi_mrc_ != MPI_SUCCESS))                           \
+            return pxsi_mpi_err(pxsi_mrc_, subsys, #call);                     \
+    } while (0)
+
+/* Collective status agreement: returns the most negative rc over comm (so a
+ * failure on one rank fails all). If the reduction itself fails, PXS_ERR_MPI. */
+int pxsi_agree(MPI_Comm comm, int rc);
+
+/* ---------------------------------------------------------------- logging */
+enum { PXSI_LOG_OFF = 0, PXSI_LOG_ERROR, PXSI_LOG_WARN, PXSI_LOG_INFO,
+       PXSI_LOG_DEBUG, PXSI_LOG_TRACE };
+int pxsi_log_level(void); /* PXS_LOG, read once; default: off */
+void pxsi_log(int level, const char *subsys, const char *fmt, ...) PXSI_PRINTF(3, 4);
+#define PXSI_LOG(level, subsys, ...)                                           \
+    do {                                                                       \
+        if (PXSI_UNLIKELY(pxsi_log_level() >= (level)))                        \
+            pxsi_log((level), (subsys), __VA_ARGS__);                          \
+    } while (0)
+#define PXSI_DEBUG(subsys, ...) PXSI_LOG(PXSI_LOG_DEBUG, subsys, __VA_ARGS__)
+#define PXSI_INFO(subsys, ...)  PXSI_LOG(PXSI_LOG_INFO, subsys, __VA_ARGS__)
+#define PXSI_WARN(subsys, ...)  PXSI_LOG(PXSI_LOG_WARN, subsys, __VA_ARGS__)
+
+/* ---------------------------------------------------------------- time, waits */
+double pxsi_now(void); /* monotonic seconds */
+
+/* Bounded back-off for polling loops: spin a little, then sched_yield, then
+ * sleep with growing intervals (capped at 1 ms) so oversubscribed ranks are
+ * not starved. timeout < 0: forever; 0: expired after the first check. */
+typedef struct pxsi_backoff {
+    uint32_t iter;
+    double deadline; /* < 0: none */
+} pxsi_backoff_t;
+void pxsi_backoff_init(pxsi_backoff_t *b, double timeout);
+int pxsi_backoff_expired(const pxsi_backoff_t *b);
+void pxsi_backoff_pause(pxsi_backoff_t *b);
+/* True every `n`th pause (n power of two), for "call into MPI now and then". */
+static inline int
+pxsi_backoff_every(const pxsi_backoff_t *b, uint32_t n)
+{
+    return (b->iter & (n - 1)) == 0;
+}
+/* Let MPI progress (software-atomic osc components need it): MPI_Iprobe. */
+void pxsi_mpi_progress(MPI_Comm comm);
+
+/* ---------------------------------------------------------------- environment */
+/* Unsigned size with optional K/M/G suffix (powers of 1024). Missing or
+ * unparsable: dflt (unparsable logs a warning). */
+uint64_t pxsi_env_size(const char *name, uint64_t dflt);
+double pxsi_env_double(const char *name, double dflt);
+/* "0/off/no/false" -> 0, "1/on/yes/true" -> 1, else dflt. */
+int pxsi_env_bool(const char *name, int dflt);
+
+/* ---------------------------------------------------------------- options */
+/* Options structs start with `size_t struct_size`. Copy the caller's struct
+ * into a full-size local one already holding defaults: only the bytes the
+ * caller's struct_size covers are taken. src NULL: keep defaults.
+ * src->struct_size == 0 or < sizeof(size_t): PXS_ERR_INVALID. */
+int pxsi_opts_take(void *dst, size_t dst_size, const void *src);
+
+/* ---------------------------------------------------------------- byte order */
+static inline void
+pxsi_put_le16(unsigned char *p, uint16_t v)
+{
+    p[0] = (unsigned char)v;
+    p[1] = (unsigned char)(v >> 8);
+}
+static inline void
+pxsi_put_le32(unsigned char *p, uint32_t v)
+{
+    for (int i = 0; i < 4; i++)
+        p[i] = (unsigned char)(v >> (8 * i));
+}
+static inline void
+pxsi_put_le64(unsigned char *p, uint64_t v)
+{
+    for (int i = 0; i < 8; i++)
+        p[i] = (unsigned char)(v >> (8 * i));
+}
+static inline uint16_t
+pxsi_get_le16(const unsigned char *p)
+{
+    return (uint16_t)(p[0] | (p[1] << 8));
+}
+static inline uint32_t
+pxsi_get_le32(const unsigned char *p)
+{
+    uint32_t v = 0;
+    for (int i = 3; i >= 0; i--)
+        v = (v << 8) | p[i];
+    return v;
+}
+static inline uint64_t
+pxsi_get_le64(const unsigned char *p)
+{
+    uint64_t v = 0;
+    for (int i = 7; i >= 0; i--)
+        v = (v << 8) | p[i];
+    return v;
+}
+
+/* ---------------------------------------------------------------- handles */
+/* Every handle struct starts with a uint32_t magic, checked at each public
+ * entry and poisoned on destroy. */
+#define PXSI_MAGIC_DEAD 0xdeadbeefu
+#define PXSI_HANDLE_OK(h, m) ((h) != NULL && *(const uint32_t *)(h) == (m))
+
+/* Size checks before narrowing to MPI int counts. */
+#define PXSI_INT_MAX_SIZE ((size_t)0x7fffffff)
+
+#endif

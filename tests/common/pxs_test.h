@@ -1,0 +1,86 @@
+/* Test helpers: a failed check prints rank, file:line, the status name and the
+ * library's detail line, then aborts the job (tests may abort; the library
+ * never does). Works in unit tests (no MPI_Init) and MPI tests. */
+#ifndef PXS_TEST_H
+#define PXS_TEST_H
+
+#include <mpi.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "proxystream.h"
+
+static inline int
+pxs_test_rank(void)
+{
+    int init = 0, fin = 0, r = -1;
+    MPI_Initialized(&init);
+    MPI_Finalized(&fin);
+    if (init && !fin)
+        MPI_Comm_rank(MPI_COMM_WORLD, &r);
+    return r;
+}
+
+static inline void
+pxs_test_fail(const char *file, int line, const char *what)
+{
+    int init = 0, fin = 0;
+    fprintf(stderr, "[rank %d] %s:%d: FAILED: %s (detail: %s)\n", pxs_test_rank(),
+            file, line, what, pxs_last_error_detail());
+    fflush(stderr);
+    MPI_Initialized(&init);
+    MPI_Finalized(&fin);
+    if (init && !fin)
+        MPI_Abort(MPI_COMM_WORLD, 1);
+    exit(1);
+}
+
+/* CHECK(cond) */
+#define CHECK(c)                                                               \
+    do {                                                                       \
+        if (!(c))                                                              \
+            pxs_test_fail(__FILE__, __LINE__, #c);                             \
+    } while (0)
+
+/* CHECK_RC(expr, expected_code): expr must return exactly that code. */
+#define CHECK_RC(expr, want)                                                   \
+    do {                                                                       \
+        int rc_ = (expr);                                                      \
+        if (rc_ != (want)) {                                                   \
+            char m_[512];                                                      \
+            snprintf(m_, sizeof m_, "%s returned %s (%d), expected %s", #expr, \
+                     pxs_errname(rc_), rc_, pxs_errname(want));                \
+            pxs_test_fail(__FILE__, __LINE__, m_);                             \
+        }                                                                      \
+    } while (0)
+
+/* CHECK_OK(expr): expr must return PXS_OK. */
+#define CHECK_OK(expr) CHECK_RC(expr, PXS_OK)
+
+/* Deterministic pattern for payload checks. */
+static inline unsigned char
+pxs_test_byte(uint64_t seed, uint64_t i)
+{
+    uint64_t x = seed * 0x9E3779B97F4A7C15ull + i * 0xBF58476D1CE4E5B9ull;
+    x ^= x >> 29;
+    return (unsigned char)(x ^ (x >> 17));
+}
+static inline void
+pxs_test_fill(void *buf, size_t len, uint64_t seed)
+{
+    unsigned char *p = (unsigned char *)buf;
+    for (size_t i = 0; i < len; i++)
+        p[i] = pxs_test_byte(seed, i);
+}
+static inline int
+pxs_test_verify(const void *buf, size_t len, uint64_t seed)
+{
+    const unsigned char *p = (const unsigned char *)buf;
+    for (size_t i = 0; i < len; i++)
+        if (p[i] != pxs_test_byte(seed, i))
+            return 0;
+    return 1;
+}
+
+#endif
