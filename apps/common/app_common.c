@@ -1,0 +1,106 @@
+#include "app_common.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+double
+app_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static int
+cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+double
+app_median(const double *v, int n)
+{
+    if (n <= 0)
+        return 0.0;
+    double *c = malloc(sizeof(double) * (size_t)n);
+    if (!c)
+        return v[0];
+    memcpy(c, v, sizeof(double) * (size_t)n);
+    qsort(c, (size_t)n, sizeof(double), cmp_double);
+    double m = (n % 2) ? c[n / 2] : 0.5 * (c[n / 2 - 1] + c[n / 2]);
+    free(c);
+    return m;
+}
+
+size_t
+app_parse_size(const char *s)
+{
+    if (!s || !*s)
+        return 0;
+    char *end = NULL;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (end == s)
+        return 0;
+    switch (*end) {
+    case 'k': case 'K': v <<= 10; break;
+    case 'm': case 'M': v <<= 20; break;
+    case 'g': case 'G': v <<= 30; break;
+    case '\0': break;
+    default: return 0;
+    }
+    return (size_t)v;
+}
+
+int
+app_has_flag(int argc, char **argv, const char *flag)
+{
+    for (int i = 1; i < argc; i++)
+        if (strcmp(argv[i], flag) == 0)
+            return 1;
+    return 0;
+}
+
+const char *
+app_opt(int argc, char **argv, const char *name)
+{
+    size_t n = strlen(name);
+    for (int i = 1; i < argc; i++) {
+        if (strncmp(argv[i], name, n) == 0) {
+            if (argv[i][n] == '=')
+                return argv[i] + n + 1;
+            if (argv[i][n] == '\0' && i + 1 < argc)
+                return argv[i + 1];
+        }
+    }
+    return NULL;
+}
+
+void
+app_report(int json, const char *bench, const char *case_name, int ranks,
+           size_t size, double ours, double baseline, const char *baseline_name,
+           const char *unit, int higher_better)
+{
+    static int header_done;
+    double ratio = 0.0;
+    if (ours > 0 && baseline > 0)
+        ratio = higher_better ? ours / baseline : baseline / ours;
+    if (json) {
+        printf("{\"bench\":\"%s\",\"case\":\"%s\",\"ranks\":%d,\"size\":%zu,"
+               "\"ours\":%.6g,\"baseline\":%.6g,\"baseline_name\":\"%s\","
+               "\"unit\":\"%s\",\"ratio\":%.4f}\n",
+               bench, case_name, ranks, size, ours, baseline, baseline_name, unit,
+               ratio);
+    } else {
+        if (!header_done) {
+            printf("%-28s %5s %10s %14s %14s %-22s %-9s %7s\n", "case", "ranks",
+                   "size", "ours", "baseline", "baseline_name", "unit", "ratio");
+            header_done = 1;
+        }
+        printf("%-28s %5d %10zu %14.4g %14.4g %-22s %-9s %7.2f\n", case_name, ranks,
+               size, ours, baseline, baseline_name, unit, ratio);
+    }
+    fflush(stdout);
+}

@@ -1,0 +1,28 @@
+/* Shared helpers for the demo and benchmarks (not part of the library). */
+#ifndef PXS_APP_COMMON_H
+#define PXS_APP_COMMON_H
+
+#include <stddef.h>
+
+/* Monotonic seconds. */
+double app_now(void);
+/* Median of n doubles (sorts a copy). */
+double app_median(const double *v, int n);
+/* Parse "64K", "1M", "16MiB", "2G" -> bytes; returns 0 on error. */
+size_t app_parse_size(const char *s);
+/* Does argv hold exactly `flag`? */
+int app_has_flag(int argc, char **argv, const char *flag);
+/* Value after `--name` (either "--name v" or "--name=v"), or NULL. */
+const char *app_opt(int argc, char **argv, const char *name);
+
+/* One benchmark measurement. higher_better: 1 when a larger value is better
+ * (throughput), 0 when smaller is better (latency, bytes). ratio is always
+ * "> 1 means ours is better": ours/baseline or baseline/ours.
+ * json != 0: one JSON object per line with fields bench, case, ranks, size,
+ * ours, baseline, baseline_name, unit, ratio. Otherwise a table row (the
+ * header is printed by the first call with json == 0). */
+void app_report(int json, const char *bench, const char *case_name, int ranks,
+                size_t size, double ours, double baseline,
+                const char *baseline_name, const char *unit, int higher_better);
+
+#endif
