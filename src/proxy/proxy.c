@@ -1,0 +1,170 @@
+/* The proxy wire format: encode, validate/decode, text form.
+ * Layout: see include/proxystream/proxy.h. Every decoder checks length,
+ * version, kind, flags, reserved bytes and the CRC32C over bytes 0..59, so a
+ * truncated, forged or bit-flipped proxy is PXS_ERR_CORRUPT. */
+#include <ctype.h>
+#include <string.h>
+
+#include "util/util.h"
+#include "proxystream/proxy.h"
+
+_Static_assert(sizeof(pxs_proxy_t) == PXS_PROXY_SIZE, "proxy must be 64 bytes");
+
+enum {
+    OFF_VERSION = 0, OFF_KIND = 1, OFF_FLAGS = 2, OFF_OWNER = 4, OFF_STORE = 8,
+    OFF_TOPIC = 12, OFF_OFFSET = 16, OFF_SIZE = 24, OFF_GEN = 32, OFF_SEQ = 40,
+    OFF_PCRC = 48, OFF_BUDGET = 52, OFF_RESERVED = 56, OFF_CRC = 60
+};
+
+static int
+kind_ok(unsigned k)
+{
+    return k > PXS_CONN_NONE && k < PXS_CONN_MAX_;
+}
+
+int
+pxs_proxy_encode(const pxs_proxy_info_t *info, pxs_proxy_t *proxy_out)
+{
+    if (!info || !proxy_out)
+        return pxsi_err(PXS_ERR_INVALID, "proxy", "NULL argument to pxs_proxy_encode");
+    if (!kind_ok(info->kind))
+        return pxsi_err(PXS_ERR_INVALID, "proxy", "unknown connector kind %u", info->kind);
+    if (info->flags & ~PXS_PROXY_F_MASK_)
+        return pxsi_err(PXS_ERR_INVALID, "proxy", "unknown flags 0x%x", info->flags);
+    unsigned char *b = proxy_out->bytes;
+    unsigned char tmp[PXS_PROXY_SIZE];
+    memset(tmp, 0, sizeof tmp);
+    tmp[OFF_VERSION] = PXS_PROXY_VERSION;
+    tmp[OFF_KIND] = info->kind;
+    pxsi_put_le16(tmp + OFF_FLAGS, info->flags);
+    pxsi_put_le32(tmp + OFF_OWNER, info->owner);
+    pxsi_put_le32(tmp + OFF_STORE, info->store_id);
+    pxsi_put_le32(tmp + OFF_TOPIC, info->topic);
+    pxsi_put_le64(tmp + OFF_OFFSET, info->offset);
+    pxsi_put_le64(tmp + OFF_SIZE, info->size);
+    pxsi_put_le64(tmp + OFF_GEN, info->generation);
+    pxsi_put_le64(tmp + OFF_SEQ, info->seq);
+    pxsi_put_le32(tmp + OFF_PCRC, info->payload_crc);
+    pxsi_put_le32(tmp + OFF_BUDGET, info->budget);
+    pxsi_put_le32(tmp + OFF_CRC, pxs_crc32c(0, tmp, OFF_CRC));
+    memcpy(b, tmp, sizeof tmp);
+    return PXS_OK;
+}
+
+int
+pxs_proxy_decode(const void *buf, size_t len, pxs_proxy_info_t *info_out)
+{
+    if (!buf)
+        return pxsi_err(PXS_ERR_INVALID, "proxy", "NULL buffer");
+    const unsigned char *b = buf;
+    if (len != PXS_PROXY_SIZE)
+        return pxsi_err(PXS_ERR_CORRUPT, "proxy", "proxy is %zu bytes, expected %d", len,
+                        PXS_PROXY_SIZE);
+    if (b[OFF_VERSION] != PXS_PROXY_VERSION)
+        return pxsi_err(PXS_ERR_CORRUPT, "proxy", "unknown proxy format version %u",
+                        b[OFF_VERSION]);
+    uint32_t crc = pxs_crc32c(0, b, OFF_CRC);
+    if (crc != pxsi_get_le32(b + OFF_CRC))
+        return pxsi_err(PXS_ERR_CORRUPT, "proxy", "proxy checksum mismatch");
+    if (!kind_ok(b[OFF_KIND]))
+        return pxsi_err(PXS_ERR_CORRUPT, "proxy", "unknown connector kind %u", b[OFF_KIND]);
+    uint16_t flags = pxsi_get_le16(b + OFF_FLAGS);
+    if (flags & ~PXS_PROXY_F_MASK_)
+        return pxsi_err(PXS_ERR_CORRUPT, "proxy", "unknown flags 0x%x", flags);
+    if (pxsi_get_le32(b + OFF_RESERVED) != 0)
+        return pxsi_err(PXS_ERR_CORRUPT, "proxy", "reserved field not zero");
+    if (!(flags & PXS_PROXY_F_PAYLOAD_CRC) && pxsi_get_le32(b + OFF_PCRC) != 0)
+        return pxsi_err(PXS_ERR_CORRUPT, "proxy", "payload checksum set without its flag");
+    if (info_out) {
+        pxs_proxy_info_t in;
+        in.version = b[OFF_VERSION];
+        in.kind = b[OFF_KIND];
+        in.flags = flags;
+        in.owner = pxsi_get_le32(b + OFF_OWNER);
+        in.store_id = pxsi_get_le32(b + OFF_STORE);
+        in.topic = pxsi_get_le32(b + OFF_TOPIC);
+        in.offset = pxsi_get_le64(b + OFF_OFFSET);
+        in.size = pxsi_get_le64(b + OFF_SIZE);
+        in.generation = pxsi_get_le64(b + OFF_GEN);
+        in.seq = pxsi_get_le64(b + OFF_SEQ);
+        in.payload_crc = pxsi_get_le32(b + OFF_PCRC);
+        in.budget = pxsi_get_le32(b + OFF_BUDGET);
+        *info_out = in;
+    }
+    return PXS_OK;
+}
+
+int
+pxs_proxy_validate(const pxs_proxy_t *proxy)
+{
+    if (!proxy)
+        return pxsi_err(PXS_ERR_INVALID, "proxy", "NULL proxy");
+    return pxs_proxy_decode(proxy->bytes, PXS_PROXY_SIZE, NULL);
+}
+
+static const char hexd[] = "0123456789abcdef";
+#define TEXT_PREFIX     "pxs1:"
+#define TEXT_PREFIX_LEN 5
+
+int
+pxs_proxy_to_text(const pxs_proxy_t *proxy, char *buf, size_t cap)
+{
+    if (!proxy || !buf)
+        return pxsi_err(PXS_ERR_INVALID, "proxy", "NULL argument to pxs_proxy_to_text");
+    if (cap < PXS_PROXY_TEXT_LEN)
+        return pxsi_err(PXS_ERR_TRUNC, "proxy", "text buffer of %zu bytes, need %d", cap,
+                        PXS_PROXY_TEXT_LEN);
+    int rc = pxs_proxy_validate(proxy);
+    if (rc != PXS_OK)
+        return rc;
+    memcpy(buf, TEXT_PREFIX, TEXT_PREFIX_LEN);
+    for (int i = 0; i < PXS_PROXY_SIZE; i++) {
+        buf[TEXT_PREFIX_LEN + 2 * i] = hexd[proxy->bytes[i] >> 4];
+        buf[TEXT_PREFIX_LEN + 2 * i + 1] = hexd[proxy->bytes[i] & 15];
+    }
+    buf[PXS_PROXY_TEXT_LEN - 1] = '\0';
+    return PXS_OK;
+}
+
+static int
+hexval(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+int
+pxs_proxy_from_text(const char *text, pxs_proxy_t *proxy_out)
+{
+    if (!text || !proxy_out)
+        return pxsi_err(PXS_ERR_INVALID, "proxy", "NULL argument to pxs_proxy_from_text");
+    while (isspace((unsigned char)*text))
+        text++;
+    if (strncmp(text, TEXT_PREFIX, TEXT_PREFIX_LEN) != 0)
+        return pxsi_err(PXS_ERR_CORRUPT, "proxy", "text proxy must start with \"pxs1:\"");
+    text += TEXT_PREFIX_LEN;
+    pxs_proxy_t p;
+    for (int i = 0; i < PXS_PROXY_SIZE; i++) {
+        int hi = hexval(text[2 * i]);
+        int lo = hi < 0 ? -1 : hexval(text[2 * i + 1]);
+        if (hi < 0 || lo < 0)
+            return pxsi_err(PXS_ERR_CORRUPT, "proxy",
+                            "text proxy truncated or not hex at digit %d", 2 * i);
+        p.bytes[i] = (unsigned char)(hi << 4 | lo);
+    }
+    const char *rest = text + 2 * PXS_PROXY_SIZE;
+    while (isspace((unsigned char)*rest))
+        rest++;
+    if (*rest != '\0')
+        return pxsi_err(PXS_ERR_CORRUPT, "proxy", "trailing characters after text proxy");
+    int rc = pxs_proxy_validate(&p);
+    if (rc != PXS_OK)
+        return rc;
+    *proxy_out = p;
+    return PXS_OK;
+}

@@ -1,0 +1,205 @@
+/* Logging, clocks, back-off, environment, options. */
+#include <errno.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <strings.h>
+#include <threads.h>
+#include <time.h>
+
+#include "util/util.h"
+
+/* ---------------------------------------------------------------- logging */
+static int log_level_value = -1;
+static once_flag log_once = ONCE_FLAG_INIT;
+
+static void
+log_init(void)
+{
+    const char *s = getenv("PXS_LOG");
+    int lvl = PXSI_LOG_OFF;
+    if (s) {
+        static const char *names[] = {"off", "error", "warn", "info", "debug", "trace"};
+        for (int i = 0; i < 6; i++)
+            if (strcasecmp(s, names[i]) == 0)
+                lvl = i;
+    }
+    log_level_value = lvl;
+}
+
+int
+pxsi_log_level(void)
+{
+    if (PXSI_UNLIKELY(log_level_value < 0))
+        call_once(&log_once, log_init);
+    return log_level_value;
+}
+
+static int
+log_rank(void)
+{
+    int init = 0, fin = 0, r = -1;
+    MPI_Initialized(&init);
+    if (init)
+        MPI_Finalized(&fin);
+    if (init && !fin)
+        MPI_Comm_rank(MPI_COMM_WORLD, &r);
+    return r;
+}
+
+void
+pxsi_log(int level, const char *subsys, const char *fmt, ...)
+{
+    static const char *names[] = {"off", "error", "warn", "info", "debug", "trace"};
+    char line[1024];
+    va_list ap;
+    if (level < 0 || level > PXSI_LOG_TRACE)
+        level = PXSI_LOG_TRACE;
+    int n = snprintf(line, sizeof line, "pxs[%d] %s %s: ", log_rank(), names[level],
+                     subsys ? subsys : "pxs");
+    if (n < 0 || (size_t)n >= sizeof line)
+        n = 0;
+    va_start(ap, fmt);
+    vsnprintf(line + n, sizeof line - (size_t)n, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "%s\n", line);
+}
+
+/* ---------------------------------------------------------------- time */
+double
+pxsi_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+void
+pxsi_backoff_init(pxsi_backoff_t *b, double timeout)
+{
+    b->iter = 0;
+    b->deadline = timeout < 0 ? -1.0 : pxsi_now() + timeout;
+}
+
+int
+pxsi_backoff_expired(const pxsi_backoff_t *b)
+{
+    return b->deadline >= 0 && pxsi_now() >= b->deadline;
+}
+
+/* Phases: 64 spins (cpu relax), then 64 sched_yield, then sleeps growing from
+ * 1 us to 1 ms. Oversubscribed ranks (tests on 2 cores) need the yield and
+ * sleep phases: a pure spin starves the rank that would make progress. */
+void
+pxsi_backoff_pause(pxsi_backoff_t *b)
+{
+    uint32_t i = b->iter++;
+    if (i < 64) {
+#if defined(__x86_64__) || defined(__i386__)
+        __builtin_ia32_pause();
+#endif
+        return;
+    }
+    if (i < 128) {
+        sched_yield();
+        return;
+    }
+    uint32_t step = i - 128;
+    long ns = step >= 10 ? 1000000L : (1000L << step);
+    if (ns > 1000000L)
+        ns = 1000000L;
+    struct timespec ts = {0, ns};
+    nanosleep(&ts, NULL);
+}
+
+void
+pxsi_mpi_progress(MPI_Comm comm)
+{
+    int flag = 0;
+    MPI_Status st;
+    if (comm != MPI_COMM_NULL)
+        (void)MPI_Iprobe(MPI_ANY_SOURCE, MPI_ANY_TAG, comm, &flag, &st);
+}
+
+/* ---------------------------------------------------------------- env */
+uint64_t
+pxsi_env_size(const char *name, uint64_t dflt)
+{
+    const char *s = getenv(name);
+    if (!s || !*s)
+        return dflt;
+    char *end = NULL;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (end == s || errno != 0) {
+        PXSI_WARN("env", "%s=%s is not a size; using %llu", name, s,
+                  (unsigned long long)dflt);
+        return dflt;
+    }
+    unsigned shift = 0;
+    switch (*end) {
+    case 'k': case 'K': shift = 10; end++; break;
+    case 'm': case 'M': shift = 20; end++; break;
+    case 'g': case 'G': shift = 30; end++; break;
+    default: break;
+    }
+    if (*end == 'i' || *end == 'I')
+        end++;
+    if (*end == 'b' || *end == 'B')
+        end++;
+    if (*end != '\0' || (shift && v > (UINT64_MAX >> shift))) {
+        PXSI_WARN("env", "%s=%s is not a size; using %llu", name, s,
+                  (unsigned long long)dflt);
+        return dflt;
+    }
+    return (uint64_t)v << shift;
+}
+
+double
+pxsi_env_double(const char *name, double dflt)
+{
+    const char *s = getenv(name);
+    if (!s || !*s)
+        return dflt;
+    char *end = NULL;
+    double v = strtod(s, &end);
+    if (end == s || *end != '\0') {
+        PXSI_WARN("env", "%s=%s is not a number; using %g", name, s, dflt);
+        return dflt;
+    }
+    return v;
+}
+
+int
+pxsi_env_bool(const char *name, int dflt)
+{
+    const char *s = getenv(name);
+    if (!s || !*s)
+        return dflt;
+    if (!strcasecmp(s, "0") || !strcasecmp(s, "off") || !strcasecmp(s, "no") ||
+        !strcasecmp(s, "false"))
+        return 0;
+    if (!strcasecmp(s, "1") || !strcasecmp(s, "on") || !strcasecmp(s, "yes") ||
+        !strcasecmp(s, "true"))
+        return 1;
+    PXSI_WARN("env", "%s=%s is not a boolean; using %d", name, s, dflt);
+    return dflt;
+}
+
+/* ---------------------------------------------------------------- options */
+int
+pxsi_opts_take(void *dst, size_t dst_size, const void *src)
+{
+    if (!src)
+        return PXS_OK;
+    size_t n;
+    memcpy(&n, src, sizeof n);
+    if (n < sizeof(size_t))
+        return pxsi_err(PXS_ERR_INVALID, "opts",
+                        "options struct_size is %zu: initialise it with the _opts_init macro", n);
+    if (n > dst_size)
+        n = dst_size; /* a newer caller: we read only what we know */
+    memcpy((char *)dst + sizeof(size_t), (const char *)src + sizeof(size_t),
+           n - sizeof(size_t));
+    return PXS_OK;
+}

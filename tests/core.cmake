@@ -1,0 +1,30 @@
+# Core: status codes, utilities, proxy format, fuzz target replay.
+pxs_add_unit_test(NAME status SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_status.c)
+pxs_add_unit_test(NAME proxy.decode SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_proxy.c)
+
+# The decode fuzzer's corpus is replayed by ctest with any compiler...
+pxs_test_exe(fuzz_proxy_decode_replay
+  ${CMAKE_CURRENT_SOURCE_DIR}/fuzz/fuzz_proxy_decode.c
+  ${CMAKE_CURRENT_SOURCE_DIR}/fuzz/replay_main.c)
+add_test(NAME unit.fuzz.proxy_decode.replay
+  COMMAND fuzz_proxy_decode_replay ${CMAKE_CURRENT_SOURCE_DIR}/fuzz/corpus)
+set_tests_properties(unit.fuzz.proxy_decode.replay PROPERTIES LABELS "unit;fuzz" TIMEOUT 60)
+
+# ...and, with clang (-DPXS_FUZZ=ON), a real libFuzzer binary; .ci/run runs it
+# for a bounded time (-max_total_time).
+if(PXS_FUZZ)
+  if(NOT CMAKE_C_COMPILER_ID MATCHES "Clang")
+    message(FATAL_ERROR "PXS_FUZZ needs clang (CC=clang)")
+  endif()
+  # The decoder's own sources are compiled into the fuzzer so that libFuzzer's
+  # coverage instrumentation sees them.
+  add_executable(fuzz_proxy_decode ${CMAKE_CURRENT_SOURCE_DIR}/fuzz/fuzz_proxy_decode.c
+    ${PROJECT_SOURCE_DIR}/src/proxy/proxy.c ${PROJECT_SOURCE_DIR}/src/proxy/crc32c.c
+    ${PROJECT_SOURCE_DIR}/src/util/status.c ${PROJECT_SOURCE_DIR}/src/util/util.c)
+  target_include_directories(fuzz_proxy_decode PRIVATE ${PROJECT_SOURCE_DIR}/include
+    ${PROJECT_SOURCE_DIR}/src)
+  target_compile_definitions(fuzz_proxy_decode PRIVATE _GNU_SOURCE PXS_BUILDING)
+  target_compile_options(fuzz_proxy_decode PRIVATE -fsanitize=fuzzer,address,undefined)
+  target_link_options(fuzz_proxy_decode PRIVATE -fsanitize=fuzzer,address,undefined)
+  target_link_libraries(fuzz_proxy_decode PRIVATE MPI::MPI_C Threads::Threads)
+endif()
