@@ -26,11 +26,16 @@ typedef struct pxs_store_opts {
     int connector;        /**< enum pxs_connector_kind; 0 = PXS_CONN_RMA */
     size_t arena_bytes;   /**< arena per rank; 0 = default 64 MiB (PXS_ARENA_BYTES) */
     double put_timeout;   /**< wait for arena space before PXS_ERR_AGAIN; default 30 s
-                               (PXS_PUT_TIMEOUT); 0 = fail at once; <0 = forever */
+                               (PXS_PUT_TIMEOUT); 0 = fail at once; <0 = forever
+                               (-2, set by init, means "the default") */
     int shm;              /**< same-node shared-memory path: -1 = auto (default;
                                PXS_SHM=0 turns it off), 0 = off, 1 = on */
     size_t get_chunk;     /**< largest single MPI_Get/memcpy piece; 0 = default
-                               (PXS_GET_CHUNK) */
+                               (PXS_GET_CHUNK, else 4 MiB) */
+    size_t max_objects;   /**< live objects per rank (slot table); 0 = default
+                               (PXS_MAX_OBJECTS, else arena_bytes / 4 KiB clamped
+                               to [1024, 1M]); a full table is backpressure like
+                               a full arena */
 } pxs_store_opts_t;
 
 /** Per-put options. Initialise with pxs_put_opts_init(&o). */

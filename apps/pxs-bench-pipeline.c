@@ -1,0 +1,383 @@
+/* pxs-bench-pipeline: the seed scenario against what a user writes without
+ * the library, measured in the same run.
+ *
+ *   mpirun --oversubscribe -n 4 pxs-bench-pipeline [--json] [--repeats R]
+ *          [--scale F] [--batch B] [--arena S] [--only pipeline|stream]
+ *
+ * Layout: rank 0 generator, rank 1 dispatcher, ranks 2.. workers (default 4
+ * ranks: 2 workers). Cases:
+ *  pipeline        chunks/s end to end (first send to last chunk received by
+ *                  a worker), 64 KiB, 1 MiB, 16 MiB.
+ *                  baseline "relay": the generator MPI_Sends each chunk to the
+ *                  dispatcher, which MPI_Sends it to a worker (round robin;
+ *                  the dispatcher pre-posts the next receive while it sends).
+ *                  ours: generator pxs_producer_send (store put + event), the
+ *                  dispatcher receives the event and forwards the proxy on the
+ *                  worker's topic (pxs_producer_send_proxy, round robin), the
+ *                  worker resolves it into its buffer.
+ *  pipeline-bw     the same in GB/s of payload delivered to workers.
+ *  dispatcher-bytes bytes that cross the dispatcher per chunk (B/chunk,
+ *                  smaller is better): relay = the chunk; ours = one event
+ *                  as it crosses the wire: a fixed 192 B mailbox record (header,
+ *                  64 B proxy, metadata room) + its 8 B sequence word.
+ *  stream-1to1     1 producer (rank 0) -> 1 consumer (rank 1) that resolves
+ *                  every chunk, 1 KiB .. 16 MiB; baseline MPI_Send/MPI_Recv of
+ *                  the chunk; plus stream-1to1-bw in GB/s.
+ * Every figure is the median over --repeats runs (default 5). ratio > 1 means
+ * proxystream is better. */
+#include <mpi.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "app_common.h"
+#include "proxystream.h"
+
+enum { T_CHUNKS = 1, T_WORKER0 = 100 };
+enum { TAG_CHUNK = 11 };
+
+static int g_rank, g_size, g_nwork;
+static int g_batch = 16;
+static pxs_store_t *g_store;
+static unsigned char *g_buf[2];
+static size_t g_bufsize;
+
+#define DIE_IF(rc, what)                                                       \
+    do {                                                                       \
+        int rc_ = (rc);                                                        \
+        if (rc_ < 0) {                                                         \
+            fprintf(stderr, "pxs-bench-pipeline[%d]: %s failed: %s (%s)\n",    \
+                    g_rank, what, pxs_errname(rc_), pxs_last_error_detail());  \
+            MPI_Abort(MPI_COMM_WORLD, 2);                                      \
+        }                                                                      \
+    } while (0)
+
+/* Chunks the round robin gives worker w out of n. */
+static long
+share(long n, int w)
+{
+    return n / g_nwork + (w < n % g_nwork ? 1 : 0);
+}
+
+/* Wall time of the slowest rank (all start after a barrier). */
+static double
+slowest(double t0)
+{
+    double dt = MPI_Wtime() - t0, mx = 0;
+    MPI_Allreduce(&dt, &mx, 1, MPI_DOUBLE, MPI_MAX, MPI_COMM_WORLD);
+    return mx;
+}
+
+/* ---------------------------------------------------------------- relay */
+
+static double
+relay_once(size_t size, long n)
+{
+    MPI_Barrier(MPI_COMM_WORLD);
+    double t0 = MPI_Wtime();
+    int cnt = (int)size;
+    if (g_rank == 0) {
+        for (long i = 0; i < n; i++)
+            MPI_Send(g_buf[0], cnt, MPI_BYTE, 1, TAG_CHUNK, MPI_COMM_WORLD);
+    } else if (g_rank == 1) {
+        MPI_Request rq;
+        if (n > 0)
+            MPI_Irecv(g_buf[0], cnt, MPI_BYTE, 0, TAG_CHUNK, MPI_COMM_WORLD, &rq);
+        for (long i = 0; i < n; i++) {
+            MPI_Wait(&rq, MPI_STATUS_IGNORE);
+            unsigned char *cur = g_buf[i & 1];
+            if (i + 1 < n)
+                MPI_Irecv(g_buf[(i + 1) & 1], cnt, MPI_BYTE, 0, TAG_CHUNK, MPI_COMM_WORLD, &rq);
+            MPI_Send(cur, cnt, MPI_BYTE, 2 + (int)(i % g_nwork), TAG_CHUNK, MPI_COMM_WORLD);
+        }
+    } else if (g_rank - 2 < g_nwork) {
+        long mine = share(n, g_rank - 2);
+        for (long i = 0; i < mine; i++)
+            MPI_Recv(g_buf[0], cnt, MPI_BYTE, 1, TAG_CHUNK, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
+    }
+    return slowest(t0);
+}
+
+/* ---------------------------------------------------------------- proxystream */
+
+static pxs_bus_t *
+pipeline_bus(void)
+{
+    uint32_t pubs[64];
+    pxs_subscription_t subs[1];
+    size_t np = 0, ns = 0;
+    if (g_rank == 0) {
+        pubs[np++] = T_CHUNKS;
+    } else if (g_rank == 1) {
+        subs[ns].topic = T_CHUNKS;
+        subs[ns++].group = NULL;
+        for (int w = 0; w < g_nwork; w++)
+            pubs[np++] = T_WORKER0 + (uint32_t)w;
+    } else {
+        subs[ns].topic = T_WORKER0 + (uint32_t)(g_rank - 2);
+        subs[ns++].group = NULL;
+    }
+    pxs_bus_opts_t bo;
+    DIE_IF(pxs_bus_opts_init(&bo), "bus_opts_init");
+    bo.publish = pubs;
+    bo.n_publish = np;
+    bo.subscribe = subs;
+    bo.n_subscribe = ns;
+    bo.batch = (uint32_t)g_batch;
+    pxs_bus_t *bus;
+    DIE_IF(pxs_bus_create(MPI_COMM_WORLD, &bo, &bus), "bus_create");
+    return bus;
+}
+
+static double
+pxs_once(size_t size, long n)
+{
+    pxs_bus_t *bus = pipeline_bus();
+    pxs_publisher_t *pub;
+    pxs_subscriber_t *sub;
+    DIE_IF(pxs_bus_publisher(bus, &pub), "bus_publisher");
+    DIE_IF(pxs_bus_subscriber(bus, &sub), "bus_subscriber");
+    MPI_Barrier(MPI_COMM_WORLD);
+    double t0 = MPI_Wtime();
+    if (g_rank == 0) {
+        pxs_producer_t *prod;
+        DIE_IF(pxs_producer_create(g_store, pub, NULL, &prod), "producer_create");
+        for (long i = 0; i < n; i++)
+            DIE_IF(pxs_producer_send(prod, T_CHUNKS, g_buf[0], size, NULL, NULL), "send");
+        DIE_IF(pxs_producer_destroy(prod), "producer_destroy"); /* flush + END */
+    } else if (g_rank == 1) {
+        pxs_consumer_t *cons;
+        pxs_producer_t *fwd;
+        DIE_IF(pxs_consumer_create(NULL, sub, NULL, &cons), "consumer_create");
+        DIE_IF(pxs_producer_create(NULL, pub, NULL, &fwd), "producer_create");
+        long i = 0;
+        for (;;) {
+            pxs_event_t ev;
+            int rc = pxs_consumer_next(cons, &ev, 0.0);
+            if (rc == PXS_TIMEOUT) {
+                DIE_IF(pxs_producer_flush(fwd), "flush"); /* idle: deliver the batch */
+                rc = pxs_consumer_next(cons, &ev, PXS_WAIT_FOREVER);
+            }
+            DIE_IF(rc, "consumer_next");
+            if (rc == PXS_END)
+                break;
+            DIE_IF(pxs_producer_send_proxy(fwd, T_WORKER0 + (uint32_t)(i % g_nwork), &ev.proxy,
+                                           NULL, 0),
+                   "send_proxy");
+            i++;
+        }
+        DIE_IF(pxs_producer_destroy(fwd), "producer_destroy");
+        DIE_IF(pxs_consumer_destroy(cons), "consumer_destroy");
+    } else {
+        pxs_consumer_t *cons;
+        DIE_IF(pxs_consumer_create(g_store, sub, NULL, &cons), "consumer_create");
+        for (;;) {
+            pxs_event_t ev;
+            int rc = pxs_consumer_next(cons, &ev, PXS_WAIT_FOREVER);
+            DIE_IF(rc, "consumer_next");
+            if (rc == PXS_END)
+                break;
+            size_t len = 0;
+            DIE_IF(pxs_consumer_resolve(cons, &ev, g_buf[0], g_bufsize, &len), "resolve");
+            if (len != size)
+                DIE_IF(PXS_ERR_INTERNAL, "resolved size");
+        }
+        DIE_IF(pxs_consumer_destroy(cons), "consumer_destroy");
+    }
+    double dt = slowest(t0);
+    DIE_IF(pxs_bus_destroy(bus), "bus_destroy");
+    return dt;
+}
+
+/* ---------------------------------------------------------------- 1 -> 1 */
+
+static double
+send1to1_once(size_t size, long n)
+{
+    MPI_Barrier(MPI_COMM_WORLD);
+    double t0 = MPI_Wtime();
+    if (g_rank == 0)
+        for (long i = 0; i < n; i++)
+            MPI_Send(g_buf[0], (int)size, MPI_BYTE, 1, TAG_CHUNK, MPI_COMM_WORLD);
+    else if (g_rank == 1)
+        for (long i = 0; i < n; i++)
+            MPI_Recv(g_buf[0], (int)size, MPI_BYTE, 0, TAG_CHUNK, MPI_COMM_WORLD,
+                     MPI_STATUS_IGNORE);
+    return slowest(t0);
+}
+
+static double
+stream1to1_once(size_t size, long n)
+{
+    uint32_t pubs[1] = {T_CHUNKS};
+    pxs_subscription_t subs[1] = {{T_CHUNKS, NULL}};
+    pxs_bus_opts_t bo;
+    DIE_IF(pxs_bus_opts_init(&bo), "bus_opts_init");
+    if (g_rank == 0) {
+        bo.publish = pubs;
+        bo.n_publish = 1;
+    } else if (g_rank == 1) {
+        bo.subscribe = subs;
+        bo.n_subscribe = 1;
+    }
+    bo.batch = (uint32_t)g_batch;
+    pxs_bus_t *bus;
+    DIE_IF(pxs_bus_create(MPI_COMM_WORLD, &bo, &bus), "bus_create");
+    pxs_publisher_t *pub;
+    pxs_subscriber_t *sub;
+    DIE_IF(pxs_bus_publisher(bus, &pub), "bus_publisher");
+    DIE_IF(pxs_bus_subscriber(bus, &sub), "bus_subscriber");
+    MPI_Barrier(MPI_COMM_WORLD);
+    double t0 = MPI_Wtime();
+    if (g_rank == 0) {
+        pxs_producer_t *prod;
+        DIE_IF(pxs_producer_create(g_store, pub, NULL, &prod), "producer_create");
+        for (long i = 0; i < n; i++)
+            DIE_IF(pxs_producer_send(prod, T_CHUNKS, g_buf[0], size, NULL, NULL), "send");
+        DIE_IF(pxs_producer_destroy(prod), "producer_destroy");
+    } else if (g_rank == 1) {
+        pxs_consumer_t *cons;
+        DIE_IF(pxs_consumer_create(g_store, sub, NULL, &cons), "consumer_create");
+        for (;;) {
+            pxs_event_t ev;
+            int rc = pxs_consumer_next(cons, &ev, PXS_WAIT_FOREVER);
+            DIE_IF(rc, "consumer_next");
+            if (rc == PXS_END)
+                break;
+            size_t len;
+            DIE_IF(pxs_consumer_resolve(cons, &ev, g_buf[0], g_bufsize, &len), "resolve");
+        }
+        DIE_IF(pxs_consumer_destroy(cons), "consumer_destroy");
+    }
+    double dt = slowest(t0);
+    DIE_IF(pxs_bus_destroy(bus), "bus_destroy");
+    return dt;
+}
+
+/* ---------------------------------------------------------------- driver */
+
+/* Number of chunks per run: about `scale` x 256 MiB, at least 24, at most 20000. */
+static long
+count_for(size_t size, double scale)
+{
+    double n = scale * 256.0 * 1048576.0 / (double)size;
+    if (n < 24)
+        n = 24;
+    if (n > 20000 * scale)
+        n = 20000 * scale;
+    if (n < 8)
+        n = 8;
+    return (long)n;
+}
+
+typedef double (*run_fn)(size_t, long);
+
+static double
+median_rate(run_fn f, size_t size, long n, int repeats)
+{
+    double v[64];
+    if (repeats > 64)
+        repeats = 64;
+    for (int r = 0; r < repeats; r++)
+        v[r] = (double)n / f(size, n);
+    return app_median(v, repeats);
+}
+
+int
+main(int argc, char **argv)
+{
+    MPI_Init(&argc, &argv);
+    MPI_Comm_rank(MPI_COMM_WORLD, &g_rank);
+    MPI_Comm_size(MPI_COMM_WORLD, &g_size);
+    int json = app_has_flag(argc, argv, "--json");
+    int repeats = 5;
+    double scale = 1.0;
+    size_t arena = 160u << 20;
+    const char *only = app_opt(argc, argv, "--only");
+    const char *v;
+    if ((v = app_opt(argc, argv, "--repeats")))
+        repeats = atoi(v);
+    if ((v = app_opt(argc, argv, "--scale")))
+        scale = atof(v);
+    if ((v = app_opt(argc, argv, "--batch")))
+        g_batch = atoi(v);
+    if ((v = app_opt(argc, argv, "--arena")))
+        arena = app_parse_size(v);
+    if (g_size < 4 || repeats < 1 || scale <= 0 || g_batch < 1 || arena == 0 ||
+        g_size - 2 > 64) {
+        if (g_rank == 0)
+            fprintf(stderr, "usage: mpirun -n 4 pxs-bench-pipeline [--json] [--repeats R] "
+                            "[--scale F] [--batch B] [--arena S] [--only pipeline|stream]\n"
+                            "(needs >= 4 ranks: generator, dispatcher, >= 2 workers)\n");
+        MPI_Finalize();
+        return 2;
+    }
+    g_nwork = g_size - 2;
+    const size_t maxsz = 16u << 20;
+    g_bufsize = maxsz;
+    g_buf[0] = malloc(maxsz);
+    g_buf[1] = malloc(maxsz);
+    if (!g_buf[0] || !g_buf[1])
+        MPI_Abort(MPI_COMM_WORLD, 2);
+    memset(g_buf[0], 0x5a, maxsz);
+    memset(g_buf[1], 0xa5, maxsz);
+
+    pxs_store_opts_t so;
+    DIE_IF(pxs_store_opts_init(&so), "store_opts_init");
+    so.arena_bytes = arena;
+    DIE_IF(pxs_store_create(MPI_COMM_WORLD, &so, &g_store), "store_create");
+
+    if (g_rank == 0 && !json)
+        printf("# pxs-bench-pipeline: %d ranks (generator, dispatcher, %d workers), median of %d, "
+               "bus batch %d, arena %zu MiB\n",
+               g_size, g_nwork, repeats, g_batch, arena >> 20);
+
+    /* warm-up (connections, windows, page faults) */
+    (void)relay_once(1u << 20, 8);
+    (void)pxs_once(1u << 20, 8);
+
+    /* One event = one fixed mailbox record (192 B: header, 64 B proxy, 96 B
+     * metadata room) + its 8-byte sequence word, whatever the chunk size. */
+    const double ev_bytes = 192.0 + 8.0;
+    if (!only || !strcmp(only, "pipeline")) {
+        const size_t sizes[] = {64u << 10, 1u << 20, 16u << 20};
+        for (int s = 0; s < 3; s++) {
+            size_t sz = sizes[s];
+            long n = count_for(sz, scale);
+            double relay = median_rate(relay_once, sz, n, repeats);
+            double ours = median_rate(pxs_once, sz, n, repeats);
+            if (g_rank == 0) {
+                app_report(json, "pipeline", "pipeline", g_size, sz, ours, relay, "relay",
+                           "chunks/s", 1);
+                app_report(json, "pipeline", "pipeline-bw", g_size, sz, ours * (double)sz / 1e9,
+                           relay * (double)sz / 1e9, "relay", "GB/s", 1);
+                app_report(json, "pipeline", "dispatcher-bytes", g_size, sz, ev_bytes,
+                           (double)sz, "relay", "B/chunk", 0);
+                fflush(stdout);
+            }
+        }
+    }
+    if (!only || !strcmp(only, "stream")) {
+        const size_t sizes[] = {1u << 10, 64u << 10, 1u << 20, 16u << 20};
+        for (int s = 0; s < 4; s++) {
+            size_t sz = sizes[s];
+            long n = count_for(sz, scale);
+            double base = median_rate(send1to1_once, sz, n, repeats);
+            double ours = median_rate(stream1to1_once, sz, n, repeats);
+            if (g_rank == 0) {
+                app_report(json, "pipeline", "stream-1to1", g_size, sz, ours, base, "MPI_Send",
+                           "chunks/s", 1);
+                app_report(json, "pipeline", "stream-1to1-bw", g_size, sz,
+                           ours * (double)sz / 1e9, base * (double)sz / 1e9, "MPI_Send", "GB/s",
+                           1);
+                fflush(stdout);
+            }
+        }
+    }
+    DIE_IF(pxs_store_destroy(g_store), "store_destroy");
+    free(g_buf[0]);
+    free(g_buf[1]);
+    MPI_Finalize();
+    return 0;
+}

@@ -1,0 +1,243 @@
+/** @file proxystream/stream.h
+ *  Streams: what applications call. A *producer* puts each chunk in a store
+ *  and publishes an event carrying its proxy; a *consumer* receives events,
+ *  optionally filters them on metadata, and resolves the proxies it wants.
+ *
+ *  Built on the two planes (store.h, pubsub.h); the caller creates the store
+ *  and the bus (both collective) and hands them in. Producers and consumers
+ *  themselves are local objects (not collective) and borrow the store and the
+ *  publisher/subscriber: destroy them before the bus and the store.
+ *
+ *  Work sharing: subscribe to a topic as a member of a named group (see
+ *  pxs_subscription_t.group in pubsub.h): each event then reaches exactly one
+ *  member of the group, chosen by the bus among members with free mailbox
+ *  credits, so a slow member (whose mailbox stays full) receives fewer; END
+ *  reaches every member. A consumer on a group subscription is used exactly
+ *  like a plain one.
+ *
+ *  Forwarding: a proxy is 64 plain bytes. A dispatcher that received an event
+ *  can hand the proxy to one worker either with pxs_producer_send_proxy() on a
+ *  per-worker topic, or with MPI_Send(proxy.bytes, PXS_PROXY_SIZE, MPI_BYTE,
+ *  ...) and pxs_proxy_validate() + pxs_store_resolve() on the worker. Neither
+ *  touches the payload: only the rank that resolves moves the bytes.
+ *
+ *  Threads: one thread at a time per handle. Handles must not be used after
+ *  their destroy call (the magic is poisoned before the memory is freed, so a
+ *  stale handle is *usually* caught as PXS_ERR_INVALID, but reading freed
+ *  memory is undefined behaviour: do not rely on it). */
+#ifndef PROXYSTREAM_STREAM_H
+#define PROXYSTREAM_STREAM_H
+
+#include <mpi.h>
+
+#include "proxystream/common.h"
+#include "proxystream/proxy.h"
+#include "proxystream/pubsub.h"
+#include "proxystream/store.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct pxs_producer pxs_producer_t;
+typedef struct pxs_consumer pxs_consumer_t;
+
+/* ------------------------------------------------------------- producer */
+
+/** Producer options. Initialise with pxs_producer_opts_init(&o). */
+typedef struct pxs_producer_opts {
+    size_t struct_size;
+    /** Topics this producer owns (may be NULL/0: any topic the publisher
+     *  declared). When given, a send or close on another topic fails with
+     *  PXS_ERR_NOT_FOUND before anything is stored, and destroy closes every
+     *  listed topic not yet closed. Copied at create. */
+    const uint32_t *topics;
+    size_t n_topics;
+    /** Batching: the producer calls pxs_publisher_flush() after this many
+     *  sends without a flush. 0 (default) = no producer-side limit: events are
+     *  coalesced per destination by the bus (pxs_bus_opts_t.batch) and
+     *  delivered when its batch fills, on pxs_producer_flush() or close. */
+    uint32_t batch;
+    /** Batching: a send that finds the oldest unflushed event older than this
+     *  many seconds flushes (checked in send only; no timer thread).
+     *  0 (default) = off. */
+    double max_delay;
+    /** Default resolve budget of stored objects: evicted after this many
+     *  resolves (+ holder evicts). 0 = default 1. With N plain subscribers on
+     *  a topic that all resolve, use N. */
+    uint32_t resolves;
+    /** Default payload checksum: 1 = CRC32C stored and verified on every
+     *  resolve; 0 (default) = none. */
+    int checksum;
+    /** Store put timeout in s (arena full = backpressure); -2 (default) =
+     *  the store's put_timeout. */
+    double put_timeout;
+    /** 1 (default): destroy closes (sends END on) every topic this producer
+     *  owns or used that is not closed yet; 0: destroy only flushes. */
+    int close_on_destroy;
+} pxs_producer_opts_t;
+
+/** Per-send options. Initialise with pxs_send_opts_init(&o); NULL = defaults. */
+typedef struct pxs_send_opts {
+    size_t struct_size;
+    const void *meta;  /**< inline metadata copied into the event (may be NULL) */
+    size_t meta_len;   /**< <= PXS_EVENT_META_MAX, else PXS_ERR_TOO_BIG */
+    uint32_t resolves; /**< resolve budget; 0 (default) = the producer's */
+    int keep;          /**< 1 = keep until pxs_store_evict (no budget); default 0 */
+    int checksum;      /**< -1 (default) = the producer's; 0 = off; 1 = on */
+} pxs_send_opts_t;
+
+PXS_API int pxs_producer_opts_init_(pxs_producer_opts_t *opts, size_t size);
+/** Fill producer defaults. */
+#define pxs_producer_opts_init(o) pxs_producer_opts_init_((o), sizeof *(o))
+PXS_API int pxs_send_opts_init_(pxs_send_opts_t *opts, size_t size);
+/** Fill per-send defaults. */
+#define pxs_send_opts_init(o) pxs_send_opts_init_((o), sizeof *(o))
+
+/** Create a producer on a store and a publisher (both borrowed: they must
+ *  outlive the producer). Local, non-blocking.
+ *  @param[in]  store      where send() puts payloads (may be NULL for a
+ *                         producer that only forwards with send_proxy)
+ *  @param[in]  publisher  from pxs_bus_publisher()
+ *  @param[in]  opts       NULL = defaults
+ *  @param[out] prod_out   new producer; destroy with pxs_producer_destroy
+ *  @return PXS_OK, PXS_ERR_INVALID, PXS_ERR_NOMEM. */
+PXS_API PXS_NODISCARD int pxs_producer_create(pxs_store_t *store,
+                                              pxs_publisher_t *publisher,
+                                              const pxs_producer_opts_t *opts,
+                                              pxs_producer_t **prod_out);
+
+/** Put `len` bytes in the store and publish an event with their proxy on
+ *  `topic`. The bytes are copied: the caller may reuse `data` on return.
+ *  Blocks on backpressure (arena full: up to the put timeout; mailbox full:
+ *  up to the bus send_timeout). If publishing fails, the stored object is
+ *  evicted again so the arena does not leak. Local.
+ *  @param[out] proxy_out  the stored object's proxy (may be NULL); keep it
+ *                         to evict objects sent with keep = 1
+ *  @return PXS_OK, PXS_ERR_INVALID (NULL handle, data NULL with len > 0,
+ *  reserved topic, no store), PXS_ERR_TOO_BIG (meta_len >
+ *  PXS_EVENT_META_MAX, or len larger than the arena), PXS_ERR_NOT_FOUND
+ *  (topic not owned / not declared as published), PXS_ERR_CLOSED (topic
+ *  closed), PXS_ERR_AGAIN (arena or mailbox full past the timeout),
+ *  PXS_ERR_MPI. */
+PXS_API PXS_NODISCARD int pxs_producer_send(pxs_producer_t *prod, uint32_t topic,
+                                            const void *data, size_t len,
+                                            const pxs_send_opts_t *opts,
+                                            pxs_proxy_t *proxy_out);
+
+/** Publish an existing proxy on `topic` without touching its bytes (the
+ *  dispatcher's forward). The proxy is validated first; its resolve budget is
+ *  unchanged (forwarding is not a resolve). Local.
+ *  @return PXS_OK, PXS_ERR_INVALID (NULL), PXS_ERR_CORRUPT (the proxy does
+ *  not validate: forged or damaged), PXS_ERR_TOO_BIG, PXS_ERR_NOT_FOUND,
+ *  PXS_ERR_CLOSED, PXS_ERR_AGAIN, PXS_ERR_MPI. */
+PXS_API PXS_NODISCARD int pxs_producer_send_proxy(pxs_producer_t *prod, uint32_t topic,
+                                                  const pxs_proxy_t *proxy,
+                                                  const void *meta, size_t meta_len);
+
+/** Deliver every event still coalesced in the publisher. Local, may block on
+ *  backpressure. @return PXS_OK, PXS_ERR_INVALID, PXS_ERR_AGAIN, PXS_ERR_MPI. */
+PXS_API PXS_NODISCARD int pxs_producer_flush(pxs_producer_t *prod);
+
+/** Flush and send END on `topic`; later sends on it give PXS_ERR_CLOSED.
+ *  @return PXS_OK, PXS_ERR_INVALID, PXS_ERR_NOT_FOUND, PXS_ERR_CLOSED
+ *  (already closed), PXS_ERR_AGAIN, PXS_ERR_MPI. */
+PXS_API PXS_NODISCARD int pxs_producer_close_topic(pxs_producer_t *prod, uint32_t topic);
+
+/** Counters of this producer (any output may be NULL). */
+PXS_API int pxs_producer_stats(const pxs_producer_t *prod, uint64_t *sent_out,
+                               uint64_t *bytes_out, uint64_t *forwarded_out);
+
+/** Flush, close the producer's open topics (if close_on_destroy), free the
+ *  handle. The store and publisher are not touched otherwise. NULL: no-op.
+ *  The handle is freed even when flushing fails; the first failure is
+ *  returned. @return PXS_OK, PXS_ERR_INVALID (stale/foreign), or the
+ *  flush/close error. */
+PXS_API int pxs_producer_destroy(pxs_producer_t *prod);
+
+/* ------------------------------------------------------------- consumer */
+
+/** Filter on an event (its metadata, topic, producer, seq): return non-zero
+ *  to deliver it, 0 to drop it. Called inside pxs_consumer_next(); must not
+ *  call back into the consumer. */
+typedef int (*pxs_event_filter_fn)(const pxs_event_t *ev, void *arg);
+
+/** What happens to an event the filter drops. */
+enum pxs_drop_policy {
+    PXS_DROP_EVICT = 0, /**< default: give up this consumer's claim on the
+                             object (pxs_store_evict as a holder), so the
+                             owner can reclaim it and its arena does not fill */
+    PXS_DROP_IGNORE = 1 /**< leave the object alone (someone else evicts it) */
+};
+
+/** Consumer options. Initialise with pxs_consumer_opts_init(&o). */
+typedef struct pxs_consumer_opts {
+    size_t struct_size;
+    pxs_event_filter_fn filter; /**< NULL (default): deliver everything */
+    void *filter_arg;           /**< passed to filter */
+    int drop_policy;            /**< enum pxs_drop_policy; default PXS_DROP_EVICT */
+} pxs_consumer_opts_t;
+
+PXS_API int pxs_consumer_opts_init_(pxs_consumer_opts_t *opts, size_t size);
+/** Fill consumer defaults. */
+#define pxs_consumer_opts_init(o) pxs_consumer_opts_init_((o), sizeof *(o))
+
+/** Create a consumer on a store (to resolve; may be NULL if the caller only
+ *  forwards proxies) and a subscriber (from pxs_bus_subscriber; borrowed).
+ *  The consumer receives every topic that subscriber subscribed. Local.
+ *  @return PXS_OK, PXS_ERR_INVALID, PXS_ERR_NOMEM. */
+PXS_API PXS_NODISCARD int pxs_consumer_create(pxs_store_t *store,
+                                              pxs_subscriber_t *subscriber,
+                                              const pxs_consumer_opts_t *opts,
+                                              pxs_consumer_t **cons_out);
+
+/** Next event that passes the filter. timeout in s: 0 polls, < 0 waits
+ *  forever (PXS_WAIT_FOREVER); waits back off (spin, yield, sleep).
+ *  Per-topic ENDs are absorbed; PXS_END is returned once every producer of
+ *  every subscribed topic has closed (ev_out->topic = PXS_TOPIC_ALL), and on
+ *  every call after that. Local.
+ *  The caller owns the object the event refers to: resolve it
+ *  (pxs_consumer_resolve, pxs_store_resolve, ...), forward it, or give up the
+ *  claim with pxs_consumer_discard, else it stays in the owner's arena.
+ *  @return PXS_OK (ev_out filled), PXS_TIMEOUT, PXS_END, PXS_ERR_INVALID
+ *  (NULL, stale or foreign handle), PXS_ERR_CORRUPT (malformed record or a
+ *  sequence gap), PXS_ERR_MPI. */
+PXS_API PXS_NODISCARD int pxs_consumer_next(pxs_consumer_t *cons, pxs_event_t *ev_out,
+                                            double timeout);
+
+/** pxs_consumer_next, then resolve the object into a new buffer: *data_out
+ *  (len_out bytes) belongs to the caller, free it with pxs_free(). Exception
+ *  to "outputs only on success": when an event was received but its resolve
+ *  failed, ev_out is still filled (so the caller knows which event failed)
+ *  and data_out is left alone.
+ *  @return as pxs_consumer_next, plus pxs_store_resolve's failures
+ *  (PXS_ERR_STALE, PXS_ERR_CORRUPT, PXS_ERR_NOMEM, PXS_ERR_MPI). */
+PXS_API PXS_NODISCARD int pxs_consumer_next_object(pxs_consumer_t *cons,
+                                                   pxs_event_t *ev_out,
+                                                   void **data_out, size_t *len_out,
+                                                   double timeout);
+
+/** Resolve an event's object into the caller's buffer (counts as one
+ *  resolve). @return as pxs_store_resolve; PXS_ERR_INVALID without a store. */
+PXS_API PXS_NODISCARD int pxs_consumer_resolve(pxs_consumer_t *cons,
+                                               const pxs_event_t *ev, void *buf,
+                                               size_t cap, size_t *len_out);
+
+/** Give up this consumer's claim on an event's object without reading it
+ *  (pxs_store_evict as a holder). @return as pxs_store_evict. */
+PXS_API PXS_NODISCARD int pxs_consumer_discard(pxs_consumer_t *cons,
+                                               const pxs_event_t *ev);
+
+/** Counters (any output may be NULL): events delivered, events dropped by
+ *  the filter, bytes resolved through this consumer. */
+PXS_API int pxs_consumer_stats(const pxs_consumer_t *cons, uint64_t *delivered_out,
+                               uint64_t *dropped_out, uint64_t *resolved_bytes_out);
+
+/** Free the consumer (events not yet received stay in the subscriber).
+ *  Local. NULL: no-op. @return PXS_OK, PXS_ERR_INVALID (stale/foreign). */
+PXS_API int pxs_consumer_destroy(pxs_consumer_t *cons);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,664 @@
+/* Transport-independent core of the event plane: declarations, routing,
+ * publisher queues (batching, work-sharing groups, END), subscriber checks
+ * and END accounting. The transports (mailbox.c, inproc.c) only move records. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "pubsub/pubsub_int.h"
+#include "util/util.h"
+
+#define SUBSYS "pubsub"
+#define DECL_MAGIC 0x50444331u /* "PDC1" */
+
+/* ---------------------------------------------------------------- records */
+void
+pxsi_rec_encode(unsigned char *rec, uint32_t topic, int32_t producer, uint64_t seq,
+                uint64_t lseq, uint16_t flags, const pxs_proxy_t *proxy, const void *meta,
+                uint16_t meta_len)
+{
+    pxsi_put_le32(rec + PXSI_REC_O_TOPIC, topic);
+    pxsi_put_le32(rec + PXSI_REC_O_PROD, (uint32_t)producer);
+    pxsi_put_le64(rec + PXSI_REC_O_SEQ, seq);
+    pxsi_put_le64(rec + PXSI_REC_O_LSEQ, lseq);
+    pxsi_put_le16(rec + PXSI_REC_O_FLAGS, flags);
+    pxsi_put_le16(rec + PXSI_REC_O_MLEN, meta_len);
+    pxsi_put_le32(rec + PXSI_REC_O_RSVD, 0);
+    if (proxy)
+        memcpy(rec + PXSI_REC_O_PROXY, proxy->bytes, PXS_PROXY_SIZE);
+    else
+        memset(rec + PXSI_REC_O_PROXY, 0, PXS_PROXY_SIZE);
+    if (meta_len)
+        memcpy(rec + PXSI_REC_O_META, meta, meta_len);
+    memset(rec + PXSI_REC_O_META + meta_len, 0, PXS_EVENT_META_MAX - (size_t)meta_len);
+}
+
+/* ---------------------------------------------------------------- declarations */
+/* u32 magic, u32 slots, u32 n_pub, u32 n_sub, n_pub x u32 topic,
+ * n_sub x (u32 topic, u8 group_len, group bytes) */
+int
+pxsi_decl_check(const pxs_bus_opts_t *o)
+{
+    if (o->n_publish && !o->publish)
+        return pxsi_err(PXS_ERR_INVALID, SUBSYS, "n_publish %zu with publish NULL", o->n_publish);
+    if (o->n_subscribe && !o->subscribe)
+        return pxsi_err(PXS_ERR_INVALID, SUBSYS, "n_subscribe %zu with subscribe NULL",
+                        o->n_subscribe);
+    if (o->n_publish > 65536 || o->n_subscribe > 65536)
+        return pxsi_err(PXS_ERR_INVALID, SUBSYS, "too many topics declared");
+    for (size_t i = 0; i < o->n_publish; i++)
+        if (o->publish[i] == PXS_TOPIC_ALL)
+            return pxsi_err(PXS_ERR_INVALID, SUBSYS, "PXS_TOPIC_ALL is not a topic");
+    for (size_t i = 0; i < o->n_subscribe; i++) {
+        const pxs_subscription_t *s = &o->subscribe[i];
+        if (s->topic == PXS_TOPIC_ALL)
+            return pxsi_err(PXS_ERR_INVALID, SUBSYS, "PXS_TOPIC_ALL is not a topic");
+        size_t gl = s->group ? strlen(s->group) : 0;
+        if (gl > PXS_GROUP_NAME_MAX)
+            return pxsi_err(PXS_ERR_INVALID, SUBSYS, "group name over %d characters",
+                            PXS_GROUP_NAME_MAX);
+        for (size_t j = 0; j < i; j++) {
+            const pxs_subscription_t *t = &o->subscribe[j];
+            if (t->topic != s->topic)
+                continue;
+            const char *a = s->group ? s->group : "", *b = t->group ? t->group : "";
+            if (strcmp(a, b) != 0)
+                return pxsi_err(PXS_ERR_INVALID, SUBSYS,
+                                "topic %u subscribed twice (plainly and/or in different groups)",
+                                s->topic);
+        }
+    }
+    return PXS_OK;
+}
+
+int
+pxsi_decl_pack(const pxs_bus_opts_t *o, uint32_t slots, unsigned char **buf_out,
+               size_t *len_out)
+{
+    size_t len = 16 + 4 * o->n_publish;
+    for (size_t i = 0; i < o->n_subscribe; i++)
+        len += 5 + (o->subscribe[i].group ? strlen(o->subscribe[i].group) : 0);
+    unsigned char *b = malloc(len), *p = b;
+    if (!b)
+        return pxsi_err(PXS_ERR_NOMEM, SUBSYS, "declarations: %zu bytes", len);
+    pxsi_put_le32(p, DECL_MAGIC);
+    pxsi_put_le32(p + 4, slots);
+    pxsi_put_le32(p + 8, (uint32_t)o->n_publish);
+    pxsi_put_le32(p + 12, (uint32_t)o->n_subscribe);
+    p += 16;
+    for (size_t i = 0; i < o->n_publish; i++, p += 4)
+        pxsi_put_le32(p, o->publish[i]);
+    for (size_t i = 0; i < o->n_subscribe; i++) {
+        size_t gl = o->subscribe[i].group ? strlen(o->subscribe[i].group) : 0;
+        pxsi_put_le32(p, o->subscribe[i].topic);
+        p[4] = (unsigned char)gl;
+        if (gl)
+            memcpy(p + 5, o->subscribe[i].group, gl);
+        p += 5 + gl;
+    }
+    *buf_out = b;
+    *len_out = len;
+    return PXS_OK;
+}
+
+uint32_t
+pxsi_decl_slots(const unsigned char *decl)
+{
+    return pxsi_get_le32(decl + 4);
+}
+
+/* ---------------------------------------------------------------- helpers */
+static int
+cmp_u32(const void *a, const void *b)
+{
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+static int
+ptopic_find(const struct pxsi_core *c, uint32_t id)
+{
+    int lo = 0, hi = c->n_ptopics - 1;
+    while (lo <= hi) {
+        int mid = (lo + hi) / 2;
+        if (c->ptopics[mid].id == id)
+            return mid;
+        if (c->ptopics[mid].id < id)
+            lo = mid + 1;
+        else
+            hi = mid - 1;
+    }
+    return -1;
+}
+
+static int
+stopic_find(const struct pxsi_core *c, uint32_t id)
+{
+    int lo = 0, hi = c->n_stopics - 1;
+    while (lo <= hi) {
+        int mid = (lo + hi) / 2;
+        if (c->stopics[mid].id == id)
+            return mid;
+        if (c->stopics[mid].id < id)
+            lo = mid + 1;
+        else
+            hi = mid - 1;
+    }
+    return -1;
+}
+
+static struct pxsi_queue *
+queue_new(int target, struct pxsi_group *g, uint32_t cap)
+{
+    struct pxsi_queue *q = calloc(1, sizeof *q);
+    if (!q)
+        return NULL;
+    q->target = target;
+    q->group = g;
+    q->cap = cap;
+    q->recs = malloc((size_t)cap * PXSI_REC_SIZE);
+    q->tidx = malloc((size_t)cap * sizeof *q->tidx);
+    if (!q->recs || !q->tidx) {
+        free(q->recs);
+        free(q->tidx);
+        free(q);
+        return NULL;
+    }
+    return q;
+}
+
+static int
+add_queue(struct pxsi_core *c, struct pxsi_queue *q)
+{
+    struct pxsi_queue **nq = realloc(c->queues, (size_t)(c->n_queues + 1) * sizeof *nq);
+    if (!nq)
+        return PXS_ERR_NOMEM;
+    c->queues = nq;
+    c->queues[c->n_queues++] = q;
+    return PXS_OK;
+}
+
+static int
+direct_queue(struct pxsi_core *c, int r)
+{
+    if (c->direct[r])
+        return PXS_OK;
+    uint32_t cap = c->batch;
+    uint32_t tcap = c->xops->capacity(c->x, r);
+    if (tcap && cap > tcap)
+        cap = tcap;
+    c->direct[r] = queue_new(r, NULL, cap);
+    if (!c->direct[r] || add_queue(c, c->direct[r]) != PXS_OK)
+        return pxsi_err(PXS_ERR_NOMEM, SUBSYS, "publisher queues");
+    return PXS_OK;
+}
+
+static int
+int_push(int **v, int *n, int x)
+{
+    for (int i = 0; i < *n; i++)
+        if ((*v)[i] == x)
+            return PXS_OK;
+    int *nv = realloc(*v, (size_t)(*n + 1) * sizeof *nv);
+    if (!nv)
+        return PXS_ERR_NOMEM;
+    nv[(*n)++] = x;
+    *v = nv;
+    return PXS_OK;
+}
+
+/* ---------------------------------------------------------------- init */
+int
+pxsi_core_init(struct pxsi_core *c, int rank, int size, unsigned char *const *decls,
+               const pxs_bus_opts_t *o, const struct pxsi_xport_ops *xops, void *x)
+/* o: only batch and send_timeout are read; topics come from decls[rank] */
+{
+    memset(c, 0, sizeof *c);
+    c->rank = rank;
+    c->size = size;
+    c->xops = xops;
+    c->x = x;
+    c->batch = o->batch;
+    c->send_timeout = o->send_timeout;
+    int rc = PXS_ERR_NOMEM;
+
+    /* my own declarations (from the blob: the caller's arrays may be gone) */
+    const unsigned char *md = decls[rank];
+    uint32_t mnp = pxsi_get_le32(md + 8), mns = pxsi_get_le32(md + 12);
+    uint32_t *ids = malloc((mnp + 1) * sizeof *ids);
+    if (!ids)
+        goto fail;
+    for (uint32_t i = 0; i < mnp; i++)
+        ids[i] = pxsi_get_le32(md + 16 + 4 * (size_t)i);
+    qsort(ids, mnp, sizeof *ids, cmp_u32);
+    c->ptopics = calloc((size_t)mnp + 1, sizeof *c->ptopics);
+    if (!c->ptopics) {
+        free(ids);
+        goto fail;
+    }
+    for (uint32_t i = 0; i < mnp; i++)
+        if (i == 0 || ids[i] != ids[i - 1])
+            c->ptopics[c->n_ptopics++].id = ids[i];
+    free(ids);
+
+    /* my subscribed topics: sorted, unique (conflicts were rejected) */
+    c->stopics = calloc((size_t)mns + 1, sizeof *c->stopics);
+    if (!c->stopics)
+        goto fail;
+    const unsigned char *sp = md + 16 + 4 * (size_t)mnp;
+    for (uint32_t i = 0; i < mns; i++) {
+        uint32_t t = pxsi_get_le32(sp);
+        int grp = sp[4] != 0;
+        sp += 5 + sp[4];
+        int dup = 0;
+        for (int j = 0; j < c->n_stopics; j++)
+            dup |= c->stopics[j].id == t;
+        if (dup)
+            continue;
+        c->stopics[c->n_stopics].id = t;
+        c->stopics[c->n_stopics].is_group = grp;
+        c->n_stopics++;
+    }
+    qsort(c->stopics, (size_t)c->n_stopics, sizeof *c->stopics, cmp_u32); /* id is first */
+    for (int j = 0; j < c->n_stopics; j++) {
+        c->stopics[j].is_producer = calloc((size_t)size, 1);
+        if (!c->stopics[j].is_producer)
+            goto fail;
+    }
+
+    c->direct = calloc((size_t)size, sizeof *c->direct);
+    c->lseq = calloc((size_t)(c->n_ptopics ? c->n_ptopics : 1) * (size_t)size, sizeof *c->lseq);
+    c->links = calloc((size_t)(c->n_stopics ? c->n_stopics : 1) * (size_t)size, sizeof *c->links);
+    if (!c->direct || !c->lseq || !c->links)
+        goto fail;
+
+    /* walk everyone's declarations */
+    for (int r = 0; r < size; r++) {
+        const unsigned char *p = decls[r];
+        uint32_t np = pxsi_get_le32(p + 8), ns = pxsi_get_le32(p + 12);
+        p += 16;
+        for (uint32_t i = 0; i < np; i++, p += 4) {
+            int s = stopic_find(c, pxsi_get_le32(p));
+            if (s >= 0 && !c->stopics[s].is_producer[r]) {
+                c->stopics[s].is_producer[r] = 1;
+                c->stopics[s].n_producers++;
+            }
+        }
+        for (uint32_t i = 0; i < ns; i++) {
+            uint32_t t = pxsi_get_le32(p);
+            size_t gl = p[4];
+            char name[PXS_GROUP_NAME_MAX + 1];
+            memcpy(name, p + 5, gl);
+            name[gl] = '\0';
+            p += 5 + gl;
+            int ti = ptopic_find(c, t);
+            if (ti < 0)
+                continue;
+            struct pxsi_ptopic *pt = &c->ptopics[ti];
+            if (gl == 0) {
+                if (int_push(&pt->plain, &pt->n_plain, r) != PXS_OK)
+                    goto fail;
+                continue;
+            }
+            /* a group is keyed by (topic, name) */
+            int gi;
+            for (gi = 0; gi < pt->n_groups; gi++)
+                if (strcmp(pt->groups[gi].name, name) == 0)
+                    break;
+            if (gi == pt->n_groups) {
+                struct pxsi_group *ng =
+                    realloc(pt->groups, (size_t)(pt->n_groups + 1) * sizeof *ng);
+                if (!ng)
+                    goto fail;
+                pt->groups = ng;
+                memset(&ng[gi], 0, sizeof ng[gi]);
+                memcpy(ng[gi].name, name, gl + 1);
+                pt->n_groups++;
+            }
+            if (int_push(&pt->groups[gi].members, &pt->groups[gi].n, r) != PXS_OK)
+                goto fail;
+        }
+    }
+
+    /* topics no one publishes are over from the start */
+    for (int j = 0; j < c->n_stopics; j++)
+        if (c->stopics[j].n_producers == 0)
+            c->n_stopics_ended++;
+
+    /* queues: a direct one per destination rank (plain subscribers, and every
+     * group member for END), one per group */
+    for (int ti = 0; ti < c->n_ptopics; ti++) {
+        struct pxsi_ptopic *pt = &c->ptopics[ti];
+        for (int i = 0; i < pt->n_plain; i++)
+            if ((rc = direct_queue(c, pt->plain[i])) != PXS_OK)
+                goto fail_rc;
+        for (int gi = 0; gi < pt->n_groups; gi++) {
+            struct pxsi_group *g = &pt->groups[gi];
+            for (int i = 0; i < g->n; i++)
+                if ((rc = direct_queue(c, g->members[i])) != PXS_OK)
+                    goto fail_rc;
+            uint32_t cap = c->batch;
+            g->q = queue_new(-1, g, cap);
+            if (!g->q || add_queue(c, g->q) != PXS_OK) {
+                rc = pxsi_err(PXS_ERR_NOMEM, SUBSYS, "group queues");
+                goto fail_rc;
+            }
+            g->rr = (uint32_t)rank % (uint32_t)g->n; /* spread producers' first picks */
+        }
+    }
+    return PXS_OK;
+
+fail:
+    rc = pxsi_err(PXS_ERR_NOMEM, SUBSYS, "routing table");
+fail_rc:
+    pxsi_core_fini(c);
+    return rc;
+}
+
+void
+pxsi_core_fini(struct pxsi_core *c)
+{
+    for (int i = 0; i < c->n_queues; i++) {
+        free(c->queues[i]->recs);
+        free(c->queues[i]->tidx);
+        free(c->queues[i]);
+    }
+    free(c->queues);
+    for (int ti = 0; c->ptopics && ti < c->n_ptopics; ti++) {
+        free(c->ptopics[ti].plain);
+        for (int gi = 0; gi < c->ptopics[ti].n_groups; gi++)
+            free(c->ptopics[ti].groups[gi].members);
+        free(c->ptopics[ti].groups);
+    }
+    free(c->ptopics);
+    for (int j = 0; c->stopics && j < c->n_stopics; j++)
+        free(c->stopics[j].is_producer);
+    free(c->stopics);
+    free(c->direct);
+    free(c->lseq);
+    free(c->links);
+    memset(c, 0, sizeof *c);
+}
+
+/* ---------------------------------------------------------------- publisher */
+/* Append the first n records of q at target (credits held): stamp link
+ * sequence numbers, hand them to the transport, drop them from the queue. */
+static int
+queue_append(struct pxsi_core *c, struct pxsi_queue *q, int target, uint32_t n)
+{
+    for (uint32_t i = 0; i < n; i++) {
+        uint64_t *ls = &c->lseq[(size_t)q->tidx[i] * (size_t)c->size + (size_t)target];
+        pxsi_put_le64(q->recs + (size_t)i * PXSI_REC_SIZE + PXSI_REC_O_LSEQ, (*ls)++);
+    }
+    int rc = c->xops->append(c->x, target, q->recs, n);
+    if (rc != PXS_OK)
+        return rc;
+    q->n -= n;
+    if (q->n) {
+        memmove(q->recs, q->recs + (size_t)n * PXSI_REC_SIZE, (size_t)q->n * PXSI_REC_SIZE);
+        memmove(q->tidx, q->tidx + n, (size_t)q->n * sizeof *q->tidx);
+    }
+    return PXS_OK;
+}
+
+static uint32_t
+want_at(struct pxsi_core *c, int target, uint32_t n)
+{
+    uint32_t cap = c->xops->capacity(c->x, target);
+    return cap && n > cap ? cap : n;
+}
+
+/* Deliver everything queued in q, waiting for credits up to timeout. For a
+ * group, records go to the first member (from a rotating start) that has
+ * credits, so a slow member (full mailbox) gets less. */
+static int
+queue_flush(struct pxsi_core *c, struct pxsi_queue *q, double timeout)
+{
+    pxsi_backoff_t b;
+    pxsi_backoff_init(&b, timeout);
+    int blocked = -1;
+    while (q->n > 0) {
+        int moved = 0, rc;
+        uint32_t got = 0;
+        if (q->target >= 0) {
+            rc = c->xops->take_credits(c->x, q->target, want_at(c, q->target, q->n), &got);
+            if (rc != PXS_OK)
+                return rc;
+            if (got) {
+                if ((rc = queue_append(c, q, q->target, got)) != PXS_OK)
+                    return rc;
+                moved = 1;
+            } else {
+                blocked = q->target;
+            }
+        } else {
+            struct pxsi_group *g = q->group;
+            for (int k = 0; k < g->n && q->n > 0; k++) {
+                int m = g->members[(g->rr + (uint32_t)k) % (uint32_t)g->n];
+                rc = c->xops->take_credits(c->x, m, want_at(c, m, q->n), &got);
+                if (rc != PXS_OK)
+                    return rc;
+                if (got) {
+                    if ((rc = queue_append(c, q, m, got)) != PXS_OK)
+                        return rc;
+                    moved = 1;
+                }
+            }
+            g->rr = (g->rr + 1) % (uint32_t)g->n;
+            if (!moved)
+                blocked = g->members[g->rr];
+        }
+        if (moved)
+            continue;
+        if (pxsi_backoff_expired(&b))
+            return pxsi_err(PXS_ERR_AGAIN, SUBSYS,
+                            "mailbox of rank %d (or its group) full for %g s", blocked,
+                            timeout);
+        pxsi_backoff_pause(&b);
+        if (b.iter >= 64 || pxsi_backoff_every(&b, 8))
+            c->xops->progress(c->x);
+        if (b.iter > 134u) /* sleeps <= 64 us: this rank's own window needs progress too */
+            b.iter = 134u;
+    }
+    return PXS_OK;
+}
+
+static int
+flush_all(struct pxsi_core *c, double timeout)
+{
+    for (int i = 0; i < c->n_queues; i++) {
+        int rc = queue_flush(c, c->queues[i], timeout);
+        if (rc != PXS_OK)
+            return rc;
+    }
+    return PXS_OK;
+}
+
+void
+pxsi_core_drain_nowait(struct pxsi_core *c)
+{
+    (void)flush_all(c, 0.0);
+}
+
+static void
+queue_push(struct pxsi_queue *q, const unsigned char *rec, uint32_t tidx)
+{
+    memcpy(q->recs + (size_t)q->n * PXSI_REC_SIZE, rec, PXSI_REC_SIZE);
+    q->tidx[q->n++] = tidx;
+}
+
+static int
+core_send(void *state, uint32_t topic, const pxs_proxy_t *proxy, const void *meta,
+          size_t meta_len, uint64_t *seq_out)
+{
+    struct pxsi_core *c = state;
+    int ti = ptopic_find(c, topic);
+    if (ti < 0)
+        return pxsi_err(PXS_ERR_NOT_FOUND, SUBSYS, "topic %u was not declared as published",
+                        topic);
+    struct pxsi_ptopic *pt = &c->ptopics[ti];
+    if (pt->closed)
+        return pxsi_err(PXS_ERR_CLOSED, SUBSYS, "topic %u is closed", topic);
+    int rc;
+    /* make room first, so that AGAIN means "this event was not accepted" */
+    for (int i = 0; i < pt->n_plain; i++) {
+        struct pxsi_queue *q = c->direct[pt->plain[i]];
+        if (q->n == q->cap && (rc = queue_flush(c, q, c->send_timeout)) != PXS_OK)
+            return rc;
+    }
+    for (int gi = 0; gi < pt->n_groups; gi++) {
+        struct pxsi_queue *q = pt->groups[gi].q;
+        if (q->n == q->cap && (rc = queue_flush(c, q, c->send_timeout)) != PXS_OK)
+            return rc;
+    }
+    uint64_t seq = pt->next_seq++;
+    pxsi_rec_encode(c->rec, topic, c->rank, seq, 0, 0, proxy, meta, (uint16_t)meta_len);
+    for (int i = 0; i < pt->n_plain; i++)
+        queue_push(c->direct[pt->plain[i]], c->rec, (uint32_t)ti);
+    for (int gi = 0; gi < pt->n_groups; gi++)
+        queue_push(pt->groups[gi].q, c->rec, (uint32_t)ti);
+    /* automatic flush of full queues: one non-blocking attempt; what does not
+     * fit stays queued (accepted) and the next send waits for room */
+    for (int i = 0; i < pt->n_plain; i++) {
+        struct pxsi_queue *q = c->direct[pt->plain[i]];
+        if (q->n == q->cap && (rc = queue_flush(c, q, 0.0)) != PXS_OK && rc != PXS_ERR_AGAIN)
+            return rc;
+    }
+    for (int gi = 0; gi < pt->n_groups; gi++) {
+        struct pxsi_queue *q = pt->groups[gi].q;
+        if (q->n == q->cap && (rc = queue_flush(c, q, 0.0)) != PXS_OK && rc != PXS_ERR_AGAIN)
+            return rc;
+    }
+    if (seq_out)
+        *seq_out = seq;
+    return PXS_OK;
+}
+
+static int
+core_flush(void *state)
+{
+    struct pxsi_core *c = state;
+    return flush_all(c, c->send_timeout);
+}
+
+static int
+core_close_topic(void *state, uint32_t topic)
+{
+    struct pxsi_core *c = state;
+    int ti = ptopic_find(c, topic);
+    if (ti < 0)
+        return pxsi_err(PXS_ERR_NOT_FOUND, SUBSYS, "topic %u was not declared as published",
+                        topic);
+    struct pxsi_ptopic *pt = &c->ptopics[ti];
+    if (pt->closed)
+        return pxsi_err(PXS_ERR_CLOSED, SUBSYS, "topic %u is already closed", topic);
+    /* everything queued first: END must follow the topic's last event at every
+     * destination, including group members that get events through the group
+     * queue and END through their direct queue */
+    int rc = flush_all(c, c->send_timeout);
+    if (rc != PXS_OK)
+        return rc;
+    pt->closed = 1;
+    pxsi_rec_encode(c->rec, topic, c->rank, pt->next_seq, 0, PXSI_REC_F_END, NULL, NULL, 0);
+    for (int i = 0; i < pt->n_plain; i++)
+        queue_push(c->direct[pt->plain[i]], c->rec, (uint32_t)ti);
+    for (int gi = 0; gi < pt->n_groups; gi++)
+        for (int k = 0; k < pt->groups[gi].n; k++) {
+            struct pxsi_queue *q = c->direct[pt->groups[gi].members[k]];
+            int dup = 0; /* a member that is also a plain subscriber was handled */
+            for (int i = 0; i < pt->n_plain; i++)
+                dup |= pt->plain[i] == pt->groups[gi].members[k];
+            if (!dup)
+                queue_push(q, c->rec, (uint32_t)ti);
+        }
+    return flush_all(c, c->send_timeout);
+}
+
+const struct pxs_publisher_ops pxsi_core_pub_ops = {
+    .send = core_send,
+    .flush = core_flush,
+    .close_topic = core_close_topic,
+};
+
+/* ---------------------------------------------------------------- subscriber */
+static int
+corrupt(const struct pxsi_core *c, const char *why, uint32_t topic, int32_t prod, uint64_t a,
+        uint64_t b)
+{
+    return pxsi_err(PXS_ERR_CORRUPT, SUBSYS,
+                    "rank %d: bad event record (%s): topic %u producer %d (%llu vs %llu)",
+                    c->rank, why, topic, (int)prod, (unsigned long long)a,
+                    (unsigned long long)b);
+}
+
+static int
+core_recv(void *state, pxs_event_t *ev_out, double timeout)
+{
+    struct pxsi_core *c = state;
+    double deadline = timeout > 0 ? pxsi_now() + timeout : timeout;
+    for (;;) {
+        if (c->n_stopics_ended == c->n_stopics) {
+            memset(ev_out, 0, sizeof *ev_out);
+            ev_out->topic = PXS_TOPIC_ALL;
+            ev_out->producer = -1;
+            return PXS_END;
+        }
+        double left = timeout;
+        if (timeout > 0) {
+            left = deadline - pxsi_now();
+            if (left < 0)
+                left = 0;
+        }
+        const unsigned char *r = c->rec;
+        int rc = c->xops->inbox_next(c->x, c->rec, left);
+        if (rc != PXS_OK)
+            return rc;
+        uint32_t topic = pxsi_get_le32(r + PXSI_REC_O_TOPIC);
+        int32_t prod = (int32_t)pxsi_get_le32(r + PXSI_REC_O_PROD);
+        uint64_t seq = pxsi_get_le64(r + PXSI_REC_O_SEQ);
+        uint64_t lseq = pxsi_get_le64(r + PXSI_REC_O_LSEQ);
+        uint16_t flags = pxsi_get_le16(r + PXSI_REC_O_FLAGS);
+        uint16_t mlen = pxsi_get_le16(r + PXSI_REC_O_MLEN);
+        int si = stopic_find(c, topic);
+        if (si < 0)
+            return corrupt(c, "topic not subscribed", topic, prod, 0, 0);
+        struct pxsi_stopic *st = &c->stopics[si];
+        if (prod < 0 || prod >= c->size || !st->is_producer[prod])
+            return corrupt(c, "producer not a declared publisher", topic, prod, 0, 0);
+        if ((flags & ~PXSI_REC_F_MASK) || pxsi_get_le32(r + PXSI_REC_O_RSVD) != 0)
+            return corrupt(c, "unknown flags", topic, prod, flags, 0);
+        if (mlen > PXS_EVENT_META_MAX)
+            return corrupt(c, "metadata length", topic, prod, mlen, PXS_EVENT_META_MAX);
+        struct pxsi_link *l = &c->links[(size_t)si * (size_t)c->size + (size_t)prod];
+        if (l->ended)
+            return corrupt(c, "record after END", topic, prod, seq, 0);
+        if (lseq != l->lseq_next)
+            return corrupt(c, "link sequence gap", topic, prod, lseq, l->lseq_next);
+        if (st->is_group ? seq < l->seq_next : seq != l->seq_next)
+            return corrupt(c, "sequence gap", topic, prod, seq, l->seq_next);
+        l->lseq_next++;
+        l->seq_next = seq + 1;
+        if (flags & PXSI_REC_F_END) {
+            l->ended = 1;
+            if (++st->n_ended < st->n_producers)
+                continue; /* one producer of several: keep going */
+            c->n_stopics_ended++;
+            memset(ev_out, 0, sizeof *ev_out);
+            ev_out->topic = topic;
+            ev_out->producer = prod;
+            ev_out->seq = seq;
+            return PXS_END;
+        }
+        memcpy(ev_out->proxy.bytes, r + PXSI_REC_O_PROXY, PXS_PROXY_SIZE);
+        ev_out->topic = topic;
+        ev_out->producer = prod;
+        ev_out->seq = seq;
+        ev_out->meta_len = mlen;
+        ev_out->reserved_ = 0;
+        memcpy(ev_out->meta, r + PXSI_REC_O_META, PXS_EVENT_META_MAX);
+        return PXS_OK;
+    }
+}
+
+const struct pxs_subscriber_ops pxsi_core_sub_ops = {
+    .recv = core_recv,
+};

@@ -1,0 +1,395 @@
+/* In-process transport (pxs_inproc_bus_create): threads of one process share
+ * a hub; each participant owns a bounded queue of records guarded by the hub
+ * mutex. Credits are reservations in the target's queue, so the core's
+ * backpressure, batching, groups and END logic are the same as over MPI. */
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "pubsub/pubsub_int.h"
+#include "util/util.h"
+
+#define SUBSYS "inproc"
+
+struct ip_queue {
+    unsigned char *recs;
+    uint32_t cap, head, count, reserved;
+    pthread_cond_t cond; /* signalled when records arrive */
+};
+
+struct ip_part {
+    int joined; /* index taken (ever) */
+    int live;   /* bus not yet destroyed */
+    unsigned char *decl;
+    struct ip_queue q;
+};
+
+struct pxs_inproc_hub {
+    uint32_t magic;
+    int n;
+    int n_joined;
+    int n_live;
+    pthread_mutex_t mu;
+    pthread_cond_t joined_cond;
+    struct ip_part *parts;
+};
+
+struct ip_bus {
+    pxs_inproc_hub_t *hub;
+    int index;
+    int ready; /* routing built (every participant joined) */
+    pxs_bus_opts_t o;
+    struct pxsi_core core;
+    struct pxs_bus bus;
+};
+
+static void
+abs_deadline(struct timespec *ts, double timeout)
+{
+    clock_gettime(CLOCK_MONOTONIC, ts);
+    double s = (double)ts->tv_sec + (double)ts->tv_nsec * 1e-9 + timeout;
+    ts->tv_sec = (time_t)s;
+    ts->tv_nsec = (long)((s - (double)ts->tv_sec) * 1e9);
+    if (ts->tv_nsec >= 1000000000L) {
+        ts->tv_sec++;
+        ts->tv_nsec -= 1000000000L;
+    }
+}
+
+static int
+cond_init(pthread_cond_t *c)
+{
+    pthread_condattr_t a;
+    if (pthread_condattr_init(&a) != 0)
+        return -1;
+    (void)pthread_condattr_setclock(&a, CLOCK_MONOTONIC);
+    int rc = pthread_cond_init(c, &a);
+    (void)pthread_condattr_destroy(&a);
+    return rc;
+}
+
+/* ---------------------------------------------------------------- hub */
+int
+pxs_inproc_hub_create(int participants, pxs_inproc_hub_t **hub_out)
+{
+    if (participants < 1 || participants > (1 << 20) || !hub_out)
+        return pxsi_err(PXS_ERR_INVALID, SUBSYS, "pxs_inproc_hub_create: %d participants",
+                        participants);
+    pxs_inproc_hub_t *h = calloc(1, sizeof *h);
+    if (!h)
+        return pxsi_err(PXS_ERR_NOMEM, SUBSYS, "hub");
+    h->parts = calloc((size_t)participants, sizeof *h->parts);
+    if (!h->parts) {
+        free(h);
+        return pxsi_err(PXS_ERR_NOMEM, SUBSYS, "hub");
+    }
+    h->n = participants;
+    if (pthread_mutex_init(&h->mu, NULL) != 0 || cond_init(&h->joined_cond) != 0) {
+        free(h->parts);
+        free(h);
+        return pxsi_err(PXS_ERR_NOMEM, SUBSYS, "hub mutex");
+    }
+    h->magic = PXSI_MAGIC_HUB;
+    *hub_out = h;
+    return PXS_OK;
+}
+
+int
+pxs_inproc_hub_destroy(pxs_inproc_hub_t *hub)
+{
+    if (!hub)
+        return PXS_OK;
+    if (!PXSI_HANDLE_OK(hub, PXSI_MAGIC_HUB))
+        return pxsi_err(PXS_ERR_INVALID, SUBSYS, "pxs_inproc_hub_destroy: not a hub");
+    pthread_mutex_lock(&hub->mu);
+    int live = hub->n_live;
+    pthread_mutex_unlock(&hub->mu);
+    if (live)
+        return pxsi_err(PXS_ERR_BUSY, SUBSYS, "hub still has %d buses", live);
+    for (int i = 0; i < hub->n; i++) {
+        struct ip_part *p = &hub->parts[i];
+        if (p->joined) {
+            free(p->decl);
+            free(p->q.recs);
+            pthread_cond_destroy(&p->q.cond);
+        }
+    }
+    pthread_cond_destroy(&hub->joined_cond);
+    pthread_mutex_destroy(&hub->mu);
+    free(hub->parts);
+    hub->magic = PXSI_MAGIC_DEAD;
+    free(hub);
+    return PXS_OK;
+}
+
+/* ---------------------------------------------------------------- transport */
+static int
+ip_take_credits(void *x, int target, uint32_t want, uint32_t *got_out)
+{
+    struct ip_bus *b = x;
+    pxs_inproc_hub_t *h = b->hub;
+    struct ip_queue *q = &h->parts[target].q;
+    pthread_mutex_lock(&h->mu);
+    uint32_t free_ = q->cap - q->count - q->reserved;
+    uint32_t got = want < free_ ? want : free_;
+    q->reserved += got;
+    pthread_mutex_unlock(&h->mu);
+    *got_out = got;
+    return PXS_OK;
+}
+
+static int
+ip_append(void *x, int target, unsigned char *recs, uint32_t n)
+{
+    struct ip_bus *b = x;
+    pxs_inproc_hub_t *h = b->hub;
+    struct ip_queue *q = &h->parts[target].q;
+    pthread_mutex_lock(&h->mu);
+    for (uint32_t i = 0; i < n; i++) {
+        uint32_t at = (q->head + q->count) % q->cap;
+        memcpy(q->recs + (size_t)at * PXSI_REC_SIZE, recs + (size_t)i * PXSI_REC_SIZE,
+               PXSI_REC_SIZE);
+        q->count++;
+    }
+    q->reserved -= n;
+    pthread_cond_signal(&q->cond);
+    pthread_mutex_unlock(&h->mu);
+    return PXS_OK;
+}
+
+static void
+ip_progress(void *x)
+{
+    (void)x;
+}
+
+static uint32_t
+ip_capacity(void *x, int target)
+{
+    struct ip_bus *b = x;
+    return b->hub->parts[target].q.cap;
+}
+
+static int
+ip_inbox_next(void *x, unsigned char *rec_out, double timeout)
+{
+    struct ip_bus *b = x;
+    pxs_inproc_hub_t *h = b->hub;
+    struct ip_queue *q = &h->parts[b->index].q;
+    struct timespec ts;
+    if (timeout > 0)
+        abs_deadline(&ts, timeout);
+    pthread_mutex_lock(&h->mu);
+    while (q->count == 0) {
+        if (timeout == 0) {
+            pthread_mutex_unlock(&h->mu);
+            return PXS_TIMEOUT;
+        }
+        int rc = timeout < 0 ? pthread_cond_wait(&q->cond, &h->mu)
+                             : pthread_cond_timedwait(&q->cond, &h->mu, &ts);
+        if (rc == ETIMEDOUT && q->count == 0) {
+            pthread_mutex_unlock(&h->mu);
+            return PXS_TIMEOUT;
+        }
+    }
+    memcpy(rec_out, q->recs + (size_t)q->head * PXSI_REC_SIZE, PXSI_REC_SIZE);
+    q->head = (q->head + 1) % q->cap;
+    q->count--;
+    pthread_mutex_unlock(&h->mu);
+    return PXS_OK;
+}
+
+static const struct pxsi_xport_ops ip_xops = {
+    .take_credits = ip_take_credits,
+    .append = ip_append,
+    .progress = ip_progress,
+    .inbox_next = ip_inbox_next,
+    .capacity = ip_capacity,
+};
+
+/* ---------------------------------------------------------------- readiness */
+/* The routing table needs every participant's declarations: wait for them. */
+static int
+ip_ready(struct ip_bus *b, double timeout)
+{
+    if (b->ready)
+        return PXS_OK;
+    pxs_inproc_hub_t *h = b->hub;
+    struct timespec ts;
+    if (timeout > 0)
+        abs_deadline(&ts, timeout);
+    pthread_mutex_lock(&h->mu);
+    while (h->n_joined < h->n) {
+        int rc = 0;
+        if (timeout == 0)
+            rc = ETIMEDOUT;
+        else if (timeout < 0)
+            rc = pthread_cond_wait(&h->joined_cond, &h->mu);
+        else
+            rc = pthread_cond_timedwait(&h->joined_cond, &h->mu, &ts);
+        if (rc == ETIMEDOUT && h->n_joined < h->n) {
+            pthread_mutex_unlock(&h->mu);
+            return PXS_TIMEOUT;
+        }
+    }
+    unsigned char **decls = malloc((size_t)h->n * sizeof *decls);
+    for (int i = 0; decls && i < h->n; i++)
+        decls[i] = h->parts[i].decl; /* immutable once joined */
+    pthread_mutex_unlock(&h->mu);
+    if (!decls)
+        return pxsi_err(PXS_ERR_NOMEM, SUBSYS, "routing");
+    int rc = pxsi_core_init(&b->core, b->index, h->n, decls, &b->o, &ip_xops, b);
+    free(decls);
+    if (rc == PXS_OK)
+        b->ready = 1;
+    return rc;
+}
+
+static int
+ip_send(void *state, uint32_t topic, const pxs_proxy_t *proxy, const void *meta,
+        size_t meta_len, uint64_t *seq_out)
+{
+    struct ip_bus *b = state;
+    int rc = ip_ready(b, b->o.send_timeout);
+    if (rc == PXS_TIMEOUT)
+        return pxsi_err(PXS_ERR_AGAIN, SUBSYS, "not every participant joined the hub yet");
+    if (rc != PXS_OK)
+        return rc;
+    return pxsi_core_pub_ops.send(&b->core, topic, proxy, meta, meta_len, seq_out);
+}
+
+static int
+ip_flush(void *state)
+{
+    struct ip_bus *b = state;
+    if (!b->ready)
+        return PXS_OK; /* nothing can be queued before routing exists */
+    return pxsi_core_pub_ops.flush(&b->core);
+}
+
+static int
+ip_close_topic(void *state, uint32_t topic)
+{
+    struct ip_bus *b = state;
+    int rc = ip_ready(b, b->o.send_timeout);
+    if (rc == PXS_TIMEOUT)
+        return pxsi_err(PXS_ERR_AGAIN, SUBSYS, "not every participant joined the hub yet");
+    if (rc != PXS_OK)
+        return rc;
+    return pxsi_core_pub_ops.close_topic(&b->core, topic);
+}
+
+static int
+ip_recv(void *state, pxs_event_t *ev_out, double timeout)
+{
+    struct ip_bus *b = state;
+    double t0 = pxsi_now();
+    int rc = ip_ready(b, timeout);
+    if (rc != PXS_OK)
+        return rc;
+    if (timeout > 0) {
+        timeout -= pxsi_now() - t0;
+        if (timeout < 0)
+            timeout = 0;
+    }
+    return pxsi_core_sub_ops.recv(&b->core, ev_out, timeout);
+}
+
+static const struct pxs_publisher_ops ip_pub_ops = {
+    .send = ip_send,
+    .flush = ip_flush,
+    .close_topic = ip_close_topic,
+};
+static const struct pxs_subscriber_ops ip_sub_ops = {
+    .recv = ip_recv,
+};
+
+static int
+ip_destroy(pxs_bus_t *bus)
+{
+    struct ip_bus *b = bus->backend;
+    pxs_inproc_hub_t *h = b->hub;
+    if (b->ready)
+        pxsi_core_drain_nowait(&b->core);
+    pxsi_core_fini(&b->core);
+    pthread_mutex_lock(&h->mu);
+    h->parts[b->index].live = 0;
+    h->n_live--;
+    pthread_mutex_unlock(&h->mu);
+    b->bus.magic = PXSI_MAGIC_DEAD;
+    b->bus.pub.magic = PXSI_MAGIC_DEAD;
+    b->bus.sub.magic = PXSI_MAGIC_DEAD;
+    free(b);
+    return PXS_OK;
+}
+
+int
+pxs_inproc_bus_create(pxs_inproc_hub_t *hub, int index, const pxs_bus_opts_t *opts,
+                      pxs_bus_t **bus_out)
+{
+    if (!PXSI_HANDLE_OK(hub, PXSI_MAGIC_HUB) || !bus_out)
+        return pxsi_err(PXS_ERR_INVALID, SUBSYS, "pxs_inproc_bus_create: bad hub or NULL output");
+    if (index < 0 || index >= hub->n)
+        return pxsi_err(PXS_ERR_INVALID, SUBSYS, "participant index %d not in 0..%d", index,
+                        hub->n - 1);
+    struct ip_bus *b = calloc(1, sizeof *b);
+    if (!b)
+        return pxsi_err(PXS_ERR_NOMEM, SUBSYS, "bus");
+    int rc = pxsi_bus_opts_resolve(opts, &b->o);
+    if (rc != PXS_OK) {
+        free(b);
+        return rc;
+    }
+    /* the core reads this rank's topics from the declaration blob later
+     * (first use), so the caller's arrays need not outlive this call */
+    unsigned char *decl = NULL;
+    size_t dlen = 0;
+    uint32_t cap = b->o.n_subscribe ? b->o.slots : 1;
+    unsigned char *ring = malloc((size_t)cap * PXSI_REC_SIZE);
+    if (!ring || (rc = pxsi_decl_pack(&b->o, b->o.slots, &decl, &dlen)) != PXS_OK) {
+        free(ring);
+        free(b);
+        return rc != PXS_OK ? rc : pxsi_err(PXS_ERR_NOMEM, SUBSYS, "bus");
+    }
+    b->o.publish = NULL;
+    b->o.subscribe = NULL;
+
+    pthread_mutex_lock(&hub->mu);
+    struct ip_part *p = &hub->parts[index];
+    if (p->joined) {
+        pthread_mutex_unlock(&hub->mu);
+        free(ring);
+        free(decl);
+        free(b);
+        return pxsi_err(PXS_ERR_INVALID, SUBSYS, "participant %d already joined", index);
+    }
+    if (cond_init(&p->q.cond) != 0) {
+        pthread_mutex_unlock(&hub->mu);
+        free(ring);
+        free(decl);
+        free(b);
+        return pxsi_err(PXS_ERR_NOMEM, SUBSYS, "queue condition variable");
+    }
+    p->joined = 1;
+    p->live = 1;
+    p->decl = decl;
+    p->q.recs = ring;
+    p->q.cap = cap;
+    hub->n_joined++;
+    hub->n_live++;
+    pthread_cond_broadcast(&hub->joined_cond);
+    pthread_mutex_unlock(&hub->mu);
+
+    b->hub = hub;
+    b->index = index;
+    b->bus.magic = PXSI_MAGIC_BUS;
+    b->bus.rank = index;
+    b->bus.destroy = ip_destroy;
+    b->bus.backend = b;
+    b->bus.pub = (struct pxs_publisher){PXSI_MAGIC_PUB, &ip_pub_ops, b};
+    b->bus.sub = (struct pxs_subscriber){PXSI_MAGIC_SUB, &ip_sub_ops, b};
+    *bus_out = &b->bus;
+    return PXS_OK;
+}

@@ -1,0 +1,480 @@
+/* MPI mailbox transport (pxs_bus_create): every rank owns a ring of
+ * fixed-size slots in one MPI_Win_allocate window; publishers append with
+ * one-sided operations. See DESIGN.md "The event plane: mailboxes".
+ *
+ * Window layout per rank (displacement unit 1):
+ *     0  u64 tail ticket     (publishers: MPI_Fetch_and_op SUM)
+ *     8  i64 credits         (publishers take with Fetch_and_op SUM -k; the
+ *                             owner returns with Accumulate SUM +k)
+ *    64  u64 seq[slots]      (slot i holds ticket t when seq[i] == t + 1;
+ *                             written with Accumulate REPLACE)
+ *    64 + 8 slots: records[slots][PXSI_REC_SIZE]
+ * Every word gets one accumulate op only (the MPI default "same_op_no_op").
+ * A rank that subscribes to nothing has no ring (slots 0).
+ *
+ * Append of k records at target: credits (one Fetch_and_op), tickets (one
+ * Fetch_and_op), one put run (two at the ring wrap), flush, the k sequence
+ * words (one accumulate, two at the wrap), flush. The flush between records
+ * and sequence words is what orders them (MPI orders nothing between
+ * different addresses; RDMA reorders writes). Credits come first, so a
+ * reserved ticket's slot is always free: no producer leaves a hole.
+ * MPI_Compare_and_swap is never used (osc/rdma in 4.1.4 crashes on it). */
+#include <sched.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "pubsub/pubsub_int.h"
+#include "util/util.h"
+
+#define SUBSYS "mailbox"
+
+#define MB_TAIL 0
+#define MB_CRED 8
+#define MB_SEQ  64
+/* pxsi_backoff: iterations 0-63 spin, 64-127 yield, then sleeps of 2^(i-128) us */
+#define MB_MAX_BACKOFF_ITER 134u
+#define MB_REMEDY                                                              \
+    "select --mca osc ucx or --mca osc pt2pt (OMPI_MCA_osc=ucx); osc/rdma and " \
+    "osc/sm cannot create a window across nodes over TCP"
+
+struct mbox {
+    MPI_Comm comm;
+    MPI_Win win;
+    int have_win, locked;
+    unsigned char *base;
+    int rank, size;
+    uint32_t *slots; /* per rank */
+    uint32_t my_slots;
+    uint64_t head;        /* next ticket to read here */
+    int64_t pending;      /* consumed slots not yet given back as credits */
+    int64_t credit_batch; /* give credits back once this many are pending */
+    uint64_t *seqbuf;     /* origin buffer for sequence words */
+    int64_t cbuf[2];      /* origin/result buffers for atomics */
+    uint64_t tbuf[2];
+    struct pxsi_core core;
+    struct pxs_bus bus;
+};
+
+static MPI_Aint
+rec_off(uint32_t slots)
+{
+    return (MPI_Aint)MB_SEQ + (MPI_Aint)8 * (MPI_Aint)slots;
+}
+
+#define MB_CHECK(call)                                                         \
+    do {                                                                       \
+        int mrc_ = (call);                                                     \
+        if (PXSI_UNLIKELY(mrc_ != MPI_SUCCESS))                                \
+            return pxsi_mpi_err(mrc_, SUBSYS, #call);                          \
+    } while (0)
+
+/* ---------------------------------------------------------------- transport */
+static int
+mb_take_credits(void *x, int target, uint32_t want, uint32_t *got_out)
+{
+    struct mbox *m = x;
+    int64_t *op = &m->cbuf[0], *old = &m->cbuf[1];
+    *op = -(int64_t)want;
+    MB_CHECK(MPI_Fetch_and_op(op, old, MPI_INT64_T, target, MB_CRED, MPI_SUM, m->win));
+    MB_CHECK(MPI_Win_flush(target, m->win));
+    if (*old >= (int64_t)want) {
+        *got_out = want;
+        return PXS_OK;
+    }
+    /* short: keep what was there, give the rest back */
+    int64_t avail = *old > 0 ? *old : 0;
+    *op = (int64_t)want - avail;
+    MB_CHECK(MPI_Accumulate(op, 1, MPI_INT64_T, target, MB_CRED, 1, MPI_INT64_T, MPI_SUM,
+                            m->win));
+    MB_CHECK(MPI_Win_flush(target, m->win));
+    *got_out = (uint32_t)avail;
+    return PXS_OK;
+}
+
+static int
+mb_append(void *x, int target, unsigned char *recs, uint32_t n)
+{
+    struct mbox *m = x;
+    uint32_t S = m->slots[target];
+    m->tbuf[0] = n;
+    MB_CHECK(MPI_Fetch_and_op(&m->tbuf[0], &m->tbuf[1], MPI_UINT64_T, target, MB_TAIL,
+                              MPI_SUM, m->win));
+    MB_CHECK(MPI_Win_flush(target, m->win));
+    uint64_t t0 = m->tbuf[1];
+    uint32_t i0 = (uint32_t)(t0 % S);
+    uint32_t first = n < S - i0 ? n : S - i0;
+    MPI_Aint ro = rec_off(S);
+    /* n <= S <= PXSI_SLOTS_MAX, so n * PXSI_REC_SIZE fits an int */
+    MB_CHECK(MPI_Put(recs, (int)(first * PXSI_REC_SIZE), MPI_BYTE, target,
+                     ro + (MPI_Aint)i0 * PXSI_REC_SIZE, (int)(first * PXSI_REC_SIZE), MPI_BYTE,
+                     m->win));
+    if (n > first)
+        MB_CHECK(MPI_Put(recs + (size_t)first * PXSI_REC_SIZE, (int)((n - first) * PXSI_REC_SIZE),
+                         MPI_BYTE, target, ro, (int)((n - first) * PXSI_REC_SIZE), MPI_BYTE,
+                         m->win));
+    MB_CHECK(MPI_Win_flush(target, m->win));
+    for (uint32_t j = 0; j < n; j++)
+        m->seqbuf[j] = t0 + j + 1;
+    MB_CHECK(MPI_Accumulate(m->seqbuf, (int)first, MPI_UINT64_T, target,
+                            MB_SEQ + (MPI_Aint)i0 * 8, (int)first, MPI_UINT64_T, MPI_REPLACE,
+                            m->win));
+    if (n > first)
+        MB_CHECK(MPI_Accumulate(m->seqbuf + first, (int)(n - first), MPI_UINT64_T, target, MB_SEQ,
+                                (int)(n - first), MPI_UINT64_T, MPI_REPLACE, m->win));
+    MB_CHECK(MPI_Win_flush(target, m->win));
+    return PXS_OK;
+}
+
+static void
+mb_progress(void *x)
+{
+    struct mbox *m = x;
+    pxsi_mpi_progress(m->comm);
+}
+
+static uint32_t
+mb_capacity(void *x, int target)
+{
+    struct mbox *m = x;
+    return m->slots[target];
+}
+
+/* Give consumed slots back (owner updates its own control word through MPI). */
+static int
+mb_return_credits(struct mbox *m)
+{
+    if (m->pending == 0)
+        return PXS_OK;
+    /* the record copies above happen before the credit becomes visible */
+    __atomic_thread_fence(__ATOMIC_RELEASE);
+    m->cbuf[0] = m->pending;
+    MB_CHECK(MPI_Accumulate(&m->cbuf[0], 1, MPI_INT64_T, m->rank, MB_CRED, 1, MPI_INT64_T,
+                            MPI_SUM, m->win));
+    MB_CHECK(MPI_Win_flush(m->rank, m->win));
+    m->pending = 0;
+    return PXS_OK;
+}
+
+static int
+mb_inbox_next(void *x, unsigned char *rec_out, double timeout)
+{
+    struct mbox *m = x;
+    uint32_t S = m->my_slots;
+    if (S == 0)
+        return PXS_TIMEOUT; /* not reached: no subscriptions means END */
+    const uint64_t *seqw = (const uint64_t *)(void *)(m->base + MB_SEQ);
+    const unsigned char *recs = m->base + rec_off(S);
+    pxsi_backoff_t b;
+    pxsi_backoff_init(&b, timeout);
+    int polled_mpi = 0;
+    for (;;) {
+        uint32_t i = (uint32_t)(m->head % S);
+        /* equality with head + 1: an older or torn value never matches */
+        if (__atomic_load_n(&seqw[i], __ATOMIC_ACQUIRE) == m->head + 1) {
+            MB_CHECK(MPI_Win_sync(m->win));
+            memcpy(rec_out, recs + (size_t)i * PXSI_REC_SIZE, PXSI_REC_SIZE);
+            m->head++;
+            if (++m->pending >= m->credit_batch)
+                return mb_return_credits(m);
+            return PXS_OK;
+        }
+        /* about to wait: never sit on credits a publisher may be waiting for */
+        int rc = mb_return_credits(m);
+        if (rc != PXS_OK)
+            return rc;
+        if (!polled_mpi || b.iter >= 64 || pxsi_backoff_every(&b, 8)) {
+            /* osc/ucx atomics and osc/pt2pt need the target inside MPI */
+            pxsi_mpi_progress(m->comm);
+            MB_CHECK(MPI_Win_sync(m->win));
+            if (!polled_mpi) {
+                polled_mpi = 1;
+                continue; /* timeout 0 still gets one look after progress */
+            }
+        }
+        if (pxsi_backoff_expired(&b))
+            return PXS_TIMEOUT;
+        pxsi_backoff_pause(&b);
+        /* cap the sleeps at ~64 us: under osc/ucx and pt2pt, publishers'
+         * atomics on this window wait for this loop to call into MPI */
+        if (b.iter > MB_MAX_BACKOFF_ITER)
+            b.iter = MB_MAX_BACKOFF_ITER;
+    }
+}
+
+static const struct pxsi_xport_ops mb_xops = {
+    .take_credits = mb_take_credits,
+    .append = mb_append,
+    .progress = mb_progress,
+    .inbox_next = mb_inbox_next,
+    .capacity = mb_capacity,
+};
+
+/* ---------------------------------------------------------------- create/destroy */
+static void
+mb_free(struct mbox *m)
+{
+    if (!m)
+        return;
+    pxsi_core_fini(&m->core);
+    if (m->locked)
+        (void)MPI_Win_unlock_all(m->win);
+    if (m->have_win)
+        (void)MPI_Win_free(&m->win);
+    if (m->comm != MPI_COMM_NULL)
+        (void)MPI_Comm_free(&m->comm);
+    free(m->slots);
+    free(m->seqbuf);
+    m->bus.magic = PXSI_MAGIC_DEAD;
+    m->bus.pub.magic = PXSI_MAGIC_DEAD;
+    m->bus.sub.magic = PXSI_MAGIC_DEAD;
+    free(m);
+}
+
+static int
+mb_destroy(pxs_bus_t *bus)
+{
+    struct mbox *m = bus->backend;
+    /* queued sends are delivered if that needs no waiting; the rest is
+     * dropped (call pxs_publisher_flush / close_topic before destroying) */
+    pxsi_core_drain_nowait(&m->core);
+    /* every rank's operations are complete (flushed) before it gets here;
+     * the barrier makes sure nobody still targets a window being freed */
+    int mrc = MPI_Barrier(m->comm);
+    int rc = pxsi_mpi_err(mrc, SUBSYS, "MPI_Barrier (bus destroy)");
+    if (m->locked) {
+        mrc = MPI_Win_unlock_all(m->win);
+        m->locked = 0;
+        if (rc == PXS_OK)
+            rc = pxsi_mpi_err(mrc, SUBSYS, "MPI_Win_unlock_all");
+    }
+    if (m->have_win) {
+        mrc = MPI_Win_free(&m->win);
+        m->have_win = 0;
+        if (rc == PXS_OK)
+            rc = pxsi_mpi_err(mrc, SUBSYS, "MPI_Win_free");
+    }
+    mb_free(m);
+    return rc;
+}
+
+static int
+mb_exchange(struct mbox *m, const pxs_bus_opts_t *o, unsigned char ***decls_out,
+            unsigned char **all_out)
+{
+    unsigned char *mine = NULL;
+    size_t len = 0;
+    int rc = pxsi_decl_pack(o, o->n_subscribe ? o->slots : 0, &mine, &len);
+    int ilen = rc == PXS_OK && len <= PXSI_INT_MAX_SIZE ? (int)len : -1;
+    int *lens = calloc((size_t)m->size, sizeof *lens);
+    int *displs = calloc((size_t)m->size, sizeof *displs);
+    unsigned char **decls = calloc((size_t)m->size, sizeof *decls);
+    unsigned char *all = NULL;
+    if (rc == PXS_OK && (!lens || !displs || !decls))
+        rc = pxsi_err(PXS_ERR_NOMEM, SUBSYS, "declaration exchange");
+    if (rc == PXS_OK && ilen < 0)
+        rc = pxsi_err(PXS_ERR_INVALID, SUBSYS, "declarations too large");
+    rc = pxsi_agree(m->comm, rc);
+    if (rc == PXS_OK)
+        rc = pxsi_mpi_err(MPI_Allgather(&ilen, 1, MPI_INT, lens, 1, MPI_INT, m->comm), SUBSYS,
+                          "MPI_Allgather (declaration sizes)");
+    size_t total = 0;
+    if (rc == PXS_OK) {
+        for (int r = 0; r < m->size; r++) {
+            displs[r] = (int)total;
+            total += (size_t)lens[r];
+        }
+        if (total > PXSI_INT_MAX_SIZE)
+            rc = pxsi_err(PXS_ERR_INVALID, SUBSYS, "declarations too large (%zu B)", total);
+        else if (!(all = malloc(total ? total : 1)))
+            rc = pxsi_err(PXS_ERR_NOMEM, SUBSYS, "declaration exchange");
+    }
+    rc = pxsi_agree(m->comm, rc);
+    if (rc == PXS_OK)
+        rc = pxsi_mpi_err(MPI_Allgatherv(mine, ilen, MPI_BYTE, all, lens, displs, MPI_BYTE,
+                                         m->comm),
+                          SUBSYS, "MPI_Allgatherv (declarations)");
+    if (rc == PXS_OK)
+        for (int r = 0; r < m->size; r++)
+            decls[r] = all + displs[r];
+    free(mine);
+    free(lens);
+    free(displs);
+    if (rc != PXS_OK) {
+        free(decls);
+        free(all);
+        return rc;
+    }
+    *decls_out = decls;
+    *all_out = all;
+    return PXS_OK;
+}
+
+int
+pxs_bus_create(MPI_Comm comm, const pxs_bus_opts_t *opts, pxs_bus_t **bus_out)
+{
+    if (comm == MPI_COMM_NULL)
+        return pxsi_err(PXS_ERR_INVALID, SUBSYS, "pxs_bus_create: MPI_COMM_NULL");
+    pxs_bus_opts_t o;
+    int lrc = pxsi_bus_opts_resolve(opts, &o);
+    if (lrc == PXS_OK && !bus_out)
+        lrc = pxsi_err(PXS_ERR_INVALID, SUBSYS, "pxs_bus_create: bus_out is NULL");
+
+    struct mbox *m = calloc(1, sizeof *m);
+    MPI_Comm dup = MPI_COMM_NULL;
+    int mrc = MPI_Comm_dup(comm, &dup);
+    if (mrc != MPI_SUCCESS) {
+        free(m);
+        return pxsi_mpi_err(mrc, SUBSYS, "MPI_Comm_dup");
+    }
+    (void)MPI_Comm_set_errhandler(dup, MPI_ERRORS_RETURN);
+    if (lrc == PXS_OK && !m)
+        lrc = pxsi_err(PXS_ERR_NOMEM, SUBSYS, "bus");
+    int rc = pxsi_agree(dup, lrc);
+    if (rc != PXS_OK) {
+        (void)MPI_Comm_free(&dup);
+        free(m);
+        return rc;
+    }
+    m->comm = dup;
+    MPI_Comm_rank(dup, &m->rank);
+    MPI_Comm_size(dup, &m->size);
+
+    unsigned char **decls = NULL, *all = NULL;
+    if ((rc = mb_exchange(m, &o, &decls, &all)) != PXS_OK) {
+        mb_free(m);
+        return rc;
+    }
+    m->slots = calloc((size_t)m->size, sizeof *m->slots);
+    uint32_t maxs = 1;
+    for (int r = 0; m->slots && r < m->size; r++) {
+        m->slots[r] = pxsi_decl_slots(decls[r]);
+        if (m->slots[r] > maxs)
+            maxs = m->slots[r];
+    }
+    m->my_slots = m->slots ? m->slots[m->rank] : 0;
+    m->seqbuf = malloc((size_t)maxs * sizeof *m->seqbuf);
+    lrc = m->slots && m->seqbuf ? PXS_OK : pxsi_err(PXS_ERR_NOMEM, SUBSYS, "bus tables");
+    if ((rc = pxsi_agree(m->comm, lrc)) != PXS_OK)
+        goto fail;
+    m->credit_batch = m->my_slots / 8;
+    if (m->credit_batch < 1)
+        m->credit_batch = 1;
+    if (m->credit_batch > 64)
+        m->credit_batch = 64;
+
+    /* the window: plain MPI_Win_allocate (never create/dynamic, see DESIGN) */
+    MPI_Info info;
+    MPI_Info_create(&info);
+    MPI_Info_set(info, "accumulate_ordering", "none"); /* we order with flushes */
+    MPI_Info_set(info, "same_disp_unit", "true");
+    MPI_Aint wsize = rec_off(m->my_slots) + (MPI_Aint)m->my_slots * PXSI_REC_SIZE;
+    mrc = MPI_Win_allocate(wsize, 1, info, m->comm, &m->base, &m->win);
+    MPI_Info_free(&info);
+    if (mrc == MPI_SUCCESS) {
+        m->have_win = 1;
+        lrc = PXS_OK;
+        (void)MPI_Win_set_errhandler(m->win, MPI_ERRORS_RETURN);
+    } else {
+        char msg[MPI_MAX_ERROR_STRING + 1];
+        int len = 0;
+        if (MPI_Error_string(mrc, msg, &len) != MPI_SUCCESS)
+            len = 0;
+        msg[len] = '\0';
+        lrc = pxsi_err(PXS_ERR_MPI, SUBSYS, "MPI_Win_allocate failed on rank %d (%s): %s",
+                       m->rank, msg, MB_REMEDY);
+    }
+    rc = pxsi_agree(m->comm, lrc);
+    if (rc != PXS_OK) {
+        if (lrc == PXS_OK)
+            (void)pxsi_err(rc, SUBSYS, "MPI_Win_allocate failed on a peer rank: %s", MB_REMEDY);
+        /* a window that exists only on some ranks cannot be freed (collective):
+         * it is leaked rather than risking a hang */
+        m->have_win = 0;
+        goto fail;
+    }
+    int *model = NULL, flag = 0;
+    mrc = MPI_Win_get_attr(m->win, MPI_WIN_MODEL, &model, &flag);
+    if (mrc != MPI_SUCCESS)
+        lrc = pxsi_mpi_err(mrc, SUBSYS, "MPI_Win_get_attr(MPI_WIN_MODEL)");
+    else if (!flag || *model != MPI_WIN_UNIFIED)
+        lrc = pxsi_err(PXS_ERR_NOTSUP, SUBSYS,
+                       "the RMA window is not MPI_WIN_UNIFIED (separate memory model): the "
+                       "mailbox polls window memory directly and needs the unified model");
+    if ((rc = pxsi_agree(m->comm, lrc)) != PXS_OK)
+        goto fail;
+
+    /* initial state, before the epoch opens and before anyone can target it */
+    memset(m->base, 0, (size_t)wsize);
+    int64_t cred = m->my_slots;
+    memcpy(m->base + MB_CRED, &cred, sizeof cred);
+    mrc = MPI_Win_lock_all(MPI_MODE_NOCHECK, m->win);
+    if (mrc == MPI_SUCCESS) {
+        m->locked = 1;
+        mrc = MPI_Win_sync(m->win);
+    }
+    lrc = pxsi_mpi_err(mrc, SUBSYS, "MPI_Win_lock_all");
+    if (lrc == PXS_OK)
+        lrc = pxsi_core_init(&m->core, m->rank, m->size, decls, &o, &mb_xops, m);
+    if ((rc = pxsi_agree(m->comm, lrc)) != PXS_OK)
+        goto fail;
+    /* nobody appends before every window is initialised and locked */
+    if ((rc = pxsi_mpi_err(MPI_Barrier(m->comm), SUBSYS, "MPI_Barrier")) != PXS_OK)
+        goto fail;
+    free(decls);
+    free(all);
+
+    m->bus.magic = PXSI_MAGIC_BUS;
+    m->bus.rank = m->rank;
+    m->bus.destroy = mb_destroy;
+    m->bus.backend = m;
+    m->bus.pub = (struct pxs_publisher){PXSI_MAGIC_PUB, &pxsi_core_pub_ops, &m->core};
+    m->bus.sub = (struct pxs_subscriber){PXSI_MAGIC_SUB, &pxsi_core_sub_ops, &m->core};
+    *bus_out = &m->bus;
+    return PXS_OK;
+
+fail:
+    free(decls);
+    free(all);
+    mb_free(m);
+    return rc;
+}
+
+/* ---------------------------------------------------------------- test hooks */
+#ifdef PXS_TEST_HOOKS
+int
+pxsi_bus_test_inject(pxs_bus_t *bus, int target, const unsigned char *rec)
+{
+    if (!PXSI_HANDLE_OK(bus, PXSI_MAGIC_BUS) || !rec)
+        return PXS_ERR_INVALID;
+    if (bus->destroy != mb_destroy)
+        return PXS_ERR_NOTSUP;
+    struct mbox *m = bus->backend;
+    if (target < 0 || target >= m->size || m->slots[target] == 0)
+        return PXS_ERR_INVALID;
+    unsigned char tmp[PXSI_REC_SIZE];
+    memcpy(tmp, rec, sizeof tmp);
+    uint32_t got = 0;
+    pxsi_backoff_t b;
+    pxsi_backoff_init(&b, 10.0);
+    for (;;) {
+        int rc = mb_take_credits(m, target, 1, &got);
+        if (rc != PXS_OK)
+            return rc;
+        if (got)
+            return mb_append(m, target, tmp, 1);
+        if (pxsi_backoff_expired(&b))
+            return PXS_ERR_AGAIN;
+        pxsi_backoff_pause(&b);
+        pxsi_mpi_progress(m->comm);
+    }
+}
+#else
+int
+pxsi_bus_test_inject(pxs_bus_t *bus, int target, const unsigned char *rec)
+{
+    (void)bus;
+    (void)target;
+    (void)rec;
+    return PXS_ERR_NOTSUP;
+}
+#endif

@@ -1,0 +1,134 @@
+/* Event plane front end: options, argument checks, dispatch through the
+ * publisher/subscriber function tables. Backends trust what arrives here. */
+#include <string.h>
+
+#include "pubsub/pubsub_int.h"
+#include "util/util.h"
+
+#define SUBSYS "pubsub"
+
+int
+pxs_bus_opts_init_(pxs_bus_opts_t *opts, size_t size)
+{
+    if (!opts || size < sizeof(size_t))
+        return pxsi_err(PXS_ERR_INVALID, SUBSYS, "pxs_bus_opts_init: NULL or size %zu", size);
+    pxs_bus_opts_t d;
+    memset(&d, 0, sizeof d);
+    d.slots = (uint32_t)pxsi_env_size("PXS_MAILBOX_SLOTS", 1024);
+    d.batch = (uint32_t)pxsi_env_size("PXS_BATCH", 1);
+    d.send_timeout = pxsi_env_double("PXS_SEND_TIMEOUT", 30.0);
+    size_t n = size < sizeof d ? size : sizeof d;
+    memset(opts, 0, size);
+    memcpy(opts, &d, n);
+    opts->struct_size = size;
+    return PXS_OK;
+}
+
+int
+pxsi_bus_opts_resolve(const pxs_bus_opts_t *opts, pxs_bus_opts_t *o)
+{
+    int rc = pxs_bus_opts_init(o);
+    if (rc != PXS_OK)
+        return rc;
+    if ((rc = pxsi_opts_take(o, sizeof *o, opts)) != PXS_OK)
+        return rc;
+    if (o->slots == 0)
+        o->slots = (uint32_t)pxsi_env_size("PXS_MAILBOX_SLOTS", 1024);
+    if (o->batch == 0)
+        o->batch = (uint32_t)pxsi_env_size("PXS_BATCH", 1);
+    if (o->slots == 0 || o->slots > PXSI_SLOTS_MAX)
+        return pxsi_err(PXS_ERR_INVALID, SUBSYS, "slots %u out of range 1..%u", o->slots,
+                        PXSI_SLOTS_MAX);
+    if (o->batch == 0 || o->batch > PXSI_BATCH_MAX)
+        return pxsi_err(PXS_ERR_INVALID, SUBSYS, "batch %u out of range 1..%u", o->batch,
+                        PXSI_BATCH_MAX);
+    if (o->send_timeout != o->send_timeout)
+        return pxsi_err(PXS_ERR_INVALID, SUBSYS, "send_timeout is NaN");
+    return pxsi_decl_check(o);
+}
+
+int
+pxs_bus_destroy(pxs_bus_t *bus)
+{
+    if (!bus)
+        return PXS_OK;
+    if (!PXSI_HANDLE_OK(bus, PXSI_MAGIC_BUS))
+        return pxsi_err(PXS_ERR_INVALID, SUBSYS, "pxs_bus_destroy: not a bus handle");
+    return bus->destroy(bus);
+}
+
+int
+pxs_bus_publisher(pxs_bus_t *bus, pxs_publisher_t **pub_out)
+{
+    if (!PXSI_HANDLE_OK(bus, PXSI_MAGIC_BUS) || !pub_out)
+        return pxsi_err(PXS_ERR_INVALID, SUBSYS, "pxs_bus_publisher: bad bus or NULL output");
+    *pub_out = &bus->pub;
+    return PXS_OK;
+}
+
+int
+pxs_bus_subscriber(pxs_bus_t *bus, pxs_subscriber_t **sub_out)
+{
+    if (!PXSI_HANDLE_OK(bus, PXSI_MAGIC_BUS) || !sub_out)
+        return pxsi_err(PXS_ERR_INVALID, SUBSYS, "pxs_bus_subscriber: bad bus or NULL output");
+    *sub_out = &bus->sub;
+    return PXS_OK;
+}
+
+int
+pxs_bus_rank(const pxs_bus_t *bus)
+{
+    if (!PXSI_HANDLE_OK(bus, PXSI_MAGIC_BUS))
+        return pxsi_err(PXS_ERR_INVALID, SUBSYS, "pxs_bus_rank: bad bus");
+    return bus->rank;
+}
+
+int
+pxs_publisher_send(pxs_publisher_t *pub, uint32_t topic, const pxs_proxy_t *proxy,
+                   const void *meta, size_t meta_len, uint64_t *seq_out)
+{
+    if (!PXSI_HANDLE_OK(pub, PXSI_MAGIC_PUB))
+        return pxsi_err(PXS_ERR_INVALID, SUBSYS, "pxs_publisher_send: bad publisher handle");
+    if (!proxy)
+        return pxsi_err(PXS_ERR_INVALID, SUBSYS, "pxs_publisher_send: proxy is NULL");
+    if (topic == PXS_TOPIC_ALL)
+        return pxsi_err(PXS_ERR_INVALID, SUBSYS, "PXS_TOPIC_ALL is not a topic");
+    if (meta_len > PXS_EVENT_META_MAX)
+        return pxsi_err(PXS_ERR_TOO_BIG, SUBSYS, "metadata %zu bytes, capacity %d", meta_len,
+                        PXS_EVENT_META_MAX);
+    if (meta_len && !meta)
+        return pxsi_err(PXS_ERR_INVALID, SUBSYS, "meta NULL with meta_len %zu", meta_len);
+    return pub->ops->send(pub->state, topic, proxy, meta, meta_len, seq_out);
+}
+
+int
+pxs_publisher_flush(pxs_publisher_t *pub)
+{
+    if (!PXSI_HANDLE_OK(pub, PXSI_MAGIC_PUB))
+        return pxsi_err(PXS_ERR_INVALID, SUBSYS, "pxs_publisher_flush: bad publisher handle");
+    if (!pub->ops->flush)
+        return pxsi_err(PXS_ERR_NOTSUP, SUBSYS, "flush not supported by this transport");
+    return pub->ops->flush(pub->state);
+}
+
+int
+pxs_publisher_close_topic(pxs_publisher_t *pub, uint32_t topic)
+{
+    if (!PXSI_HANDLE_OK(pub, PXSI_MAGIC_PUB))
+        return pxsi_err(PXS_ERR_INVALID, SUBSYS, "pxs_publisher_close_topic: bad handle");
+    if (topic == PXS_TOPIC_ALL)
+        return pxsi_err(PXS_ERR_INVALID, SUBSYS, "PXS_TOPIC_ALL is not a topic");
+    if (!pub->ops->close_topic)
+        return pxsi_err(PXS_ERR_NOTSUP, SUBSYS, "close_topic not supported by this transport");
+    return pub->ops->close_topic(pub->state, topic);
+}
+
+int
+pxs_subscriber_recv(pxs_subscriber_t *sub, pxs_event_t *ev_out, double timeout)
+{
+    if (!PXSI_HANDLE_OK(sub, PXSI_MAGIC_SUB) || !ev_out)
+        return pxsi_err(PXS_ERR_INVALID, SUBSYS, "pxs_subscriber_recv: bad handle or NULL ev_out");
+    if (timeout != timeout)
+        return pxsi_err(PXS_ERR_INVALID, SUBSYS, "pxs_subscriber_recv: timeout is NaN");
+    return sub->ops->recv(sub->state, ev_out, timeout);
+}

@@ -1,0 +1,192 @@
+/* Internal header of the event plane (src/pubsub): interfaces, the shared
+ * routing/publisher/subscriber core, and the transport ops every backend
+ * (MPI mailbox, in-process queues) provides. Not installed.
+ *
+ * Layering:
+ *   pubsub.c   front end: validates public calls, dispatches through the
+ *              pxs_publisher_ops / pxs_subscriber_ops tables in the handles.
+ *   core.c     declarations, routing table, publisher queues (batching,
+ *              work-sharing groups, END), subscriber validation and END
+ *              accounting. Transport-independent.
+ *   mailbox.c  MPI one-sided mailbox transport (pxs_bus_create).
+ *   inproc.c   mutex/condvar bounded queues (pxs_inproc_bus_create). */
+#ifndef PXSI_PUBSUB_INT_H
+#define PXSI_PUBSUB_INT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "proxystream/pubsub.h"
+#include "proxystream/status.h"
+
+/* ---------------------------------------------------------------- interfaces */
+struct pxs_publisher_ops {
+    int (*send)(void *state, uint32_t topic, const pxs_proxy_t *proxy,
+                const void *meta, size_t meta_len, uint64_t *seq_out);
+    int (*flush)(void *state);
+    int (*close_topic)(void *state, uint32_t topic);
+};
+struct pxs_subscriber_ops {
+    int (*recv)(void *state, pxs_event_t *ev_out, double timeout);
+};
+
+#define PXSI_MAGIC_BUS 0x50425553u /* "PBUS" */
+#define PXSI_MAGIC_PUB 0x50505542u /* "PPUB" */
+#define PXSI_MAGIC_SUB 0x50535542u /* "PSUB" */
+#define PXSI_MAGIC_HUB 0x50485542u /* "PHUB" */
+
+struct pxs_publisher {
+    uint32_t magic;
+    const struct pxs_publisher_ops *ops;
+    void *state;
+};
+struct pxs_subscriber {
+    uint32_t magic;
+    const struct pxs_subscriber_ops *ops;
+    void *state;
+};
+
+/* ---------------------------------------------------------------- records */
+/* Wire record (little-endian), one per mailbox slot; the slot's 8-byte
+ * sequence word lives in a separate array so a run of k slots is one put and
+ * k sequence words are one accumulate.
+ *   0 u32 topic        4 i32 producer      8 u64 seq (per producer, topic)
+ *  16 u64 link seq (per producer, destination, topic: contiguous even for
+ *     work-sharing groups, so gaps are detectable there too)
+ *  24 u16 flags       26 u16 meta_len     28 u32 reserved (0)
+ *  32 64 B proxy      96 96 B metadata */
+#define PXSI_REC_SIZE     192
+#define PXSI_REC_F_END    0x0001u
+#define PXSI_REC_F_MASK   0x0001u
+#define PXSI_REC_O_TOPIC  0
+#define PXSI_REC_O_PROD   4
+#define PXSI_REC_O_SEQ    8
+#define PXSI_REC_O_LSEQ   16
+#define PXSI_REC_O_FLAGS  24
+#define PXSI_REC_O_MLEN   26
+#define PXSI_REC_O_RSVD   28
+#define PXSI_REC_O_PROXY  32
+#define PXSI_REC_O_META   96
+_Static_assert(PXSI_REC_O_META + PXS_EVENT_META_MAX == PXSI_REC_SIZE, "record layout");
+
+void pxsi_rec_encode(unsigned char *rec, uint32_t topic, int32_t producer, uint64_t seq,
+                     uint64_t lseq, uint16_t flags, const pxs_proxy_t *proxy,
+                     const void *meta, uint16_t meta_len);
+
+/* ---------------------------------------------------------------- transport */
+/* What a backend provides to the core. Credits are taken before appending:
+ * take_credits never blocks (got may be 0..want); append(n) must only be
+ * called with n credits held at target, and never fails for lack of room. */
+struct pxsi_xport_ops {
+    int (*take_credits)(void *x, int target, uint32_t want, uint32_t *got_out);
+    int (*append)(void *x, int target, unsigned char *recs, uint32_t n);
+    /* called now and then while waiting for credits */
+    void (*progress)(void *x);
+    /* copy the next record of this rank's inbox out and consume it:
+     * PXS_OK, PXS_TIMEOUT, or an error */
+    int (*inbox_next)(void *x, unsigned char *rec_out, double timeout);
+    /* largest append accepted at target (its ring size); 0: not a mailbox */
+    uint32_t (*capacity)(void *x, int target);
+};
+
+/* ---------------------------------------------------------------- declarations */
+/* Serialized declarations of one participant (exchanged by allgather or
+ * through the inproc hub). */
+int pxsi_decl_pack(const pxs_bus_opts_t *o, uint32_t slots, unsigned char **buf_out,
+                   size_t *len_out);
+/* Validate a bus opts struct's declarations (topics, group names). */
+int pxsi_decl_check(const pxs_bus_opts_t *o);
+uint32_t pxsi_decl_slots(const unsigned char *decl);
+
+/* ---------------------------------------------------------------- core */
+struct pxsi_group {
+    char name[PXS_GROUP_NAME_MAX + 1];
+    int n;
+    int *members;
+    uint32_t rr; /* rotating start member */
+    struct pxsi_queue *q;
+};
+struct pxsi_ptopic {
+    uint32_t id;
+    int closed;
+    uint64_t next_seq;
+    int n_plain;
+    int *plain;
+    int n_groups;
+    struct pxsi_group *groups;
+};
+struct pxsi_queue {
+    int target;              /* >= 0: a rank; -1: a group (chosen at flush) */
+    struct pxsi_group *group;
+    uint32_t n, cap;
+    unsigned char *recs;     /* cap records */
+    uint32_t *tidx;          /* topic index per queued record */
+};
+struct pxsi_stopic {
+    uint32_t id;
+    int is_group;
+    int n_producers;
+    int n_ended;
+    unsigned char *is_producer; /* [size] */
+};
+struct pxsi_link {
+    uint64_t lseq_next;
+    uint64_t seq_next;
+    int ended;
+};
+
+struct pxsi_core {
+    int rank, size;
+    const struct pxsi_xport_ops *xops;
+    void *x;
+    uint32_t batch;
+    double send_timeout;
+    /* publisher */
+    int n_ptopics;
+    struct pxsi_ptopic *ptopics;
+    uint64_t *lseq;          /* [n_ptopics * size] next link seq per destination */
+    struct pxsi_queue **direct; /* [size], NULL where not a destination */
+    int n_queues;
+    struct pxsi_queue **queues; /* every queue (direct and group) */
+    /* subscriber */
+    int n_stopics;
+    struct pxsi_stopic *stopics;
+    struct pxsi_link *links; /* [n_stopics * size] */
+    int n_stopics_ended;
+    unsigned char rec[PXSI_REC_SIZE];
+};
+
+/* Build from every participant's declarations (decls[r] for r in 0..size-1). */
+int pxsi_core_init(struct pxsi_core *c, int rank, int size, unsigned char *const *decls,
+                   const pxs_bus_opts_t *o, const struct pxsi_xport_ops *xops, void *x);
+void pxsi_core_fini(struct pxsi_core *c);
+/* Best-effort delivery of queued records without waiting (used at destroy). */
+void pxsi_core_drain_nowait(struct pxsi_core *c);
+
+extern const struct pxs_publisher_ops pxsi_core_pub_ops;
+extern const struct pxs_subscriber_ops pxsi_core_sub_ops;
+
+/* ---------------------------------------------------------------- bus */
+struct pxs_bus {
+    uint32_t magic;
+    int rank;
+    int (*destroy)(pxs_bus_t *bus);
+    void *backend;
+    struct pxs_publisher pub;
+    struct pxs_subscriber sub;
+};
+
+/* Normalise options: defaults, then the caller's struct; 0 = default. */
+int pxsi_bus_opts_resolve(const pxs_bus_opts_t *opts, pxs_bus_opts_t *o_out);
+
+#define PXSI_SLOTS_MAX (1u << 20)
+#define PXSI_BATCH_MAX 4096u
+
+/* ---------------------------------------------------------------- test hooks */
+/* Append one raw PXSI_REC_SIZE-byte record to `target`'s mailbox through the
+ * normal path (credits, ticket, put, flush, sequence word), bypassing every
+ * check: lets tests provoke PXS_ERR_CORRUPT. Local. Only built with
+ * PXS_TEST_HOOKS (returns PXS_ERR_NOTSUP on an inproc bus). */
+int pxsi_bus_test_inject(pxs_bus_t *bus, int target, const unsigned char *rec);
+
+#endif

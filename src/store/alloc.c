@@ -1,0 +1,137 @@
+/* Arena allocator shared by the store connectors (see store_int.h).
+ *
+ * Free space is implicit: the gaps between live blocks kept in address order
+ * (doubly linked through per-slot prev/next). Allocation is next-fit from the
+ * block allocated last, so a stream of put/evict cycles walks the arena like a
+ * ring, while objects freed out of order give their gap back at once (unlink =
+ * coalesce with both neighbours). Fragmentation is bounded by construction:
+ * there is at most one gap per live block, and an object larger than any gap
+ * waits (backpressure) until neighbours are freed; the arena never grows.
+ * Worst-case search is O(live blocks), one step in the streaming case. */
+#include <stdlib.h>
+
+#include "store/store_int.h"
+
+uint64_t
+pxsi_arena_need(uint64_t size)
+{
+    if (size == 0)
+        return PXSI_ARENA_ALIGN;
+    if (size > UINT64_MAX - PXSI_ARENA_ALIGN)
+        return UINT64_MAX;
+    return (size + PXSI_ARENA_ALIGN - 1) & ~(uint64_t)(PXSI_ARENA_ALIGN - 1);
+}
+
+int
+pxsi_arena_init(pxsi_arena_t *a, uint64_t cap, uint32_t nslots)
+{
+    memset(a, 0, sizeof *a);
+    a->cap = cap & ~(uint64_t)(PXSI_ARENA_ALIGN - 1);
+    a->nslots = nslots;
+    a->head = PXSI_NONE;
+    a->rover = PXSI_NONE;
+    a->prev = calloc(nslots, sizeof *a->prev);
+    a->next = calloc(nslots, sizeof *a->next);
+    a->free_stack = calloc(nslots, sizeof *a->free_stack);
+    a->off = calloc(nslots, sizeof *a->off);
+    a->len = calloc(nslots, sizeof *a->len);
+    if (!a->prev || !a->next || !a->free_stack || !a->off || !a->len) {
+        pxsi_arena_fini(a);
+        return pxsi_err(PXS_ERR_NOMEM, "store", "arena tables for %u slots", nslots);
+    }
+    /* LIFO of free slots, lowest index on top: reused slots stay low, which
+     * keeps the owner's reclaim scan (0 .. hwm) short. */
+    for (uint32_t i = 0; i < nslots; i++)
+        a->free_stack[i] = nslots - 1 - i;
+    a->nfree = nslots;
+    return PXS_OK;
+}
+
+void
+pxsi_arena_fini(pxsi_arena_t *a)
+{
+    free(a->prev);
+    free(a->next);
+    free(a->free_stack);
+    free(a->off);
+    free(a->len);
+    memset(a, 0, sizeof *a);
+}
+
+int
+pxsi_arena_alloc(pxsi_arena_t *a, uint64_t size, uint32_t *slot_out, uint64_t *off_out)
+{
+    uint64_t need = pxsi_arena_need(size);
+    if (a->nfree == 0 || need > a->cap - a->used)
+        return PXS_ERR_AGAIN;
+    uint32_t p = a->rover;
+    for (uint32_t i = 0; i <= a->nlive; i++) {
+        uint64_t gs = p == PXSI_NONE ? 0 : a->off[p] + a->len[p];
+        uint32_t n = p == PXSI_NONE ? a->head : a->next[p];
+        uint64_t ge = n == PXSI_NONE ? a->cap : a->off[n];
+        if (ge - gs >= need) {
+            uint32_t s = a->free_stack[--a->nfree];
+            a->off[s] = gs;
+            a->len[s] = need;
+            a->prev[s] = p;
+            a->next[s] = n;
+            if (p == PXSI_NONE)
+                a->head = s;
+            else
+                a->next[p] = s;
+            if (n != PXSI_NONE)
+                a->prev[n] = s;
+            a->rover = s;
+            a->nlive++;
+            a->used += need;
+            if (s + 1 > a->hwm)
+                a->hwm = s + 1;
+            *slot_out = s;
+            *off_out = gs;
+            return PXS_OK;
+        }
+        p = n;
+    }
+    return PXS_ERR_AGAIN;
+}
+
+void
+pxsi_arena_free(pxsi_arena_t *a, uint32_t s)
+{
+    uint32_t p = a->prev[s], n = a->next[s];
+    if (p == PXSI_NONE)
+        a->head = n;
+    else
+        a->next[p] = n;
+    if (n != PXSI_NONE)
+        a->prev[n] = p;
+    if (a->rover == s)
+        a->rover = p;
+    a->nlive--;
+    a->used -= a->len[s];
+    a->len[s] = 0;
+    a->free_stack[a->nfree++] = s;
+    if (a->nlive == 0) {
+        a->rover = PXSI_NONE;
+        a->hwm = 0; /* LIFO: the next slot handed out is the one just freed */
+    }
+}
+
+void
+pxsi_copy_pieces(void *dst, const void *src, size_t len, size_t piece)
+{
+    if (piece == 0 || len <= piece) {
+        if (len)
+            memcpy(dst, src, len);
+        return;
+    }
+    unsigned char *d = dst;
+    const unsigned char *s = src;
+    while (len) {
+        size_t n = len < piece ? len : piece;
+        memcpy(d, s, n);
+        d += n;
+        s += n;
+        len -= n;
+    }
+}

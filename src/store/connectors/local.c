@@ -1,0 +1,386 @@
+/* Local connector: the store's semantics in one process (heap arena, one
+ * mutex), for unit tests and threads. Same allocator, generations, resolve
+ * budget, keep-until-evict, checksum, views and backpressure as the RMA
+ * connector; the owner is always rank 0 and nothing calls MPI.
+ *
+ * Thread safety: every operation may be called from any thread at once (the
+ * handle itself is shared); bytes are copied outside the lock while the
+ * object's inflight count pins it, exactly like an RMA claim. */
+#include <pthread.h>
+#include <sched.h>
+#include <stdlib.h>
+
+#include "store/store_int.h"
+
+#define SUB "store.local"
+
+enum { L_FREE = 0, L_LIVE = 1, L_DYING = 2 };
+
+typedef struct lslot {
+    uint32_t gen; /* odd = live */
+    uint8_t state;
+    uint16_t flags;
+    uint32_t crc;
+    uint32_t inflight;
+    int64_t remaining;
+    uint64_t size;
+} lslot_t;
+
+typedef struct lstore {
+    pthread_mutex_t mu;
+    unsigned char *arena;
+    uint64_t cap;
+    pxsi_arena_t al;
+    lslot_t *slots;
+    size_t piece;
+    pxsi_store_stats_t stats;
+} lstore_t;
+
+#define KEEP_BUDGET ((int64_t)1 << 62)
+
+static int
+l_create(MPI_Comm comm, const pxs_store_opts_t *o, uint32_t store_id, void **out)
+{
+    (void)comm;
+    (void)store_id;
+    uint64_t cap = (uint64_t)pxsi_store_arena_bytes(o) & ~(uint64_t)(PXSI_ARENA_ALIGN - 1);
+    if (cap < PXSI_ARENA_ALIGN)
+        return pxsi_err(PXS_ERR_INVALID, SUB, "arena too small");
+    uint64_t nsl = o->max_objects ? o->max_objects : pxsi_env_size("PXS_MAX_OBJECTS", 0);
+    if (!nsl) {
+        nsl = cap / 4096;
+        nsl = nsl < 1024 ? 1024 : nsl > (1u << 20) ? (1u << 20) : nsl;
+    }
+    if (nsl > (1u << 24))
+        return pxsi_err(PXS_ERR_INVALID, SUB, "max_objects too large");
+    lstore_t *l = calloc(1, sizeof *l);
+    if (!l)
+        return pxsi_err(PXS_ERR_NOMEM, SUB, "store");
+    l->cap = cap;
+    l->arena = malloc((size_t)cap);
+    l->slots = calloc((size_t)nsl, sizeof *l->slots);
+    size_t chunk = pxsi_store_get_chunk(o);
+    l->piece = chunk < PXSI_COPY_PIECE ? chunk : PXSI_COPY_PIECE;
+    int rc = (l->arena && l->slots) ? pxsi_arena_init(&l->al, cap, (uint32_t)nsl)
+                                    : pxsi_err(PXS_ERR_NOMEM, SUB, "arena of %llu bytes",
+                                               (unsigned long long)cap);
+    if (rc) {
+        free(l->arena);
+        free(l->slots);
+        free(l);
+        return rc;
+    }
+    pthread_mutex_init(&l->mu, NULL);
+    *out = l;
+    return PXS_OK;
+}
+
+static int
+l_destroy(void *st)
+{
+    lstore_t *l = st;
+    pthread_mutex_destroy(&l->mu);
+    pxsi_arena_fini(&l->al);
+    free(l->arena);
+    free(l->slots);
+    free(l);
+    return PXS_OK;
+}
+
+/* under the lock */
+static void
+l_reclaim(lstore_t *l)
+{
+    uint32_t n = l->al.hwm;
+    for (uint32_t s = 0; s < n; s++) {
+        lslot_t *sl = &l->slots[s];
+        if (sl->state == L_LIVE && sl->remaining <= 0) {
+            sl->gen++;
+            sl->state = L_DYING;
+        }
+        if (sl->state == L_DYING && sl->inflight == 0) {
+            sl->state = L_FREE;
+            l->stats.reclaimed++;
+            pxsi_arena_free(&l->al, s);
+        }
+    }
+}
+
+static int
+l_put(void *st, const void *data, size_t len, const pxs_put_opts_t *o, double timeout,
+      pxs_proxy_info_t *out)
+{
+    lstore_t *l = st;
+    if (pxsi_arena_need(len) > l->al.cap)
+        return pxsi_err(PXS_ERR_TOO_BIG, SUB, "object of %zu bytes > arena of %llu bytes", len,
+                        (unsigned long long)l->al.cap);
+    uint32_t s = 0;
+    uint64_t off = 0;
+    pxsi_backoff_t b;
+    pxsi_backoff_init(&b, timeout);
+    int waited = 0;
+    pthread_mutex_lock(&l->mu);
+    for (;;) {
+        int rc = pxsi_arena_alloc(&l->al, len, &s, &off);
+        if (rc == PXS_ERR_AGAIN) {
+            l_reclaim(l);
+            rc = pxsi_arena_alloc(&l->al, len, &s, &off);
+        }
+        if (rc == PXS_OK)
+            break;
+        if (pxsi_backoff_expired(&b)) {
+            pthread_mutex_unlock(&l->mu);
+            return pxsi_err(PXS_ERR_AGAIN, SUB, "arena full (%llu of %llu bytes) after %.3g s",
+                            (unsigned long long)l->al.used, (unsigned long long)l->al.cap,
+                            timeout);
+        }
+        if (!waited++)
+            l->stats.put_waits++;
+        pthread_mutex_unlock(&l->mu);
+        pxsi_backoff_pause(&b);
+        pthread_mutex_lock(&l->mu);
+    }
+    lslot_t *sl = &l->slots[s];
+    sl->state = L_DYING; /* allocated, not yet visible (gen even) */
+    sl->inflight = 1;    /* pins it against reclaim while we copy unlocked */
+    pthread_mutex_unlock(&l->mu);
+
+    unsigned char *dst = l->arena + off;
+    uint32_t crc = 0;
+    pxsi_copy_pieces(dst, data, len, l->piece);
+    if (o->checksum)
+        crc = pxs_crc32c(0, dst, len);
+    uint16_t flags = (uint16_t)((o->checksum ? PXS_PROXY_F_PAYLOAD_CRC : 0) |
+                                (o->resolves == 0 ? PXS_PROXY_F_KEEP : 0));
+    pthread_mutex_lock(&l->mu);
+    sl->inflight = 0;
+    sl->gen++; /* odd: live */
+    sl->state = L_LIVE;
+    sl->flags = flags;
+    sl->crc = crc;
+    sl->size = len;
+    sl->remaining = o->resolves ? (int64_t)o->resolves : KEEP_BUDGET;
+    out->generation = ((uint64_t)s << 32) | sl->gen;
+    pthread_mutex_unlock(&l->mu);
+    out->offset = off;
+    out->size = len;
+    out->flags = flags;
+    out->payload_crc = crc;
+    out->budget = o->resolves;
+    return PXS_OK;
+}
+
+static int
+l_check(void *st, const pxs_proxy_info_t *pi)
+{
+    lstore_t *l = st;
+    uint64_t s = pi->generation >> 32;
+    if (s >= l->al.nslots)
+        return pxsi_err(PXS_ERR_CORRUPT, SUB, "slot %llu beyond table", (unsigned long long)s);
+    if (pi->offset % PXSI_ARENA_ALIGN || pi->offset > l->cap || pi->size > l->cap - pi->offset)
+        return pxsi_err(PXS_ERR_CORRUPT, SUB, "offset/size beyond the arena");
+    if (!((uint32_t)pi->generation & 1u))
+        return pxsi_err(PXS_ERR_STALE, SUB, "generation is not a live one");
+    return PXS_OK;
+}
+
+/* Claim one resolve (delta from the budget); under the lock. */
+static int
+l_claim(lstore_t *l, const pxs_proxy_info_t *pi, int64_t delta, int pin)
+{
+    uint32_t s = (uint32_t)(pi->generation >> 32);
+    lslot_t *sl = &l->slots[s];
+    if (sl->state != L_LIVE || sl->gen != (uint32_t)pi->generation)
+        return pxsi_err(PXS_ERR_STALE, SUB, "object is gone");
+    if (l->al.off[s] != pi->offset || sl->size != pi->size || sl->flags != pi->flags ||
+        sl->crc != pi->payload_crc)
+        return pxsi_err(PXS_ERR_CORRUPT, SUB, "proxy does not match the object");
+    if (sl->remaining <= 0)
+        return pxsi_err(PXS_ERR_STALE, SUB, "resolve budget used up");
+    sl->remaining += delta;
+    if (pin)
+        sl->inflight++;
+    return PXS_OK;
+}
+
+static void
+l_unpin(lstore_t *l, uint32_t s)
+{
+    pthread_mutex_lock(&l->mu);
+    l->slots[s].inflight--;
+    pthread_mutex_unlock(&l->mu);
+}
+
+static int
+l_crc(const pxs_proxy_info_t *pi, const void *p)
+{
+    if ((pi->flags & PXS_PROXY_F_PAYLOAD_CRC) &&
+        pxs_crc32c(0, p, (size_t)pi->size) != pi->payload_crc)
+        return pxsi_err(PXS_ERR_CORRUPT, SUB, "payload checksum mismatch");
+    return PXS_OK;
+}
+
+static int
+l_resolve(void *st, const pxs_proxy_info_t *pi, void *buf, size_t cap, size_t *len_out)
+{
+    lstore_t *l = st;
+    (void)cap;
+    pthread_mutex_lock(&l->mu);
+    int rc = l_claim(l, pi, -1, 1);
+    pthread_mutex_unlock(&l->mu);
+    if (rc)
+        return rc;
+    pxsi_copy_pieces(buf, l->arena + pi->offset, (size_t)pi->size, l->piece);
+    rc = l_crc(pi, buf);
+    pthread_mutex_lock(&l->mu);
+    l->slots[pi->generation >> 32].inflight--;
+    l->stats.resolves_self++;
+    pthread_mutex_unlock(&l->mu);
+    if (rc == PXS_OK)
+        *len_out = (size_t)pi->size;
+    return rc;
+}
+
+static int
+l_resolve_start(void *st, const pxs_proxy_info_t *pi, void *buf, size_t cap, pxs_request_t *q)
+{
+    size_t n = 0;
+    q->status = l_resolve(st, pi, buf, cap, &n);
+    q->len = n;
+    q->done = 1;
+    return PXS_OK;
+}
+
+static int
+l_resolve_test(void *st, pxs_request_t *q)
+{
+    (void)st;
+    q->done = 1;
+    return PXS_OK;
+}
+
+static int
+l_view(void *st, const pxs_proxy_info_t *pi, pxs_view_t *v)
+{
+    lstore_t *l = st;
+    pthread_mutex_lock(&l->mu);
+    int rc = l_claim(l, pi, -1, 1);
+    if (rc == PXS_OK)
+        l->stats.views_zero_copy++;
+    pthread_mutex_unlock(&l->mu);
+    if (rc)
+        return rc;
+    uint32_t s = (uint32_t)(pi->generation >> 32);
+    const unsigned char *p = l->arena + pi->offset;
+    if ((rc = l_crc(pi, p)) != PXS_OK) {
+        l_unpin(l, s);
+        return rc;
+    }
+    v->data = p;
+    v->len = (size_t)pi->size;
+    v->internal_u_[1] = s;
+    return PXS_OK;
+}
+
+static int
+l_release(void *st, pxs_view_t *v)
+{
+    l_unpin(st, (uint32_t)v->internal_u_[1]);
+    return PXS_OK;
+}
+
+static int
+l_evict(void *st, const pxs_proxy_info_t *pi)
+{
+    lstore_t *l = st;
+    /* one process: the caller is always the owner: evict now (it is freed
+     * once no view pins it) */
+    pthread_mutex_lock(&l->mu);
+    uint32_t s = (uint32_t)(pi->generation >> 32);
+    lslot_t *sl = &l->slots[s];
+    int rc = PXS_OK;
+    if (sl->state != L_LIVE || sl->gen != (uint32_t)pi->generation)
+        rc = pxsi_err(PXS_ERR_STALE, SUB, "evict: object already gone");
+    else if (l->al.off[s] != pi->offset || sl->size != pi->size)
+        rc = pxsi_err(PXS_ERR_CORRUPT, SUB, "evict: proxy does not match the object");
+    else {
+        sl->remaining = 0;
+        l_reclaim(l);
+    }
+    pthread_mutex_unlock(&l->mu);
+    return rc;
+}
+
+static int
+l_progress(void *st)
+{
+    lstore_t *l = st;
+    pthread_mutex_lock(&l->mu);
+    l_reclaim(l);
+    pthread_mutex_unlock(&l->mu);
+    return PXS_OK;
+}
+
+static int
+l_used(void *st, size_t *used_out, size_t *cap_out)
+{
+    lstore_t *l = st;
+    pthread_mutex_lock(&l->mu);
+    l_reclaim(l);
+    *used_out = (size_t)l->al.used;
+    *cap_out = (size_t)l->al.cap;
+    pthread_mutex_unlock(&l->mu);
+    return PXS_OK;
+}
+
+static int
+l_path(void *st, int owner)
+{
+    (void)st;
+    (void)owner;
+    return PXSI_PATH_SELF;
+}
+
+static void
+l_stats(void *st, pxsi_store_stats_t *out)
+{
+    lstore_t *l = st;
+    pthread_mutex_lock(&l->mu);
+    *out = l->stats;
+    pthread_mutex_unlock(&l->mu);
+}
+
+#ifdef PXS_TEST_HOOKS
+static int
+l_corrupt(void *st, uint64_t offset)
+{
+    lstore_t *l = st;
+    if (offset >= l->cap)
+        return PXS_ERR_INVALID;
+    l->arena[offset] ^= 0x5a;
+    return PXS_OK;
+}
+#endif
+
+const pxsi_store_conn_ops_t pxsi_store_local_ops = {
+    .name = "local",
+    .kind = PXS_CONN_LOCAL,
+    .create = l_create,
+    .check = l_check,
+    .put = l_put,
+    .resolve = l_resolve,
+    .resolve_start = l_resolve_start,
+    .resolve_test = l_resolve_test,
+    .resolve_wait = l_resolve_test,
+    .view = l_view,
+    .release = l_release,
+    .evict = l_evict,
+    .progress = l_progress,
+    .used = l_used,
+    .destroy = l_destroy,
+    .path = l_path,
+    .stats = l_stats,
+#ifdef PXS_TEST_HOOKS
+    .corrupt = l_corrupt,
+#endif
+};

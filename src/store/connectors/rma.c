@@ -1,0 +1,1081 @@
+/* RMA connector: each rank's arena is exposed through MPI windows; same-node
+ * peers read it through shared memory, other ranks with MPI_Get.
+ *
+ * ======================================================================
+ * WINDOWS (Open MPI 4.1.4 facts in DESIGN.md: osc/sm refuses MPI_Win_create;
+ * rdma, ucx and pt2pt refuse MPI_Win_allocate_shared)
+ *   arena, chosen at create (collective, same choice on every rank):
+ *   1. shm on: MPI_Win_allocate_shared on the node communicator (shm_win), and
+ *      MPI_Win_create over the same memory on the whole communicator
+ *      (data_win, used only for MPI_Get). If Win_create is refused (user
+ *      forced --mca osc sm) and the communicator is one node, data_win is
+ *      not needed: every peer is reached through shared memory. Across nodes
+ *      under osc sm alone nothing works: create fails naming the remedy.
+ *   2. shm on but Win_allocate_shared refused (--mca osc rdma|ucx|pt2pt):
+ *      our own POSIX shared-memory segment per rank (shm_open, mapped
+ *      read-only by same-node peers, unlinked as soon as everyone mapped it,
+ *      so nothing leaks), then MPI_Win_create over it on the whole
+ *      communicator. The same-node path therefore works under every osc.
+ *   3. shm off (PXS_SHM=0 / opts.shm = 0), or 1 and 2 failed: MPI_Win_allocate
+ *      on the whole communicator; every peer uses MPI_Get.
+ *   control (ctl_win): MPI_Win_allocate, 8-byte words, per slot s of n:
+ *      A[s]          gen(32) << 32 | inflight(32)   MPI_UINT64_T
+ *      U[n+s]        remaining resolve budget       MPI_INT64_T
+ *      D[2n+3s..+2]  offset, size, crc | flags<<32  MPI_UINT64_T
+ *   Every access to these words is an MPI atomic (Fetch_and_op,
+ *   Accumulate, Get_accumulate(NO_OP)), the owner's included; no plain loads
+ *   or CPU atomics. MPI_Compare_and_swap is never used (osc/rdma 4.1.4
+ *   segfaults on it). One lock_all(MPI_MODE_NOCHECK) epoch per window from
+ *   create to destroy; completion by MPI_Win_flush.
+ *
+ * PROTOCOL (race-free against a concurrent reclaim)
+ *   The proxy carries generation = slot << 32 | gen. gen is odd while the
+ *   object is live, even when dead/free; only the owner changes it, by
+ *   adding 1 << 32 to A (never REPLACE, so concurrent inflight +/-1 are
+ *   never lost).
+ *   put (owner):  copy bytes into the arena; MPI_Win_sync; Accumulate(REPLACE)
+ *                 D and U; flush; Accumulate(SUM, 1 << 32) on A (gen -> odd);
+ *                 flush. The descriptor is complete before the gen is live.
+ *   resolve:      1 claim: old = Fetch_and_op(SUM, +1) on A; flush. If
+ *                   gen(old) != proxy gen: release (A -= 1) -> PXS_ERR_STALE.
+ *                   While our +1 is in A the owner will not free the slot.
+ *                 2 take: Fetch_and_op(SUM, -1) on U and Get_accumulate(NO_OP)
+ *                   of D; flush. D != proxy's offset/size/crc/flags: give the
+ *                   unit back, release -> PXS_ERR_CORRUPT (forged proxy).
+ *                   old U <= 0: budget used up, release -> PXS_ERR_STALE.
+ *                 3 copy: memcpy from shared memory (in pieces) or MPI_Get
+ *                   (chunks of get_chunk, one flush); verify CRC32C if flagged.
+ *                 4 release: Accumulate(SUM, -1) on A; flush.
+ *   reclaim (owner, inside put/evict/progress/used only):
+ *                 snapshot U (Get_accumulate NO_OP); a live slot with U <= 0
+ *                 or evicted by the owner is killed: A += 1 << 32 (gen -> even,
+ *                 every later claim fails), flush. Then snapshot A; a killed
+ *                 slot whose inflight is 0 is freed (arena block, slot).
+ *   Why it is safe: the owner's kill precedes its inflight read, and a
+ *   resolver's claim precedes its use of the gen it read (both are atomics
+ *   completed by flush at the same target), so either the resolver's claim
+ *   is counted in the inflight the owner reads (no free until it releases),
+ *   or the claim comes after the kill and sees the new gen (STALE). A stale
+ *   claim never touches U or D, so the owner may REPLACE them at reuse.
+ *   View = steps 1-3 without the copy; the claim is held until release.
+ *   Holder evict = steps 1, 2 (U -= 1, or -2^62 for a keep-until-evict
+ *   object: it dies) and 4. Owner evict kills the slot at once.
+ *
+ * TIMEOUTS/PROGRESS: under osc/ucx (atomics) and osc/pt2pt (everything) the
+ * owner must call MPI for a peer's atomics to complete; the owner's put
+ * back-off calls MPI_Iprobe now and then. destroy: see store.c (agreement
+ * that no rank has outstanding work, then Win_free, which is collective).
+ * ====================================================================== */
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "store/store_int.h"
+
+#define SUB         "store.rma"
+#define GEN_ONE     ((uint64_t)1 << 32)
+#define KEEP_BUDGET ((int64_t)1 << 62)
+
+enum { SLOT_FREE = 0, SLOT_LIVE = 1, SLOT_DYING = 2 };
+enum { MODE_NONE = 0, MODE_PLAIN, MODE_MPI_SHM, MODE_POSIX_SHM };
+
+typedef struct rma_slot {
+    uint32_t gen; /* mirror of A's gen: only the owner changes it */
+    uint8_t state;
+    uint8_t evict;
+    uint64_t size;
+} rma_slot_t;
+
+typedef struct rma {
+    MPI_Comm comm, node;
+    int rank, size, nrank, nsize;
+    int mode, shm_on;
+    uint64_t cap;
+    uint32_t nslots;
+    unsigned char *arena;
+    MPI_Win shm_win, data_win, ctl_win, sync_win;
+    uint64_t *ctl;
+    uint64_t *peer_cap;
+    uint32_t *peer_nslots;
+    const unsigned char **peer_base; /* NULL: not reachable through shm */
+    /* POSIX segments: [0] own, others peers' (read-only) */
+    void **maps;
+    size_t *map_len;
+    int nmaps;
+    pxsi_arena_t al;
+    rma_slot_t *slots;
+    uint32_t ndying;
+    uint64_t *snap; /* 2 * nslots scratch: result, origin (NO_OP, unused) */
+    size_t chunk, piece;
+    pxsi_store_stats_t stats;
+} rma_t;
+
+static inline MPI_Aint
+w_a(uint32_t s)
+{
+    return (MPI_Aint)s;
+}
+static inline MPI_Aint
+w_u(const rma_t *r, int o, uint32_t s)
+{
+    return (MPI_Aint)r->peer_nslots[o] + (MPI_Aint)s;
+}
+static inline MPI_Aint
+w_d(const rma_t *r, int o, uint32_t s)
+{
+    return 2 * (MPI_Aint)r->peer_nslots[o] + 3 * (MPI_Aint)s;
+}
+
+static int
+path_of(const rma_t *r, int o)
+{
+    if (o == r->rank)
+        return PXSI_PATH_SELF;
+    return r->peer_base[o] ? PXSI_PATH_SHM : PXSI_PATH_RMA;
+}
+
+/* ------------------------------------------------------------ claim protocol */
+static int
+unclaim(rma_t *r, int o, uint32_t s)
+{
+    uint64_t m = UINT64_MAX, ign; /* -1 modulo 2^64 */
+    PXSI_MPI_CHECK(MPI_Fetch_and_op(&m, &ign, MPI_UINT64_T, o, w_a(s), MPI_SUM, r->ctl_win), SUB);
+    PXSI_MPI_CHECK(MPI_Win_flush(o, r->ctl_win), SUB);
+    return PXS_OK;
+}
+
+static int
+claim(rma_t *r, int o, uint32_t s, uint32_t gen)
+{
+    uint64_t one = 1, old = 0;
+    PXSI_MPI_CHECK(MPI_Fetch_and_op(&one, &old, MPI_UINT64_T, o, w_a(s), MPI_SUM, r->ctl_win),
+                   SUB);
+    PXSI_MPI_CHECK(MPI_Win_flush(o, r->ctl_win), SUB);
+    if ((uint32_t)(old >> 32) != gen) {
+        int rc = unclaim(r, o, s);
+        return rc ? rc
+                  : pxsi_err(PXS_ERR_STALE, SUB, "object (rank %d slot %u gen %u) is gone (gen %u)",
+                             o, s, gen, (unsigned)(old >> 32));
+    }
+    return PXS_OK;
+}
+
+/* Step 2: take `delta` from the budget and read the descriptor. On any
+ * failure the claim is released. */
+static int
+take(rma_t *r, int o, uint32_t s, const pxs_proxy_info_t *pi, int64_t delta)
+{
+    int64_t rem = 0;
+    uint64_t d[3] = {0, 0, 0}, dummy[3] = {0, 0, 0};
+    int mrc = MPI_Fetch_and_op(&delta, &rem, MPI_INT64_T, o, w_u(r, o, s), MPI_SUM, r->ctl_win);
+    if (mrc == MPI_SUCCESS)
+        mrc = MPI_Get_accumulate(dummy, 3, MPI_UINT64_T, d, 3, MPI_UINT64_T, o, w_d(r, o, s), 3,
+                                 MPI_UINT64_T, MPI_NO_OP, r->ctl_win);
+    if (mrc == MPI_SUCCESS)
+        mrc = MPI_Win_flush(o, r->ctl_win);
+    if (mrc != MPI_SUCCESS) {
+        int rc = pxsi_mpi_err(mrc, SUB, "resolve: budget/descriptor atomics");
+        (void)unclaim(r, o, s);
+        return rc;
+    }
+    if (d[0] != pi->offset || d[1] != pi->size || (uint32_t)d[2] != pi->payload_crc ||
+        (uint16_t)(d[2] >> 32) != pi->flags) {
+        int64_t back = -delta, ign;
+        mrc = MPI_Fetch_and_op(&back, &ign, MPI_INT64_T, o, w_u(r, o, s), MPI_SUM, r->ctl_win);
+        (void)mrc;
+        (void)unclaim(r, o, s);
+        return pxsi_err(PXS_ERR_CORRUPT, SUB,
+                        "proxy does not match object (rank %d slot %u): forged offset/size/flags", o,
+                        s);
+    }
+    if (rem <= 0) {
+        (void)unclaim(r, o, s);
+        return pxsi_err(PXS_ERR_STALE, SUB, "object (rank %d slot %u) used its resolve budget",
+                        o, s);
+    }
+    return PXS_OK;
+}
+
+static int
+fetch(rma_t *r, int o, uint64_t off, void *buf, size_t len, int path)
+{
+    if (path != PXSI_PATH_RMA) {
+        /* acquire: see the owner's bytes published before the gen we read */
+        if (r->sync_win != MPI_WIN_NULL)
+            PXSI_MPI_CHECK(MPI_Win_sync(r->sync_win), SUB);
+        pxsi_copy_pieces(buf, r->peer_base[o] + off, len, r->piece);
+        if (path == PXSI_PATH_SHM)
+            r->stats.resolves_shm++;
+        else
+            r->stats.resolves_self++;
+        return PXS_OK;
+    }
+    unsigned char *b = buf;
+    for (size_t done = 0; done < len;) {
+        size_t n = len - done < r->chunk ? len - done : r->chunk;
+        PXSI_MPI_CHECK(MPI_Get(b + done, (int)n, MPI_BYTE, o, (MPI_Aint)(off + done), (int)n,
+                               MPI_BYTE, r->data_win),
+                       SUB);
+        r->stats.gets++;
+        done += n;
+    }
+    if (len)
+        PXSI_MPI_CHECK(MPI_Win_flush(o, r->data_win), SUB);
+    r->stats.resolves_rma++;
+    return PXS_OK;
+}
+
+static int
+crc_check(const pxs_proxy_info_t *pi, const void *data)
+{
+    if (!(pi->flags & PXS_PROXY_F_PAYLOAD_CRC))
+        return PXS_OK;
+    uint32_t c = pxs_crc32c(0, data, (size_t)pi->size);
+    if (c != pi->payload_crc)
+        return pxsi_err(PXS_ERR_CORRUPT, SUB, "payload checksum mismatch (0x%08x != 0x%08x)", c,
+                        pi->payload_crc);
+    return PXS_OK;
+}
+
+/* ------------------------------------------------------------ owner side */
+static int
+kill_slot(rma_t *r, uint32_t s)
+{
+    uint64_t g = GEN_ONE, ign;
+    PXSI_MPI_CHECK(MPI_Fetch_and_op(&g, &ign, MPI_UINT64_T, r->rank, w_a(s), MPI_SUM, r->ctl_win),
+                   SUB);
+    r->slots[s].gen++;
+    r->slots[s].state = SLOT_DYING;
+    r->ndying++;
+    return PXS_OK;
+}
+
+static int
+reclaim(rma_t *r)
+{
+    uint32_t n = r->al.hwm;
+    if (!r->al.nlive || !n)
+        return PXS_OK;
+    int64_t *u = (int64_t *)r->snap;
+    PXSI_MPI_CHECK(MPI_Get_accumulate(r->snap + r->nslots, (int)n, MPI_INT64_T, u, (int)n,
+                                      MPI_INT64_T, r->rank, w_u(r, r->rank, 0), (int)n,
+                                      MPI_INT64_T, MPI_NO_OP, r->ctl_win),
+                   SUB);
+    PXSI_MPI_CHECK(MPI_Win_flush(r->rank, r->ctl_win), SUB);
+    int kills = 0;
+    for (uint32_t s = 0; s < n; s++) {
+        if (r->slots[s].state == SLOT_LIVE && (u[s] <= 0 || r->slots[s].evict)) {
+            int rc = kill_slot(r, s);
+            if (rc)
+                return rc;
+            kills++;
+        }
+    }
+    if (kills)
+        PXSI_MPI_CHECK(MPI_Win_flush(r->rank, r->ctl_win), SUB);
+    if (!r->ndying)
+        return PXS_OK;
+    PXSI_MPI_CHECK(MPI_Get_accumulate(r->snap + r->nslots, (int)n, MPI_UINT64_T, r->snap, (int)n,
+                                      MPI_UINT64_T, r->rank, w_a(0), (int)n, MPI_UINT64_T,
+                                      MPI_NO_OP, r->ctl_win),
+                   SUB);
+    PXSI_MPI_CHECK(MPI_Win_flush(r->rank, r->ctl_win), SUB);
+    for (uint32_t s = 0; s < n; s++) {
+        if (r->slots[s].state == SLOT_DYING && (uint32_t)r->snap[s] == 0) {
+            r->slots[s].state = SLOT_FREE;
+            r->ndying--;
+            r->stats.reclaimed++;
+            pxsi_arena_free(&r->al, s); /* may lower hwm: n stays valid */
+        }
+    }
+    return PXS_OK;
+}
+
+static int
+rma_put(void *st, const void *data, size_t len, const pxs_put_opts_t *o, double timeout,
+        pxs_proxy_info_t *out)
+{
+    rma_t *r = st;
+    if (pxsi_arena_need(len) > r->al.cap)
+        return pxsi_err(PXS_ERR_TOO_BIG, SUB, "object of %zu bytes > arena of %llu bytes", len,
+                        (unsigned long long)r->al.cap);
+    uint32_t s = 0;
+    uint64_t off = 0;
+    int rc = pxsi_arena_alloc(&r->al, len, &s, &off);
+    if (rc == PXS_ERR_AGAIN) {
+        if ((rc = reclaim(r)) != PXS_OK)
+            return rc;
+        rc = pxsi_arena_alloc(&r->al, len, &s, &off);
+    }
+    if (rc == PXS_ERR_AGAIN) {
+        /* backpressure: wait for resolvers (their releases need no action
+         * from us, but software-atomic osc components need us in MPI) */
+        r->stats.put_waits++;
+        pxsi_backoff_t b;
+        pxsi_backoff_init(&b, timeout);
+        for (;;) {
+            if (pxsi_backoff_expired(&b))
+                return pxsi_err(PXS_ERR_AGAIN, SUB,
+                                "arena full: %llu of %llu bytes, %u objects live after %.3g s",
+                                (unsigned long long)r->al.used, (unsigned long long)r->al.cap,
+                                r->al.nlive, timeout);
+            pxsi_backoff_pause(&b);
+            if (pxsi_backoff_every(&b, 4))
+                pxsi_mpi_progress(r->comm);
+            if ((rc = reclaim(r)) != PXS_OK)
+                return rc;
+            rc = pxsi_arena_alloc(&r->al, len, &s, &off);
+            if (rc == PXS_OK)
+                break;
+        }
+    }
+    if (rc)
+        return rc;
+    uint32_t crc = 0;
+    unsigned char *dst = r->arena + off;
+    if (o->checksum) {
+        /* copy and checksum piece by piece while the piece is in cache */
+        const unsigned char *src = data;
+        for (size_t done = 0; done < len;) {
+            size_t n = len - done < r->piece ? len - done : r->piece;
+            memcpy(dst + done, src + done, n);
+            crc = pxs_crc32c(crc, dst + done, n);
+            done += n;
+        }
+    } else {
+        pxsi_copy_pieces(dst, data, len, r->piece);
+    }
+    uint16_t flags = (uint16_t)((o->checksum ? PXS_PROXY_F_PAYLOAD_CRC : 0) |
+                                (o->resolves == 0 ? PXS_PROXY_F_KEEP : 0));
+    int mrc = MPI_SUCCESS;
+    if (r->sync_win != MPI_WIN_NULL)
+        mrc = MPI_Win_sync(r->sync_win); /* release: bytes before the descriptor */
+    uint64_t d[3] = {off, (uint64_t)len, (uint64_t)crc | ((uint64_t)flags << 32)};
+    int64_t u = o->resolves ? (int64_t)o->resolves : KEEP_BUDGET, ign_i;
+    uint64_t g = GEN_ONE, ign_u;
+    if (mrc == MPI_SUCCESS)
+        mrc = MPI_Accumulate(d, 3, MPI_UINT64_T, r->rank, w_d(r, r->rank, s), 3, MPI_UINT64_T,
+                             MPI_REPLACE, r->ctl_win);
+    if (mrc == MPI_SUCCESS)
+        mrc = MPI_Fetch_and_op(&u, &ign_i, MPI_INT64_T, r->rank, w_u(r, r->rank, s), MPI_REPLACE,
+                               r->ctl_win);
+    if (mrc == MPI_SUCCESS)
+        mrc = MPI_Win_flush(r->rank, r->ctl_win);
+    if (mrc == MPI_SUCCESS)
+        mrc = MPI_Fetch_and_op(&g, &ign_u, MPI_UINT64_T, r->rank, w_a(s), MPI_SUM, r->ctl_win);
+    if (mrc == MPI_SUCCESS)
+        mrc = MPI_Win_flush(r->rank, r->ctl_win);
+    if (mrc != MPI_SUCCESS) {
+        pxsi_arena_free(&r->al, s); /* gen not published (or unknown): drop it */
+        return pxsi_mpi_err(mrc, SUB, "put: publishing the descriptor");
+    }
+    r->slots[s].gen++;
+    r->slots[s].state = SLOT_LIVE;
+    r->slots[s].evict = 0;
+    r->slots[s].size = len;
+    out->offset = off;
+    out->size = len;
+    out->generation = ((uint64_t)s << 32) | r->slots[s].gen;
+    out->flags = flags;
+    out->payload_crc = crc;
+    out->budget = o->resolves;
+    return PXS_OK;
+}
+
+/* ------------------------------------------------------------ resolve */
+static int
+rma_check(void *st, const pxs_proxy_info_t *pi)
+{
+    rma_t *r = st;
+    int o = (int)pi->owner;
+    uint64_t s = pi->generation >> 32;
+    if (s >= r->peer_nslots[o])
+        return pxsi_err(PXS_ERR_CORRUPT, SUB, "slot %llu beyond rank %d's table of %u",
+                        (unsigned long long)s, o, r->peer_nslots[o]);
+    if (pi->offset % PXSI_ARENA_ALIGN)
+        return pxsi_err(PXS_ERR_CORRUPT, SUB, "misaligned offset %llu",
+                        (unsigned long long)pi->offset);
+    if (pi->offset > r->peer_cap[o] || pi->size > r->peer_cap[o] - pi->offset)
+        return pxsi_err(PXS_ERR_CORRUPT, SUB, "offset %llu + size %llu beyond rank %d's arena (%llu)",
+                        (unsigned long long)pi->offset, (unsigned long long)pi->size, o,
+                        (unsigned long long)r->peer_cap[o]);
+    if (!((uint32_t)pi->generation & 1u))
+        return pxsi_err(PXS_ERR_STALE, SUB, "generation %u is not a live one",
+                        (unsigned)(uint32_t)pi->generation);
+    return PXS_OK;
+}
+
+static int
+rma_resolve(void *st, const pxs_proxy_info_t *pi, void *buf, size_t cap, size_t *len_out)
+{
+    rma_t *r = st;
+    (void)cap;
+    int o = (int)pi->owner;
+    uint32_t s = (uint32_t)(pi->generation >> 32), g = (uint32_t)pi->generation;
+    int rc = claim(r, o, s, g);
+    if (rc)
+        return rc;
+    if ((rc = take(r, o, s, pi, -1)) != PXS_OK)
+        return rc;
+    rc = fetch(r, o, pi->offset, buf, (size_t)pi->size, path_of(r, o));
+    if (rc == PXS_OK)
+        rc = crc_check(pi, buf);
+    int rc2 = unclaim(r, o, s);
+    if (rc == PXS_OK)
+        rc = rc2;
+    if (rc == PXS_OK)
+        *len_out = (size_t)pi->size;
+    return rc;
+}
+
+static int
+rma_finish_req(rma_t *r, pxs_request_t *q, int rc)
+{
+    free(q->mpi_reqs);
+    q->mpi_reqs = NULL;
+    if (rc == PXS_OK)
+        rc = crc_check(&q->pi, q->buf);
+    int rc2 = q->claimed ? unclaim(r, q->owner, q->slot) : PXS_OK;
+    q->claimed = 0;
+    if (rc == PXS_OK)
+        rc = rc2;
+    if (rc == PXS_OK) {
+        q->len = (size_t)q->pi.size;
+        r->stats.resolves_rma++;
+    }
+    q->status = rc;
+    q->done = 1;
+    return PXS_OK;
+}
+
+static int
+rma_resolve_start(void *st, const pxs_proxy_info_t *pi, void *buf, size_t cap,
+                  pxs_request_t *q)
+{
+    rma_t *r = st;
+    int o = (int)pi->owner;
+    int path = path_of(r, o);
+    if (path != PXSI_PATH_RMA || pi->size == 0) {
+        /* a local copy: done now */
+        size_t n = 0;
+        q->status = rma_resolve(st, pi, buf, cap, &n);
+        if (q->status == PXS_ERR_MPI)
+            return q->status;
+        q->len = n;
+        q->done = 1;
+        return PXS_OK;
+    }
+    uint32_t s = (uint32_t)(pi->generation >> 32), g = (uint32_t)pi->generation;
+    int rc = claim(r, o, s, g);
+    if (rc)
+        return rc;
+    if ((rc = take(r, o, s, pi, -1)) != PXS_OK)
+        return rc;
+    size_t len = (size_t)pi->size;
+    size_t nreq = (len + r->chunk - 1) / r->chunk;
+    MPI_Request *reqs = malloc(nreq * sizeof *reqs);
+    if (!reqs) {
+        (void)unclaim(r, o, s);
+        return pxsi_err(PXS_ERR_NOMEM, SUB, "resolve_start: %zu requests", nreq);
+    }
+    q->owner = o;
+    q->slot = s;
+    q->claimed = 1;
+    q->mpi_reqs = reqs;
+    q->nmpi = 0;
+    unsigned char *b = buf;
+    for (size_t done = 0; done < len;) {
+        size_t n = len - done < r->chunk ? len - done : r->chunk;
+        int mrc = MPI_Rget(b + done, (int)n, MPI_BYTE, o, (MPI_Aint)(pi->offset + done), (int)n,
+                           MPI_BYTE, r->data_win, &reqs[q->nmpi]);
+        if (mrc != MPI_SUCCESS) {
+            rc = pxsi_mpi_err(mrc, SUB, "MPI_Rget");
+            if (q->nmpi)
+                (void)MPI_Waitall(q->nmpi, reqs, MPI_STATUSES_IGNORE);
+            free(reqs);
+            q->mpi_reqs = NULL;
+            (void)unclaim(r, o, s);
+            return rc;
+        }
+        q->nmpi++;
+        r->stats.gets++;
+        done += n;
+    }
+    return PXS_OK;
+}
+
+static int
+rma_resolve_test(void *st, pxs_request_t *q)
+{
+    int flag = 0;
+    int mrc = MPI_Testall(q->nmpi, q->mpi_reqs, &flag, MPI_STATUSES_IGNORE);
+    if (mrc != MPI_SUCCESS)
+        return rma_finish_req(st, q, pxsi_mpi_err(mrc, SUB, "MPI_Testall"));
+    if (!flag)
+        return PXS_OK;
+    return rma_finish_req(st, q, PXS_OK);
+}
+
+static int
+rma_resolve_wait(void *st, pxs_request_t *q)
+{
+    int mrc = MPI_Waitall(q->nmpi, q->mpi_reqs, MPI_STATUSES_IGNORE);
+    return rma_finish_req(st, q, mrc == MPI_SUCCESS ? PXS_OK : pxsi_mpi_err(mrc, SUB, "MPI_Waitall"));
+}
+
+/* ------------------------------------------------------------ view */
+static int
+rma_view(void *st, const pxs_proxy_info_t *pi, pxs_view_t *v)
+{
+    rma_t *r = st;
+    int o = (int)pi->owner;
+    int path = path_of(r, o);
+    if (path == PXSI_PATH_RMA) {
+        /* another node (or shm off): a private copy, freed by release */
+        void *b = malloc(pi->size ? (size_t)pi->size : 1);
+        if (!b)
+            return pxsi_err(PXS_ERR_NOMEM, SUB, "view copy of %llu bytes",
+                            (unsigned long long)pi->size);
+        size_t n = 0;
+        int rc = rma_resolve(st, pi, b, (size_t)pi->size, &n);
+        if (rc) {
+            free(b);
+            return rc;
+        }
+        v->data = b;
+        v->len = n;
+        v->internal_[0] = b;
+        v->internal_u_[2] = 0;
+        r->stats.views_copied++;
+        return PXS_OK;
+    }
+    uint32_t s = (uint32_t)(pi->generation >> 32), g = (uint32_t)pi->generation;
+    int rc = claim(r, o, s, g);
+    if (rc)
+        return rc;
+    if ((rc = take(r, o, s, pi, -1)) != PXS_OK)
+        return rc;
+    if (r->sync_win != MPI_WIN_NULL)
+        (void)MPI_Win_sync(r->sync_win);
+    const unsigned char *p = r->peer_base[o] + pi->offset;
+    if ((rc = crc_check(pi, p)) != PXS_OK) {
+        (void)unclaim(r, o, s);
+        return rc;
+    }
+    v->data = p;
+    v->len = (size_t)pi->size;
+    v->internal_[0] = NULL;
+    v->internal_u_[0] = (uint64_t)o;
+    v->internal_u_[1] = s;
+    v->internal_u_[2] = 1; /* holds a claim */
+    r->stats.views_zero_copy++;
+    return PXS_OK;
+}
+
+static int
+rma_release(void *st, pxs_view_t *v)
+{
+    rma_t *r = st;
+    if (v->internal_u_[2] == 1)
+        return unclaim(r, (int)v->internal_u_[0], (uint32_t)v->internal_u_[1]);
+    free(v->internal_[0]);
+    return PXS_OK;
+}
+
+/* ------------------------------------------------------------ evict, progress */
+static int
+rma_evict(void *st, const pxs_proxy_info_t *pi)
+{
+    rma_t *r = st;
+    int o = (int)pi->owner;
+    uint32_t s = (uint32_t)(pi->generation >> 32), g = (uint32_t)pi->generation;
+    if (o == r->rank) {
+        rma_slot_t *sl = &r->slots[s];
+        if (sl->state != SLOT_LIVE || sl->gen != g)
+            return pxsi_err(PXS_ERR_STALE, SUB, "evict: object already gone");
+        if (r->al.off[s] != pi->offset || sl->size != pi->size)
+            return pxsi_err(PXS_ERR_CORRUPT, SUB, "evict: proxy does not match the object");
+        int rc = kill_slot(r, s);
+        if (rc == PXS_OK) {
+            PXSI_MPI_CHECK(MPI_Win_flush(r->rank, r->ctl_win), SUB);
+            rc = reclaim(r);
+        }
+        return rc;
+    }
+    int rc = claim(r, o, s, g);
+    if (rc)
+        return rc;
+    rc = take(r, o, s, pi, (pi->flags & PXS_PROXY_F_KEEP) ? -KEEP_BUDGET : -1);
+    if (rc)
+        return rc;
+    return unclaim(r, o, s);
+}
+
+static int
+rma_progress(void *st)
+{
+    return reclaim(st);
+}
+
+static int
+rma_used(void *st, size_t *used_out, size_t *cap_out)
+{
+    rma_t *r = st;
+    int rc = reclaim(r);
+    if (rc)
+        return rc;
+    *used_out = (size_t)r->al.used;
+    *cap_out = (size_t)r->al.cap;
+    return PXS_OK;
+}
+
+static int
+rma_path(void *st, int owner)
+{
+    return path_of(st, owner);
+}
+
+static void
+rma_stats(void *st, pxsi_store_stats_t *out)
+{
+    *out = ((rma_t *)st)->stats;
+}
+
+#ifdef PXS_TEST_HOOKS
+static int
+rma_corrupt(void *st, uint64_t offset)
+{
+    rma_t *r = st;
+    if (offset >= r->cap)
+        return PXS_ERR_INVALID;
+    r->arena[offset] ^= 0x5a;
+    if (r->sync_win != MPI_WIN_NULL)
+        (void)MPI_Win_sync(r->sync_win);
+    return PXS_OK;
+}
+#endif
+
+/* ------------------------------------------------------------ create / destroy */
+static void
+posix_teardown(rma_t *r)
+{
+    for (int i = 0; i < r->nmaps; i++)
+        if (r->maps[i] && r->maps[i] != MAP_FAILED)
+            munmap(r->maps[i], r->map_len[i]);
+    free(r->maps);
+    free(r->map_len);
+    r->maps = NULL;
+    r->map_len = NULL;
+    r->nmaps = 0;
+}
+
+/* Own POSIX segment per rank, mapped by same-node peers. Collective over
+ * comm (agreed). On success r->arena and r->peer_base[] are set. */
+static int
+posix_setup(rma_t *r, const int *node_to_comm, uint32_t store_id)
+{
+    long leader = (long)getpid();
+    int rc = PXS_OK;
+    PXSI_MPI_CHECK(MPI_Bcast(&leader, 1, MPI_LONG, 0, r->node), SUB);
+    r->maps = calloc((size_t)r->nsize, sizeof *r->maps);
+    r->map_len = calloc((size_t)r->nsize, sizeof *r->map_len);
+    r->nmaps = r->maps && r->map_len ? r->nsize : 0;
+    if (!r->nmaps)
+        rc = pxsi_err(PXS_ERR_NOMEM, SUB, "posix shm tables");
+    char name[96];
+    snprintf(name, sizeof name, "/pxs.%ld.%u.%d", leader, store_id, r->nrank);
+    int created = 0;
+    if (rc == PXS_OK) {
+        int fd = shm_open(name, O_CREAT | O_EXCL | O_RDWR, 0600);
+        if (fd < 0) {
+            rc = pxsi_err(PXS_ERR_NOMEM, SUB, "shm_open(%s) failed", name);
+        } else {
+            created = 1;
+            if (ftruncate(fd, (off_t)r->cap) != 0) {
+                rc = pxsi_err(PXS_ERR_NOMEM, SUB, "ftruncate(%s, %llu) failed", name,
+                              (unsigned long long)r->cap);
+            } else {
+                void *p = mmap(NULL, (size_t)r->cap, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+                if (p == MAP_FAILED) {
+                    rc = pxsi_err(PXS_ERR_NOMEM, SUB, "mmap of own segment failed");
+                } else {
+                    r->maps[r->nrank] = p;
+                    r->map_len[r->nrank] = (size_t)r->cap;
+                }
+            }
+            close(fd);
+        }
+    }
+    rc = pxsi_agree(r->comm, rc);
+    for (int q = 0; rc == PXS_OK && q < r->nsize; q++) {
+        if (q == r->nrank)
+            continue;
+        char pn[96];
+        snprintf(pn, sizeof pn, "/pxs.%ld.%u.%d", leader, store_id, q);
+        int cr = node_to_comm[q];
+        int fd = shm_open(pn, O_RDONLY, 0);
+        if (fd < 0) {
+            rc = pxsi_err(PXS_ERR_NOMEM, SUB, "shm_open(%s) of a peer failed", pn);
+            break;
+        }
+        void *p = mmap(NULL, (size_t)r->peer_cap[cr], PROT_READ, MAP_SHARED, fd, 0);
+        close(fd);
+        if (p == MAP_FAILED) {
+            rc = pxsi_err(PXS_ERR_NOMEM, SUB, "mmap of a peer's segment failed");
+            break;
+        }
+        r->maps[q] = p;
+        r->map_len[q] = (size_t)r->peer_cap[cr];
+    }
+    rc = pxsi_agree(r->comm, rc);
+    /* every peer has mapped (or failed): the name is not needed any more */
+    int brc = MPI_Barrier(r->node);
+    if (created)
+        shm_unlink(name);
+    if (rc == PXS_OK && brc != MPI_SUCCESS)
+        rc = pxsi_mpi_err(brc, SUB, "MPI_Barrier");
+    if (rc) {
+        posix_teardown(r);
+        return rc;
+    }
+    r->arena = r->maps[r->nrank];
+    return PXS_OK;
+}
+
+static void
+rma_free_all(rma_t *r)
+{
+    if (r->ctl_win != MPI_WIN_NULL) {
+        MPI_Win_unlock_all(r->ctl_win);
+        MPI_Win_free(&r->ctl_win);
+    }
+    if (r->data_win != MPI_WIN_NULL) {
+        MPI_Win_unlock_all(r->data_win);
+        MPI_Win_free(&r->data_win);
+    }
+    if (r->shm_win != MPI_WIN_NULL) {
+        MPI_Win_unlock_all(r->shm_win);
+        MPI_Win_free(&r->shm_win);
+    }
+    posix_teardown(r);
+    if (r->node != MPI_COMM_NULL)
+        MPI_Comm_free(&r->node);
+    if (r->comm != MPI_COMM_NULL)
+        MPI_Comm_free(&r->comm);
+    pxsi_arena_fini(&r->al);
+    free(r->slots);
+    free(r->snap);
+    free(r->peer_cap);
+    free(r->peer_nslots);
+    free((void *)r->peer_base);
+    free(r);
+}
+
+static const char *remedy =
+    "windows over several nodes need osc ucx or pt2pt on TCP clusters (Debian's "
+    "openmpi-mca-params.conf excludes them): run with --mca osc sm,ucx or --mca osc sm,pt2pt "
+    "(or ucx / pt2pt)";
+
+static int
+unified(MPI_Win w)
+{
+    int *model = NULL, flag = 0;
+    if (MPI_Win_get_attr(w, MPI_WIN_MODEL, &model, &flag) != MPI_SUCCESS || !flag)
+        return 0;
+    return *model == MPI_WIN_UNIFIED;
+}
+
+static int
+rma_create(MPI_Comm ucomm, const pxs_store_opts_t *o, uint32_t store_id, void **out)
+{
+    rma_t *r = calloc(1, sizeof *r);
+    int rc = r ? PXS_OK : pxsi_err(PXS_ERR_NOMEM, SUB, "store state");
+    rc = pxsi_agree(ucomm, rc);
+    if (rc) {
+        free(r);
+        return rc;
+    }
+    r->comm = r->node = MPI_COMM_NULL;
+    r->shm_win = r->data_win = r->ctl_win = r->sync_win = MPI_WIN_NULL;
+    int mrc = MPI_Comm_dup(ucomm, &r->comm);
+    if (mrc != MPI_SUCCESS) {
+        r->comm = MPI_COMM_NULL;
+        rc = pxsi_mpi_err(mrc, SUB, "MPI_Comm_dup");
+        rma_free_all(r);
+        return rc;
+    }
+    MPI_Comm_set_errhandler(r->comm, MPI_ERRORS_RETURN);
+    MPI_Comm_rank(r->comm, &r->rank);
+    MPI_Comm_size(r->comm, &r->size);
+    mrc = MPI_Comm_split_type(r->comm, MPI_COMM_TYPE_SHARED, r->rank, MPI_INFO_NULL, &r->node);
+    rc = pxsi_agree(r->comm, pxsi_mpi_err(mrc, SUB, "MPI_Comm_split_type"));
+    if (rc) {
+        r->node = MPI_COMM_NULL;
+        rma_free_all(r);
+        return rc;
+    }
+    MPI_Comm_set_errhandler(r->node, MPI_ERRORS_RETURN);
+    MPI_Comm_rank(r->node, &r->nrank);
+    MPI_Comm_size(r->node, &r->nsize);
+
+    /* sizes, options */
+    uint64_t cap = (uint64_t)pxsi_store_arena_bytes(o) & ~(uint64_t)(PXSI_ARENA_ALIGN - 1);
+    uint64_t nsl = o->max_objects ? o->max_objects : pxsi_env_size("PXS_MAX_OBJECTS", 0);
+    if (!nsl) {
+        nsl = cap / 4096;
+        nsl = nsl < 1024 ? 1024 : nsl > (1u << 20) ? (1u << 20) : nsl;
+    }
+    rc = PXS_OK;
+    if (cap < PXSI_ARENA_ALIGN)
+        rc = pxsi_err(PXS_ERR_INVALID, SUB, "arena of %llu bytes is too small",
+                      (unsigned long long)cap);
+    else if (nsl > (1u << 24))
+        rc = pxsi_err(PXS_ERR_INVALID, SUB, "max_objects %llu > 16M", (unsigned long long)nsl);
+    r->cap = cap;
+    r->nslots = (uint32_t)nsl;
+    int shm = o->shm < 0 ? pxsi_env_bool("PXS_SHM", 1) : o->shm;
+    r->chunk = pxsi_store_get_chunk(o);
+    r->piece = r->chunk < PXSI_COPY_PIECE ? r->chunk : PXSI_COPY_PIECE;
+    if (rc == PXS_OK) {
+        r->peer_cap = calloc((size_t)r->size, sizeof *r->peer_cap);
+        r->peer_nslots = calloc((size_t)r->size, sizeof *r->peer_nslots);
+        r->peer_base = calloc((size_t)r->size, sizeof *r->peer_base);
+        r->slots = calloc(r->nslots, sizeof *r->slots);
+        r->snap = calloc(2 * (size_t)r->nslots, sizeof *r->snap);
+        if (!r->peer_cap || !r->peer_nslots || !r->peer_base || !r->slots || !r->snap)
+            rc = pxsi_err(PXS_ERR_NOMEM, SUB, "store tables");
+        else
+            rc = pxsi_arena_init(&r->al, cap, r->nslots);
+    }
+    rc = pxsi_agree(r->comm, rc);
+    if (rc == PXS_OK) {
+        mrc = MPI_Allreduce(MPI_IN_PLACE, &shm, 1, MPI_INT, MPI_MIN, r->comm);
+        if (mrc == MPI_SUCCESS)
+            mrc = MPI_Allgather(&r->cap, 1, MPI_UINT64_T, r->peer_cap, 1, MPI_UINT64_T, r->comm);
+        if (mrc == MPI_SUCCESS)
+            mrc = MPI_Allgather(&r->nslots, 1, MPI_UINT32_T, r->peer_nslots, 1, MPI_UINT32_T,
+                                r->comm);
+        rc = pxsi_mpi_err(mrc, SUB, "exchanging arena sizes");
+    }
+    if (rc) {
+        rma_free_all(r);
+        return rc;
+    }
+    r->shm_on = shm;
+
+    /* node rank -> comm rank */
+    int *n2c = malloc((size_t)r->nsize * sizeof *n2c);
+    int *nranks = malloc((size_t)r->nsize * sizeof *nranks);
+    MPI_Group gn = MPI_GROUP_NULL, gc = MPI_GROUP_NULL;
+    rc = (n2c && nranks) ? PXS_OK : pxsi_err(PXS_ERR_NOMEM, SUB, "node table");
+    if (rc == PXS_OK) {
+        for (int i = 0; i < r->nsize; i++)
+            nranks[i] = i;
+        mrc = MPI_Comm_group(r->node, &gn);
+        if (mrc == MPI_SUCCESS)
+            mrc = MPI_Comm_group(r->comm, &gc);
+        if (mrc == MPI_SUCCESS)
+            mrc = MPI_Group_translate_ranks(gn, r->nsize, nranks, gc, n2c);
+        rc = pxsi_mpi_err(mrc, SUB, "translating node ranks");
+        if (gn != MPI_GROUP_NULL)
+            MPI_Group_free(&gn);
+        if (gc != MPI_GROUP_NULL)
+            MPI_Group_free(&gc);
+    }
+    rc = pxsi_agree(r->comm, rc);
+    if (rc) {
+        free(n2c);
+        free(nranks);
+        rma_free_all(r);
+        return rc;
+    }
+
+    /* ---- the arena windows (see the comment at the top) */
+    int mode = MODE_NONE;
+    if (shm) {
+        MPI_Info info;
+        MPI_Info_create(&info);
+        MPI_Info_set(info, "alloc_shared_noncontig", "true");
+        void *base = NULL;
+        mrc = MPI_Win_allocate_shared((MPI_Aint)cap, 1, info, r->node, &base, &r->shm_win);
+        MPI_Info_free(&info);
+        if (mrc != MPI_SUCCESS)
+            r->shm_win = MPI_WIN_NULL;
+        rc = pxsi_agree(r->comm, pxsi_mpi_err(mrc, SUB, "MPI_Win_allocate_shared"));
+        if (rc == PXS_OK) {
+            MPI_Win_set_errhandler(r->shm_win, MPI_ERRORS_RETURN);
+            r->arena = base;
+            mrc = MPI_Win_create(base, (MPI_Aint)cap, 1, MPI_INFO_NULL, r->comm, &r->data_win);
+            if (mrc != MPI_SUCCESS)
+                r->data_win = MPI_WIN_NULL;
+            rc = pxsi_agree(r->comm, pxsi_mpi_err(mrc, SUB, "MPI_Win_create over the shared arena"));
+            if (rc == PXS_OK) {
+                mode = MODE_MPI_SHM;
+            } else if (r->nsize == r->size) {
+                /* osc sm alone: one node, every peer reached through shm */
+                if (r->data_win != MPI_WIN_NULL)
+                    MPI_Win_free(&r->data_win);
+                r->data_win = MPI_WIN_NULL;
+                mode = MODE_MPI_SHM;
+                PXSI_DEBUG(SUB, "MPI_Win_create refused (osc sm?): shared memory only, one node");
+            } else {
+                if (r->data_win != MPI_WIN_NULL)
+                    MPI_Win_free(&r->data_win);
+                MPI_Win_free(&r->shm_win);
+                r->shm_win = MPI_WIN_NULL;
+                r->arena = NULL;
+            }
+        } else if (r->shm_win != MPI_WIN_NULL) {
+            MPI_Win_free(&r->shm_win);
+        }
+        if (mode == MODE_NONE && r->shm_win == MPI_WIN_NULL && rc != PXS_OK) {
+            /* Win_allocate_shared refused (osc rdma/ucx/pt2pt only) */
+            rc = posix_setup(r, n2c, store_id);
+            if (rc == PXS_OK) {
+                mrc = MPI_Win_create(r->arena, (MPI_Aint)cap, 1, MPI_INFO_NULL, r->comm,
+                                     &r->data_win);
+                if (mrc != MPI_SUCCESS)
+                    r->data_win = MPI_WIN_NULL;
+                rc = pxsi_agree(r->comm, pxsi_mpi_err(mrc, SUB, "MPI_Win_create over POSIX shm"));
+                if (rc == PXS_OK) {
+                    mode = MODE_POSIX_SHM;
+                } else {
+                    if (r->data_win != MPI_WIN_NULL)
+                        MPI_Win_free(&r->data_win);
+                    posix_teardown(r);
+                    r->arena = NULL;
+                }
+            }
+        }
+    }
+    if (mode == MODE_NONE) {
+        void *base = NULL;
+        mrc = MPI_Win_allocate((MPI_Aint)cap, 1, MPI_INFO_NULL, r->comm, &base, &r->data_win);
+        if (mrc != MPI_SUCCESS)
+            r->data_win = MPI_WIN_NULL;
+        rc = pxsi_agree(r->comm, mrc == MPI_SUCCESS
+                                     ? PXS_OK
+                                     : pxsi_err(PXS_ERR_MPI, SUB,
+                                                "MPI_Win_allocate of the arena failed "
+                                                "(%d nodes): %s",
+                                                r->size == r->nsize ? 1 : 2, remedy));
+        if (rc) {
+            if (r->data_win != MPI_WIN_NULL)
+                MPI_Win_free(&r->data_win);
+            free(n2c);
+            free(nranks);
+            rma_free_all(r);
+            return rc;
+        }
+        r->arena = base;
+        mode = MODE_PLAIN;
+    }
+    r->mode = mode;
+
+    /* ---- control words */
+    size_t ctl_bytes = 5 * (size_t)r->nslots * sizeof(uint64_t);
+    void *cbase = NULL;
+    mrc = MPI_Win_allocate((MPI_Aint)ctl_bytes, (int)sizeof(uint64_t), MPI_INFO_NULL, r->comm,
+                           &cbase, &r->ctl_win);
+    if (mrc != MPI_SUCCESS)
+        r->ctl_win = MPI_WIN_NULL;
+    rc = pxsi_agree(r->comm, mrc == MPI_SUCCESS
+                                 ? PXS_OK
+                                 : pxsi_err(PXS_ERR_MPI, SUB,
+                                            "MPI_Win_allocate of the control words failed: %s",
+                                            remedy));
+    if (rc == PXS_OK) {
+        r->ctl = cbase;
+        memset(r->ctl, 0, ctl_bytes); /* before any peer's atomics: barrier below */
+        MPI_Win_set_errhandler(r->ctl_win, MPI_ERRORS_RETURN);
+        if (r->data_win != MPI_WIN_NULL)
+            MPI_Win_set_errhandler(r->data_win, MPI_ERRORS_RETURN);
+        int uni = unified(r->ctl_win) && (r->data_win == MPI_WIN_NULL || unified(r->data_win));
+        rc = pxsi_agree(r->comm, uni ? PXS_OK
+                                     : pxsi_err(PXS_ERR_NOTSUP, SUB,
+                                                "window memory model is not MPI_WIN_UNIFIED"));
+    }
+    if (rc == PXS_OK) {
+        mrc = MPI_Win_lock_all(MPI_MODE_NOCHECK, r->ctl_win);
+        if (mrc == MPI_SUCCESS && r->data_win != MPI_WIN_NULL)
+            mrc = MPI_Win_lock_all(MPI_MODE_NOCHECK, r->data_win);
+        if (mrc == MPI_SUCCESS && r->shm_win != MPI_WIN_NULL)
+            mrc = MPI_Win_lock_all(MPI_MODE_NOCHECK, r->shm_win);
+        rc = pxsi_agree(r->comm, pxsi_mpi_err(mrc, SUB, "MPI_Win_lock_all"));
+        /* failure after this point leaves epochs open: unlock in free_all is
+         * harmless enough for this (already broken) case */
+    }
+    /* peers reachable through shared memory */
+    if (rc == PXS_OK) {
+        r->peer_base[r->rank] = r->arena;
+        for (int q = 0; q < r->nsize && r->shm_on; q++) {
+            int cr = n2c[q];
+            if (cr == r->rank || cr < 0)
+                continue;
+            if (mode == MODE_MPI_SHM) {
+                MPI_Aint sz = 0;
+                int du = 0;
+                void *p = NULL;
+                mrc = MPI_Win_shared_query(r->shm_win, q, &sz, &du, &p);
+                if (mrc != MPI_SUCCESS) {
+                    rc = pxsi_mpi_err(mrc, SUB, "MPI_Win_shared_query");
+                    break;
+                }
+                r->peer_base[cr] = p;
+            } else if (mode == MODE_POSIX_SHM) {
+                r->peer_base[cr] = r->maps[q];
+            }
+        }
+        r->sync_win = r->shm_win != MPI_WIN_NULL ? r->shm_win : r->data_win;
+        rc = pxsi_agree(r->comm, rc);
+    }
+    free(n2c);
+    free(nranks);
+    if (rc == PXS_OK)
+        rc = pxsi_agree(r->comm, pxsi_mpi_err(MPI_Barrier(r->comm), SUB, "MPI_Barrier"));
+    if (rc) {
+        rma_free_all(r);
+        return rc;
+    }
+    PXSI_DEBUG(SUB, "store %u: arena %llu B, %u slots, mode %d, shm %d, chunk %zu", store_id,
+               (unsigned long long)cap, r->nslots, mode, r->shm_on, r->chunk);
+    *out = r;
+    return PXS_OK;
+}
+
+static int
+rma_destroy(void *st)
+{
+    rma_t *r = st;
+    /* store.c agreed that no rank has outstanding work; Win_free is
+     * collective, so no arena is unmapped while a peer could read it */
+    rma_free_all(r);
+    return PXS_OK;
+}
+
+const pxsi_store_conn_ops_t pxsi_store_rma_ops = {
+    .name = "rma",
+    .kind = PXS_CONN_RMA,
+    .create = rma_create,
+    .check = rma_check,
+    .put = rma_put,
+    .resolve = rma_resolve,
+    .resolve_start = rma_resolve_start,
+    .resolve_test = rma_resolve_test,
+    .resolve_wait = rma_resolve_wait,
+    .view = rma_view,
+    .release = rma_release,
+    .evict = rma_evict,
+    .progress = rma_progress,
+    .used = rma_used,
+    .destroy = rma_destroy,
+    .path = rma_path,
+    .stats = rma_stats,
+#ifdef PXS_TEST_HOOKS
+    .corrupt = rma_corrupt,
+#endif
+};

@@ -1,0 +1,531 @@
+/* Store front end: options, handle and argument validation, proxy decoding,
+ * dispatch to the connector ops table (store_int.h).
+ *
+ * Proxy checks done here, before any connector runs (forged proxies):
+ *   format / checksum / version / flags         -> pxs_proxy_decode: PXS_ERR_CORRUPT
+ *   connector kind differs from this store's    -> PXS_ERR_CORRUPT
+ *   store id differs (proxy of another store)   -> PXS_ERR_CORRUPT
+ *   owner >= communicator size                  -> PXS_ERR_CORRUPT
+ * and in the connector: offset/size beyond the owner's arena, misaligned
+ * offset, slot index beyond the owner's table -> PXS_ERR_CORRUPT; generation
+ * not the slot's current one -> PXS_ERR_STALE. */
+#include <stdatomic.h>
+#include <stdlib.h>
+
+#include "store/store_int.h"
+
+#define SUB "store"
+
+static atomic_uint local_store_ids = 1;
+
+/* ------------------------------------------------------------ options */
+int
+pxs_store_opts_init_(pxs_store_opts_t *opts, size_t size)
+{
+    if (!opts || size < sizeof(size_t))
+        return pxsi_err(PXS_ERR_INVALID, SUB, "pxs_store_opts_init: NULL or size %zu", size);
+    pxs_store_opts_t d;
+    memset(&d, 0, sizeof d);
+    d.struct_size = size < sizeof d ? size : sizeof d;
+    d.connector = PXS_CONN_RMA;
+    d.arena_bytes = 0;
+    d.put_timeout = PXSI_TIMEOUT_DEFAULT_;
+    d.shm = -1;
+    d.get_chunk = 0;
+    d.max_objects = 0;
+    memcpy(opts, &d, d.struct_size);
+    opts->struct_size = size;
+    return PXS_OK;
+}
+
+int
+pxs_put_opts_init_(pxs_put_opts_t *opts, size_t size)
+{
+    if (!opts || size < sizeof(size_t))
+        return pxsi_err(PXS_ERR_INVALID, SUB, "pxs_put_opts_init: NULL or size %zu", size);
+    pxs_put_opts_t d;
+    memset(&d, 0, sizeof d);
+    d.resolves = 1;
+    d.checksum = 0;
+    d.timeout = PXSI_TIMEOUT_DEFAULT_;
+    memcpy(opts, &d, size < sizeof d ? size : sizeof d);
+    opts->struct_size = size;
+    return PXS_OK;
+}
+
+size_t
+pxsi_store_arena_bytes(const pxs_store_opts_t *o)
+{
+    if (o->arena_bytes)
+        return o->arena_bytes;
+    return (size_t)pxsi_env_size("PXS_ARENA_BYTES", PXSI_DEFAULT_ARENA);
+}
+
+size_t
+pxsi_store_get_chunk(const pxs_store_opts_t *o)
+{
+    size_t c = o->get_chunk ? o->get_chunk
+                            : (size_t)pxsi_env_size("PXS_GET_CHUNK", PXSI_DEFAULT_CHUNK);
+    if (c < PXSI_ARENA_ALIGN)
+        c = PXSI_ARENA_ALIGN;
+    if (c > ((size_t)1 << 30))
+        c = (size_t)1 << 30; /* < INT_MAX: MPI counts are int */
+    return c;
+}
+
+/* ------------------------------------------------------------ registry */
+static const pxsi_store_conn_ops_t *
+conn_ops(int kind)
+{
+    switch (kind) {
+    case PXS_CONN_RMA:
+        return &pxsi_store_rma_ops;
+    case PXS_CONN_LOCAL:
+        return &pxsi_store_local_ops;
+    default:
+        return NULL; /* UCX, HDF5: not built yet */
+    }
+}
+
+static int
+store_ok(const pxs_store_t *s)
+{
+    return PXSI_HANDLE_OK(s, PXSI_STORE_MAGIC);
+}
+
+/* ------------------------------------------------------------ create / destroy */
+int
+pxs_store_create(MPI_Comm comm, const pxs_store_opts_t *opts, pxs_store_t **store_out)
+{
+    pxs_store_opts_t o;
+    int rc = pxs_store_opts_init(&o);
+    if (rc)
+        return rc;
+    int local_rc = PXS_OK;
+    if ((rc = pxsi_opts_take(&o, sizeof o, opts)) != PXS_OK)
+        local_rc = rc;
+    if (o.connector == PXS_CONN_NONE)
+        o.connector = PXS_CONN_RMA;
+    int kind = o.connector;
+    int is_local = kind == PXS_CONN_LOCAL;
+
+    /* Argument errors that every rank sees alike return at once; the rest
+     * is agreed over comm so that no rank is left in a collective. */
+    if (!store_out)
+        return pxsi_err(PXS_ERR_INVALID, SUB, "store_out is NULL");
+    if (!is_local && comm == MPI_COMM_NULL)
+        return pxsi_err(PXS_ERR_INVALID, SUB, "MPI_COMM_NULL needs the local connector");
+    int initialized = 0, finalized = 0;
+    if (comm != MPI_COMM_NULL) {
+        MPI_Initialized(&initialized);
+        MPI_Finalized(&finalized);
+        if (!initialized || finalized)
+            return pxsi_err(PXS_ERR_INVALID, SUB, "MPI is not initialised (or finalised)");
+    }
+    int rank = 0, size = 1;
+    if (comm != MPI_COMM_NULL) {
+        if (MPI_Comm_rank(comm, &rank) != MPI_SUCCESS ||
+            MPI_Comm_size(comm, &size) != MPI_SUCCESS)
+            return pxsi_err(PXS_ERR_INVALID, SUB, "invalid communicator");
+    }
+    if (is_local && size != 1)
+        return pxsi_err(PXS_ERR_INVALID, SUB,
+                        "the local connector needs MPI_COMM_SELF or MPI_COMM_NULL");
+
+    const pxsi_store_conn_ops_t *ops = conn_ops(kind);
+    if (local_rc == PXS_OK && kind < 0)
+        local_rc = pxsi_err(PXS_ERR_INVALID, SUB, "unknown connector %d", kind);
+    else if (local_rc == PXS_OK && !ops)
+        local_rc = pxsi_err(kind > 0 && kind < PXS_CONN_MAX_ ? PXS_ERR_NOTSUP
+                                                             : PXS_ERR_INVALID,
+                            SUB, "connector %d is not built in this library", kind);
+    if (local_rc == PXS_OK && o.put_timeout != PXSI_TIMEOUT_DEFAULT_ && o.put_timeout != o.put_timeout)
+        local_rc = pxsi_err(PXS_ERR_INVALID, SUB, "put_timeout is NaN");
+    if (local_rc == PXS_OK && (o.shm < -1 || o.shm > 1))
+        local_rc = pxsi_err(PXS_ERR_INVALID, SUB, "shm must be -1, 0 or 1");
+    if (!is_local) {
+        rc = pxsi_agree(comm, local_rc);
+        if (rc)
+            return rc;
+    } else if (local_rc) {
+        return local_rc;
+    }
+
+    /* Store id: the same on every rank (max of per-process counters). */
+    unsigned mine = atomic_fetch_add(&local_store_ids, 1);
+    unsigned id = mine;
+    if (!is_local) {
+        int mrc = MPI_Allreduce(&mine, &id, 1, MPI_UNSIGNED, MPI_MAX, comm);
+        if (mrc != MPI_SUCCESS)
+            return pxsi_mpi_err(mrc, SUB, "MPI_Allreduce (store id)");
+        unsigned cur = atomic_load(&local_store_ids);
+        while (cur <= id && !atomic_compare_exchange_weak(&local_store_ids, &cur, id + 1)) {
+        }
+    }
+
+    pxs_store_t *s = calloc(1, sizeof *s);
+    rc = s ? PXS_OK : pxsi_err(PXS_ERR_NOMEM, SUB, "store handle");
+    if (!is_local) {
+        rc = pxsi_agree(comm, rc);
+        if (rc) {
+            free(s);
+            return rc;
+        }
+    } else if (rc) {
+        return rc;
+    }
+    s->kind = kind;
+    s->ops = ops;
+    s->comm = comm;
+    s->rank = rank;
+    s->size = size;
+    s->store_id = id;
+    s->put_timeout = o.put_timeout == PXSI_TIMEOUT_DEFAULT_
+                         ? pxsi_env_double("PXS_PUT_TIMEOUT", PXSI_DEFAULT_TIMEOUT)
+                         : o.put_timeout;
+    rc = ops->create(comm, &o, id, &s->st); /* collective, agrees itself */
+    if (rc) {
+        free(s);
+        return rc;
+    }
+    s->magic = PXSI_STORE_MAGIC;
+    *store_out = s;
+    return PXS_OK;
+}
+
+int
+pxs_store_destroy(pxs_store_t *s)
+{
+    if (!s)
+        return PXS_OK;
+    if (!store_ok(s))
+        return pxsi_err(PXS_ERR_INVALID, SUB, "destroy: not a live store handle");
+    int busy = (s->outstanding || s->views)
+                   ? pxsi_err(PXS_ERR_BUSY, SUB,
+                              "destroy: %d async request(s) and %d view(s) outstanding",
+                              s->outstanding, s->views)
+                   : PXS_OK;
+    /* The rule: nobody frees before everybody has entered destroy with no
+     * outstanding work. Every resolve is complete when its call (or its
+     * wait/test) returns, so once this agreement returns on any rank, no rank
+     * reads any arena any more. A busy rank makes every rank return BUSY. */
+    int rc = s->kind == PXS_CONN_LOCAL ? busy : pxsi_agree(s->comm, busy);
+    if (rc)
+        return rc;
+    rc = s->ops->destroy(s->st);
+    s->magic = PXSI_MAGIC_DEAD;
+    free(s);
+    return rc;
+}
+
+/* ------------------------------------------------------------ put */
+int
+pxs_store_put(pxs_store_t *s, const void *data, size_t len, const pxs_put_opts_t *opts,
+              pxs_proxy_t *proxy_out)
+{
+    if (!store_ok(s))
+        return pxsi_err(PXS_ERR_INVALID, SUB, "put: not a live store handle");
+    if (!proxy_out || (!data && len))
+        return pxsi_err(PXS_ERR_INVALID, SUB, "put: NULL %s", proxy_out ? "data" : "proxy_out");
+    pxs_put_opts_t o;
+    int rc = pxs_put_opts_init(&o);
+    if (rc)
+        return rc;
+    if ((rc = pxsi_opts_take(&o, sizeof o, opts)) != PXS_OK)
+        return rc;
+    if (o.checksum != 0 && o.checksum != 1)
+        return pxsi_err(PXS_ERR_INVALID, SUB, "put: checksum must be 0 or 1");
+    if (o.timeout != o.timeout)
+        return pxsi_err(PXS_ERR_INVALID, SUB, "put: timeout is NaN");
+    double timeout = o.timeout == PXSI_TIMEOUT_DEFAULT_ ? s->put_timeout : o.timeout;
+    pxs_proxy_info_t pi;
+    memset(&pi, 0, sizeof pi);
+    rc = s->ops->put(s->st, data, len, &o, timeout, &pi);
+    if (rc)
+        return rc;
+    pi.version = PXS_PROXY_VERSION;
+    pi.kind = (uint8_t)s->kind;
+    pi.owner = (uint32_t)s->rank;
+    pi.store_id = s->store_id;
+    pi.topic = o.topic;
+    pi.seq = o.seq;
+    return pxs_proxy_encode(&pi, proxy_out);
+}
+
+/* ------------------------------------------------------------ proxies */
+static int
+check_proxy(const pxs_store_t *s, const pxs_proxy_t *proxy, pxs_proxy_info_t *pi)
+{
+    if (!proxy)
+        return pxsi_err(PXS_ERR_INVALID, SUB, "NULL proxy");
+    int rc = pxs_proxy_decode(proxy->bytes, PXS_PROXY_SIZE, pi);
+    if (rc)
+        return rc;
+    if (pi->kind != s->kind)
+        return pxsi_err(PXS_ERR_CORRUPT, SUB, "proxy of connector kind %u given to a kind %d store",
+                        pi->kind, s->kind);
+    if (pi->store_id != s->store_id)
+        return pxsi_err(PXS_ERR_CORRUPT, SUB, "proxy of store %u given to store %u",
+                        pi->store_id, s->store_id);
+    if (pi->owner >= (uint32_t)s->size)
+        return pxsi_err(PXS_ERR_CORRUPT, SUB, "proxy owner %u out of range (%d ranks)",
+                        pi->owner, s->size);
+    return s->ops->check(s->st, pi);
+}
+
+int
+pxs_store_resolve(pxs_store_t *s, const pxs_proxy_t *proxy, void *buf, size_t cap,
+                  size_t *len_out)
+{
+    if (!store_ok(s))
+        return pxsi_err(PXS_ERR_INVALID, SUB, "resolve: not a live store handle");
+    if (!buf && cap)
+        return pxsi_err(PXS_ERR_INVALID, SUB, "resolve: NULL buffer with cap %zu", cap);
+    pxs_proxy_info_t pi;
+    int rc = check_proxy(s, proxy, &pi);
+    if (rc)
+        return rc;
+    if (pi.size > cap) {
+        if (len_out)
+            *len_out = (size_t)pi.size;
+        return pxsi_err(PXS_ERR_TRUNC, SUB, "resolve: object is %llu bytes, buffer %zu",
+                        (unsigned long long)pi.size, cap);
+    }
+    size_t n = 0;
+    rc = s->ops->resolve(s->st, &pi, buf, cap, &n);
+    if (rc == PXS_OK && len_out)
+        *len_out = n;
+    return rc;
+}
+
+int
+pxs_store_resolve_alloc(pxs_store_t *s, const pxs_proxy_t *proxy, void **buf_out,
+                        size_t *len_out)
+{
+    if (!store_ok(s))
+        return pxsi_err(PXS_ERR_INVALID, SUB, "resolve_alloc: not a live store handle");
+    if (!buf_out)
+        return pxsi_err(PXS_ERR_INVALID, SUB, "resolve_alloc: buf_out is NULL");
+    pxs_proxy_info_t pi;
+    int rc = check_proxy(s, proxy, &pi);
+    if (rc)
+        return rc;
+    if (pi.size > SIZE_MAX - 1)
+        return pxsi_err(PXS_ERR_CORRUPT, SUB, "resolve_alloc: size out of range");
+    /* A forged size is bounded by the owner's arena, checked by the
+     * connector; check it before allocating. */
+    void *b = malloc(pi.size ? (size_t)pi.size : 1);
+    if (!b)
+        return pxsi_err(PXS_ERR_NOMEM, SUB, "resolve_alloc: %llu bytes",
+                        (unsigned long long)pi.size);
+    size_t n = 0;
+    rc = s->ops->resolve(s->st, &pi, b, (size_t)pi.size, &n);
+    if (rc) {
+        free(b);
+        return rc;
+    }
+    *buf_out = b;
+    if (len_out)
+        *len_out = n;
+    return PXS_OK;
+}
+
+int
+pxs_store_view(pxs_store_t *s, const pxs_proxy_t *proxy, pxs_view_t *view_out)
+{
+    if (!store_ok(s))
+        return pxsi_err(PXS_ERR_INVALID, SUB, "view: not a live store handle");
+    if (!view_out)
+        return pxsi_err(PXS_ERR_INVALID, SUB, "view: view_out is NULL");
+    pxs_proxy_info_t pi;
+    int rc = check_proxy(s, proxy, &pi);
+    if (rc)
+        return rc;
+    pxs_view_t v;
+    memset(&v, 0, sizeof v);
+    rc = s->ops->view(s->st, &pi, &v);
+    if (rc)
+        return rc;
+    v.internal_[3] = s;
+    v.internal_u_[3] = PXSI_VIEW_MAGIC;
+    s->views++;
+    *view_out = v;
+    return PXS_OK;
+}
+
+int
+pxs_store_release(pxs_store_t *s, pxs_view_t *view)
+{
+    if (!store_ok(s))
+        return pxsi_err(PXS_ERR_INVALID, SUB, "release: not a live store handle");
+    if (!view || view->internal_u_[3] != PXSI_VIEW_MAGIC || view->internal_[3] != s)
+        return pxsi_err(PXS_ERR_INVALID, SUB, "release: not a live view of this store");
+    int rc = s->ops->release(s->st, view);
+    view->internal_u_[3] = 0;
+    view->internal_[3] = NULL;
+    view->data = NULL;
+    view->len = 0;
+    s->views--;
+    return rc;
+}
+
+/* ------------------------------------------------------------ async */
+int
+pxs_store_resolve_start(pxs_store_t *s, const pxs_proxy_t *proxy, void *buf, size_t cap,
+                        pxs_request_t **req_out)
+{
+    if (!store_ok(s))
+        return pxsi_err(PXS_ERR_INVALID, SUB, "resolve_start: not a live store handle");
+    if (!req_out || (!buf && cap))
+        return pxsi_err(PXS_ERR_INVALID, SUB, "resolve_start: NULL argument");
+    pxs_proxy_info_t pi;
+    int rc = check_proxy(s, proxy, &pi);
+    if (rc)
+        return rc;
+    pxs_request_t *r = calloc(1, sizeof *r);
+    if (!r)
+        return pxsi_err(PXS_ERR_NOMEM, SUB, "request");
+    r->magic = PXSI_REQ_MAGIC;
+    r->store = s;
+    r->pi = pi;
+    r->buf = buf;
+    if (pi.size > cap) {
+        /* reported by test/wait like any other resolve status */
+        r->done = 1;
+        r->status = PXS_ERR_TRUNC;
+        r->len = (size_t)pi.size;
+    } else {
+        rc = s->ops->resolve_start(s->st, &pi, buf, cap, r);
+        if (rc) {
+            free(r);
+            return rc;
+        }
+    }
+    s->outstanding++;
+    *req_out = r;
+    return PXS_OK;
+}
+
+static int
+req_finish(pxs_request_t *r, size_t *len_out)
+{
+    int st = r->status;
+    if ((st == PXS_OK || st == PXS_ERR_TRUNC) && len_out)
+        *len_out = r->len;
+    r->store->outstanding--;
+    r->magic = PXSI_MAGIC_DEAD;
+    free(r);
+    if (st)
+        return pxsi_err(st, SUB, "async resolve failed: %s", pxs_errname(st));
+    return st;
+}
+
+int
+pxs_store_resolve_test(pxs_request_t *r, int *done_out, size_t *len_out)
+{
+    if (!PXSI_HANDLE_OK(r, PXSI_REQ_MAGIC) || !store_ok(r->store) || !done_out)
+        return pxsi_err(PXS_ERR_INVALID, SUB, "resolve_test: not a live request");
+    if (!r->done) {
+        int rc = r->store->ops->resolve_test(r->store->st, r);
+        if (rc < 0 && !r->done)
+            return rc;
+    }
+    if (!r->done) {
+        *done_out = 0;
+        return PXS_OK;
+    }
+    *done_out = 1;
+    return req_finish(r, len_out);
+}
+
+int
+pxs_store_resolve_wait(pxs_request_t *r, size_t *len_out)
+{
+    if (!PXSI_HANDLE_OK(r, PXSI_REQ_MAGIC) || !store_ok(r->store))
+        return pxsi_err(PXS_ERR_INVALID, SUB, "resolve_wait: not a live request");
+    if (!r->done) {
+        int rc = r->store->ops->resolve_wait(r->store->st, r);
+        if (!r->done) {
+            r->done = 1;
+            r->status = rc ? rc : PXS_ERR_INTERNAL;
+        }
+    }
+    return req_finish(r, len_out);
+}
+
+/* ------------------------------------------------------------ evict, progress */
+int
+pxs_store_evict(pxs_store_t *s, const pxs_proxy_t *proxy)
+{
+    if (!store_ok(s))
+        return pxsi_err(PXS_ERR_INVALID, SUB, "evict: not a live store handle");
+    pxs_proxy_info_t pi;
+    int rc = check_proxy(s, proxy, &pi);
+    if (rc)
+        return rc;
+    return s->ops->evict(s->st, &pi);
+}
+
+int
+pxs_store_progress(pxs_store_t *s)
+{
+    if (!store_ok(s))
+        return pxsi_err(PXS_ERR_INVALID, SUB, "progress: not a live store handle");
+    return s->ops->progress(s->st);
+}
+
+int
+pxs_store_used(pxs_store_t *s, size_t *used_out, size_t *capacity_out)
+{
+    if (!store_ok(s))
+        return pxsi_err(PXS_ERR_INVALID, SUB, "used: not a live store handle");
+    size_t u = 0, c = 0;
+    int rc = s->ops->used(s->st, &u, &c);
+    if (rc)
+        return rc;
+    if (used_out)
+        *used_out = u;
+    if (capacity_out)
+        *capacity_out = c;
+    return PXS_OK;
+}
+
+int
+pxs_store_rank(const pxs_store_t *s)
+{
+    if (!store_ok(s))
+        return pxsi_err(PXS_ERR_INVALID, SUB, "rank: not a live store handle");
+    return s->rank;
+}
+
+/* ------------------------------------------------------------ test hooks */
+int
+pxsi_store_path(pxs_store_t *s, int owner)
+{
+    if (!store_ok(s) || owner < 0 || owner >= s->size)
+        return PXS_ERR_INVALID;
+    return s->ops->path(s->st, owner);
+}
+
+int
+pxsi_store_stats(pxs_store_t *s, pxsi_store_stats_t *out)
+{
+    if (!store_ok(s) || !out)
+        return PXS_ERR_INVALID;
+    s->ops->stats(s->st, out);
+    return PXS_OK;
+}
+
+int
+pxsi_store_test_corrupt(pxs_store_t *s, uint64_t offset)
+{
+#ifdef PXS_TEST_HOOKS
+    if (!store_ok(s))
+        return PXS_ERR_INVALID;
+    return s->ops->corrupt(s->st, offset);
+#else
+    (void)s;
+    (void)offset;
+    return PXS_ERR_NOTSUP;
+#endif
+}

@@ -1,0 +1,163 @@
+/* Store internals: the connector interface (ops table), the front-end handle,
+ * the arena allocator shared by the connectors, and test/introspection hooks.
+ * Not installed. Tests include it (they see src/). */
+#ifndef PXSI_STORE_INT_H
+#define PXSI_STORE_INT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "proxystream/store.h"
+#include "util/util.h"
+
+#define PXSI_STORE_MAGIC 0x50585353u /* "PXSS" */
+#define PXSI_REQ_MAGIC   0x50585352u /* "PXSR" */
+#define PXSI_VIEW_MAGIC  0x5058535657495557ull
+
+#define PXSI_ARENA_ALIGN    64u                 /* every block starts on a cache line */
+#define PXSI_DEFAULT_ARENA  ((size_t)64 << 20)  /* 64 MiB */
+#define PXSI_DEFAULT_CHUNK  ((size_t)4 << 20)   /* largest single MPI_Get */
+#define PXSI_COPY_PIECE     ((size_t)256 << 10) /* memcpy piece (DESIGN: pieces beat one big copy) */
+#define PXSI_DEFAULT_TIMEOUT 30.0
+#define PXSI_TIMEOUT_DEFAULT_ (-2.0)            /* sentinel: "use the default" */
+#define PXSI_NONE UINT32_MAX
+
+/* ------------------------------------------------------------ allocator */
+/* Next-fit allocator over the address-ordered list of live blocks: the free
+ * space is the gaps between live blocks, so a free coalesces by construction
+ * (unlinking a block merges its gap with both neighbours) and an object may be
+ * freed in any order. Next-fit from the last allocation makes streaming use a
+ * ring; long-lived objects are simply skipped over. Bounded: the arena never
+ * grows; slots (object descriptors) are a fixed table. Not thread-safe. */
+typedef struct pxsi_arena {
+    uint64_t cap;         /* usable bytes (multiple of PXSI_ARENA_ALIGN) */
+    uint32_t nslots;
+    uint32_t head;        /* lowest-address live block, PXSI_NONE if none */
+    uint32_t rover;       /* search starts in the gap after this block */
+    uint32_t nlive;
+    uint32_t nfree;
+    uint32_t hwm;         /* highest slot index ever handed out + 1 */
+    uint64_t used;        /* bytes in live blocks (rounded) */
+    uint32_t *prev, *next, *free_stack;
+    uint64_t *off, *len;
+} pxsi_arena_t;
+
+int pxsi_arena_init(pxsi_arena_t *a, uint64_t cap, uint32_t nslots);
+void pxsi_arena_fini(pxsi_arena_t *a);
+/* Rounded block size for `size` bytes. */
+uint64_t pxsi_arena_need(uint64_t size);
+/* PXS_OK, PXS_ERR_AGAIN (no gap or no slot; nothing changed). */
+int pxsi_arena_alloc(pxsi_arena_t *a, uint64_t size, uint32_t *slot_out, uint64_t *off_out);
+void pxsi_arena_free(pxsi_arena_t *a, uint32_t slot);
+
+/* Copy in pieces (DESIGN: one 16 MiB memcpy 6-12 GB/s, pieces 16-23 GB/s). */
+void pxsi_copy_pieces(void *dst, const void *src, size_t len, size_t piece);
+
+/* ------------------------------------------------------------ statistics */
+typedef struct pxsi_store_stats {
+    uint64_t resolves_self;   /* owner resolved its own object (memcpy) */
+    uint64_t resolves_shm;    /* same-node peer, memcpy from shared memory */
+    uint64_t resolves_rma;    /* MPI_Get */
+    uint64_t views_zero_copy;
+    uint64_t views_copied;
+    uint64_t gets;            /* MPI_Get/Rget calls (chunks) */
+    uint64_t put_waits;       /* puts that had to wait for space */
+    uint64_t reclaimed;       /* objects freed */
+} pxsi_store_stats_t;
+
+/* Paths, for tests and the benchmark. */
+enum { PXSI_PATH_SELF = 0, PXSI_PATH_SHM = 1, PXSI_PATH_RMA = 2 };
+
+/* ------------------------------------------------------------ requests */
+struct pxs_request {
+    uint32_t magic;
+    int done;
+    int status;
+    size_t len;
+    pxs_store_t *store;
+    /* connector state */
+    pxs_proxy_info_t pi;
+    void *buf;
+    int owner;
+    uint32_t slot;
+    int claimed;
+    int nmpi;
+    void *mpi_reqs; /* MPI_Request[nmpi] */
+    uint32_t crc_want;
+    int check_crc;
+};
+
+/* ------------------------------------------------------------ connector ops */
+/* Backend ops. The front end has validated the handle, the arguments and the
+ * proxy's format, kind, store id and owner range (< comm size); backends check
+ * what only they know (offset/size against the owner's arena, slot index) and
+ * never read out of bounds. NULL optional op: PXS_ERR_NOTSUP. */
+typedef struct pxsi_store_conn_ops {
+    const char *name;
+    int kind;
+    /* Collective create; on failure *state_out is untouched. */
+    int (*create)(MPI_Comm comm, const pxs_store_opts_t *opts, uint32_t store_id,
+                  void **state_out);
+    /* Bounds of a decoded proxy against the owner's arena/slot table:
+     * PXS_OK or PXS_ERR_CORRUPT. Local, no communication. */
+    int (*check)(void *st, const pxs_proxy_info_t *pi);
+    /* Copy in; fill offset, size, generation, flags, payload_crc, budget. */
+    int (*put)(void *st, const void *data, size_t len, const pxs_put_opts_t *o,
+               double timeout, pxs_proxy_info_t *info_out);
+    int (*resolve)(void *st, const pxs_proxy_info_t *pi, void *buf, size_t cap,
+                   size_t *len_out);
+    /* Start: on PXS_OK the request is in flight or done (req->done). */
+    int (*resolve_start)(void *st, const pxs_proxy_info_t *pi, void *buf, size_t cap,
+                         pxs_request_t *req);
+    /* Test/wait: set req->done/status/len when finished. */
+    int (*resolve_test)(void *st, pxs_request_t *req);
+    int (*resolve_wait)(void *st, pxs_request_t *req);
+    int (*view)(void *st, const pxs_proxy_info_t *pi, pxs_view_t *view_out);
+    int (*release)(void *st, pxs_view_t *view);
+    int (*evict)(void *st, const pxs_proxy_info_t *pi);
+    int (*progress)(void *st);
+    int (*used)(void *st, size_t *used_out, size_t *cap_out);
+    /* Collective where the connector is; the front end already agreed that
+     * no rank is busy. Frees the state. */
+    int (*destroy)(void *st);
+    /* Introspection for tests: path a resolve of owner's object takes. */
+    int (*path)(void *st, int owner);
+    void (*stats)(void *st, pxsi_store_stats_t *out);
+#ifdef PXS_TEST_HOOKS
+    /* Flip one byte of this rank's arena at offset (test hook). */
+    int (*corrupt)(void *st, uint64_t offset);
+#endif
+} pxsi_store_conn_ops_t;
+
+extern const pxsi_store_conn_ops_t pxsi_store_rma_ops;
+extern const pxsi_store_conn_ops_t pxsi_store_local_ops;
+
+/* The front-end handle. */
+struct pxs_store {
+    uint32_t magic;
+    int kind;
+    const pxsi_store_conn_ops_t *ops;
+    void *st;
+    MPI_Comm comm;    /* the user's communicator (not owned) or MPI_COMM_NULL */
+    int rank, size;
+    uint32_t store_id;
+    double put_timeout;
+    int outstanding;  /* async requests not yet completed on this rank */
+    int views;        /* views not yet released on this rank */
+};
+
+/* ------------------------------------------------------------ test / introspection */
+/* Path a resolve of an object owned by `owner` takes from this rank
+ * (PXSI_PATH_*), or a negative code. */
+int pxsi_store_path(pxs_store_t *store, int owner);
+/* Counters of this rank's store. */
+int pxsi_store_stats(pxs_store_t *store, pxsi_store_stats_t *out);
+/* Flip the byte at `offset` of this rank's arena (PXS_TEST_HOOKS builds only;
+ * else PXS_ERR_NOTSUP). For the checksum-mismatch test. */
+int pxsi_store_test_corrupt(pxs_store_t *store, uint64_t offset);
+
+/* Resolved defaults (options, then PXS_* environment). */
+size_t pxsi_store_arena_bytes(const pxs_store_opts_t *o);
+size_t pxsi_store_get_chunk(const pxs_store_opts_t *o);
+
+#endif

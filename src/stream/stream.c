@@ -1,0 +1,568 @@
+/* Streams: producer (store put + publish) and consumer (receive, filter,
+ * resolve) on top of the store and the event plane.
+ *
+ * Design notes
+ * - Batching is the bus's: the publisher coalesces events per destination
+ *   (pxs_bus_opts_t.batch) and appends a batch with one credit and one ticket
+ *   operation. The producer only decides *when* to force delivery: after
+ *   `batch` sends, when the oldest unflushed send is older than `max_delay`,
+ *   on pxs_producer_flush and on close. Coalescing a second time here would
+ *   add a copy and a queue without saving any remote operation.
+ * - Work sharing is the bus's too (group subscriptions): the consumer does not
+ *   know whether its subscription is plain or a group member.
+ * - The store put happens before the publish (the event must carry the
+ *   proxy). Checks that can fail the publish are made first (metadata size,
+ *   owned topic, closed topic) so a bad send stores nothing; if the publish
+ *   still fails, the object is evicted again by its owner.
+ * - A consumer that drops an event in its filter gives up its claim on the
+ *   object (pxs_store_evict as a holder) so the owner reclaims it: otherwise
+ *   a filtered stream fills the producer's arena and stalls it. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "stream/stream_internal.h"
+#include "util/util.h"
+
+#define SUBSYS "stream"
+
+/* ------------------------------------------------------------- options */
+
+int
+pxs_producer_opts_init_(pxs_producer_opts_t *opts, size_t size)
+{
+    if (!opts || size < sizeof(size_t))
+        return pxsi_err(PXS_ERR_INVALID, SUBSYS, "producer opts: NULL or size 0");
+    pxs_producer_opts_t d;
+    memset(&d, 0, sizeof d);
+    d.batch = 0;
+    d.max_delay = 0.0;
+    d.resolves = 1;
+    d.checksum = 0;
+    d.put_timeout = -2.0;
+    d.close_on_destroy = 1;
+    size_t n = size < sizeof d ? size : sizeof d;
+    if (size > sizeof d)
+        memset(opts, 0, size);
+    memcpy(opts, &d, n);
+    opts->struct_size = size;
+    return PXS_OK;
+}
+
+int
+pxs_send_opts_init_(pxs_send_opts_t *opts, size_t size)
+{
+    if (!opts || size < sizeof(size_t))
+        return pxsi_err(PXS_ERR_INVALID, SUBSYS, "send opts: NULL or size 0");
+    pxs_send_opts_t d;
+    memset(&d, 0, sizeof d);
+    d.checksum = -1;
+    size_t n = size < sizeof d ? size : sizeof d;
+    if (size > sizeof d)
+        memset(opts, 0, size);
+    memcpy(opts, &d, n);
+    opts->struct_size = size;
+    return PXS_OK;
+}
+
+int
+pxs_consumer_opts_init_(pxs_consumer_opts_t *opts, size_t size)
+{
+    if (!opts || size < sizeof(size_t))
+        return pxsi_err(PXS_ERR_INVALID, SUBSYS, "consumer opts: NULL or size 0");
+    pxs_consumer_opts_t d;
+    memset(&d, 0, sizeof d);
+    d.drop_policy = PXS_DROP_EVICT;
+    size_t n = size < sizeof d ? size : sizeof d;
+    if (size > sizeof d)
+        memset(opts, 0, size);
+    memcpy(opts, &d, n);
+    opts->struct_size = size;
+    return PXS_OK;
+}
+
+/* ------------------------------------------------------------- producer */
+
+static pxsi_ptopic_t *
+prod_find(pxs_producer_t *p, uint32_t topic)
+{
+    for (size_t i = 0; i < p->n_topics; i++)
+        if (p->topics[i].topic == topic)
+            return &p->topics[i];
+    return NULL;
+}
+
+/* Find or (when topics are not fixed) add the topic's state. Allocation only
+ * happens on the first use of a topic, never per event. */
+static int
+prod_topic(pxs_producer_t *p, uint32_t topic, pxsi_ptopic_t **out)
+{
+    if (topic == PXS_TOPIC_ALL)
+        return pxsi_err(PXS_ERR_INVALID, SUBSYS, "topic 0x%x is reserved", topic);
+    pxsi_ptopic_t *t = prod_find(p, topic);
+    if (!t) {
+        if (p->fixed_topics)
+            return pxsi_err(PXS_ERR_NOT_FOUND, SUBSYS,
+                            "topic %u is not one of this producer's topics", topic);
+        if (p->n_topics == p->cap_topics) {
+            size_t cap = p->cap_topics ? 2 * p->cap_topics : 8;
+            pxsi_ptopic_t *nt = realloc(p->topics, cap * sizeof *nt);
+            if (!nt)
+                return pxsi_err(PXS_ERR_NOMEM, SUBSYS, "producer topic table");
+            p->topics = nt;
+            p->cap_topics = cap;
+        }
+        t = &p->topics[p->n_topics++];
+        memset(t, 0, sizeof *t);
+        t->topic = topic;
+    }
+    *out = t;
+    return PXS_OK;
+}
+
+int
+pxs_producer_create(pxs_store_t *store, pxs_publisher_t *publisher,
+                    const pxs_producer_opts_t *opts, pxs_producer_t **prod_out)
+{
+    if (!publisher || !prod_out)
+        return pxsi_err(PXS_ERR_INVALID, SUBSYS, "producer_create: NULL %s",
+                        !publisher ? "publisher" : "prod_out");
+    pxs_producer_opts_t o;
+    int rc = pxs_producer_opts_init(&o);
+    if (rc < 0)
+        return rc;
+    rc = pxsi_opts_take(&o, sizeof o, opts);
+    if (rc < 0)
+        return rc;
+    if (o.n_topics && !o.topics)
+        return pxsi_err(PXS_ERR_INVALID, SUBSYS, "producer opts: n_topics %zu, topics NULL",
+                        o.n_topics);
+    if (o.max_delay < 0)
+        return pxsi_err(PXS_ERR_INVALID, SUBSYS, "producer opts: max_delay < 0");
+    if (o.resolves == 0)
+        o.resolves = 1;
+    pxs_producer_t *p = calloc(1, sizeof *p);
+    if (!p)
+        return pxsi_err(PXS_ERR_NOMEM, SUBSYS, "producer");
+    p->store = store;
+    p->pub = publisher;
+    p->opts = o;
+    p->opts.topics = NULL;
+    if (o.n_topics) {
+        p->fixed_topics = 1;
+        p->topics = calloc(o.n_topics, sizeof *p->topics);
+        if (!p->topics) {
+            free(p);
+            return pxsi_err(PXS_ERR_NOMEM, SUBSYS, "producer topic table");
+        }
+        p->cap_topics = o.n_topics;
+        for (size_t i = 0; i < o.n_topics; i++) {
+            if (o.topics[i] == PXS_TOPIC_ALL) {
+                free(p->topics);
+                free(p);
+                return pxsi_err(PXS_ERR_INVALID, SUBSYS, "topic 0x%x is reserved",
+                                o.topics[i]);
+            }
+            if (!prod_find(p, o.topics[i])) {
+                p->topics[p->n_topics].topic = o.topics[i];
+                p->topics[p->n_topics++].used = 1;
+            }
+        }
+    }
+    p->magic = PXSI_PRODUCER_MAGIC;
+    *prod_out = p;
+    return PXS_OK;
+}
+
+static int
+prod_flush(pxs_producer_t *p)
+{
+    int rc = pxs_publisher_flush(p->pub);
+    if (rc >= 0)
+        p->unflushed = 0;
+    return rc;
+}
+
+/* After a successful publish: apply the producer's batching policy. */
+static int
+prod_after_publish(pxs_producer_t *p)
+{
+    if (p->unflushed++ == 0) {
+        if (p->opts.max_delay > 0)
+            p->first_unflushed_t = pxsi_now();
+    }
+    if (p->opts.batch && p->unflushed >= p->opts.batch)
+        return prod_flush(p);
+    if (p->opts.max_delay > 0 && pxsi_now() - p->first_unflushed_t >= p->opts.max_delay)
+        return prod_flush(p);
+    return PXS_OK;
+}
+
+static int
+check_meta(const void *meta, size_t meta_len)
+{
+    if (meta_len > PXS_EVENT_META_MAX)
+        return pxsi_err(PXS_ERR_TOO_BIG, SUBSYS, "metadata is %zu bytes, at most %d fit",
+                        meta_len, PXS_EVENT_META_MAX);
+    if (meta_len && !meta)
+        return pxsi_err(PXS_ERR_INVALID, SUBSYS, "metadata NULL with meta_len %zu", meta_len);
+    return PXS_OK;
+}
+
+int
+pxs_producer_send(pxs_producer_t *prod, uint32_t topic, const void *data, size_t len,
+                  const pxs_send_opts_t *opts, pxs_proxy_t *proxy_out)
+{
+    if (!PXSI_HANDLE_OK(prod, PXSI_PRODUCER_MAGIC))
+        return pxsi_err(PXS_ERR_INVALID, SUBSYS, "producer_send: bad producer handle");
+    if (!data && len)
+        return pxsi_err(PXS_ERR_INVALID, SUBSYS, "producer_send: data NULL, len %zu", len);
+    if (!prod->store)
+        return pxsi_err(PXS_ERR_INVALID, SUBSYS,
+                        "producer_send: producer has no store (forward-only)");
+    pxs_send_opts_t so;
+    int rc = pxs_send_opts_init(&so);
+    if (rc < 0)
+        return rc;
+    if ((rc = pxsi_opts_take(&so, sizeof so, opts)) < 0)
+        return rc;
+    if ((rc = check_meta(so.meta, so.meta_len)) < 0)
+        return rc;
+    pxsi_ptopic_t *t;
+    if ((rc = prod_topic(prod, topic, &t)) < 0)
+        return rc;
+    if (t->closed)
+        return pxsi_err(PXS_ERR_CLOSED, SUBSYS, "send on topic %u after close", topic);
+
+    pxs_put_opts_t po;
+    if ((rc = pxs_put_opts_init(&po)) < 0)
+        return rc;
+    po.resolves = so.keep ? 0 : (so.resolves ? so.resolves : prod->opts.resolves);
+    po.checksum = so.checksum < 0 ? prod->opts.checksum : so.checksum;
+    if (prod->opts.put_timeout != -2.0)
+        po.timeout = prod->opts.put_timeout;
+    po.topic = topic;
+    po.seq = t->next_seq;
+
+    pxs_proxy_t proxy;
+    if (prod->unflushed) {
+        /* Events still coalesced here may be exactly what consumers need to
+         * free the arena: never block on a full arena while holding them.
+         * Try without waiting; if full, deliver them, then wait. */
+        double wait = po.timeout;
+        po.timeout = 0.0;
+        rc = pxs_store_put(prod->store, data, len, &po, &proxy);
+        po.timeout = wait;
+        if (rc == PXS_ERR_AGAIN) {
+            if ((rc = prod_flush(prod)) < 0)
+                return rc;
+            rc = pxs_store_put(prod->store, data, len, &po, &proxy);
+        }
+    } else {
+        rc = pxs_store_put(prod->store, data, len, &po, &proxy);
+    }
+    if (rc < 0)
+        return rc;
+    rc = pxs_publisher_send(prod->pub, topic, &proxy, so.meta, so.meta_len, NULL);
+    if (rc < 0) {
+        /* Nobody got the proxy: take the object back so the arena does not leak. */
+        int erc = pxs_store_evict(prod->store, &proxy);
+        if (erc < 0)
+            PXSI_WARN(SUBSYS, "evict after failed publish on topic %u: %s", topic,
+                      pxs_errname(erc));
+        return pxsi_err(rc, SUBSYS, "publish on topic %u failed (%s); object evicted",
+                        topic, pxs_errname(rc));
+    }
+    t->next_seq++;
+    t->used = 1;
+    prod->sent++;
+    prod->bytes += len;
+    if (proxy_out)
+        *proxy_out = proxy;
+    return prod_after_publish(prod);
+}
+
+int
+pxs_producer_send_proxy(pxs_producer_t *prod, uint32_t topic, const pxs_proxy_t *proxy,
+                        const void *meta, size_t meta_len)
+{
+    if (!PXSI_HANDLE_OK(prod, PXSI_PRODUCER_MAGIC))
+        return pxsi_err(PXS_ERR_INVALID, SUBSYS, "send_proxy: bad producer handle");
+    if (!proxy)
+        return pxsi_err(PXS_ERR_INVALID, SUBSYS, "send_proxy: proxy NULL");
+    int rc = pxs_proxy_validate(proxy);
+    if (rc < 0)
+        return pxsi_err(rc, SUBSYS, "send_proxy: proxy does not validate (%s)",
+                        pxs_errname(rc));
+    pxs_proxy_info_t info;
+    if ((rc = pxs_proxy_decode(proxy->bytes, PXS_PROXY_SIZE, &info)) < 0)
+        return rc;
+    if (info.kind == PXS_CONN_NONE)
+        return pxsi_err(PXS_ERR_CORRUPT, SUBSYS, "send_proxy: proxy has no connector");
+    if ((rc = check_meta(meta, meta_len)) < 0)
+        return rc;
+    pxsi_ptopic_t *t;
+    if ((rc = prod_topic(prod, topic, &t)) < 0)
+        return rc;
+    if (t->closed)
+        return pxsi_err(PXS_ERR_CLOSED, SUBSYS, "send_proxy on topic %u after close", topic);
+    rc = pxs_publisher_send(prod->pub, topic, proxy, meta, meta_len, NULL);
+    if (rc < 0)
+        return rc;
+    t->next_seq++;
+    t->used = 1;
+    prod->forwarded++;
+    return prod_after_publish(prod);
+}
+
+int
+pxs_producer_flush(pxs_producer_t *prod)
+{
+    if (!PXSI_HANDLE_OK(prod, PXSI_PRODUCER_MAGIC))
+        return pxsi_err(PXS_ERR_INVALID, SUBSYS, "producer_flush: bad producer handle");
+    return prod_flush(prod);
+}
+
+int
+pxs_producer_close_topic(pxs_producer_t *prod, uint32_t topic)
+{
+    if (!PXSI_HANDLE_OK(prod, PXSI_PRODUCER_MAGIC))
+        return pxsi_err(PXS_ERR_INVALID, SUBSYS, "close_topic: bad producer handle");
+    pxsi_ptopic_t *t;
+    int rc = prod_topic(prod, topic, &t);
+    if (rc < 0)
+        return rc;
+    if (t->closed)
+        return pxsi_err(PXS_ERR_CLOSED, SUBSYS, "topic %u already closed", topic);
+    rc = pxs_publisher_close_topic(prod->pub, topic);
+    if (rc < 0)
+        return rc;
+    t->closed = 1;
+    prod->unflushed = 0; /* close flushes */
+    return PXS_OK;
+}
+
+int
+pxs_producer_stats(const pxs_producer_t *prod, uint64_t *sent_out, uint64_t *bytes_out,
+                   uint64_t *forwarded_out)
+{
+    if (!PXSI_HANDLE_OK(prod, PXSI_PRODUCER_MAGIC))
+        return pxsi_err(PXS_ERR_INVALID, SUBSYS, "producer_stats: bad producer handle");
+    if (sent_out)
+        *sent_out = prod->sent;
+    if (bytes_out)
+        *bytes_out = prod->bytes;
+    if (forwarded_out)
+        *forwarded_out = prod->forwarded;
+    return PXS_OK;
+}
+
+int
+pxs_producer_destroy(pxs_producer_t *prod)
+{
+    if (!prod)
+        return PXS_OK;
+    if (!PXSI_HANDLE_OK(prod, PXSI_PRODUCER_MAGIC))
+        return pxsi_err(PXS_ERR_INVALID, SUBSYS, "producer_destroy: bad producer handle");
+    int first = PXS_OK;
+    if (prod->opts.close_on_destroy) {
+        for (size_t i = 0; i < prod->n_topics; i++) {
+            if (prod->topics[i].closed || !prod->topics[i].used)
+                continue;
+            int rc = pxs_publisher_close_topic(prod->pub, prod->topics[i].topic);
+            if (rc < 0 && first == PXS_OK)
+                first = rc;
+            prod->topics[i].closed = 1;
+        }
+    }
+    if (prod->unflushed) {
+        int rc = pxs_publisher_flush(prod->pub);
+        if (rc < 0 && first == PXS_OK)
+            first = rc;
+    }
+    prod->magic = PXSI_MAGIC_DEAD;
+    free(prod->topics);
+    free(prod);
+    return first;
+}
+
+/* ------------------------------------------------------------- consumer */
+
+int
+pxs_consumer_create(pxs_store_t *store, pxs_subscriber_t *subscriber,
+                    const pxs_consumer_opts_t *opts, pxs_consumer_t **cons_out)
+{
+    if (!subscriber || !cons_out)
+        return pxsi_err(PXS_ERR_INVALID, SUBSYS, "consumer_create: NULL %s",
+                        !subscriber ? "subscriber" : "cons_out");
+    pxs_consumer_opts_t o;
+    int rc = pxs_consumer_opts_init(&o);
+    if (rc < 0)
+        return rc;
+    if ((rc = pxsi_opts_take(&o, sizeof o, opts)) < 0)
+        return rc;
+    if (o.drop_policy != PXS_DROP_EVICT && o.drop_policy != PXS_DROP_IGNORE)
+        return pxsi_err(PXS_ERR_INVALID, SUBSYS, "consumer opts: drop_policy %d",
+                        o.drop_policy);
+    pxs_consumer_t *c = calloc(1, sizeof *c);
+    if (!c)
+        return pxsi_err(PXS_ERR_NOMEM, SUBSYS, "consumer");
+    c->store = store;
+    c->sub = subscriber;
+    c->opts = o;
+    c->magic = PXSI_CONSUMER_MAGIC;
+    *cons_out = c;
+    return PXS_OK;
+}
+
+/* A dropped event: give up our claim so the owner can reclaim the object. */
+static void
+cons_drop(pxs_consumer_t *c, const pxs_event_t *ev)
+{
+    c->dropped++;
+    if (c->opts.drop_policy != PXS_DROP_EVICT || !c->store)
+        return;
+    int rc = pxs_store_evict(c->store, &ev->proxy);
+    /* STALE: already reclaimed (e.g. budget spent by others): nothing to give up. */
+    if (rc < 0 && rc != PXS_ERR_STALE)
+        PXSI_WARN(SUBSYS, "evicting a filtered event (topic %u, producer %d, seq %llu): %s",
+                  ev->topic, (int)ev->producer, (unsigned long long)ev->seq,
+                  pxs_errname(rc));
+}
+
+int
+pxs_consumer_next(pxs_consumer_t *cons, pxs_event_t *ev_out, double timeout)
+{
+    if (!PXSI_HANDLE_OK(cons, PXSI_CONSUMER_MAGIC))
+        return pxsi_err(PXS_ERR_INVALID, SUBSYS, "consumer_next: bad consumer handle");
+    if (!ev_out)
+        return pxsi_err(PXS_ERR_INVALID, SUBSYS, "consumer_next: ev_out NULL");
+    pxs_event_t ev;
+    if (cons->ended) {
+        memset(&ev, 0, sizeof ev);
+        ev.topic = PXS_TOPIC_ALL;
+        ev.producer = -1;
+        *ev_out = ev;
+        return PXS_END;
+    }
+    double deadline = timeout < 0 ? -1.0 : pxsi_now() + timeout;
+    double left = timeout;
+    for (;;) {
+        int rc = pxs_subscriber_recv(cons->sub, &ev, left);
+        if (rc == PXS_OK) {
+            if (cons->opts.filter && !cons->opts.filter(&ev, cons->opts.filter_arg)) {
+                cons_drop(cons, &ev);
+            } else {
+                cons->delivered++;
+                *ev_out = ev;
+                return PXS_OK;
+            }
+        } else if (rc == PXS_END) {
+            if (ev.topic == PXS_TOPIC_ALL) {
+                cons->ended = 1;
+                *ev_out = ev;
+                return PXS_END;
+            }
+            /* one topic ended; others still open: keep going */
+        } else {
+            return rc; /* PXS_TIMEOUT or a failure */
+        }
+        if (deadline >= 0) {
+            left = deadline - pxsi_now();
+            if (left < 0)
+                left = 0; /* one more poll: drain what is already there */
+        }
+    }
+}
+
+int
+pxs_consumer_resolve(pxs_consumer_t *cons, const pxs_event_t *ev, void *buf, size_t cap,
+                     size_t *len_out)
+{
+    if (!PXSI_HANDLE_OK(cons, PXSI_CONSUMER_MAGIC))
+        return pxsi_err(PXS_ERR_INVALID, SUBSYS, "consumer_resolve: bad consumer handle");
+    if (!ev || !cons->store)
+        return pxsi_err(PXS_ERR_INVALID, SUBSYS, "consumer_resolve: %s",
+                        !ev ? "event NULL" : "consumer has no store");
+    size_t len = 0;
+    int rc = pxs_store_resolve(cons->store, &ev->proxy, buf, cap, &len);
+    if (rc == PXS_OK)
+        cons->resolved_bytes += len;
+    if (len_out && (rc == PXS_OK || rc == PXS_ERR_TRUNC))
+        *len_out = len;
+    return rc;
+}
+
+int
+pxs_consumer_next_object(pxs_consumer_t *cons, pxs_event_t *ev_out, void **data_out,
+                         size_t *len_out, double timeout)
+{
+    if (!PXSI_HANDLE_OK(cons, PXSI_CONSUMER_MAGIC))
+        return pxsi_err(PXS_ERR_INVALID, SUBSYS, "consumer_next_object: bad consumer handle");
+    if (!ev_out || !data_out || !len_out || !cons->store)
+        return pxsi_err(PXS_ERR_INVALID, SUBSYS, "consumer_next_object: %s",
+                        !cons->store ? "consumer has no store" : "NULL output");
+    int rc = pxs_consumer_next(cons, ev_out, timeout);
+    if (rc != PXS_OK)
+        return rc;
+    void *buf = NULL;
+    size_t len = 0;
+    rc = pxs_store_resolve_alloc(cons->store, &ev_out->proxy, &buf, &len);
+    if (rc < 0)
+        return rc;
+    cons->resolved_bytes += len;
+    *data_out = buf;
+    *len_out = len;
+    return PXS_OK;
+}
+
+int
+pxs_consumer_discard(pxs_consumer_t *cons, const pxs_event_t *ev)
+{
+    if (!PXSI_HANDLE_OK(cons, PXSI_CONSUMER_MAGIC))
+        return pxsi_err(PXS_ERR_INVALID, SUBSYS, "consumer_discard: bad consumer handle");
+    if (!ev || !cons->store)
+        return pxsi_err(PXS_ERR_INVALID, SUBSYS, "consumer_discard: %s",
+                        !ev ? "event NULL" : "consumer has no store");
+    return pxs_store_evict(cons->store, &ev->proxy);
+}
+
+int
+pxs_consumer_stats(const pxs_consumer_t *cons, uint64_t *delivered_out,
+                   uint64_t *dropped_out, uint64_t *resolved_bytes_out)
+{
+    if (!PXSI_HANDLE_OK(cons, PXSI_CONSUMER_MAGIC))
+        return pxsi_err(PXS_ERR_INVALID, SUBSYS, "consumer_stats: bad consumer handle");
+    if (delivered_out)
+        *delivered_out = cons->delivered;
+    if (dropped_out)
+        *dropped_out = cons->dropped;
+    if (resolved_bytes_out)
+        *resolved_bytes_out = cons->resolved_bytes;
+    return PXS_OK;
+}
+
+void
+pxsi_consumer_poison(pxs_consumer_t *cons)
+{
+    cons->magic = PXSI_MAGIC_DEAD;
+    cons->store = NULL;
+    cons->sub = NULL;
+}
+
+void
+pxsi_consumer_free(pxs_consumer_t *cons)
+{
+    free(cons);
+}
+
+int
+pxs_consumer_destroy(pxs_consumer_t *cons)
+{
+    if (!cons)
+        return PXS_OK;
+    if (!PXSI_HANDLE_OK(cons, PXSI_CONSUMER_MAGIC))
+        return pxsi_err(PXS_ERR_INVALID, SUBSYS, "consumer_destroy: bad consumer handle");
+    pxsi_consumer_poison(cons);
+    pxsi_consumer_free(cons);
+    return PXS_OK;
+}

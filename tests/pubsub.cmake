@@ -1,0 +1,40 @@
+# Event plane tests (owner: events). Every test carries the label "events".
+set(PXS_EV_DIR ${CMAKE_CURRENT_SOURCE_DIR})
+pxs_test_exe(mpitest_events_stress ${PXS_EV_DIR}/mpi/test_events_stress.c)
+
+# stress: ARGS = P S events-per-producer batch slots slow_div. >= 100k events
+# per configuration under osc sm/rdma; under ucx/pt2pt (software atomics, every
+# append needs the oversubscribed target to be scheduled) divided by slow_div.
+foreach(b 1 32)
+  if(b EQUAL 1)
+    set(div 50)
+  else()
+    set(div 10)
+  endif()
+  pxs_add_mpi_test(NAME events.stress.p2s3.b${b} NP 5 EXE mpitest_events_stress
+    ARGS 2 3 50000 ${b} 256 ${div} LABELS events TIMEOUT 120)
+  pxs_add_mpi_test(NAME events.stress.p4s1.b${b} NP 5 EXE mpitest_events_stress
+    ARGS 4 1 25000 ${b} 256 ${div} LABELS events TIMEOUT 120)
+  pxs_add_mpi_test(NAME events.stress.p1s4.b${b} NP 5 EXE mpitest_events_stress
+    ARGS 1 4 100000 ${b} 256 ${div} LABELS events TIMEOUT 120)
+endforeach()
+# across two emulated nodes (2 ranks per node), software-atomic components only
+pxs_add_mpi_test(NAME events.stress2n NP 4 EXE mpitest_events_stress OSC ucx
+  TWO_NODE pt2pt ucx ARGS 2 2 2000 8 64 1 LABELS events TIMEOUT 120)
+
+pxs_add_mpi_test(NAME events.backpressure NP 3
+  SOURCES ${PXS_EV_DIR}/mpi/test_events_backpressure.c
+  TWO_NODE pt2pt LABELS events TIMEOUT 120)
+pxs_add_mpi_test(NAME events.end NP 4 SOURCES ${PXS_EV_DIR}/mpi/test_events_end.c
+  TWO_NODE pt2pt ucx LABELS events TIMEOUT 120)
+pxs_add_mpi_test(NAME events.group NP 5 SOURCES ${PXS_EV_DIR}/mpi/test_events_group.c
+  TWO_NODE pt2pt LABELS events TIMEOUT 120)
+pxs_add_mpi_test(NAME events.errors NP 3 SOURCES ${PXS_EV_DIR}/mpi/test_events_errors.c
+  LABELS events TIMEOUT 120)
+# window creation across nodes: osc rdma/sm must fail cleanly with the remedy,
+# pt2pt/ucx must work (the test checks which case it is in)
+pxs_add_mpi_test(NAME events.wincreate NP 2 SOURCES ${PXS_EV_DIR}/mpi/test_events_wincreate.c
+  OSC sm TWO_NODE rdma sm pt2pt ucx LABELS events TIMEOUT 120)
+
+pxs_add_unit_test(NAME events.inproc SOURCES ${PXS_EV_DIR}/unit/test_inproc.c
+  LABELS events TIMEOUT 120)

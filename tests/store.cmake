@@ -1,0 +1,22 @@
+# Data plane (store): local connector unit tests, RMA connector MPI tests.
+# Each MPI test runs under osc sm, rdma, ucx with the same-node shared-memory
+# path on (default) and off (PXS_SHM=0: the MPI_Get path on one machine),
+# and across two emulated nodes (fakenodes.sh) under osc pt2pt and ucx.
+set(PXS_STORE_T ${CMAKE_CURRENT_SOURCE_DIR})
+
+pxs_add_mpi_test(NAME store.roundtrip NP 4 TIMEOUT 120
+  SOURCES ${PXS_STORE_T}/mpi/test_store_roundtrip.c
+  TWO_NODE pt2pt ucx)
+pxs_add_mpi_test(NAME store.roundtrip.noshm NP 3 TIMEOUT 120
+  EXE mpitest_store_roundtrip ENV PXS_SHM=0)
+pxs_add_mpi_test(NAME store.evict NP 3 TIMEOUT 120
+  SOURCES ${PXS_STORE_T}/mpi/test_store_evict.c
+  TWO_NODE pt2pt ucx ARGS 1000)
+pxs_add_mpi_test(NAME store.evict.noshm NP 3 TIMEOUT 120
+  EXE mpitest_store_evict ENV PXS_SHM=0)
+pxs_add_mpi_test(NAME store.forged NP 2 TIMEOUT 120
+  SOURCES ${PXS_STORE_T}/mpi/test_store_forged.c
+  TWO_NODE pt2pt ucx)
+pxs_add_mpi_test(NAME store.forged.noshm NP 2 TIMEOUT 120 OSC rdma
+  EXE mpitest_store_forged ENV PXS_SHM=0)
+pxs_add_unit_test(NAME store.local SOURCES ${PXS_STORE_T}/unit/test_store_local.c TIMEOUT 60)

@@ -1,0 +1,184 @@
+/* Local connector (one process, no MPI): round trip, evict-after-N, keep and
+ * evict, views, async, checksum mismatch, backpressure, forged proxies, and
+ * a producer thread against a consumer thread. */
+#include <pthread.h>
+#include <stdlib.h>
+
+#include "pxs_test.h"
+#include "store/store_int.h"
+
+static pxs_store_t *
+mk(size_t arena, double timeout)
+{
+    pxs_store_opts_t so;
+    CHECK_OK(pxs_store_opts_init(&so));
+    so.connector = PXS_CONN_LOCAL;
+    so.arena_bytes = arena;
+    so.put_timeout = timeout;
+    pxs_store_t *st = NULL;
+    CHECK_OK(pxs_store_create(MPI_COMM_NULL, &so, &st));
+    return st;
+}
+
+static pxs_proxy_t
+put(pxs_store_t *st, size_t len, uint64_t seed, uint32_t resolves, int ck)
+{
+    unsigned char *b = malloc(len ? len : 1);
+    pxs_test_fill(b, len, seed);
+    pxs_put_opts_t po;
+    CHECK_OK(pxs_put_opts_init(&po));
+    po.resolves = resolves;
+    po.checksum = ck;
+    pxs_proxy_t p;
+    CHECK_OK(pxs_store_put(st, b, len, &po, &p));
+    free(b);
+    return p;
+}
+
+#define NT 2000
+static pxs_proxy_t q[NT];
+static volatile int nq;
+static pthread_mutex_t qm = PTHREAD_MUTEX_INITIALIZER;
+
+static void *
+consumer(void *arg)
+{
+    pxs_store_t *st = arg;
+    unsigned char buf[8192];
+    for (int i = 0; i < NT; i++) {
+        for (;;) {
+            pthread_mutex_lock(&qm);
+            int n = nq;
+            pthread_mutex_unlock(&qm);
+            if (n > i)
+                break;
+            sched_yield();
+        }
+        size_t len = 0;
+        CHECK_OK(pxs_store_resolve(st, &q[i], buf, sizeof buf, &len));
+        CHECK(pxs_test_verify(buf, len, (uint64_t)i));
+        if (i > 4) /* old proxy, slot probably reused: stale, never new bytes */
+            CHECK_RC(pxs_store_resolve(st, &q[i - 4], buf, sizeof buf, &len), PXS_ERR_STALE);
+    }
+    return NULL;
+}
+
+int
+main(void)
+{
+    /* round trip of many sizes */
+    pxs_store_t *st = mk(8 << 20, 1);
+    CHECK(pxs_store_rank(st) == 0);
+    static const size_t sz[] = {0, 1, 63, 64, 65, 4096, 100000, 1 << 20, 5 << 20};
+    unsigned char *buf = malloc(8 << 20);
+    for (size_t i = 0; i < sizeof sz / sizeof sz[0]; i++) {
+        pxs_proxy_t p = put(st, sz[i], i, 1, (int)(i % 2));
+        size_t len = 99;
+        CHECK_OK(pxs_store_resolve(st, &p, buf, 8 << 20, &len));
+        CHECK(len == sz[i] && pxs_test_verify(buf, len, i));
+        CHECK_RC(pxs_store_resolve(st, &p, buf, 8 << 20, &len), PXS_ERR_STALE);
+    }
+    size_t used = 1, cap = 0;
+    CHECK_OK(pxs_store_used(st, &used, &cap));
+    CHECK(used == 0 && cap == (8 << 20));
+
+    /* evict-after-N, keep, evict */
+    pxs_proxy_t p3 = put(st, 100, 3, 3, 0), pk = put(st, 100, 4, 0, 0);
+    size_t len;
+    for (int i = 0; i < 3; i++)
+        CHECK_OK(pxs_store_resolve(st, &p3, buf, 100, &len));
+    CHECK_RC(pxs_store_resolve(st, &p3, buf, 100, &len), PXS_ERR_STALE);
+    for (int i = 0; i < 10; i++)
+        CHECK_OK(pxs_store_resolve(st, &pk, buf, 100, &len));
+    /* view pins the object across an evict */
+    pxs_view_t v;
+    CHECK_OK(pxs_store_view(st, &pk, &v));
+    CHECK_RC(pxs_store_destroy(st), PXS_ERR_BUSY);
+    CHECK_OK(pxs_store_evict(st, &pk));
+    CHECK_RC(pxs_store_evict(st, &pk), PXS_ERR_STALE);
+    CHECK_RC(pxs_store_resolve(st, &pk, buf, 100, &len), PXS_ERR_STALE);
+    CHECK_OK(pxs_store_used(st, &used, NULL));
+    CHECK(used == 128); /* still pinned by the view */
+    CHECK(v.len == 100 && pxs_test_verify(v.data, v.len, 4));
+    CHECK_OK(pxs_store_release(st, &v));
+    CHECK_OK(pxs_store_used(st, &used, NULL));
+    CHECK(used == 0);
+
+    /* async */
+    pxs_proxy_t pa = put(st, 5000, 7, 1, 1), pb = put(st, 6000, 8, 1, 0);
+    pxs_request_t *ra, *rb;
+    unsigned char *b2 = malloc(6000);
+    CHECK_OK(pxs_store_resolve_start(st, &pa, buf, 5000, &ra));
+    CHECK_OK(pxs_store_resolve_start(st, &pb, b2, 6000, &rb));
+    int done = 0;
+    CHECK_OK(pxs_store_resolve_test(rb, &done, &len));
+    CHECK(done && len == 6000 && pxs_test_verify(b2, len, 8));
+    CHECK_OK(pxs_store_resolve_wait(ra, &len));
+    CHECK(len == 5000 && pxs_test_verify(buf, len, 7));
+    free(b2);
+
+    /* resolve_alloc + checksum mismatch through the test hook */
+    pxs_proxy_t pc = put(st, 3000, 9, 0, 1);
+    void *ab = NULL;
+    CHECK_OK(pxs_store_resolve_alloc(st, &pc, &ab, &len));
+    CHECK(len == 3000 && pxs_test_verify(ab, len, 9));
+    pxs_free(ab);
+    pxs_proxy_info_t ci;
+    CHECK_OK(pxs_proxy_decode(pc.bytes, 64, &ci));
+    CHECK_OK(pxsi_store_test_corrupt(st, ci.offset + 17));
+    CHECK_RC(pxs_store_resolve(st, &pc, buf, 3000, &len), PXS_ERR_CORRUPT);
+    CHECK_RC(pxs_store_view(st, &pc, &v), PXS_ERR_CORRUPT);
+    CHECK_OK(pxs_store_evict(st, &pc));
+
+    /* forged */
+    pxs_proxy_t f = pc;
+    f.bytes[20] ^= 1;
+    CHECK_RC(pxs_store_resolve(st, &f, buf, 3000, &len), PXS_ERR_CORRUPT);
+    ci.offset = 1ull << 40;
+    CHECK_OK(pxs_proxy_encode(&ci, &f));
+    CHECK_RC(pxs_store_resolve(st, &f, buf, 3000, &len), PXS_ERR_CORRUPT);
+    CHECK_OK(pxs_proxy_decode(pc.bytes, 64, &ci));
+    ci.kind = PXS_CONN_RMA;
+    CHECK_OK(pxs_proxy_encode(&ci, &f));
+    CHECK_RC(pxs_store_resolve(st, &f, buf, 3000, &len), PXS_ERR_CORRUPT);
+    CHECK_OK(pxs_proxy_decode(pc.bytes, 64, &ci));
+    ci.owner = 1;
+    CHECK_OK(pxs_proxy_encode(&ci, &f));
+    CHECK_RC(pxs_store_resolve(st, &f, buf, 3000, &len), PXS_ERR_CORRUPT);
+
+    /* backpressure, TOO_BIG */
+    CHECK_RC(pxs_store_put(st, buf, (8 << 20) + 1, NULL, &f), PXS_ERR_TOO_BIG);
+    pxs_put_opts_t po;
+    CHECK_OK(pxs_put_opts_init(&po));
+    po.timeout = 0.05;
+    pxs_proxy_t full[8];
+    for (int i = 0; i < 8; i++)
+        CHECK_OK(pxs_store_put(st, buf, 1 << 20, &po, &full[i]));
+    CHECK_RC(pxs_store_put(st, buf, 1 << 20, &po, &f), PXS_ERR_AGAIN);
+    CHECK_OK(pxs_store_resolve(st, &full[3], buf + (1 << 20), 1 << 20, &len));
+    CHECK_OK(pxs_store_put(st, buf, 1 << 20, &po, &f)); /* space again */
+    CHECK_OK(pxs_store_resolve(st, &f, buf + (1 << 20), 1 << 20, &len));
+    for (int i = 0; i < 8; i++)
+        if (i != 3)
+            CHECK_OK(pxs_store_resolve(st, &full[i], buf + (1 << 20), 1 << 20, &len));
+    CHECK_OK(pxs_store_destroy(st));
+
+    /* threads: producer (main) streams through a small arena, consumer resolves */
+    st = mk(64 << 10, 10);
+    pthread_t th;
+    pthread_create(&th, NULL, consumer, st);
+    for (int i = 0; i < NT; i++) {
+        pxs_proxy_t p = put(st, (size_t)(i * 37) % 8192, (uint64_t)i, 1, 0);
+        pthread_mutex_lock(&qm);
+        q[i] = p;
+        nq = i + 1;
+        pthread_mutex_unlock(&qm);
+    }
+    pthread_join(th, NULL);
+    CHECK_OK(pxs_store_used(st, &used, NULL));
+    CHECK(used == 0);
+    CHECK_OK(pxs_store_destroy(st));
+    free(buf);
+    printf("store local OK\n");
+    return 0;
+}
