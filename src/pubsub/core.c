@@ -343,6 +343,13 @@ pxsi_core_init(struct pxsi_core *c, int rank, int size, unsigned char *const *de
                 goto fail_rc;
             }
             g->rr = (uint32_t)rank % (uint32_t)g->n; /* spread producers' first picks */
+            g->known = malloc((size_t)g->n * sizeof *g->known);
+            if (!g->known) {
+                rc = pxsi_err(PXS_ERR_NOMEM, SUBSYS, "group table");
+                goto fail_rc;
+            }
+            for (int i = 0; i < g->n; i++)
+                g->known[i] = c->xops->capacity(c->x, g->members[i]);
         }
     }
     return PXS_OK;
@@ -365,8 +372,10 @@ pxsi_core_fini(struct pxsi_core *c)
     free(c->queues);
     for (int ti = 0; c->ptopics && ti < c->n_ptopics; ti++) {
         free(c->ptopics[ti].plain);
-        for (int gi = 0; gi < c->ptopics[ti].n_groups; gi++)
+        for (int gi = 0; gi < c->ptopics[ti].n_groups; gi++) {
             free(c->ptopics[ti].groups[gi].members);
+            free(c->ptopics[ti].groups[gi].known);
+        }
         free(c->ptopics[ti].groups);
     }
     free(c->ptopics);
@@ -420,7 +429,9 @@ queue_flush(struct pxsi_core *c, struct pxsi_queue *q, double timeout)
         int moved = 0, rc;
         uint32_t got = 0;
         if (q->target >= 0) {
-            rc = c->xops->take_credits(c->x, q->target, want_at(c, q->target, q->n), &got);
+            uint32_t left;
+            rc = c->xops->take_credits(c->x, q->target, want_at(c, q->target, q->n), &got,
+                                       &left);
             if (rc != PXS_OK)
                 return rc;
             if (got) {
@@ -431,21 +442,40 @@ queue_flush(struct pxsi_core *c, struct pxsi_queue *q, double timeout)
                 blocked = q->target;
             }
         } else {
+            /* work sharing: the member with the most free credits last seen
+             * (ties from a rotating start). Touching a member refreshes its
+             * figure; a slow member's mailbox fills, its figure drops and it
+             * is picked only when the others look fuller. Under software
+             * atomics (osc ucx/pt2pt) this also avoids blocking on a member
+             * that is not inside MPI while others have room. */
             struct pxsi_group *g = q->group;
-            for (int k = 0; k < g->n && q->n > 0; k++) {
-                int m = g->members[(g->rr + (uint32_t)k) % (uint32_t)g->n];
-                rc = c->xops->take_credits(c->x, m, want_at(c, m, q->n), &got);
+            uint32_t tried = 0; /* up to 32 members tracked per pass */
+            for (int a = 0; a < g->n && q->n > 0 && !moved; a++) {
+                int best = -1;
+                for (int k = 0; k < g->n; k++) {
+                    int mi = (int)((g->rr + (uint32_t)k) % (uint32_t)g->n);
+                    if (mi < 32 && (tried >> mi) & 1u)
+                        continue;
+                    if (best < 0 || g->known[mi] > g->known[best])
+                        best = mi;
+                }
+                if (best < 32)
+                    tried |= 1u << best;
+                int m = g->members[best];
+                uint32_t left = 0;
+                rc = c->xops->take_credits(c->x, m, want_at(c, m, q->n), &got, &left);
                 if (rc != PXS_OK)
                     return rc;
+                g->known[best] = left;
                 if (got) {
                     if ((rc = queue_append(c, q, m, got)) != PXS_OK)
                         return rc;
                     moved = 1;
+                    g->rr = ((uint32_t)best + 1) % (uint32_t)g->n;
+                } else {
+                    blocked = m;
                 }
             }
-            g->rr = (g->rr + 1) % (uint32_t)g->n;
-            if (!moved)
-                blocked = g->members[g->rr];
         }
         if (moved)
             continue;

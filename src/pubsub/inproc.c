@@ -126,7 +126,7 @@ pxs_inproc_hub_destroy(pxs_inproc_hub_t *hub)
 
 /* ---------------------------------------------------------------- transport */
 static int
-ip_take_credits(void *x, int target, uint32_t want, uint32_t *got_out)
+ip_take_credits(void *x, int target, uint32_t want, uint32_t *got_out, uint32_t *left_out)
 {
     struct ip_bus *b = x;
     pxs_inproc_hub_t *h = b->hub;
@@ -137,6 +137,7 @@ ip_take_credits(void *x, int target, uint32_t want, uint32_t *got_out)
     q->reserved += got;
     pthread_mutex_unlock(&h->mu);
     *got_out = got;
+    *left_out = free_ - got;
     return PXS_OK;
 }
 

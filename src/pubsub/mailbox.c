@@ -70,7 +70,7 @@ rec_off(uint32_t slots)
 
 /* ---------------------------------------------------------------- transport */
 static int
-mb_take_credits(void *x, int target, uint32_t want, uint32_t *got_out)
+mb_take_credits(void *x, int target, uint32_t want, uint32_t *got_out, uint32_t *left_out)
 {
     struct mbox *m = x;
     int64_t *op = &m->cbuf[0], *old = &m->cbuf[1];
@@ -79,6 +79,7 @@ mb_take_credits(void *x, int target, uint32_t want, uint32_t *got_out)
     MB_CHECK(MPI_Win_flush(target, m->win));
     if (*old >= (int64_t)want) {
         *got_out = want;
+        *left_out = (uint32_t)(*old - (int64_t)want);
         return PXS_OK;
     }
     /* short: keep what was there, give the rest back */
@@ -88,6 +89,7 @@ mb_take_credits(void *x, int target, uint32_t want, uint32_t *got_out)
                             m->win));
     MB_CHECK(MPI_Win_flush(target, m->win));
     *got_out = (uint32_t)avail;
+    *left_out = 0;
     return PXS_OK;
 }
 
@@ -457,7 +459,8 @@ pxsi_bus_test_inject(pxs_bus_t *bus, int target, const unsigned char *rec)
     pxsi_backoff_t b;
     pxsi_backoff_init(&b, 10.0);
     for (;;) {
-        int rc = mb_take_credits(m, target, 1, &got);
+        uint32_t left;
+        int rc = mb_take_credits(m, target, 1, &got, &left);
         if (rc != PXS_OK)
             return rc;
         if (got)

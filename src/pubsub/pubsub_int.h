@@ -75,10 +75,12 @@ void pxsi_rec_encode(unsigned char *rec, uint32_t topic, int32_t producer, uint6
 
 /* ---------------------------------------------------------------- transport */
 /* What a backend provides to the core. Credits are taken before appending:
- * take_credits never blocks (got may be 0..want); append(n) must only be
+ * take_credits does not wait for room (got may be 0..want; left_out: free
+ * credits seen after taking, a hint for group member choice); append(n) must only be
  * called with n credits held at target, and never fails for lack of room. */
 struct pxsi_xport_ops {
-    int (*take_credits)(void *x, int target, uint32_t want, uint32_t *got_out);
+    int (*take_credits)(void *x, int target, uint32_t want, uint32_t *got_out,
+                        uint32_t *left_out);
     int (*append)(void *x, int target, unsigned char *recs, uint32_t n);
     /* called now and then while waiting for credits */
     void (*progress)(void *x);
@@ -103,7 +105,8 @@ struct pxsi_group {
     char name[PXS_GROUP_NAME_MAX + 1];
     int n;
     int *members;
-    uint32_t rr; /* rotating start member */
+    uint32_t rr;     /* rotating start member (breaks ties) */
+    uint32_t *known; /* free credits last seen at each member */
     struct pxsi_queue *q;
 };
 struct pxsi_ptopic {

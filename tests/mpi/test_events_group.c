@@ -97,7 +97,12 @@ main(int argc, char **argv)
             CHECK(sum[i] == 1);
         CHECK(counts[1] + counts[2] + counts[3] == N);
         CHECK(counts[4] == N);
-        CHECK(counts[3] < counts[1] && counts[3] < counts[2]);
+        /* the slow member gets less. Not checked under osc ucx/pt2pt on an
+         * oversubscribed node: there every credit request waits until the
+         * target is scheduled and inside MPI, so the publisher itself runs at
+         * the slowest member's pace and the mailboxes never fill */
+        if (!ev_slow_osc())
+            CHECK(counts[3] * 4 < N);
     }
     if (grp != got)
         free(grp);
