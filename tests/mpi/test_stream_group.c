@@ -134,8 +134,12 @@ main(int argc, char **argv)
          * claim is checked where atomics are passive (osc/sm, osc/rdma). */
         const char *osc = getenv("OMPI_MCA_osc");
         int passive = !(osc && (strstr(osc, "ucx") || strstr(osc, "pt2pt")));
+        /* "Fewer": below its fair share and below the busiest fast member.
+         * Not "below each fast member": on 2 oversubscribed cores a fast
+         * member may not be scheduled for the whole (short) run. */
+        int most = counts[1] > counts[2] ? counts[1] : counts[2];
         if (passive)
-            CHECK(counts[SLOW] < counts[1] && counts[SLOW] < counts[2]);
+            CHECK(counts[SLOW] < N / 3 && counts[SLOW] < most);
         else
             printf("work sharing: osc %s has software atomics: balance not asserted\n", osc);
         size_t used = 1, cap = 0;
