@@ -104,3 +104,18 @@ app_report(int json, const char *bench, const char *case_name, int ranks,
     }
     fflush(stdout);
 }
+
+void
+app_park(MPI_Comm comm)
+{
+    MPI_Request req;
+    int done = 0;
+    MPI_Ibarrier(comm, &req);
+    for (;;) {
+        MPI_Test(&req, &done, MPI_STATUS_IGNORE);
+        if (done)
+            break;
+        struct timespec ts = {0, 100000};
+        nanosleep(&ts, NULL);
+    }
+}

@@ -4,6 +4,8 @@
 
 #include <stddef.h>
 
+#include <mpi.h>
+
 /* Monotonic seconds. */
 double app_now(void);
 /* Median of n doubles (sorts a copy). */
@@ -14,6 +16,14 @@ size_t app_parse_size(const char *s);
 int app_has_flag(int argc, char **argv, const char *flag);
 /* Value after `--name` (either "--name v" or "--name=v"), or NULL. */
 const char *app_opt(int argc, char **argv, const char *name);
+
+/* Wait for every rank of comm (a barrier) while sleeping: MPI_Ibarrier, then
+ * MPI_Test with 100 us naps. Ranks that take no part in a measurement park
+ * here instead of in a spinning MPI_Barrier, so that on an oversubscribed
+ * node they do not take the cores from the ranks being measured (Open MPI's
+ * progress loop yields when oversubscribed, and every MPI_Win_flush under
+ * osc/rdma then becomes a context switch to a spinning idle rank). */
+void app_park(MPI_Comm comm);
 
 /* One benchmark measurement. higher_better: 1 when a larger value is better
  * (throughput), 0 when smaller is better (latency, bytes). ratio is always

@@ -18,7 +18,24 @@
  * and sequence words is what orders them (MPI orders nothing between
  * different addresses; RDMA reorders writes). Credits come first, so a
  * reserved ticket's slot is always free: no producer leaves a hole.
- * MPI_Compare_and_swap is never used (osc/rdma in 4.1.4 crashes on it). */
+ * MPI_Compare_and_swap is never used (osc/rdma in 4.1.4 crashes on it).
+ *
+ * Sole-writer fast path. When the routing table (the same on every rank)
+ * shows that exactly one rank publishes to a mailbox (every topic the owner
+ * subscribes to, plainly or in a group, has that one producer), that rank
+ * keeps the tail ticket locally (nobody else takes tickets there, so the FAO
+ * on the tail is not needed) and tracks the credit word without changing it:
+ * the owner only ever adds returned credits, so the credits gained since the
+ * last look are (value now - value last seen), read with one
+ * Fetch_and_op(NO_OP), and only when its local credits run short. An append
+ * is then put, flush, sequence words, flush: the same two round trips as a
+ * raw put-and-flag chain, instead of four. Credits are still taken before
+ * the ticket (both are local), so no hole can ever block the ring. The usual
+ * shape (a generator feeding a dispatcher, a dispatcher feeding its workers,
+ * 1 -> 1 streams) has one writer per mailbox. A slow work-sharing member is
+ * also cheaper: its free credits are known locally and it is not touched
+ * while others have room (under osc/ucx or pt2pt touching it waits for it to
+ * enter MPI). */
 #include <sched.h>
 #include <stdlib.h>
 #include <string.h>
@@ -51,6 +68,15 @@ struct mbox {
     uint64_t *seqbuf;     /* origin buffer for sequence words */
     int64_t cbuf[2];      /* origin/result buffers for atomics */
     uint64_t tbuf[2];
+    /* sole-writer fast path, per target (see top): */
+    unsigned char *sole;  /* [size] 1: this rank is the only writer there */
+    uint64_t *ltail;      /* [size] local tail ticket */
+    int64_t *lcred;       /* [size] credits held locally */
+    int64_t *cseen;       /* [size] credit word value last seen */
+    int *writer;          /* [size] the sole writer's rank there, or -1 */
+    MPI_Request *creq;    /* [size] pending credit refill (sole writer) */
+    int64_t *cres;        /* [size] its result */
+    int64_t czero;        /* origin operand of the NO_OP */
     struct pxsi_core core;
     struct pxs_bus bus;
 };
@@ -69,10 +95,42 @@ rec_off(uint32_t slots)
     } while (0)
 
 /* ---------------------------------------------------------------- transport */
+/* Sole writer: refill local credits from the (only growing) credit word.
+ * The refill is a request-based MPI_Rget_accumulate(NO_OP) that never waits:
+ * under osc/ucx and pt2pt it completes only once the owner enters MPI, and a
+ * work-sharing publisher must not stall on a busy member while others have
+ * room. It is started only when no local credit is left, so no append (and
+ * no flush, which would wait for it) targets that rank while it is pending. */
+static int
+mb_take_credits_sole(struct mbox *m, int target, uint32_t want, uint32_t *got_out,
+                     uint32_t *left_out)
+{
+    if (m->lcred[target] == 0 && m->creq[target] == MPI_REQUEST_NULL) {
+        MB_CHECK(MPI_Rget_accumulate(&m->czero, 1, MPI_INT64_T, &m->cres[target], 1,
+                                     MPI_INT64_T, target, MB_CRED, 1, MPI_INT64_T, MPI_NO_OP,
+                                     m->win, &m->creq[target]));
+    }
+    if (m->creq[target] != MPI_REQUEST_NULL) {
+        int done = 0;
+        MB_CHECK(MPI_Test(&m->creq[target], &done, MPI_STATUS_IGNORE));
+        if (done && m->cres[target] > m->cseen[target]) {
+            m->lcred[target] += m->cres[target] - m->cseen[target];
+            m->cseen[target] = m->cres[target];
+        }
+    }
+    uint32_t got = m->lcred[target] < (int64_t)want ? (uint32_t)m->lcred[target] : want;
+    m->lcred[target] -= got;
+    *got_out = got;
+    *left_out = (uint32_t)m->lcred[target];
+    return PXS_OK;
+}
+
 static int
 mb_take_credits(void *x, int target, uint32_t want, uint32_t *got_out, uint32_t *left_out)
 {
     struct mbox *m = x;
+    if (m->sole[target])
+        return mb_take_credits_sole(m, target, want, got_out, left_out);
     int64_t *op = &m->cbuf[0], *old = &m->cbuf[1];
     *op = -(int64_t)want;
     MB_CHECK(MPI_Fetch_and_op(op, old, MPI_INT64_T, target, MB_CRED, MPI_SUM, m->win));
@@ -98,11 +156,17 @@ mb_append(void *x, int target, unsigned char *recs, uint32_t n)
 {
     struct mbox *m = x;
     uint32_t S = m->slots[target];
-    m->tbuf[0] = n;
-    MB_CHECK(MPI_Fetch_and_op(&m->tbuf[0], &m->tbuf[1], MPI_UINT64_T, target, MB_TAIL,
-                              MPI_SUM, m->win));
-    MB_CHECK(MPI_Win_flush(target, m->win));
-    uint64_t t0 = m->tbuf[1];
+    uint64_t t0;
+    if (m->sole[target]) {
+        t0 = m->ltail[target]; /* nobody else takes tickets here */
+        m->ltail[target] += n;
+    } else {
+        m->tbuf[0] = n;
+        MB_CHECK(MPI_Fetch_and_op(&m->tbuf[0], &m->tbuf[1], MPI_UINT64_T, target, MB_TAIL,
+                                  MPI_SUM, m->win));
+        MB_CHECK(MPI_Win_flush(target, m->win));
+        t0 = m->tbuf[1];
+    }
     uint32_t i0 = (uint32_t)(t0 % S);
     uint32_t first = n < S - i0 ? n : S - i0;
     MPI_Aint ro = rec_off(S);
@@ -180,11 +244,20 @@ mb_inbox_next(void *x, unsigned char *rec_out, double timeout)
                 return mb_return_credits(m);
             return PXS_OK;
         }
-        /* about to wait: never sit on credits a publisher may be waiting for */
-        int rc = mb_return_credits(m);
-        if (rc != PXS_OK)
-            return rc;
-        if (!polled_mpi || b.iter >= 64 || pxsi_backoff_every(&b, 8)) {
+        /* about to wait: never sit on credits a publisher may be waiting for.
+         * Given back once the short spin phase is over (or before returning
+         * PXS_TIMEOUT), not on the first miss: a reply that is about to land
+         * (ping-pong) should not wait behind an accumulate and flush. */
+        if (m->pending && (b.iter >= 32 || m->pending >= m->credit_batch)) {
+            int rc = mb_return_credits(m);
+            if (rc != PXS_OK)
+                return rc;
+        }
+        /* not on the very first miss (a reply about to land should not
+         * wait behind an MPI_Iprobe), except for a poll (timeout 0), which
+         * gets one look after progress */
+        if ((timeout == 0 && !polled_mpi) || b.iter >= 64 ||
+            (b.iter >= 16 && pxsi_backoff_every(&b, 8))) {
             /* osc/ucx atomics and osc/pt2pt need the target inside MPI */
             pxsi_mpi_progress(m->comm);
             MB_CHECK(MPI_Win_sync(m->win));
@@ -193,8 +266,10 @@ mb_inbox_next(void *x, unsigned char *rec_out, double timeout)
                 continue; /* timeout 0 still gets one look after progress */
             }
         }
-        if (pxsi_backoff_expired(&b))
-            return PXS_TIMEOUT;
+        if (pxsi_backoff_expired(&b)) {
+            int rc = mb_return_credits(m);
+            return rc != PXS_OK ? rc : PXS_TIMEOUT;
+        }
         pxsi_backoff_pause(&b);
         /* cap the sleeps at ~64 us: under osc/ucx and pt2pt, publishers'
          * atomics on this window wait for this loop to call into MPI */
@@ -226,6 +301,13 @@ mb_free(struct mbox *m)
         (void)MPI_Comm_free(&m->comm);
     free(m->slots);
     free(m->seqbuf);
+    free(m->sole);
+    free(m->ltail);
+    free(m->lcred);
+    free(m->cseen);
+    free(m->writer);
+    free(m->creq);
+    free(m->cres);
     m->bus.magic = PXSI_MAGIC_DEAD;
     m->bus.pub.magic = PXSI_MAGIC_DEAD;
     m->bus.sub.magic = PXSI_MAGIC_DEAD;
@@ -239,10 +321,19 @@ mb_destroy(pxs_bus_t *bus)
     /* queued sends are delivered if that needs no waiting; the rest is
      * dropped (call pxs_publisher_flush / close_topic before destroying) */
     pxsi_core_drain_nowait(&m->core);
+    /* pending credit refills complete once their targets are in MPI, which
+     * every rank is about to be (this destroy is collective) */
+    int wrc = PXS_OK;
+    for (int r = 0; r < m->size; r++)
+        if (m->creq[r] != MPI_REQUEST_NULL && wrc == PXS_OK)
+            wrc = pxsi_mpi_err(MPI_Wait(&m->creq[r], MPI_STATUS_IGNORE), SUBSYS,
+                               "MPI_Wait (credit refill)");
     /* every rank's operations are complete (flushed) before it gets here;
      * the barrier makes sure nobody still targets a window being freed */
     int mrc = MPI_Barrier(m->comm);
     int rc = pxsi_mpi_err(mrc, SUBSYS, "MPI_Barrier (bus destroy)");
+    if (rc == PXS_OK)
+        rc = wrc;
     if (m->locked) {
         mrc = MPI_Win_unlock_all(m->win);
         m->locked = 0;
@@ -311,6 +402,78 @@ mb_exchange(struct mbox *m, const pxs_bus_opts_t *o, unsigned char ***decls_out,
     return PXS_OK;
 }
 
+struct pub_pair {
+    uint32_t topic;
+    int rank;
+};
+
+static int
+cmp_pair(const void *a, const void *b)
+{
+    const struct pub_pair *x = a, *y = b;
+    if (x->topic != y->topic)
+        return x->topic < y->topic ? -1 : 1;
+    return (x->rank > y->rank) - (x->rank < y->rank);
+}
+
+/* Mark every mailbox whose only writer is this rank (m->sole). Every rank
+ * sees the same declarations, so writers and owners agree on the mode.
+ * Cost: one sort of all (topic, publisher) pairs, then a binary search per
+ * subscribed topic of each mailbox. PXS_MAILBOX_SOLE=0 turns it off. */
+static int
+mb_find_sole(struct mbox *m, unsigned char *const *decls)
+{
+    size_t np = 0;
+    for (int r = 0; r < m->size; r++)
+        np += pxsi_get_le32(decls[r] + 8);
+    struct pub_pair *pp = malloc((np ? np : 1) * sizeof *pp);
+    if (!pp)
+        return pxsi_err(PXS_ERR_NOMEM, SUBSYS, "publisher table");
+    size_t k = 0;
+    for (int r = 0; r < m->size; r++) {
+        uint32_t n = pxsi_get_le32(decls[r] + 8);
+        for (uint32_t i = 0; i < n; i++) {
+            pp[k].topic = pxsi_get_le32(decls[r] + 16 + 4 * (size_t)i);
+            pp[k++].rank = r;
+        }
+    }
+    qsort(pp, np, sizeof *pp, cmp_pair);
+    for (int t = 0; t < m->size; t++) {
+        if (m->slots[t] == 0)
+            continue;
+        const unsigned char *d = decls[t];
+        uint32_t npub = pxsi_get_le32(d + 8), nsub = pxsi_get_le32(d + 12);
+        const unsigned char *sp = d + 16 + 4 * (size_t)npub;
+        int writer = -1, several = 0;
+        for (uint32_t i = 0; i < nsub && !several; i++) {
+            uint32_t topic = pxsi_get_le32(sp);
+            sp += 5 + sp[4];
+            size_t lo = 0, hi = np; /* first pair with this topic */
+            while (lo < hi) {
+                size_t mid = (lo + hi) / 2;
+                if (pp[mid].topic < topic)
+                    lo = mid + 1;
+                else
+                    hi = mid;
+            }
+            for (size_t j = lo; j < np && pp[j].topic == topic; j++) {
+                if (writer < 0)
+                    writer = pp[j].rank;
+                else if (pp[j].rank != writer)
+                    several = 1;
+            }
+        }
+        if (!several)
+            m->writer[t] = writer;
+        if (!several && writer == m->rank) {
+            m->sole[t] = 1;
+            m->cseen[t] = 0; /* the word starts at slots: the first look gains them */
+        }
+    }
+    free(pp);
+    return PXS_OK;
+}
+
 int
 pxs_bus_create(MPI_Comm comm, const pxs_bus_opts_t *opts, pxs_bus_t **bus_out)
 {
@@ -355,7 +518,23 @@ pxs_bus_create(MPI_Comm comm, const pxs_bus_opts_t *opts, pxs_bus_t **bus_out)
     }
     m->my_slots = m->slots ? m->slots[m->rank] : 0;
     m->seqbuf = malloc((size_t)maxs * sizeof *m->seqbuf);
-    lrc = m->slots && m->seqbuf ? PXS_OK : pxsi_err(PXS_ERR_NOMEM, SUBSYS, "bus tables");
+    m->sole = calloc((size_t)m->size, 1);
+    m->ltail = calloc((size_t)m->size, sizeof *m->ltail);
+    m->lcred = calloc((size_t)m->size, sizeof *m->lcred);
+    m->cseen = calloc((size_t)m->size, sizeof *m->cseen);
+    m->writer = malloc((size_t)m->size * sizeof *m->writer);
+    m->creq = malloc((size_t)m->size * sizeof *m->creq);
+    m->cres = calloc((size_t)m->size, sizeof *m->cres);
+    for (int r = 0; m->writer && m->creq && r < m->size; r++) {
+        m->writer[r] = -1;
+        m->creq[r] = MPI_REQUEST_NULL;
+    }
+    lrc = m->slots && m->seqbuf && m->sole && m->ltail && m->lcred && m->cseen && m->writer &&
+                  m->creq && m->cres
+              ? PXS_OK
+              : pxsi_err(PXS_ERR_NOMEM, SUBSYS, "bus tables");
+    if (lrc == PXS_OK && pxsi_env_bool("PXS_MAILBOX_SOLE", 1))
+        lrc = mb_find_sole(m, decls);
     if ((rc = pxsi_agree(m->comm, lrc)) != PXS_OK)
         goto fail;
     m->credit_batch = m->my_slots / 8;
@@ -452,6 +631,9 @@ pxsi_bus_test_inject(pxs_bus_t *bus, int target, const unsigned char *rec)
         return PXS_ERR_NOTSUP;
     struct mbox *m = bus->backend;
     if (target < 0 || target >= m->size || m->slots[target] == 0)
+        return PXS_ERR_INVALID;
+    /* a mailbox with another sole writer has its tail ticket kept there */
+    if (m->writer[target] >= 0 && m->writer[target] != m->rank)
         return PXS_ERR_INVALID;
     unsigned char tmp[PXSI_REC_SIZE];
     memcpy(tmp, rec, sizeof tmp);
