@@ -28,3 +28,8 @@ if(PXS_FUZZ)
   target_link_options(fuzz_proxy_decode PRIVATE -fsanitize=fuzzer,address,undefined)
   target_link_libraries(fuzz_proxy_decode PRIVATE MPI::MPI_C Threads::Threads)
 endif()
+
+# The batch scripts are not run here (no Slurm), but they must parse.
+add_test(NAME unit.scripts.syntax COMMAND bash -c
+  "for f in ${PROJECT_SOURCE_DIR}/slurm/*.sbatch ${PROJECT_SOURCE_DIR}/*.sh ${PROJECT_SOURCE_DIR}/.ci/run ${PROJECT_SOURCE_DIR}/apps/*.sh; do bash -n \"$f\" || exit 1; done")
+set_tests_properties(unit.scripts.syntax PROPERTIES LABELS unit TIMEOUT 30)

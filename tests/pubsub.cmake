@@ -38,3 +38,12 @@ pxs_add_mpi_test(NAME events.wincreate NP 2 SOURCES ${PXS_EV_DIR}/mpi/test_event
 
 pxs_add_unit_test(NAME events.inproc SOURCES ${PXS_EV_DIR}/unit/test_inproc.c
   LABELS events TIMEOUT 120)
+
+# The sole-writer fast path (one producer per mailbox: p1s4, backpressure,
+# group) is the default; the same single-producer configurations again with
+# it turned off, so the shared protocol (credit and ticket atomics) is also
+# exercised with one writer.
+pxs_add_mpi_test(NAME events.stress.p1s4.b1.nosole NP 5 EXE mpitest_events_stress
+  OSC sm rdma ARGS 1 4 100000 1 256 50 ENV PXS_MAILBOX_SOLE=0 LABELS events TIMEOUT 120)
+pxs_add_mpi_test(NAME events.backpressure.nosole NP 3 EXE mpitest_events_backpressure
+  OSC sm ucx ENV PXS_MAILBOX_SOLE=0 LABELS events TIMEOUT 120)

@@ -106,9 +106,15 @@ PXS_API int pxs_bus_rank(const pxs_bus_t *bus);
  *  Flushes automatically when `batch` events are queued for a destination.
  *  May block on backpressure up to send_timeout. seq_out (may be NULL) gets
  *  the event's sequence number. Local (not collective).
+ *  PXS_ERR_AGAIN means this event was not accepted (retrying it never
+ *  duplicates); PXS_OK means it was accepted: delivered, or queued (up to
+ *  `batch` per destination) for the next send, flush or close to deliver.
  *  @return PXS_OK, PXS_ERR_INVALID, PXS_ERR_NOT_FOUND (topic not declared as
  *  published), PXS_ERR_CLOSED (topic closed), PXS_ERR_TOO_BIG (meta_len >
- *  PXS_EVENT_META_MAX), PXS_ERR_AGAIN (mailbox full past timeout), PXS_ERR_MPI. */
+ *  PXS_EVENT_META_MAX), PXS_ERR_AGAIN (mailbox full past send_timeout),
+ *  PXS_ERR_TIMEDOUT (in-process bus: not every participant joined within
+ *  send_timeout), PXS_ERR_MPI (the bus is broken; the event may or may not
+ *  have been queued). */
 PXS_API PXS_NODISCARD int pxs_publisher_send(pxs_publisher_t *pub, uint32_t topic,
                                              const pxs_proxy_t *proxy,
                                              const void *meta, size_t meta_len,
@@ -116,7 +122,12 @@ PXS_API PXS_NODISCARD int pxs_publisher_send(pxs_publisher_t *pub, uint32_t topi
 /** Deliver every queued event now. @return as pxs_publisher_send. */
 PXS_API PXS_NODISCARD int pxs_publisher_flush(pxs_publisher_t *pub);
 /** Flush and send END for `topic` to all its subscribers (every group member).
- *  Later sends on it give PXS_ERR_CLOSED. @return as pxs_publisher_send. */
+ *  If the events queued before it cannot be delivered in time: PXS_ERR_AGAIN
+ *  and the topic stays open. Once END is queued, later sends on the topic
+ *  give PXS_ERR_CLOSED; if END itself could not be delivered in time the
+ *  call returns PXS_ERR_AGAIN with END still queued, and a retry (or
+ *  pxs_publisher_flush) delivers it. After END was delivered, a further close
+ *  gives PXS_ERR_CLOSED. @return as pxs_publisher_send. */
 PXS_API PXS_NODISCARD int pxs_publisher_close_topic(pxs_publisher_t *pub, uint32_t topic);
 
 /** Receive the next event. timeout in s: 0 polls, <0 waits forever.

@@ -120,6 +120,15 @@ PXS_API PXS_NODISCARD int pxs_store_resolve_wait(pxs_request_t *req, size_t *len
  *  @return PXS_OK, PXS_ERR_INVALID, PXS_ERR_CORRUPT, PXS_ERR_STALE, PXS_ERR_MPI. */
 PXS_API PXS_NODISCARD int pxs_store_evict(pxs_store_t *store, const pxs_proxy_t *proxy);
 
+/** Give up one claim on the object without reading it, on any rank
+ *  (including the owner's): counts its resolve budget down by one, exactly as
+ *  a resolve would; the object is reclaimed when the budget reaches zero.
+ *  For keep-until-evict objects (resolves = 0) it does nothing. This is what
+ *  a consumer calls for an event it filters out or discards, so that other
+ *  holders of the same proxy can still resolve it.
+ *  @return PXS_OK, PXS_ERR_INVALID, PXS_ERR_CORRUPT, PXS_ERR_STALE, PXS_ERR_MPI. */
+PXS_API PXS_NODISCARD int pxs_store_drop(pxs_store_t *store, const pxs_proxy_t *proxy);
+
 /** Reclaim arena space of objects whose budget ran out (the owner also does
  *  this inside put/evict). Local, non-blocking. */
 PXS_API int pxs_store_progress(pxs_store_t *store);

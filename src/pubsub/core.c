@@ -344,7 +344,8 @@ pxsi_core_init(struct pxsi_core *c, int rank, int size, unsigned char *const *de
             }
             g->rr = (uint32_t)rank % (uint32_t)g->n; /* spread producers' first picks */
             g->known = malloc((size_t)g->n * sizeof *g->known);
-            if (!g->known) {
+            g->tried = calloc((size_t)g->n, 1);
+            if (!g->known || !g->tried) {
                 rc = pxsi_err(PXS_ERR_NOMEM, SUBSYS, "group table");
                 goto fail_rc;
             }
@@ -375,6 +376,7 @@ pxsi_core_fini(struct pxsi_core *c)
         for (int gi = 0; gi < c->ptopics[ti].n_groups; gi++) {
             free(c->ptopics[ti].groups[gi].members);
             free(c->ptopics[ti].groups[gi].known);
+            free(c->ptopics[ti].groups[gi].tried);
         }
         free(c->ptopics[ti].groups);
     }
@@ -399,8 +401,13 @@ queue_append(struct pxsi_core *c, struct pxsi_queue *q, int target, uint32_t n)
         pxsi_put_le64(q->recs + (size_t)i * PXSI_REC_SIZE + PXSI_REC_O_LSEQ, (*ls)++);
     }
     int rc = c->xops->append(c->x, target, q->recs, n);
-    if (rc != PXS_OK)
+    if (rc != PXS_OK) {
+        /* not appended: give the link sequence numbers back, so that a retry
+         * does not leave a gap the subscriber would report as corrupt */
+        for (uint32_t i = 0; i < n; i++)
+            c->lseq[(size_t)q->tidx[i] * (size_t)c->size + (size_t)target]--;
         return rc;
+    }
     q->n -= n;
     if (q->n) {
         memmove(q->recs, q->recs + (size_t)n * PXSI_REC_SIZE, (size_t)q->n * PXSI_REC_SIZE);
@@ -449,18 +456,17 @@ queue_flush(struct pxsi_core *c, struct pxsi_queue *q, double timeout)
              * atomics (osc ucx/pt2pt) this also avoids blocking on a member
              * that is not inside MPI while others have room. */
             struct pxsi_group *g = q->group;
-            uint32_t tried = 0; /* up to 32 members tracked per pass */
+            memset(g->tried, 0, (size_t)g->n); /* each member at most once per pass */
             for (int a = 0; a < g->n && q->n > 0 && !moved; a++) {
                 int best = -1;
                 for (int k = 0; k < g->n; k++) {
                     int mi = (int)((g->rr + (uint32_t)k) % (uint32_t)g->n);
-                    if (mi < 32 && (tried >> mi) & 1u)
+                    if (g->tried[mi])
                         continue;
                     if (best < 0 || g->known[mi] > g->known[best])
                         best = mi;
                 }
-                if (best < 32)
-                    tried |= 1u << best;
+                g->tried[best] = 1;
                 int m = g->members[best];
                 uint32_t left = 0;
                 rc = c->xops->take_credits(c->x, m, want_at(c, m, q->n), &got, &left);
@@ -541,11 +547,11 @@ core_send(void *state, uint32_t topic, const pxs_proxy_t *proxy, const void *met
             return rc;
     }
     uint64_t seq = pt->next_seq++;
-    pxsi_rec_encode(c->rec, topic, c->rank, seq, 0, 0, proxy, meta, (uint16_t)meta_len);
+    pxsi_rec_encode(c->srec, topic, c->rank, seq, 0, 0, proxy, meta, (uint16_t)meta_len);
     for (int i = 0; i < pt->n_plain; i++)
-        queue_push(c->direct[pt->plain[i]], c->rec, (uint32_t)ti);
+        queue_push(c->direct[pt->plain[i]], c->srec, (uint32_t)ti);
     for (int gi = 0; gi < pt->n_groups; gi++)
-        queue_push(pt->groups[gi].q, c->rec, (uint32_t)ti);
+        queue_push(pt->groups[gi].q, c->srec, (uint32_t)ti);
     /* automatic flush of full queues: one non-blocking attempt; what does not
      * fit stays queued (accepted) and the next send waits for room */
     for (int i = 0; i < pt->n_plain; i++) {
@@ -579,28 +585,38 @@ core_close_topic(void *state, uint32_t topic)
         return pxsi_err(PXS_ERR_NOT_FOUND, SUBSYS, "topic %u was not declared as published",
                         topic);
     struct pxsi_ptopic *pt = &c->ptopics[ti];
-    if (pt->closed)
+    /* closed: 0 open, 1 END queued (a close that returned AGAIN; a retry or a
+     * flush delivers it), 2 END delivered */
+    if (pt->closed == 2)
         return pxsi_err(PXS_ERR_CLOSED, SUBSYS, "topic %u is already closed", topic);
-    /* everything queued first: END must follow the topic's last event at every
-     * destination, including group members that get events through the group
-     * queue and END through their direct queue */
-    int rc = flush_all(c, c->send_timeout);
-    if (rc != PXS_OK)
+    int rc;
+    if (pt->closed == 0) {
+        /* everything queued first: END must follow the topic's last event at
+         * every destination, including group members that get events through
+         * the group queue and END through their direct queue. AGAIN here:
+         * the topic is not closed. */
+        if ((rc = flush_all(c, c->send_timeout)) != PXS_OK)
+            return rc;
+        pt->closed = 1;
+        pxsi_rec_encode(c->srec, topic, c->rank, pt->next_seq, 0, PXSI_REC_F_END, NULL, NULL,
+                        0);
+        for (int i = 0; i < pt->n_plain; i++)
+            queue_push(c->direct[pt->plain[i]], c->srec, (uint32_t)ti);
+        for (int gi = 0; gi < pt->n_groups; gi++)
+            for (int k = 0; k < pt->groups[gi].n; k++) {
+                struct pxsi_queue *q = c->direct[pt->groups[gi].members[k]];
+                int dup = 0; /* a member that is also a plain subscriber was handled */
+                for (int i = 0; i < pt->n_plain; i++)
+                    dup |= pt->plain[i] == pt->groups[gi].members[k];
+                if (!dup)
+                    queue_push(q, c->srec, (uint32_t)ti);
+            }
+    }
+    /* AGAIN here: END stays queued; sends on the topic already get CLOSED */
+    if ((rc = flush_all(c, c->send_timeout)) != PXS_OK)
         return rc;
-    pt->closed = 1;
-    pxsi_rec_encode(c->rec, topic, c->rank, pt->next_seq, 0, PXSI_REC_F_END, NULL, NULL, 0);
-    for (int i = 0; i < pt->n_plain; i++)
-        queue_push(c->direct[pt->plain[i]], c->rec, (uint32_t)ti);
-    for (int gi = 0; gi < pt->n_groups; gi++)
-        for (int k = 0; k < pt->groups[gi].n; k++) {
-            struct pxsi_queue *q = c->direct[pt->groups[gi].members[k]];
-            int dup = 0; /* a member that is also a plain subscriber was handled */
-            for (int i = 0; i < pt->n_plain; i++)
-                dup |= pt->plain[i] == pt->groups[gi].members[k];
-            if (!dup)
-                queue_push(q, c->rec, (uint32_t)ti);
-        }
-    return flush_all(c, c->send_timeout);
+    pt->closed = 2;
+    return PXS_OK;
 }
 
 const struct pxs_publisher_ops pxsi_core_pub_ops = {
@@ -638,8 +654,8 @@ core_recv(void *state, pxs_event_t *ev_out, double timeout)
             if (left < 0)
                 left = 0;
         }
-        const unsigned char *r = c->rec;
-        int rc = c->xops->inbox_next(c->x, c->rec, left);
+        const unsigned char *r = c->rrec;
+        int rc = c->xops->inbox_next(c->x, c->rrec, left);
         if (rc != PXS_OK)
             return rc;
         uint32_t topic = pxsi_get_le32(r + PXSI_REC_O_TOPIC);

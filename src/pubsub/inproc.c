@@ -255,7 +255,8 @@ ip_send(void *state, uint32_t topic, const pxs_proxy_t *proxy, const void *meta,
     struct ip_bus *b = state;
     int rc = ip_ready(b, b->o.send_timeout);
     if (rc == PXS_TIMEOUT)
-        return pxsi_err(PXS_ERR_AGAIN, SUBSYS, "not every participant joined the hub yet");
+        return pxsi_err(PXS_ERR_TIMEDOUT, SUBSYS,
+                        "gave up after send_timeout: not every participant joined the hub");
     if (rc != PXS_OK)
         return rc;
     return pxsi_core_pub_ops.send(&b->core, topic, proxy, meta, meta_len, seq_out);
@@ -276,7 +277,8 @@ ip_close_topic(void *state, uint32_t topic)
     struct ip_bus *b = state;
     int rc = ip_ready(b, b->o.send_timeout);
     if (rc == PXS_TIMEOUT)
-        return pxsi_err(PXS_ERR_AGAIN, SUBSYS, "not every participant joined the hub yet");
+        return pxsi_err(PXS_ERR_TIMEDOUT, SUBSYS,
+                        "gave up after send_timeout: not every participant joined the hub");
     if (rc != PXS_OK)
         return rc;
     return pxsi_core_pub_ops.close_topic(&b->core, topic);

@@ -107,6 +107,7 @@ struct pxsi_group {
     int *members;
     uint32_t rr;     /* rotating start member (breaks ties) */
     uint32_t *known; /* free credits last seen at each member */
+    unsigned char *tried; /* [n] scratch: members tried in this pass */
     struct pxsi_queue *q;
 };
 struct pxsi_ptopic {
@@ -156,7 +157,10 @@ struct pxsi_core {
     struct pxsi_stopic *stopics;
     struct pxsi_link *links; /* [n_stopics * size] */
     int n_stopics_ended;
-    unsigned char rec[PXSI_REC_SIZE];
+    /* scratch records: one for the publisher side, one for the subscriber
+     * side (different handles may be used from different threads) */
+    unsigned char srec[PXSI_REC_SIZE];
+    unsigned char rrec[PXSI_REC_SIZE];
 };
 
 /* Build from every participant's declarations (decls[r] for r in 0..size-1). */

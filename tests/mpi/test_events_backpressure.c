@@ -88,6 +88,40 @@ main(int argc, char **argv)
     }
     CHECK_OK(pxs_bus_destroy(a));
 
+    /* phase A2: END itself meets a full mailbox. 4 events fill the 4 slots
+     * (all delivered, nothing queued); close queues END, cannot deliver it:
+     * AGAIN, and the topic is closed for sends. When the subscriber drains,
+     * a retried close delivers END (OK); a further close is CLOSED. */
+    pxs_bus_t *a2 = mkbus(rank, 1, 0.01, 0);
+    CHECK_OK(pxs_bus_publisher(a2, &pub));
+    CHECK_OK(pxs_bus_subscriber(a2, &sub));
+    if (rank == 0) {
+        for (int i = 0; i < 4; i++) {
+            size_t len = ev_fill(0, 1, (uint64_t)i, &px, meta);
+            CHECK_OK(pxs_publisher_send(pub, 1, &px, meta, len, NULL));
+        }
+        CHECK_RC(pxs_publisher_close_topic(pub, 1), PXS_ERR_AGAIN);
+        CHECK_RC(pxs_publisher_send(pub, 1, &px, meta, 1, NULL), PXS_ERR_CLOSED);
+    }
+    MPI_Barrier(MPI_COMM_WORLD); /* now the subscriber reads */
+    if (rank == 0) {
+        int rc;
+        double t0 = MPI_Wtime();
+        while ((rc = pxs_publisher_close_topic(pub, 1)) == PXS_ERR_AGAIN)
+            CHECK(MPI_Wtime() - t0 < 30);
+        CHECK_OK(rc);
+        CHECK_RC(pxs_publisher_close_topic(pub, 1), PXS_ERR_CLOSED);
+    }
+    if (rank == 2) {
+        for (int i = 0; i < 4; i++) {
+            CHECK_OK(pxs_subscriber_recv(sub, &ev, 30));
+            CHECK(ev.seq == (uint64_t)i && ev_check(&ev, ev.seq));
+        }
+        CHECK_RC(pxs_subscriber_recv(sub, &ev, 30), PXS_END);
+        CHECK(ev.topic == 1);
+    }
+    CHECK_OK(pxs_bus_destroy(a2));
+
     /* phase B: two producers (batch 1 and 2) stream into 4 slots, the
      * subscriber is slow at first; everything arrives, in order */
     const uint64_t N = ev_slow_osc() ? 600 : 3000;

@@ -190,8 +190,8 @@ backpressure(void)
     pxs_proxy_t px;
     unsigned char meta[PXS_EVENT_META_MAX];
     size_t len = ev_fill(0, 1, 0, &px, meta);
-    /* participant 1 has not joined: sends wait, then AGAIN */
-    CHECK_RC(pxs_publisher_send(pub, 1, &px, meta, len, NULL), PXS_ERR_AGAIN);
+    /* participant 1 has not joined: sends wait, then give up (TIMEDOUT) */
+    CHECK_RC(pxs_publisher_send(pub, 1, &px, meta, len, NULL), PXS_ERR_TIMEDOUT);
     CHECK_OK(pxs_inproc_bus_create(hub, 1, &o1, &b1));
     CHECK_OK(pxs_bus_subscriber(b1, &sub));
     CHECK_RC(pxs_inproc_hub_destroy(hub), PXS_ERR_BUSY);
