@@ -20,3 +20,14 @@ pxs_add_mpi_test(NAME store.forged NP 2 TIMEOUT 120
 pxs_add_mpi_test(NAME store.forged.noshm NP 2 TIMEOUT 120 OSC rdma
   EXE mpitest_store_forged ENV PXS_SHM=0)
 pxs_add_unit_test(NAME store.local SOURCES ${PXS_STORE_T}/unit/test_store_local.c TIMEOUT 60)
+# differing arguments across ranks, a freed communicator, double view release
+pxs_add_mpi_test(NAME store.create NP 3 TIMEOUT 120
+  SOURCES ${PXS_STORE_T}/mpi/test_store_create.c
+  TWO_NODE pt2pt ucx)
+pxs_add_mpi_test(NAME store.create.noshm NP 3 TIMEOUT 120
+  EXE mpitest_store_create ENV PXS_SHM=0)
+# window creation across nodes: osc rdma must fail with PXS_ERR_MPI and the
+# remedy on every rank; pt2pt/ucx and one node must work (the test checks)
+pxs_add_mpi_test(NAME store.wincreate NP 2 TIMEOUT 120
+  SOURCES ${PXS_STORE_T}/mpi/test_store_wincreate.c
+  OSC sm TWO_NODE rdma pt2pt)

@@ -4,7 +4,11 @@
  *  can resolve it, and only that rank moves the bytes, straight from the owner.
  *
  *  Connectors: PXS_CONN_RMA (default; MPI window arena, same-node peers read
- *  through MPI shared memory) and PXS_CONN_LOCAL (one process, heap arena). */
+ *  through MPI shared memory) and PXS_CONN_LOCAL (one process, heap arena).
+ *
+ *  Threads: PXS_CONN_RMA: one thread at a time per store handle (and its
+ *  requests and views). PXS_CONN_LOCAL: any function may be called from any
+ *  thread at once on one handle. */
 #ifndef PROXYSTREAM_STORE_H
 #define PROXYSTREAM_STORE_H
 
@@ -64,7 +68,9 @@ PXS_API int pxs_put_opts_init_(pxs_put_opts_t *opts, size_t size);
 
 /** Create a store. Collective over comm (PXS_CONN_LOCAL accepts
  *  MPI_COMM_SELF or MPI_COMM_NULL and needs no MPI). Fails on all ranks if it
- *  fails on one. @return PXS_OK, PXS_ERR_INVALID, PXS_ERR_NOMEM, PXS_ERR_MPI,
+ *  fails on one, argument errors on some ranks only included. The store
+ *  works on its own duplicate of comm: the caller may free comm once create
+ *  returns. @return PXS_OK, PXS_ERR_INVALID, PXS_ERR_NOMEM, PXS_ERR_MPI,
  *  PXS_ERR_NOTSUP (connector not built). */
 PXS_API PXS_NODISCARD int pxs_store_create(MPI_Comm comm, const pxs_store_opts_t *opts,
                                            pxs_store_t **store_out);
@@ -98,7 +104,9 @@ PXS_API PXS_NODISCARD int pxs_store_resolve_alloc(pxs_store_t *store,
 
 /** Zero-copy view on the same node (a copy into a private buffer when the
  *  owner is on another node or shared memory is off). The object is not
- *  reclaimed before pxs_store_release; the view counts as one resolve. */
+ *  reclaimed before pxs_store_release; the view counts as one resolve.
+ *  Release each view once (through it or a copy of it): a second release
+ *  returns PXS_ERR_INVALID and does nothing. */
 PXS_API PXS_NODISCARD int pxs_store_view(pxs_store_t *store, const pxs_proxy_t *proxy,
                                          pxs_view_t *view_out);
 PXS_API int pxs_store_release(pxs_store_t *store, pxs_view_t *view);
@@ -115,8 +123,11 @@ PXS_API PXS_NODISCARD int pxs_store_resolve_test(pxs_request_t *req, int *done_o
 /** Block until finished; returns the resolve's status; frees the request. */
 PXS_API PXS_NODISCARD int pxs_store_resolve_wait(pxs_request_t *req, size_t *len_out);
 
-/** Evict the object now (owner), or give up this holder's remaining claim
- *  (non-owner: counts down the resolve budget without reading).
+/** Evict the object now (owner; keep-until-evict objects too), or give up
+ *  this holder's claim (non-owner: exactly pxs_store_drop: counts the
+ *  resolve budget down by one without reading; a keep-until-evict object is
+ *  left alone, only its owner ends it). On the owner's rank this ends the
+ *  object for every holder: a consumer there wants pxs_store_drop.
  *  @return PXS_OK, PXS_ERR_INVALID, PXS_ERR_CORRUPT, PXS_ERR_STALE, PXS_ERR_MPI. */
 PXS_API PXS_NODISCARD int pxs_store_evict(pxs_store_t *store, const pxs_proxy_t *proxy);
 

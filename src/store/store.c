@@ -109,10 +109,9 @@ pxs_store_create(MPI_Comm comm, const pxs_store_opts_t *opts, pxs_store_t **stor
     int kind = o.connector;
     int is_local = kind == PXS_CONN_LOCAL;
 
-    /* Argument errors that every rank sees alike return at once; the rest
-     * is agreed over comm so that no rank is left in a collective. */
-    if (!store_out)
-        return pxsi_err(PXS_ERR_INVALID, SUB, "store_out is NULL");
+    /* Only what makes agreement impossible returns at once (no usable
+     * communicator); every other argument error is agreed over comm, so that
+     * ranks passing different arguments all fail instead of hanging. */
     if (!is_local && comm == MPI_COMM_NULL)
         return pxsi_err(PXS_ERR_INVALID, SUB, "MPI_COMM_NULL needs the local connector");
     int initialized = 0, finalized = 0;
@@ -128,11 +127,16 @@ pxs_store_create(MPI_Comm comm, const pxs_store_opts_t *opts, pxs_store_t **stor
             MPI_Comm_size(comm, &size) != MPI_SUCCESS)
             return pxsi_err(PXS_ERR_INVALID, SUB, "invalid communicator");
     }
-    if (is_local && size != 1)
-        return pxsi_err(PXS_ERR_INVALID, SUB,
-                        "the local connector needs MPI_COMM_SELF or MPI_COMM_NULL");
+    /* a local store on a multi-rank communicator still agrees (and fails),
+     * in case another rank asked for a collective connector */
+    int collective = !is_local || size > 1;
 
     const pxsi_store_conn_ops_t *ops = conn_ops(kind);
+    if (local_rc == PXS_OK && !store_out)
+        local_rc = pxsi_err(PXS_ERR_INVALID, SUB, "store_out is NULL");
+    if (local_rc == PXS_OK && is_local && size != 1)
+        local_rc = pxsi_err(PXS_ERR_INVALID, SUB,
+                            "the local connector needs MPI_COMM_SELF or MPI_COMM_NULL");
     if (local_rc == PXS_OK && kind < 0)
         local_rc = pxsi_err(PXS_ERR_INVALID, SUB, "unknown connector %d", kind);
     else if (local_rc == PXS_OK && !ops)
@@ -143,48 +147,68 @@ pxs_store_create(MPI_Comm comm, const pxs_store_opts_t *opts, pxs_store_t **stor
         local_rc = pxsi_err(PXS_ERR_INVALID, SUB, "put_timeout is NaN");
     if (local_rc == PXS_OK && (o.shm < -1 || o.shm > 1))
         local_rc = pxsi_err(PXS_ERR_INVALID, SUB, "shm must be -1, 0 or 1");
-    if (!is_local) {
-        rc = pxsi_agree(comm, local_rc);
-        if (rc)
-            return rc;
-    } else if (local_rc) {
-        return local_rc;
+    rc = collective ? pxsi_agree(comm, local_rc) : local_rc;
+    if (rc)
+        return rc;
+
+    /* The handle, and for a collective store our own duplicate of comm
+     * (MPI_ERRORS_RETURN): the user may free theirs once create returns.
+     * Agreed over the user's comm, the last use of it. */
+    pxs_store_t *s = calloc(1, sizeof *s);
+    rc = s ? PXS_OK : pxsi_err(PXS_ERR_NOMEM, SUB, "store handle");
+    if (rc == PXS_OK && pthread_mutex_init(&s->mu, NULL) != 0) {
+        free(s);
+        s = NULL;
+        rc = pxsi_err(PXS_ERR_NOMEM, SUB, "store mutex");
+    }
+    MPI_Comm dup = MPI_COMM_NULL;
+    if (collective) {
+        int mrc = MPI_Comm_dup(comm, &dup);
+        if (mrc != MPI_SUCCESS)
+            dup = MPI_COMM_NULL;
+        else
+            mrc = MPI_Comm_set_errhandler(dup, MPI_ERRORS_RETURN);
+        if (rc == PXS_OK)
+            rc = pxsi_mpi_err(mrc, SUB, "MPI_Comm_dup");
+        rc = pxsi_agree(comm, rc);
+    }
+    if (rc) {
+        /* a dup that succeeded here but not everywhere cannot be freed
+         * collectively: leak it rather than risk a hang */
+        if (s)
+            pthread_mutex_destroy(&s->mu);
+        free(s);
+        return rc;
     }
 
     /* Store id: the same on every rank (max of per-process counters). */
     unsigned mine = atomic_fetch_add(&local_store_ids, 1);
     unsigned id = mine;
-    if (!is_local) {
-        int mrc = MPI_Allreduce(&mine, &id, 1, MPI_UNSIGNED, MPI_MAX, comm);
-        if (mrc != MPI_SUCCESS)
-            return pxsi_mpi_err(mrc, SUB, "MPI_Allreduce (store id)");
-        unsigned cur = atomic_load(&local_store_ids);
-        while (cur <= id && !atomic_compare_exchange_weak(&local_store_ids, &cur, id + 1)) {
+    if (collective) {
+        int mrc = MPI_Allreduce(&mine, &id, 1, MPI_UNSIGNED, MPI_MAX, dup);
+        rc = pxsi_agree(dup, pxsi_mpi_err(mrc, SUB, "MPI_Allreduce (store id)"));
+        if (rc == PXS_OK) {
+            unsigned cur = atomic_load(&local_store_ids);
+            while (cur <= id && !atomic_compare_exchange_weak(&local_store_ids, &cur, id + 1)) {
+            }
         }
     }
-
-    pxs_store_t *s = calloc(1, sizeof *s);
-    rc = s ? PXS_OK : pxsi_err(PXS_ERR_NOMEM, SUB, "store handle");
-    if (!is_local) {
-        rc = pxsi_agree(comm, rc);
-        if (rc) {
-            free(s);
-            return rc;
-        }
-    } else if (rc) {
-        return rc;
+    if (rc == PXS_OK) {
+        s->kind = kind;
+        s->ops = ops;
+        s->comm = dup;
+        s->rank = rank;
+        s->size = size;
+        s->store_id = id;
+        s->put_timeout = o.put_timeout == PXSI_TIMEOUT_DEFAULT_
+                             ? pxsi_env_double("PXS_PUT_TIMEOUT", PXSI_DEFAULT_TIMEOUT)
+                             : o.put_timeout;
+        rc = ops->create(dup, &o, id, &s->st); /* collective, agrees itself */
     }
-    s->kind = kind;
-    s->ops = ops;
-    s->comm = comm;
-    s->rank = rank;
-    s->size = size;
-    s->store_id = id;
-    s->put_timeout = o.put_timeout == PXSI_TIMEOUT_DEFAULT_
-                         ? pxsi_env_double("PXS_PUT_TIMEOUT", PXSI_DEFAULT_TIMEOUT)
-                         : o.put_timeout;
-    rc = ops->create(comm, &o, id, &s->st); /* collective, agrees itself */
     if (rc) {
+        if (dup != MPI_COMM_NULL)
+            MPI_Comm_free(&dup); /* every rank has it: agreed above */
+        pthread_mutex_destroy(&s->mu);
         free(s);
         return rc;
     }
@@ -200,20 +224,27 @@ pxs_store_destroy(pxs_store_t *s)
         return PXS_OK;
     if (!store_ok(s))
         return pxsi_err(PXS_ERR_INVALID, SUB, "destroy: not a live store handle");
-    int busy = (s->outstanding || s->views)
-                   ? pxsi_err(PXS_ERR_BUSY, SUB,
-                              "destroy: %d async request(s) and %d view(s) outstanding",
-                              s->outstanding, s->views)
-                   : PXS_OK;
+    pthread_mutex_lock(&s->mu);
+    int nout = s->outstanding, nv = s->nviews;
+    pthread_mutex_unlock(&s->mu);
+    int busy = (nout || nv) ? pxsi_err(PXS_ERR_BUSY, SUB,
+                                       "destroy: %d async request(s) and %d view(s) outstanding",
+                                       nout, nv)
+                            : PXS_OK;
     /* The rule: nobody frees before everybody has entered destroy with no
      * outstanding work. Every resolve is complete when its call (or its
      * wait/test) returns, so once this agreement returns on any rank, no rank
-     * reads any arena any more. A busy rank makes every rank return BUSY. */
-    int rc = s->kind == PXS_CONN_LOCAL ? busy : pxsi_agree(s->comm, busy);
+     * reads any arena any more. A busy rank makes every rank return BUSY.
+     * Agreed over our own communicator: the user's may be gone. */
+    int rc = s->comm == MPI_COMM_NULL ? busy : pxsi_agree(s->comm, busy);
     if (rc)
         return rc;
     rc = s->ops->destroy(s->st);
+    if (s->comm != MPI_COMM_NULL)
+        MPI_Comm_free(&s->comm);
     s->magic = PXSI_MAGIC_DEAD;
+    pthread_mutex_destroy(&s->mu);
+    free(s->vt);
     free(s);
     return rc;
 }
@@ -346,9 +377,25 @@ pxs_store_view(pxs_store_t *s, const pxs_proxy_t *proxy, pxs_view_t *view_out)
     rc = s->ops->view(s->st, &pi, &v);
     if (rc)
         return rc;
+    pthread_mutex_lock(&s->mu);
+    if (s->nviews == s->vcap) {
+        int ncap = s->vcap ? 2 * s->vcap : 8;
+        pxsi_view_rec_t *nt = ncap > s->vcap ? realloc(s->vt, (size_t)ncap * sizeof *nt) : NULL;
+        if (!nt) {
+            pthread_mutex_unlock(&s->mu);
+            (void)s->ops->release(s->st, &v);
+            return pxsi_err(PXS_ERR_NOMEM, SUB, "view table of %d entries", ncap);
+        }
+        s->vt = nt;
+        s->vcap = ncap;
+    }
+    uint64_t id = ++s->next_view; /* never 0, never reused */
+    s->vt[s->nviews].id = id;
+    s->vt[s->nviews].v = v;
+    s->nviews++;
+    pthread_mutex_unlock(&s->mu);
     v.internal_[3] = s;
-    v.internal_u_[3] = PXSI_VIEW_MAGIC;
-    s->views++;
+    v.internal_u_[3] = id;
     *view_out = v;
     return PXS_OK;
 }
@@ -358,14 +405,31 @@ pxs_store_release(pxs_store_t *s, pxs_view_t *view)
 {
     if (!store_ok(s))
         return pxsi_err(PXS_ERR_INVALID, SUB, "release: not a live store handle");
-    if (!view || view->internal_u_[3] != PXSI_VIEW_MAGIC || view->internal_[3] != s)
+    if (!view || view->internal_[3] != s || view->internal_u_[3] == 0)
         return pxsi_err(PXS_ERR_INVALID, SUB, "release: not a live view of this store");
-    int rc = s->ops->release(s->st, view);
+    uint64_t id = view->internal_u_[3];
+    pxs_view_t v;
+    int found = 0;
+    pthread_mutex_lock(&s->mu);
+    for (int i = s->nviews - 1; i >= 0; i--) {
+        if (s->vt[i].id == id) {
+            v = s->vt[i].v;
+            s->vt[i] = s->vt[--s->nviews];
+            found = 1;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&s->mu);
+    if (!found)
+        return pxsi_err(PXS_ERR_INVALID, SUB,
+                        "release: view %llu is not live (released already, or a copy of one)",
+                        (unsigned long long)id);
+    /* the connector gets the store's own record, not the caller's struct */
+    int rc = s->ops->release(s->st, &v);
     view->internal_u_[3] = 0;
     view->internal_[3] = NULL;
     view->data = NULL;
     view->len = 0;
-    s->views--;
     return rc;
 }
 
@@ -401,7 +465,9 @@ pxs_store_resolve_start(pxs_store_t *s, const pxs_proxy_t *proxy, void *buf, siz
             return rc;
         }
     }
+    pthread_mutex_lock(&s->mu);
     s->outstanding++;
+    pthread_mutex_unlock(&s->mu);
     *req_out = r;
     return PXS_OK;
 }
@@ -412,7 +478,10 @@ req_finish(pxs_request_t *r, size_t *len_out)
     int st = r->status;
     if ((st == PXS_OK || st == PXS_ERR_TRUNC) && len_out)
         *len_out = r->len;
-    r->store->outstanding--;
+    pxs_store_t *s = r->store;
+    pthread_mutex_lock(&s->mu);
+    s->outstanding--;
+    pthread_mutex_unlock(&s->mu);
     r->magic = PXSI_MAGIC_DEAD;
     free(r);
     if (st)
@@ -464,6 +533,18 @@ pxs_store_evict(pxs_store_t *s, const pxs_proxy_t *proxy)
     if (rc)
         return rc;
     return s->ops->evict(s->st, &pi);
+}
+
+int
+pxs_store_drop(pxs_store_t *s, const pxs_proxy_t *proxy)
+{
+    if (!store_ok(s))
+        return pxsi_err(PXS_ERR_INVALID, SUB, "drop: not a live store handle");
+    pxs_proxy_info_t pi;
+    int rc = check_proxy(s, proxy, &pi);
+    if (rc)
+        return rc;
+    return s->ops->drop(s->st, &pi);
 }
 
 int

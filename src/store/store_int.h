@@ -4,6 +4,7 @@
 #ifndef PXSI_STORE_INT_H
 #define PXSI_STORE_INT_H
 
+#include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -12,7 +13,6 @@
 
 #define PXSI_STORE_MAGIC 0x50585353u /* "PXSS" */
 #define PXSI_REQ_MAGIC   0x50585352u /* "PXSR" */
-#define PXSI_VIEW_MAGIC  0x5058535657495557ull
 
 #define PXSI_ARENA_ALIGN    64u                 /* every block starts on a cache line */
 #define PXSI_DEFAULT_ARENA  ((size_t)64 << 20)  /* 64 MiB */
@@ -95,7 +95,9 @@ struct pxs_request {
 typedef struct pxsi_store_conn_ops {
     const char *name;
     int kind;
-    /* Collective create; on failure *state_out is untouched. */
+    /* Collective create over the store's own communicator (the front end's
+     * duplicate, MPI_ERRORS_RETURN; MPI_COMM_NULL for the local connector;
+     * the connector must not free it); on failure *state_out is untouched. */
     int (*create)(MPI_Comm comm, const pxs_store_opts_t *opts, uint32_t store_id,
                   void **state_out);
     /* Bounds of a decoded proxy against the owner's arena/slot table:
@@ -113,8 +115,13 @@ typedef struct pxsi_store_conn_ops {
     int (*resolve_test)(void *st, pxs_request_t *req);
     int (*resolve_wait)(void *st, pxs_request_t *req);
     int (*view)(void *st, const pxs_proxy_info_t *pi, pxs_view_t *view_out);
+    /* Gets the store's own copy of the view (never the caller's struct),
+     * exactly once per successful view. */
     int (*release)(void *st, pxs_view_t *view);
+    /* Owner: kill now. Holder: as drop. */
     int (*evict)(void *st, const pxs_proxy_info_t *pi);
+    /* One budget unit, any rank; keep objects: validated no-op. */
+    int (*drop)(void *st, const pxs_proxy_info_t *pi);
     int (*progress)(void *st);
     int (*used)(void *st, size_t *used_out, size_t *cap_out);
     /* Collective where the connector is; the front end already agreed that
@@ -132,18 +139,33 @@ typedef struct pxsi_store_conn_ops {
 extern const pxsi_store_conn_ops_t pxsi_store_rma_ops;
 extern const pxsi_store_conn_ops_t pxsi_store_local_ops;
 
-/* The front-end handle. */
+/* A live view: the store's own copy of what the connector filled in. The
+ * caller's pxs_view_t only carries the id (internal_u_[3]) and the store
+ * (internal_[3]); release looks the id up here, so releasing a view twice (or
+ * a copy of a released view) is PXS_ERR_INVALID and touches nothing. */
+typedef struct pxsi_view_rec {
+    uint64_t id;
+    pxs_view_t v;
+} pxsi_view_rec_t;
+
+/* The front-end handle. mu guards outstanding, the view table and next_view
+ * (the local connector may be used from several threads at once). */
 struct pxs_store {
     uint32_t magic;
     int kind;
     const pxsi_store_conn_ops_t *ops;
     void *st;
-    MPI_Comm comm;    /* the user's communicator (not owned) or MPI_COMM_NULL */
+    MPI_Comm comm;    /* our duplicate of the user's communicator
+                         (MPI_ERRORS_RETURN; freed by destroy), or
+                         MPI_COMM_NULL for the local connector */
     int rank, size;
     uint32_t store_id;
     double put_timeout;
+    pthread_mutex_t mu;
     int outstanding;  /* async requests not yet completed on this rank */
-    int views;        /* views not yet released on this rank */
+    int nviews, vcap; /* live views on this rank: vt[0 .. nviews) */
+    pxsi_view_rec_t *vt;
+    uint64_t next_view;
 };
 
 /* ------------------------------------------------------------ test / introspection */

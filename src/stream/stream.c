@@ -15,8 +15,16 @@
  *   owned topic, closed topic) so a bad send stores nothing; if the publish
  *   still fails, the object is evicted again by its owner.
  * - A consumer that drops an event in its filter gives up its claim on the
- *   object (pxs_store_evict as a holder) so the owner reclaims it: otherwise
- *   a filtered stream fills the producer's arena and stalls it. */
+ *   object (pxs_store_drop: one unit of the resolve budget) so the owner
+ *   reclaims it: otherwise a filtered stream fills the producer's arena and
+ *   stalls it. Not pxs_store_evict: on the owner's rank that reclaims the
+ *   object for every other holder too.
+ * - A send is accepted once the publisher queued its event: a later delivery
+ *   failure (mailbox full past send_timeout) is not the send's failure, it is
+ *   retried by the next send, flush or close (else retrying callers would
+ *   publish twice). PXS_ERR_AGAIN from a send means "not accepted, nothing
+ *   stored". A close that fails leaves the topic CLOSING: no more sends, and
+ *   close/flush/destroy retry until END is delivered. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -24,6 +32,11 @@
 #include "util/util.h"
 
 #define SUBSYS "stream"
+
+/* pxs_consumer_next: events the filter may still drop after the deadline
+ * before the call returns PXS_TIMEOUT (bounds the overrun to this many
+ * filter calls + drops). */
+#define PXSI_LATE_DROPS 32u
 
 /* ------------------------------------------------------------- options */
 
@@ -91,8 +104,12 @@ prod_find(pxs_producer_t *p, uint32_t topic)
     return NULL;
 }
 
-/* Find or (when topics are not fixed) add the topic's state. Allocation only
- * happens on the first use of a topic, never per event. */
+/* Find the topic's state. A topic not in the table yet (only without a topic
+ * list) gets the scratch entry, and the table makes room for it now, so that
+ * prod_commit() cannot fail after the publisher accepted the topic. The
+ * table grows only through prod_commit(): a topic the publisher rejects
+ * (NOT_FOUND: undeclared) is never added, however many are tried, and
+ * allocation happens on the first use of a topic, never per event. */
 static int
 prod_topic(pxs_producer_t *p, uint32_t topic, pxsi_ptopic_t **out)
 {
@@ -111,12 +128,23 @@ prod_topic(pxs_producer_t *p, uint32_t topic, pxsi_ptopic_t **out)
             p->topics = nt;
             p->cap_topics = cap;
         }
-        t = &p->topics[p->n_topics++];
+        t = &p->scratch;
         memset(t, 0, sizeof *t);
         t->topic = topic;
     }
     *out = t;
     return PXS_OK;
+}
+
+/* The publisher accepted a send or close on `t`: keep its state. */
+static pxsi_ptopic_t *
+prod_commit(pxs_producer_t *p, pxsi_ptopic_t *t)
+{
+    if (t != &p->scratch)
+        return t;
+    PXS_ASSERT(p->n_topics < p->cap_topics);
+    p->topics[p->n_topics] = *t;
+    return &p->topics[p->n_topics++];
 }
 
 int
@@ -173,28 +201,68 @@ pxs_producer_create(pxs_store_t *store, pxs_publisher_t *publisher,
     return PXS_OK;
 }
 
+/* The publisher's close of `t` succeeded (or reports it done earlier). */
+static void
+prod_closed(pxs_producer_t *p, pxsi_ptopic_t *t)
+{
+    if (t->closed == PXSI_TOPIC_CLOSING)
+        p->n_closing--;
+    t->closed = PXSI_TOPIC_CLOSED;
+}
+
+/* Retry the publisher's close of every CLOSING topic. The publisher's
+ * close_topic, retried after a failure, queues END if it was not queued yet
+ * and delivers it; PXS_ERR_CLOSED means END went out earlier. */
+static int
+prod_retry_closes(pxs_producer_t *p)
+{
+    for (size_t i = 0; i < p->n_topics && p->n_closing; i++) {
+        pxsi_ptopic_t *t = &p->topics[i];
+        if (t->closed != PXSI_TOPIC_CLOSING)
+            continue;
+        int rc = pxs_publisher_close_topic(p->pub, t->topic);
+        if (rc < 0 && rc != PXS_ERR_CLOSED)
+            return rc;
+        prod_closed(p, t);
+    }
+    return PXS_OK;
+}
+
+/* Deliver everything queued in the publisher, pending ENDs included. */
 static int
 prod_flush(pxs_producer_t *p)
 {
-    int rc = pxs_publisher_flush(p->pub);
+    int rc = prod_retry_closes(p);
+    if (rc >= 0)
+        rc = pxs_publisher_flush(p->pub);
     if (rc >= 0)
         p->unflushed = 0;
     return rc;
 }
 
-/* After a successful publish: apply the producer's batching policy. */
-static int
+/* After a successful publish: apply the producer's batching policy. The event
+ * is accepted (queued in the publisher) whatever happens here: a failed
+ * delivery (PXS_ERR_AGAIN: mailbox still full) leaves `unflushed` set, so the
+ * next send, flush or close retries it, and is not the send's failure: a
+ * caller that retried the send would publish the event twice. */
+static void
 prod_after_publish(pxs_producer_t *p)
 {
     if (p->unflushed++ == 0) {
         if (p->opts.max_delay > 0)
             p->first_unflushed_t = pxsi_now();
     }
-    if (p->opts.batch && p->unflushed >= p->opts.batch)
-        return prod_flush(p);
-    if (p->opts.max_delay > 0 && pxsi_now() - p->first_unflushed_t >= p->opts.max_delay)
-        return prod_flush(p);
-    return PXS_OK;
+    int due = (p->opts.batch && p->unflushed >= p->opts.batch) ||
+              (p->opts.max_delay > 0 && pxsi_now() - p->first_unflushed_t >= p->opts.max_delay);
+    if (!due)
+        return;
+    int rc = prod_flush(p);
+    if (rc == PXS_ERR_AGAIN)
+        PXSI_DEBUG(SUBSYS, "batch flush: mailbox full; %u event(s) stay queued",
+                   (unsigned)p->unflushed);
+    else if (rc < 0)
+        PXSI_WARN(SUBSYS, "batch flush failed (%s); %u event(s) stay queued, retried on the "
+                  "next send or flush", pxs_errname(rc), (unsigned)p->unflushed);
 }
 
 static int
@@ -272,13 +340,15 @@ pxs_producer_send(pxs_producer_t *prod, uint32_t topic, const void *data, size_t
         return pxsi_err(rc, SUBSYS, "publish on topic %u failed (%s); object evicted",
                         topic, pxs_errname(rc));
     }
+    t = prod_commit(prod, t);
     t->next_seq++;
     t->used = 1;
     prod->sent++;
     prod->bytes += len;
     if (proxy_out)
         *proxy_out = proxy;
-    return prod_after_publish(prod);
+    prod_after_publish(prod); /* accepted: from here the send succeeded */
+    return PXS_OK;
 }
 
 int
@@ -308,10 +378,12 @@ pxs_producer_send_proxy(pxs_producer_t *prod, uint32_t topic, const pxs_proxy_t 
     rc = pxs_publisher_send(prod->pub, topic, proxy, meta, meta_len, NULL);
     if (rc < 0)
         return rc;
+    t = prod_commit(prod, t);
     t->next_seq++;
     t->used = 1;
     prod->forwarded++;
-    return prod_after_publish(prod);
+    prod_after_publish(prod); /* accepted: from here the send succeeded */
+    return PXS_OK;
 }
 
 int
@@ -331,14 +403,31 @@ pxs_producer_close_topic(pxs_producer_t *prod, uint32_t topic)
     int rc = prod_topic(prod, topic, &t);
     if (rc < 0)
         return rc;
-    if (t->closed)
+    if (t->closed == PXSI_TOPIC_CLOSED)
         return pxsi_err(PXS_ERR_CLOSED, SUBSYS, "topic %u already closed", topic);
     rc = pxs_publisher_close_topic(prod->pub, topic);
-    if (rc < 0)
+    if (rc == PXS_OK || (rc == PXS_ERR_CLOSED && t->closed == PXSI_TOPIC_CLOSING)) {
+        t = prod_commit(prod, t);
+        t->used = 1;
+        prod_closed(prod, t);
+        prod->unflushed = 0; /* the publisher's close flushes everything */
+        return PXS_OK;
+    }
+    if (rc == PXS_ERR_AGAIN || rc == PXS_ERR_MPI) {
+        /* END queued, or not yet (the flush before it failed): either way
+         * a retry of the publisher's close finishes the job. From now on the
+         * topic takes no sends; close_topic, flush and destroy retry. */
+        t = prod_commit(prod, t);
+        t->used = 1;
+        if (t->closed == PXSI_TOPIC_OPEN) {
+            t->closed = PXSI_TOPIC_CLOSING;
+            prod->n_closing++;
+        }
         return rc;
-    t->closed = 1;
-    prod->unflushed = 0; /* close flushes */
-    return PXS_OK;
+    }
+    if (rc == PXS_ERR_CLOSED && t != &prod->scratch)
+        t->closed = PXSI_TOPIC_CLOSED; /* closed on the publisher directly */
+    return rc; /* NOT_FOUND (undeclared: not added), CLOSED, ... */
 }
 
 int
@@ -364,21 +453,24 @@ pxs_producer_destroy(pxs_producer_t *prod)
     if (!PXSI_HANDLE_OK(prod, PXSI_PRODUCER_MAGIC))
         return pxsi_err(PXS_ERR_INVALID, SUBSYS, "producer_destroy: bad producer handle");
     int first = PXS_OK;
-    if (prod->opts.close_on_destroy) {
-        for (size_t i = 0; i < prod->n_topics; i++) {
-            if (prod->topics[i].closed || !prod->topics[i].used)
-                continue;
-            int rc = pxs_publisher_close_topic(prod->pub, prod->topics[i].topic);
-            if (rc < 0 && first == PXS_OK)
-                first = rc;
-            prod->topics[i].closed = 1;
-        }
-    }
-    if (prod->unflushed) {
-        int rc = pxs_publisher_flush(prod->pub);
-        if (rc < 0 && first == PXS_OK)
+    for (size_t i = 0; i < prod->n_topics; i++) {
+        pxsi_ptopic_t *t = &prod->topics[i];
+        /* a close that returned an error is finished even without
+         * close_on_destroy: the caller asked for it */
+        if (t->closed == PXSI_TOPIC_CLOSED ||
+            (t->closed == PXSI_TOPIC_OPEN && !(prod->opts.close_on_destroy && t->used)))
+            continue;
+        int rc = pxs_publisher_close_topic(prod->pub, t->topic);
+        if (rc < 0 && rc != PXS_ERR_CLOSED && first == PXS_OK)
             first = rc;
+        t->closed = PXSI_TOPIC_CLOSED;
     }
+    /* Always: events or an END queued in the publisher by an earlier call
+     * that returned PXS_ERR_AGAIN must go out, else a consumer waiting for
+     * END never gets it and the collective pxs_bus_destroy hangs. */
+    int rc = pxs_publisher_flush(prod->pub);
+    if (rc < 0 && first == PXS_OK)
+        first = rc;
     prod->magic = PXSI_MAGIC_DEAD;
     free(prod->topics);
     free(prod);
@@ -414,17 +506,21 @@ pxs_consumer_create(pxs_store_t *store, pxs_subscriber_t *subscriber,
     return PXS_OK;
 }
 
-/* A dropped event: give up our claim so the owner can reclaim the object. */
+/* A dropped event: give up our claim (one unit of the resolve budget) so the
+ * owner can reclaim the object once every holder resolved or dropped it.
+ * pxs_store_drop, not pxs_store_evict: on the owner's rank, evict reclaims
+ * the object for every holder, and the other subscribers' resolves of it
+ * would fail with PXS_ERR_STALE. */
 static void
 cons_drop(pxs_consumer_t *c, const pxs_event_t *ev)
 {
     c->dropped++;
     if (c->opts.drop_policy != PXS_DROP_EVICT || !c->store)
         return;
-    int rc = pxs_store_evict(c->store, &ev->proxy);
+    int rc = pxs_store_drop(c->store, &ev->proxy);
     /* STALE: already reclaimed (e.g. budget spent by others): nothing to give up. */
     if (rc < 0 && rc != PXS_ERR_STALE)
-        PXSI_WARN(SUBSYS, "evicting a filtered event (topic %u, producer %d, seq %llu): %s",
+        PXSI_WARN(SUBSYS, "dropping a filtered event (topic %u, producer %d, seq %llu): %s",
                   ev->topic, (int)ev->producer, (unsigned long long)ev->seq,
                   pxs_errname(rc));
 }
@@ -446,11 +542,19 @@ pxs_consumer_next(pxs_consumer_t *cons, pxs_event_t *ev_out, double timeout)
     }
     double deadline = timeout < 0 ? -1.0 : pxsi_now() + timeout;
     double left = timeout;
+    unsigned late = 0; /* events dropped after the deadline */
     for (;;) {
         int rc = pxs_subscriber_recv(cons->sub, &ev, left);
         if (rc == PXS_OK) {
             if (cons->opts.filter && !cons->opts.filter(&ev, cons->opts.filter_arg)) {
                 cons_drop(cons, &ev);
+                /* The timeout bounds the call even while the filter keeps
+                 * dropping a steady stream (measured before: next(0.1) took
+                 * 3 s). Past the deadline a few more events are examined, so
+                 * that a poll (timeout 0) still gets through a burst of
+                 * unwanted events to a wanted one behind it. */
+                if (deadline >= 0 && pxsi_now() >= deadline && ++late > PXSI_LATE_DROPS)
+                    return PXS_TIMEOUT;
             } else {
                 cons->delivered++;
                 *ev_out = ev;
@@ -523,7 +627,7 @@ pxs_consumer_discard(pxs_consumer_t *cons, const pxs_event_t *ev)
     if (!ev || !cons->store)
         return pxsi_err(PXS_ERR_INVALID, SUBSYS, "consumer_discard: %s",
                         !ev ? "event NULL" : "consumer has no store");
-    return pxs_store_evict(cons->store, &ev->proxy);
+    return pxs_store_drop(cons->store, &ev->proxy);
 }
 
 int

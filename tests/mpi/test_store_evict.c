@@ -1,6 +1,9 @@
 /* Store reclamation over real ranks:
  *  - evict-after-N: the N+1-th resolve is PXS_ERR_STALE; keep-until-evict;
- *    owner evict; holder evict (budget unit; keep objects die);
+ *    owner evict; holder evict (budget unit; keep objects: a no-op);
+ *  - drop: one budget unit from any rank, the owner's included (a consumer
+ *    on the owner's rank must not end the object for the other holders);
+ *    keep objects: a no-op; stale -> STALE, forged -> CORRUPT;
  *  - slot reuse under load: a producer streams through a tiny arena while
  *    consumers resolve; old proxies re-resolved after their slot was reused
  *    are STALE and never return the new object's bytes;
@@ -38,7 +41,7 @@ evict_after_n(pxs_store_t *st)
         put_obj(st, 1000, 2, 1, &p[1]); /* default N = 1 */
         put_obj(st, 1000, 3, 0, &p[2]); /* keep until the owner evicts */
         put_obj(st, 1000, 4, 2, &p[3]); /* holder evict counts one */
-        put_obj(st, 1000, 5, 0, &p[4]); /* keep; a holder's evict kills it */
+        put_obj(st, 1000, 5, 0, &p[4]); /* keep; a holder's evict does nothing */
         put_obj(st, 1000, 6, 1, &p[5]); /* owner evicts before any resolve */
     }
     MPI_Bcast(p, (int)sizeof p, MPI_BYTE, 0, MPI_COMM_WORLD);
@@ -57,11 +60,17 @@ evict_after_n(pxs_store_t *st)
         CHECK_RC(pxs_store_resolve(st, &p[3], buf, sizeof buf, &len), PXS_ERR_STALE);
         CHECK_RC(pxs_store_evict(st, &p[3]), PXS_ERR_STALE);
         CHECK_OK(pxs_store_resolve(st, &p[4], buf, sizeof buf, &len));
+        CHECK_OK(pxs_store_evict(st, &p[4])); /* a holder cannot end a keep object */
         CHECK_OK(pxs_store_evict(st, &p[4]));
-        CHECK_RC(pxs_store_resolve(st, &p[4], buf, sizeof buf, &len), PXS_ERR_STALE);
+        CHECK_OK(pxs_store_resolve(st, &p[4], buf, sizeof buf, &len));
     }
     if (rank == 0)
         CHECK_OK(pxs_store_evict(st, &p[5]));
+    MPI_Barrier(MPI_COMM_WORLD);
+    if (rank == 0) {
+        CHECK_OK(pxs_store_evict(st, &p[4])); /* its owner can */
+        CHECK_RC(pxs_store_evict(st, &p[4]), PXS_ERR_STALE);
+    }
     MPI_Barrier(MPI_COMM_WORLD);
     if (rank == 0) {
         CHECK_OK(pxs_store_evict(st, &p[2])); /* the owner ends a keep object */
@@ -71,8 +80,93 @@ evict_after_n(pxs_store_t *st)
     if (rank == size - 1) {
         CHECK_RC(pxs_store_resolve(st, &p[2], buf, sizeof buf, &len), PXS_ERR_STALE);
         CHECK_RC(pxs_store_resolve(st, &p[5], buf, sizeof buf, &len), PXS_ERR_STALE);
+        CHECK_RC(pxs_store_resolve(st, &p[4], buf, sizeof buf, &len), PXS_ERR_STALE);
+        CHECK_RC(pxs_store_evict(st, &p[4]), PXS_ERR_STALE);
         pxs_view_t v;
         CHECK_RC(pxs_store_view(st, &p[2], &v), PXS_ERR_STALE);
+    }
+    MPI_Barrier(MPI_COMM_WORLD);
+    if (rank == 0) {
+        size_t used = 1;
+        CHECK_OK(pxs_store_used(st, &used, NULL));
+        CHECK(used == 0);
+    }
+    MPI_Barrier(MPI_COMM_WORLD);
+}
+
+static pxs_proxy_t
+forge_size(const pxs_proxy_t *p, uint64_t new_size)
+{
+    pxs_proxy_info_t pi;
+    CHECK_OK(pxs_proxy_decode(p->bytes, 64, &pi));
+    pi.size = new_size;
+    pxs_proxy_t f;
+    CHECK_OK(pxs_proxy_encode(&pi, &f));
+    return f;
+}
+
+/* pxs_store_drop: a budget unit from any rank, the owner's included. */
+static void
+drop_semantics(pxs_store_t *st)
+{
+    pxs_proxy_t p[4];
+    if (rank == 0) {
+        put_obj(st, 1000, 21, 2, &p[0]); /* two uses: a drop and a resolve */
+        put_obj(st, 1000, 22, 0, &p[1]); /* keep: drop is a no-op */
+        put_obj(st, 1000, 23, 1, &p[2]); /* a holder's drop ends it */
+        put_obj(st, 1000, 24, 3, &p[3]); /* forged drops change nothing */
+    }
+    MPI_Bcast(p, (int)sizeof p, MPI_BYTE, 0, MPI_COMM_WORLD);
+    unsigned char buf[1000];
+    size_t len = 0;
+    const int other = size - 1, third = size > 2 ? 1 : size - 1;
+
+    /* a consumer on the owner's rank drops p[0]: one unit, not the object */
+    if (rank == 0)
+        CHECK_OK(pxs_store_drop(st, &p[0]));
+    MPI_Barrier(MPI_COMM_WORLD);
+    if (rank == other) {
+        CHECK_OK(pxs_store_resolve(st, &p[0], buf, sizeof buf, &len));
+        CHECK(len == 1000);
+    }
+    MPI_Barrier(MPI_COMM_WORLD);
+    if (rank == third)
+        CHECK_RC(pxs_store_resolve(st, &p[0], buf, sizeof buf, &len), PXS_ERR_STALE);
+    MPI_Barrier(MPI_COMM_WORLD);
+    CHECK_RC(pxs_store_drop(st, &p[0]), PXS_ERR_STALE);
+
+    /* keep object: every rank drops it (twice), it stays */
+    CHECK_OK(pxs_store_drop(st, &p[1]));
+    CHECK_OK(pxs_store_drop(st, &p[1]));
+    MPI_Barrier(MPI_COMM_WORLD);
+    CHECK_OK(pxs_store_resolve(st, &p[1], buf, sizeof buf, &len));
+    MPI_Barrier(MPI_COMM_WORLD);
+    if (rank == 0)
+        CHECK_OK(pxs_store_evict(st, &p[1]));
+    MPI_Barrier(MPI_COMM_WORLD);
+    CHECK_RC(pxs_store_drop(st, &p[1]), PXS_ERR_STALE);
+
+    /* a holder's drop uses the only unit */
+    if (rank == other)
+        CHECK_OK(pxs_store_drop(st, &p[2]));
+    MPI_Barrier(MPI_COMM_WORLD);
+    CHECK_RC(pxs_store_resolve(st, &p[2], buf, sizeof buf, &len), PXS_ERR_STALE);
+    CHECK_RC(pxs_store_drop(st, &p[2]), PXS_ERR_STALE);
+
+    /* forged: CORRUPT from every rank, the budget untouched */
+    pxs_proxy_t f = forge_size(&p[3], 999);
+    for (int i = 0; i < 5; i++)
+        CHECK_RC(pxs_store_drop(st, &f), PXS_ERR_CORRUPT);
+    pxs_proxy_t fb = p[3];
+    fb.bytes[30] ^= 4;
+    CHECK_RC(pxs_store_drop(st, &fb), PXS_ERR_CORRUPT);
+    CHECK_RC(pxs_store_drop(st, NULL), PXS_ERR_INVALID);
+    CHECK_RC(pxs_store_drop(NULL, &p[3]), PXS_ERR_INVALID);
+    MPI_Barrier(MPI_COMM_WORLD);
+    if (rank == other) {
+        for (int i = 0; i < 3; i++)
+            CHECK_OK(pxs_store_resolve(st, &p[3], buf, sizeof buf, &len));
+        CHECK_RC(pxs_store_resolve(st, &p[3], buf, sizeof buf, &len), PXS_ERR_STALE);
     }
     MPI_Barrier(MPI_COMM_WORLD);
     if (rank == 0) {
@@ -237,6 +331,7 @@ main(int argc, char **argv)
     pxs_store_t *st;
     CHECK_OK(pxs_store_create(MPI_COMM_WORLD, &so, &st));
     evict_after_n(st);
+    drop_semantics(st);
     CHECK_OK(pxs_store_destroy(st));
 
     /* tiny arena and slot table: slots and bytes are reused constantly */

@@ -50,6 +50,52 @@ static void e_kind(pxs_proxy_info_t *p, uint64_t a) { p->kind = (uint8_t)a; }
 static void e_store(pxs_proxy_info_t *p, uint64_t a) { p->store_id = (uint32_t)a; }
 static void e_flags(pxs_proxy_info_t *p, uint64_t a) { p->flags = (uint16_t)a; }
 
+/* A forged proxy (live generation, wrong size) must never touch the
+ * budget: the owner reclaims in a tight loop while a holder hammers a
+ * one-resolve object with the forgery; the genuine resolve must still work.
+ * (It used to take a unit before comparing the descriptor and give it back
+ * after: a reclaim in between saw the budget spent and killed the object.) */
+static void
+forged_vs_reclaim(pxs_store_t *st)
+{
+    if (size < 2)
+        return;
+    enum { N = 3000 };
+    unsigned char data[256], buf[256];
+    pxs_test_fill(data, sizeof data, 77);
+    MPI_Barrier(MPI_COMM_WORLD); /* the free-slot checks above are done */
+    pxs_proxy_t g;
+    if (rank == 0)
+        CHECK_OK(pxs_store_put(st, data, sizeof data, NULL, &g)); /* budget 1 */
+    MPI_Bcast(&g, 64, MPI_BYTE, 0, MPI_COMM_WORLD);
+    pxs_proxy_info_t pi;
+    CHECK_OK(pxs_proxy_decode(g.bytes, 64, &pi));
+    pxs_proxy_t f = forge(&pi, e_size, 128);
+    size_t len = 0;
+    if (rank == 0) {
+        MPI_Request rq;
+        int flag = 0;
+        MPI_Irecv(NULL, 0, MPI_BYTE, 1, 9, MPI_COMM_WORLD, &rq);
+        while (!flag) {
+            CHECK_OK(pxs_store_progress(st));
+            MPI_Test(&rq, &flag, MPI_STATUS_IGNORE);
+        }
+    } else if (rank == 1) {
+        for (int i = 0; i < N; i++) {
+            CHECK_RC(pxs_store_resolve(st, &f, buf, sizeof buf, &len), PXS_ERR_CORRUPT);
+            if (i % 3 == 0)
+                CHECK_RC(pxs_store_drop(st, &f), PXS_ERR_CORRUPT);
+        }
+        MPI_Send(NULL, 0, MPI_BYTE, 0, 9, MPI_COMM_WORLD);
+    }
+    MPI_Barrier(MPI_COMM_WORLD);
+    if (rank == 1) {
+        CHECK_OK(pxs_store_resolve(st, &g, buf, sizeof buf, &len));
+        CHECK(len == sizeof data && memcmp(buf, data, len) == 0);
+    }
+    MPI_Barrier(MPI_COMM_WORLD);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -126,6 +172,7 @@ main(int argc, char **argv)
         unsigned char buf[3000];
         CHECK_RC(pxs_store_resolve(st, &p, buf, sizeof buf, &len), PXS_ERR_CORRUPT);
         CHECK_RC(pxs_store_evict(st, &p), PXS_ERR_CORRUPT);
+        CHECK_RC(pxs_store_drop(st, &p), PXS_ERR_CORRUPT);
     }
     /* well-formed but lying proxies (checksum recomputed) */
     uint64_t slot = gi.generation >> 32, gen = (uint32_t)gi.generation;
@@ -172,6 +219,12 @@ main(int argc, char **argv)
     CHECK_RC(resolve_rc(st, &f), PXS_ERR_CORRUPT);
     CHECK_RC(resolve_rc(st, &foreign), PXS_ERR_CORRUPT); /* another store's proxy */
     CHECK_RC(pxs_store_evict(st, &foreign), PXS_ERR_CORRUPT);
+    CHECK_RC(pxs_store_drop(st, &foreign), PXS_ERR_CORRUPT);
+    f = forge(&gi, e_size, 100);
+    CHECK_RC(pxs_store_drop(st, &f), PXS_ERR_CORRUPT);
+    CHECK_RC(pxs_store_evict(st, &f), PXS_ERR_CORRUPT);
+
+    forged_vs_reclaim(st);
 
     /* ---- bad arguments */
     unsigned char buf[3000];

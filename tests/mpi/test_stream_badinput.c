@@ -76,6 +76,18 @@ main(int argc, char **argv)
         CHECK_OK(pxs_store_used(store, &used, &cap));
         CHECK(used == used0);
         CHECK_RC(pxs_producer_send(open, PXS_TOPIC_ALL, data, 1, NULL, NULL), PXS_ERR_INVALID);
+        /* Many distinct undeclared topics: each is refused and leaves nothing
+         * behind, neither in the arena nor in the producer's topic table
+         * (it used to gain an entry per topic tried). */
+        for (uint32_t k = 0; k < 10000; k++) {
+            uint32_t topic = 1000 + k;
+            CHECK_RC(pxs_producer_send(open, topic, data, 100, NULL, NULL), PXS_ERR_NOT_FOUND);
+            CHECK_RC(pxs_producer_close_topic(open, topic), PXS_ERR_NOT_FOUND);
+        }
+        CHECK(open->n_topics == 0 && open->cap_topics <= 8);
+        (void)pxs_store_progress(store);
+        CHECK_OK(pxs_store_used(store, &used, &cap));
+        CHECK(used == used0);
         CHECK_OK(pxs_producer_destroy(open));
 
         /* The real producer owns T and T_OTHER. */

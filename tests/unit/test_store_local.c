@@ -1,6 +1,9 @@
 /* Local connector (one process, no MPI): round trip, evict-after-N, keep and
- * evict, views, async, checksum mismatch, backpressure, forged proxies, and
- * a producer thread against a consumer thread. */
+ * evict, views, async, checksum mismatch, backpressure, forged proxies, a
+ * producer thread against a consumer thread; drop (one budget unit, keep: a
+ * no-op); releasing a view twice or a copy of it (PXS_ERR_INVALID, nothing
+ * changes); views from several threads at once; PXS_ERR_NOMEM for an arena
+ * that cannot be allocated. */
 #include <pthread.h>
 #include <stdlib.h>
 
@@ -33,6 +36,113 @@ put(pxs_store_t *st, size_t len, uint64_t seed, uint32_t resolves, int ck)
     CHECK_OK(pxs_store_put(st, b, len, &po, &p));
     free(b);
     return p;
+}
+
+/* ASan: let the impossible malloc return NULL (PXS_ERR_NOMEM) instead of
+ * reporting it; an ASAN_OPTIONS environment adds to this. */
+const char *__asan_default_options(void);
+const char *
+__asan_default_options(void)
+{
+    return "allocator_may_return_null=1";
+}
+
+/* Threads sharing a handle: view/release (and a refused second release) */
+static pxs_proxy_t vkeep;
+static void *
+viewer(void *arg)
+{
+    pxs_store_t *st = arg;
+    for (int i = 0; i < 20000; i++) {
+        pxs_view_t v;
+        CHECK_OK(pxs_store_view(st, &vkeep, &v));
+        pxs_view_t c = v;
+        CHECK(v.len == 777 && pxs_test_verify(v.data, v.len, 55));
+        CHECK_OK(pxs_store_release(st, &v));
+        CHECK_RC(pxs_store_release(st, &c), PXS_ERR_INVALID);
+    }
+    return NULL;
+}
+
+static void
+drop_and_release(void)
+{
+    pxs_store_t *st = mk(1 << 20, 1);
+    unsigned char buf[1000];
+    size_t len = 0, used = 1;
+    /* drop: one unit of the budget */
+    pxs_proxy_t p2 = put(st, 1000, 61, 2, 0);
+    CHECK_OK(pxs_store_drop(st, &p2));
+    CHECK_OK(pxs_store_resolve(st, &p2, buf, sizeof buf, &len));
+    CHECK(len == 1000 && pxs_test_verify(buf, len, 61));
+    CHECK_RC(pxs_store_resolve(st, &p2, buf, sizeof buf, &len), PXS_ERR_STALE);
+    CHECK_RC(pxs_store_drop(st, &p2), PXS_ERR_STALE);
+    pxs_proxy_t p1 = put(st, 1000, 62, 1, 0);
+    CHECK_OK(pxs_store_drop(st, &p1)); /* the only unit: gone */
+    CHECK_RC(pxs_store_resolve(st, &p1, buf, sizeof buf, &len), PXS_ERR_STALE);
+    CHECK_OK(pxs_store_used(st, &used, NULL));
+    CHECK(used == 0);
+    /* keep: drop does nothing; evict (the owner, always, here) ends it */
+    pxs_proxy_t pk = put(st, 1000, 63, 0, 1);
+    for (int i = 0; i < 5; i++)
+        CHECK_OK(pxs_store_drop(st, &pk));
+    CHECK_OK(pxs_store_resolve(st, &pk, buf, sizeof buf, &len));
+    /* forged */
+    pxs_proxy_info_t pi;
+    CHECK_OK(pxs_proxy_decode(pk.bytes, 64, &pi));
+    pi.size = 999;
+    pxs_proxy_t f;
+    CHECK_OK(pxs_proxy_encode(&pi, &f));
+    CHECK_RC(pxs_store_drop(st, &f), PXS_ERR_CORRUPT);
+    CHECK_RC(pxs_store_evict(st, &f), PXS_ERR_CORRUPT);
+    pi.size = 1000;
+    pi.flags = 0; /* drops KEEP and CRC */
+    CHECK_OK(pxs_proxy_encode(&pi, &f));
+    CHECK_RC(pxs_store_drop(st, &f), PXS_ERR_CORRUPT);
+    CHECK_RC(pxs_store_drop(st, NULL), PXS_ERR_INVALID);
+    CHECK_RC(pxs_store_drop(NULL, &pk), PXS_ERR_INVALID);
+
+    /* double release: the second (and a copy's) is refused, nothing moves */
+    pxs_view_t v, c, w;
+    CHECK_OK(pxs_store_view(st, &pk, &v));
+    c = v;
+    CHECK_OK(pxs_store_view(st, &pk, &w));
+    CHECK_OK(pxs_store_release(st, &v));
+    CHECK_RC(pxs_store_release(st, &v), PXS_ERR_INVALID);
+    CHECK_RC(pxs_store_release(st, &c), PXS_ERR_INVALID);
+    CHECK_RC(pxs_store_destroy(st), PXS_ERR_BUSY); /* w is still live */
+    CHECK_OK(pxs_store_evict(st, &pk));
+    CHECK_OK(pxs_store_used(st, &used, NULL));
+    CHECK(used == 1024); /* pinned by w only */
+    CHECK_OK(pxs_store_release(st, &w));
+    CHECK_RC(pxs_store_release(st, &w), PXS_ERR_INVALID);
+    CHECK_OK(pxs_store_used(st, &used, NULL));
+    CHECK(used == 0); /* inflight back to exactly 0 */
+    CHECK_RC(pxs_store_evict(st, &pk), PXS_ERR_STALE);
+
+    /* views from several threads at once on one handle */
+    vkeep = put(st, 777, 55, 0, 0);
+    pthread_t th[3];
+    for (int i = 0; i < 3; i++)
+        pthread_create(&th[i], NULL, viewer, st);
+    viewer(st);
+    for (int i = 0; i < 3; i++)
+        pthread_join(th[i], NULL);
+    CHECK_OK(pxs_store_evict(st, &vkeep));
+    CHECK_OK(pxs_store_used(st, &used, NULL));
+    CHECK(used == 0);
+    CHECK_OK(pxs_store_destroy(st)); /* no view left behind */
+
+    /* an arena that cannot be allocated: PXS_ERR_NOMEM, no crash */
+    pxs_store_opts_t so;
+    CHECK_OK(pxs_store_opts_init(&so));
+    so.connector = PXS_CONN_LOCAL;
+    so.arena_bytes = (size_t)1 << 60;
+    pxs_store_t *big = NULL;
+    CHECK_RC(pxs_store_create(MPI_COMM_NULL, &so, &big), PXS_ERR_NOMEM);
+    CHECK(big == NULL);
+    so.arena_bytes = 1 << 20;
+    CHECK_RC(pxs_store_create(MPI_COMM_NULL, &so, NULL), PXS_ERR_INVALID);
 }
 
 #define NT 2000
@@ -179,6 +289,7 @@ main(void)
     CHECK(used == 0);
     CHECK_OK(pxs_store_destroy(st));
     free(buf);
+    drop_and_release();
     printf("store local OK\n");
     return 0;
 }

@@ -4,8 +4,13 @@
  * connector; the owner is always rank 0 and nothing calls MPI.
  *
  * Thread safety: every operation may be called from any thread at once (the
- * handle itself is shared); bytes are copied outside the lock while the
- * object's inflight count pins it, exactly like an RMA claim. */
+ * handle itself is shared: the front end guards its counters and view table
+ * with its own mutex); bytes are copied outside the lock while the object's
+ * inflight count pins it, exactly like an RMA claim.
+ *
+ * evict: the caller is always the owner: the object dies now (keep objects
+ * too). drop: one unit of the budget, like a resolve without the copy; a
+ * keep object is only validated. */
 #include <pthread.h>
 #include <sched.h>
 #include <stdlib.h>
@@ -184,17 +189,30 @@ l_check(void *st, const pxs_proxy_info_t *pi)
     return PXS_OK;
 }
 
+/* Is the proxy the slot's live object? PXS_ERR_STALE / PXS_ERR_CORRUPT.
+ * Under the lock. */
+static int
+l_match(lstore_t *l, const pxs_proxy_info_t *pi, const char *what)
+{
+    uint32_t s = (uint32_t)(pi->generation >> 32);
+    lslot_t *sl = &l->slots[s];
+    if (sl->state != L_LIVE || sl->gen != (uint32_t)pi->generation)
+        return pxsi_err(PXS_ERR_STALE, SUB, "%s: object is gone", what);
+    if (l->al.off[s] != pi->offset || sl->size != pi->size || sl->flags != pi->flags ||
+        sl->crc != pi->payload_crc)
+        return pxsi_err(PXS_ERR_CORRUPT, SUB, "%s: proxy does not match the object", what);
+    return PXS_OK;
+}
+
 /* Claim one resolve (delta from the budget); under the lock. */
 static int
 l_claim(lstore_t *l, const pxs_proxy_info_t *pi, int64_t delta, int pin)
 {
     uint32_t s = (uint32_t)(pi->generation >> 32);
     lslot_t *sl = &l->slots[s];
-    if (sl->state != L_LIVE || sl->gen != (uint32_t)pi->generation)
-        return pxsi_err(PXS_ERR_STALE, SUB, "object is gone");
-    if (l->al.off[s] != pi->offset || sl->size != pi->size || sl->flags != pi->flags ||
-        sl->crc != pi->payload_crc)
-        return pxsi_err(PXS_ERR_CORRUPT, SUB, "proxy does not match the object");
+    int rc = l_match(l, pi, "resolve");
+    if (rc)
+        return rc;
     if (sl->remaining <= 0)
         return pxsi_err(PXS_ERR_STALE, SUB, "resolve budget used up");
     sl->remaining += delta;
@@ -294,18 +312,33 @@ l_evict(void *st, const pxs_proxy_info_t *pi)
 {
     lstore_t *l = st;
     /* one process: the caller is always the owner: evict now (it is freed
-     * once no view pins it) */
+     * once no view pins it), keep objects included */
     pthread_mutex_lock(&l->mu);
-    uint32_t s = (uint32_t)(pi->generation >> 32);
-    lslot_t *sl = &l->slots[s];
-    int rc = PXS_OK;
-    if (sl->state != L_LIVE || sl->gen != (uint32_t)pi->generation)
-        rc = pxsi_err(PXS_ERR_STALE, SUB, "evict: object already gone");
-    else if (l->al.off[s] != pi->offset || sl->size != pi->size)
-        rc = pxsi_err(PXS_ERR_CORRUPT, SUB, "evict: proxy does not match the object");
-    else {
-        sl->remaining = 0;
+    int rc = l_match(l, pi, "evict");
+    if (rc == PXS_OK) {
+        l->slots[pi->generation >> 32].remaining = 0;
         l_reclaim(l);
+    }
+    pthread_mutex_unlock(&l->mu);
+    return rc;
+}
+
+/* One unit of the budget, as a resolve without the copy; keep objects: a
+ * validated no-op. */
+static int
+l_drop(void *st, const pxs_proxy_info_t *pi)
+{
+    lstore_t *l = st;
+    pthread_mutex_lock(&l->mu);
+    int rc = l_match(l, pi, "drop");
+    if (rc == PXS_OK && !(pi->flags & PXS_PROXY_F_KEEP)) {
+        lslot_t *sl = &l->slots[pi->generation >> 32];
+        if (sl->remaining <= 0) {
+            rc = pxsi_err(PXS_ERR_STALE, SUB, "drop: resolve budget used up");
+        } else {
+            sl->remaining--;
+            l_reclaim(l);
+        }
     }
     pthread_mutex_unlock(&l->mu);
     return rc;
@@ -375,6 +408,7 @@ const pxsi_store_conn_ops_t pxsi_store_local_ops = {
     .view = l_view,
     .release = l_release,
     .evict = l_evict,
+    .drop = l_drop,
     .progress = l_progress,
     .used = l_used,
     .destroy = l_destroy,

@@ -36,13 +36,23 @@
  *   put (owner):  copy bytes into the arena; MPI_Win_sync; Accumulate(REPLACE)
  *                 D and U; flush; Accumulate(SUM, 1 << 32) on A (gen -> odd);
  *                 flush. The descriptor is complete before the gen is live.
- *   resolve:      1 claim: old = Fetch_and_op(SUM, +1) on A; flush. If
- *                   gen(old) != proxy gen: release (A -= 1) -> PXS_ERR_STALE.
- *                   While our +1 is in A the owner will not free the slot.
- *                 2 take: Fetch_and_op(SUM, -1) on U and Get_accumulate(NO_OP)
- *                   of D; flush. D != proxy's offset/size/crc/flags: give the
- *                   unit back, release -> PXS_ERR_CORRUPT (forged proxy).
- *                   old U <= 0: budget used up, release -> PXS_ERR_STALE.
+ *   resolve:      1 claim: old = Fetch_and_op(SUM, +1) on A and
+ *                   Get_accumulate(NO_OP) of D; one flush. If gen(old) !=
+ *                   proxy gen: release (A -= 1) -> PXS_ERR_STALE. While our
+ *                   +1 is in A the owner will not free the slot. D !=
+ *                   proxy's offset/size/crc/flags: release -> PXS_ERR_CORRUPT
+ *                   (forged proxy; U was never touched, so a forged proxy can
+ *                   never make the owner see a spent budget).
+ *                   Why D read in the same flush is D of this gen: the proxy
+ *                   was made after the owner published gen (D first, flush,
+ *                   then A), and D changes only when the slot is reused, after
+ *                   gen has moved on; if our claim sees the proxy's gen, gen
+ *                   did not move between publication and the claim, and after
+ *                   the claim our +1 pins the slot: D read anywhere in that
+ *                   window is this object's.
+ *                 2 take (not for keep objects, which only the owner ends):
+ *                   Fetch_and_op(SUM, -1) on U; flush. old U <= 0: budget used
+ *                   up, release -> PXS_ERR_STALE.
  *                 3 copy: memcpy from shared memory (in pieces) or MPI_Get
  *                   (chunks of get_chunk, one flush); verify CRC32C if flagged.
  *                 4 release: Accumulate(SUM, -1) on A; flush.
@@ -58,8 +68,15 @@
  *   or the claim comes after the kill and sees the new gen (STALE). A stale
  *   claim never touches U or D, so the owner may REPLACE them at reuse.
  *   View = steps 1-3 without the copy; the claim is held until release.
- *   Holder evict = steps 1, 2 (U -= 1, or -2^62 for a keep-until-evict
- *   object: it dies) and 4. Owner evict kills the slot at once.
+ *   Drop (any rank, the owner's included) = steps 1, 2 and 4: one unit of
+ *   the budget; a keep object is validated and left alone. Holder evict =
+ *   drop. Owner evict kills the slot at once (keep objects too).
+ *   A put whose publication failed after the gen update was issued leaves
+ *   the slot BROKEN (never freed or reused: its word may be odd).
+ *
+ * CREATE: every collective step is agreed (pxsi_agree) before the next, so a
+ * failure on some ranks fails all without a hang; a window or communicator
+ * that exists on only some ranks is leaked (freeing it would be collective).
  *
  * TIMEOUTS/PROGRESS: under osc/ucx (atomics) and osc/pt2pt (everything) the
  * owner must call MPI for a peer's atomics to complete; the owner's put
@@ -80,18 +97,21 @@
 #define GEN_ONE     ((uint64_t)1 << 32)
 #define KEEP_BUDGET ((int64_t)1 << 62)
 
-enum { SLOT_FREE = 0, SLOT_LIVE = 1, SLOT_DYING = 2 };
+enum { SLOT_FREE = 0, SLOT_LIVE = 1, SLOT_DYING = 2, SLOT_BROKEN = 3 };
 enum { MODE_NONE = 0, MODE_PLAIN, MODE_MPI_SHM, MODE_POSIX_SHM };
 
 typedef struct rma_slot {
     uint32_t gen; /* mirror of A's gen: only the owner changes it */
     uint8_t state;
     uint8_t evict;
+    uint16_t flags; /* mirror of D (written only by the owner) */
+    uint32_t crc;
     uint64_t size;
 } rma_slot_t;
 
 typedef struct rma {
-    MPI_Comm comm, node;
+    MPI_Comm comm; /* the front end's duplicate (not ours to free) */
+    MPI_Comm node;
     int rank, size, nrank, nsize;
     int mode, shm_on;
     uint64_t cap;
@@ -148,49 +168,57 @@ unclaim(rma_t *r, int o, uint32_t s)
     return PXS_OK;
 }
 
+/* Step 1: claim the slot and read its descriptor in one flush; STALE or
+ * CORRUPT release the claim. An MPI failure of the claim itself leaves it
+ * alone (it may or may not have been applied: a leaked pin is safe, a second
+ * decrement would corrupt the gen). */
 static int
-claim(rma_t *r, int o, uint32_t s, uint32_t gen)
+claim(rma_t *r, const pxs_proxy_info_t *pi)
 {
-    uint64_t one = 1, old = 0;
-    PXSI_MPI_CHECK(MPI_Fetch_and_op(&one, &old, MPI_UINT64_T, o, w_a(s), MPI_SUM, r->ctl_win),
-                   SUB);
-    PXSI_MPI_CHECK(MPI_Win_flush(o, r->ctl_win), SUB);
+    int o = (int)pi->owner;
+    uint32_t s = (uint32_t)(pi->generation >> 32), gen = (uint32_t)pi->generation;
+    uint64_t one = 1, old = 0, d[3] = {0, 0, 0}, dummy[3] = {0, 0, 0};
+    int mrc = MPI_Fetch_and_op(&one, &old, MPI_UINT64_T, o, w_a(s), MPI_SUM, r->ctl_win);
+    if (mrc == MPI_SUCCESS)
+        mrc = MPI_Get_accumulate(dummy, 3, MPI_UINT64_T, d, 3, MPI_UINT64_T, o, w_d(r, o, s), 3,
+                                 MPI_UINT64_T, MPI_NO_OP, r->ctl_win);
+    if (mrc == MPI_SUCCESS)
+        mrc = MPI_Win_flush(o, r->ctl_win);
+    if (mrc != MPI_SUCCESS)
+        return pxsi_mpi_err(mrc, SUB, "claim: generation/descriptor atomics");
     if ((uint32_t)(old >> 32) != gen) {
         int rc = unclaim(r, o, s);
         return rc ? rc
                   : pxsi_err(PXS_ERR_STALE, SUB, "object (rank %d slot %u gen %u) is gone (gen %u)",
                              o, s, gen, (unsigned)(old >> 32));
     }
-    return PXS_OK;
-}
-
-/* Step 2: take `delta` from the budget and read the descriptor. On any
- * failure the claim is released. */
-static int
-take(rma_t *r, int o, uint32_t s, const pxs_proxy_info_t *pi, int64_t delta)
-{
-    int64_t rem = 0;
-    uint64_t d[3] = {0, 0, 0}, dummy[3] = {0, 0, 0};
-    int mrc = MPI_Fetch_and_op(&delta, &rem, MPI_INT64_T, o, w_u(r, o, s), MPI_SUM, r->ctl_win);
-    if (mrc == MPI_SUCCESS)
-        mrc = MPI_Get_accumulate(dummy, 3, MPI_UINT64_T, d, 3, MPI_UINT64_T, o, w_d(r, o, s), 3,
-                                 MPI_UINT64_T, MPI_NO_OP, r->ctl_win);
-    if (mrc == MPI_SUCCESS)
-        mrc = MPI_Win_flush(o, r->ctl_win);
-    if (mrc != MPI_SUCCESS) {
-        int rc = pxsi_mpi_err(mrc, SUB, "resolve: budget/descriptor atomics");
-        (void)unclaim(r, o, s);
-        return rc;
-    }
     if (d[0] != pi->offset || d[1] != pi->size || (uint32_t)d[2] != pi->payload_crc ||
         (uint16_t)(d[2] >> 32) != pi->flags) {
-        int64_t back = -delta, ign;
-        mrc = MPI_Fetch_and_op(&back, &ign, MPI_INT64_T, o, w_u(r, o, s), MPI_SUM, r->ctl_win);
-        (void)mrc;
         (void)unclaim(r, o, s);
         return pxsi_err(PXS_ERR_CORRUPT, SUB,
                         "proxy does not match object (rank %d slot %u): forged offset/size/flags", o,
                         s);
+    }
+    return PXS_OK;
+}
+
+/* Step 2, after a successful claim: take one unit of the budget (nothing for
+ * a keep object). On any failure the claim is released. */
+static int
+take(rma_t *r, const pxs_proxy_info_t *pi)
+{
+    if (pi->flags & PXS_PROXY_F_KEEP)
+        return PXS_OK;
+    int o = (int)pi->owner;
+    uint32_t s = (uint32_t)(pi->generation >> 32);
+    int64_t delta = -1, rem = 0;
+    int mrc = MPI_Fetch_and_op(&delta, &rem, MPI_INT64_T, o, w_u(r, o, s), MPI_SUM, r->ctl_win);
+    if (mrc == MPI_SUCCESS)
+        mrc = MPI_Win_flush(o, r->ctl_win);
+    if (mrc != MPI_SUCCESS) {
+        int rc = pxsi_mpi_err(mrc, SUB, "resolve: budget atomic");
+        (void)unclaim(r, o, s);
+        return rc;
     }
     if (rem <= 0) {
         (void)unclaim(r, o, s);
@@ -198,6 +226,14 @@ take(rma_t *r, int o, uint32_t s, const pxs_proxy_info_t *pi, int64_t delta)
                         o, s);
     }
     return PXS_OK;
+}
+
+/* Steps 1 and 2. */
+static int
+acquire(rma_t *r, const pxs_proxy_info_t *pi)
+{
+    int rc = claim(r, pi);
+    return rc ? rc : take(r, pi);
 }
 
 static int
@@ -365,17 +401,28 @@ rma_put(void *st, const void *data, size_t len, const pxs_put_opts_t *o, double 
                                r->ctl_win);
     if (mrc == MPI_SUCCESS)
         mrc = MPI_Win_flush(r->rank, r->ctl_win);
-    if (mrc == MPI_SUCCESS)
+    int gen_issued = 0;
+    if (mrc == MPI_SUCCESS) {
+        gen_issued = 1;
         mrc = MPI_Fetch_and_op(&g, &ign_u, MPI_UINT64_T, r->rank, w_a(s), MPI_SUM, r->ctl_win);
+    }
     if (mrc == MPI_SUCCESS)
         mrc = MPI_Win_flush(r->rank, r->ctl_win);
     if (mrc != MPI_SUCCESS) {
-        pxsi_arena_free(&r->al, s); /* gen not published (or unknown): drop it */
+        if (gen_issued) {
+            /* the gen word may be odd now, out of step with our mirror:
+             * never free or reuse this slot (leak its block) */
+            r->slots[s].state = SLOT_BROKEN;
+        } else {
+            pxsi_arena_free(&r->al, s); /* gen untouched: drop it */
+        }
         return pxsi_mpi_err(mrc, SUB, "put: publishing the descriptor");
     }
     r->slots[s].gen++;
     r->slots[s].state = SLOT_LIVE;
     r->slots[s].evict = 0;
+    r->slots[s].flags = flags;
+    r->slots[s].crc = crc;
     r->slots[s].size = len;
     out->offset = off;
     out->size = len;
@@ -415,11 +462,9 @@ rma_resolve(void *st, const pxs_proxy_info_t *pi, void *buf, size_t cap, size_t 
     rma_t *r = st;
     (void)cap;
     int o = (int)pi->owner;
-    uint32_t s = (uint32_t)(pi->generation >> 32), g = (uint32_t)pi->generation;
-    int rc = claim(r, o, s, g);
+    uint32_t s = (uint32_t)(pi->generation >> 32);
+    int rc = acquire(r, pi);
     if (rc)
-        return rc;
-    if ((rc = take(r, o, s, pi, -1)) != PXS_OK)
         return rc;
     rc = fetch(r, o, pi->offset, buf, (size_t)pi->size, path_of(r, o));
     if (rc == PXS_OK)
@@ -469,11 +514,9 @@ rma_resolve_start(void *st, const pxs_proxy_info_t *pi, void *buf, size_t cap,
         q->done = 1;
         return PXS_OK;
     }
-    uint32_t s = (uint32_t)(pi->generation >> 32), g = (uint32_t)pi->generation;
-    int rc = claim(r, o, s, g);
+    uint32_t s = (uint32_t)(pi->generation >> 32);
+    int rc = acquire(r, pi);
     if (rc)
-        return rc;
-    if ((rc = take(r, o, s, pi, -1)) != PXS_OK)
         return rc;
     size_t len = (size_t)pi->size;
     size_t nreq = (len + r->chunk - 1) / r->chunk;
@@ -553,11 +596,9 @@ rma_view(void *st, const pxs_proxy_info_t *pi, pxs_view_t *v)
         r->stats.views_copied++;
         return PXS_OK;
     }
-    uint32_t s = (uint32_t)(pi->generation >> 32), g = (uint32_t)pi->generation;
-    int rc = claim(r, o, s, g);
+    uint32_t s = (uint32_t)(pi->generation >> 32);
+    int rc = acquire(r, pi);
     if (rc)
-        return rc;
-    if ((rc = take(r, o, s, pi, -1)) != PXS_OK)
         return rc;
     if (r->sync_win != MPI_WIN_NULL)
         (void)MPI_Win_sync(r->sync_win);
@@ -587,32 +628,42 @@ rma_release(void *st, pxs_view_t *v)
 }
 
 /* ------------------------------------------------------------ evict, progress */
+/* Drop: one unit of the budget from any rank, the owner's included (its own
+ * words through MPI atomics, like a peer); a keep object is validated only. */
+static int
+rma_drop(void *st, const pxs_proxy_info_t *pi)
+{
+    rma_t *r = st;
+    int o = (int)pi->owner;
+    int rc = acquire(r, pi);
+    if (rc)
+        return rc;
+    rc = unclaim(r, o, (uint32_t)(pi->generation >> 32));
+    if (rc == PXS_OK && o == r->rank)
+        rc = reclaim(r);
+    return rc;
+}
+
 static int
 rma_evict(void *st, const pxs_proxy_info_t *pi)
 {
     rma_t *r = st;
     int o = (int)pi->owner;
     uint32_t s = (uint32_t)(pi->generation >> 32), g = (uint32_t)pi->generation;
-    if (o == r->rank) {
-        rma_slot_t *sl = &r->slots[s];
-        if (sl->state != SLOT_LIVE || sl->gen != g)
-            return pxsi_err(PXS_ERR_STALE, SUB, "evict: object already gone");
-        if (r->al.off[s] != pi->offset || sl->size != pi->size)
-            return pxsi_err(PXS_ERR_CORRUPT, SUB, "evict: proxy does not match the object");
-        int rc = kill_slot(r, s);
-        if (rc == PXS_OK) {
-            PXSI_MPI_CHECK(MPI_Win_flush(r->rank, r->ctl_win), SUB);
-            rc = reclaim(r);
-        }
-        return rc;
+    if (o != r->rank)
+        return rma_drop(st, pi); /* holder: one unit; keep objects: nothing */
+    rma_slot_t *sl = &r->slots[s];
+    if (sl->state != SLOT_LIVE || sl->gen != g)
+        return pxsi_err(PXS_ERR_STALE, SUB, "evict: object already gone");
+    if (r->al.off[s] != pi->offset || sl->size != pi->size || sl->flags != pi->flags ||
+        sl->crc != pi->payload_crc)
+        return pxsi_err(PXS_ERR_CORRUPT, SUB, "evict: proxy does not match the object");
+    int rc = kill_slot(r, s);
+    if (rc == PXS_OK) {
+        PXSI_MPI_CHECK(MPI_Win_flush(r->rank, r->ctl_win), SUB);
+        rc = reclaim(r);
     }
-    int rc = claim(r, o, s, g);
-    if (rc)
-        return rc;
-    rc = take(r, o, s, pi, (pi->flags & PXS_PROXY_F_KEEP) ? -KEEP_BUDGET : -1);
-    if (rc)
-        return rc;
-    return unclaim(r, o, s);
+    return rc;
 }
 
 static int
@@ -660,11 +711,13 @@ rma_corrupt(void *st, uint64_t offset)
 #endif
 
 /* ------------------------------------------------------------ create / destroy */
+/* keep_own: leave this rank's own segment mapped (a window that could not
+ * be freed still covers it). */
 static void
-posix_teardown(rma_t *r)
+posix_teardown(rma_t *r, int keep_own)
 {
     for (int i = 0; i < r->nmaps; i++)
-        if (r->maps[i] && r->maps[i] != MAP_FAILED)
+        if (r->maps[i] && r->maps[i] != MAP_FAILED && !(keep_own && i == r->nrank))
             munmap(r->maps[i], r->map_len[i]);
     free(r->maps);
     free(r->map_len);
@@ -674,13 +727,15 @@ posix_teardown(rma_t *r)
 }
 
 /* Own POSIX segment per rank, mapped by same-node peers. Collective over
- * comm (agreed). On success r->arena and r->peer_base[] are set. */
+ * comm; every step agreed. On success r->arena and r->maps[] are set. */
 static int
 posix_setup(rma_t *r, const int *node_to_comm, uint32_t store_id)
 {
     long leader = (long)getpid();
-    int rc = PXS_OK;
-    PXSI_MPI_CHECK(MPI_Bcast(&leader, 1, MPI_LONG, 0, r->node), SUB);
+    int rc = pxsi_agree(r->comm, pxsi_mpi_err(MPI_Bcast(&leader, 1, MPI_LONG, 0, r->node), SUB,
+                                              "MPI_Bcast (segment names)"));
+    if (rc)
+        return rc;
     r->maps = calloc((size_t)r->nsize, sizeof *r->maps);
     r->map_len = calloc((size_t)r->nsize, sizeof *r->map_len);
     r->nmaps = r->maps && r->map_len ? r->nsize : 0;
@@ -736,16 +791,18 @@ posix_setup(rma_t *r, const int *node_to_comm, uint32_t store_id)
     int brc = MPI_Barrier(r->node);
     if (created)
         shm_unlink(name);
-    if (rc == PXS_OK && brc != MPI_SUCCESS)
-        rc = pxsi_mpi_err(brc, SUB, "MPI_Barrier");
+    rc = pxsi_agree(r->comm, rc ? rc : pxsi_mpi_err(brc, SUB, "MPI_Barrier"));
     if (rc) {
-        posix_teardown(r);
+        posix_teardown(r, 0);
         return rc;
     }
     r->arena = r->maps[r->nrank];
     return PXS_OK;
 }
 
+/* Frees what every rank has (the creation steps are agreed, and windows that
+ * exist on only some ranks were leaked by leak_partial). Not the comm: the
+ * front end's. */
 static void
 rma_free_all(rma_t *r)
 {
@@ -761,11 +818,9 @@ rma_free_all(rma_t *r)
         MPI_Win_unlock_all(r->shm_win);
         MPI_Win_free(&r->shm_win);
     }
-    posix_teardown(r);
+    posix_teardown(r, 0);
     if (r->node != MPI_COMM_NULL)
         MPI_Comm_free(&r->node);
-    if (r->comm != MPI_COMM_NULL)
-        MPI_Comm_free(&r->comm);
     pxsi_arena_fini(&r->al);
     free(r->slots);
     free(r->snap);
@@ -775,10 +830,40 @@ rma_free_all(rma_t *r)
     free(r);
 }
 
+/* After a window creation that failed on some rank (agreed): a window that
+ * exists on only some ranks cannot be freed (MPI_Win_free is collective), so
+ * it is leaked. Returns whether any rank had one: the same answer on every
+ * rank, so callers can decide collectively what to do with the memory under
+ * it. Collective over comm. */
+static int
+leak_partial(rma_t *r, MPI_Win *w)
+{
+    int have = *w != MPI_WIN_NULL, any = 1;
+    if (MPI_Allreduce(&have, &any, 1, MPI_INT, MPI_MAX, r->comm) != MPI_SUCCESS)
+        any = 1;
+    if (have)
+        PXSI_DEBUG(SUB, "a window created here but not on every rank is leaked");
+    *w = MPI_WIN_NULL;
+    return any;
+}
+
 static const char *remedy =
     "windows over several nodes need osc ucx or pt2pt on TCP clusters (Debian's "
     "openmpi-mca-params.conf excludes them): run with --mca osc sm,ucx or --mca osc sm,pt2pt "
     "(or ucx / pt2pt)";
+
+/* Agree on a window creation; on failure every rank (not only the failing
+ * one) reports what to do about it. */
+static int
+agree_window(rma_t *r, int mrc, const char *what)
+{
+    int rc = pxsi_agree(r->comm, pxsi_mpi_err(mrc, SUB, what));
+    if (rc == PXS_OK)
+        return PXS_OK;
+    return pxsi_err(rc, SUB, "%s failed on %s (%s): %s", what,
+                    mrc != MPI_SUCCESS ? "this rank" : "a peer rank",
+                    r->size == r->nsize ? "one node" : "several nodes", remedy);
+}
 
 static int
 unified(MPI_Win w)
@@ -790,31 +875,26 @@ unified(MPI_Win w)
 }
 
 static int
-rma_create(MPI_Comm ucomm, const pxs_store_opts_t *o, uint32_t store_id, void **out)
+rma_create(MPI_Comm comm, const pxs_store_opts_t *o, uint32_t store_id, void **out)
 {
     rma_t *r = calloc(1, sizeof *r);
     int rc = r ? PXS_OK : pxsi_err(PXS_ERR_NOMEM, SUB, "store state");
-    rc = pxsi_agree(ucomm, rc);
+    rc = pxsi_agree(comm, rc);
     if (rc) {
         free(r);
         return rc;
     }
-    r->comm = r->node = MPI_COMM_NULL;
+    r->comm = comm; /* the front end's duplicate, MPI_ERRORS_RETURN */
+    r->node = MPI_COMM_NULL;
     r->shm_win = r->data_win = r->ctl_win = r->sync_win = MPI_WIN_NULL;
-    int mrc = MPI_Comm_dup(ucomm, &r->comm);
-    if (mrc != MPI_SUCCESS) {
-        r->comm = MPI_COMM_NULL;
-        rc = pxsi_mpi_err(mrc, SUB, "MPI_Comm_dup");
-        rma_free_all(r);
-        return rc;
-    }
-    MPI_Comm_set_errhandler(r->comm, MPI_ERRORS_RETURN);
     MPI_Comm_rank(r->comm, &r->rank);
     MPI_Comm_size(r->comm, &r->size);
-    mrc = MPI_Comm_split_type(r->comm, MPI_COMM_TYPE_SHARED, r->rank, MPI_INFO_NULL, &r->node);
+    int mrc = MPI_Comm_split_type(r->comm, MPI_COMM_TYPE_SHARED, r->rank, MPI_INFO_NULL, &r->node);
+    if (mrc != MPI_SUCCESS)
+        r->node = MPI_COMM_NULL;
     rc = pxsi_agree(r->comm, pxsi_mpi_err(mrc, SUB, "MPI_Comm_split_type"));
     if (rc) {
-        r->node = MPI_COMM_NULL;
+        r->node = MPI_COMM_NULL; /* where it exists: leaked (freeing is collective) */
         rma_free_all(r);
         return rc;
     }
@@ -852,14 +932,19 @@ rma_create(MPI_Comm ucomm, const pxs_store_opts_t *o, uint32_t store_id, void **
             rc = pxsi_arena_init(&r->al, cap, r->nslots);
     }
     rc = pxsi_agree(r->comm, rc);
+    /* each collective agreed before the next: no rank is left in one */
     if (rc == PXS_OK) {
         mrc = MPI_Allreduce(MPI_IN_PLACE, &shm, 1, MPI_INT, MPI_MIN, r->comm);
-        if (mrc == MPI_SUCCESS)
-            mrc = MPI_Allgather(&r->cap, 1, MPI_UINT64_T, r->peer_cap, 1, MPI_UINT64_T, r->comm);
-        if (mrc == MPI_SUCCESS)
-            mrc = MPI_Allgather(&r->nslots, 1, MPI_UINT32_T, r->peer_nslots, 1, MPI_UINT32_T,
-                                r->comm);
-        rc = pxsi_mpi_err(mrc, SUB, "exchanging arena sizes");
+        rc = pxsi_agree(r->comm, pxsi_mpi_err(mrc, SUB, "MPI_Allreduce (shm)"));
+    }
+    if (rc == PXS_OK) {
+        mrc = MPI_Allgather(&r->cap, 1, MPI_UINT64_T, r->peer_cap, 1, MPI_UINT64_T, r->comm);
+        rc = pxsi_agree(r->comm, pxsi_mpi_err(mrc, SUB, "MPI_Allgather (arena sizes)"));
+    }
+    if (rc == PXS_OK) {
+        mrc = MPI_Allgather(&r->nslots, 1, MPI_UINT32_T, r->peer_nslots, 1, MPI_UINT32_T,
+                            r->comm);
+        rc = pxsi_agree(r->comm, pxsi_mpi_err(mrc, SUB, "MPI_Allgather (slot tables)"));
     }
     if (rc) {
         rma_free_all(r);
@@ -894,7 +979,8 @@ rma_create(MPI_Comm ucomm, const pxs_store_opts_t *o, uint32_t store_id, void **
         return rc;
     }
 
-    /* ---- the arena windows (see the comment at the top) */
+    /* ---- the arena windows (see the comment at the top). Every creation
+     * is agreed; a window that exists on only some ranks is leaked. */
     int mode = MODE_NONE;
     if (shm) {
         MPI_Info info;
@@ -906,7 +992,9 @@ rma_create(MPI_Comm ucomm, const pxs_store_opts_t *o, uint32_t store_id, void **
         if (mrc != MPI_SUCCESS)
             r->shm_win = MPI_WIN_NULL;
         rc = pxsi_agree(r->comm, pxsi_mpi_err(mrc, SUB, "MPI_Win_allocate_shared"));
-        if (rc == PXS_OK) {
+        if (rc) {
+            (void)leak_partial(r, &r->shm_win);
+        } else {
             MPI_Win_set_errhandler(r->shm_win, MPI_ERRORS_RETURN);
             r->arena = base;
             mrc = MPI_Win_create(base, (MPI_Aint)cap, 1, MPI_INFO_NULL, r->comm, &r->data_win);
@@ -915,25 +1003,27 @@ rma_create(MPI_Comm ucomm, const pxs_store_opts_t *o, uint32_t store_id, void **
             rc = pxsi_agree(r->comm, pxsi_mpi_err(mrc, SUB, "MPI_Win_create over the shared arena"));
             if (rc == PXS_OK) {
                 mode = MODE_MPI_SHM;
-            } else if (r->nsize == r->size) {
-                /* osc sm alone: one node, every peer reached through shm */
-                if (r->data_win != MPI_WIN_NULL)
-                    MPI_Win_free(&r->data_win);
-                r->data_win = MPI_WIN_NULL;
-                mode = MODE_MPI_SHM;
-                PXSI_DEBUG(SUB, "MPI_Win_create refused (osc sm?): shared memory only, one node");
             } else {
-                if (r->data_win != MPI_WIN_NULL)
-                    MPI_Win_free(&r->data_win);
-                MPI_Win_free(&r->shm_win);
-                r->shm_win = MPI_WIN_NULL;
-                r->arena = NULL;
+                int partial = leak_partial(r, &r->data_win);
+                if (r->nsize == r->size) {
+                    /* osc sm alone: one node, every peer reached through shm */
+                    mode = MODE_MPI_SHM;
+                    rc = PXS_OK;
+                    PXSI_DEBUG(SUB, "MPI_Win_create refused (osc sm?): shared memory only, one node");
+                } else if (partial) {
+                    /* a leaked data_win covers this memory: keep it (leak) */
+                    r->shm_win = MPI_WIN_NULL;
+                    r->arena = NULL;
+                } else {
+                    MPI_Win_free(&r->shm_win); /* every rank has it: agreed above */
+                    r->shm_win = MPI_WIN_NULL;
+                    r->arena = NULL;
+                }
             }
-        } else if (r->shm_win != MPI_WIN_NULL) {
-            MPI_Win_free(&r->shm_win);
         }
-        if (mode == MODE_NONE && r->shm_win == MPI_WIN_NULL && rc != PXS_OK) {
-            /* Win_allocate_shared refused (osc rdma/ucx/pt2pt only) */
+        if (mode == MODE_NONE) {
+            /* Win_allocate_shared refused (osc rdma/ucx/pt2pt only), or the
+             * shared arena could not be reached across nodes */
             rc = posix_setup(r, n2c, store_id);
             if (rc == PXS_OK) {
                 mrc = MPI_Win_create(r->arena, (MPI_Aint)cap, 1, MPI_INFO_NULL, r->comm,
@@ -944,9 +1034,8 @@ rma_create(MPI_Comm ucomm, const pxs_store_opts_t *o, uint32_t store_id, void **
                 if (rc == PXS_OK) {
                     mode = MODE_POSIX_SHM;
                 } else {
-                    if (r->data_win != MPI_WIN_NULL)
-                        MPI_Win_free(&r->data_win);
-                    posix_teardown(r);
+                    int partial = leak_partial(r, &r->data_win);
+                    posix_teardown(r, partial);
                     r->arena = NULL;
                 }
             }
@@ -957,15 +1046,9 @@ rma_create(MPI_Comm ucomm, const pxs_store_opts_t *o, uint32_t store_id, void **
         mrc = MPI_Win_allocate((MPI_Aint)cap, 1, MPI_INFO_NULL, r->comm, &base, &r->data_win);
         if (mrc != MPI_SUCCESS)
             r->data_win = MPI_WIN_NULL;
-        rc = pxsi_agree(r->comm, mrc == MPI_SUCCESS
-                                     ? PXS_OK
-                                     : pxsi_err(PXS_ERR_MPI, SUB,
-                                                "MPI_Win_allocate of the arena failed "
-                                                "(%d nodes): %s",
-                                                r->size == r->nsize ? 1 : 2, remedy));
+        rc = agree_window(r, mrc, "MPI_Win_allocate of the arena");
         if (rc) {
-            if (r->data_win != MPI_WIN_NULL)
-                MPI_Win_free(&r->data_win);
+            (void)leak_partial(r, &r->data_win);
             free(n2c);
             free(nranks);
             rma_free_all(r);
@@ -983,12 +1066,10 @@ rma_create(MPI_Comm ucomm, const pxs_store_opts_t *o, uint32_t store_id, void **
                            &cbase, &r->ctl_win);
     if (mrc != MPI_SUCCESS)
         r->ctl_win = MPI_WIN_NULL;
-    rc = pxsi_agree(r->comm, mrc == MPI_SUCCESS
-                                 ? PXS_OK
-                                 : pxsi_err(PXS_ERR_MPI, SUB,
-                                            "MPI_Win_allocate of the control words failed: %s",
-                                            remedy));
-    if (rc == PXS_OK) {
+    rc = agree_window(r, mrc, "MPI_Win_allocate of the control words");
+    if (rc) {
+        (void)leak_partial(r, &r->ctl_win);
+    } else {
         r->ctl = cbase;
         memset(r->ctl, 0, ctl_bytes); /* before any peer's atomics: barrier below */
         MPI_Win_set_errhandler(r->ctl_win, MPI_ERRORS_RETURN);
@@ -1070,6 +1151,7 @@ const pxsi_store_conn_ops_t pxsi_store_rma_ops = {
     .view = rma_view,
     .release = rma_release,
     .evict = rma_evict,
+    .drop = rma_drop,
     .progress = rma_progress,
     .used = rma_used,
     .destroy = rma_destroy,
