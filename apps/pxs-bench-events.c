@@ -179,7 +179,7 @@ tput_bus(int P, int S, uint32_t batch, long n)
             got += rc == PXS_OK;
         }
         if (got != n * P)
-            die("event count", PXS_ERR_INTERNAL);
+            die("event count", PXS_ERR_CORRUPT);
         rate = (double)got / (app_now() - t0);
     }
     app_park(MPI_COMM_WORLD);

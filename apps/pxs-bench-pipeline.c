@@ -182,7 +182,7 @@ pxs_once(size_t size, long n)
             size_t len = 0;
             DIE_IF(pxs_consumer_resolve(cons, &ev, g_buf[0], g_bufsize, &len), "resolve");
             if (len != size)
-                DIE_IF(PXS_ERR_INTERNAL, "resolved size");
+                DIE_IF(PXS_ERR_CORRUPT, "resolved size");
         }
         DIE_IF(pxs_consumer_destroy(cons), "consumer_destroy");
     }

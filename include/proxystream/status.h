@@ -19,7 +19,9 @@ enum pxs_status {
     PXS_ERR_INVALID = -1,   /**< invalid argument, stale or foreign handle */
     PXS_ERR_NOMEM = -2,     /**< allocation failed */
     PXS_ERR_AGAIN = -3,     /**< full (mailbox, arena): retry later */
-    PXS_ERR_TIMEDOUT = -4,  /**< a blocking call gave up after its timeout */
+    PXS_ERR_TIMEDOUT = -4,  /**< a blocking call gave up waiting for peers (e.g.
+                                 participants of an in-process hub); a full
+                                 mailbox or arena gives PXS_ERR_AGAIN instead */
     PXS_ERR_STALE = -5,     /**< proxy refers to an object that was evicted/reused */
     PXS_ERR_CORRUPT = -6,   /**< checksum or format check failed */
     PXS_ERR_TOO_BIG = -7,   /**< payload/metadata over a fixed capacity */
@@ -28,8 +30,8 @@ enum pxs_status {
     PXS_ERR_NOTSUP = -10,   /**< not supported by this connector/transport/build */
     PXS_ERR_BUSY = -11,     /**< object in use (destroy while outstanding work) */
     PXS_ERR_NOT_FOUND = -12,/**< unknown topic, group or key */
-    PXS_ERR_TRUNC = -13,    /**< caller's buffer too small (needed size returned) */
-    PXS_ERR_INTERNAL = -14  /**< library invariant broken (a bug: please report) */
+    PXS_ERR_TRUNC = -13     /**< caller's buffer too small (needed size returned) */
+    /* -14 is reserved (was "internal error" before any release; not reused) */
 };
 
 /** Short English description of any status code (static string, never NULL). */

@@ -516,7 +516,9 @@ pxs_store_resolve_wait(pxs_request_t *r, size_t *len_out)
         int rc = r->store->ops->resolve_wait(r->store->st, r);
         if (!r->done) {
             r->done = 1;
-            r->status = rc ? rc : PXS_ERR_INTERNAL;
+            /* a connector that returns OK must have finished the request */
+            PXS_ASSERT(rc != PXS_OK);
+            r->status = rc ? rc : PXS_ERR_MPI;
         }
     }
     return req_finish(r, len_out);

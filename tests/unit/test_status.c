@@ -8,7 +8,7 @@ main(void)
     int codes[] = {PXS_OK, PXS_END, PXS_TIMEOUT, PXS_ERR_INVALID, PXS_ERR_NOMEM,
                    PXS_ERR_AGAIN, PXS_ERR_TIMEDOUT, PXS_ERR_STALE, PXS_ERR_CORRUPT,
                    PXS_ERR_TOO_BIG, PXS_ERR_CLOSED, PXS_ERR_MPI, PXS_ERR_NOTSUP,
-                   PXS_ERR_BUSY, PXS_ERR_NOT_FOUND, PXS_ERR_TRUNC, PXS_ERR_INTERNAL};
+                   PXS_ERR_BUSY, PXS_ERR_NOT_FOUND, PXS_ERR_TRUNC};
     for (size_t i = 0; i < sizeof codes / sizeof codes[0]; i++) {
         CHECK(strcmp(pxs_errname(codes[i]), "PXS_UNKNOWN") != 0);
         CHECK(strcmp(pxs_strerror(codes[i]), "unknown status code") != 0);
