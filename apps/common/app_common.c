@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sched.h>
 #include <time.h>
 
 double
@@ -106,7 +107,7 @@ app_report(int json, const char *bench, const char *case_name, int ranks,
 }
 
 void
-app_park(MPI_Comm comm)
+app_park(MPI_Comm comm, int idle)
 {
     MPI_Request req;
     int done = 0;
@@ -115,7 +116,11 @@ app_park(MPI_Comm comm)
         MPI_Test(&req, &done, MPI_STATUS_IGNORE);
         if (done)
             break;
-        struct timespec ts = {0, 100000};
-        nanosleep(&ts, NULL);
+        if (idle) {
+            struct timespec ts = {0, 100000};
+            nanosleep(&ts, NULL);
+        } else {
+            sched_yield();
+        }
     }
 }

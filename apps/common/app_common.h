@@ -17,13 +17,16 @@ int app_has_flag(int argc, char **argv, const char *flag);
 /* Value after `--name` (either "--name v" or "--name=v"), or NULL. */
 const char *app_opt(int argc, char **argv, const char *name);
 
-/* Wait for every rank of comm (a barrier) while sleeping: MPI_Ibarrier, then
- * MPI_Test with 100 us naps. Ranks that take no part in a measurement park
+/* Wait for every rank of comm (a barrier): MPI_Ibarrier, then MPI_Test with
+ * 100 us naps when `idle`, else with sched_yield (a rank that took part
+ * keeps calling MPI: under osc/ucx and pt2pt its peers' atomics on its
+ * windows, e.g. resolves of its objects, need it inside MPI). Ranks that
+ * take no part in a measurement park
  * here instead of in a spinning MPI_Barrier, so that on an oversubscribed
  * node they do not take the cores from the ranks being measured (Open MPI's
  * progress loop yields when oversubscribed, and every MPI_Win_flush under
  * osc/rdma then becomes a context switch to a spinning idle rank). */
-void app_park(MPI_Comm comm);
+void app_park(MPI_Comm comm, int idle);
 
 /* One benchmark measurement. higher_better: 1 when a larger value is better
  * (throughput), 0 when smaller is better (latency, bytes). ratio is always

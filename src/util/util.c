@@ -113,6 +113,16 @@ pxsi_backoff_pause(pxsi_backoff_t *b)
 }
 
 void
+pxsi_backoff_pause_mpi(pxsi_backoff_t *b, MPI_Comm comm)
+{
+    pxsi_backoff_pause(b);
+    if (b->iter > 134u) /* 128 + 6: sleeps stay at 2^6 = 64 us */
+        b->iter = 134u;
+    if (b->iter >= 64 || pxsi_backoff_every(b, 8))
+        pxsi_mpi_progress(comm);
+}
+
+void
 pxsi_mpi_progress(MPI_Comm comm)
 {
     int flag = 0;

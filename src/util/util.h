@@ -91,6 +91,11 @@ pxsi_backoff_every(const pxsi_backoff_t *b, uint32_t n)
 {
     return (b->iter & (n - 1)) == 0;
 }
+/* Pause for waits whose progress needs this rank inside MPI (osc/ucx and
+ * pt2pt complete peers' atomics on our windows only while we call MPI):
+ * sleeps capped at 64 us, and MPI_Iprobe on comm after every pause past the
+ * spin phase (every 8th during it). */
+void pxsi_backoff_pause_mpi(pxsi_backoff_t *b, MPI_Comm comm);
 /* Let MPI progress (software-atomic osc components need it): MPI_Iprobe. */
 void pxsi_mpi_progress(MPI_Comm comm);
 
