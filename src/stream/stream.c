@@ -53,11 +53,7 @@ pxs_producer_opts_init_(pxs_producer_opts_t *opts, size_t size)
     d.checksum = 0;
     d.put_timeout = -2.0;
     d.close_on_destroy = 1;
-    size_t n = size < sizeof d ? size : sizeof d;
-    if (size > sizeof d)
-        memset(opts, 0, size);
-    memcpy(opts, &d, n);
-    opts->struct_size = size;
+    pxsi_opts_fill(opts, size, &d, sizeof d);
     return PXS_OK;
 }
 
@@ -69,11 +65,7 @@ pxs_send_opts_init_(pxs_send_opts_t *opts, size_t size)
     pxs_send_opts_t d;
     memset(&d, 0, sizeof d);
     d.checksum = -1;
-    size_t n = size < sizeof d ? size : sizeof d;
-    if (size > sizeof d)
-        memset(opts, 0, size);
-    memcpy(opts, &d, n);
-    opts->struct_size = size;
+    pxsi_opts_fill(opts, size, &d, sizeof d);
     return PXS_OK;
 }
 
@@ -85,11 +77,7 @@ pxs_consumer_opts_init_(pxs_consumer_opts_t *opts, size_t size)
     pxs_consumer_opts_t d;
     memset(&d, 0, sizeof d);
     d.drop_policy = PXS_DROP_EVICT;
-    size_t n = size < sizeof d ? size : sizeof d;
-    if (size > sizeof d)
-        memset(opts, 0, size);
-    memcpy(opts, &d, n);
-    opts->struct_size = size;
+    pxsi_opts_fill(opts, size, &d, sizeof d);
     return PXS_OK;
 }
 

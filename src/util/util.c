@@ -197,6 +197,15 @@ pxsi_env_bool(const char *name, int dflt)
 }
 
 /* ---------------------------------------------------------------- options */
+void
+pxsi_opts_fill(void *opts, size_t size, const void *d, size_t d_size)
+{
+    if (size > d_size)
+        memset(opts, 0, size);
+    memcpy(opts, d, size < d_size ? size : d_size);
+    memcpy(opts, &size, sizeof size); /* struct_size is the first field */
+}
+
 int
 pxsi_opts_take(void *dst, size_t dst_size, const void *src)
 {

@@ -114,6 +114,12 @@ int pxsi_env_bool(const char *name, int dflt);
  * src->struct_size == 0 or < sizeof(size_t): PXS_ERR_INVALID. */
 int pxsi_opts_take(void *dst, size_t dst_size, const void *src);
 
+/* The body of every pxs_X_opts_init_(opts, size): copy the defaults `d`
+ * (a full struct of d_size bytes) into the caller's struct of `size` bytes
+ * (an older, smaller one gets the prefix; a newer, larger one has the rest
+ * zeroed) and stamp struct_size = size. */
+void pxsi_opts_fill(void *opts, size_t size, const void *d, size_t d_size);
+
 /* ---------------------------------------------------------------- byte order */
 static inline void
 pxsi_put_le16(unsigned char *p, uint16_t v)
