@@ -58,6 +58,17 @@ pxs_test_fail(const char *file, int line, const char *what)
 /* CHECK_OK(expr): expr must return PXS_OK. */
 #define CHECK_OK(expr) CHECK_RC(expr, PXS_OK)
 
+/* Create an MPI mailbox bus on MPI_COMM_WORLD (collective) and take its
+ * publisher and subscriber; any failure aborts the test. */
+static inline void
+pxs_test_bus(const pxs_bus_opts_t *bo, pxs_bus_t **bus, pxs_publisher_t **pub,
+             pxs_subscriber_t **sub)
+{
+    CHECK_OK(pxs_bus_create(MPI_COMM_WORLD, bo, bus));
+    CHECK_OK(pxs_bus_publisher(*bus, pub));
+    CHECK_OK(pxs_bus_subscriber(*bus, sub));
+}
+
 /* Deterministic pattern for payload checks. */
 static inline unsigned char
 pxs_test_byte(uint64_t seed, uint64_t i)

@@ -54,11 +54,9 @@ main(int argc, char **argv)
         bo.n_subscribe = 1;
     }
     pxs_bus_t *bus;
-    CHECK_OK(pxs_bus_create(MPI_COMM_WORLD, &bo, &bus));
     pxs_publisher_t *pub;
     pxs_subscriber_t *sub;
-    CHECK_OK(pxs_bus_publisher(bus, &pub));
-    CHECK_OK(pxs_bus_subscriber(bus, &sub));
+    pxs_test_bus(&bo, &bus, &pub, &sub);
 
     unsigned char *buf = malloc(CHUNK);
     CHECK(buf);
