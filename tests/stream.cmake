@@ -48,3 +48,10 @@ pxs_add_mpi_test(NAME stream.retry NP 2
 pxs_add_mpi_test(NAME stream.drop NP 2
   SOURCES ${CMAKE_CURRENT_LIST_DIR}/mpi/test_stream_drop.c
   OSC sm rdma ucx TIMEOUT 120)
+
+# Bad environment values (issue 8): each gives its default and one warning;
+# before, PXS_MAILBOX_SLOTS=4294967296 became a 0-slot mailbox (create failed)
+# and PXS_BATCH=-5 a batch of 4294967291.
+pxs_add_mpi_test(NAME stream.envbad NP 3 EXE mpitest_stream_filter
+  ENV PXS_MAILBOX_SLOTS=4294967296 PXS_BATCH=-5 PXS_ARENA_BYTES=16E PXS_PUT_TIMEOUT=nan
+  OSC sm TIMEOUT 120)

@@ -14,8 +14,8 @@ pxs_bus_opts_init_(pxs_bus_opts_t *opts, size_t size)
         return pxsi_err(PXS_ERR_INVALID, SUBSYS, "pxs_bus_opts_init: NULL or size %zu", size);
     pxs_bus_opts_t d;
     memset(&d, 0, sizeof d);
-    d.slots = (uint32_t)pxsi_env_size("PXS_MAILBOX_SLOTS", 1024);
-    d.batch = (uint32_t)pxsi_env_size("PXS_BATCH", 1);
+    d.slots = (uint32_t)pxsi_env_uint("PXS_MAILBOX_SLOTS", 1024, 1, PXSI_SLOTS_MAX);
+    d.batch = (uint32_t)pxsi_env_uint("PXS_BATCH", 1, 1, PXSI_BATCH_MAX);
     d.send_timeout = pxsi_env_double("PXS_SEND_TIMEOUT", 30.0);
     size_t n = size < sizeof d ? size : sizeof d;
     memset(opts, 0, size);
@@ -33,9 +33,9 @@ pxsi_bus_opts_resolve(const pxs_bus_opts_t *opts, pxs_bus_opts_t *o)
     if ((rc = pxsi_opts_take(o, sizeof *o, opts)) != PXS_OK)
         return rc;
     if (o->slots == 0)
-        o->slots = (uint32_t)pxsi_env_size("PXS_MAILBOX_SLOTS", 1024);
+        o->slots = (uint32_t)pxsi_env_uint("PXS_MAILBOX_SLOTS", 1024, 1, PXSI_SLOTS_MAX);
     if (o->batch == 0)
-        o->batch = (uint32_t)pxsi_env_size("PXS_BATCH", 1);
+        o->batch = (uint32_t)pxsi_env_uint("PXS_BATCH", 1, 1, PXSI_BATCH_MAX);
     if (o->slots == 0 || o->slots > PXSI_SLOTS_MAX)
         return pxsi_err(PXS_ERR_INVALID, SUBSYS, "slots %u out of range 1..%u", o->slots,
                         PXSI_SLOTS_MAX);

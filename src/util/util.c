@@ -1,8 +1,13 @@
 /* Logging, clocks, back-off, environment, options. */
+#include <ctype.h>
 #include <errno.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdarg.h>
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <strings.h>
 #include <threads.h>
 #include <time.h>
@@ -132,6 +137,56 @@ pxsi_mpi_progress(MPI_Comm comm)
 }
 
 /* ---------------------------------------------------------------- env */
+/* A bad value is always reported, whatever PXS_LOG says (a typo in a job
+ * script must not pass silently), once per variable and process, on stderr:
+ *   pxs[rank] warn env: PXS_BATCH=-5 is not an integer in [1, 4096]; using 1
+ * and the default is used. See docs/DESIGN.md, section "Environment". */
+#define ENV_WARNED_MAX 32
+static pthread_mutex_t env_mu = PTHREAD_MUTEX_INITIALIZER;
+static const char *env_warned[ENV_WARNED_MAX];
+static int env_nwarned;
+
+static void
+env_warn(const char *name, const char *fmt, ...)
+{
+    pthread_mutex_lock(&env_mu);
+    int seen = 0;
+    for (int i = 0; i < env_nwarned; i++)
+        seen |= strcmp(env_warned[i], name) == 0;
+    if (!seen && env_nwarned < ENV_WARNED_MAX)
+        env_warned[env_nwarned++] = name; /* names are string literals */
+    pthread_mutex_unlock(&env_mu);
+    if (seen)
+        return;
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "pxs[%d] warn env: %s\n", log_rank(), msg);
+    fflush(stderr);
+}
+
+void
+pxsi_env_warned_reset(void)
+{
+    pthread_mutex_lock(&env_mu);
+    env_nwarned = 0;
+    pthread_mutex_unlock(&env_mu);
+}
+
+/* Decimal digits only (no sign, no blanks): strtoull alone takes "-5" as
+ * 2^64 - 5 and skips leading blanks. */
+static int
+env_digits(const char *s, unsigned long long *v, char **end)
+{
+    if (*s < '0' || *s > '9')
+        return 0;
+    errno = 0;
+    *v = strtoull(s, end, 10);
+    return errno == 0;
+}
+
 uint64_t
 pxsi_env_size(const char *name, uint64_t dflt)
 {
@@ -139,30 +194,47 @@ pxsi_env_size(const char *name, uint64_t dflt)
     if (!s || !*s)
         return dflt;
     char *end = NULL;
-    errno = 0;
-    unsigned long long v = strtoull(s, &end, 10);
-    if (end == s || errno != 0) {
-        PXSI_WARN("env", "%s=%s is not a size; using %llu", name, s,
-                  (unsigned long long)dflt);
-        return dflt;
-    }
+    unsigned long long v = 0;
     unsigned shift = 0;
-    switch (*end) {
-    case 'k': case 'K': shift = 10; end++; break;
-    case 'm': case 'M': shift = 20; end++; break;
-    case 'g': case 'G': shift = 30; end++; break;
-    default: break;
+    int ok = env_digits(s, &v, &end);
+    if (ok) {
+        switch (*end) {
+        case 'k': case 'K': shift = 10; end++; break;
+        case 'm': case 'M': shift = 20; end++; break;
+        case 'g': case 'G': shift = 30; end++; break;
+        case 't': case 'T': shift = 40; end++; break;
+        default: break;
+        }
+        if (shift && (*end == 'i' || *end == 'I'))
+            end++;
+        if (*end == 'b' || *end == 'B')
+            end++;
+        ok = *end == '\0' && !(shift && v > (UINT64_MAX >> shift));
     }
-    if (*end == 'i' || *end == 'I')
-        end++;
-    if (*end == 'b' || *end == 'B')
-        end++;
-    if (*end != '\0' || (shift && v > (UINT64_MAX >> shift))) {
-        PXSI_WARN("env", "%s=%s is not a size; using %llu", name, s,
-                  (unsigned long long)dflt);
+    if (!ok) {
+        env_warn(name, "%s=%s is not a size (digits with an optional K, M, G or T suffix, "
+                       "below 2^64); using the default %llu", name, s,
+                 (unsigned long long)dflt);
         return dflt;
     }
     return (uint64_t)v << shift;
+}
+
+uint64_t
+pxsi_env_uint(const char *name, uint64_t dflt, uint64_t min, uint64_t max)
+{
+    const char *s = getenv(name);
+    if (!s || !*s)
+        return dflt;
+    char *end = NULL;
+    unsigned long long v = 0;
+    if (!env_digits(s, &v, &end) || *end != '\0' || v < min || v > max) {
+        env_warn(name, "%s=%s is not an integer in [%llu, %llu]; using the default %llu",
+                 name, s, (unsigned long long)min, (unsigned long long)max,
+                 (unsigned long long)dflt);
+        return dflt;
+    }
+    return (uint64_t)v;
 }
 
 double
@@ -172,9 +244,13 @@ pxsi_env_double(const char *name, double dflt)
     if (!s || !*s)
         return dflt;
     char *end = NULL;
+    errno = 0;
     double v = strtod(s, &end);
-    if (end == s || *end != '\0') {
-        PXSI_WARN("env", "%s=%s is not a number; using %g", name, s, dflt);
+    /* NaN would make every comparison with a deadline false (a wait that
+     * never ends); inf and out-of-range values are refused too (a negative
+     * value already means "wait forever" where that makes sense) */
+    if (end == s || *end != '\0' || errno != 0 || isspace((unsigned char)*s) || !isfinite(v)) {
+        env_warn(name, "%s=%s is not a finite number; using the default %g", name, s, dflt);
         return dflt;
     }
     return v;
@@ -192,7 +268,8 @@ pxsi_env_bool(const char *name, int dflt)
     if (!strcasecmp(s, "1") || !strcasecmp(s, "on") || !strcasecmp(s, "yes") ||
         !strcasecmp(s, "true"))
         return 1;
-    PXSI_WARN("env", "%s=%s is not a boolean; using %d", name, s, dflt);
+    env_warn(name, "%s=%s is not a boolean (0/off/no/false, 1/on/yes/true); using the "
+                   "default %d", name, s, dflt);
     return dflt;
 }
 

@@ -100,12 +100,20 @@ void pxsi_backoff_pause_mpi(pxsi_backoff_t *b, MPI_Comm comm);
 void pxsi_mpi_progress(MPI_Comm comm);
 
 /* ---------------------------------------------------------------- environment */
-/* Unsigned size with optional K/M/G suffix (powers of 1024). Missing or
- * unparsable: dflt (unparsable logs a warning). */
+/* Environment readers. Unset or empty: dflt. A bad value gives dflt and a
+ * warning on stderr naming the variable and the value, printed whatever
+ * PXS_LOG says, once per variable and process. */
+/* Unsigned size: digits with an optional K/M/G/T suffix (powers of 1024,
+ * optional "i"/"B"), no sign, no blanks, below 2^64. */
 uint64_t pxsi_env_size(const char *name, uint64_t dflt);
+/* Unsigned decimal integer in [min, max] (no suffix, no sign). */
+uint64_t pxsi_env_uint(const char *name, uint64_t dflt, uint64_t min, uint64_t max);
+/* Finite number (strtod syntax; NaN and inf are refused). */
 double pxsi_env_double(const char *name, double dflt);
 /* "0/off/no/false" -> 0, "1/on/yes/true" -> 1, else dflt. */
 int pxsi_env_bool(const char *name, int dflt);
+/* Tests only: forget which variables were already warned about. */
+void pxsi_env_warned_reset(void);
 
 /* ---------------------------------------------------------------- options */
 /* Options structs start with `size_t struct_size`. Copy the caller's struct

@@ -51,7 +51,8 @@ l_create(MPI_Comm comm, const pxs_store_opts_t *o, uint32_t store_id, void **out
     uint64_t cap = (uint64_t)pxsi_store_arena_bytes(o) & ~(uint64_t)(PXSI_ARENA_ALIGN - 1);
     if (cap < PXSI_ARENA_ALIGN)
         return pxsi_err(PXS_ERR_INVALID, SUB, "arena too small");
-    uint64_t nsl = o->max_objects ? o->max_objects : pxsi_env_size("PXS_MAX_OBJECTS", 0);
+    uint64_t nsl =
+        o->max_objects ? o->max_objects : pxsi_env_uint("PXS_MAX_OBJECTS", 0, 1, 1u << 24);
     if (!nsl) {
         nsl = cap / 4096;
         nsl = nsl < 1024 ? 1024 : nsl > (1u << 20) ? (1u << 20) : nsl;
