@@ -53,8 +53,14 @@ typedef struct pxs_consumer pxs_consumer_t;
 /** Producer options. Initialise with pxs_producer_opts_init(&o). */
 typedef struct pxs_producer_opts {
     size_t struct_size;
-    /** Topics this producer owns (may be NULL/0: any topic the publisher
-     *  declared). When given, a send or close on another topic fails with
+    /** Topics this producer owns. NULL/0 (default): every topic the
+     *  publisher declared: the producer may send on any of them, and its
+     *  destroy sends END on all of them, also on those it never sent on
+     *  (subscribers wait for END from every declared publisher of a topic).
+     *  Several producers on one publisher: each destroy closes the topics
+     *  its producer listed or used, and the last one destroyed also closes
+     *  every other declared topic if any of them had no list.
+     *  When given, a send or close on another topic fails with
      *  PXS_ERR_NOT_FOUND before anything is stored, and destroy closes every
      *  listed topic not yet closed. Copied at create. */
     const uint32_t *topics;
@@ -69,8 +75,12 @@ typedef struct pxs_producer_opts {
      *  0 (default) = off. */
     double max_delay;
     /** Default resolve budget of stored objects: evicted after this many
-     *  resolves (+ holder evicts). 0 = default 1. With N plain subscribers on
-     *  a topic that all resolve, use N. */
+     *  resolves (+ drops). 0 (default): the topic's fan-out, i.e. the number
+     *  of plain subscribers plus the number of groups subscribed to it (a
+     *  group counts once: one member gets each event), at least 1; so with N
+     *  plain subscribers every one of them can resolve each object. Set it
+     *  when not every receiver resolves (or some forward the proxy to more
+     *  than one resolver). */
     uint32_t resolves;
     /** Default payload checksum: 1 = CRC32C stored and verified on every
      *  resolve; 0 (default) = none. */
@@ -175,16 +185,20 @@ PXS_API PXS_NODISCARD int pxs_producer_close_topic(pxs_producer_t *prod, uint32_
 PXS_API int pxs_producer_stats(const pxs_producer_t *prod, uint64_t *sent_out,
                                uint64_t *bytes_out, uint64_t *forwarded_out);
 
-/** Close the producer's open topics (if close_on_destroy) and those whose
- *  close is pending, flush the publisher (always: a queued END must go out),
- *  free the handle. Local, may block on backpressure. The store and publisher
- *  are not touched otherwise. NULL: no-op. The handle is freed even when
- *  flushing fails; the first failure is returned: after PXS_ERR_AGAIN, what
- *  is still queued stays in the publisher, and pxs_publisher_flush delivers
- *  it (before pxs_bus_destroy, which discards it).
+/** Close the producer's topics (if close_on_destroy: the listed ones, or
+ *  with no list those it used, and, if it is the last producer of its
+ *  publisher, every declared topic not closed yet) and those whose close is
+ *  pending, flush the publisher (always: a queued END must go out), free the
+ *  handle. Local, may block on backpressure. The store and publisher are not
+ *  touched otherwise. NULL: no-op. The handle is freed even when flushing
+ *  fails; the first failure is returned: after PXS_ERR_AGAIN, what is still
+ *  queued stays in the publisher, and pxs_publisher_flush delivers it (before
+ *  pxs_bus_destroy, which discards it and gives the objects of the discarded
+ *  events back to their owner's store). Check the status: an END that did
+ *  not go out leaves consumers waiting.
  *  @return PXS_OK, PXS_ERR_INVALID (stale/foreign), or the flush/close
  *  error. */
-PXS_API int pxs_producer_destroy(pxs_producer_t *prod);
+PXS_API PXS_NODISCARD int pxs_producer_destroy(pxs_producer_t *prod);
 
 /* ------------------------------------------------------------- consumer */
 
@@ -220,6 +234,9 @@ PXS_API int pxs_consumer_opts_init_(pxs_consumer_opts_t *opts, size_t size);
 /** Create a consumer on a store (to resolve; may be NULL if the caller only
  *  forwards proxies) and a subscriber (from pxs_bus_subscriber; borrowed).
  *  The consumer receives every topic that subscriber subscribed. Local.
+ *  A NULL store with a filter needs drop_policy PXS_DROP_IGNORE: the default
+ *  PXS_DROP_EVICT gives dropped objects back through the store, and without
+ *  one they would fill the producer's arena (PXS_ERR_INVALID).
  *  @return PXS_OK, PXS_ERR_INVALID, PXS_ERR_NOMEM. */
 PXS_API PXS_NODISCARD int pxs_consumer_create(pxs_store_t *store,
                                               pxs_subscriber_t *subscriber,

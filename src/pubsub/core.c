@@ -5,6 +5,8 @@
 #include <string.h>
 
 #include "pubsub/pubsub_int.h"
+#include "pubsub/pubsub_stream.h"
+#include "store/registry.h"
 #include "util/util.h"
 
 #define SUBSYS "pubsub"
@@ -708,3 +710,68 @@ core_recv(void *state, pxs_event_t *ev_out, double timeout)
 const struct pxs_subscriber_ops pxsi_core_sub_ops = {
     .recv = core_recv,
 };
+
+/* ---------------------------------------------------------------- stream accessors */
+/* For the stream layer (src/stream): what the publisher declared, and the
+ * fan-out of a topic. Both transports keep a struct pxsi_core as publisher
+ * state: the mailbox directly, the in-process bus once every participant has
+ * joined (pxsi_inproc_pub_core waits for that, up to send_timeout). */
+static int
+pub_core(pxs_publisher_t *pub, struct pxsi_core **out)
+{
+    if (!pub || pub->magic != PXSI_MAGIC_PUB)
+        return pxsi_err(PXS_ERR_INVALID, SUBSYS, "not a publisher handle");
+    if (pub->ops == &pxsi_core_pub_ops) {
+        *out = pub->state;
+        return PXS_OK;
+    }
+    return pxsi_inproc_pub_core(pub, out);
+}
+
+int
+pxsi_publisher_topic(pxs_publisher_t *pub, size_t i, uint32_t *id_out, size_t *n_out)
+{
+    struct pxsi_core *c;
+    int rc = pub_core(pub, &c);
+    if (rc != PXS_OK)
+        return rc;
+    if (n_out)
+        *n_out = (size_t)c->n_ptopics;
+    if (i < (size_t)c->n_ptopics && id_out)
+        *id_out = c->ptopics[i].id;
+    return PXS_OK;
+}
+
+int
+pxsi_publisher_fanout(pxs_publisher_t *pub, uint32_t topic, uint32_t *n_out)
+{
+    struct pxsi_core *c;
+    int rc = pub_core(pub, &c);
+    if (rc != PXS_OK)
+        return rc;
+    int ti = ptopic_find(c, topic);
+    if (ti < 0)
+        return pxsi_err(PXS_ERR_NOT_FOUND, SUBSYS, "topic %u was not declared as published",
+                        topic);
+    *n_out = (uint32_t)c->ptopics[ti].n_plain + (uint32_t)c->ptopics[ti].n_groups;
+    return PXS_OK;
+}
+
+/* Bus destroy: the events still queued are discarded; give their objects
+ * back to their owner's store if it is a live store of this process (one
+ * budget unit per discarded copy, see pxsi_store_giveback). */
+void
+pxsi_core_giveback(struct pxsi_core *c)
+{
+    for (int i = 0; i < c->n_queues; i++) {
+        struct pxsi_queue *q = c->queues[i];
+        for (uint32_t k = 0; k < q->n; k++) {
+            const unsigned char *r = q->recs + (size_t)k * PXSI_REC_SIZE;
+            if (pxsi_get_le16(r + PXSI_REC_O_FLAGS) & PXSI_REC_F_END)
+                continue;
+            pxs_proxy_t p;
+            memcpy(p.bytes, r + PXSI_REC_O_PROXY, PXS_PROXY_SIZE);
+            (void)pxsi_store_giveback(&p);
+        }
+    }
+}

@@ -314,8 +314,10 @@ ip_destroy(pxs_bus_t *bus)
 {
     struct ip_bus *b = bus->backend;
     pxs_inproc_hub_t *h = b->hub;
-    if (b->ready)
+    if (b->ready) {
         pxsi_core_drain_nowait(&b->core);
+        pxsi_core_giveback(&b->core); /* what stays queued is discarded */
+    }
     pxsi_core_fini(&b->core);
     pthread_mutex_lock(&h->mu);
     h->parts[b->index].live = 0;
@@ -394,5 +396,22 @@ pxs_inproc_bus_create(pxs_inproc_hub_t *hub, int index, const pxs_bus_opts_t *op
     b->bus.pub = (struct pxs_publisher){PXSI_MAGIC_PUB, &ip_pub_ops, b};
     b->bus.sub = (struct pxs_subscriber){PXSI_MAGIC_SUB, &ip_sub_ops, b};
     *bus_out = &b->bus;
+    return PXS_OK;
+}
+
+/* ---------------------------------------------------------------- stream accessors */
+int
+pxsi_inproc_pub_core(pxs_publisher_t *pub, struct pxsi_core **core_out)
+{
+    if (pub->ops != &ip_pub_ops)
+        return pxsi_err(PXS_ERR_INVALID, SUBSYS, "not a publisher handle");
+    struct ip_bus *b = pub->state;
+    int rc = ip_ready(b, b->o.send_timeout);
+    if (rc == PXS_TIMEOUT)
+        return pxsi_err(PXS_ERR_TIMEDOUT, SUBSYS,
+                        "gave up after send_timeout: not every participant joined the hub");
+    if (rc != PXS_OK)
+        return rc;
+    *core_out = &b->core;
     return PXS_OK;
 }

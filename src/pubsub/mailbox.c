@@ -321,6 +321,7 @@ mb_destroy(pxs_bus_t *bus)
     /* queued sends are delivered if that needs no waiting; the rest is
      * dropped (call pxs_publisher_flush / close_topic before destroying) */
     pxsi_core_drain_nowait(&m->core);
+    pxsi_core_giveback(&m->core); /* what stays queued is discarded */
     /* pending credit refills complete once their targets are in MPI, which
      * every rank is about to be (this destroy is collective) */
     int wrc = PXS_OK;

@@ -196,4 +196,11 @@ int pxsi_bus_opts_resolve(const pxs_bus_opts_t *opts, pxs_bus_opts_t *o_out);
  * PXS_TEST_HOOKS (returns PXS_ERR_NOTSUP on an inproc bus). */
 int pxsi_bus_test_inject(pxs_bus_t *bus, int target, const unsigned char *rec);
 
+/* ---------------------------------------------------------------- stream accessors */
+/* pxsi_publisher_topic / pxsi_publisher_fanout: see pubsub/pubsub_stream.h */
+/* In-process bus: its core, once routing exists (waits up to send_timeout). */
+int pxsi_inproc_pub_core(pxs_publisher_t *pub, struct pxsi_core **core_out);
+/* Bus destroy: give back the objects of the events still queued (discarded). */
+void pxsi_core_giveback(struct pxsi_core *c);
+
 #endif

@@ -12,6 +12,7 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 
+#include "store/registry.h"
 #include "store/store_int.h"
 
 #define SUB "store"
@@ -213,6 +214,7 @@ pxs_store_create(MPI_Comm comm, const pxs_store_opts_t *opts, pxs_store_t **stor
         return rc;
     }
     s->magic = PXSI_STORE_MAGIC;
+    pxsi_store_register(s); /* registry.c: bus destroy gives objects back */
     *store_out = s;
     return PXS_OK;
 }
@@ -239,6 +241,7 @@ pxs_store_destroy(pxs_store_t *s)
     int rc = s->comm == MPI_COMM_NULL ? busy : pxsi_agree(s->comm, busy);
     if (rc)
         return rc;
+    pxsi_store_unregister(s);
     rc = s->ops->destroy(s->st);
     if (s->comm != MPI_COMM_NULL)
         MPI_Comm_free(&s->comm);

@@ -25,9 +25,11 @@
  *   publish twice). PXS_ERR_AGAIN from a send means "not accepted, nothing
  *   stored". A close that fails leaves the topic CLOSING: no more sends, and
  *   close/flush/destroy retry until END is delivered. */
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "pubsub/pubsub_stream.h"
 #include "stream/stream_internal.h"
 #include "util/util.h"
 
@@ -49,7 +51,7 @@ pxs_producer_opts_init_(pxs_producer_opts_t *opts, size_t size)
     memset(&d, 0, sizeof d);
     d.batch = 0;
     d.max_delay = 0.0;
-    d.resolves = 1;
+    d.resolves = 0; /* the topic's fan-out */
     d.checksum = 0;
     d.put_timeout = -2.0;
     d.close_on_destroy = 1;
@@ -124,6 +126,63 @@ prod_topic(pxs_producer_t *p, uint32_t topic, pxsi_ptopic_t **out)
     return PXS_OK;
 }
 
+/* Producers per publisher (process-wide; publishers of different buses may
+ * be used from different threads). With no topic list a producer owns every
+ * topic its publisher declared; several producers may share a publisher
+ * (e.g. one per thread phase, or a forwarder next to a sender), so the ENDs
+ * of the declared topics nobody closed are sent by the *last* producer of
+ * the publisher to be destroyed, if any of its producers had no topic list
+ * and close_on_destroy. Each producer still closes the topics it listed or
+ * used when it is destroyed. See docs/DESIGN.md, section "END for every
+ * declared topic". */
+struct pxsi_pubref {
+    pxs_publisher_t *pub;
+    int live;  /* producers on pub not yet destroyed */
+    int sweep; /* one of them owned every declared topic */
+    struct pxsi_pubref *next;
+};
+static pthread_mutex_t pubref_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct pxsi_pubref *pubrefs;
+
+static struct pxsi_pubref *
+pubref_get(pxs_publisher_t *pub, int sweep)
+{
+    pthread_mutex_lock(&pubref_mu);
+    struct pxsi_pubref *r = pubrefs;
+    while (r && r->pub != pub)
+        r = r->next;
+    if (!r && (r = calloc(1, sizeof *r)) != NULL) {
+        r->pub = pub;
+        r->next = pubrefs;
+        pubrefs = r;
+    }
+    if (r) {
+        r->live++;
+        r->sweep |= sweep;
+    }
+    pthread_mutex_unlock(&pubref_mu);
+    return r;
+}
+
+/* Drop one producer; returns 1 if it was the last and the publisher's
+ * declared topics must all be closed. */
+static int
+pubref_put(struct pxsi_pubref *r)
+{
+    pthread_mutex_lock(&pubref_mu);
+    int last = --r->live == 0;
+    int sweep = last && r->sweep;
+    if (last) {
+        struct pxsi_pubref **pp = &pubrefs;
+        while (*pp != r)
+            pp = &(*pp)->next;
+        *pp = r->next;
+        free(r);
+    }
+    pthread_mutex_unlock(&pubref_mu);
+    return sweep;
+}
+
 /* The publisher accepted a send or close on `t`: keep its state. */
 static pxsi_ptopic_t *
 prod_commit(pxs_producer_t *p, pxsi_ptopic_t *t)
@@ -154,8 +213,6 @@ pxs_producer_create(pxs_store_t *store, pxs_publisher_t *publisher,
                         o.n_topics);
     if (o.max_delay < 0)
         return pxsi_err(PXS_ERR_INVALID, SUBSYS, "producer opts: max_delay < 0");
-    if (o.resolves == 0)
-        o.resolves = 1;
     pxs_producer_t *p = calloc(1, sizeof *p);
     if (!p)
         return pxsi_err(PXS_ERR_NOMEM, SUBSYS, "producer");
@@ -183,6 +240,12 @@ pxs_producer_create(pxs_store_t *store, pxs_publisher_t *publisher,
                 p->topics[p->n_topics++].used = 1;
             }
         }
+    }
+    p->ref = pubref_get(publisher, !p->fixed_topics && o.close_on_destroy);
+    if (!p->ref) {
+        free(p->topics);
+        free(p);
+        return pxsi_err(PXS_ERR_NOMEM, SUBSYS, "producer registry");
     }
     p->magic = PXSI_PRODUCER_MAGIC;
     *prod_out = p;
@@ -292,7 +355,19 @@ pxs_producer_send(pxs_producer_t *prod, uint32_t topic, const void *data, size_t
     pxs_put_opts_t po;
     if ((rc = pxs_put_opts_init(&po)) < 0)
         return rc;
-    po.resolves = so.keep ? 0 : (so.resolves ? so.resolves : prod->opts.resolves);
+    uint32_t budget = so.resolves ? so.resolves : prod->opts.resolves;
+    if (!so.keep && !budget) {
+        /* default: one resolve per destination of the topic (plain
+         * subscribers + groups), at least 1; asked once per topic */
+        if (!t->budget) {
+            uint32_t fan = 0;
+            if ((rc = pxsi_publisher_fanout(prod->pub, topic, &fan)) < 0)
+                return rc;
+            t->budget = fan ? fan : 1;
+        }
+        budget = t->budget;
+    }
+    po.resolves = so.keep ? 0 : budget;
     po.checksum = so.checksum < 0 ? prod->opts.checksum : so.checksum;
     if (prod->opts.put_timeout != -2.0)
         po.timeout = prod->opts.put_timeout;
@@ -453,6 +528,23 @@ pxs_producer_destroy(pxs_producer_t *prod)
             first = rc;
         t->closed = PXSI_TOPIC_CLOSED;
     }
+    /* The last producer of the publisher, if one of them had no topic list:
+     * END on every declared topic nobody closed (subscribers count every
+     * declared publisher, whether it sent or not). CLOSED: done earlier. */
+    if (pubref_put(prod->ref)) {
+        size_t n = 0;
+        int rc = pxsi_publisher_topic(prod->pub, 0, NULL, &n);
+        if (rc < 0 && first == PXS_OK)
+            first = rc;
+        for (size_t i = 0; rc >= 0 && i < n; i++) {
+            uint32_t id = 0;
+            if ((rc = pxsi_publisher_topic(prod->pub, i, &id, NULL)) < 0)
+                break;
+            int crc = pxs_publisher_close_topic(prod->pub, id);
+            if (crc < 0 && crc != PXS_ERR_CLOSED && first == PXS_OK)
+                first = crc;
+        }
+    }
     /* Always: events or an END queued in the publisher by an earlier call
      * that returned PXS_ERR_AGAIN must go out, else a consumer waiting for
      * END never gets it and the collective pxs_bus_destroy hangs. */
@@ -483,6 +575,12 @@ pxs_consumer_create(pxs_store_t *store, pxs_subscriber_t *subscriber,
     if (o.drop_policy != PXS_DROP_EVICT && o.drop_policy != PXS_DROP_IGNORE)
         return pxsi_err(PXS_ERR_INVALID, SUBSYS, "consumer opts: drop_policy %d",
                         o.drop_policy);
+    if (!store && o.filter && o.drop_policy == PXS_DROP_EVICT)
+        return pxsi_err(PXS_ERR_INVALID, SUBSYS,
+                        "consumer opts: a filter with drop_policy PXS_DROP_EVICT needs a "
+                        "store (dropped events give their object back through it); pass "
+                        "the store, or set drop_policy = PXS_DROP_IGNORE if someone else "
+                        "evicts the dropped objects");
     pxs_consumer_t *c = calloc(1, sizeof *c);
     if (!c)
         return pxsi_err(PXS_ERR_NOMEM, SUBSYS, "consumer");

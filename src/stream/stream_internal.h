@@ -20,6 +20,7 @@ typedef struct pxsi_ptopic {
     int closed; /* PXSI_TOPIC_OPEN / _CLOSING / _CLOSED */
     int used; /* listed in opts or published on at least once */
     uint64_t next_seq; /* stamped into proxies (informational) */
+    uint32_t budget;   /* default resolve budget (fan-out); 0 = not known yet */
 } pxsi_ptopic_t;
 
 struct pxs_producer {
@@ -38,6 +39,7 @@ struct pxs_producer {
     uint32_t unflushed;       /* sends since the last flush */
     double first_unflushed_t; /* time of the oldest unflushed send */
     uint64_t sent, bytes, forwarded;
+    struct pxsi_pubref *ref; /* this publisher's producers (stream.c) */
 };
 
 struct pxs_consumer {
