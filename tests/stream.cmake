@@ -55,3 +55,14 @@ pxs_add_mpi_test(NAME stream.drop NP 2
 pxs_add_mpi_test(NAME stream.envbad NP 3 EXE mpitest_stream_filter
   ENV PXS_MAILBOX_SLOTS=4294967296 PXS_BATCH=-5 PXS_ARENA_BYTES=16E PXS_PUT_TIMEOUT=nan
   OSC sm TIMEOUT 120)
+
+# Issue 8: END on every declared topic (a producer that sends nothing; two
+# producers on one publisher), the default resolve budget follows the fan-out
+# (3 plain subscribers all resolve), events discarded at bus destroy give
+# their objects back.
+pxs_add_mpi_test(NAME stream.end NP 3
+  SOURCES ${CMAKE_CURRENT_LIST_DIR}/mpi/test_stream_end.c
+  OSC sm rdma TIMEOUT 120)
+pxs_add_mpi_test(NAME stream.fanout NP 4
+  SOURCES ${CMAKE_CURRENT_LIST_DIR}/mpi/test_stream_fanout.c
+  OSC sm rdma TIMEOUT 120)
