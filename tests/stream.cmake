@@ -36,6 +36,14 @@ if(TARGET pxs-demo)
   pxs_add_mpi_test(NAME stream.demo NP 6 EXE pxs-demo
     ARGS --generators 2 --chunks 32 --chunk-size 192K
     OSC sm rdma TIMEOUT 180)
+  # Issue 8: 0 and 1 chunks in every mode (--mode all runs group, forward and
+  # mpi, each on a fresh bus). With 1 chunk in forward mode the dispatcher
+  # never sends on worker 1's topic: its producer's destroy must still end it
+  # (it hung). Exit status 0 only if every mode finished and verified.
+  pxs_add_mpi_test(NAME stream.demo.chunks0 NP 4 EXE pxs-demo
+    ARGS --chunks 0 --mode all OSC sm TIMEOUT 120)
+  pxs_add_mpi_test(NAME stream.demo.chunks1 NP 4 EXE pxs-demo
+    ARGS --chunks 1 --chunk-size 64K --mode all OSC sm TIMEOUT 120)
 endif()
 
 # Backpressure semantics: accepted sends delivered once, refused ones never;
