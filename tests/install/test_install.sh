@@ -8,7 +8,11 @@ work=$(mktemp -d /tmp/pxs-install.XXXXXX)
 trap 'rm -rf "$work"' EXIT
 cmake --install "$build" --prefix "$work/prefix" >/dev/null
 libdir=$(ls -d "$work"/prefix/lib*/ | head -n1)
-export LD_LIBRARY_PATH="$libdir${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+libdir=${libdir%/}
+# No LD_LIBRARY_PATH: the programs must find the installed library through
+# their RUNPATH (CMake's for find_package users, -Wl,-rpath from the .pc
+# file for pkg-config users); the scratch prefix is on no search path.
+case ":${LD_LIBRARY_PATH:-}:" in *":$libdir:"*) echo "prefix on LD_LIBRARY_PATH"; exit 1;; esac
 run() { "$mpiexec" -n 2 --oversubscribe "$@"; }
 
 echo "== find_package(proxystream CONFIG)"
@@ -22,4 +26,9 @@ pkg-config --exists proxystream
 cc -std=c11 -o "$work/consumer_pc" "$src/tests/install/consumer/main.c" \
    $(pkg-config --cflags --libs proxystream)
 run "$work/consumer_pc"
+
+echo "== installed programs (RUNPATH)"
+readelf -d "$libdir/libproxystream.so" | grep -q 'R.*PATH.*\$ORIGIN' ||
+  { echo "installed library has no \$ORIGIN RUNPATH"; exit 1; }
+"$mpiexec" -n 4 --oversubscribe "$work/prefix/bin/pxs-demo" --chunks 1 --chunk-size 4K --mode group
 echo "install test passed"
