@@ -13,10 +13,12 @@
  * (*n_out; either output may be NULL; id_out untouched when i >= n).
  * PXS_ERR_INVALID (not a publisher), or, on an in-process bus whose
  * participants did not all join within send_timeout, PXS_ERR_TIMEDOUT. */
-int pxsi_publisher_topic(pxs_publisher_t *pub, size_t i, uint32_t *id_out, size_t *n_out);
+int pxsi_publisher_topic(pxs_publisher_t *pub, size_t i, uint32_t *id_out,
+                         size_t *n_out);
 
 /* Fan-out of a declared topic: plain subscribers + groups (a group counts
  * once: one member gets each event). PXS_ERR_NOT_FOUND if not declared. */
-int pxsi_publisher_fanout(pxs_publisher_t *pub, uint32_t topic, uint32_t *n_out);
+int pxsi_publisher_fanout(pxs_publisher_t *pub, uint32_t topic,
+                          uint32_t *n_out);
 
 #endif

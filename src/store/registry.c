@@ -62,7 +62,8 @@ pxsi_store_unregister(pxs_store_t *s)
 static int
 owns(const pxs_store_t *s, const pxs_proxy_info_t *pi)
 {
-    return s->kind == pi->kind && s->store_id == pi->store_id && (uint32_t)s->rank == pi->owner;
+    return s->kind == pi->kind && s->store_id == pi->store_id &&
+           (uint32_t)s->rank == pi->owner;
 }
 
 int
@@ -81,6 +82,7 @@ pxsi_store_giveback(const pxs_proxy_t *p)
     pthread_mutex_unlock(&reg_mu);
     /* STALE: reclaimed already (budget spent, evicted): nothing to give */
     if (rc < 0 && rc != PXS_ERR_NOT_FOUND && rc != PXS_ERR_STALE)
-        PXSI_DEBUG(SUB, "give-back of a discarded event's object: %s", pxs_errname(rc));
+        PXSI_DEBUG(SUB, "give-back of a discarded event's object: %s",
+                   pxs_errname(rc));
     return rc;
 }

@@ -53,7 +53,8 @@ main(int argc, char **argv)
         size_t len;
         int rc;
         uint32_t got = 0;
-        while ((rc = pxs_consumer_next_object(cons, &ev, &data, &len, 60.0)) == PXS_OK) {
+        while ((rc = pxs_consumer_next_object(cons, &ev, &data, &len, 60.0)) ==
+               PXS_OK) {
             CHECK(ev.producer == 0 && ev.seq == got && len == CHUNK);
             CHECK(pxs_test_verify(data, len, got));
             pxs_free(data);
@@ -102,8 +103,10 @@ main(int argc, char **argv)
         size_t len;
         int rc;
         uint32_t got = 0;
-        while ((rc = pxs_consumer_next_object(cons, &ev, &data, &len, 60.0)) == PXS_OK) {
-            CHECK(ev.topic == T && ev.producer == 0 && pxs_test_verify(data, len, got));
+        while ((rc = pxs_consumer_next_object(cons, &ev, &data, &len, 60.0)) ==
+               PXS_OK) {
+            CHECK(ev.topic == T && ev.producer == 0 &&
+                  pxs_test_verify(data, len, got));
             pxs_free(data);
             got++;
         }

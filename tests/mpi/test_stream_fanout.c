@@ -58,8 +58,10 @@ main(int argc, char **argv)
         size_t len;
         int rc;
         uint32_t got = 0;
-        while ((rc = pxs_consumer_next_object(cons, &ev, &data, &len, 60.0)) == PXS_OK) {
-            CHECK(ev.seq == got && len == CHUNK && pxs_test_verify(data, len, got));
+        while ((rc = pxs_consumer_next_object(cons, &ev, &data, &len, 60.0)) ==
+               PXS_OK) {
+            CHECK(ev.seq == got && len == CHUNK &&
+                  pxs_test_verify(data, len, got));
             pxs_free(data);
             got++;
         }

@@ -35,7 +35,8 @@ check_warned(const char *name, const char *value)
     char want[256];
     snprintf(want, sizeof want, "%s=%s", name, value);
     if (!strstr(captured, want) || !strstr(captured, "using the default")) {
-        fprintf(stderr, "expected a warning about %s, got: '%s'\n", want, captured);
+        fprintf(stderr, "expected a warning about %s, got: '%s'\n", want,
+                captured);
         CHECK(0);
     }
 }
@@ -101,7 +102,8 @@ main(void)
     unsetenv("PXS_BATCH");
 
     /* doubles */
-    const char *bad_d[] = {"nan", "NaN", "inf", "-inf", "1e999", "abc", "5s", " 5"};
+    const char *bad_d[] = {"nan",   "NaN", "inf", "-inf",
+                           "1e999", "abc", "5s",  " 5"};
     for (size_t i = 0; i < sizeof bad_d / sizeof *bad_d; i++) {
         double d = 0;
         setenv("PXS_PUT_TIMEOUT", bad_d[i], 1);
