@@ -93,7 +93,11 @@ PXS_API PXS_NODISCARD int pxs_inproc_bus_create(pxs_inproc_hub_t *hub, int index
                                                 pxs_bus_t **bus_out);
 
 /** Destroy a bus (collective for MPI buses: every rank must call it). Events
- *  still queued for this rank are discarded. NULL is a no-op. */
+ *  still queued for this rank are discarded; the objects of events this
+ *  rank's publisher discards are given back to their store (one unit of the
+ *  resolve budget per discarded copy) when that store is live in this
+ *  process and this rank owns them (destroy the bus before the store, from
+ *  the thread that uses the store). NULL is a no-op. */
 PXS_API int pxs_bus_destroy(pxs_bus_t *bus);
 
 /** The bus's publisher / subscriber (borrowed; valid until pxs_bus_destroy). */
