@@ -33,3 +33,9 @@ endif()
 add_test(NAME unit.scripts.syntax COMMAND bash -c
   "for f in ${PROJECT_SOURCE_DIR}/slurm/*.sbatch ${PROJECT_SOURCE_DIR}/*.sh ${PROJECT_SOURCE_DIR}/.ci/run ${PROJECT_SOURCE_DIR}/apps/*.sh; do bash -n \"$f\" || exit 1; done")
 set_tests_properties(unit.scripts.syntax PROPERTIES LABELS unit TIMEOUT 30)
+
+# No tracked text file (README, docs, headers, sources, scripts) points at a
+# file or a docs/DESIGN.md section that does not exist.
+add_test(NAME unit.docs.refs
+  COMMAND bash ${PROJECT_SOURCE_DIR}/tests/tools/check-refs.sh ${PROJECT_SOURCE_DIR})
+set_tests_properties(unit.docs.refs PROPERTIES LABELS unit TIMEOUT 60)
