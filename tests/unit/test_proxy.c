@@ -181,9 +181,10 @@ test_v1_refused(void)
     CHECK(q.bytes[0] == 0x5a);
     /* the same bytes in binary form (v1's own checksum is right) */
     unsigned char b[64];
+    static const char hex[] = "0123456789abcdef";
     for (int i = 0; i < 64; i++) {
-        unsigned hi = (unsigned)(strchr("0123456789abcdef", v1_text[5 + 2 * i]) - "0123456789abcdef");
-        unsigned lo = (unsigned)(strchr("0123456789abcdef", v1_text[6 + 2 * i]) - "0123456789abcdef");
+        unsigned hi = (unsigned)(strchr(hex, v1_text[5 + 2 * i]) - hex);
+        unsigned lo = (unsigned)(strchr(hex, v1_text[6 + 2 * i]) - hex);
         b[i] = (unsigned char)(hi << 4 | lo);
     }
     CHECK(b[0] == 1 && pxs_crc32c(0, b, 60) == (uint32_t)(b[60] | b[61] << 8 | b[62] << 16 |
