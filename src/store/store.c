@@ -17,7 +17,6 @@
 
 #define SUB "store"
 
-
 /* ------------------------------------------------------------ options */
 int
 pxs_store_opts_init_(pxs_store_opts_t *opts, size_t size)
