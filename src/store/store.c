@@ -641,6 +641,21 @@ pxsi_store_test_set_gen(pxs_store_t *s, uint32_t slot, uint64_t gen)
 #endif
 }
 
+int
+pxsi_store_test_add_claims(pxs_store_t *s, uint32_t slot, int64_t n)
+{
+#ifdef PXS_TEST_HOOKS
+    if (!store_ok(s))
+        return PXS_ERR_INVALID;
+    return s->ops->add_claims(s->st, slot, n);
+#else
+    (void)s;
+    (void)slot;
+    (void)n;
+    return PXS_ERR_NOTSUP;
+#endif
+}
+
 uint64_t
 pxsi_store_nonce(const pxs_store_t *s)
 {

@@ -177,6 +177,8 @@ typedef struct pxsi_store_conn_ops {
     int (*corrupt)(void *st, uint64_t offset);
     /* Set the gen (even) of this rank's free slot (test hook). */
     int (*set_gen)(void *st, uint32_t slot, uint64_t gen);
+    /* Add n (may be negative) to the claims counted on this rank's slot. */
+    int (*add_claims)(void *st, uint32_t slot, int64_t n);
 #endif
 } pxsi_store_conn_ops_t;
 
@@ -226,6 +228,11 @@ int pxsi_store_test_corrupt(pxs_store_t *store, uint64_t offset);
  * PXS_ERR_NOTSUP); PXS_ERR_INVALID if the slot is not free or gen is bad.
  * For the generation wrap / slot retirement test. Local. */
 int pxsi_store_test_set_gen(pxs_store_t *store, uint32_t slot, uint64_t gen);
+/* Add n (may be negative) to the claims in flight counted on this rank's
+ * `slot`, as if n resolvers held it (PXS_TEST_HOOKS builds only; else
+ * PXS_ERR_NOTSUP). PXS_ERR_INVALID if the count would leave
+ * [0, 2^24 - 1]. For the PXSI_INFLIGHT_LIMIT test. Local. */
+int pxsi_store_test_add_claims(pxs_store_t *store, uint32_t slot, int64_t n);
 /* This store instance's nonce (tests). */
 uint64_t pxsi_store_nonce(const pxs_store_t *store);
 

@@ -9,6 +9,9 @@
  *  - generation wrap: a slot started just below the last generation is
  *    retired after its last object; the next put uses another slot and the
  *    old proxy stays STALE (test hook pxsi_store_test_set_gen).
+ *  - claim limit: with 2^23 claims counted on an object (test hook), every
+ *    resolve/view (and RMA drop) backs out with PXS_ERR_BUSY, spending no
+ *    budget.
  * Before proxy format 2 (per-process store id counter, 32-bit generations),
  * the first three resolved to the other store's object with PXS_OK. */
 #include <inttypes.h>
@@ -273,6 +276,60 @@ wrap(pxs_store_t *st, MPI_Comm comm)
     MPI_Barrier(comm);
 }
 
+/* ---- the claim count is capped below the 24 bits it has in the RMA word:
+ * with 2^23 claims counted, every resolve, view and drop backs out with
+ * PXS_ERR_BUSY and spends no budget; the generation is intact after. */
+static void
+inflight_limit(pxs_store_t *st, MPI_Comm comm, int drop_claims)
+{
+    int r, n;
+    MPI_Comm_rank(comm, &r);
+    MPI_Comm_size(comm, &n);
+    const int64_t limit = (int64_t)1 << 23;
+    unsigned char data[LEN], buf[LEN];
+    pxs_test_fill(data, sizeof data, 55);
+    pxs_proxy_t p;
+    memset(&p, 0, sizeof p);
+    uint32_t slot = 0;
+    int rc = PXS_OK;
+    if (r == 0) {
+        pxs_put_opts_t po;
+        CHECK_OK(pxs_put_opts_init(&po));
+        po.resolves = (uint32_t)n; /* one resolve per rank, no more */
+        CHECK_OK(pxs_store_put(st, data, sizeof data, &po, &p));
+        slot = (uint32_t)(info_of(&p).generation >> 40);
+        rc = pxsi_store_test_add_claims(st, slot, limit);
+        if (rc == PXS_OK)
+            CHECK_RC(pxsi_store_test_add_claims(st, slot, limit << 1), PXS_ERR_INVALID);
+    }
+    MPI_Bcast(&rc, 1, MPI_INT, 0, comm);
+    MPI_Bcast(&p, 64, MPI_BYTE, 0, comm);
+    if (rc == PXS_ERR_NOTSUP) {
+        if (r == 0)
+            printf("inflight limit: test hooks not built, skipped\n");
+        return;
+    }
+    CHECK_OK(rc);
+    size_t len = 0;
+    for (int i = 0; i < 3; i++) {
+        CHECK_RC(pxs_store_resolve(st, &p, buf, sizeof buf, &len), PXS_ERR_BUSY);
+        CHECK(strstr(pxs_last_error_detail(), "claims in flight") != NULL);
+        pxs_view_t v;
+        CHECK_RC(pxs_store_view(st, &p, &v), PXS_ERR_BUSY);
+        if (drop_claims) /* RMA: a drop is a claim; local: a count under its lock */
+            CHECK_RC(pxs_store_drop(st, &p), PXS_ERR_BUSY);
+    }
+    MPI_Barrier(comm);
+    if (r == 0)
+        CHECK_OK(pxsi_store_test_add_claims(st, slot, -limit));
+    MPI_Barrier(comm);
+    CHECK_OK(pxs_store_resolve(st, &p, buf, sizeof buf, &len)); /* budget untouched */
+    CHECK(len == LEN && pxs_test_verify(buf, len, 55));
+    MPI_Barrier(comm);
+    CHECK_RC(pxs_store_resolve(st, &p, buf, sizeof buf, &len), PXS_ERR_STALE); /* spent */
+    MPI_Barrier(comm);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -297,9 +354,11 @@ main(int argc, char **argv)
 
     pxs_store_t *st = make_store(MPI_COMM_WORLD, PXS_CONN_RMA);
     wrap(st, MPI_COMM_WORLD);
+    inflight_limit(st, MPI_COMM_WORLD, 1);
     CHECK_OK(pxs_store_destroy(st));
     st = make_store(MPI_COMM_SELF, PXS_CONN_LOCAL);
     wrap(st, MPI_COMM_SELF);
+    inflight_limit(st, MPI_COMM_SELF, 0);
     CHECK_OK(pxs_store_destroy(st));
 
     MPI_Barrier(MPI_COMM_WORLD);

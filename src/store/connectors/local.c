@@ -427,6 +427,21 @@ l_set_gen(void *st, uint32_t s, uint64_t gen)
     pthread_mutex_unlock(&l->mu);
     return rc;
 }
+
+static int
+l_add_claims(void *st, uint32_t s, int64_t n)
+{
+    lstore_t *l = st;
+    int rc = PXS_OK;
+    pthread_mutex_lock(&l->mu);
+    if (s >= l->al.nslots || (int64_t)l->slots[s].inflight + n < 0 ||
+        (int64_t)l->slots[s].inflight + n > (int64_t)PXSI_INFLIGHT_MASK)
+        rc = pxsi_err(PXS_ERR_INVALID, SUB, "test_add_claims: slot %u or count out of range", s);
+    else
+        l->slots[s].inflight = (uint32_t)((int64_t)l->slots[s].inflight + n);
+    pthread_mutex_unlock(&l->mu);
+    return rc;
+}
 #endif
 
 const pxsi_store_conn_ops_t pxsi_store_local_ops = {
@@ -451,5 +466,6 @@ const pxsi_store_conn_ops_t pxsi_store_local_ops = {
 #ifdef PXS_TEST_HOOKS
     .corrupt = l_corrupt,
     .set_gen = l_set_gen,
+    .add_claims = l_add_claims,
 #endif
 };

@@ -766,6 +766,28 @@ rma_set_gen(void *st, uint32_t s, uint64_t gen)
     }
     return pxsi_err(PXS_ERR_INVALID, SUB, "test_set_gen: slot %u is in use", s);
 }
+
+static int
+rma_add_claims(void *st, uint32_t s, int64_t n)
+{
+    rma_t *r = st;
+    uint64_t zero = 0, old = 0, ign;
+    if (s >= r->nslots)
+        return pxsi_err(PXS_ERR_INVALID, SUB, "test_add_claims: slot %u beyond the table", s);
+    PXSI_MPI_CHECK(MPI_Fetch_and_op(&zero, &old, MPI_UINT64_T, r->rank, w_a(s), MPI_NO_OP,
+                                    r->ctl_win),
+                   SUB);
+    PXSI_MPI_CHECK(MPI_Win_flush(r->rank, r->ctl_win), SUB);
+    int64_t now = (int64_t)(old & PXSI_INFLIGHT_MASK);
+    if (now + n < 0 || now + n > (int64_t)PXSI_INFLIGHT_MASK)
+        return pxsi_err(PXS_ERR_INVALID, SUB, "test_add_claims: %lld + %lld out of range",
+                        (long long)now, (long long)n);
+    uint64_t d = (uint64_t)n;
+    PXSI_MPI_CHECK(MPI_Fetch_and_op(&d, &ign, MPI_UINT64_T, r->rank, w_a(s), MPI_SUM, r->ctl_win),
+                   SUB);
+    PXSI_MPI_CHECK(MPI_Win_flush(r->rank, r->ctl_win), SUB);
+    return PXS_OK;
+}
 #endif
 
 /* ------------------------------------------------------------ create / destroy */
@@ -1221,5 +1243,6 @@ const pxsi_store_conn_ops_t pxsi_store_rma_ops = {
 #ifdef PXS_TEST_HOOKS
     .corrupt = rma_corrupt,
     .set_gen = rma_set_gen,
+    .add_claims = rma_add_claims,
 #endif
 };
