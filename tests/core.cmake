@@ -9,6 +9,11 @@ pxs_test_exe(fuzz_proxy_decode_replay
 add_test(NAME unit.fuzz.proxy_decode.replay
   COMMAND fuzz_proxy_decode_replay ${CMAKE_CURRENT_SOURCE_DIR}/fuzz/corpus)
 set_tests_properties(unit.fuzz.proxy_decode.replay PROPERTIES LABELS "unit;fuzz" TIMEOUT 60)
+# the named seeds: valid_* are accepted, v1_* refused (proxy format version 2)
+pxs_test_exe(fuzz_proxy_corpus_check ${CMAKE_CURRENT_SOURCE_DIR}/fuzz/corpus_check.c)
+add_test(NAME unit.fuzz.proxy_corpus
+  COMMAND fuzz_proxy_corpus_check ${CMAKE_CURRENT_SOURCE_DIR}/fuzz/corpus)
+set_tests_properties(unit.fuzz.proxy_corpus PROPERTIES LABELS "unit;fuzz" TIMEOUT 60)
 
 # ...and, with clang (-DPXS_FUZZ=ON), a real libFuzzer binary; .ci/run runs it
 # for a bounded time (-max_total_time).

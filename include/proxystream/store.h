@@ -91,8 +91,10 @@ PXS_API PXS_NODISCARD int pxs_store_put(pxs_store_t *store, const void *data, si
 
 /** Copy the object into buf (cap bytes); len_out gets its size. Counts as one
  *  resolve. @return PXS_OK, PXS_ERR_INVALID, PXS_ERR_CORRUPT (forged proxy or
- *  payload checksum mismatch), PXS_ERR_STALE (evicted or reused),
+ *  payload checksum mismatch), PXS_ERR_STALE (evicted or reused, or a proxy
+ *  of another store instance: another store, job or run),
  *  PXS_ERR_TRUNC (cap too small: len_out has the size, nothing consumed),
+ *  PXS_ERR_BUSY (2^23 resolves/views of this one object already in flight),
  *  PXS_ERR_MPI. */
 PXS_API PXS_NODISCARD int pxs_store_resolve(pxs_store_t *store, const pxs_proxy_t *proxy,
                                             void *buf, size_t cap, size_t *len_out);

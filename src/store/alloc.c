@@ -95,8 +95,8 @@ pxsi_arena_alloc(pxsi_arena_t *a, uint64_t size, uint32_t *slot_out, uint64_t *o
     return PXS_ERR_AGAIN;
 }
 
-void
-pxsi_arena_free(pxsi_arena_t *a, uint32_t s)
+static void
+unlink_block(pxsi_arena_t *a, uint32_t s)
 {
     uint32_t p = a->prev[s], n = a->next[s];
     if (p == PXSI_NONE)
@@ -110,10 +110,27 @@ pxsi_arena_free(pxsi_arena_t *a, uint32_t s)
     a->nlive--;
     a->used -= a->len[s];
     a->len[s] = 0;
+}
+
+void
+pxsi_arena_free(pxsi_arena_t *a, uint32_t s)
+{
+    unlink_block(a, s);
     a->free_stack[a->nfree++] = s;
     if (a->nlive == 0) {
         a->rover = PXSI_NONE;
         a->hwm = 0; /* LIFO: the next slot handed out is the one just freed */
+    }
+}
+
+void
+pxsi_arena_retire(pxsi_arena_t *a, uint32_t s)
+{
+    unlink_block(a, s);
+    a->nretired++;
+    if (a->nlive == 0) {
+        a->rover = PXSI_NONE;
+        a->hwm = 0; /* alloc raises it again to the slot it hands out */
     }
 }
 

@@ -3,20 +3,19 @@
  *
  * Proxy checks done here, before any connector runs (forged proxies):
  *   format / checksum / version / flags         -> pxs_proxy_decode: PXS_ERR_CORRUPT
+ *   store nonce 0 (no store made this proxy)    -> PXS_ERR_CORRUPT
+ *   store nonce differs: a proxy of another store
+ *     instance (another store, job or run)      -> PXS_ERR_STALE
  *   connector kind differs from this store's    -> PXS_ERR_CORRUPT
- *   store id differs (proxy of another store)   -> PXS_ERR_CORRUPT
  *   owner >= communicator size                  -> PXS_ERR_CORRUPT
  * and in the connector: offset/size beyond the owner's arena, misaligned
  * offset, slot index beyond the owner's table -> PXS_ERR_CORRUPT; generation
  * not the slot's current one -> PXS_ERR_STALE. */
-#include <stdatomic.h>
 #include <stdlib.h>
 
 #include "store/store_int.h"
 
 #define SUB "store"
-
-static atomic_uint local_store_ids = 1;
 
 /* ------------------------------------------------------------ options */
 int
@@ -181,17 +180,20 @@ pxs_store_create(MPI_Comm comm, const pxs_store_opts_t *opts, pxs_store_t **stor
         return rc;
     }
 
-    /* Store id: the same on every rank (max of per-process counters). */
-    unsigned mine = atomic_fetch_add(&local_store_ids, 1);
-    unsigned id = mine;
+    /* The store instance's identity: a random nonce drawn on rank 0 and
+     * broadcast (see docs/DESIGN.md, section "Object identity"). A failed
+     * draw still takes part in the broadcast; the agreement fails all. */
+    uint64_t nonce = 0;
+    int nrc = !collective || rank == 0 ? pxsi_random_u64(&nonce) : PXS_OK;
     if (collective) {
-        int mrc = MPI_Allreduce(&mine, &id, 1, MPI_UNSIGNED, MPI_MAX, dup);
-        rc = pxsi_agree(dup, pxsi_mpi_err(mrc, SUB, "MPI_Allreduce (store id)"));
-        if (rc == PXS_OK) {
-            unsigned cur = atomic_load(&local_store_ids);
-            while (cur <= id && !atomic_compare_exchange_weak(&local_store_ids, &cur, id + 1)) {
-            }
-        }
+        int mrc = MPI_Bcast(&nonce, 1, MPI_UINT64_T, 0, dup);
+        if (nrc == PXS_OK)
+            nrc = pxsi_mpi_err(mrc, SUB, "MPI_Bcast (store nonce)");
+        if (nrc == PXS_OK && nonce == 0)
+            nrc = pxsi_err(PXS_ERR_NOTSUP, SUB, "store nonce: rank 0 drew no random nonce");
+        rc = pxsi_agree(dup, nrc);
+    } else {
+        rc = nrc;
     }
     if (rc == PXS_OK) {
         s->kind = kind;
@@ -199,11 +201,11 @@ pxs_store_create(MPI_Comm comm, const pxs_store_opts_t *opts, pxs_store_t **stor
         s->comm = dup;
         s->rank = rank;
         s->size = size;
-        s->store_id = id;
+        s->nonce = nonce;
         s->put_timeout = o.put_timeout == PXSI_TIMEOUT_DEFAULT_
                              ? pxsi_env_double("PXS_PUT_TIMEOUT", PXSI_DEFAULT_TIMEOUT)
                              : o.put_timeout;
-        rc = ops->create(dup, &o, id, &s->st); /* collective, agrees itself */
+        rc = ops->create(dup, &o, nonce, &s->st); /* collective, agrees itself */
     }
     if (rc) {
         if (dup != MPI_COMM_NULL)
@@ -277,7 +279,7 @@ pxs_store_put(pxs_store_t *s, const void *data, size_t len, const pxs_put_opts_t
     pi.version = PXS_PROXY_VERSION;
     pi.kind = (uint8_t)s->kind;
     pi.owner = (uint32_t)s->rank;
-    pi.store_id = s->store_id;
+    pi.store_nonce = s->nonce;
     pi.topic = o.topic;
     pi.seq = o.seq;
     return pxs_proxy_encode(&pi, proxy_out);
@@ -292,12 +294,20 @@ check_proxy(const pxs_store_t *s, const pxs_proxy_t *proxy, pxs_proxy_info_t *pi
     int rc = pxs_proxy_decode(proxy->bytes, PXS_PROXY_SIZE, pi);
     if (rc)
         return rc;
+    /* Identity first, before anything reaches a connector (no remote word
+     * is touched for another instance's proxy). Every rank of a store holds
+     * the same nonce, so this rank's copy is the owner's. */
+    if (pi->store_nonce == 0)
+        return pxsi_err(PXS_ERR_CORRUPT, SUB,
+                        "proxy carries no store instance (nonce 0): no store made it");
+    if (pi->store_nonce != s->nonce)
+        return pxsi_err(PXS_ERR_STALE, SUB,
+                        "proxy of store instance 0x%016llx given to store instance 0x%016llx "
+                        "(another store, job or run)",
+                        (unsigned long long)pi->store_nonce, (unsigned long long)s->nonce);
     if (pi->kind != s->kind)
         return pxsi_err(PXS_ERR_CORRUPT, SUB, "proxy of connector kind %u given to a kind %d store",
                         pi->kind, s->kind);
-    if (pi->store_id != s->store_id)
-        return pxsi_err(PXS_ERR_CORRUPT, SUB, "proxy of store %u given to store %u",
-                        pi->store_id, s->store_id);
     if (pi->owner >= (uint32_t)s->size)
         return pxsi_err(PXS_ERR_CORRUPT, SUB, "proxy owner %u out of range (%d ranks)",
                         pi->owner, s->size);
@@ -611,4 +621,43 @@ pxsi_store_test_corrupt(pxs_store_t *s, uint64_t offset)
     (void)offset;
     return PXS_ERR_NOTSUP;
 #endif
+}
+
+int
+pxsi_store_test_set_gen(pxs_store_t *s, uint32_t slot, uint64_t gen)
+{
+#ifdef PXS_TEST_HOOKS
+    if (!store_ok(s))
+        return PXS_ERR_INVALID;
+    if ((gen & 1u) || gen >= PXSI_GEN_RETIRE)
+        return pxsi_err(PXS_ERR_INVALID, SUB, "test_set_gen: gen %llu must be even and < 2^40 - 2",
+                        (unsigned long long)gen);
+    return s->ops->set_gen(s->st, slot, gen);
+#else
+    (void)s;
+    (void)slot;
+    (void)gen;
+    return PXS_ERR_NOTSUP;
+#endif
+}
+
+int
+pxsi_store_test_add_claims(pxs_store_t *s, uint32_t slot, int64_t n)
+{
+#ifdef PXS_TEST_HOOKS
+    if (!store_ok(s))
+        return PXS_ERR_INVALID;
+    return s->ops->add_claims(s->st, slot, n);
+#else
+    (void)s;
+    (void)slot;
+    (void)n;
+    return PXS_ERR_NOTSUP;
+#endif
+}
+
+uint64_t
+pxsi_store_nonce(const pxs_store_t *s)
+{
+    return store_ok(s) ? s->nonce : 0;
 }

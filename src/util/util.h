@@ -120,6 +120,11 @@ int pxsi_opts_take(void *dst, size_t dst_size, const void *src);
  * zeroed) and stamp struct_size = size. */
 void pxsi_opts_fill(void *opts, size_t size, const void *d, size_t d_size);
 
+/* ---------------------------------------------------------------- randomness */
+/* A random, non-zero 64-bit value (getrandom(2), else /dev/urandom):
+ * PXS_OK or PXS_ERR_NOTSUP (no source of randomness). src/util/random.c. */
+int pxsi_random_u64(uint64_t *out);
+
 /* ---------------------------------------------------------------- byte order */
 static inline void
 pxsi_put_le16(unsigned char *p, uint16_t v)

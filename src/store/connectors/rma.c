@@ -19,7 +19,7 @@
  *   3. shm off (PXS_SHM=0 / opts.shm = 0), or 1 and 2 failed: MPI_Win_allocate
  *      on the whole communicator; every peer uses MPI_Get.
  *   control (ctl_win): MPI_Win_allocate, 8-byte words, per slot s of n:
- *      A[s]          gen(32) << 32 | inflight(32)   MPI_UINT64_T
+ *      A[s]          gen(40) << 24 | inflight(24)   MPI_UINT64_T
  *      U[n+s]        remaining resolve budget       MPI_INT64_T
  *      D[2n+3s..+2]  offset, size, crc | flags<<32  MPI_UINT64_T
  *   Every access to these words is an MPI atomic (Fetch_and_op,
@@ -29,12 +29,19 @@
  *   create to destroy; completion by MPI_Win_flush.
  *
  * PROTOCOL (race-free against a concurrent reclaim)
- *   The proxy carries generation = slot << 32 | gen. gen is odd while the
+ *   The proxy carries generation = slot(24) << 40 | gen(40) and the store
+ *   nonce (checked by store.c and rma_check before any atomic: a proxy of
+ *   another store instance never reaches the claim). gen is odd while the
  *   object is live, even when dead/free; only the owner changes it, by
- *   adding 1 << 32 to A (never REPLACE, so concurrent inflight +/-1 are
- *   never lost).
+ *   adding 1 << 24 to A (never REPLACE, so concurrent inflight +/-1 are
+ *   never lost). A slot whose dead gen reaches PXSI_GEN_RETIRE (2^40 - 2) is
+ *   RETIRED when freed: never reused, so gen never wraps (docs/DESIGN.md,
+ *   section "Object identity"). A claim that finds PXSI_INFLIGHT_LIMIT (2^23)
+ *   claims already in A backs out (PXS_ERR_BUSY): at most 2^23 admitted
+ *   claims plus one backing-out claim per rank (and thread) can be counted,
+ *   so inflight never carries into gen.
  *   put (owner):  copy bytes into the arena; MPI_Win_sync; Accumulate(REPLACE)
- *                 D and U; flush; Accumulate(SUM, 1 << 32) on A (gen -> odd);
+ *                 D and U; flush; Accumulate(SUM, 1 << 24) on A (gen -> odd);
  *                 flush. The descriptor is complete before the gen is live.
  *   resolve:      1 claim: old = Fetch_and_op(SUM, +1) on A and
  *                   Get_accumulate(NO_OP) of D; one flush. If gen(old) !=
@@ -58,7 +65,7 @@
  *                 4 release: Accumulate(SUM, -1) on A; flush.
  *   reclaim (owner, inside put/evict/progress/used only):
  *                 snapshot U (Get_accumulate NO_OP); a live slot with U <= 0
- *                 or evicted by the owner is killed: A += 1 << 32 (gen -> even,
+ *                 or evicted by the owner is killed: A += 1 << 24 (gen -> even,
  *                 every later claim fails), flush. Then snapshot A; a killed
  *                 slot whose inflight is 0 is freed (arena block, slot).
  *   Why it is safe: the owner's kill precedes its inflight read, and a
@@ -94,14 +101,14 @@
 #include "store/store_int.h"
 
 #define SUB         "store.rma"
-#define GEN_ONE     ((uint64_t)1 << 32)
+#define GEN_ONE     ((uint64_t)1 << PXSI_INFLIGHT_BITS) /* +1 on A's gen */
 #define KEEP_BUDGET ((int64_t)1 << 62)
 
-enum { SLOT_FREE = 0, SLOT_LIVE = 1, SLOT_DYING = 2, SLOT_BROKEN = 3 };
+enum { SLOT_FREE = 0, SLOT_LIVE = 1, SLOT_DYING = 2, SLOT_BROKEN = 3, SLOT_RETIRED = 4 };
 enum { MODE_NONE = 0, MODE_PLAIN, MODE_MPI_SHM, MODE_POSIX_SHM };
 
 typedef struct rma_slot {
-    uint32_t gen; /* mirror of A's gen: only the owner changes it */
+    uint64_t gen; /* mirror of A's gen (40 bits): only the owner changes it */
     uint8_t state;
     uint8_t evict;
     uint16_t flags; /* mirror of D (written only by the owner) */
@@ -111,6 +118,7 @@ typedef struct rma_slot {
 
 typedef struct rma {
     MPI_Comm comm; /* the front end's duplicate (not ours to free) */
+    uint64_t nonce; /* the store instance's nonce (same on every rank) */
     MPI_Comm node;
     int rank, size, nrank, nsize;
     int mode, shm_on;
@@ -176,7 +184,8 @@ static int
 claim(rma_t *r, const pxs_proxy_info_t *pi)
 {
     int o = (int)pi->owner;
-    uint32_t s = (uint32_t)(pi->generation >> 32), gen = (uint32_t)pi->generation;
+    uint32_t s = pxsi_gen_slot(pi->generation);
+    uint64_t gen = pxsi_gen_gen(pi->generation);
     uint64_t one = 1, old = 0, d[3] = {0, 0, 0}, dummy[3] = {0, 0, 0};
     int mrc = MPI_Fetch_and_op(&one, &old, MPI_UINT64_T, o, w_a(s), MPI_SUM, r->ctl_win);
     if (mrc == MPI_SUCCESS)
@@ -186,11 +195,21 @@ claim(rma_t *r, const pxs_proxy_info_t *pi)
         mrc = MPI_Win_flush(o, r->ctl_win);
     if (mrc != MPI_SUCCESS)
         return pxsi_mpi_err(mrc, SUB, "claim: generation/descriptor atomics");
-    if ((uint32_t)(old >> 32) != gen) {
+    if (old >> PXSI_INFLIGHT_BITS != gen) {
         int rc = unclaim(r, o, s);
         return rc ? rc
-                  : pxsi_err(PXS_ERR_STALE, SUB, "object (rank %d slot %u gen %u) is gone (gen %u)",
-                             o, s, gen, (unsigned)(old >> 32));
+                  : pxsi_err(PXS_ERR_STALE, SUB,
+                             "object (rank %d slot %u gen %llu) is gone (gen %llu)", o, s,
+                             (unsigned long long)gen,
+                             (unsigned long long)(old >> PXSI_INFLIGHT_BITS));
+    }
+    if ((old & PXSI_INFLIGHT_MASK) >= PXSI_INFLIGHT_LIMIT) {
+        int rc = unclaim(r, o, s);
+        return rc ? rc
+                  : pxsi_err(PXS_ERR_BUSY, SUB,
+                             "object (rank %d slot %u) has %llu claims in flight (limit %llu)", o,
+                             s, (unsigned long long)(old & PXSI_INFLIGHT_MASK),
+                             (unsigned long long)PXSI_INFLIGHT_LIMIT);
     }
     if (d[0] != pi->offset || d[1] != pi->size || (uint32_t)d[2] != pi->payload_crc ||
         (uint16_t)(d[2] >> 32) != pi->flags) {
@@ -210,7 +229,7 @@ take(rma_t *r, const pxs_proxy_info_t *pi)
     if (pi->flags & PXS_PROXY_F_KEEP)
         return PXS_OK;
     int o = (int)pi->owner;
-    uint32_t s = (uint32_t)(pi->generation >> 32);
+    uint32_t s = pxsi_gen_slot(pi->generation);
     int64_t delta = -1, rem = 0;
     int mrc = MPI_Fetch_and_op(&delta, &rem, MPI_INT64_T, o, w_u(r, o, s), MPI_SUM, r->ctl_win);
     if (mrc == MPI_SUCCESS)
@@ -321,11 +340,19 @@ reclaim(rma_t *r)
                    SUB);
     PXSI_MPI_CHECK(MPI_Win_flush(r->rank, r->ctl_win), SUB);
     for (uint32_t s = 0; s < n; s++) {
-        if (r->slots[s].state == SLOT_DYING && (uint32_t)r->snap[s] == 0) {
-            r->slots[s].state = SLOT_FREE;
+        if (r->slots[s].state == SLOT_DYING && (r->snap[s] & PXSI_INFLIGHT_MASK) == 0) {
             r->ndying--;
             r->stats.reclaimed++;
-            pxsi_arena_free(&r->al, s); /* may lower hwm: n stays valid */
+            if (r->slots[s].gen >= PXSI_GEN_RETIRE) {
+                /* generation exhausted: never reuse the slot (no wrap) */
+                r->slots[s].state = SLOT_RETIRED;
+                pxsi_arena_retire(&r->al, s);
+                PXSI_DEBUG(SUB, "slot %u retired at gen %llu", s,
+                           (unsigned long long)r->slots[s].gen);
+            } else {
+                r->slots[s].state = SLOT_FREE;
+                pxsi_arena_free(&r->al, s); /* may lower hwm: n stays valid */
+            }
         }
     }
     return PXS_OK;
@@ -427,7 +454,7 @@ rma_put(void *st, const void *data, size_t len, const pxs_put_opts_t *o, double 
     r->slots[s].size = len;
     out->offset = off;
     out->size = len;
-    out->generation = ((uint64_t)s << 32) | r->slots[s].gen;
+    out->generation = pxsi_gen_make(s, r->slots[s].gen);
     out->flags = flags;
     out->payload_crc = crc;
     out->budget = o->resolves;
@@ -440,7 +467,15 @@ rma_check(void *st, const pxs_proxy_info_t *pi)
 {
     rma_t *r = st;
     int o = (int)pi->owner;
-    uint64_t s = pi->generation >> 32;
+    /* the owner's record of the instance is the store's nonce (agreed at
+     * create): store.c checked it already; a connector never acts on
+     * another instance's proxy */
+    if (pi->store_nonce != r->nonce)
+        return pxsi_err(PXS_ERR_STALE, SUB,
+                        "proxy of store instance 0x%016llx given to store instance 0x%016llx "
+                        "(another store, job or run)",
+                        (unsigned long long)pi->store_nonce, (unsigned long long)r->nonce);
+    uint64_t s = pxsi_gen_slot(pi->generation);
     if (s >= r->peer_nslots[o])
         return pxsi_err(PXS_ERR_CORRUPT, SUB, "slot %llu beyond rank %d's table of %u",
                         (unsigned long long)s, o, r->peer_nslots[o]);
@@ -451,9 +486,9 @@ rma_check(void *st, const pxs_proxy_info_t *pi)
         return pxsi_err(PXS_ERR_CORRUPT, SUB, "offset %llu + size %llu beyond rank %d's arena (%llu)",
                         (unsigned long long)pi->offset, (unsigned long long)pi->size, o,
                         (unsigned long long)r->peer_cap[o]);
-    if (!((uint32_t)pi->generation & 1u))
-        return pxsi_err(PXS_ERR_STALE, SUB, "generation %u is not a live one",
-                        (unsigned)(uint32_t)pi->generation);
+    if (!(pxsi_gen_gen(pi->generation) & 1u))
+        return pxsi_err(PXS_ERR_STALE, SUB, "generation %llu is not a live one",
+                        (unsigned long long)pxsi_gen_gen(pi->generation));
     return PXS_OK;
 }
 
@@ -463,7 +498,7 @@ rma_resolve(void *st, const pxs_proxy_info_t *pi, void *buf, size_t cap, size_t 
     rma_t *r = st;
     (void)cap;
     int o = (int)pi->owner;
-    uint32_t s = (uint32_t)(pi->generation >> 32);
+    uint32_t s = pxsi_gen_slot(pi->generation);
     int rc = acquire(r, pi);
     if (rc)
         return rc;
@@ -515,7 +550,7 @@ rma_resolve_start(void *st, const pxs_proxy_info_t *pi, void *buf, size_t cap,
         q->done = 1;
         return PXS_OK;
     }
-    uint32_t s = (uint32_t)(pi->generation >> 32);
+    uint32_t s = pxsi_gen_slot(pi->generation);
     int rc = acquire(r, pi);
     if (rc)
         return rc;
@@ -597,7 +632,7 @@ rma_view(void *st, const pxs_proxy_info_t *pi, pxs_view_t *v)
         r->stats.views_copied++;
         return PXS_OK;
     }
-    uint32_t s = (uint32_t)(pi->generation >> 32);
+    uint32_t s = pxsi_gen_slot(pi->generation);
     int rc = acquire(r, pi);
     if (rc)
         return rc;
@@ -639,7 +674,7 @@ rma_drop(void *st, const pxs_proxy_info_t *pi)
     int rc = acquire(r, pi);
     if (rc)
         return rc;
-    rc = unclaim(r, o, (uint32_t)(pi->generation >> 32));
+    rc = unclaim(r, o, pxsi_gen_slot(pi->generation));
     if (rc == PXS_OK && o == r->rank)
         rc = reclaim(r);
     return rc;
@@ -650,7 +685,8 @@ rma_evict(void *st, const pxs_proxy_info_t *pi)
 {
     rma_t *r = st;
     int o = (int)pi->owner;
-    uint32_t s = (uint32_t)(pi->generation >> 32), g = (uint32_t)pi->generation;
+    uint32_t s = pxsi_gen_slot(pi->generation);
+    uint64_t g = pxsi_gen_gen(pi->generation);
     if (o != r->rank)
         return rma_drop(st, pi); /* holder: one unit; keep objects: nothing */
     rma_slot_t *sl = &r->slots[s];
@@ -709,6 +745,49 @@ rma_corrupt(void *st, uint64_t offset)
         (void)MPI_Win_sync(r->sync_win);
     return PXS_OK;
 }
+
+/* Move a free slot's gen (mirror and A, keeping A's inflight bits). */
+static int
+rma_set_gen(void *st, uint32_t s, uint64_t gen)
+{
+    rma_t *r = st;
+    if (s >= r->nslots || r->slots[s].state != SLOT_FREE)
+        return pxsi_err(PXS_ERR_INVALID, SUB, "test_set_gen: slot %u is not a free slot", s);
+    for (uint32_t i = 0; i < r->al.nfree; i++) {
+        if (r->al.free_stack[i] != s)
+            continue;
+        uint64_t delta = (gen - r->slots[s].gen) << PXSI_INFLIGHT_BITS, ign;
+        PXSI_MPI_CHECK(MPI_Fetch_and_op(&delta, &ign, MPI_UINT64_T, r->rank, w_a(s), MPI_SUM,
+                                        r->ctl_win),
+                       SUB);
+        PXSI_MPI_CHECK(MPI_Win_flush(r->rank, r->ctl_win), SUB);
+        r->slots[s].gen = gen;
+        return PXS_OK;
+    }
+    return pxsi_err(PXS_ERR_INVALID, SUB, "test_set_gen: slot %u is in use", s);
+}
+
+static int
+rma_add_claims(void *st, uint32_t s, int64_t n)
+{
+    rma_t *r = st;
+    uint64_t zero = 0, old = 0, ign;
+    if (s >= r->nslots)
+        return pxsi_err(PXS_ERR_INVALID, SUB, "test_add_claims: slot %u beyond the table", s);
+    PXSI_MPI_CHECK(MPI_Fetch_and_op(&zero, &old, MPI_UINT64_T, r->rank, w_a(s), MPI_NO_OP,
+                                    r->ctl_win),
+                   SUB);
+    PXSI_MPI_CHECK(MPI_Win_flush(r->rank, r->ctl_win), SUB);
+    int64_t now = (int64_t)(old & PXSI_INFLIGHT_MASK);
+    if (now + n < 0 || now + n > (int64_t)PXSI_INFLIGHT_MASK)
+        return pxsi_err(PXS_ERR_INVALID, SUB, "test_add_claims: %lld + %lld out of range",
+                        (long long)now, (long long)n);
+    uint64_t d = (uint64_t)n;
+    PXSI_MPI_CHECK(MPI_Fetch_and_op(&d, &ign, MPI_UINT64_T, r->rank, w_a(s), MPI_SUM, r->ctl_win),
+                   SUB);
+    PXSI_MPI_CHECK(MPI_Win_flush(r->rank, r->ctl_win), SUB);
+    return PXS_OK;
+}
 #endif
 
 /* ------------------------------------------------------------ create / destroy */
@@ -730,7 +809,7 @@ posix_teardown(rma_t *r, int keep_own)
 /* Own POSIX segment per rank, mapped by same-node peers. Collective over
  * comm; every step agreed. On success r->arena and r->maps[] are set. */
 static int
-posix_setup(rma_t *r, const int *node_to_comm, uint32_t store_id)
+posix_setup(rma_t *r, const int *node_to_comm, uint64_t nonce)
 {
     long leader = (long)getpid();
     int rc = pxsi_agree(r->comm, pxsi_mpi_err(MPI_Bcast(&leader, 1, MPI_LONG, 0, r->node), SUB,
@@ -743,7 +822,8 @@ posix_setup(rma_t *r, const int *node_to_comm, uint32_t store_id)
     if (!r->nmaps)
         rc = pxsi_err(PXS_ERR_NOMEM, SUB, "posix shm tables");
     char name[96];
-    snprintf(name, sizeof name, "/pxs.%ld.%u.%d", leader, store_id, r->nrank);
+    snprintf(name, sizeof name, "/pxs.%ld.%016llx.%d", leader, (unsigned long long)nonce,
+             r->nrank);
     int created = 0;
     if (rc == PXS_OK) {
         int fd = shm_open(name, O_CREAT | O_EXCL | O_RDWR, 0600);
@@ -771,7 +851,7 @@ posix_setup(rma_t *r, const int *node_to_comm, uint32_t store_id)
         if (q == r->nrank)
             continue;
         char pn[96];
-        snprintf(pn, sizeof pn, "/pxs.%ld.%u.%d", leader, store_id, q);
+        snprintf(pn, sizeof pn, "/pxs.%ld.%016llx.%d", leader, (unsigned long long)nonce, q);
         int cr = node_to_comm[q];
         int fd = shm_open(pn, O_RDONLY, 0);
         if (fd < 0) {
@@ -876,7 +956,7 @@ unified(MPI_Win w)
 }
 
 static int
-rma_create(MPI_Comm comm, const pxs_store_opts_t *o, uint32_t store_id, void **out)
+rma_create(MPI_Comm comm, const pxs_store_opts_t *o, uint64_t nonce, void **out)
 {
     rma_t *r = calloc(1, sizeof *r);
     int rc = r ? PXS_OK : pxsi_err(PXS_ERR_NOMEM, SUB, "store state");
@@ -886,6 +966,7 @@ rma_create(MPI_Comm comm, const pxs_store_opts_t *o, uint32_t store_id, void **o
         return rc;
     }
     r->comm = comm; /* the front end's duplicate, MPI_ERRORS_RETURN */
+    r->nonce = nonce;
     r->node = MPI_COMM_NULL;
     r->shm_win = r->data_win = r->ctl_win = r->sync_win = MPI_WIN_NULL;
     MPI_Comm_rank(r->comm, &r->rank);
@@ -1025,7 +1106,7 @@ rma_create(MPI_Comm comm, const pxs_store_opts_t *o, uint32_t store_id, void **o
         if (mode == MODE_NONE) {
             /* Win_allocate_shared refused (osc rdma/ucx/pt2pt only), or the
              * shared arena could not be reached across nodes */
-            rc = posix_setup(r, n2c, store_id);
+            rc = posix_setup(r, n2c, nonce);
             if (rc == PXS_OK) {
                 mrc = MPI_Win_create(r->arena, (MPI_Aint)cap, 1, MPI_INFO_NULL, r->comm,
                                      &r->data_win);
@@ -1123,7 +1204,8 @@ rma_create(MPI_Comm comm, const pxs_store_opts_t *o, uint32_t store_id, void **o
         rma_free_all(r);
         return rc;
     }
-    PXSI_DEBUG(SUB, "store %u: arena %llu B, %u slots, mode %d, shm %d, chunk %zu", store_id,
+    PXSI_DEBUG(SUB, "store %016llx: arena %llu B, %u slots, mode %d, shm %d, chunk %zu",
+               (unsigned long long)nonce,
                (unsigned long long)cap, r->nslots, mode, r->shm_on, r->chunk);
     *out = r;
     return PXS_OK;
@@ -1160,5 +1242,7 @@ const pxsi_store_conn_ops_t pxsi_store_rma_ops = {
     .stats = rma_stats,
 #ifdef PXS_TEST_HOOKS
     .corrupt = rma_corrupt,
+    .set_gen = rma_set_gen,
+    .add_claims = rma_add_claims,
 #endif
 };
