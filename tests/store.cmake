@@ -31,3 +31,15 @@ pxs_add_mpi_test(NAME store.create.noshm NP 3 TIMEOUT 120
 pxs_add_mpi_test(NAME store.wincreate NP 2 TIMEOUT 120
   SOURCES ${PXS_STORE_T}/mpi/test_store_wincreate.c
   OSC sm TWO_NODE rdma pt2pt)
+# collectives fail together and say why (impossible arena, destroy BUSY on
+# every rank and the retry loop), the one-thread guard, the arena-full detail
+pxs_add_mpi_test(NAME store.collective NP 3 TIMEOUT 120
+  SOURCES ${PXS_STORE_T}/mpi/test_store_collective.c
+  TWO_NODE pt2pt ucx)
+pxs_add_mpi_test(NAME store.collective NP 2 TIMEOUT 120 OSC sm rdma
+  EXE mpitest_store_collective)
+pxs_add_mpi_test(NAME store.collective.noshm NP 2 TIMEOUT 120 OSC rdma
+  EXE mpitest_store_collective ENV PXS_SHM=0)
+# MPI_THREAD_FUNNELED: a call from another thread is PXS_ERR_INVALID
+pxs_add_mpi_test(NAME store.collective.funneled NP 2 TIMEOUT 120 OSC sm
+  EXE mpitest_store_collective ARGS funneled)

@@ -179,7 +179,15 @@ pxsi_store_agree_why(MPI_Comm comm, int rc)
     if (mrc != MPI_SUCCESS)
         return pxsi_err(all.rc, SUB, "rank %d failed with %s", all.rank, pxs_errname(all.rc));
     why[sizeof why - 1] = 0;
-    return pxsi_err(all.rc, SUB, "%s (reported by rank %d)", why, all.rank);
+    /* keep the speaker's subsystem: "store.rma: ..." stays that */
+    char sub[32] = SUB;
+    const char *text = why, *colon = strstr(why, ": ");
+    if (colon && (size_t)(colon - why) < sizeof sub && !memchr(why, ' ', (size_t)(colon - why))) {
+        memcpy(sub, why, (size_t)(colon - why));
+        sub[colon - why] = 0;
+        text = colon + 2;
+    }
+    return pxsi_err(all.rc, sub, "%s (reported by rank %d)", text, all.rank);
 }
 
 /* ------------------------------------------------------------ create / destroy */

@@ -956,8 +956,8 @@ check_fits(const rma_t *r, const uint64_t *all)
         snprintf(need, sizeof need, "arena of %s x %d rank%s on this node (%s)", a, r->nsize,
                  r->nsize == 1 ? "" : "s", b);
     else
-        snprintf(need, sizeof need, "arenas of the %d ranks on this node (%s in total, largest %s)",
-                 r->nsize, b, a);
+        snprintf(need, sizeof need, "node total of %s for the arenas of %d ranks (largest %s)", b,
+                 r->nsize, a);
     if (!pxsi_env_bool("PXS_ARENA_CHECK", 1))
         return PXS_OK;
     /* /dev/shm: shared-memory arenas (osc sm windows, our POSIX segments)
