@@ -43,3 +43,7 @@ pxs_add_mpi_test(NAME store.collective.noshm NP 2 TIMEOUT 120 OSC rdma
 # MPI_THREAD_FUNNELED: a call from another thread is PXS_ERR_INVALID
 pxs_add_mpi_test(NAME store.collective.funneled NP 2 TIMEOUT 120 OSC sm
   EXE mpitest_store_collective ARGS funneled)
+# the same memory check before the bus's mailbox window (one rank over its
+# RLIMIT_DATA: every rank fails with the reason)
+pxs_add_mpi_test(NAME bus.memcheck NP 2 TIMEOUT 120 OSC sm rdma
+  SOURCES ${PXS_STORE_T}/mpi/test_bus_memcheck.c)

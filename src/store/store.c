@@ -10,7 +10,6 @@
  * offset, slot index beyond the owner's table -> PXS_ERR_CORRUPT; generation
  * not the slot's current one -> PXS_ERR_STALE. */
 #include <stdatomic.h>
-#include <stdio.h>
 #include <stdlib.h>
 
 #include "store/store_int.h"
@@ -151,43 +150,6 @@ pxsi_store_test_hold(pxs_store_t *s, int hold)
     if (atomic_exchange_explicit(&s->in_use, 1, memory_order_acquire))
         return pxsi_err(PXS_ERR_BUSY, SUB, "test hold: already in use");
     return PXS_OK;
-}
-
-/* ------------------------------------------------------------ agreement with reason */
-int
-pxsi_store_agree_why(MPI_Comm comm, int rc)
-{
-    int me = 0;
-    if (MPI_Comm_rank(comm, &me) != MPI_SUCCESS)
-        return pxsi_err(PXS_ERR_MPI, SUB, "agreement: invalid communicator");
-    struct {
-        int rc, rank;
-    } in = {rc, me}, all = {rc, me};
-    int mrc = MPI_Allreduce(&in, &all, 1, MPI_2INT, MPI_MINLOC, comm);
-    if (mrc != MPI_SUCCESS)
-        return pxsi_mpi_err(mrc, SUB, "MPI_Allreduce (status agreement)");
-    if (all.rc >= 0)
-        return rc;
-    /* every rank knows that rank all.rank speaks: one broadcast of its line */
-    char why[384];
-    memset(why, 0, sizeof why);
-    if (me == all.rank)
-        snprintf(why, sizeof why, "%s", pxs_last_error_detail());
-    mrc = MPI_Bcast(why, (int)sizeof why, MPI_CHAR, all.rank, comm);
-    if (me == all.rank)
-        return rc;
-    if (mrc != MPI_SUCCESS)
-        return pxsi_err(all.rc, SUB, "rank %d failed with %s", all.rank, pxs_errname(all.rc));
-    why[sizeof why - 1] = 0;
-    /* keep the speaker's subsystem: "store.rma: ..." stays that */
-    char sub[32] = SUB;
-    const char *text = why, *colon = strstr(why, ": ");
-    if (colon && (size_t)(colon - why) < sizeof sub && !memchr(why, ' ', (size_t)(colon - why))) {
-        memcpy(sub, why, (size_t)(colon - why));
-        sub[colon - why] = 0;
-        text = colon + 2;
-    }
-    return pxsi_err(all.rc, sub, "%s (reported by rank %d)", text, all.rank);
 }
 
 /* ------------------------------------------------------------ create / destroy */
@@ -349,7 +311,7 @@ pxs_store_destroy(pxs_store_t *s)
      * (with the busy rank's count in the detail) and nothing is freed
      * anywhere: every rank calls destroy again (store.h). Agreed over our
      * own communicator: the user's may be gone. */
-    rc = s->comm == MPI_COMM_NULL ? busy : pxsi_store_agree_why(s->comm, busy);
+    rc = s->comm == MPI_COMM_NULL ? busy : pxsi_agree_why(s->comm, busy);
     if (rc) {
         leave(s, held);
         return rc;

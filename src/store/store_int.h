@@ -195,13 +195,6 @@ int pxsi_store_test_corrupt(pxs_store_t *store, uint64_t offset);
  * another thread would; PXS_ERR_BUSY if asked to hold a held guard. */
 int pxsi_store_test_hold(pxs_store_t *store, int hold);
 
-/* Status agreement that carries the reason: like pxsi_agree (the most
- * negative rc wins), and every rank whose own rc is not that one gets the
- * failing rank's detail line as "rank R: <detail>". The lowest failing rank
- * with the winning code speaks. Collective over comm (one MPI_Allreduce; one
- * more MPI_Bcast only when some rank failed). */
-int pxsi_store_agree_why(MPI_Comm comm, int rc);
-
 /* Resolved defaults (options, then PXS_* environment). */
 size_t pxsi_store_arena_bytes(const pxs_store_opts_t *o);
 size_t pxsi_store_get_chunk(const pxs_store_opts_t *o);

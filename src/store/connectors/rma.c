@@ -88,9 +88,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/mman.h>
-#include <sys/resource.h>
 #include <sys/stat.h>
-#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include "store/store_int.h"
@@ -882,146 +880,6 @@ agree_window(rma_t *r, int mrc, const char *what)
                     r->size == r->nsize ? "one node" : "several nodes", remedy);
 }
 
-/* ------------------------------------------------------------ size check */
-/* "32 GiB", "11.7 GiB", "4096 B" */
-static void
-fmt_bytes(char *b, size_t n, uint64_t v)
-{
-    static const char *unit[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"};
-    double x = (double)v;
-    int i = 0;
-    while (x >= 1024.0 && i < 6) {
-        x /= 1024.0;
-        i++;
-    }
-    if (i == 0)
-        snprintf(b, n, "%llu B", (unsigned long long)v);
-    else if (x == (double)(uint64_t)x)
-        snprintf(b, n, "%.0f %s", x, unit[i]);
-    else
-        snprintf(b, n, "%.1f %s", x, unit[i]);
-}
-
-static uint64_t
-add_sat(uint64_t a, uint64_t b)
-{
-    return a > UINT64_MAX - b ? UINT64_MAX : a + b;
-}
-
-/* Available memory: MemAvailable, else physical memory; 0 = unknown. */
-static uint64_t
-mem_available(const char **what)
-{
-    FILE *f = fopen("/proc/meminfo", "r");
-    if (f) {
-        char line[256];
-        unsigned long long kb = 0;
-        while (fgets(line, sizeof line, f)) {
-            if (sscanf(line, "MemAvailable: %llu kB", &kb) == 1) {
-                fclose(f);
-                *what = "available memory (MemAvailable)";
-                return (uint64_t)kb * 1024u;
-            }
-        }
-        fclose(f);
-    }
-    long pages = sysconf(_SC_PHYS_PAGES), psz = sysconf(_SC_PAGESIZE);
-    *what = "physical memory";
-    return pages > 0 && psz > 0 ? (uint64_t)pages * (uint64_t)psz : 0;
-}
-
-/* Whether this node can hold the arenas, checked BEFORE any window call
- * (a window creation that fails on one rank leaves the others inside it:
- * Open MPI's osc sm allocates the node's segment on one rank and the others
- * wait for it). Every rank of the node adds its arena (and control words) to
- * the same /dev/shm and the same memory, so the sums over the node's ranks
- * are compared: all[2*q] = arena, all[2*q+1] = control bytes of node rank q.
- * PXS_ERR_NOMEM with a detail naming the size and the limit. See
- * docs/DESIGN.md, section "Store: creation fails together". */
-static int
-check_fits(const rma_t *r, const uint64_t *all)
-{
-    uint64_t arenas = 0, total = 0, amin = UINT64_MAX, amax = 0;
-    for (int q = 0; q < r->nsize; q++) {
-        arenas = add_sat(arenas, all[2 * q]);
-        total = add_sat(total, add_sat(all[2 * q], all[2 * q + 1]));
-        amin = all[2 * q] < amin ? all[2 * q] : amin;
-        amax = all[2 * q] > amax ? all[2 * q] : amax;
-    }
-    uint64_t mine = all[2 * r->nrank] + all[2 * r->nrank + 1];
-    char need[160], a[32], b[32], lim[32], left[32];
-    fmt_bytes(a, sizeof a, amax);
-    fmt_bytes(b, sizeof b, arenas);
-    if (amin == amax)
-        snprintf(need, sizeof need, "arena of %s x %d rank%s on this node (%s)", a, r->nsize,
-                 r->nsize == 1 ? "" : "s", b);
-    else
-        snprintf(need, sizeof need, "node total of %s for the arenas of %d ranks (largest %s)", b,
-                 r->nsize, a);
-    if (!pxsi_env_bool("PXS_ARENA_CHECK", 1))
-        return PXS_OK;
-    /* /dev/shm: shared-memory arenas (osc sm windows, our POSIX segments)
-     * are files there; checked whatever the shm setting, since Open MPI
-     * backs even MPI_Win_allocate windows on one node with /dev/shm files */
-    struct statvfs vfs;
-    if (statvfs("/dev/shm", &vfs) == 0) {
-        uint64_t fr = (uint64_t)vfs.f_bavail * (uint64_t)vfs.f_frsize;
-        if (arenas > fr) {
-            fmt_bytes(lim, sizeof lim, fr);
-            return pxsi_err(PXS_ERR_NOMEM, SUB,
-                            "%s exceeds /dev/shm free space %s: choose a smaller arena "
-                            "(PXS_ARENA_BYTES / opts.arena_bytes)",
-                            need, lim);
-        }
-    }
-    const char *what = "memory";
-    uint64_t avail = mem_available(&what);
-    if (avail && total > avail) {
-        fmt_bytes(lim, sizeof lim, avail);
-        fmt_bytes(b, sizeof b, total);
-        return pxsi_err(PXS_ERR_NOMEM, SUB,
-                        "%s, with control words %s, exceeds %s %s: choose a smaller arena "
-                        "(PXS_ARENA_BYTES / opts.arena_bytes)",
-                        need, b, what, lim);
-    }
-    struct rlimit rl;
-    if (getrlimit(RLIMIT_AS, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY) {
-        /* this process maps its own arena, and with shared memory on every
-         * same-node peer's too */
-        uint64_t want = r->shm_on ? total : mine;
-        uint64_t used = 0;
-        FILE *f = fopen("/proc/self/statm", "r");
-        unsigned long long pages = 0;
-        if (f) {
-            if (fscanf(f, "%llu", &pages) == 1)
-                used = (uint64_t)pages * (uint64_t)sysconf(_SC_PAGESIZE);
-            fclose(f);
-        }
-        uint64_t cur = (uint64_t)rl.rlim_cur, rest = cur > used ? cur - used : 0;
-        if (want > rest) {
-            fmt_bytes(lim, sizeof lim, cur);
-            fmt_bytes(left, sizeof left, rest);
-            fmt_bytes(b, sizeof b, want);
-            return pxsi_err(PXS_ERR_NOMEM, SUB,
-                            "%s: this rank maps %s, beyond its address-space limit "
-                            "(RLIMIT_AS, ulimit -v) %s with %s left",
-                            need, b, lim, left);
-        }
-    }
-    if (getrlimit(RLIMIT_DATA, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
-        mine > (uint64_t)rl.rlim_cur) {
-        fmt_bytes(lim, sizeof lim, (uint64_t)rl.rlim_cur);
-        fmt_bytes(b, sizeof b, mine);
-        return pxsi_err(PXS_ERR_NOMEM, SUB,
-                        "%s: this rank's %s exceeds its data-size limit (RLIMIT_DATA, "
-                        "ulimit -d) %s",
-                        need, b, lim);
-    }
-    if (r->cap > (uint64_t)PTRDIFF_MAX)
-        return pxsi_err(PXS_ERR_NOMEM, SUB, "%s: beyond the address space", need);
-    return PXS_OK;
-}
-
 static int
 unified(MPI_Win w)
 {
@@ -1106,19 +964,10 @@ rma_create(MPI_Comm comm, const pxs_store_opts_t *o, uint32_t store_id, void **o
     r->shm_on = shm;
     /* can this node hold the arenas? Before any window call, agreed with
      * the reason, so every rank fails with the size and the limit */
-    if (rc == PXS_OK) {
-        uint64_t mine[2] = {r->cap, 5 * (uint64_t)r->nslots * sizeof(uint64_t)};
-        uint64_t *all = malloc(2 * (size_t)r->nsize * sizeof *all);
-        rc = all ? PXS_OK : pxsi_err(PXS_ERR_NOMEM, SUB, "node size table");
-        rc = pxsi_agree(r->comm, rc);
-        if (rc == PXS_OK) {
-            mrc = MPI_Allgather(mine, 2, MPI_UINT64_T, all, 2, MPI_UINT64_T, r->node);
-            rc = pxsi_agree(r->comm, pxsi_mpi_err(mrc, SUB, "MPI_Allgather (node arena sizes)"));
-        }
-        if (rc == PXS_OK)
-            rc = pxsi_store_agree_why(r->comm, check_fits(r, all));
-        free(all);
-    }
+    if (rc == PXS_OK)
+        rc = pxsi_node_mem_fits(r->comm, r->node, SUB, r->cap,
+                                5 * (uint64_t)r->nslots * sizeof(uint64_t), r->shm_on, "arena",
+                                "PXS_ARENA_BYTES / opts.arena_bytes");
     if (rc) {
         rma_free_all(r);
         return rc;
