@@ -125,13 +125,14 @@ PXS_API int pxs_store_destroy(pxs_store_t *store);
  *  it fits; the AGAIN detail says "arena full: need X B, free Y B in N
  *  gap(s), largest free block Z B, ...". Allocation is next-fit around the
  *  arena (a ring for streams). What holds: any object up to the capacity
- *  fits once the arena is empty; objects up to half the capacity stream with
- *  at least two in flight when reclaimed roughly in put order; larger ones
- *  go one at a time (each waits until the one before is reclaimed). A
- *  long-lived object (resolves = 0, or one not yet resolved) splits the free
- *  space around it, so the largest object that fits can be much smaller
- *  than the free total. Size the arena at least twice the largest object,
- *  plus whatever is kept.
+ *  fits once the arena is empty; a stream of objects of one rounded size S,
+ *  reclaimed in put order, keeps floor(capacity / S) in flight (so objects
+ *  up to half the capacity overlap, larger ones go one at a time: each
+ *  waits until the one before is reclaimed). With mixed sizes, or a
+ *  long-lived object (resolves = 0, or one not yet resolved) in the middle,
+ *  the free space is split around live objects and the largest object that
+ *  fits can be half the free total or less. Practical rule: an arena of at
+ *  least twice the largest object, plus whatever is kept.
  *  @return PXS_OK, PXS_ERR_INVALID, PXS_ERR_TOO_BIG (larger than the arena),
  *  PXS_ERR_AGAIN (arena full past the timeout, or the slot table full),
  *  PXS_ERR_BUSY (RMA store used from two threads at once), PXS_ERR_MPI. */
