@@ -83,6 +83,7 @@
  * back-off calls MPI_Iprobe now and then. destroy: see store.c (agreement
  * that no rank has outstanding work, then Win_free, which is collective).
  * ====================================================================== */
+#include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
@@ -765,9 +766,17 @@ posix_setup(rma_t *r, const int *node_to_comm, uint32_t store_id)
             rc = pxsi_err(PXS_ERR_NOMEM, SUB, "shm_open(%s) failed", name);
         } else {
             created = 1;
+            /* posix_fallocate, not only ftruncate: a sparse segment on a
+             * /dev/shm filled later by someone else would SIGBUS on a put;
+             * this way a lack of space is an agreed PXS_ERR_NOMEM here */
+            int fe = 0;
             if (ftruncate(fd, (off_t)r->cap) != 0) {
                 rc = pxsi_err(PXS_ERR_NOMEM, SUB, "ftruncate(%s, %llu) failed", name,
                               (unsigned long long)r->cap);
+            } else if ((fe = posix_fallocate(fd, 0, (off_t)r->cap)) != 0 && fe != EINVAL &&
+                       fe != EOPNOTSUPP) {
+                rc = pxsi_err(PXS_ERR_NOMEM, SUB, "posix_fallocate(%s, %llu): %s", name,
+                              (unsigned long long)r->cap, strerror(fe));
             } else {
                 void *p = mmap(NULL, (size_t)r->cap, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
                 if (p == MAP_FAILED) {
