@@ -74,9 +74,20 @@
  *   A put whose publication failed after the gen update was issued leaves
  *   the slot BROKEN (never freed or reused: its word may be odd).
  *
+ * MEMORY ORDERING: C11 fences carry the same-node protocol; MPI_Win_sync is
+ * kept for MPI's semantics but not relied on (under osc rdma/pt2pt it holds
+ * no barrier). F1 (owner, release: after copying the bytes in, before
+ * publishing D and gen) pairs with F2 (reader, acquire: after the claim saw
+ * the live gen, before reading bytes; resolve and view). F3 (reader,
+ * release: in unclaim, after its last read of the bytes) pairs with F4
+ * (owner, acquire: after the inflight snapshot read 0, before the block is
+ * reused). See docs/DESIGN.md, section "Store: memory ordering".
+ *
  * CREATE: every collective step is agreed (pxsi_agree) before the next, so a
  * failure on some ranks fails all without a hang; a window or communicator
  * that exists on only some ranks is leaked (freeing it would be collective).
+ * The node's memory is checked before any window call (pxsi_node_mem_fits):
+ * a window allocation that fails on one rank leaves the others inside it.
  *
  * TIMEOUTS/PROGRESS: under osc/ucx (atomics) and osc/pt2pt (everything) the
  * owner must call MPI for a peer's atomics to complete; the owner's put
