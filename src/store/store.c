@@ -329,7 +329,7 @@ pxs_store_destroy(pxs_store_t *s)
 /* ------------------------------------------------------------ put */
 static int
 store_put(pxs_store_t *s, const void *data, size_t len, const pxs_put_opts_t *opts,
-              pxs_proxy_t *proxy_out)
+          pxs_proxy_t *proxy_out)
 {
     if (!store_ok(s))
         return pxsi_err(PXS_ERR_INVALID, SUB, "put: not a live store handle");
@@ -383,7 +383,7 @@ check_proxy(const pxs_store_t *s, const pxs_proxy_t *proxy, pxs_proxy_info_t *pi
 
 static int
 store_resolve(pxs_store_t *s, const pxs_proxy_t *proxy, void *buf, size_t cap,
-                  size_t *len_out)
+              size_t *len_out)
 {
     if (!store_ok(s))
         return pxsi_err(PXS_ERR_INVALID, SUB, "resolve: not a live store handle");
@@ -408,7 +408,7 @@ store_resolve(pxs_store_t *s, const pxs_proxy_t *proxy, void *buf, size_t cap,
 
 static int
 store_resolve_alloc(pxs_store_t *s, const pxs_proxy_t *proxy, void **buf_out,
-                        size_t *len_out)
+                    size_t *len_out)
 {
     if (!store_ok(s))
         return pxsi_err(PXS_ERR_INVALID, SUB, "resolve_alloc: not a live store handle");
@@ -513,7 +513,7 @@ store_release(pxs_store_t *s, pxs_view_t *view)
 /* ------------------------------------------------------------ async */
 static int
 store_resolve_start(pxs_store_t *s, const pxs_proxy_t *proxy, void *buf, size_t cap,
-                        pxs_request_t **req_out)
+                    pxs_request_t **req_out)
 {
     if (!store_ok(s))
         return pxsi_err(PXS_ERR_INVALID, SUB, "resolve_start: not a live store handle");
