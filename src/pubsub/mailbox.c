@@ -487,9 +487,13 @@ pxs_bus_create(MPI_Comm comm, const pxs_bus_opts_t *opts, pxs_bus_t **bus_out)
     struct mbox *m = calloc(1, sizeof *m);
     MPI_Comm dup = MPI_COMM_NULL;
     int mrc = MPI_Comm_dup(comm, &dup);
-    if (mrc != MPI_SUCCESS) {
+    /* agreed over the caller's comm: a rank whose dup failed must not leave
+     * the others waiting in the agreement over dup below; a dup that exists
+     * on some ranks only is leaked (freeing it is collective) */
+    int drc = pxsi_agree(comm, pxsi_mpi_err(mrc, SUBSYS, "MPI_Comm_dup"));
+    if (drc != PXS_OK) {
         free(m);
-        return pxsi_mpi_err(mrc, SUBSYS, "MPI_Comm_dup");
+        return drc;
     }
     (void)MPI_Comm_set_errhandler(dup, MPI_ERRORS_RETURN);
     if (lrc == PXS_OK && !m)
@@ -505,7 +509,12 @@ pxs_bus_create(MPI_Comm comm, const pxs_bus_opts_t *opts, pxs_bus_t **bus_out)
     MPI_Comm_size(dup, &m->size);
 
     unsigned char **decls = NULL, *all = NULL;
-    if ((rc = mb_exchange(m, &o, &decls, &all)) != PXS_OK) {
+    /* agreed: an MPI failure of the exchange's last collective on some
+     * ranks only must not split the ranks between mb_free's MPI_Comm_free
+     * and the next agreement */
+    if ((rc = pxsi_agree(m->comm, mb_exchange(m, &o, &decls, &all))) != PXS_OK) {
+        free(decls);
+        free(all);
         mb_free(m);
         return rc;
     }
@@ -543,12 +552,17 @@ pxs_bus_create(MPI_Comm comm, const pxs_bus_opts_t *opts, pxs_bus_t **bus_out)
     if (m->credit_batch > 64)
         m->credit_batch = 64;
 
-    /* the window: plain MPI_Win_allocate (never create/dynamic, see DESIGN) */
+    /* the window: plain MPI_Win_allocate (never create/dynamic, see DESIGN);
+     * its size (up to ~192 MiB per rank at 1M slots) checked against the
+     * node first: a window allocation failing on one rank hangs the others */
+    MPI_Aint wsize = rec_off(m->my_slots) + (MPI_Aint)m->my_slots * PXSI_REC_SIZE;
+    if ((rc = pxsi_node_mem_fits(m->comm, MPI_COMM_NULL, SUBSYS, (uint64_t)wsize, 0, 0,
+                                 "mailbox window", "PXS_MAILBOX_SLOTS / opts.slots")) != PXS_OK)
+        goto fail;
     MPI_Info info;
     MPI_Info_create(&info);
     MPI_Info_set(info, "accumulate_ordering", "none"); /* we order with flushes */
     MPI_Info_set(info, "same_disp_unit", "true");
-    MPI_Aint wsize = rec_off(m->my_slots) + (MPI_Aint)m->my_slots * PXSI_REC_SIZE;
     mrc = MPI_Win_allocate(wsize, 1, info, m->comm, &m->base, &m->win);
     MPI_Info_free(&info);
     if (mrc == MPI_SUCCESS) {

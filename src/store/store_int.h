@@ -5,6 +5,7 @@
 #define PXSI_STORE_INT_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -90,6 +91,13 @@ void pxsi_arena_free(pxsi_arena_t *a, uint32_t slot);
 /* Free the slot's block but never hand the slot out again (its generation
  * is exhausted: see PXSI_GEN_RETIRE). */
 void pxsi_arena_retire(pxsi_arena_t *a, uint32_t slot);
+/* Free space as it really is: the number of gaps and the largest one (a put
+ * needs one gap of pxsi_arena_need(size) bytes). O(live blocks). */
+void pxsi_arena_gaps(const pxsi_arena_t *a, uint32_t *ngaps_out, uint64_t *largest_out);
+/* pxsi_err(code, ...) with the "arena full" detail: needed size, free bytes,
+ * number of gaps, largest free block (or "slot table full"). */
+int pxsi_arena_full_detail(const pxsi_arena_t *a, int code, const char *subsys, uint64_t size,
+                           double waited);
 
 /* Copy in pieces (DESIGN: one 16 MiB memcpy 6-12 GB/s, pieces 16-23 GB/s). */
 void pxsi_copy_pieces(void *dst, const void *src, size_t len, size_t piece);
@@ -195,7 +203,10 @@ typedef struct pxsi_view_rec {
 } pxsi_view_rec_t;
 
 /* The front-end handle. mu guards outstanding, the view table and next_view
- * (the local connector may be used from several threads at once). */
+ * (the local connector may be used from several threads at once). in_use is
+ * the one-thread-at-a-time guard of RMA stores (store.c, enter/leave): set by
+ * atomic_exchange at the entry of every call, cleared on exit; a call that
+ * finds it set returns PXS_ERR_BUSY and touches nothing. */
 struct pxs_store {
     uint32_t magic;
     int kind;
@@ -212,6 +223,8 @@ struct pxs_store {
     int nviews, vcap; /* live views on this rank: vt[0 .. nviews) */
     pxsi_view_rec_t *vt;
     uint64_t next_view;
+    atomic_int in_use;    /* RMA only: a call is running (see above) */
+    int thread_level;     /* MPI_Query_thread at create (RMA) */
 };
 
 /* ------------------------------------------------------------ test / introspection */
@@ -235,6 +248,10 @@ int pxsi_store_test_set_gen(pxs_store_t *store, uint32_t slot, uint64_t gen);
 int pxsi_store_test_add_claims(pxs_store_t *store, uint32_t slot, int64_t n);
 /* This store instance's nonce (tests). */
 uint64_t pxsi_store_nonce(const pxs_store_t *store);
+
+/* Test hook: hold (1) or clear (0) an RMA store's in-use guard, as a call in
+ * another thread would; PXS_ERR_BUSY if asked to hold a held guard. */
+int pxsi_store_test_hold(pxs_store_t *store, int hold);
 
 /* Resolved defaults (options, then PXS_* environment). */
 size_t pxsi_store_arena_bytes(const pxs_store_opts_t *o);

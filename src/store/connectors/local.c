@@ -146,10 +146,9 @@ l_put(void *st, const void *data, size_t len, const pxs_put_opts_t *o, double ti
         if (rc == PXS_OK)
             break;
         if (pxsi_backoff_expired(&b)) {
+            int rc2 = pxsi_arena_full_detail(&l->al, PXS_ERR_AGAIN, SUB, len, timeout);
             pthread_mutex_unlock(&l->mu);
-            return pxsi_err(PXS_ERR_AGAIN, SUB, "arena full (%llu of %llu bytes) after %.3g s",
-                            (unsigned long long)l->al.used, (unsigned long long)l->al.cap,
-                            timeout);
+            return rc2;
         }
         if (!waited++)
             l->stats.put_waits++;

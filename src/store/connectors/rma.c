@@ -81,15 +81,27 @@
  *   A put whose publication failed after the gen update was issued leaves
  *   the slot BROKEN (never freed or reused: its word may be odd).
  *
+ * MEMORY ORDERING: C11 fences carry the same-node protocol; MPI_Win_sync is
+ * kept for MPI's semantics but not relied on (under osc rdma/pt2pt it holds
+ * no barrier). F1 (owner, release: after copying the bytes in, before
+ * publishing D and gen) pairs with F2 (reader, acquire: after the claim saw
+ * the live gen, before reading bytes; resolve and view). F3 (reader,
+ * release: in unclaim, after its last read of the bytes) pairs with F4
+ * (owner, acquire: after the inflight snapshot read 0, before the block is
+ * reused). See docs/DESIGN.md, section "Store: memory ordering".
+ *
  * CREATE: every collective step is agreed (pxsi_agree) before the next, so a
  * failure on some ranks fails all without a hang; a window or communicator
  * that exists on only some ranks is leaked (freeing it would be collective).
+ * The node's memory is checked before any window call (pxsi_node_mem_fits):
+ * a window allocation that fails on one rank leaves the others inside it.
  *
  * TIMEOUTS/PROGRESS: under osc/ucx (atomics) and osc/pt2pt (everything) the
  * owner must call MPI for a peer's atomics to complete; the owner's put
  * back-off calls MPI_Iprobe now and then. destroy: see store.c (agreement
  * that no rank has outstanding work, then Win_free, which is collective).
  * ====================================================================== */
+#include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
@@ -171,6 +183,11 @@ static int
 unclaim(rma_t *r, int o, uint32_t s)
 {
     uint64_t m = UINT64_MAX, ign; /* -1 modulo 2^64 */
+    /* F3 (release): every read of the object's bytes through shared memory
+     * (a resolve's copy, a view's user) happens before the claim is given
+     * back; pairs with F4 in reclaim. See docs/DESIGN.md, section "Store:
+     * memory ordering". */
+    atomic_thread_fence(memory_order_release);
     PXSI_MPI_CHECK(MPI_Fetch_and_op(&m, &ign, MPI_UINT64_T, o, w_a(s), MPI_SUM, r->ctl_win), SUB);
     PXSI_MPI_CHECK(MPI_Win_flush(o, r->ctl_win), SUB);
     return PXS_OK;
@@ -259,7 +276,11 @@ static int
 fetch(rma_t *r, int o, uint64_t off, void *buf, size_t len, int path)
 {
     if (path != PXSI_PATH_RMA) {
-        /* acquire: see the owner's bytes published before the gen we read */
+        /* acquire: see the owner's bytes published before the gen we read.
+         * F2 (acquire) orders our loads after the claim that saw the live
+         * gen; pairs with F1 in put. MPI_Win_sync stays for MPI's own
+         * semantics but is not relied on (osc rdma/pt2pt: no barrier). */
+        atomic_thread_fence(memory_order_acquire);
         if (r->sync_win != MPI_WIN_NULL)
             PXSI_MPI_CHECK(MPI_Win_sync(r->sync_win), SUB);
         pxsi_copy_pieces(buf, r->peer_base[o] + off, len, r->piece);
@@ -339,6 +360,9 @@ reclaim(rma_t *r)
                                       MPI_NO_OP, r->ctl_win),
                    SUB);
     PXSI_MPI_CHECK(MPI_Win_flush(r->rank, r->ctl_win), SUB);
+    /* F4 (acquire): a block is reused (the next put writes into it) only
+     * after we saw inflight 0, i.e. after every reader's F3 + unclaim */
+    atomic_thread_fence(memory_order_acquire);
     for (uint32_t s = 0; s < n; s++) {
         if (r->slots[s].state == SLOT_DYING && (r->snap[s] & PXSI_INFLIGHT_MASK) == 0) {
             r->ndying--;
@@ -382,10 +406,7 @@ rma_put(void *st, const void *data, size_t len, const pxs_put_opts_t *o, double 
         pxsi_backoff_init(&b, timeout);
         for (;;) {
             if (pxsi_backoff_expired(&b))
-                return pxsi_err(PXS_ERR_AGAIN, SUB,
-                                "arena full: %llu of %llu bytes, %u objects live after %.3g s",
-                                (unsigned long long)r->al.used, (unsigned long long)r->al.cap,
-                                r->al.nlive, timeout);
+                return pxsi_arena_full_detail(&r->al, PXS_ERR_AGAIN, SUB, len, timeout);
             /* short naps and MPI now and then: resolvers' atomics on our
              * windows need us in MPI under osc/ucx and pt2pt (measured:
              * 1 ms naps held a ucx pipeline at ~1400 chunks/s) */
@@ -416,6 +437,10 @@ rma_put(void *st, const void *data, size_t len, const pxs_put_opts_t *o, double 
     uint16_t flags = (uint16_t)((o->checksum ? PXS_PROXY_F_PAYLOAD_CRC : 0) |
                                 (o->resolves == 0 ? PXS_PROXY_F_KEEP : 0));
     int mrc = MPI_SUCCESS;
+    /* F1 (release): the bytes are written before the descriptor and the
+     * gen are published (pairs with F2 in fetch/view); MPI_Win_sync alone
+     * is no barrier under osc rdma/pt2pt */
+    atomic_thread_fence(memory_order_release);
     if (r->sync_win != MPI_WIN_NULL)
         mrc = MPI_Win_sync(r->sync_win); /* release: bytes before the descriptor */
     uint64_t d[3] = {off, (uint64_t)len, (uint64_t)crc | ((uint64_t)flags << 32)};
@@ -636,6 +661,7 @@ rma_view(void *st, const pxs_proxy_info_t *pi, pxs_view_t *v)
     int rc = acquire(r, pi);
     if (rc)
         return rc;
+    atomic_thread_fence(memory_order_acquire); /* F2, as in fetch */
     if (r->sync_win != MPI_WIN_NULL)
         (void)MPI_Win_sync(r->sync_win);
     const unsigned char *p = r->peer_base[o] + pi->offset;
@@ -831,9 +857,17 @@ posix_setup(rma_t *r, const int *node_to_comm, uint64_t nonce)
             rc = pxsi_err(PXS_ERR_NOMEM, SUB, "shm_open(%s) failed", name);
         } else {
             created = 1;
+            /* posix_fallocate, not only ftruncate: a sparse segment on a
+             * /dev/shm filled later by someone else would SIGBUS on a put;
+             * this way a lack of space is an agreed PXS_ERR_NOMEM here */
+            int fe = 0;
             if (ftruncate(fd, (off_t)r->cap) != 0) {
                 rc = pxsi_err(PXS_ERR_NOMEM, SUB, "ftruncate(%s, %llu) failed", name,
                               (unsigned long long)r->cap);
+            } else if ((fe = posix_fallocate(fd, 0, (off_t)r->cap)) != 0 && fe != EINVAL &&
+                       fe != EOPNOTSUPP) {
+                rc = pxsi_err(PXS_ERR_NOMEM, SUB, "posix_fallocate(%s, %llu): %s", name,
+                              (unsigned long long)r->cap, strerror(fe));
             } else {
                 void *p = mmap(NULL, (size_t)r->cap, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
                 if (p == MAP_FAILED) {
@@ -1028,11 +1062,17 @@ rma_create(MPI_Comm comm, const pxs_store_opts_t *o, uint64_t nonce, void **out)
                             r->comm);
         rc = pxsi_agree(r->comm, pxsi_mpi_err(mrc, SUB, "MPI_Allgather (slot tables)"));
     }
+    r->shm_on = shm;
+    /* can this node hold the arenas? Before any window call, agreed with
+     * the reason, so every rank fails with the size and the limit */
+    if (rc == PXS_OK)
+        rc = pxsi_node_mem_fits(r->comm, r->node, SUB, r->cap,
+                                5 * (uint64_t)r->nslots * sizeof(uint64_t), r->shm_on, "arena",
+                                "PXS_ARENA_BYTES / opts.arena_bytes");
     if (rc) {
         rma_free_all(r);
         return rc;
     }
-    r->shm_on = shm;
 
     /* node rank -> comm rank */
     int *n2c = malloc((size_t)r->nsize * sizeof *n2c);
