@@ -18,7 +18,7 @@
 #define PXSI_ARENA_ALIGN    64u                 /* every block starts on a cache line */
 #define PXSI_DEFAULT_ARENA  ((size_t)64 << 20)  /* 64 MiB */
 #define PXSI_DEFAULT_CHUNK  ((size_t)4 << 20)   /* largest single MPI_Get */
-#define PXSI_COPY_PIECE     ((size_t)256 << 10) /* memcpy piece (DESIGN: pieces beat one big copy) */
+#define PXSI_COPY_PIECE     ((size_t)256 << 10) /* memcpy piece: see docs/DESIGN.md, section "Arena and allocator" */
 #define PXSI_DEFAULT_TIMEOUT 30.0
 #define PXSI_TIMEOUT_DEFAULT_ (-2.0)            /* sentinel: "use the default" */
 #define PXSI_NONE UINT32_MAX
@@ -39,7 +39,7 @@
 /* Claims (resolves, views, async resolves) in flight on one object: a claim
  * that finds this many already is backed out with PXS_ERR_BUSY, so the
  * 24-bit inflight count of the RMA control word can never carry into the
- * gen (see the bound in DESIGN). */
+ * gen (see the bound in docs/DESIGN.md, section "Object identity"). */
 #define PXSI_INFLIGHT_BITS  24
 #define PXSI_INFLIGHT_MASK  (((uint64_t)1 << PXSI_INFLIGHT_BITS) - 1)
 #define PXSI_INFLIGHT_LIMIT ((uint64_t)1 << 23)
@@ -99,7 +99,8 @@ void pxsi_arena_gaps(const pxsi_arena_t *a, uint32_t *ngaps_out, uint64_t *large
 int pxsi_arena_full_detail(const pxsi_arena_t *a, int code, const char *subsys, uint64_t size,
                            double waited);
 
-/* Copy in pieces (DESIGN: one 16 MiB memcpy 6-12 GB/s, pieces 16-23 GB/s). */
+/* Copy in pieces (one 16 MiB memcpy 6-12 GB/s, pieces 16-23 GB/s): see
+ * docs/DESIGN.md, section "Arena and allocator". */
 void pxsi_copy_pieces(void *dst, const void *src, size_t len, size_t piece);
 
 /* ------------------------------------------------------------ statistics */

@@ -2,8 +2,9 @@
  * peers read it through shared memory, other ranks with MPI_Get.
  *
  * ======================================================================
- * WINDOWS (Open MPI 4.1.4 facts in DESIGN.md: osc/sm refuses MPI_Win_create;
- * rdma, ucx and pt2pt refuse MPI_Win_allocate_shared)
+ * WINDOWS (see docs/DESIGN.md, section "Store arena: three modes"; the facts
+ * behind it: docs/DESIGN.md, section "Open MPI 4.1.4 facts": osc/sm refuses
+ * MPI_Win_create; rdma, ucx and pt2pt refuse MPI_Win_allocate_shared)
  *   arena, chosen at create (collective, same choice on every rank):
  *   1. shm on: MPI_Win_allocate_shared on the node communicator (shm_win), and
  *      MPI_Win_create over the same memory on the whole communicator
@@ -28,7 +29,8 @@
  *   segfaults on it). One lock_all(MPI_MODE_NOCHECK) epoch per window from
  *   create to destroy; completion by MPI_Win_flush.
  *
- * PROTOCOL (race-free against a concurrent reclaim)
+ * PROTOCOL (race-free against a concurrent reclaim; the full argument is in
+ * docs/DESIGN.md, section "The claim protocol")
  *   The proxy carries generation = slot(24) << 40 | gen(40) and the store
  *   nonce (checked by store.c and rma_check before any atomic: a proxy of
  *   another store instance never reaches the claim). gen is odd while the
