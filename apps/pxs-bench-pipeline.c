@@ -212,7 +212,7 @@ static double
 stream1to1_once(size_t size, long n)
 {
     uint32_t pubs[1] = {T_CHUNKS};
-    pxs_subscription_t subs[1] = {{T_CHUNKS, NULL}};
+    pxs_subscription_t subs[1] = {{.topic = T_CHUNKS, .group = NULL}};
     pxs_bus_opts_t bo;
     DIE_IF(pxs_bus_opts_init(&bo), "bus_opts_init");
     if (g_rank == 0) {

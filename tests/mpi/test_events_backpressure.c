@@ -10,7 +10,7 @@ static pxs_bus_t *
 mkbus(int rank, uint32_t batch, double send_timeout, int two_producers)
 {
     static uint32_t topic = 1;
-    static pxs_subscription_t sub = {1, NULL};
+    static pxs_subscription_t sub = {.topic = 1, .group = NULL};
     pxs_bus_opts_t o;
     CHECK_OK(pxs_bus_opts_init(&o));
     if (rank == 0 || (rank == 1 && two_producers)) {

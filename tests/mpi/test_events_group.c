@@ -18,7 +18,7 @@ main(int argc, char **argv)
     uint32_t batch = argc > 1 ? (uint32_t)atoi(argv[1]) : 1;
     const int N = ev_slow_osc() ? 600 : 3000;
     uint32_t t7 = 7;
-    pxs_subscription_t sg = {7, "workers"}, sp = {7, NULL};
+    pxs_subscription_t sg = {.topic = 7, .group = "workers"}, sp = {.topic = 7, .group = NULL};
     pxs_bus_opts_t o;
     CHECK_OK(pxs_bus_opts_init(&o));
     o.slots = 8;

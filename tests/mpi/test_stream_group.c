@@ -31,8 +31,8 @@ main(int argc, char **argv)
     CHECK_OK(pxs_store_create(MPI_COMM_WORLD, &so, &store));
 
     uint32_t pubs[1] = {T};
-    pxs_subscription_t gsub[1] = {{T, "workers"}};
-    pxs_subscription_t psub[1] = {{T, NULL}};
+    pxs_subscription_t gsub[1] = {{.topic = T, .group = "workers"}};
+    pxs_subscription_t psub[1] = {{.topic = T, .group = NULL}};
     pxs_bus_opts_t bo;
     CHECK_OK(pxs_bus_opts_init(&bo));
     bo.slots = 4;

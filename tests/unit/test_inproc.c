@@ -28,7 +28,7 @@ run(void *arg)
 {
     struct role *r = arg;
     uint32_t topics[2] = {10, 11};
-    pxs_subscription_t plain[2] = {{10, NULL}, {11, NULL}}, grp[1] = {{10, "w"}};
+    pxs_subscription_t plain[2] = {{.topic = 10, .group = NULL}, {.topic = 11, .group = NULL}}, grp[1] = {{.topic = 10, .group = "w"}};
     pxs_bus_opts_t o;
     CHECK_OK(pxs_bus_opts_init(&o));
     o.batch = r->batch;
@@ -172,7 +172,7 @@ backpressure(void)
     pxs_inproc_hub_t *hub;
     CHECK_OK(pxs_inproc_hub_create(2, &hub));
     uint32_t t = 1;
-    pxs_subscription_t s = {1, NULL};
+    pxs_subscription_t s = {.topic = 1, .group = NULL};
     pxs_bus_opts_t o0, o1;
     CHECK_OK(pxs_bus_opts_init(&o0));
     CHECK_OK(pxs_bus_opts_init(&o1));
