@@ -59,3 +59,11 @@ pxs_add_mpi_test(NAME events.prefetch.env3 NP 4 EXE mpitest_events_prefetch OSC 
   ENV PXS_PREFETCH=3 LABELS events TIMEOUT 120)
 pxs_add_mpi_test(NAME events.prefetch.nosole NP 4 EXE mpitest_events_prefetch OSC sm rdma
   ARGS 2 ENV PXS_MAILBOX_SOLE=0 LABELS events TIMEOUT 120)
+
+# Broken bus: an injected MPI failure at each step of an append (test hook).
+# Sole-writer path (default) and the shared path (ticket and credit atomics).
+pxs_test_exe(mpitest_events_broken ${PXS_EV_DIR}/mpi/test_events_broken.c)
+pxs_add_mpi_test(NAME events.broken NP 2 EXE mpitest_events_broken
+  LABELS events TIMEOUT 120)
+pxs_add_mpi_test(NAME events.broken.nosole NP 2 EXE mpitest_events_broken OSC sm ucx
+  ENV PXS_MAILBOX_SOLE=0 LABELS events TIMEOUT 120)
