@@ -67,3 +67,11 @@ pxs_add_mpi_test(NAME events.broken NP 2 EXE mpitest_events_broken
   LABELS events TIMEOUT 120)
 pxs_add_mpi_test(NAME events.broken.nosole NP 2 EXE mpitest_events_broken OSC sm ucx
   ENV PXS_MAILBOX_SOLE=0 LABELS events TIMEOUT 120)
+
+# Thread guards (one thread per side; both sides of an MPI bus at once need
+# MPI_THREAD_MULTIPLE), through the in-use test hook: deterministic.
+pxs_test_exe(mpitest_events_threads ${PXS_EV_DIR}/mpi/test_events_threads.c)
+pxs_add_mpi_test(NAME events.threads NP 1 EXE mpitest_events_threads OSC sm
+  LABELS events TIMEOUT 120)
+pxs_add_mpi_test(NAME events.threads.multiple NP 1 EXE mpitest_events_threads OSC sm ucx
+  ARGS multiple LABELS events TIMEOUT 120)

@@ -3,6 +3,8 @@
  * queue with a slow subscriber (backpressure, AGAIN), END with several
  * producers, a work-sharing group with a slow member, bad input. */
 #include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
 #include <unistd.h>
 
 #include "../mpi/test_events_common.h"
@@ -270,6 +272,62 @@ prefetch_held(uint32_t prefetch)
     CHECK(h[1].count <= (int)bound);
 }
 
+/* Threads on one in-process bus: a thread blocked in participant 1's
+ * subscriber; another thread's recv on it is PXS_ERR_BUSY (one thread per
+ * side), while its publisher works from the other thread at once (both
+ * sides' lazy initialisation may race: guarded). */
+static void *
+recv_one(void *arg)
+{
+    pxs_subscriber_t *sub = arg;
+    pxs_event_t ev;
+    CHECK_OK(pxs_subscriber_recv(sub, &ev, -1));
+    CHECK(ev.seq == 0 && ev_check(&ev, 0));
+    return NULL;
+}
+
+static void
+threads(void)
+{
+    pxs_inproc_hub_t *hub;
+    CHECK_OK(pxs_inproc_hub_create(2, &hub));
+    uint32_t t1 = 1, t2 = 2;
+    pxs_subscription_t s1 = {.topic = 1};
+    pxs_bus_opts_t o0, o1;
+    CHECK_OK(pxs_bus_opts_init(&o0));
+    CHECK_OK(pxs_bus_opts_init(&o1));
+    o0.publish = &t1;
+    o0.n_publish = 1;
+    o1.publish = &t2;
+    o1.n_publish = 1;
+    o1.subscribe = &s1;
+    o1.n_subscribe = 1;
+    pxs_bus_t *b0, *b1;
+    CHECK_OK(pxs_inproc_bus_create(hub, 0, &o0, &b0));
+    CHECK_OK(pxs_inproc_bus_create(hub, 1, &o1, &b1));
+    pxs_publisher_t *pub0, *pub1;
+    pxs_subscriber_t *sub1;
+    CHECK_OK(pxs_bus_publisher(b0, &pub0));
+    CHECK_OK(pxs_bus_publisher(b1, &pub1));
+    CHECK_OK(pxs_bus_subscriber(b1, &sub1));
+    pthread_t th;
+    CHECK(pthread_create(&th, NULL, recv_one, sub1) == 0);
+    while (!atomic_load(&b1->sub_in)) /* the thread is inside recv */
+        sched_yield();
+    pxs_event_t ev;
+    CHECK_RC(pxs_subscriber_recv(sub1, &ev, 0), PXS_ERR_BUSY);
+    pxs_proxy_t px;
+    unsigned char meta[PXS_EVENT_META_MAX];
+    size_t len = ev_fill(0, 2, 0, &px, meta);
+    CHECK_OK(pxs_publisher_send(pub1, 2, &px, meta, len, NULL)); /* other side: fine */
+    len = ev_fill(0, 1, 0, &px, meta);
+    CHECK_OK(pxs_publisher_send(pub0, 1, &px, meta, len, NULL)); /* wakes the thread */
+    CHECK(pthread_join(th, NULL) == 0);
+    CHECK_OK(pxs_bus_destroy(b0));
+    CHECK_OK(pxs_bus_destroy(b1));
+    CHECK_OK(pxs_inproc_hub_destroy(hub));
+}
+
 static void
 backpressure(void)
 {
@@ -384,6 +442,7 @@ int
 main(void)
 {
     bad_input();
+    threads();
     backpressure();
     group();
     if (!getenv("PXS_PREFETCH")) {
