@@ -63,9 +63,9 @@ pxs_add_mpi_test(NAME events.prefetch.nosole NP 4 EXE mpitest_events_prefetch OS
 # Broken bus: an injected MPI failure at each step of an append (test hook).
 # Sole-writer path (default) and the shared path (ticket and credit atomics).
 pxs_test_exe(mpitest_events_broken ${PXS_EV_DIR}/mpi/test_events_broken.c)
-pxs_add_mpi_test(NAME events.broken NP 2 EXE mpitest_events_broken
+pxs_add_mpi_test(NAME events.broken NP 3 EXE mpitest_events_broken
   LABELS events TIMEOUT 120)
-pxs_add_mpi_test(NAME events.broken.nosole NP 2 EXE mpitest_events_broken OSC sm ucx
+pxs_add_mpi_test(NAME events.broken.nosole NP 3 EXE mpitest_events_broken OSC sm ucx
   ENV PXS_MAILBOX_SOLE=0 LABELS events TIMEOUT 120)
 
 # Thread guards (one thread per side; both sides of an MPI bus at once need

@@ -131,6 +131,21 @@ static const char *const fail_names[PXSI_FAIL_N_] = {"", "credits", "ticket", "p
 #endif
 
 /* ---------------------------------------------------------------- transport */
+/* The marker another rank wrote into this rank's window when its bus broke
+ * (mb_poison): PXS_ERR_MPI naming it, else PXS_OK. A local load. */
+static int
+mb_peer_broken(struct mbox *m)
+{
+    int64_t br =
+        __atomic_load_n((const int64_t *)(void *)(m->base + MB_BROKEN), __ATOMIC_ACQUIRE);
+    if (PXSI_LIKELY(br == 0))
+        return PXS_OK;
+    return pxsi_err(PXS_ERR_MPI, SUBSYS,
+                    "rank %d: the bus broke on rank %lld (an MPI error there); events from "
+                    "it may never arrive",
+                    m->rank, (long long)(br - 1));
+}
+
 /* Sole writer: refill local credits from the (only growing) credit word.
  * The refill is a request-based MPI_Rget_accumulate(NO_OP) that never waits:
  * under osc/ucx and pt2pt it completes only once the owner enters MPI, and a
@@ -214,6 +229,9 @@ mb_take_credits(void *x, int target, uint32_t want, int group, uint32_t *got_out
 {
     struct mbox *m = x;
     MB_FAIL(m, PXSI_FAIL_CREDITS, target);
+    int rc = mb_peer_broken(m);
+    if (rc != PXS_OK)
+        return rc;
     if (m->sole[target])
         return mb_take_credits_sole(m, target, want, group, got_out, left_out);
     uint32_t gleft = 0;
@@ -221,7 +239,7 @@ mb_take_credits(void *x, int target, uint32_t want, int group, uint32_t *got_out
         /* group (prefetch) credits first: a member at its prefetch count is
          * skipped without touching its mailbox credits */
         uint32_t ggot = 0;
-        int rc = mb_take_word(m, m->gbuf, target, MB_GCRED, want, &ggot, &gleft);
+        rc = mb_take_word(m, m->gbuf, target, MB_GCRED, want, &ggot, &gleft);
         if (rc != PXS_OK || ggot == 0) {
             *got_out = 0;
             *left_out = 0;
@@ -230,7 +248,7 @@ mb_take_credits(void *x, int target, uint32_t want, int group, uint32_t *got_out
         want = ggot;
     }
     uint32_t got = 0, left = 0;
-    int rc = mb_take_word(m, m->cbuf, target, MB_CRED, want, &got, &left);
+    rc = mb_take_word(m, m->cbuf, target, MB_CRED, want, &got, &left);
     if (rc != PXS_OK)
         return rc;
     if (group && got < want) {
@@ -350,7 +368,7 @@ mb_poison(void *x)
     struct mbox *m = x;
     m->poison_val = (int64_t)m->rank + 1;
     for (int r = 0; r < m->size; r++)
-        if (r != m->rank && m->slots[r])
+        if (r != m->rank)
             (void)MPI_Accumulate(&m->poison_val, 1, MPI_INT64_T, r, MB_BROKEN, 1, MPI_INT64_T,
                                  MPI_REPLACE, m->win);
     (void)MPI_Win_flush_all(m->win);
@@ -407,13 +425,15 @@ mb_inbox_next(void *x, unsigned char *rec_out, double timeout)
         }
         /* a peer whose bus broke may have left a hole this rank would wait
          * on forever (docs/DESIGN.md "Broken bus") */
-        int64_t br = __atomic_load_n((const int64_t *)(void *)(m->base + MB_BROKEN),
-                                     __ATOMIC_ACQUIRE);
-        if (br)
-            return pxsi_err(PXS_ERR_MPI, SUBSYS,
-                            "rank %d: the bus broke on rank %lld (an MPI error there); events "
-                            "from it may never arrive",
-                            m->rank, (long long)(br - 1));
+        int brc = mb_peer_broken(m);
+        if (brc != PXS_OK) {
+            /* records completed before the marker was written are still
+             * delivered: the marker was seen (acquire) after the slot was
+             * looked at above, so look again before failing */
+            if (__atomic_load_n(&seqw[(uint32_t)(m->head % S)], __ATOMIC_ACQUIRE) == m->head + 1)
+                continue;
+            return brc;
+        }
         if (pxsi_backoff_expired(&b)) {
             int rc = mb_return_credits(m);
             return rc != PXS_OK ? rc : PXS_TIMEOUT;

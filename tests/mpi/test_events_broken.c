@@ -12,7 +12,10 @@
  * events sent before and then PXS_ERR_MPI naming rank 0 (the poison marker:
  * for the ticket, put, flush and sequence-word steps it would otherwise wait
  * on an unwritten ticket forever), sticky; pxs_bus_destroy returns on both
- * (PXS_ERR_MPI), i.e. no hang. Every bus is a fresh one. */
+ * (PXS_ERR_MPI), i.e. no hang. Rank 2 publishes topic 2 to rank 0; after
+ * rank 0 broke (an MPI barrier orders it), its flush fails with PXS_ERR_MPI
+ * naming a broken rank instead of waiting for a mailbox that is never read.
+ * Every bus is a fresh one. */
 #include "test_events_common.h"
 
 #include "pubsub/pubsub_int.h"
@@ -37,9 +40,9 @@ main(int argc, char **argv)
     int rank, size;
     MPI_Comm_rank(MPI_COMM_WORLD, &rank);
     MPI_Comm_size(MPI_COMM_WORLD, &size);
-    CHECK(size == 2);
-    uint32_t t1 = 1;
-    pxs_subscription_t s1 = {.topic = 1, .group = NULL};
+    CHECK(size == 3);
+    uint32_t t1 = 1, t2 = 2;
+    pxs_subscription_t s1 = {.topic = 1, .group = NULL}, s2 = {.topic = 2, .group = NULL};
     for (int step = PXSI_FAIL_CREDITS; step < PXSI_FAIL_N_; step++)
         for (int mode = 0; mode < 2; mode++) {
             pxs_bus_opts_t o;
@@ -50,9 +53,14 @@ main(int argc, char **argv)
             if (rank == 0) {
                 o.publish = &t1;
                 o.n_publish = 1;
-            } else {
+                o.subscribe = &s2;
+                o.n_subscribe = 1;
+            } else if (rank == 1) {
                 o.subscribe = &s1;
                 o.n_subscribe = 1;
+            } else {
+                o.publish = &t2;
+                o.n_publish = 1;
             }
             pxs_bus_t *bus;
             CHECK_OK(pxs_bus_create(MPI_COMM_WORLD, &o, &bus));
@@ -88,7 +96,8 @@ main(int argc, char **argv)
                 has(cause);
                 CHECK_RC(pxs_subscriber_recv(sub, &ev, 0), PXS_ERR_MPI);
                 has(cause);
-            } else {
+                MPI_Barrier(MPI_COMM_WORLD);
+            } else if (rank == 1) {
                 for (uint64_t i = 0; i < 3; i++) {
                     CHECK_OK(pxs_subscriber_recv(sub, &ev, 60));
                     CHECK(ev.seq == i && ev_check(&ev, i));
@@ -99,9 +108,20 @@ main(int argc, char **argv)
                 has("broke on rank 0");
                 CHECK_RC(pxs_subscriber_recv(sub, &ev, 0), PXS_ERR_MPI);
                 has("broke on rank 0");
+                MPI_Barrier(MPI_COMM_WORLD);
+            } else {
+                MPI_Barrier(MPI_COMM_WORLD); /* rank 0 broke and marked us */
+                size_t len = ev_fill(2, 2, 0, &px, meta);
+                /* batch 1: accepted, then the automatic flush meets the
+                 * marker; batch 4: queued. Either way OK, then the flush: */
+                CHECK_OK(pxs_publisher_send(pub, 2, &px, meta, len, NULL));
+                CHECK_RC(pxs_publisher_flush(pub), PXS_ERR_MPI);
+                has("the bus broke on rank");
+                CHECK_RC(pxs_publisher_close_topic(pub, 2), PXS_ERR_MPI);
+                has("the bus broke on rank");
             }
             CHECK_RC(pxs_bus_destroy(bus), PXS_ERR_MPI);
-            has(rank == 0 ? cause : "broke on rank 0");
+            has(rank == 0 ? cause : rank == 1 ? "broke on rank 0" : "the bus broke on rank");
             if (rank == 0)
                 printf("step %s, batch %u: broken, sticky, destroyed\n", step_name[step],
                        o.batch);
