@@ -36,6 +36,7 @@ static pxs_bus_t *
 mkbus(const uint32_t *pub, size_t np, const uint32_t *sub, size_t ns, uint32_t batch)
 {
     pxs_subscription_t s[2];
+    memset(s, 0, sizeof s); /* fields not set below (prefetch) are 0: defaults */
     for (size_t i = 0; i < ns; i++) {
         s[i].topic = sub[i];
         s[i].group = NULL;

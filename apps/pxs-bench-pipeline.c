@@ -107,6 +107,7 @@ pipeline_bus(void)
 {
     uint32_t pubs[64];
     pxs_subscription_t subs[1];
+    memset(subs, 0, sizeof subs); /* fields not set below (prefetch) are 0: defaults */
     size_t np = 0, ns = 0;
     if (g_rank == 0) {
         pubs[np++] = T_CHUNKS;
