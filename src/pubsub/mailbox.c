@@ -1,6 +1,8 @@
 /* MPI mailbox transport (pxs_bus_create): every rank owns a ring of
  * fixed-size slots in one MPI_Win_allocate window; publishers append with
- * one-sided operations. See DESIGN.md "The event plane: mailboxes".
+ * one-sided operations. See DESIGN.md "The event plane: mailboxes" (and
+ * docs/DESIGN.md sections "Prefetch", "Broken bus", "Threads", "Memory
+ * ordering of the mailbox").
  *
  * Window layout per rank (displacement unit 1):
  *     0  u64 tail ticket     (publishers: MPI_Fetch_and_op SUM)
