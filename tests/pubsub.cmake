@@ -59,6 +59,8 @@ pxs_add_mpi_test(NAME events.prefetch.env3 NP 4 EXE mpitest_events_prefetch OSC 
   ENV PXS_PREFETCH=3 LABELS events TIMEOUT 120)
 pxs_add_mpi_test(NAME events.prefetch.nosole NP 4 EXE mpitest_events_prefetch OSC sm rdma
   ARGS 2 ENV PXS_MAILBOX_SOLE=0 LABELS events TIMEOUT 120)
+pxs_add_mpi_test(NAME events.prefetch.batch8 NP 4 EXE mpitest_events_prefetch OSC sm
+  ENV PXS_BATCH=8 LABELS events TIMEOUT 120)
 
 # Broken bus: an injected MPI failure at each step of an append (test hook).
 # Sole-writer path (default) and the shared path (ticket and credit atomics).
