@@ -57,7 +57,7 @@ static void
 part_claims(pxs_store_t *store, int rank)
 {
     uint32_t pubs[1] = {T1};
-    pxs_subscription_t subs[1] = {{T1, NULL}};
+    pxs_subscription_t subs[1] = {{.topic = T1, .group = NULL}};
     pxs_bus_opts_t bo;
     CHECK_OK(pxs_bus_opts_init(&bo));
     if (rank == 0) {

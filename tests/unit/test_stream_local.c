@@ -29,7 +29,7 @@ main(void)
     pxs_inproc_hub_t *hub;
     CHECK_OK(pxs_inproc_hub_create(1, &hub));
     uint32_t pubs[2] = {TA, TB};
-    pxs_subscription_t subs[2] = {{TA, NULL}, {TB, NULL}};
+    pxs_subscription_t subs[2] = {{.topic = TA, .group = NULL}, {.topic = TB, .group = NULL}};
     pxs_bus_opts_t bo;
     CHECK_OK(pxs_bus_opts_init(&bo));
     bo.publish = pubs;
