@@ -36,6 +36,7 @@ static pxs_bus_t *
 mkbus(const uint32_t *pub, size_t np, const uint32_t *sub, size_t ns, uint32_t batch)
 {
     pxs_subscription_t s[2];
+    memset(s, 0, sizeof s); /* fields not set below (prefetch) are 0: defaults */
     for (size_t i = 0; i < ns; i++) {
         s[i].topic = sub[i];
         s[i].group = NULL;
@@ -67,7 +68,12 @@ lat_bus(uint32_t batch, int iters)
     OK(pxs_bus_publisher(b, &pub));
     OK(pxs_bus_subscriber(b, &sub));
     pxs_proxy_t px;
-    memset(&px, 1, sizeof px);
+    pxs_proxy_info_t pinfo;
+    memset(&pinfo, 0, sizeof pinfo);
+    pinfo.kind = PXS_CONN_RMA;
+    pinfo.size = 1;
+    if (pxs_proxy_encode(&pinfo, &px) != PXS_OK) /* publishers send valid proxies only */
+        MPI_Abort(MPI_COMM_WORLD, 1);
     unsigned char meta[64] = {0};
     pxs_event_t ev;
     double *v = malloc(sizeof(double) * (size_t)iters);
@@ -161,7 +167,12 @@ tput_bus(int P, int S, uint32_t batch, long n)
     OK(pxs_bus_publisher(b, &pub));
     OK(pxs_bus_subscriber(b, &sub));
     pxs_proxy_t px;
-    memset(&px, 1, sizeof px);
+    pxs_proxy_info_t pinfo;
+    memset(&pinfo, 0, sizeof pinfo);
+    pinfo.kind = PXS_CONN_RMA;
+    pinfo.size = 1;
+    if (pxs_proxy_encode(&pinfo, &px) != PXS_OK) /* publishers send valid proxies only */
+        MPI_Abort(MPI_COMM_WORLD, 1);
     unsigned char meta[64] = {0};
     pxs_event_t ev;
     MPI_Barrier(MPI_COMM_WORLD);

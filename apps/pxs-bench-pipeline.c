@@ -107,6 +107,7 @@ pipeline_bus(void)
 {
     uint32_t pubs[64];
     pxs_subscription_t subs[1];
+    memset(subs, 0, sizeof subs); /* fields not set below (prefetch) are 0: defaults */
     size_t np = 0, ns = 0;
     if (g_rank == 0) {
         pubs[np++] = T_CHUNKS;
@@ -212,7 +213,7 @@ static double
 stream1to1_once(size_t size, long n)
 {
     uint32_t pubs[1] = {T_CHUNKS};
-    pxs_subscription_t subs[1] = {{T_CHUNKS, NULL}};
+    pxs_subscription_t subs[1] = {{.topic = T_CHUNKS, .group = NULL}};
     pxs_bus_opts_t bo;
     DIE_IF(pxs_bus_opts_init(&bo), "bus_opts_init");
     if (g_rank == 0) {

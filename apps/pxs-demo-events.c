@@ -23,7 +23,7 @@ main(int argc, char **argv)
     int n = e ? atoi(e) : 5;
     int npub = (size + 1) / 2;
     uint32_t pubs[2] = {1, 2};
-    pxs_subscription_t subs[2] = {{1, NULL}, {2, NULL}};
+    pxs_subscription_t subs[2] = {{.topic = 1, .group = NULL}, {.topic = 2, .group = NULL}};
     pxs_bus_opts_t o;
     if (pxs_bus_opts_init(&o) != PXS_OK)
         MPI_Abort(MPI_COMM_WORLD, 1);

@@ -337,6 +337,7 @@ run_mode(const demo_opts_t *o, int mode, pxs_store_t *store, double *verified_ou
 {
     uint32_t pubs[64];
     pxs_subscription_t subs[2];
+    memset(subs, 0, sizeof subs); /* fields not set below (prefetch) are 0: defaults */
     size_t npub = 0, nsub = 0;
     char group[] = "workers";
     int worker = g_rank > g_disp ? g_rank - g_disp - 1 : -1;

@@ -1,5 +1,5 @@
 #!/bin/bash
-# Runs every benchmark the way the issue notes quote them and writes one JSON
+# Runs every benchmark the way docs/BENCHMARKS.md quotes them; writes one JSON
 # line per measurement (plus a "run" field) to $OUT (default bench.jsonl),
 # human tables to stdout. Repeats each run R times (default 3): report the
 # medians of the ratios.   usage: apps/run-benchmarks.sh [build-dir]

@@ -10,6 +10,11 @@ pxs_test_exe(fuzz_proxy_decode_replay
 add_test(NAME unit.fuzz.proxy_decode.replay
   COMMAND fuzz_proxy_decode_replay ${CMAKE_CURRENT_SOURCE_DIR}/fuzz/corpus)
 set_tests_properties(unit.fuzz.proxy_decode.replay PROPERTIES LABELS "unit;fuzz" TIMEOUT 60)
+# the named seeds: valid_* are accepted, v1_* refused (proxy format version 2)
+pxs_test_exe(fuzz_proxy_corpus_check ${CMAKE_CURRENT_SOURCE_DIR}/fuzz/corpus_check.c)
+add_test(NAME unit.fuzz.proxy_corpus
+  COMMAND fuzz_proxy_corpus_check ${CMAKE_CURRENT_SOURCE_DIR}/fuzz/corpus)
+set_tests_properties(unit.fuzz.proxy_corpus PROPERTIES LABELS "unit;fuzz" TIMEOUT 60)
 
 # ...and, with clang (-DPXS_FUZZ=ON), a real libFuzzer binary; .ci/run runs it
 # for a bounded time (-max_total_time).
@@ -34,3 +39,9 @@ endif()
 add_test(NAME unit.scripts.syntax COMMAND bash -c
   "for f in ${PROJECT_SOURCE_DIR}/slurm/*.sbatch ${PROJECT_SOURCE_DIR}/*.sh ${PROJECT_SOURCE_DIR}/.ci/run ${PROJECT_SOURCE_DIR}/apps/*.sh; do bash -n \"$f\" || exit 1; done")
 set_tests_properties(unit.scripts.syntax PROPERTIES LABELS unit TIMEOUT 30)
+
+# No tracked text file (README, docs, headers, sources, scripts) points at a
+# file or a docs/DESIGN.md section that does not exist.
+add_test(NAME unit.docs.refs
+  COMMAND bash ${PROJECT_SOURCE_DIR}/tests/tools/check-refs.sh ${PROJECT_SOURCE_DIR})
+set_tests_properties(unit.docs.refs PROPERTIES LABELS unit TIMEOUT 60)

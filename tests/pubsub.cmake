@@ -47,3 +47,33 @@ pxs_add_mpi_test(NAME events.stress.p1s4.b1.nosole NP 5 EXE mpitest_events_stres
   OSC sm rdma ARGS 1 4 100000 1 256 50 ENV PXS_MAILBOX_SOLE=0 LABELS events TIMEOUT 120)
 pxs_add_mpi_test(NAME events.backpressure.nosole NP 3 EXE mpitest_events_backpressure
   OSC sm ucx ENV PXS_MAILBOX_SOLE=0 LABELS events TIMEOUT 120)
+
+# Group prefetch (a member holding an event gets at most `prefetch` events):
+# the subscription field, PXS_PREFETCH, and the default; deterministic.
+pxs_test_exe(mpitest_events_prefetch ${PXS_EV_DIR}/mpi/test_events_prefetch.c)
+pxs_add_mpi_test(NAME events.prefetch NP 4 EXE mpitest_events_prefetch
+  LABELS events TIMEOUT 120)
+pxs_add_mpi_test(NAME events.prefetch.field1 NP 4 EXE mpitest_events_prefetch OSC sm ucx
+  ARGS 1 LABELS events TIMEOUT 120)
+pxs_add_mpi_test(NAME events.prefetch.env3 NP 4 EXE mpitest_events_prefetch OSC sm ucx
+  ENV PXS_PREFETCH=3 LABELS events TIMEOUT 120)
+pxs_add_mpi_test(NAME events.prefetch.nosole NP 4 EXE mpitest_events_prefetch OSC sm rdma
+  ARGS 2 ENV PXS_MAILBOX_SOLE=0 LABELS events TIMEOUT 120)
+pxs_add_mpi_test(NAME events.prefetch.batch8 NP 4 EXE mpitest_events_prefetch OSC sm
+  ENV PXS_BATCH=8 LABELS events TIMEOUT 120)
+
+# Broken bus: an injected MPI failure at each step of an append (test hook).
+# Sole-writer path (default) and the shared path (ticket and credit atomics).
+pxs_test_exe(mpitest_events_broken ${PXS_EV_DIR}/mpi/test_events_broken.c)
+pxs_add_mpi_test(NAME events.broken NP 3 EXE mpitest_events_broken
+  LABELS events TIMEOUT 120)
+pxs_add_mpi_test(NAME events.broken.nosole NP 3 EXE mpitest_events_broken OSC sm ucx
+  ENV PXS_MAILBOX_SOLE=0 LABELS events TIMEOUT 120)
+
+# Thread guards (one thread per side; both sides of an MPI bus at once need
+# MPI_THREAD_MULTIPLE), through the in-use test hook: deterministic.
+pxs_test_exe(mpitest_events_threads ${PXS_EV_DIR}/mpi/test_events_threads.c)
+pxs_add_mpi_test(NAME events.threads NP 1 EXE mpitest_events_threads OSC sm
+  LABELS events TIMEOUT 120)
+pxs_add_mpi_test(NAME events.threads.multiple NP 1 EXE mpitest_events_threads OSC sm ucx
+  ARGS multiple LABELS events TIMEOUT 120)

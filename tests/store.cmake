@@ -20,6 +20,8 @@ pxs_add_mpi_test(NAME store.forged NP 2 TIMEOUT 120
 pxs_add_mpi_test(NAME store.forged.noshm NP 2 TIMEOUT 120 OSC rdma
   EXE mpitest_store_forged ENV PXS_SHM=0)
 pxs_add_unit_test(NAME store.local SOURCES ${PXS_STORE_T}/unit/test_store_local.c TIMEOUT 60)
+# free space split among gaps: largest gap, practical limits, AGAIN detail
+pxs_add_unit_test(NAME store.alloc SOURCES ${PXS_STORE_T}/unit/test_store_alloc.c TIMEOUT 60)
 # differing arguments across ranks, a freed communicator, double view release
 pxs_add_mpi_test(NAME store.create NP 3 TIMEOUT 120
   SOURCES ${PXS_STORE_T}/mpi/test_store_create.c
@@ -31,3 +33,19 @@ pxs_add_mpi_test(NAME store.create.noshm NP 3 TIMEOUT 120
 pxs_add_mpi_test(NAME store.wincreate NP 2 TIMEOUT 120
   SOURCES ${PXS_STORE_T}/mpi/test_store_wincreate.c
   OSC sm TWO_NODE rdma pt2pt)
+# collectives fail together and say why (impossible arena, destroy BUSY on
+# every rank and the retry loop), the one-thread guard, the arena-full detail
+pxs_add_mpi_test(NAME store.collective NP 3 TIMEOUT 120
+  SOURCES ${PXS_STORE_T}/mpi/test_store_collective.c
+  TWO_NODE pt2pt ucx)
+pxs_add_mpi_test(NAME store.collective NP 2 TIMEOUT 120 OSC sm rdma
+  EXE mpitest_store_collective)
+pxs_add_mpi_test(NAME store.collective.noshm NP 2 TIMEOUT 120 OSC rdma
+  EXE mpitest_store_collective ENV PXS_SHM=0)
+# MPI_THREAD_FUNNELED: a call from another thread is PXS_ERR_INVALID
+pxs_add_mpi_test(NAME store.collective.funneled NP 2 TIMEOUT 120 OSC sm
+  EXE mpitest_store_collective ARGS funneled)
+# the same memory check before the bus's mailbox window (one rank over its
+# RLIMIT_DATA: every rank fails with the reason)
+pxs_add_mpi_test(NAME bus.memcheck NP 2 TIMEOUT 120 OSC sm rdma
+  SOURCES ${PXS_STORE_T}/mpi/test_bus_memcheck.c)

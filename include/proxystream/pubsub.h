@@ -43,11 +43,26 @@ typedef struct pxs_event {
 } pxs_event_t;
 
 /** A subscription: a topic, plainly (group NULL or "") or as a member of a
- *  named work-sharing group (each event goes to exactly one group member). */
+ *  named work-sharing group (each event goes to exactly one group member).
+ *
+ *  Prefetch (group members only): the most group events this rank has in
+ *  flight at once, counting those waiting in its mailbox and the one it is
+ *  still working on (the last group event pxs_subscriber_recv returned: its
+ *  credit comes back with the next pxs_subscriber_recv call). A member at its
+ *  prefetch count is skipped; the group's events go to members with room, so
+ *  a slow member gets fewer events. If every member is full, publishers wait
+ *  (backpressure, up to send_timeout). One count per rank: with several group
+ *  subscriptions the largest prefetch of them applies to all of them. Plain
+ *  subscriptions are bounded only by the mailbox (`slots`). Initialise with
+ *  designated initialisers, e.g. {.topic = 7, .group = "workers"}. */
 typedef struct pxs_subscription {
     uint32_t topic;
     const char *group;
+    uint32_t prefetch; /**< 0 = default: PXS_PREFETCH from the environment, else 2 */
 } pxs_subscription_t;
+
+/** Default group prefetch (see pxs_subscription_t). */
+#define PXS_PREFETCH_DEFAULT 2
 
 /** Bus options. Initialise with pxs_bus_opts_init(&o). */
 typedef struct pxs_bus_opts {
@@ -115,10 +130,27 @@ PXS_API int pxs_bus_rank(const pxs_bus_t *bus);
  *  `batch` per destination) for the next send, flush or close to deliver.
  *  @return PXS_OK, PXS_ERR_INVALID, PXS_ERR_NOT_FOUND (topic not declared as
  *  published), PXS_ERR_CLOSED (topic closed), PXS_ERR_TOO_BIG (meta_len >
- *  PXS_EVENT_META_MAX), PXS_ERR_AGAIN (mailbox full past send_timeout),
- *  PXS_ERR_TIMEDOUT (in-process bus: not every participant joined within
- *  send_timeout), PXS_ERR_MPI (the bus is broken; the event may or may not
- *  have been queued). */
+ *  PXS_EVENT_META_MAX), PXS_ERR_CORRUPT (the proxy does not validate),
+ *  PXS_ERR_AGAIN (mailbox full past send_timeout), PXS_ERR_TIMEDOUT
+ *  (in-process bus: not every participant joined within send_timeout),
+ *  PXS_ERR_BUSY (this publisher is in use by another thread),
+ *  PXS_ERR_MPI (the bus is broken: this event was not accepted; see
+ *  "Broken bus" below).
+ *
+ *  Broken bus: an MPI error while moving events marks the bus broken for
+ *  good. Every later send, flush, close and recv on this rank returns
+ *  PXS_ERR_MPI with the first error's detail, and pxs_bus_destroy still
+ *  completes (returning PXS_ERR_MPI). Events accepted before may be lost.
+ *  The broken rank also tells every other rank's mailbox (best effort), so
+ *  their subscribers stop waiting with PXS_ERR_MPI; if even that cannot
+ *  reach them, their waits are bounded only by their recv timeout.
+ *  A send whose own event was queued before an automatic flush failed
+ *  returns PXS_OK (the event was accepted); the next call reports the error.
+ *
+ *  Threads: a publisher is used by one thread at a time, a subscriber by one
+ *  thread at a time (else PXS_ERR_BUSY). The publisher and the subscriber of
+ *  one bus may be used from two threads at once: for an MPI bus this needs
+ *  MPI_THREAD_MULTIPLE (else the second side entered gets PXS_ERR_INVALID). */
 PXS_API PXS_NODISCARD int pxs_publisher_send(pxs_publisher_t *pub, uint32_t topic,
                                              const pxs_proxy_t *proxy,
                                              const void *meta, size_t meta_len,
@@ -139,7 +171,9 @@ PXS_API PXS_NODISCARD int pxs_publisher_close_topic(pxs_publisher_t *pub, uint32
  *  PXS_END (ev_out->topic is the topic whose last producer just closed; once
  *  every subscribed topic has ended, every call returns PXS_END with topic
  *  PXS_TOPIC_ALL), PXS_ERR_INVALID, PXS_ERR_CORRUPT (malformed record or a
- *  sequence gap), PXS_ERR_MPI. */
+ *  sequence gap), PXS_ERR_BUSY (another thread is in this subscriber),
+ *  PXS_ERR_MPI (the bus is broken, see pxs_publisher_send).
+ *  A group event's prefetch credit is given back by the next call. */
 PXS_API PXS_NODISCARD int pxs_subscriber_recv(pxs_subscriber_t *sub, pxs_event_t *ev_out,
                                               double timeout);
 

@@ -22,7 +22,8 @@ enum pxs_status {
     PXS_ERR_TIMEDOUT = -4,  /**< a blocking call gave up waiting for peers (e.g.
                                  participants of an in-process hub); a full
                                  mailbox or arena gives PXS_ERR_AGAIN instead */
-    PXS_ERR_STALE = -5,     /**< proxy refers to an object that was evicted/reused */
+    PXS_ERR_STALE = -5,     /**< proxy refers to an object that was evicted/reused,
+                                 or to another store instance (store, job, run) */
     PXS_ERR_CORRUPT = -6,   /**< checksum or format check failed */
     PXS_ERR_TOO_BIG = -7,   /**< payload/metadata over a fixed capacity */
     PXS_ERR_CLOSED = -8,    /**< topic or handle already closed */

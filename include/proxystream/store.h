@@ -7,7 +7,14 @@
  *  through MPI shared memory) and PXS_CONN_LOCAL (one process, heap arena).
  *
  *  Threads: PXS_CONN_RMA: one thread at a time per store handle (and its
- *  requests and views). PXS_CONN_LOCAL: any function may be called from any
+ *  requests and views). A call that finds another call on the same handle
+ *  still running returns PXS_ERR_BUSY ("store used from two threads at
+ *  once") and does nothing; this is a guard against misuse, not a lock to
+ *  rely on. Calls from a thread other than the main one need MPI initialised
+ *  with MPI_THREAD_SERIALIZED or higher (else PXS_ERR_INVALID, checked with
+ *  MPI_Query_thread / MPI_Is_thread_main); different RMA stores used from
+ *  different threads at the same time need MPI_THREAD_MULTIPLE (MPI's own
+ *  rule; not checked). PXS_CONN_LOCAL: any function may be called from any
  *  thread at once on one handle. */
 #ifndef PROXYSTREAM_STORE_H
 #define PROXYSTREAM_STORE_H
@@ -70,29 +77,75 @@ PXS_API int pxs_put_opts_init_(pxs_put_opts_t *opts, size_t size);
  *  MPI_COMM_SELF or MPI_COMM_NULL and needs no MPI). Fails on all ranks if it
  *  fails on one, argument errors on some ranks only included. The store
  *  works on its own duplicate of comm: the caller may free comm once create
- *  returns. @return PXS_OK, PXS_ERR_INVALID, PXS_ERR_NOMEM, PXS_ERR_MPI,
+ *  returns.
+ *
+ *  Before any window is created, the arenas of all ranks on a node (each
+ *  rank's arena plus its control words: they share the node's /dev/shm and
+ *  memory) are checked against /dev/shm free space, available memory
+ *  (MemAvailable) and finite RLIMIT_AS / RLIMIT_DATA. An arena the node
+ *  cannot hold, on any rank, gives PXS_ERR_NOMEM on every rank, with a detail
+ *  naming the size and the limit, e.g. "arena of 32 GiB x 2 ranks on this
+ *  node (64 GiB) exceeds /dev/shm free space 23.5 GiB" (on the other ranks
+ *  followed by "(reported by rank R)"). PXS_MEMORY_CHECK=0 skips the check
+ *  (for overcommitted nodes; a failing window allocation may then hang).
+ *  @return PXS_OK, PXS_ERR_INVALID, PXS_ERR_NOMEM, PXS_ERR_MPI,
  *  PXS_ERR_NOTSUP (connector not built). */
 PXS_API PXS_NODISCARD int pxs_store_create(MPI_Comm comm, const pxs_store_opts_t *opts,
                                            pxs_store_t **store_out);
 
 /** Destroy a store. Collective: no rank frees its arena before every rank
  *  has entered destroy, so a peer's in-flight resolve completes first.
- *  Outstanding async requests or views on this rank give PXS_ERR_BUSY (the
- *  store is not destroyed; finish them and call again). NULL is a no-op. */
+ *  NULL is a no-op.
+ *
+ *  Busy: when any rank has views or async requests outstanding, destroy
+ *  returns PXS_ERR_BUSY on EVERY rank and frees nothing anywhere: the store
+ *  stays usable on every rank (the busy rank's detail counts its views and
+ *  requests; the others' detail names that rank). Every rank must then call
+ *  destroy again, after the busy rank released its views and waited for its
+ *  requests; a retry on the busy rank alone would wait for the others:
+ *
+ *      int rc;
+ *      while ((rc = pxs_store_destroy(st)) == PXS_ERR_BUSY) {
+ *          release_my_views();      // pxs_store_release, resolve_wait
+ *      }
+ *
+ *  (every rank runs this loop; ranks with nothing outstanding just call
+ *  again). One exception, local: a destroy that finds another thread inside
+ *  a call on this handle returns PXS_ERR_BUSY on this rank only, before any
+ *  collective step; the other ranks wait in destroy until this rank calls
+ *  it again. */
 PXS_API int pxs_store_destroy(pxs_store_t *store);
 
 /** Copy len bytes into this rank's arena; proxy_out refers to them.
  *  Blocks (with back-off) while the arena is full, up to the timeout.
+ *
+ *  Space: an object needs ONE contiguous free block of its size rounded up
+ *  to 64 B. Free space is the gaps between live objects (at most one gap
+ *  more than there are live objects), so free bytes >= size does not mean
+ *  it fits; the AGAIN detail says "arena full: need X B, free Y B in N
+ *  gap(s), largest free block Z B, ...". Allocation is next-fit around the
+ *  arena (a ring for streams). What holds: any object up to the capacity
+ *  fits once the arena is empty; a stream of objects of one rounded size S,
+ *  reclaimed in put order, keeps floor(capacity / S) in flight (so objects
+ *  up to half the capacity overlap, larger ones go one at a time: each
+ *  waits until the one before is reclaimed). With mixed sizes, or a
+ *  long-lived object (resolves = 0, or one not yet resolved) in the middle,
+ *  the free space is split around live objects and the largest object that
+ *  fits can be half the free total or less. Practical rule: an arena of at
+ *  least twice the largest object, plus whatever is kept.
  *  @return PXS_OK, PXS_ERR_INVALID, PXS_ERR_TOO_BIG (larger than the arena),
- *  PXS_ERR_AGAIN (arena full past the timeout), PXS_ERR_MPI. */
+ *  PXS_ERR_AGAIN (arena full past the timeout, or the slot table full),
+ *  PXS_ERR_BUSY (RMA store used from two threads at once), PXS_ERR_MPI. */
 PXS_API PXS_NODISCARD int pxs_store_put(pxs_store_t *store, const void *data, size_t len,
                                         const pxs_put_opts_t *opts,
                                         pxs_proxy_t *proxy_out);
 
 /** Copy the object into buf (cap bytes); len_out gets its size. Counts as one
  *  resolve. @return PXS_OK, PXS_ERR_INVALID, PXS_ERR_CORRUPT (forged proxy or
- *  payload checksum mismatch), PXS_ERR_STALE (evicted or reused),
+ *  payload checksum mismatch), PXS_ERR_STALE (evicted or reused, or a proxy
+ *  of another store instance: another store, job or run),
  *  PXS_ERR_TRUNC (cap too small: len_out has the size, nothing consumed),
+ *  PXS_ERR_BUSY (2^23 resolves/views of this one object already in flight),
  *  PXS_ERR_MPI. */
 PXS_API PXS_NODISCARD int pxs_store_resolve(pxs_store_t *store, const pxs_proxy_t *proxy,
                                             void *buf, size_t cap, size_t *len_out);

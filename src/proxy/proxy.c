@@ -1,7 +1,10 @@
 /* The proxy wire format: encode, validate/decode, text form.
- * Layout: see include/proxystream/proxy.h. Every decoder checks length,
- * version, kind, flags, reserved bytes and the CRC32C over bytes 0..59, so a
- * truncated, forged or bit-flipped proxy is PXS_ERR_CORRUPT. */
+ * Layout: see include/proxystream/proxy.h (format version 2). Every decoder
+ * checks length, version, kind, flags and the CRC32C over bytes 0..59, so a
+ * truncated, forged or bit-flipped proxy is PXS_ERR_CORRUPT. A version 1
+ * proxy (binary or "pxs1:" text) is refused with its own detail: its 32-bit
+ * store id and generation cannot tell store instances apart (see
+ * docs/DESIGN.md, section "Object identity"). */
 #include <ctype.h>
 #include <string.h>
 
@@ -11,10 +14,14 @@
 _Static_assert(sizeof(pxs_proxy_t) == PXS_PROXY_SIZE, "proxy must be 64 bytes");
 
 enum {
-    OFF_VERSION = 0, OFF_KIND = 1, OFF_FLAGS = 2, OFF_OWNER = 4, OFF_STORE = 8,
-    OFF_TOPIC = 12, OFF_OFFSET = 16, OFF_SIZE = 24, OFF_GEN = 32, OFF_SEQ = 40,
-    OFF_PCRC = 48, OFF_BUDGET = 52, OFF_RESERVED = 56, OFF_CRC = 60
+    OFF_VERSION = 0, OFF_KIND = 1, OFF_FLAGS = 2, OFF_OWNER = 4, OFF_NONCE = 8,
+    OFF_OFFSET = 16, OFF_SIZE = 24, OFF_GEN = 32, OFF_SEQ = 40, OFF_PCRC = 48,
+    OFF_BUDGET = 52, OFF_TOPIC = 56, OFF_CRC = 60
 };
+
+#define V1_REFUSED                                                                     \
+    "proxy format version 1 is no longer accepted (this library reads version 2: "     \
+    "version 1 proxies cannot tell store instances apart); make a new proxy"
 
 static int
 kind_ok(unsigned k)
@@ -38,7 +45,7 @@ pxs_proxy_encode(const pxs_proxy_info_t *info, pxs_proxy_t *proxy_out)
     tmp[OFF_KIND] = info->kind;
     pxsi_put_le16(tmp + OFF_FLAGS, info->flags);
     pxsi_put_le32(tmp + OFF_OWNER, info->owner);
-    pxsi_put_le32(tmp + OFF_STORE, info->store_id);
+    pxsi_put_le64(tmp + OFF_NONCE, info->store_nonce);
     pxsi_put_le32(tmp + OFF_TOPIC, info->topic);
     pxsi_put_le64(tmp + OFF_OFFSET, info->offset);
     pxsi_put_le64(tmp + OFF_SIZE, info->size);
@@ -60,9 +67,12 @@ pxs_proxy_decode(const void *buf, size_t len, pxs_proxy_info_t *info_out)
     if (len != PXS_PROXY_SIZE)
         return pxsi_err(PXS_ERR_CORRUPT, "proxy", "proxy is %zu bytes, expected %d", len,
                         PXS_PROXY_SIZE);
+    if (b[OFF_VERSION] == 1)
+        return pxsi_err(PXS_ERR_CORRUPT, "proxy", V1_REFUSED);
     if (b[OFF_VERSION] != PXS_PROXY_VERSION)
-        return pxsi_err(PXS_ERR_CORRUPT, "proxy", "unknown proxy format version %u",
-                        b[OFF_VERSION]);
+        return pxsi_err(PXS_ERR_CORRUPT, "proxy",
+                        "unknown proxy format version %u (this library reads version %d)",
+                        b[OFF_VERSION], PXS_PROXY_VERSION);
     uint32_t crc = pxs_crc32c(0, b, OFF_CRC);
     if (crc != pxsi_get_le32(b + OFF_CRC))
         return pxsi_err(PXS_ERR_CORRUPT, "proxy", "proxy checksum mismatch");
@@ -71,8 +81,6 @@ pxs_proxy_decode(const void *buf, size_t len, pxs_proxy_info_t *info_out)
     uint16_t flags = pxsi_get_le16(b + OFF_FLAGS);
     if (flags & ~PXS_PROXY_F_MASK_)
         return pxsi_err(PXS_ERR_CORRUPT, "proxy", "unknown flags 0x%x", flags);
-    if (pxsi_get_le32(b + OFF_RESERVED) != 0)
-        return pxsi_err(PXS_ERR_CORRUPT, "proxy", "reserved field not zero");
     if (!(flags & PXS_PROXY_F_PAYLOAD_CRC) && pxsi_get_le32(b + OFF_PCRC) != 0)
         return pxsi_err(PXS_ERR_CORRUPT, "proxy", "payload checksum set without its flag");
     if (info_out) {
@@ -81,7 +89,7 @@ pxs_proxy_decode(const void *buf, size_t len, pxs_proxy_info_t *info_out)
         in.kind = b[OFF_KIND];
         in.flags = flags;
         in.owner = pxsi_get_le32(b + OFF_OWNER);
-        in.store_id = pxsi_get_le32(b + OFF_STORE);
+        in.store_nonce = pxsi_get_le64(b + OFF_NONCE);
         in.topic = pxsi_get_le32(b + OFF_TOPIC);
         in.offset = pxsi_get_le64(b + OFF_OFFSET);
         in.size = pxsi_get_le64(b + OFF_SIZE);
@@ -103,8 +111,11 @@ pxs_proxy_validate(const pxs_proxy_t *proxy)
 }
 
 static const char hexd[] = "0123456789abcdef";
-#define TEXT_PREFIX     "pxs1:"
+#define TEXT_PREFIX     "pxs2:"
+#define TEXT_PREFIX_V1  "pxs1:"
 #define TEXT_PREFIX_LEN 5
+_Static_assert(PXS_PROXY_TEXT_LEN == TEXT_PREFIX_LEN + 2 * PXS_PROXY_SIZE + 1,
+               "text length: prefix, two hex digits per byte, NUL");
 
 int
 pxs_proxy_to_text(const pxs_proxy_t *proxy, char *buf, size_t cap)
@@ -145,8 +156,10 @@ pxs_proxy_from_text(const char *text, pxs_proxy_t *proxy_out)
         return pxsi_err(PXS_ERR_INVALID, "proxy", "NULL argument to pxs_proxy_from_text");
     while (isspace((unsigned char)*text))
         text++;
+    if (strncmp(text, TEXT_PREFIX_V1, TEXT_PREFIX_LEN) == 0)
+        return pxsi_err(PXS_ERR_CORRUPT, "proxy", V1_REFUSED);
     if (strncmp(text, TEXT_PREFIX, TEXT_PREFIX_LEN) != 0)
-        return pxsi_err(PXS_ERR_CORRUPT, "proxy", "text proxy must start with \"pxs1:\"");
+        return pxsi_err(PXS_ERR_CORRUPT, "proxy", "text proxy must start with \"" TEXT_PREFIX "\"");
     text += TEXT_PREFIX_LEN;
     pxs_proxy_t p;
     for (int i = 0; i < PXS_PROXY_SIZE; i++) {

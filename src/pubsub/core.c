@@ -1,6 +1,7 @@
 /* Transport-independent core of the event plane: declarations, routing,
  * publisher queues (batching, work-sharing groups, END), subscriber checks
  * and END accounting. The transports (mailbox.c, inproc.c) only move records. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -55,6 +56,9 @@ pxsi_decl_check(const pxs_bus_opts_t *o)
         if (s->topic == PXS_TOPIC_ALL)
             return pxsi_err(PXS_ERR_INVALID, SUBSYS, "PXS_TOPIC_ALL is not a topic");
         size_t gl = s->group ? strlen(s->group) : 0;
+        if (s->prefetch > PXSI_SLOTS_MAX)
+            return pxsi_err(PXS_ERR_INVALID, SUBSYS, "topic %u: prefetch %u out of range 0..%u",
+                            s->topic, s->prefetch, PXSI_SLOTS_MAX);
         if (gl > PXS_GROUP_NAME_MAX)
             return pxsi_err(PXS_ERR_INVALID, SUBSYS, "group name over %d characters",
                             PXS_GROUP_NAME_MAX);
@@ -392,6 +396,38 @@ pxsi_core_fini(struct pxsi_core *c)
     memset(c, 0, sizeof *c);
 }
 
+/* ---------------------------------------------------------------- broken bus */
+/* See docs/DESIGN.md, section "Broken bus". */
+int
+pxsi_core_check(struct pxsi_core *c)
+{
+    int st = atomic_load_explicit(&c->broken, memory_order_acquire);
+    if (PXSI_LIKELY(st == 0))
+        return PXS_OK;
+    return pxsi_err(PXS_ERR_MPI, SUBSYS, "rank %d: the bus is broken: %s", c->rank,
+                    st == 2 ? c->broken_detail : "(a failure is being recorded)");
+}
+
+int
+pxsi_core_break(struct pxsi_core *c)
+{
+    int expect = 0;
+    if (atomic_compare_exchange_strong(&c->broken, &expect, 1)) {
+        snprintf(c->broken_detail, sizeof c->broken_detail, "%s", pxs_last_error_detail());
+        atomic_store_explicit(&c->broken, 2, memory_order_release);
+        if (c->xops->poison)
+            c->xops->poison(c->x);
+    }
+    return PXS_ERR_MPI;
+}
+
+/* rc of a step that moved records: PXS_ERR_MPI breaks the bus */
+static int
+xrc(struct pxsi_core *c, int rc)
+{
+    return rc == PXS_ERR_MPI ? pxsi_core_break(c) : rc;
+}
+
 /* ---------------------------------------------------------------- publisher */
 /* Append the first n records of q at target (credits held): stamp link
  * sequence numbers, hand them to the transport, drop them from the queue. */
@@ -439,7 +475,7 @@ queue_flush(struct pxsi_core *c, struct pxsi_queue *q, double timeout)
         uint32_t got = 0;
         if (q->target >= 0) {
             uint32_t left;
-            rc = c->xops->take_credits(c->x, q->target, want_at(c, q->target, q->n), &got,
+            rc = c->xops->take_credits(c->x, q->target, want_at(c, q->target, q->n), 0, &got,
                                        &left);
             if (rc != PXS_OK)
                 return rc;
@@ -452,11 +488,13 @@ queue_flush(struct pxsi_core *c, struct pxsi_queue *q, double timeout)
             }
         } else {
             /* work sharing: the member with the most free credits last seen
-             * (ties from a rotating start). Touching a member refreshes its
-             * figure; a slow member's mailbox fills, its figure drops and it
-             * is picked only when the others look fuller. Under software
-             * atomics (osc ucx/pt2pt) this also avoids blocking on a member
-             * that is not inside MPI while others have room. */
+             * (ties from a rotating start). A member needs a group (prefetch)
+             * credit per event as well as mailbox credits: one that holds
+             * `prefetch` events (queued or being worked on) is skipped, so a
+             * slow member gets fewer events (docs/DESIGN.md "Prefetch").
+             * Touching a member refreshes its figure. Under software atomics
+             * (osc ucx/pt2pt) this also avoids blocking on a member that is
+             * not inside MPI while others have room. */
             struct pxsi_group *g = q->group;
             memset(g->tried, 0, (size_t)g->n); /* each member at most once per pass */
             for (int a = 0; a < g->n && q->n > 0 && !moved; a++) {
@@ -471,7 +509,7 @@ queue_flush(struct pxsi_core *c, struct pxsi_queue *q, double timeout)
                 g->tried[best] = 1;
                 int m = g->members[best];
                 uint32_t left = 0;
-                rc = c->xops->take_credits(c->x, m, want_at(c, m, q->n), &got, &left);
+                rc = c->xops->take_credits(c->x, m, want_at(c, m, q->n), 1, &got, &left);
                 if (rc != PXS_OK)
                     return rc;
                 g->known[best] = left;
@@ -514,7 +552,8 @@ flush_all(struct pxsi_core *c, double timeout)
 void
 pxsi_core_drain_nowait(struct pxsi_core *c)
 {
-    (void)flush_all(c, 0.0);
+    if (pxsi_core_check(c) == PXS_OK)
+        (void)xrc(c, flush_all(c, 0.0));
 }
 
 static void
@@ -529,6 +568,9 @@ core_send(void *state, uint32_t topic, const pxs_proxy_t *proxy, const void *met
           size_t meta_len, uint64_t *seq_out)
 {
     struct pxsi_core *c = state;
+    int rc = pxsi_core_check(c);
+    if (rc != PXS_OK)
+        return rc;
     int ti = ptopic_find(c, topic);
     if (ti < 0)
         return pxsi_err(PXS_ERR_NOT_FOUND, SUBSYS, "topic %u was not declared as published",
@@ -536,17 +578,17 @@ core_send(void *state, uint32_t topic, const pxs_proxy_t *proxy, const void *met
     struct pxsi_ptopic *pt = &c->ptopics[ti];
     if (pt->closed)
         return pxsi_err(PXS_ERR_CLOSED, SUBSYS, "topic %u is closed", topic);
-    int rc;
-    /* make room first, so that AGAIN means "this event was not accepted" */
+    /* make room first, so that AGAIN (or MPI) means "this event was not
+     * accepted" */
     for (int i = 0; i < pt->n_plain; i++) {
         struct pxsi_queue *q = c->direct[pt->plain[i]];
         if (q->n == q->cap && (rc = queue_flush(c, q, c->send_timeout)) != PXS_OK)
-            return rc;
+            return xrc(c, rc);
     }
     for (int gi = 0; gi < pt->n_groups; gi++) {
         struct pxsi_queue *q = pt->groups[gi].q;
         if (q->n == q->cap && (rc = queue_flush(c, q, c->send_timeout)) != PXS_OK)
-            return rc;
+            return xrc(c, rc);
     }
     uint64_t seq = pt->next_seq++;
     pxsi_rec_encode(c->srec, topic, c->rank, seq, 0, 0, proxy, meta, (uint16_t)meta_len);
@@ -555,16 +597,23 @@ core_send(void *state, uint32_t topic, const pxs_proxy_t *proxy, const void *met
     for (int gi = 0; gi < pt->n_groups; gi++)
         queue_push(pt->groups[gi].q, c->srec, (uint32_t)ti);
     /* automatic flush of full queues: one non-blocking attempt; what does not
-     * fit stays queued (accepted) and the next send waits for room */
+     * fit stays queued (accepted) and the next send waits for room. The event
+     * is accepted now: a failure here breaks the bus (the next call reports
+     * it) but does not turn this send into an error, so a caller never
+     * retries (duplicates) or frees (STALE) an event that was queued. */
     for (int i = 0; i < pt->n_plain; i++) {
         struct pxsi_queue *q = c->direct[pt->plain[i]];
-        if (q->n == q->cap && (rc = queue_flush(c, q, 0.0)) != PXS_OK && rc != PXS_ERR_AGAIN)
-            return rc;
+        if (q->n == q->cap && (rc = queue_flush(c, q, 0.0)) != PXS_OK && rc != PXS_ERR_AGAIN) {
+            (void)xrc(c, rc);
+            break;
+        }
     }
-    for (int gi = 0; gi < pt->n_groups; gi++) {
+    for (int gi = 0; gi < pt->n_groups && pxsi_core_check(c) == PXS_OK; gi++) {
         struct pxsi_queue *q = pt->groups[gi].q;
-        if (q->n == q->cap && (rc = queue_flush(c, q, 0.0)) != PXS_OK && rc != PXS_ERR_AGAIN)
-            return rc;
+        if (q->n == q->cap && (rc = queue_flush(c, q, 0.0)) != PXS_OK && rc != PXS_ERR_AGAIN) {
+            (void)xrc(c, rc);
+            break;
+        }
     }
     if (seq_out)
         *seq_out = seq;
@@ -575,13 +624,17 @@ static int
 core_flush(void *state)
 {
     struct pxsi_core *c = state;
-    return flush_all(c, c->send_timeout);
+    int rc = pxsi_core_check(c);
+    return rc != PXS_OK ? rc : xrc(c, flush_all(c, c->send_timeout));
 }
 
 static int
 core_close_topic(void *state, uint32_t topic)
 {
     struct pxsi_core *c = state;
+    int rc = pxsi_core_check(c);
+    if (rc != PXS_OK)
+        return rc;
     int ti = ptopic_find(c, topic);
     if (ti < 0)
         return pxsi_err(PXS_ERR_NOT_FOUND, SUBSYS, "topic %u was not declared as published",
@@ -591,14 +644,13 @@ core_close_topic(void *state, uint32_t topic)
      * flush delivers it), 2 END delivered */
     if (pt->closed == 2)
         return pxsi_err(PXS_ERR_CLOSED, SUBSYS, "topic %u is already closed", topic);
-    int rc;
     if (pt->closed == 0) {
         /* everything queued first: END must follow the topic's last event at
          * every destination, including group members that get events through
          * the group queue and END through their direct queue. AGAIN here:
          * the topic is not closed. */
         if ((rc = flush_all(c, c->send_timeout)) != PXS_OK)
-            return rc;
+            return xrc(c, rc);
         pt->closed = 1;
         pxsi_rec_encode(c->srec, topic, c->rank, pt->next_seq, 0, PXSI_REC_F_END, NULL, NULL,
                         0);
@@ -616,7 +668,7 @@ core_close_topic(void *state, uint32_t topic)
     }
     /* AGAIN here: END stays queued; sends on the topic already get CLOSED */
     if ((rc = flush_all(c, c->send_timeout)) != PXS_OK)
-        return rc;
+        return xrc(c, rc);
     pt->closed = 2;
     return PXS_OK;
 }
@@ -642,6 +694,16 @@ static int
 core_recv(void *state, pxs_event_t *ev_out, double timeout)
 {
     struct pxsi_core *c = state;
+    int rc = pxsi_core_check(c);
+    if (rc != PXS_OK)
+        return rc;
+    /* the group event returned last time is done with: its prefetch credit
+     * goes back now (docs/DESIGN.md "Prefetch") */
+    if (c->gowed) {
+        if ((rc = c->xops->give_group(c->x, c->gowed)) != PXS_OK)
+            return xrc(c, rc);
+        c->gowed = 0;
+    }
     double deadline = timeout > 0 ? pxsi_now() + timeout : timeout;
     for (;;) {
         if (c->n_stopics_ended == c->n_stopics) {
@@ -657,9 +719,9 @@ core_recv(void *state, pxs_event_t *ev_out, double timeout)
                 left = 0;
         }
         const unsigned char *r = c->rrec;
-        int rc = c->xops->inbox_next(c->x, c->rrec, left);
+        rc = c->xops->inbox_next(c->x, c->rrec, left);
         if (rc != PXS_OK)
-            return rc;
+            return xrc(c, rc);
         uint32_t topic = pxsi_get_le32(r + PXSI_REC_O_TOPIC);
         int32_t prod = (int32_t)pxsi_get_le32(r + PXSI_REC_O_PROD);
         uint64_t seq = pxsi_get_le64(r + PXSI_REC_O_SEQ);
@@ -703,6 +765,8 @@ core_recv(void *state, pxs_event_t *ev_out, double timeout)
         ev_out->meta_len = mlen;
         ev_out->reserved_ = 0;
         memcpy(ev_out->meta, r + PXSI_REC_O_META, PXS_EVENT_META_MAX);
+        if (st->is_group)
+            c->gowed++; /* in flight until the next call */
         return PXS_OK;
     }
 }

@@ -4,6 +4,7 @@
  * backpressure, batching, groups and END logic are the same as over MPI. */
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -16,6 +17,7 @@
 struct ip_queue {
     unsigned char *recs;
     uint32_t cap, head, count, reserved;
+    uint32_t gcred; /* group (prefetch) credits free */
     pthread_cond_t cond; /* signalled when records arrive */
 };
 
@@ -39,7 +41,10 @@ struct pxs_inproc_hub {
 struct ip_bus {
     pxs_inproc_hub_t *hub;
     int index;
-    int ready; /* routing built (every participant joined) */
+    /* routing built (every participant joined). Built lazily by the first
+     * call of either side, which may run in two threads: see ip_ready */
+    atomic_int ready;
+    pthread_mutex_t init_mu;
     pxs_bus_opts_t o;
     struct pxsi_core core;
     struct pxs_bus bus;
@@ -126,15 +131,20 @@ pxs_inproc_hub_destroy(pxs_inproc_hub_t *hub)
 
 /* ---------------------------------------------------------------- transport */
 static int
-ip_take_credits(void *x, int target, uint32_t want, uint32_t *got_out, uint32_t *left_out)
+ip_take_credits(void *x, int target, uint32_t want, int group, uint32_t *got_out,
+                uint32_t *left_out)
 {
     struct ip_bus *b = x;
     pxs_inproc_hub_t *h = b->hub;
     struct ip_queue *q = &h->parts[target].q;
     pthread_mutex_lock(&h->mu);
     uint32_t free_ = q->cap - q->count - q->reserved;
+    if (group && q->gcred < free_)
+        free_ = q->gcred;
     uint32_t got = want < free_ ? want : free_;
     q->reserved += got;
+    if (group)
+        q->gcred -= got;
     pthread_mutex_unlock(&h->mu);
     *got_out = got;
     *left_out = free_ - got;
@@ -156,6 +166,17 @@ ip_append(void *x, int target, unsigned char *recs, uint32_t n)
     }
     q->reserved -= n;
     pthread_cond_signal(&q->cond);
+    pthread_mutex_unlock(&h->mu);
+    return PXS_OK;
+}
+
+static int
+ip_give_group(void *x, uint32_t n)
+{
+    struct ip_bus *b = x;
+    pxs_inproc_hub_t *h = b->hub;
+    pthread_mutex_lock(&h->mu);
+    h->parts[b->index].q.gcred += n;
     pthread_mutex_unlock(&h->mu);
     return PXS_OK;
 }
@@ -204,6 +225,8 @@ ip_inbox_next(void *x, unsigned char *rec_out, double timeout)
 
 static const struct pxsi_xport_ops ip_xops = {
     .take_credits = ip_take_credits,
+    .give_group = ip_give_group,
+    .poison = NULL,
     .append = ip_append,
     .progress = ip_progress,
     .inbox_next = ip_inbox_next,
@@ -215,7 +238,10 @@ static const struct pxsi_xport_ops ip_xops = {
 static int
 ip_ready(struct ip_bus *b, double timeout)
 {
-    if (b->ready)
+    /* either side may get here first, in two threads at once: the acquire
+     * load pairs with the release store after the core is built, and the
+     * build itself runs under init_mu */
+    if (atomic_load_explicit(&b->ready, memory_order_acquire))
         return PXS_OK;
     pxs_inproc_hub_t *h = b->hub;
     struct timespec ts;
@@ -241,10 +267,15 @@ ip_ready(struct ip_bus *b, double timeout)
     pthread_mutex_unlock(&h->mu);
     if (!decls)
         return pxsi_err(PXS_ERR_NOMEM, SUBSYS, "routing");
-    int rc = pxsi_core_init(&b->core, b->index, h->n, decls, &b->o, &ip_xops, b);
+    int rc = PXS_OK;
+    pthread_mutex_lock(&b->init_mu);
+    if (!atomic_load_explicit(&b->ready, memory_order_relaxed)) {
+        rc = pxsi_core_init(&b->core, b->index, h->n, decls, &b->o, &ip_xops, b);
+        if (rc == PXS_OK)
+            atomic_store_explicit(&b->ready, 1, memory_order_release);
+    }
+    pthread_mutex_unlock(&b->init_mu);
     free(decls);
-    if (rc == PXS_OK)
-        b->ready = 1;
     return rc;
 }
 
@@ -266,7 +297,7 @@ static int
 ip_flush(void *state)
 {
     struct ip_bus *b = state;
-    if (!b->ready)
+    if (!atomic_load_explicit(&b->ready, memory_order_acquire))
         return PXS_OK; /* nothing can be queued before routing exists */
     return pxsi_core_pub_ops.flush(&b->core);
 }
@@ -314,11 +345,12 @@ ip_destroy(pxs_bus_t *bus)
 {
     struct ip_bus *b = bus->backend;
     pxs_inproc_hub_t *h = b->hub;
-    if (b->ready) {
+    if (atomic_load_explicit(&b->ready, memory_order_acquire)) {
         pxsi_core_drain_nowait(&b->core);
         pxsi_core_giveback(&b->core); /* what stays queued is discarded */
     }
     pxsi_core_fini(&b->core);
+    pthread_mutex_destroy(&b->init_mu);
     pthread_mutex_lock(&h->mu);
     h->parts[b->index].live = 0;
     h->n_live--;
@@ -343,10 +375,14 @@ pxs_inproc_bus_create(pxs_inproc_hub_t *hub, int index, const pxs_bus_opts_t *op
     if (!b)
         return pxsi_err(PXS_ERR_NOMEM, SUBSYS, "bus");
     int rc = pxsi_bus_opts_resolve(opts, &b->o);
+    if (rc == PXS_OK && pthread_mutex_init(&b->init_mu, NULL) != 0)
+        rc = pxsi_err(PXS_ERR_NOMEM, SUBSYS, "bus mutex");
     if (rc != PXS_OK) {
         free(b);
         return rc;
     }
+    atomic_init(&b->ready, 0);
+    uint32_t prefetch = b->o.n_subscribe ? pxsi_bus_prefetch(&b->o) : 0;
     /* the core reads this rank's topics from the declaration blob later
      * (first use), so the caller's arrays need not outlive this call */
     unsigned char *decl = NULL;
@@ -355,6 +391,7 @@ pxs_inproc_bus_create(pxs_inproc_hub_t *hub, int index, const pxs_bus_opts_t *op
     unsigned char *ring = malloc((size_t)cap * PXSI_REC_SIZE);
     if (!ring || (rc = pxsi_decl_pack(&b->o, b->o.slots, &decl, &dlen)) != PXS_OK) {
         free(ring);
+        pthread_mutex_destroy(&b->init_mu);
         free(b);
         return rc != PXS_OK ? rc : pxsi_err(PXS_ERR_NOMEM, SUBSYS, "bus");
     }
@@ -367,6 +404,7 @@ pxs_inproc_bus_create(pxs_inproc_hub_t *hub, int index, const pxs_bus_opts_t *op
         pthread_mutex_unlock(&hub->mu);
         free(ring);
         free(decl);
+        pthread_mutex_destroy(&b->init_mu);
         free(b);
         return pxsi_err(PXS_ERR_INVALID, SUBSYS, "participant %d already joined", index);
     }
@@ -374,6 +412,7 @@ pxs_inproc_bus_create(pxs_inproc_hub_t *hub, int index, const pxs_bus_opts_t *op
         pthread_mutex_unlock(&hub->mu);
         free(ring);
         free(decl);
+        pthread_mutex_destroy(&b->init_mu);
         free(b);
         return pxsi_err(PXS_ERR_NOMEM, SUBSYS, "queue condition variable");
     }
@@ -382,6 +421,7 @@ pxs_inproc_bus_create(pxs_inproc_hub_t *hub, int index, const pxs_bus_opts_t *op
     p->decl = decl;
     p->q.recs = ring;
     p->q.cap = cap;
+    p->q.gcred = prefetch;
     hub->n_joined++;
     hub->n_live++;
     pthread_cond_broadcast(&hub->joined_cond);
@@ -391,6 +431,9 @@ pxs_inproc_bus_create(pxs_inproc_hub_t *hub, int index, const pxs_bus_opts_t *op
     b->index = index;
     b->bus.magic = PXSI_MAGIC_BUS;
     b->bus.rank = index;
+    atomic_init(&b->bus.pub_in, 0);
+    atomic_init(&b->bus.sub_in, 0);
+    b->bus.sides_need_multiple = 0; /* the hub mutex serialises the queues */
     b->bus.destroy = ip_destroy;
     b->bus.backend = b;
     b->bus.pub = (struct pxs_publisher){PXSI_MAGIC_PUB, &ip_pub_ops, b};

@@ -1,11 +1,18 @@
 /* MPI mailbox transport (pxs_bus_create): every rank owns a ring of
  * fixed-size slots in one MPI_Win_allocate window; publishers append with
- * one-sided operations. See DESIGN.md "The event plane: mailboxes".
+ * one-sided operations. See docs/DESIGN.md, section "The event plane: mailboxes" (and
+ * docs/DESIGN.md sections "Prefetch", "Broken bus", "Threads", "Memory
+ * ordering of the mailbox").
  *
  * Window layout per rank (displacement unit 1):
  *     0  u64 tail ticket     (publishers: MPI_Fetch_and_op SUM)
  *     8  i64 credits         (publishers take with Fetch_and_op SUM -k; the
  *                             owner returns with Accumulate SUM +k)
+ *    16  i64 group credits   (prefetch: one per group event in flight at
+ *                             this member; taken and returned like credits,
+ *                             starts at the rank's prefetch)
+ *    24  i64 broken          (0, or 1 + the rank whose bus broke; written
+ *                             with Accumulate REPLACE, best effort)
  *    64  u64 seq[slots]      (slot i holds ticket t when seq[i] == t + 1;
  *                             written with Accumulate REPLACE)
  *    64 + 8 slots: records[slots][PXSI_REC_SIZE]
@@ -37,6 +44,8 @@
  * while others have room (under osc/ucx or pt2pt touching it waits for it to
  * enter MPI). */
 #include <sched.h>
+#include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -47,6 +56,8 @@
 
 #define MB_TAIL 0
 #define MB_CRED 8
+#define MB_GCRED 16
+#define MB_BROKEN 24
 #define MB_SEQ  64
 /* pxsi_backoff: iterations 0-63 spin, 64-127 yield, then sleeps of 2^(i-128) us */
 #define MB_MAX_BACKOFF_ITER 134u
@@ -65,18 +76,27 @@ struct mbox {
     uint64_t head;        /* next ticket to read here */
     int64_t pending;      /* consumed slots not yet given back as credits */
     int64_t credit_batch; /* give credits back once this many are pending */
-    uint64_t *seqbuf;     /* origin buffer for sequence words */
-    int64_t cbuf[2];      /* origin/result buffers for atomics */
+    uint32_t prefetch;    /* initial group credits of this rank */
+    /* MPI operand buffers: the publisher side and the subscriber side have
+     * their own (they may run in two threads, docs/DESIGN.md "Threads") */
+    uint64_t *seqbuf;     /* publisher: origin buffer for sequence words */
+    int64_t cbuf[2];      /* publisher: origin/result buffers for atomics */
+    int64_t gbuf[2];      /* publisher: group credit atomics */
     uint64_t tbuf[2];
+    int64_t rbuf[2];      /* subscriber: credit and group credit returns */
+    int64_t poison_val;   /* origin operand of the broken marker */
+    int fail_step;        /* test hook: PXSI_FAIL_* */
     /* sole-writer fast path, per target (see top): */
     unsigned char *sole;  /* [size] 1: this rank is the only writer there */
     uint64_t *ltail;      /* [size] local tail ticket */
     int64_t *lcred;       /* [size] credits held locally */
     int64_t *cseen;       /* [size] credit word value last seen */
+    int64_t *lgcred;      /* [size] group credits held locally */
+    int64_t *gseen;       /* [size] group credit word value last seen */
     int *writer;          /* [size] the sole writer's rank there, or -1 */
     MPI_Request *creq;    /* [size] pending credit refill (sole writer) */
-    int64_t *cres;        /* [size] its result */
-    int64_t czero;        /* origin operand of the NO_OP */
+    int64_t *cres;        /* [2 size] its result: credits, group credits */
+    int64_t czero[2];     /* origin operand of the NO_OP */
     struct pxsi_core core;
     struct pxs_bus bus;
 };
@@ -94,7 +114,40 @@ rec_off(uint32_t slots)
             return pxsi_mpi_err(mrc_, SUBSYS, #call);                          \
     } while (0)
 
+/* test hook: fail step `st` of an append as an MPI error would (one shot) */
+#ifdef PXS_TEST_HOOKS
+static const char *const fail_names[PXSI_FAIL_N_] = {"", "credits", "ticket", "put", "flush",
+                                                     "sequence word"};
+#define MB_FAIL(m, st, target)                                                 \
+    do {                                                                       \
+        if (PXSI_UNLIKELY((m)->fail_step == (st))) {                           \
+            (m)->fail_step = PXSI_FAIL_NONE;                                   \
+            return pxsi_err(PXS_ERR_MPI, SUBSYS,                               \
+                            "injected MPI failure at the %s step of an append " \
+                            "to rank %d",                                      \
+                            fail_names[st], (target));                         \
+        }                                                                      \
+    } while (0)
+#else
+#define MB_FAIL(m, st, target) ((void)0)
+#endif
+
 /* ---------------------------------------------------------------- transport */
+/* The marker another rank wrote into this rank's window when its bus broke
+ * (mb_poison): PXS_ERR_MPI naming it, else PXS_OK. A local load. */
+static int
+mb_peer_broken(struct mbox *m)
+{
+    int64_t br =
+        __atomic_load_n((const int64_t *)(void *)(m->base + MB_BROKEN), __ATOMIC_ACQUIRE);
+    if (PXSI_LIKELY(br == 0))
+        return PXS_OK;
+    return pxsi_err(PXS_ERR_MPI, SUBSYS,
+                    "rank %d: the bus broke on rank %lld (an MPI error there); events from "
+                    "it may never arrive",
+                    m->rank, (long long)(br - 1));
+}
+
 /* Sole writer: refill local credits from the (only growing) credit word.
  * The refill is a request-based MPI_Rget_accumulate(NO_OP) that never waits:
  * under osc/ucx and pt2pt it completes only once the owner enters MPI, and a
@@ -102,39 +155,60 @@ rec_off(uint32_t slots)
  * room. It is started only when no local credit is left, so no append (and
  * no flush, which would wait for it) targets that rank while it is pending. */
 static int
-mb_take_credits_sole(struct mbox *m, int target, uint32_t want, uint32_t *got_out,
+mb_take_credits_sole(struct mbox *m, int target, uint32_t want, int group, uint32_t *got_out,
                      uint32_t *left_out)
 {
-    if (m->lcred[target] == 0 && m->creq[target] == MPI_REQUEST_NULL) {
-        MB_CHECK(MPI_Rget_accumulate(&m->czero, 1, MPI_INT64_T, &m->cres[target], 1,
-                                     MPI_INT64_T, target, MB_CRED, 1, MPI_INT64_T, MPI_NO_OP,
+    int64_t *lc = &m->lcred[target], *lg = &m->lgcred[target];
+    /* one refill reads both words (credits, group credits: adjacent). A
+     * refill started for group credits while mailbox credits are left may
+     * still be pending at the next direct append there: that append's flush
+     * completes it (under osc ucx/pt2pt: once the member is inside MPI). */
+    if ((*lc == 0 || (group && *lg == 0)) && m->creq[target] == MPI_REQUEST_NULL) {
+        MB_CHECK(MPI_Rget_accumulate(m->czero, 2, MPI_INT64_T, &m->cres[2 * target], 2,
+                                     MPI_INT64_T, target, MB_CRED, 2, MPI_INT64_T, MPI_NO_OP,
                                      m->win, &m->creq[target]));
     }
     if (m->creq[target] != MPI_REQUEST_NULL) {
         int done = 0;
         MB_CHECK(MPI_Test(&m->creq[target], &done, MPI_STATUS_IGNORE));
-        if (done && m->cres[target] > m->cseen[target]) {
-            m->lcred[target] += m->cres[target] - m->cseen[target];
-            m->cseen[target] = m->cres[target];
+        if (done) {
+            /* pairs with the owner's release fence before it returned the
+             * credits: its reads of the freed slots happen before our puts */
+            atomic_thread_fence(memory_order_acquire);
+            const int64_t *res = &m->cres[2 * target];
+            if (res[0] > m->cseen[target]) {
+                *lc += res[0] - m->cseen[target];
+                m->cseen[target] = res[0];
+            }
+            if (res[1] > m->gseen[target]) {
+                *lg += res[1] - m->gseen[target];
+                m->gseen[target] = res[1];
+            }
         }
     }
-    uint32_t got = m->lcred[target] < (int64_t)want ? (uint32_t)m->lcred[target] : want;
-    m->lcred[target] -= got;
+    int64_t avail = *lc;
+    if (group && *lg < avail)
+        avail = *lg;
+    uint32_t got = avail < (int64_t)want ? (uint32_t)avail : want;
+    *lc -= got;
+    if (group)
+        *lg -= got;
     *got_out = got;
-    *left_out = (uint32_t)m->lcred[target];
+    *left_out = (uint32_t)(group && *lg < *lc ? *lg : *lc);
     return PXS_OK;
 }
 
+/* Shared word: take up to `want` with one Fetch_and_op; a shortfall is given
+ * back. *got_out: taken, *left_out: left after taking. */
 static int
-mb_take_credits(void *x, int target, uint32_t want, uint32_t *got_out, uint32_t *left_out)
+mb_take_word(struct mbox *m, int64_t *buf, int target, MPI_Aint disp, uint32_t want,
+             uint32_t *got_out, uint32_t *left_out)
 {
-    struct mbox *m = x;
-    if (m->sole[target])
-        return mb_take_credits_sole(m, target, want, got_out, left_out);
-    int64_t *op = &m->cbuf[0], *old = &m->cbuf[1];
+    int64_t *op = &buf[0], *old = &buf[1];
     *op = -(int64_t)want;
-    MB_CHECK(MPI_Fetch_and_op(op, old, MPI_INT64_T, target, MB_CRED, MPI_SUM, m->win));
+    MB_CHECK(MPI_Fetch_and_op(op, old, MPI_INT64_T, target, disp, MPI_SUM, m->win));
     MB_CHECK(MPI_Win_flush(target, m->win));
+    atomic_thread_fence(memory_order_acquire); /* pairs with the owner's release */
     if (*old >= (int64_t)want) {
         *got_out = want;
         *left_out = (uint32_t)(*old - (int64_t)want);
@@ -143,11 +217,52 @@ mb_take_credits(void *x, int target, uint32_t want, uint32_t *got_out, uint32_t 
     /* short: keep what was there, give the rest back */
     int64_t avail = *old > 0 ? *old : 0;
     *op = (int64_t)want - avail;
-    MB_CHECK(MPI_Accumulate(op, 1, MPI_INT64_T, target, MB_CRED, 1, MPI_INT64_T, MPI_SUM,
+    MB_CHECK(MPI_Accumulate(op, 1, MPI_INT64_T, target, disp, 1, MPI_INT64_T, MPI_SUM,
                             m->win));
     MB_CHECK(MPI_Win_flush(target, m->win));
     *got_out = (uint32_t)avail;
     *left_out = 0;
+    return PXS_OK;
+}
+
+static int
+mb_take_credits(void *x, int target, uint32_t want, int group, uint32_t *got_out,
+                uint32_t *left_out)
+{
+    struct mbox *m = x;
+    MB_FAIL(m, PXSI_FAIL_CREDITS, target);
+    int rc = mb_peer_broken(m);
+    if (rc != PXS_OK)
+        return rc;
+    if (m->sole[target])
+        return mb_take_credits_sole(m, target, want, group, got_out, left_out);
+    uint32_t gleft = 0;
+    if (group) {
+        /* group (prefetch) credits first: a member at its prefetch count is
+         * skipped without touching its mailbox credits */
+        uint32_t ggot = 0;
+        rc = mb_take_word(m, m->gbuf, target, MB_GCRED, want, &ggot, &gleft);
+        if (rc != PXS_OK || ggot == 0) {
+            *got_out = 0;
+            *left_out = 0;
+            return rc;
+        }
+        want = ggot;
+    }
+    uint32_t got = 0, left = 0;
+    rc = mb_take_word(m, m->cbuf, target, MB_CRED, want, &got, &left);
+    if (rc != PXS_OK)
+        return rc;
+    if (group && got < want) {
+        /* mailbox full: the group credits not used go back */
+        m->gbuf[0] = (int64_t)(want - got);
+        MB_CHECK(MPI_Accumulate(&m->gbuf[0], 1, MPI_INT64_T, target, MB_GCRED, 1, MPI_INT64_T,
+                                MPI_SUM, m->win));
+        MB_CHECK(MPI_Win_flush(target, m->win));
+        gleft += want - got;
+    }
+    *got_out = got;
+    *left_out = group && gleft < left ? gleft : left;
     return PXS_OK;
 }
 
@@ -167,6 +282,10 @@ mb_append(void *x, int target, unsigned char *recs, uint32_t n)
         MB_CHECK(MPI_Win_flush(target, m->win));
         t0 = m->tbuf[1];
     }
+    /* from here on a failure leaves an unwritten ticket (a hole the owner
+     * would wait on): the core marks the bus broken and poisons the peers */
+    MB_FAIL(m, PXSI_FAIL_TICKET, target);
+    MB_FAIL(m, PXSI_FAIL_PUT, target);
     uint32_t i0 = (uint32_t)(t0 % S);
     uint32_t first = n < S - i0 ? n : S - i0;
     MPI_Aint ro = rec_off(S);
@@ -178,7 +297,14 @@ mb_append(void *x, int target, unsigned char *recs, uint32_t n)
         MB_CHECK(MPI_Put(recs + (size_t)first * PXSI_REC_SIZE, (int)((n - first) * PXSI_REC_SIZE),
                          MPI_BYTE, target, ro, (int)((n - first) * PXSI_REC_SIZE), MPI_BYTE,
                          m->win));
+    MB_FAIL(m, PXSI_FAIL_FLUSH, target);
     MB_CHECK(MPI_Win_flush(target, m->win));
+    /* records before sequence words: the flush completes the puts at the
+     * target; when the puts were stores by this thread (shared memory), the
+     * release fence orders them before the sequence-word stores. Pairs with
+     * the owner's acquire load of the sequence word in mb_inbox_next. */
+    atomic_thread_fence(memory_order_release);
+    MB_FAIL(m, PXSI_FAIL_SEQ, target);
     for (uint32_t j = 0; j < n; j++)
         m->seqbuf[j] = t0 + j + 1;
     MB_CHECK(MPI_Accumulate(m->seqbuf, (int)first, MPI_UINT64_T, target,
@@ -211,14 +337,43 @@ mb_return_credits(struct mbox *m)
 {
     if (m->pending == 0)
         return PXS_OK;
-    /* the record copies above happen before the credit becomes visible */
-    __atomic_thread_fence(__ATOMIC_RELEASE);
-    m->cbuf[0] = m->pending;
-    MB_CHECK(MPI_Accumulate(&m->cbuf[0], 1, MPI_INT64_T, m->rank, MB_CRED, 1, MPI_INT64_T,
+    /* the record copies above happen before the credit becomes visible:
+     * pairs with the publisher's acquire fence after it took the credits */
+    atomic_thread_fence(memory_order_release);
+    m->rbuf[0] = m->pending;
+    MB_CHECK(MPI_Accumulate(&m->rbuf[0], 1, MPI_INT64_T, m->rank, MB_CRED, 1, MPI_INT64_T,
                             MPI_SUM, m->win));
     MB_CHECK(MPI_Win_flush(m->rank, m->win));
     m->pending = 0;
     return PXS_OK;
+}
+
+/* The subscriber is done with n group events: n group credits back. */
+static int
+mb_give_group(void *x, uint32_t n)
+{
+    struct mbox *m = x;
+    m->rbuf[1] = (int64_t)n;
+    MB_CHECK(MPI_Accumulate(&m->rbuf[1], 1, MPI_INT64_T, m->rank, MB_GCRED, 1, MPI_INT64_T,
+                            MPI_SUM, m->win));
+    MB_CHECK(MPI_Win_flush(m->rank, m->win));
+    return PXS_OK;
+}
+
+/* Best effort after this rank's bus broke: mark every other rank's window,
+ * so that a subscriber waiting there (perhaps on a ticket this rank reserved
+ * and never wrote) stops with PXS_ERR_MPI. Errors are ignored: if MPI itself
+ * is gone, the peers' waits are bounded only by their recv timeouts. */
+static void
+mb_poison(void *x)
+{
+    struct mbox *m = x;
+    m->poison_val = (int64_t)m->rank + 1;
+    for (int r = 0; r < m->size; r++)
+        if (r != m->rank)
+            (void)MPI_Accumulate(&m->poison_val, 1, MPI_INT64_T, r, MB_BROKEN, 1, MPI_INT64_T,
+                                 MPI_REPLACE, m->win);
+    (void)MPI_Win_flush_all(m->win);
 }
 
 static int
@@ -235,7 +390,11 @@ mb_inbox_next(void *x, unsigned char *rec_out, double timeout)
     int polled_mpi = 0;
     for (;;) {
         uint32_t i = (uint32_t)(m->head % S);
-        /* equality with head + 1: an older or torn value never matches */
+        /* equality with head + 1: an older or torn value never matches. The
+         * acquire load pairs with the publisher's release fence between its
+         * record puts and the sequence words (mb_append): the record copy
+         * below cannot read older bytes. MPI_Win_sync is kept for the MPI
+         * memory model; the ordering does not depend on it. */
         if (__atomic_load_n(&seqw[i], __ATOMIC_ACQUIRE) == m->head + 1) {
             MB_CHECK(MPI_Win_sync(m->win));
             memcpy(rec_out, recs + (size_t)i * PXSI_REC_SIZE, PXSI_REC_SIZE);
@@ -266,6 +425,17 @@ mb_inbox_next(void *x, unsigned char *rec_out, double timeout)
                 continue; /* timeout 0 still gets one look after progress */
             }
         }
+        /* a peer whose bus broke may have left a hole this rank would wait
+         * on forever (docs/DESIGN.md "Broken bus") */
+        int brc = mb_peer_broken(m);
+        if (brc != PXS_OK) {
+            /* records completed before the marker was written are still
+             * delivered: the marker was seen (acquire) after the slot was
+             * looked at above, so look again before failing */
+            if (__atomic_load_n(&seqw[(uint32_t)(m->head % S)], __ATOMIC_ACQUIRE) == m->head + 1)
+                continue;
+            return brc;
+        }
         if (pxsi_backoff_expired(&b)) {
             int rc = mb_return_credits(m);
             return rc != PXS_OK ? rc : PXS_TIMEOUT;
@@ -280,6 +450,8 @@ mb_inbox_next(void *x, unsigned char *rec_out, double timeout)
 
 static const struct pxsi_xport_ops mb_xops = {
     .take_credits = mb_take_credits,
+    .give_group = mb_give_group,
+    .poison = mb_poison,
     .append = mb_append,
     .progress = mb_progress,
     .inbox_next = mb_inbox_next,
@@ -305,6 +477,8 @@ mb_free(struct mbox *m)
     free(m->ltail);
     free(m->lcred);
     free(m->cseen);
+    free(m->lgcred);
+    free(m->gseen);
     free(m->writer);
     free(m->creq);
     free(m->cres);
@@ -322,6 +496,10 @@ mb_destroy(pxs_bus_t *bus)
      * dropped (call pxs_publisher_flush / close_topic before destroying) */
     pxsi_core_drain_nowait(&m->core);
     pxsi_core_giveback(&m->core); /* what stays queued is discarded */
+    int brc = pxsi_core_check(&m->core); /* a broken bus still gets freed */
+    char bdetail[512] = "";
+    if (brc != PXS_OK)
+        snprintf(bdetail, sizeof bdetail, "%s", pxs_last_error_detail());
     /* pending credit refills complete once their targets are in MPI, which
      * every rank is about to be (this destroy is collective) */
     int wrc = PXS_OK;
@@ -348,6 +526,8 @@ mb_destroy(pxs_bus_t *bus)
             rc = pxsi_mpi_err(mrc, SUBSYS, "MPI_Win_free");
     }
     mb_free(m);
+    if (brc != PXS_OK) /* the original cause, again (the frees may have reset it) */
+        rc = pxsi_err(PXS_ERR_MPI, SUBSYS, "bus destroyed; it was broken: %s", bdetail);
     return rc;
 }
 
@@ -488,9 +668,13 @@ pxs_bus_create(MPI_Comm comm, const pxs_bus_opts_t *opts, pxs_bus_t **bus_out)
     struct mbox *m = calloc(1, sizeof *m);
     MPI_Comm dup = MPI_COMM_NULL;
     int mrc = MPI_Comm_dup(comm, &dup);
-    if (mrc != MPI_SUCCESS) {
+    /* agreed over the caller's comm: a rank whose dup failed must not leave
+     * the others waiting in the agreement over dup below; a dup that exists
+     * on some ranks only is leaked (freeing it is collective) */
+    int drc = pxsi_agree(comm, pxsi_mpi_err(mrc, SUBSYS, "MPI_Comm_dup"));
+    if (drc != PXS_OK) {
         free(m);
-        return pxsi_mpi_err(mrc, SUBSYS, "MPI_Comm_dup");
+        return drc;
     }
     (void)MPI_Comm_set_errhandler(dup, MPI_ERRORS_RETURN);
     if (lrc == PXS_OK && !m)
@@ -504,9 +688,18 @@ pxs_bus_create(MPI_Comm comm, const pxs_bus_opts_t *opts, pxs_bus_t **bus_out)
     m->comm = dup;
     MPI_Comm_rank(dup, &m->rank);
     MPI_Comm_size(dup, &m->size);
+    m->prefetch = o.n_subscribe ? pxsi_bus_prefetch(&o) : 0;
+    int level = MPI_THREAD_SINGLE;
+    (void)MPI_Query_thread(&level);
+    m->bus.sides_need_multiple = level < MPI_THREAD_MULTIPLE;
 
     unsigned char **decls = NULL, *all = NULL;
-    if ((rc = mb_exchange(m, &o, &decls, &all)) != PXS_OK) {
+    /* agreed: an MPI failure of the exchange's last collective on some
+     * ranks only must not split the ranks between mb_free's MPI_Comm_free
+     * and the next agreement */
+    if ((rc = pxsi_agree(m->comm, mb_exchange(m, &o, &decls, &all))) != PXS_OK) {
+        free(decls);
+        free(all);
         mb_free(m);
         return rc;
     }
@@ -523,14 +716,16 @@ pxs_bus_create(MPI_Comm comm, const pxs_bus_opts_t *opts, pxs_bus_t **bus_out)
     m->ltail = calloc((size_t)m->size, sizeof *m->ltail);
     m->lcred = calloc((size_t)m->size, sizeof *m->lcred);
     m->cseen = calloc((size_t)m->size, sizeof *m->cseen);
+    m->lgcred = calloc((size_t)m->size, sizeof *m->lgcred);
+    m->gseen = calloc((size_t)m->size, sizeof *m->gseen);
     m->writer = malloc((size_t)m->size * sizeof *m->writer);
     m->creq = malloc((size_t)m->size * sizeof *m->creq);
-    m->cres = calloc((size_t)m->size, sizeof *m->cres);
+    m->cres = calloc(2 * (size_t)m->size, sizeof *m->cres);
     for (int r = 0; m->writer && m->creq && r < m->size; r++) {
         m->writer[r] = -1;
         m->creq[r] = MPI_REQUEST_NULL;
     }
-    lrc = m->slots && m->seqbuf && m->sole && m->ltail && m->lcred && m->cseen && m->writer &&
+    lrc = m->slots && m->seqbuf && m->sole && m->ltail && m->lcred && m->cseen && m->lgcred && m->gseen && m->writer &&
                   m->creq && m->cres
               ? PXS_OK
               : pxsi_err(PXS_ERR_NOMEM, SUBSYS, "bus tables");
@@ -544,12 +739,17 @@ pxs_bus_create(MPI_Comm comm, const pxs_bus_opts_t *opts, pxs_bus_t **bus_out)
     if (m->credit_batch > 64)
         m->credit_batch = 64;
 
-    /* the window: plain MPI_Win_allocate (never create/dynamic, see DESIGN) */
+    /* the window: plain MPI_Win_allocate (never create/dynamic: see docs/DESIGN.md, section "Open MPI 4.1.4 facts");
+     * its size (up to ~192 MiB per rank at 1M slots) checked against the
+     * node first: a window allocation failing on one rank hangs the others */
+    MPI_Aint wsize = rec_off(m->my_slots) + (MPI_Aint)m->my_slots * PXSI_REC_SIZE;
+    if ((rc = pxsi_node_mem_fits(m->comm, MPI_COMM_NULL, SUBSYS, (uint64_t)wsize, 0, 0,
+                                 "mailbox window", "PXS_MAILBOX_SLOTS / opts.slots")) != PXS_OK)
+        goto fail;
     MPI_Info info;
     MPI_Info_create(&info);
     MPI_Info_set(info, "accumulate_ordering", "none"); /* we order with flushes */
     MPI_Info_set(info, "same_disp_unit", "true");
-    MPI_Aint wsize = rec_off(m->my_slots) + (MPI_Aint)m->my_slots * PXSI_REC_SIZE;
     mrc = MPI_Win_allocate(wsize, 1, info, m->comm, &m->base, &m->win);
     MPI_Info_free(&info);
     if (mrc == MPI_SUCCESS) {
@@ -587,8 +787,9 @@ pxs_bus_create(MPI_Comm comm, const pxs_bus_opts_t *opts, pxs_bus_t **bus_out)
 
     /* initial state, before the epoch opens and before anyone can target it */
     memset(m->base, 0, (size_t)wsize);
-    int64_t cred = m->my_slots;
+    int64_t cred = m->my_slots, gcred = m->prefetch;
     memcpy(m->base + MB_CRED, &cred, sizeof cred);
+    memcpy(m->base + MB_GCRED, &gcred, sizeof gcred);
     mrc = MPI_Win_lock_all(MPI_MODE_NOCHECK, m->win);
     if (mrc == MPI_SUCCESS) {
         m->locked = 1;
@@ -607,6 +808,8 @@ pxs_bus_create(MPI_Comm comm, const pxs_bus_opts_t *opts, pxs_bus_t **bus_out)
 
     m->bus.magic = PXSI_MAGIC_BUS;
     m->bus.rank = m->rank;
+    atomic_init(&m->bus.pub_in, 0);
+    atomic_init(&m->bus.sub_in, 0);
     m->bus.destroy = mb_destroy;
     m->bus.backend = m;
     m->bus.pub = (struct pxs_publisher){PXSI_MAGIC_PUB, &pxsi_core_pub_ops, &m->core};
@@ -643,18 +846,39 @@ pxsi_bus_test_inject(pxs_bus_t *bus, int target, const unsigned char *rec)
     pxsi_backoff_init(&b, 10.0);
     for (;;) {
         uint32_t left;
-        int rc = mb_take_credits(m, target, 1, &got, &left);
+        int rc = mb_take_credits(m, target, 1, 0, &got, &left);
         if (rc != PXS_OK)
             return rc;
-        if (got)
-            return mb_append(m, target, tmp, 1);
+        if (got) {
+            rc = mb_append(m, target, tmp, 1);
+            return rc == PXS_ERR_MPI ? pxsi_core_break(&m->core) : rc;
+        }
         if (pxsi_backoff_expired(&b))
             return PXS_ERR_AGAIN;
         pxsi_backoff_pause(&b);
         pxsi_mpi_progress(m->comm);
     }
 }
+
+int
+pxsi_bus_test_fail(pxs_bus_t *bus, int step)
+{
+    if (!PXSI_HANDLE_OK(bus, PXSI_MAGIC_BUS) || step < 0 || step >= PXSI_FAIL_N_)
+        return PXS_ERR_INVALID;
+    if (bus->destroy != mb_destroy)
+        return PXS_ERR_NOTSUP;
+    ((struct mbox *)bus->backend)->fail_step = step;
+    return PXS_OK;
+}
 #else
+int
+pxsi_bus_test_fail(pxs_bus_t *bus, int step)
+{
+    (void)bus;
+    (void)step;
+    return PXS_ERR_NOTSUP;
+}
+
 int
 pxsi_bus_test_inject(pxs_bus_t *bus, int target, const unsigned char *rec)
 {

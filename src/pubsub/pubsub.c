@@ -1,5 +1,7 @@
 /* Event plane front end: options, argument checks, dispatch through the
  * publisher/subscriber function tables. Backends trust what arrives here. */
+#include <stddef.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "pubsub/pubsub_int.h"
@@ -46,6 +48,86 @@ pxsi_bus_opts_resolve(const pxs_bus_opts_t *opts, pxs_bus_opts_t *o)
         return pxsi_err(PXS_ERR_INVALID, SUBSYS, "send_timeout is NaN");
     return pxsi_decl_check(o);
 }
+
+uint32_t
+pxsi_bus_prefetch(const pxs_bus_opts_t *o)
+{
+    uint32_t pf = 0;
+    for (size_t i = 0; i < o->n_subscribe; i++) {
+        const pxs_subscription_t *s = &o->subscribe[i];
+        if (!s->group || !s->group[0])
+            continue;
+        uint32_t v = s->prefetch;
+        if (v == 0)
+            v = (uint32_t)pxsi_env_uint("PXS_PREFETCH", PXS_PREFETCH_DEFAULT, 1,
+                                        PXSI_SLOTS_MAX);
+        if (v > pf)
+            pf = v;
+    }
+    return pf;
+}
+
+/* ---------------------------------------------------------------- thread guards */
+/* See docs/DESIGN.md, section "Threads". side 0: publisher, 1: subscriber. */
+static int
+side_enter(pxs_bus_t *b, int side)
+{
+    atomic_int *mine = side ? &b->sub_in : &b->pub_in;
+    atomic_int *other = side ? &b->pub_in : &b->sub_in;
+    const char *name = side ? "subscriber" : "publisher";
+    if (atomic_exchange(mine, 1))
+        return pxsi_err(PXS_ERR_BUSY, SUBSYS,
+                        "the %s of this bus is in use by another thread (one thread at a "
+                        "time per %s)",
+                        name, name);
+    if (b->sides_need_multiple && atomic_load(other)) {
+        atomic_store(mine, 0);
+        return pxsi_err(PXS_ERR_INVALID, SUBSYS,
+                        "the publisher and the subscriber of one MPI bus are used from two "
+                        "threads at once: that needs MPI_THREAD_MULTIPLE (MPI was "
+                        "initialised with a lower thread level)");
+    }
+    return PXS_OK;
+}
+
+static int
+side_leave(pxs_bus_t *b, int side, int rc)
+{
+    atomic_store(side ? &b->sub_in : &b->pub_in, 0);
+    return rc;
+}
+
+static pxs_bus_t *
+pub_bus(pxs_publisher_t *pub)
+{
+    return (pxs_bus_t *)(void *)((char *)pub - offsetof(struct pxs_bus, pub));
+}
+
+static pxs_bus_t *
+sub_bus(pxs_subscriber_t *sub)
+{
+    return (pxs_bus_t *)(void *)((char *)sub - offsetof(struct pxs_bus, sub));
+}
+
+#ifdef PXS_TEST_HOOKS
+int
+pxsi_bus_test_hold(pxs_bus_t *bus, int side, int on)
+{
+    if (!PXSI_HANDLE_OK(bus, PXSI_MAGIC_BUS) || side < 0 || side > 1)
+        return PXS_ERR_INVALID;
+    atomic_store(side ? &bus->sub_in : &bus->pub_in, on ? 1 : 0);
+    return PXS_OK;
+}
+#else
+int
+pxsi_bus_test_hold(pxs_bus_t *bus, int side, int on)
+{
+    (void)bus;
+    (void)side;
+    (void)on;
+    return PXS_ERR_NOTSUP;
+}
+#endif
 
 int
 pxs_bus_destroy(pxs_bus_t *bus)
@@ -98,7 +180,19 @@ pxs_publisher_send(pxs_publisher_t *pub, uint32_t topic, const pxs_proxy_t *prox
                         PXS_EVENT_META_MAX);
     if (meta_len && !meta)
         return pxsi_err(PXS_ERR_INVALID, SUBSYS, "meta NULL with meta_len %zu", meta_len);
-    return pub->ops->send(pub->state, topic, proxy, meta, meta_len, seq_out);
+    int rc = pxs_proxy_validate(proxy);
+    if (rc != PXS_OK) {
+        char why[256];
+        snprintf(why, sizeof why, "%s", pxs_last_error_detail());
+        return pxsi_err(PXS_ERR_CORRUPT, SUBSYS,
+                        "pxs_publisher_send: the proxy does not validate (%s); only proxies "
+                        "made by a store (or pxs_proxy_encode) can be sent",
+                        why);
+    }
+    pxs_bus_t *b = pub_bus(pub);
+    if ((rc = side_enter(b, 0)) != PXS_OK)
+        return rc;
+    return side_leave(b, 0, pub->ops->send(pub->state, topic, proxy, meta, meta_len, seq_out));
 }
 
 int
@@ -108,7 +202,9 @@ pxs_publisher_flush(pxs_publisher_t *pub)
         return pxsi_err(PXS_ERR_INVALID, SUBSYS, "pxs_publisher_flush: bad publisher handle");
     if (!pub->ops->flush)
         return pxsi_err(PXS_ERR_NOTSUP, SUBSYS, "flush not supported by this transport");
-    return pub->ops->flush(pub->state);
+    pxs_bus_t *b = pub_bus(pub);
+    int rc = side_enter(b, 0);
+    return rc != PXS_OK ? rc : side_leave(b, 0, pub->ops->flush(pub->state));
 }
 
 int
@@ -120,7 +216,9 @@ pxs_publisher_close_topic(pxs_publisher_t *pub, uint32_t topic)
         return pxsi_err(PXS_ERR_INVALID, SUBSYS, "PXS_TOPIC_ALL is not a topic");
     if (!pub->ops->close_topic)
         return pxsi_err(PXS_ERR_NOTSUP, SUBSYS, "close_topic not supported by this transport");
-    return pub->ops->close_topic(pub->state, topic);
+    pxs_bus_t *b = pub_bus(pub);
+    int rc = side_enter(b, 0);
+    return rc != PXS_OK ? rc : side_leave(b, 0, pub->ops->close_topic(pub->state, topic));
 }
 
 int
@@ -130,5 +228,7 @@ pxs_subscriber_recv(pxs_subscriber_t *sub, pxs_event_t *ev_out, double timeout)
         return pxsi_err(PXS_ERR_INVALID, SUBSYS, "pxs_subscriber_recv: bad handle or NULL ev_out");
     if (timeout != timeout)
         return pxsi_err(PXS_ERR_INVALID, SUBSYS, "pxs_subscriber_recv: timeout is NaN");
-    return sub->ops->recv(sub->state, ev_out, timeout);
+    pxs_bus_t *b = sub_bus(sub);
+    int rc = side_enter(b, 1);
+    return rc != PXS_OK ? rc : side_leave(b, 1, sub->ops->recv(sub->state, ev_out, timeout));
 }

@@ -13,6 +13,7 @@
 #ifndef PXSI_PUBSUB_INT_H
 #define PXSI_PUBSUB_INT_H
 
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -76,11 +77,20 @@ void pxsi_rec_encode(unsigned char *rec, uint32_t topic, int32_t producer, uint6
 /* ---------------------------------------------------------------- transport */
 /* What a backend provides to the core. Credits are taken before appending:
  * take_credits does not wait for room (got may be 0..want; left_out: free
- * credits seen after taking, a hint for group member choice); append(n) must only be
- * called with n credits held at target, and never fails for lack of room. */
+ * credits seen after taking, a hint for group member choice); with `group`
+ * set it also takes as many of the target's group (prefetch) credits, and
+ * got is bounded by both; append(n) must only be called with n credits held
+ * at target, and never fails for lack of room. Errors are PXS_ERR_MPI (the
+ * core then marks the bus broken). */
 struct pxsi_xport_ops {
-    int (*take_credits)(void *x, int target, uint32_t want, uint32_t *got_out,
+    int (*take_credits)(void *x, int target, uint32_t want, int group, uint32_t *got_out,
                         uint32_t *left_out);
+    /* this rank (a group member) is done with n group events: give back n
+     * group credits (see docs/DESIGN.md, section "Prefetch") */
+    int (*give_group)(void *x, uint32_t n);
+    /* best effort, after the bus broke on this rank: make other ranks'
+     * waits on this bus end (NULL: nothing to do) */
+    void (*poison)(void *x);
     int (*append)(void *x, int target, unsigned char *recs, uint32_t n);
     /* called now and then while waiting for credits */
     void (*progress)(void *x);
@@ -157,11 +167,26 @@ struct pxsi_core {
     struct pxsi_stopic *stopics;
     struct pxsi_link *links; /* [n_stopics * size] */
     int n_stopics_ended;
+    uint32_t gowed; /* subscriber: group credits to give back at the next recv */
+    /* broken bus (sticky, see docs/DESIGN.md "Broken bus"): 0 healthy, 1 the
+     * first failure is recording its detail, 2 detail recorded */
+    atomic_int broken;
+    char broken_detail[400];
     /* scratch records: one for the publisher side, one for the subscriber
      * side (different handles may be used from different threads) */
     unsigned char srec[PXSI_REC_SIZE];
     unsigned char rrec[PXSI_REC_SIZE];
 };
+
+/* The largest group prefetch of a rank's subscriptions (0 = default: the
+ * environment's PXS_PREFETCH, else PXS_PREFETCH_DEFAULT); 0 when it is in no
+ * group. */
+uint32_t pxsi_bus_prefetch(const pxs_bus_opts_t *o);
+/* PXS_ERR_MPI with the detail of the failure that broke the bus, or PXS_OK. */
+int pxsi_core_check(struct pxsi_core *c);
+/* Mark the bus broken (first call wins; its detail is the current thread's
+ * last error detail) and poison peers. Returns PXS_ERR_MPI. */
+int pxsi_core_break(struct pxsi_core *c);
 
 /* Build from every participant's declarations (decls[r] for r in 0..size-1). */
 int pxsi_core_init(struct pxsi_core *c, int rank, int size, unsigned char *const *decls,
@@ -177,6 +202,10 @@ extern const struct pxs_subscriber_ops pxsi_core_sub_ops;
 struct pxs_bus {
     uint32_t magic;
     int rank;
+    /* thread guards (see docs/DESIGN.md "Threads"): each side is used by one
+     * thread at a time; both at once need MPI_THREAD_MULTIPLE on an MPI bus */
+    atomic_int pub_in, sub_in;
+    int sides_need_multiple; /* MPI bus below MPI_THREAD_MULTIPLE */
     int (*destroy)(pxs_bus_t *bus);
     void *backend;
     struct pxs_publisher pub;
@@ -195,6 +224,15 @@ int pxsi_bus_opts_resolve(const pxs_bus_opts_t *opts, pxs_bus_opts_t *o_out);
  * check: lets tests provoke PXS_ERR_CORRUPT. Local. Only built with
  * PXS_TEST_HOOKS (returns PXS_ERR_NOTSUP on an inproc bus). */
 int pxsi_bus_test_inject(pxs_bus_t *bus, int target, const unsigned char *rec);
+/* Make the next step `step` of an append on this rank's MPI bus fail as an
+ * MPI error would (one shot): 1 credits, 2 ticket (after it is reserved),
+ * 3 record put, 4 flush after the put, 5 sequence words. 0 clears. */
+enum { PXSI_FAIL_NONE, PXSI_FAIL_CREDITS, PXSI_FAIL_TICKET, PXSI_FAIL_PUT, PXSI_FAIL_FLUSH,
+       PXSI_FAIL_SEQ, PXSI_FAIL_N_ };
+int pxsi_bus_test_fail(pxs_bus_t *bus, int step);
+/* Set (1) or clear (0) a side's in-use flag as if a thread were inside it:
+ * side 0 publisher, 1 subscriber. Tests the thread guards deterministically. */
+int pxsi_bus_test_hold(pxs_bus_t *bus, int side, int on);
 
 /* ---------------------------------------------------------------- stream accessors */
 /* pxsi_publisher_topic / pxsi_publisher_fanout: see pubsub/pubsub_stream.h */

@@ -95,8 +95,8 @@ pxsi_arena_alloc(pxsi_arena_t *a, uint64_t size, uint32_t *slot_out, uint64_t *o
     return PXS_ERR_AGAIN;
 }
 
-void
-pxsi_arena_free(pxsi_arena_t *a, uint32_t s)
+static void
+unlink_block(pxsi_arena_t *a, uint32_t s)
 {
     uint32_t p = a->prev[s], n = a->next[s];
     if (p == PXSI_NONE)
@@ -110,11 +110,74 @@ pxsi_arena_free(pxsi_arena_t *a, uint32_t s)
     a->nlive--;
     a->used -= a->len[s];
     a->len[s] = 0;
+}
+
+void
+pxsi_arena_free(pxsi_arena_t *a, uint32_t s)
+{
+    unlink_block(a, s);
     a->free_stack[a->nfree++] = s;
     if (a->nlive == 0) {
         a->rover = PXSI_NONE;
         a->hwm = 0; /* LIFO: the next slot handed out is the one just freed */
     }
+}
+
+void
+pxsi_arena_retire(pxsi_arena_t *a, uint32_t s)
+{
+    unlink_block(a, s);
+    a->nretired++;
+    if (a->nlive == 0) {
+        a->rover = PXSI_NONE;
+        a->hwm = 0; /* alloc raises it again to the slot it hands out */
+    }
+}
+
+void
+pxsi_arena_gaps(const pxsi_arena_t *a, uint32_t *ngaps_out, uint64_t *largest_out)
+{
+    /* the gaps between consecutive live blocks, before the first and after
+     * the last: O(live blocks); only for error details and tests */
+    uint32_t ng = 0;
+    uint64_t big = 0, at = 0;
+    for (uint32_t b = a->head;; b = a->next[b]) {
+        uint64_t end = b == PXSI_NONE ? a->cap : a->off[b];
+        if (end > at) {
+            ng++;
+            if (end - at > big)
+                big = end - at;
+        }
+        if (b == PXSI_NONE)
+            break;
+        at = a->off[b] + a->len[b];
+    }
+    if (ngaps_out)
+        *ngaps_out = ng;
+    if (largest_out)
+        *largest_out = big;
+}
+
+int
+pxsi_arena_full_detail(const pxsi_arena_t *a, int code, const char *subsys, uint64_t size,
+                       double waited)
+{
+    uint32_t ng = 0;
+    uint64_t big = 0;
+    pxsi_arena_gaps(a, &ng, &big);
+    if (a->nfree == 0)
+        return pxsi_err(code, subsys,
+                        "slot table full: %u objects live (max_objects %u) after %.3g s; "
+                        "arena %llu of %llu B used",
+                        a->nlive, a->nslots, waited, (unsigned long long)a->used,
+                        (unsigned long long)a->cap);
+    return pxsi_err(code, subsys,
+                    "arena full: need %llu B, free %llu B in %u gap(s), largest free block "
+                    "%llu B, %u objects live, capacity %llu B, after %.3g s (a put needs one "
+                    "contiguous gap: see pxs_store_put)",
+                    (unsigned long long)pxsi_arena_need(size),
+                    (unsigned long long)(a->cap - a->used), ng, (unsigned long long)big,
+                    a->nlive, (unsigned long long)a->cap, waited);
 }
 
 void

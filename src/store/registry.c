@@ -57,12 +57,11 @@ pxsi_store_unregister(pxs_store_t *s)
 
 /* Is `s` the owner store of the object `pi` describes, on its owner rank?
  * The one place that decides which store instance a proxy belongs to here
- * (store identity: kind and store id; adapt when the proxy's identity
- * changes). */
+ * (store identity: connector kind and the instance's random nonce). */
 static int
 owns(const pxs_store_t *s, const pxs_proxy_info_t *pi)
 {
-    return s->kind == pi->kind && s->store_id == pi->store_id &&
+    return s->kind == pi->kind && s->nonce == pi->store_nonce &&
            (uint32_t)s->rank == pi->owner;
 }
 

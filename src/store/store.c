@@ -3,21 +3,20 @@
  *
  * Proxy checks done here, before any connector runs (forged proxies):
  *   format / checksum / version / flags         -> pxs_proxy_decode: PXS_ERR_CORRUPT
+ *   store nonce 0 (no store made this proxy)    -> PXS_ERR_CORRUPT
+ *   store nonce differs: a proxy of another store
+ *     instance (another store, job or run)      -> PXS_ERR_STALE
  *   connector kind differs from this store's    -> PXS_ERR_CORRUPT
- *   store id differs (proxy of another store)   -> PXS_ERR_CORRUPT
  *   owner >= communicator size                  -> PXS_ERR_CORRUPT
  * and in the connector: offset/size beyond the owner's arena, misaligned
  * offset, slot index beyond the owner's table -> PXS_ERR_CORRUPT; generation
  * not the slot's current one -> PXS_ERR_STALE. */
-#include <stdatomic.h>
 #include <stdlib.h>
 
 #include "store/registry.h"
 #include "store/store_int.h"
 
 #define SUB "store"
-
-static atomic_uint local_store_ids = 1;
 
 /* ------------------------------------------------------------ options */
 int
@@ -92,6 +91,65 @@ static int
 store_ok(const pxs_store_t *s)
 {
     return PXSI_HANDLE_OK(s, PXSI_STORE_MAGIC);
+}
+
+/* ------------------------------------------------------------ thread guard */
+/* RMA stores allow one thread at a time (MPI windows and the owner's
+ * allocator are not thread-safe): every call takes the in-use flag with
+ * atomic_exchange and clears it on exit, so a second thread gets
+ * PXS_ERR_BUSY instead of corrupting the store. The local connector is
+ * thread-safe and skips the guard. Where MPI provides less than
+ * MPI_THREAD_SERIALIZED, only the main thread may call MPI at all, so a call
+ * from another thread is PXS_ERR_INVALID (MPI_Is_thread_main may be called
+ * from any thread). A handle that is not a live store is left to the call
+ * itself (PXS_ERR_INVALID there). *held says whether leave() is due. */
+static int
+enter(pxs_store_t *s, const char *what, int *held)
+{
+    *held = 0;
+    if (!store_ok(s) || s->kind == PXS_CONN_LOCAL)
+        return PXS_OK;
+    if (atomic_exchange_explicit(&s->in_use, 1, memory_order_acquire))
+        return pxsi_err(PXS_ERR_BUSY, SUB,
+                        "%s: store used from two threads at once (RMA stores allow one thread "
+                        "at a time)",
+                        what);
+    if (s->thread_level < MPI_THREAD_SERIALIZED) {
+        int is_main = 1;
+        if (MPI_Is_thread_main(&is_main) == MPI_SUCCESS && !is_main) {
+            atomic_store_explicit(&s->in_use, 0, memory_order_release);
+            return pxsi_err(PXS_ERR_INVALID, SUB,
+                            "%s: called from a thread other than the main one, but MPI provides "
+                            "only %s (initialise MPI with MPI_THREAD_SERIALIZED or higher to use "
+                            "an RMA store from other threads, one at a time)",
+                            what,
+                            s->thread_level == MPI_THREAD_FUNNELED ? "MPI_THREAD_FUNNELED"
+                                                                   : "MPI_THREAD_SINGLE");
+        }
+    }
+    *held = 1;
+    return PXS_OK;
+}
+
+static void
+leave(pxs_store_t *s, int held)
+{
+    if (held)
+        atomic_store_explicit(&s->in_use, 0, memory_order_release);
+}
+
+int
+pxsi_store_test_hold(pxs_store_t *s, int hold)
+{
+    if (!store_ok(s) || s->kind == PXS_CONN_LOCAL)
+        return PXS_ERR_INVALID;
+    if (!hold) {
+        atomic_store_explicit(&s->in_use, 0, memory_order_release);
+        return PXS_OK;
+    }
+    if (atomic_exchange_explicit(&s->in_use, 1, memory_order_acquire))
+        return pxsi_err(PXS_ERR_BUSY, SUB, "test hold: already in use");
+    return PXS_OK;
 }
 
 /* ------------------------------------------------------------ create / destroy */
@@ -182,17 +240,20 @@ pxs_store_create(MPI_Comm comm, const pxs_store_opts_t *opts, pxs_store_t **stor
         return rc;
     }
 
-    /* Store id: the same on every rank (max of per-process counters). */
-    unsigned mine = atomic_fetch_add(&local_store_ids, 1);
-    unsigned id = mine;
+    /* The store instance's identity: a random nonce drawn on rank 0 and
+     * broadcast (see docs/DESIGN.md, section "Object identity"). A failed
+     * draw still takes part in the broadcast; the agreement fails all. */
+    uint64_t nonce = 0;
+    int nrc = !collective || rank == 0 ? pxsi_random_u64(&nonce) : PXS_OK;
     if (collective) {
-        int mrc = MPI_Allreduce(&mine, &id, 1, MPI_UNSIGNED, MPI_MAX, dup);
-        rc = pxsi_agree(dup, pxsi_mpi_err(mrc, SUB, "MPI_Allreduce (store id)"));
-        if (rc == PXS_OK) {
-            unsigned cur = atomic_load(&local_store_ids);
-            while (cur <= id && !atomic_compare_exchange_weak(&local_store_ids, &cur, id + 1)) {
-            }
-        }
+        int mrc = MPI_Bcast(&nonce, 1, MPI_UINT64_T, 0, dup);
+        if (nrc == PXS_OK)
+            nrc = pxsi_mpi_err(mrc, SUB, "MPI_Bcast (store nonce)");
+        if (nrc == PXS_OK && nonce == 0)
+            nrc = pxsi_err(PXS_ERR_NOTSUP, SUB, "store nonce: rank 0 drew no random nonce");
+        rc = pxsi_agree(dup, nrc);
+    } else {
+        rc = nrc;
     }
     if (rc == PXS_OK) {
         s->kind = kind;
@@ -200,11 +261,15 @@ pxs_store_create(MPI_Comm comm, const pxs_store_opts_t *opts, pxs_store_t **stor
         s->comm = dup;
         s->rank = rank;
         s->size = size;
-        s->store_id = id;
+        s->nonce = nonce;
+        atomic_init(&s->in_use, 0);
+        s->thread_level = MPI_THREAD_MULTIPLE;
+        if (!is_local)
+            MPI_Query_thread(&s->thread_level);
         s->put_timeout = o.put_timeout == PXSI_TIMEOUT_DEFAULT_
                              ? pxsi_env_double("PXS_PUT_TIMEOUT", PXSI_DEFAULT_TIMEOUT)
                              : o.put_timeout;
-        rc = ops->create(dup, &o, id, &s->st); /* collective, agrees itself */
+        rc = ops->create(dup, &o, nonce, &s->st); /* collective, agrees itself */
     }
     if (rc) {
         if (dup != MPI_COMM_NULL)
@@ -226,21 +291,35 @@ pxs_store_destroy(pxs_store_t *s)
         return PXS_OK;
     if (!store_ok(s))
         return pxsi_err(PXS_ERR_INVALID, SUB, "destroy: not a live store handle");
+    /* another thread inside a call on this rank: a local error before any
+     * collective step (the peers wait in the agreement below for this rank
+     * to call destroy again) */
+    int held = 0;
+    int rc = enter(s, "destroy", &held);
+    if (rc)
+        return rc;
     pthread_mutex_lock(&s->mu);
     int nout = s->outstanding, nv = s->nviews;
     pthread_mutex_unlock(&s->mu);
     int busy = (nout || nv) ? pxsi_err(PXS_ERR_BUSY, SUB,
-                                       "destroy: %d async request(s) and %d view(s) outstanding",
-                                       nout, nv)
+                                       "destroy: rank %d has %d view(s) and %d async request(s) "
+                                       "outstanding; the store stays usable on every rank: "
+                                       "release/complete them, then every rank calls "
+                                       "pxs_store_destroy again",
+                                       s->rank, nv, nout)
                             : PXS_OK;
     /* The rule: nobody frees before everybody has entered destroy with no
      * outstanding work. Every resolve is complete when its call (or its
      * wait/test) returns, so once this agreement returns on any rank, no rank
-     * reads any arena any more. A busy rank makes every rank return BUSY.
-     * Agreed over our own communicator: the user's may be gone. */
-    int rc = s->comm == MPI_COMM_NULL ? busy : pxsi_agree(s->comm, busy);
-    if (rc)
+     * reads any arena any more. A busy rank makes EVERY rank return BUSY
+     * (with the busy rank's count in the detail) and nothing is freed
+     * anywhere: every rank calls destroy again (store.h). Agreed over our
+     * own communicator: the user's may be gone. */
+    rc = s->comm == MPI_COMM_NULL ? busy : pxsi_agree_why(s->comm, busy);
+    if (rc) {
+        leave(s, held);
         return rc;
+    }
     pxsi_store_unregister(s);
     rc = s->ops->destroy(s->st);
     if (s->comm != MPI_COMM_NULL)
@@ -253,9 +332,9 @@ pxs_store_destroy(pxs_store_t *s)
 }
 
 /* ------------------------------------------------------------ put */
-int
-pxs_store_put(pxs_store_t *s, const void *data, size_t len, const pxs_put_opts_t *opts,
-              pxs_proxy_t *proxy_out)
+static int
+store_put(pxs_store_t *s, const void *data, size_t len, const pxs_put_opts_t *opts,
+          pxs_proxy_t *proxy_out)
 {
     if (!store_ok(s))
         return pxsi_err(PXS_ERR_INVALID, SUB, "put: not a live store handle");
@@ -280,7 +359,7 @@ pxs_store_put(pxs_store_t *s, const void *data, size_t len, const pxs_put_opts_t
     pi.version = PXS_PROXY_VERSION;
     pi.kind = (uint8_t)s->kind;
     pi.owner = (uint32_t)s->rank;
-    pi.store_id = s->store_id;
+    pi.store_nonce = s->nonce;
     pi.topic = o.topic;
     pi.seq = o.seq;
     return pxs_proxy_encode(&pi, proxy_out);
@@ -295,21 +374,29 @@ check_proxy(const pxs_store_t *s, const pxs_proxy_t *proxy, pxs_proxy_info_t *pi
     int rc = pxs_proxy_decode(proxy->bytes, PXS_PROXY_SIZE, pi);
     if (rc)
         return rc;
+    /* Identity first, before anything reaches a connector (no remote word
+     * is touched for another instance's proxy). Every rank of a store holds
+     * the same nonce, so this rank's copy is the owner's. */
+    if (pi->store_nonce == 0)
+        return pxsi_err(PXS_ERR_CORRUPT, SUB,
+                        "proxy carries no store instance (nonce 0): no store made it");
+    if (pi->store_nonce != s->nonce)
+        return pxsi_err(PXS_ERR_STALE, SUB,
+                        "proxy of store instance 0x%016llx given to store instance 0x%016llx "
+                        "(another store, job or run)",
+                        (unsigned long long)pi->store_nonce, (unsigned long long)s->nonce);
     if (pi->kind != s->kind)
         return pxsi_err(PXS_ERR_CORRUPT, SUB, "proxy of connector kind %u given to a kind %d store",
                         pi->kind, s->kind);
-    if (pi->store_id != s->store_id)
-        return pxsi_err(PXS_ERR_CORRUPT, SUB, "proxy of store %u given to store %u",
-                        pi->store_id, s->store_id);
     if (pi->owner >= (uint32_t)s->size)
         return pxsi_err(PXS_ERR_CORRUPT, SUB, "proxy owner %u out of range (%d ranks)",
                         pi->owner, s->size);
     return s->ops->check(s->st, pi);
 }
 
-int
-pxs_store_resolve(pxs_store_t *s, const pxs_proxy_t *proxy, void *buf, size_t cap,
-                  size_t *len_out)
+static int
+store_resolve(pxs_store_t *s, const pxs_proxy_t *proxy, void *buf, size_t cap,
+              size_t *len_out)
 {
     if (!store_ok(s))
         return pxsi_err(PXS_ERR_INVALID, SUB, "resolve: not a live store handle");
@@ -332,9 +419,9 @@ pxs_store_resolve(pxs_store_t *s, const pxs_proxy_t *proxy, void *buf, size_t ca
     return rc;
 }
 
-int
-pxs_store_resolve_alloc(pxs_store_t *s, const pxs_proxy_t *proxy, void **buf_out,
-                        size_t *len_out)
+static int
+store_resolve_alloc(pxs_store_t *s, const pxs_proxy_t *proxy, void **buf_out,
+                    size_t *len_out)
 {
     if (!store_ok(s))
         return pxsi_err(PXS_ERR_INVALID, SUB, "resolve_alloc: not a live store handle");
@@ -364,8 +451,8 @@ pxs_store_resolve_alloc(pxs_store_t *s, const pxs_proxy_t *proxy, void **buf_out
     return PXS_OK;
 }
 
-int
-pxs_store_view(pxs_store_t *s, const pxs_proxy_t *proxy, pxs_view_t *view_out)
+static int
+store_view(pxs_store_t *s, const pxs_proxy_t *proxy, pxs_view_t *view_out)
 {
     if (!store_ok(s))
         return pxsi_err(PXS_ERR_INVALID, SUB, "view: not a live store handle");
@@ -403,8 +490,8 @@ pxs_store_view(pxs_store_t *s, const pxs_proxy_t *proxy, pxs_view_t *view_out)
     return PXS_OK;
 }
 
-int
-pxs_store_release(pxs_store_t *s, pxs_view_t *view)
+static int
+store_release(pxs_store_t *s, pxs_view_t *view)
 {
     if (!store_ok(s))
         return pxsi_err(PXS_ERR_INVALID, SUB, "release: not a live store handle");
@@ -437,9 +524,9 @@ pxs_store_release(pxs_store_t *s, pxs_view_t *view)
 }
 
 /* ------------------------------------------------------------ async */
-int
-pxs_store_resolve_start(pxs_store_t *s, const pxs_proxy_t *proxy, void *buf, size_t cap,
-                        pxs_request_t **req_out)
+static int
+store_resolve_start(pxs_store_t *s, const pxs_proxy_t *proxy, void *buf, size_t cap,
+                    pxs_request_t **req_out)
 {
     if (!store_ok(s))
         return pxsi_err(PXS_ERR_INVALID, SUB, "resolve_start: not a live store handle");
@@ -492,8 +579,8 @@ req_finish(pxs_request_t *r, size_t *len_out)
     return st;
 }
 
-int
-pxs_store_resolve_test(pxs_request_t *r, int *done_out, size_t *len_out)
+static int
+store_resolve_test(pxs_request_t *r, int *done_out, size_t *len_out)
 {
     if (!PXSI_HANDLE_OK(r, PXSI_REQ_MAGIC) || !store_ok(r->store) || !done_out)
         return pxsi_err(PXS_ERR_INVALID, SUB, "resolve_test: not a live request");
@@ -510,8 +597,8 @@ pxs_store_resolve_test(pxs_request_t *r, int *done_out, size_t *len_out)
     return req_finish(r, len_out);
 }
 
-int
-pxs_store_resolve_wait(pxs_request_t *r, size_t *len_out)
+static int
+store_resolve_wait(pxs_request_t *r, size_t *len_out)
 {
     if (!PXSI_HANDLE_OK(r, PXSI_REQ_MAGIC) || !store_ok(r->store))
         return pxsi_err(PXS_ERR_INVALID, SUB, "resolve_wait: not a live request");
@@ -528,8 +615,8 @@ pxs_store_resolve_wait(pxs_request_t *r, size_t *len_out)
 }
 
 /* ------------------------------------------------------------ evict, progress */
-int
-pxs_store_evict(pxs_store_t *s, const pxs_proxy_t *proxy)
+static int
+store_evict(pxs_store_t *s, const pxs_proxy_t *proxy)
 {
     if (!store_ok(s))
         return pxsi_err(PXS_ERR_INVALID, SUB, "evict: not a live store handle");
@@ -540,8 +627,8 @@ pxs_store_evict(pxs_store_t *s, const pxs_proxy_t *proxy)
     return s->ops->evict(s->st, &pi);
 }
 
-int
-pxs_store_drop(pxs_store_t *s, const pxs_proxy_t *proxy)
+static int
+store_drop(pxs_store_t *s, const pxs_proxy_t *proxy)
 {
     if (!store_ok(s))
         return pxsi_err(PXS_ERR_INVALID, SUB, "drop: not a live store handle");
@@ -552,16 +639,16 @@ pxs_store_drop(pxs_store_t *s, const pxs_proxy_t *proxy)
     return s->ops->drop(s->st, &pi);
 }
 
-int
-pxs_store_progress(pxs_store_t *s)
+static int
+store_progress(pxs_store_t *s)
 {
     if (!store_ok(s))
         return pxsi_err(PXS_ERR_INVALID, SUB, "progress: not a live store handle");
     return s->ops->progress(s->st);
 }
 
-int
-pxs_store_used(pxs_store_t *s, size_t *used_out, size_t *capacity_out)
+static int
+store_used(pxs_store_t *s, size_t *used_out, size_t *capacity_out)
 {
     if (!store_ok(s))
         return pxsi_err(PXS_ERR_INVALID, SUB, "used: not a live store handle");
@@ -582,6 +669,103 @@ pxs_store_rank(const pxs_store_t *s)
     if (!store_ok(s))
         return pxsi_err(PXS_ERR_INVALID, SUB, "rank: not a live store handle");
     return s->rank;
+}
+
+/* ------------------------------------------------------------ guarded entry points */
+/* The public calls: the thread guard (enter/leave) around the bodies above. */
+#define GUARDED(s, what, call)                                                 \
+    do {                                                                       \
+        int held_ = 0;                                                         \
+        int grc_ = enter((s), (what), &held_);                                 \
+        if (grc_)                                                              \
+            return grc_;                                                       \
+        grc_ = (call);                                                         \
+        leave((s), held_);                                                     \
+        return grc_;                                                           \
+    } while (0)
+
+int
+pxs_store_put(pxs_store_t *s, const void *data, size_t len, const pxs_put_opts_t *opts,
+              pxs_proxy_t *proxy_out)
+{
+    GUARDED(s, "put", store_put(s, data, len, opts, proxy_out));
+}
+
+int
+pxs_store_resolve(pxs_store_t *s, const pxs_proxy_t *proxy, void *buf, size_t cap,
+                  size_t *len_out)
+{
+    GUARDED(s, "resolve", store_resolve(s, proxy, buf, cap, len_out));
+}
+
+int
+pxs_store_resolve_alloc(pxs_store_t *s, const pxs_proxy_t *proxy, void **buf_out,
+                        size_t *len_out)
+{
+    GUARDED(s, "resolve_alloc", store_resolve_alloc(s, proxy, buf_out, len_out));
+}
+
+int
+pxs_store_view(pxs_store_t *s, const pxs_proxy_t *proxy, pxs_view_t *view_out)
+{
+    GUARDED(s, "view", store_view(s, proxy, view_out));
+}
+
+int
+pxs_store_release(pxs_store_t *s, pxs_view_t *view)
+{
+    GUARDED(s, "release", store_release(s, view));
+}
+
+int
+pxs_store_resolve_start(pxs_store_t *s, const pxs_proxy_t *proxy, void *buf, size_t cap,
+                        pxs_request_t **req_out)
+{
+    GUARDED(s, "resolve_start", store_resolve_start(s, proxy, buf, cap, req_out));
+}
+
+static pxs_store_t *
+req_store(pxs_request_t *r)
+{
+    return PXSI_HANDLE_OK(r, PXSI_REQ_MAGIC) ? r->store : NULL;
+}
+
+int
+pxs_store_resolve_test(pxs_request_t *r, int *done_out, size_t *len_out)
+{
+    pxs_store_t *s = req_store(r); /* r may be freed by the call; s is not */
+    GUARDED(s, "resolve_test", store_resolve_test(r, done_out, len_out));
+}
+
+int
+pxs_store_resolve_wait(pxs_request_t *r, size_t *len_out)
+{
+    pxs_store_t *s = req_store(r);
+    GUARDED(s, "resolve_wait", store_resolve_wait(r, len_out));
+}
+
+int
+pxs_store_evict(pxs_store_t *s, const pxs_proxy_t *proxy)
+{
+    GUARDED(s, "evict", store_evict(s, proxy));
+}
+
+int
+pxs_store_drop(pxs_store_t *s, const pxs_proxy_t *proxy)
+{
+    GUARDED(s, "drop", store_drop(s, proxy));
+}
+
+int
+pxs_store_progress(pxs_store_t *s)
+{
+    GUARDED(s, "progress", store_progress(s));
+}
+
+int
+pxs_store_used(pxs_store_t *s, size_t *used_out, size_t *capacity_out)
+{
+    GUARDED(s, "used", store_used(s, used_out, capacity_out));
 }
 
 /* ------------------------------------------------------------ test hooks */
@@ -614,4 +798,43 @@ pxsi_store_test_corrupt(pxs_store_t *s, uint64_t offset)
     (void)offset;
     return PXS_ERR_NOTSUP;
 #endif
+}
+
+int
+pxsi_store_test_set_gen(pxs_store_t *s, uint32_t slot, uint64_t gen)
+{
+#ifdef PXS_TEST_HOOKS
+    if (!store_ok(s))
+        return PXS_ERR_INVALID;
+    if ((gen & 1u) || gen >= PXSI_GEN_RETIRE)
+        return pxsi_err(PXS_ERR_INVALID, SUB, "test_set_gen: gen %llu must be even and < 2^40 - 2",
+                        (unsigned long long)gen);
+    return s->ops->set_gen(s->st, slot, gen);
+#else
+    (void)s;
+    (void)slot;
+    (void)gen;
+    return PXS_ERR_NOTSUP;
+#endif
+}
+
+int
+pxsi_store_test_add_claims(pxs_store_t *s, uint32_t slot, int64_t n)
+{
+#ifdef PXS_TEST_HOOKS
+    if (!store_ok(s))
+        return PXS_ERR_INVALID;
+    return s->ops->add_claims(s->st, slot, n);
+#else
+    (void)s;
+    (void)slot;
+    (void)n;
+    return PXS_ERR_NOTSUP;
+#endif
+}
+
+uint64_t
+pxsi_store_nonce(const pxs_store_t *s)
+{
+    return store_ok(s) ? s->nonce : 0;
 }

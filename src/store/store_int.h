@@ -5,6 +5,7 @@
 #define PXSI_STORE_INT_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -17,10 +18,47 @@
 #define PXSI_ARENA_ALIGN    64u                 /* every block starts on a cache line */
 #define PXSI_DEFAULT_ARENA  ((size_t)64 << 20)  /* 64 MiB */
 #define PXSI_DEFAULT_CHUNK  ((size_t)4 << 20)   /* largest single MPI_Get */
-#define PXSI_COPY_PIECE     ((size_t)256 << 10) /* memcpy piece (DESIGN: pieces beat one big copy) */
+#define PXSI_COPY_PIECE     ((size_t)256 << 10) /* memcpy piece: see docs/DESIGN.md, section "Arena and allocator" */
 #define PXSI_DEFAULT_TIMEOUT 30.0
 #define PXSI_TIMEOUT_DEFAULT_ (-2.0)            /* sentinel: "use the default" */
 #define PXSI_NONE UINT32_MAX
+
+/* ------------------------------------------------------------ object identity */
+/* See docs/DESIGN.md, section "Object identity". A proxy's generation field
+ * is slot (24 bits) << 40 | gen (40 bits). gen is odd while the object is
+ * live, even when dead or free, and only grows (+2 per reuse of the slot).
+ * A slot whose dead gen reaches PXSI_GEN_RETIRE is retired: its arena block
+ * is freed but the slot is never handed out again, so a gen never wraps and
+ * no old proxy ever names a later object (a slot lives at most 2^39 - 1
+ * times). Slots are < 2^24: max_objects is capped at 16M. */
+#define PXSI_SLOT_BITS     24
+#define PXSI_GEN_BITS      40
+#define PXSI_GEN_MASK      (((uint64_t)1 << PXSI_GEN_BITS) - 1)
+#define PXSI_GEN_RETIRE    (PXSI_GEN_MASK - 1) /* 2^40 - 2: last dead gen */
+#define PXSI_MAX_SLOTS     ((uint64_t)1 << PXSI_SLOT_BITS)
+/* Claims (resolves, views, async resolves) in flight on one object: a claim
+ * that finds this many already is backed out with PXS_ERR_BUSY, so the
+ * 24-bit inflight count of the RMA control word can never carry into the
+ * gen (see the bound in docs/DESIGN.md, section "Object identity"). */
+#define PXSI_INFLIGHT_BITS  24
+#define PXSI_INFLIGHT_MASK  (((uint64_t)1 << PXSI_INFLIGHT_BITS) - 1)
+#define PXSI_INFLIGHT_LIMIT ((uint64_t)1 << 23)
+
+static inline uint32_t
+pxsi_gen_slot(uint64_t generation)
+{
+    return (uint32_t)(generation >> PXSI_GEN_BITS);
+}
+static inline uint64_t
+pxsi_gen_gen(uint64_t generation)
+{
+    return generation & PXSI_GEN_MASK;
+}
+static inline uint64_t
+pxsi_gen_make(uint32_t slot, uint64_t gen)
+{
+    return (uint64_t)slot << PXSI_GEN_BITS | (gen & PXSI_GEN_MASK);
+}
 
 /* ------------------------------------------------------------ allocator */
 /* Next-fit allocator over the address-ordered list of live blocks: the free
@@ -37,6 +75,7 @@ typedef struct pxsi_arena {
     uint32_t nlive;
     uint32_t nfree;
     uint32_t hwm;         /* highest slot index ever handed out + 1 */
+    uint32_t nretired;    /* slots retired for good (generation exhausted) */
     uint64_t used;        /* bytes in live blocks (rounded) */
     uint32_t *prev, *next, *free_stack;
     uint64_t *off, *len;
@@ -49,8 +88,19 @@ uint64_t pxsi_arena_need(uint64_t size);
 /* PXS_OK, PXS_ERR_AGAIN (no gap or no slot; nothing changed). */
 int pxsi_arena_alloc(pxsi_arena_t *a, uint64_t size, uint32_t *slot_out, uint64_t *off_out);
 void pxsi_arena_free(pxsi_arena_t *a, uint32_t slot);
+/* Free the slot's block but never hand the slot out again (its generation
+ * is exhausted: see PXSI_GEN_RETIRE). */
+void pxsi_arena_retire(pxsi_arena_t *a, uint32_t slot);
+/* Free space as it really is: the number of gaps and the largest one (a put
+ * needs one gap of pxsi_arena_need(size) bytes). O(live blocks). */
+void pxsi_arena_gaps(const pxsi_arena_t *a, uint32_t *ngaps_out, uint64_t *largest_out);
+/* pxsi_err(code, ...) with the "arena full" detail: needed size, free bytes,
+ * number of gaps, largest free block (or "slot table full"). */
+int pxsi_arena_full_detail(const pxsi_arena_t *a, int code, const char *subsys, uint64_t size,
+                           double waited);
 
-/* Copy in pieces (DESIGN: one 16 MiB memcpy 6-12 GB/s, pieces 16-23 GB/s). */
+/* Copy in pieces (one 16 MiB memcpy 6-12 GB/s, pieces 16-23 GB/s): see
+ * docs/DESIGN.md, section "Arena and allocator". */
 void pxsi_copy_pieces(void *dst, const void *src, size_t len, size_t piece);
 
 /* ------------------------------------------------------------ statistics */
@@ -89,7 +139,7 @@ struct pxs_request {
 
 /* ------------------------------------------------------------ connector ops */
 /* Backend ops. The front end has validated the handle, the arguments and the
- * proxy's format, kind, store id and owner range (< comm size); backends check
+ * proxy's format, store nonce, kind and owner range (< comm size); backends check
  * what only they know (offset/size against the owner's arena, slot index) and
  * never read out of bounds. NULL optional op: PXS_ERR_NOTSUP. */
 typedef struct pxsi_store_conn_ops {
@@ -98,10 +148,11 @@ typedef struct pxsi_store_conn_ops {
     /* Collective create over the store's own communicator (the front end's
      * duplicate, MPI_ERRORS_RETURN; MPI_COMM_NULL for the local connector;
      * the connector must not free it); on failure *state_out is untouched. */
-    int (*create)(MPI_Comm comm, const pxs_store_opts_t *opts, uint32_t store_id,
+    int (*create)(MPI_Comm comm, const pxs_store_opts_t *opts, uint64_t nonce,
                   void **state_out);
     /* Bounds of a decoded proxy against the owner's arena/slot table:
-     * PXS_OK or PXS_ERR_CORRUPT. Local, no communication. */
+     * PXS_OK or PXS_ERR_CORRUPT; the store nonce against the connector's
+     * own record of it (PXS_ERR_STALE). Local, no communication. */
     int (*check)(void *st, const pxs_proxy_info_t *pi);
     /* Copy in; fill offset, size, generation, flags, payload_crc, budget. */
     int (*put)(void *st, const void *data, size_t len, const pxs_put_opts_t *o,
@@ -133,6 +184,10 @@ typedef struct pxsi_store_conn_ops {
 #ifdef PXS_TEST_HOOKS
     /* Flip one byte of this rank's arena at offset (test hook). */
     int (*corrupt)(void *st, uint64_t offset);
+    /* Set the gen (even) of this rank's free slot (test hook). */
+    int (*set_gen)(void *st, uint32_t slot, uint64_t gen);
+    /* Add n (may be negative) to the claims counted on this rank's slot. */
+    int (*add_claims)(void *st, uint32_t slot, int64_t n);
 #endif
 } pxsi_store_conn_ops_t;
 
@@ -149,7 +204,10 @@ typedef struct pxsi_view_rec {
 } pxsi_view_rec_t;
 
 /* The front-end handle. mu guards outstanding, the view table and next_view
- * (the local connector may be used from several threads at once). */
+ * (the local connector may be used from several threads at once). in_use is
+ * the one-thread-at-a-time guard of RMA stores (store.c, enter/leave): set by
+ * atomic_exchange at the entry of every call, cleared on exit; a call that
+ * finds it set returns PXS_ERR_BUSY and touches nothing. */
 struct pxs_store {
     uint32_t magic;
     int kind;
@@ -159,13 +217,15 @@ struct pxs_store {
                          (MPI_ERRORS_RETURN; freed by destroy), or
                          MPI_COMM_NULL for the local connector */
     int rank, size;
-    uint32_t store_id;
+    uint64_t nonce;   /* store instance identity: random, agreed at create, never 0 */
     double put_timeout;
     pthread_mutex_t mu;
     int outstanding;  /* async requests not yet completed on this rank */
     int nviews, vcap; /* live views on this rank: vt[0 .. nviews) */
     pxsi_view_rec_t *vt;
     uint64_t next_view;
+    atomic_int in_use;    /* RMA only: a call is running (see above) */
+    int thread_level;     /* MPI_Query_thread at create (RMA) */
 };
 
 /* ------------------------------------------------------------ test / introspection */
@@ -177,6 +237,22 @@ int pxsi_store_stats(pxs_store_t *store, pxsi_store_stats_t *out);
 /* Flip the byte at `offset` of this rank's arena (PXS_TEST_HOOKS builds only;
  * else PXS_ERR_NOTSUP). For the checksum-mismatch test. */
 int pxsi_store_test_corrupt(pxs_store_t *store, uint64_t offset);
+/* Start this rank's free `slot` at generation `gen` (even, < PXSI_GEN_RETIRE):
+ * the next object in that slot gets gen + 1. PXS_TEST_HOOKS builds only (else
+ * PXS_ERR_NOTSUP); PXS_ERR_INVALID if the slot is not free or gen is bad.
+ * For the generation wrap / slot retirement test. Local. */
+int pxsi_store_test_set_gen(pxs_store_t *store, uint32_t slot, uint64_t gen);
+/* Add n (may be negative) to the claims in flight counted on this rank's
+ * `slot`, as if n resolvers held it (PXS_TEST_HOOKS builds only; else
+ * PXS_ERR_NOTSUP). PXS_ERR_INVALID if the count would leave
+ * [0, 2^24 - 1]. For the PXSI_INFLIGHT_LIMIT test. Local. */
+int pxsi_store_test_add_claims(pxs_store_t *store, uint32_t slot, int64_t n);
+/* This store instance's nonce (tests). */
+uint64_t pxsi_store_nonce(const pxs_store_t *store);
+
+/* Test hook: hold (1) or clear (0) an RMA store's in-use guard, as a call in
+ * another thread would; PXS_ERR_BUSY if asked to hold a held guard. */
+int pxsi_store_test_hold(pxs_store_t *store, int hold);
 
 /* Resolved defaults (options, then PXS_* environment). */
 size_t pxsi_store_arena_bytes(const pxs_store_opts_t *o);

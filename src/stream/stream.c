@@ -133,8 +133,8 @@ prod_topic(pxs_producer_t *p, uint32_t topic, pxsi_ptopic_t **out)
  * of the declared topics nobody closed are sent by the *last* producer of
  * the publisher to be destroyed, if any of its producers had no topic list
  * and close_on_destroy. Each producer still closes the topics it listed or
- * used when it is destroyed. See docs/DESIGN.md, section "END for every
- * declared topic". */
+ * used when it is destroyed.
+ * See docs/DESIGN.md, section "END for every declared topic". */
 struct pxsi_pubref {
     pxs_publisher_t *pub;
     int live;  /* producers on pub not yet destroyed */

@@ -17,7 +17,7 @@ pxs_strerror(int code)
     case PXS_ERR_NOMEM: return "out of memory";
     case PXS_ERR_AGAIN: return "resource full (mailbox or arena): try again later";
     case PXS_ERR_TIMEDOUT: return "blocking call gave up after its timeout";
-    case PXS_ERR_STALE: return "stale proxy: the object was evicted or its slot reused";
+    case PXS_ERR_STALE: return "stale proxy: the object is gone (evicted, reused, or of another store instance)";
     case PXS_ERR_CORRUPT: return "corrupt data: format or checksum check failed";
     case PXS_ERR_TOO_BIG: return "too big for a fixed capacity";
     case PXS_ERR_CLOSED: return "closed: topic or handle no longer accepts this";

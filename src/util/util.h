@@ -58,6 +58,25 @@ int pxsi_mpi_err(int mpi_rc, const char *subsys, const char *what);
  * failure on one rank fails all). If the reduction itself fails, PXS_ERR_MPI. */
 int pxsi_agree(MPI_Comm comm, int rc);
 
+/* Like pxsi_agree, and every rank whose own rc is not the winning one gets
+ * the failing rank's detail line, "<detail> (reported by rank R)" (the
+ * lowest failing rank with the most negative code speaks). One
+ * MPI_Allreduce; one more MPI_Bcast only when some rank failed. */
+int pxsi_agree_why(MPI_Comm comm, int rc);
+
+/* Before a collective window creation of `shared` bytes per rank (memory
+ * that lands in /dev/shm when the window is node-shared) plus `priv` bytes
+ * of other tables: can this node hold the sum over its ranks? Compared with
+ * /dev/shm free space, available memory, and finite RLIMIT_AS (the node sum
+ * when maps_peers, else this rank's part) / RLIMIT_DATA. Collective over
+ * comm (node: its node communicator, or MPI_COMM_NULL to split one here);
+ * agreed with pxsi_agree_why: PXS_ERR_NOMEM on every rank with the size and
+ * the limit in the detail. `what` names the thing ("arena"), `knob` how to
+ * change it. PXS_MEMORY_CHECK=0 skips the comparison (the collectives
+ * still run). */
+int pxsi_node_mem_fits(MPI_Comm comm, MPI_Comm node, const char *subsys, uint64_t shared,
+                       uint64_t priv, int maps_peers, const char *what, const char *knob);
+
 /* ---------------------------------------------------------------- logging */
 enum { PXSI_LOG_OFF = 0, PXSI_LOG_ERROR, PXSI_LOG_WARN, PXSI_LOG_INFO,
        PXSI_LOG_DEBUG, PXSI_LOG_TRACE };
@@ -127,6 +146,11 @@ int pxsi_opts_take(void *dst, size_t dst_size, const void *src);
  * (an older, smaller one gets the prefix; a newer, larger one has the rest
  * zeroed) and stamp struct_size = size. */
 void pxsi_opts_fill(void *opts, size_t size, const void *d, size_t d_size);
+
+/* ---------------------------------------------------------------- randomness */
+/* A random, non-zero 64-bit value (getrandom(2), else /dev/urandom):
+ * PXS_OK or PXS_ERR_NOTSUP (no source of randomness). src/util/random.c. */
+int pxsi_random_u64(uint64_t *out);
 
 /* ---------------------------------------------------------------- byte order */
 static inline void

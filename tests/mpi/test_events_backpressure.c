@@ -10,7 +10,7 @@ static pxs_bus_t *
 mkbus(int rank, uint32_t batch, double send_timeout, int two_producers)
 {
     static uint32_t topic = 1;
-    static pxs_subscription_t sub = {1, NULL};
+    static pxs_subscription_t sub = {.topic = 1, .group = NULL};
     pxs_bus_opts_t o;
     CHECK_OK(pxs_bus_opts_init(&o));
     if (rank == 0 || (rank == 1 && two_producers)) {
@@ -49,14 +49,18 @@ main(int argc, char **argv)
     CHECK_OK(pxs_bus_subscriber(a, &sub));
     int accepted = 0, again = 0;
     if (rank == 0) {
-        for (int i = 0; i < 20 && !again; i++) {
+        /* AGAIN before 4 were accepted can only mean the credits were not
+         * seen within the 10 ms send_timeout on a loaded machine: retry (no
+         * assertion on speed); 4 slots + 1 queued is the hard upper bound */
+        while (!again) {
             size_t len = ev_fill(0, 1, (uint64_t)accepted, &px, meta);
             int rc = pxs_publisher_send(pub, 1, &px, meta, len, NULL);
             CHECK(rc == PXS_OK || rc == PXS_ERR_AGAIN);
             if (rc == PXS_ERR_AGAIN)
-                again = 1;
+                again = accepted >= 4;
             else
                 accepted++;
+            CHECK(accepted <= 5);
         }
         CHECK(again);
         /* 4 slots, plus at most one event held in the batch-1 queue */
@@ -66,12 +70,11 @@ main(int argc, char **argv)
     if (rank == 0) {
         /* close: retries while the (now reading) subscriber makes room */
         int rc;
-        double t0 = MPI_Wtime();
         while ((rc = pxs_publisher_close_topic(pub, 1)) == PXS_ERR_AGAIN)
-            CHECK(MPI_Wtime() - t0 < 30);
+            continue; /* no deadline asserted: the ctest TIMEOUT catches a hang */
         if (rc == PXS_ERR_CLOSED) /* END queued by an earlier try: deliver it */
             while ((rc = pxs_publisher_flush(pub)) == PXS_ERR_AGAIN)
-                CHECK(MPI_Wtime() - t0 < 30);
+                continue;
         CHECK_OK(rc);
         CHECK_RC(pxs_publisher_send(pub, 1, &px, meta, 1, NULL), PXS_ERR_CLOSED);
     }
@@ -106,9 +109,8 @@ main(int argc, char **argv)
     MPI_Barrier(MPI_COMM_WORLD); /* now the subscriber reads */
     if (rank == 0) {
         int rc;
-        double t0 = MPI_Wtime();
         while ((rc = pxs_publisher_close_topic(pub, 1)) == PXS_ERR_AGAIN)
-            CHECK(MPI_Wtime() - t0 < 30);
+            continue; /* no deadline asserted: the ctest TIMEOUT catches a hang */
         CHECK_OK(rc);
         CHECK_RC(pxs_publisher_close_topic(pub, 1), PXS_ERR_CLOSED);
     }

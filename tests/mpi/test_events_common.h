@@ -8,12 +8,25 @@
 #include "pxs_test.h"
 
 /* Event i of producer p: metadata = 8-byte index + pattern (length varies),
- * proxy = pattern. Returns meta_len. */
+ * proxy = a valid proxy whose fields derive from (p, topic, i) (publishers
+ * refuse proxies that do not validate). Returns meta_len. */
 static inline size_t
 ev_fill(int p, uint32_t topic, uint64_t i, pxs_proxy_t *proxy, unsigned char *meta)
 {
     uint64_t seed = ((uint64_t)p << 40) ^ ((uint64_t)topic << 32) ^ i;
-    pxs_test_fill(proxy->bytes, sizeof proxy->bytes, seed + 7);
+    pxs_proxy_info_t info;
+    memset(&info, 0, sizeof info);
+    info.kind = PXS_CONN_RMA;
+    info.owner = (uint32_t)p;
+    info.topic = topic;
+    info.offset = seed * 64;
+    info.size = 1 + i % 4093;
+    info.generation = 1 + 2 * i;
+    info.seq = i;
+    info.payload_crc = (uint32_t)(seed * 2654435761u);
+    info.flags = PXS_PROXY_F_PAYLOAD_CRC;
+    if (pxs_proxy_encode(&info, proxy) != PXS_OK)
+        memset(proxy, 0, sizeof *proxy);
     size_t len = 8 + (size_t)(i % 89);
     for (int k = 0; k < 8; k++)
         meta[k] = (unsigned char)(i >> (8 * k));

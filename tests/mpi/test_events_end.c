@@ -34,7 +34,7 @@ main(int argc, char **argv)
     MPI_Comm_size(MPI_COMM_WORLD, &size);
     CHECK(size == 4);
     uint32_t p5[] = {5}, p56[] = {5, 6};
-    pxs_subscription_t s5[] = {{5, NULL}}, s56[] = {{5, NULL}, {6, NULL}};
+    pxs_subscription_t s5[] = {{.topic = 5, .group = NULL}}, s56[] = {{.topic = 5, .group = NULL}, {.topic = 6, .group = NULL}};
     pxs_bus_opts_t o;
     CHECK_OK(pxs_bus_opts_init(&o));
     o.slots = 256; /* rank 1 must hold what it sends itself while blocked */

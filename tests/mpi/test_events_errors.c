@@ -11,7 +11,7 @@ static pxs_bus_opts_t
 base_opts(int rank)
 {
     static uint32_t t3 = 3;
-    static pxs_subscription_t s1 = {3, NULL}, s2 = {3, "g"};
+    static pxs_subscription_t s1 = {.topic = 3, .group = NULL}, s2 = {.topic = 3, .group = "g"};
     pxs_bus_opts_t o;
     CHECK_OK(pxs_bus_opts_init(&o));
     o.slots = 8;
@@ -52,7 +52,7 @@ main(int argc, char **argv)
     }
     CHECK_RC(pxs_bus_create(MPI_COMM_WORLD, &o, &bus), PXS_ERR_INVALID);
     o = base_opts(rank);
-    pxs_subscription_t longname = {3, "a-group-name-that-is-far-too-long-for-us"};
+    pxs_subscription_t longname = {.topic = 3, .group = "a-group-name-that-is-far-too-long-for-us"};
     if (rank == 1)
         o.subscribe = &longname;
     CHECK_RC(pxs_bus_create(MPI_COMM_WORLD, &o, &bus), PXS_ERR_INVALID);
@@ -90,6 +90,16 @@ main(int argc, char **argv)
     CHECK_RC(pxs_publisher_send(pub, 3, &px, NULL, 5, NULL), PXS_ERR_INVALID);
     CHECK_RC(pxs_publisher_send(pub, 3, &px, meta, PXS_EVENT_META_MAX + 1, NULL),
              PXS_ERR_TOO_BIG);
+    /* a proxy that does not validate (all zero, or one flipped bit) is refused
+     * with CORRUPT and not delivered (the good event below gets seq 0 and is
+     * the first thing the subscribers see) */
+    CHECK_RC(pxs_publisher_send(pub, 3, &px, meta, 4, NULL), PXS_ERR_CORRUPT);
+    CHECK(strstr(pxs_last_error_detail(), "does not validate") != NULL);
+    unsigned char meta2[PXS_EVENT_META_MAX];
+    (void)ev_fill(0, 3, 0, &px, meta2);
+    px.bytes[20] ^= 1;
+    CHECK_RC(pxs_publisher_send(pub, 3, &px, meta, 4, NULL), PXS_ERR_CORRUPT);
+    px.bytes[20] ^= 1; /* valid from here on */
     CHECK_RC(pxs_publisher_send(pub, 99, &px, meta, 4, NULL), PXS_ERR_NOT_FOUND);
     CHECK_RC(pxs_publisher_close_topic(pub, 99), PXS_ERR_NOT_FOUND);
     CHECK_RC(pxs_publisher_flush(NULL), PXS_ERR_INVALID);
@@ -141,6 +151,7 @@ main(int argc, char **argv)
            * must get the single event before END */
             CHECK_OK(rc);
             CHECK(ev.seq == 0 && ev.producer == 0 && ev.meta_len == 3 && ev.meta[2] == 7);
+            CHECK(memcmp(ev.proxy.bytes, px.bytes, sizeof px.bytes) == 0);
             rc = pxs_subscriber_recv(sub, &ev, 30);
         }
         CHECK_RC(rc, PXS_END);

@@ -1,7 +1,9 @@
 /* Work-sharing group: rank 0 publishes topic 7; ranks 1, 2, 3 form group
  * "workers" on topic 7 (rank 3 is slow); rank 4 subscribes plainly.
- * Each event reaches exactly one group member, the slow member gets fewer,
- * END reaches every member, the plain subscriber gets every event in order.
+ * Each event reaches exactly one group member, FIFO per member, END reaches
+ * every member, the plain subscriber gets every event in order. How many the
+ * slow member gets depends on scheduling and is only printed (no assertion
+ * on timing; the balance is asserted deterministically by events.prefetch).
  * args: [batch] */
 #include <unistd.h>
 
@@ -18,7 +20,7 @@ main(int argc, char **argv)
     uint32_t batch = argc > 1 ? (uint32_t)atoi(argv[1]) : 1;
     const int N = ev_slow_osc() ? 600 : 3000;
     uint32_t t7 = 7;
-    pxs_subscription_t sg = {7, "workers"}, sp = {7, NULL};
+    pxs_subscription_t sg = {.topic = 7, .group = "workers"}, sp = {.topic = 7, .group = NULL};
     pxs_bus_opts_t o;
     CHECK_OK(pxs_bus_opts_init(&o));
     o.slots = 8;
@@ -90,19 +92,10 @@ main(int argc, char **argv)
         printf("group batch %u: member counts %d %d %d (slow), plain %d\n", batch, counts[1],
                counts[2], counts[3], counts[4]);
         fflush(stdout);
-        printf("group batch %u: member counts %d %d %d (slow), plain %d\n", batch, counts[1],
-               counts[2], counts[3], counts[4]);
-        fflush(stdout);
         for (int i = 0; i < N; i++)
             CHECK(sum[i] == 1);
         CHECK(counts[1] + counts[2] + counts[3] == N);
         CHECK(counts[4] == N);
-        /* the slow member gets less. Not checked under osc ucx/pt2pt on an
-         * oversubscribed node: there every credit request waits until the
-         * target is scheduled and inside MPI, so the publisher itself runs at
-         * the slowest member's pace and the mailboxes never fill */
-        if (!ev_slow_osc())
-            CHECK(counts[3] * 4 < N);
     }
     if (grp != got)
         free(grp);

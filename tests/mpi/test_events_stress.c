@@ -24,7 +24,7 @@ main(int argc, char **argv)
     int is_pub = rank < P, is_sub = rank >= P && rank < P + S;
 
     uint32_t topics[2] = {10, 11};
-    pxs_subscription_t subs[2] = {{10, NULL}, {11, ""}};
+    pxs_subscription_t subs[2] = {{.topic = 10, .group = NULL}, {.topic = 11, .group = ""}};
     pxs_bus_opts_t o;
     CHECK_OK(pxs_bus_opts_init(&o));
     if (is_pub) {

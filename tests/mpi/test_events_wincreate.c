@@ -20,7 +20,7 @@ main(int argc, char **argv)
     int must_fail = multi && osc && (strstr(osc, "rdma") || strcmp(osc, "sm") == 0);
 
     uint32_t t = 1;
-    pxs_subscription_t s = {1, NULL};
+    pxs_subscription_t s = {.topic = 1, .group = NULL};
     pxs_bus_opts_t o;
     CHECK_OK(pxs_bus_opts_init(&o));
     if (rank == 0) {

@@ -47,7 +47,7 @@ static void e_offset(pxs_proxy_info_t *p, uint64_t a) { p->offset = a; }
 static void e_size(pxs_proxy_info_t *p, uint64_t a) { p->size = a; }
 static void e_gen(pxs_proxy_info_t *p, uint64_t a) { p->generation = a; }
 static void e_kind(pxs_proxy_info_t *p, uint64_t a) { p->kind = (uint8_t)a; }
-static void e_store(pxs_proxy_info_t *p, uint64_t a) { p->store_id = (uint32_t)a; }
+static void e_store(pxs_proxy_info_t *p, uint64_t a) { p->store_nonce = a; }
 static void e_flags(pxs_proxy_info_t *p, uint64_t a) { p->flags = (uint16_t)a; }
 
 /* A forged proxy (live generation, wrong size) must never touch the
@@ -175,7 +175,7 @@ main(int argc, char **argv)
         CHECK_RC(pxs_store_drop(st, &p), PXS_ERR_CORRUPT);
     }
     /* well-formed but lying proxies (checksum recomputed) */
-    uint64_t slot = gi.generation >> 32, gen = (uint32_t)gi.generation;
+    uint64_t slot = gi.generation >> 40, gen = gi.generation & ((1ull << 40) - 1);
     pxs_proxy_t f;
     f = forge(&gi, e_owner, (uint64_t)size);
     CHECK_RC(resolve_rc(st, &f), PXS_ERR_CORRUPT);
@@ -201,25 +201,33 @@ main(int argc, char **argv)
     CHECK_RC(resolve_rc(st, &f), PXS_ERR_CORRUPT);
     f = forge(&gi, e_size, 4000); /* larger, within the arena */
     CHECK_RC(resolve_rc(st, &f), PXS_ERR_CORRUPT);
-    f = forge(&gi, e_gen, (slot << 32) | (gen + 2)); /* a future generation */
+    f = forge(&gi, e_gen, (slot << 40) | (gen + 2)); /* a future generation */
     CHECK_RC(resolve_rc(st, &f), PXS_ERR_STALE);
-    f = forge(&gi, e_gen, (slot << 32) | (gen + 1)); /* even: never live */
+    f = forge(&gi, e_gen, (slot << 40) | (gen + 1)); /* even: never live */
     CHECK_RC(resolve_rc(st, &f), PXS_ERR_STALE);
-    f = forge(&gi, e_gen, ((slot + 1) << 32) | gen); /* another (free) slot */
+    f = forge(&gi, e_gen, (slot << 40) | (gen + (1ull << 32))); /* same low 32 bits */
     CHECK_RC(resolve_rc(st, &f), PXS_ERR_STALE);
-    f = forge(&gi, e_gen, ((uint64_t)0xffffff << 32) | gen); /* slot beyond the table */
+    f = forge(&gi, e_gen, ((slot + 1) << 40) | gen); /* another (free) slot */
+    CHECK_RC(resolve_rc(st, &f), PXS_ERR_STALE);
+    f = forge(&gi, e_gen, ((uint64_t)0xffffff << 40) | gen); /* slot beyond the table */
     CHECK_RC(resolve_rc(st, &f), PXS_ERR_CORRUPT);
     f = forge(&gi, e_kind, PXS_CONN_LOCAL);
     CHECK_RC(resolve_rc(st, &f), PXS_ERR_CORRUPT);
     f = forge(&gi, e_kind, PXS_CONN_UCX);
     CHECK_RC(resolve_rc(st, &f), PXS_ERR_CORRUPT);
-    f = forge(&gi, e_store, gi.store_id + 100);
+    /* another store instance's nonce: STALE, and no connector runs */
+    f = forge(&gi, e_store, gi.store_nonce + 100);
+    CHECK_RC(resolve_rc(st, &f), PXS_ERR_STALE);
+    CHECK(strstr(pxs_last_error_detail(), "store instance") != NULL);
+    f = forge(&gi, e_store, gi.store_nonce ^ 0xffffffff00000000ull); /* low 32 bits equal */
+    CHECK_RC(resolve_rc(st, &f), PXS_ERR_STALE);
+    f = forge(&gi, e_store, 0); /* no store ever issues nonce 0 */
     CHECK_RC(resolve_rc(st, &f), PXS_ERR_CORRUPT);
     f = forge(&gi, e_flags, 0); /* drops KEEP: does not match the object */
     CHECK_RC(resolve_rc(st, &f), PXS_ERR_CORRUPT);
-    CHECK_RC(resolve_rc(st, &foreign), PXS_ERR_CORRUPT); /* another store's proxy */
-    CHECK_RC(pxs_store_evict(st, &foreign), PXS_ERR_CORRUPT);
-    CHECK_RC(pxs_store_drop(st, &foreign), PXS_ERR_CORRUPT);
+    CHECK_RC(resolve_rc(st, &foreign), PXS_ERR_STALE); /* another store's proxy */
+    CHECK_RC(pxs_store_evict(st, &foreign), PXS_ERR_STALE);
+    CHECK_RC(pxs_store_drop(st, &foreign), PXS_ERR_STALE);
     f = forge(&gi, e_size, 100);
     CHECK_RC(pxs_store_drop(st, &f), PXS_ERR_CORRUPT);
     CHECK_RC(pxs_store_evict(st, &f), PXS_ERR_CORRUPT);

@@ -17,7 +17,7 @@ main(int argc, char **argv)
     pxs_store_t *store;
     CHECK_OK(pxs_store_create(MPI_COMM_WORLD, NULL, &store));
     uint32_t pubs[2] = {T, T_OTHER};
-    pxs_subscription_t subs[2] = {{T, NULL}, {T_OTHER, NULL}};
+    pxs_subscription_t subs[2] = {{.topic = T, .group = NULL}, {.topic = T_OTHER, .group = NULL}};
     pxs_bus_opts_t bo;
     CHECK_OK(pxs_bus_opts_init(&bo));
     if (rank == 0) {

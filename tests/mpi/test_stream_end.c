@@ -23,7 +23,7 @@ main(int argc, char **argv)
 
     /* 1: two producer ranks, one sends nothing */
     uint32_t pubs[2] = {T, U};
-    pxs_subscription_t subs[2] = {{T, NULL}, {U, NULL}};
+    pxs_subscription_t subs[2] = {{.topic = T, .group = NULL}, {.topic = U, .group = NULL}};
     pxs_bus_opts_t bo;
     CHECK_OK(pxs_bus_opts_init(&bo));
     if (rank < 2) {

@@ -28,7 +28,7 @@ main(int argc, char **argv)
 
     /* 1 */
     uint32_t pubs[1] = {T};
-    pxs_subscription_t subs[1] = {{T, NULL}};
+    pxs_subscription_t subs[1] = {{.topic = T, .group = NULL}};
     pxs_bus_opts_t bo;
     CHECK_OK(pxs_bus_opts_init(&bo));
     if (rank == 0) {

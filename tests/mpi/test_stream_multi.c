@@ -36,8 +36,8 @@ main(int argc, char **argv)
     CHECK_OK(pxs_store_create(MPI_COMM_WORLD, &so, &store));
 
     uint32_t pubs[2] = {TA, TB};
-    pxs_subscription_t subs2[2] = {{TA, NULL}, {TB, NULL}};
-    pxs_subscription_t subs1[1] = {{TB, ""}};
+    pxs_subscription_t subs2[2] = {{.topic = TA, .group = NULL}, {.topic = TB, .group = NULL}};
+    pxs_subscription_t subs1[1] = {{.topic = TB, .group = ""}};
     pxs_bus_opts_t bo;
     CHECK_OK(pxs_bus_opts_init(&bo));
     bo.batch = 4;

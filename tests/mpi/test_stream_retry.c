@@ -57,7 +57,7 @@ static void
 part_send(pxs_store_t *store, int rank)
 {
     uint32_t pubs[1] = {T};
-    pxs_subscription_t subs[1] = {{T, NULL}};
+    pxs_subscription_t subs[1] = {{.topic = T, .group = NULL}};
     pxs_bus_t *bus;
     pxs_publisher_t *pub;
     pxs_subscriber_t *sub;
@@ -145,7 +145,7 @@ static void
 part_close(pxs_store_t *store, int rank)
 {
     uint32_t pubs[2] = {TA, TB};
-    pxs_subscription_t subs[2] = {{TA, NULL}, {TB, NULL}};
+    pxs_subscription_t subs[2] = {{.topic = TA, .group = NULL}, {.topic = TB, .group = NULL}};
     pxs_bus_t *bus;
     pxs_publisher_t *pub;
     pxs_subscriber_t *sub;

@@ -1,5 +1,6 @@
-/* unit.proxy: encode/decode round trip, text form, and rejection of bit
- * flips, truncations, unknown versions/kinds/flags and random bytes. */
+/* unit.proxy: encode/decode round trip (format version 2), text form, and
+ * rejection of bit flips, truncations, unknown versions/kinds/flags, random
+ * bytes and version 1 proxies (binary and "pxs1:" text). */
 #include <stdint.h>
 
 #include "pxs_test.h"
@@ -22,7 +23,7 @@ sample_info(void)
     in.kind = PXS_CONN_RMA;
     in.flags = PXS_PROXY_F_PAYLOAD_CRC;
     in.owner = 7;
-    in.store_id = 0xabcdef;
+    in.store_nonce = 0x8badf00d12345678ull;
     in.topic = 42;
     in.offset = 0x123456789ull;
     in.size = 1ull << 33;
@@ -43,9 +44,13 @@ test_roundtrip(void)
     CHECK(p.bytes[1] == PXS_CONN_RMA);
     /* little-endian owner at offset 4 */
     CHECK(p.bytes[4] == 7 && p.bytes[5] == 0);
+    /* v2 layout: little-endian nonce at 8, generation at 32, topic at 56 */
+    CHECK(p.bytes[8] == 0x78 && p.bytes[15] == 0x8b);
+    CHECK(p.bytes[32] == 0x10 && p.bytes[39] == 0xfe);
+    CHECK(p.bytes[56] == 42 && p.bytes[57] == 0);
     CHECK_OK(pxs_proxy_decode(p.bytes, sizeof p.bytes, &out));
     CHECK(out.version == PXS_PROXY_VERSION && out.kind == in.kind && out.flags == in.flags);
-    CHECK(out.owner == in.owner && out.store_id == in.store_id && out.topic == in.topic);
+    CHECK(out.owner == in.owner && out.store_nonce == in.store_nonce && out.topic == in.topic);
     CHECK(out.offset == in.offset && out.size == in.size);
     CHECK(out.generation == in.generation && out.seq == in.seq);
     CHECK(out.payload_crc == in.payload_crc && out.budget == in.budget);
@@ -64,7 +69,8 @@ test_text(void)
     CHECK_OK(pxs_proxy_encode(&in, &p));
     CHECK_OK(pxs_proxy_to_text(&p, txt, sizeof txt));
     CHECK(strlen(txt) == PXS_PROXY_TEXT_LEN - 1);
-    CHECK(strncmp(txt, "pxs1:", 5) == 0);
+    CHECK(strncmp(txt, "pxs2:", 5) == 0);
+    CHECK(PXS_PROXY_TEXT_LEN == 5 + 128 + 1);
     CHECK_OK(pxs_proxy_from_text(txt, &q));
     CHECK(memcmp(p.bytes, q.bytes, 64) == 0);
     /* surrounding whitespace (as from a file or environment) is fine */
@@ -89,6 +95,10 @@ test_text(void)
     cut[20] = 'z';
     CHECK_RC(pxs_proxy_from_text(cut, &q), PXS_ERR_CORRUPT);
     CHECK_RC(pxs_proxy_from_text("pxs2:00", &q), PXS_ERR_CORRUPT);
+    CHECK_RC(pxs_proxy_from_text("pxs3:00", &q), PXS_ERR_CORRUPT);
+    memcpy(cut, txt, sizeof cut);
+    cut[3] = '3'; /* a valid body under an unknown prefix */
+    CHECK_RC(pxs_proxy_from_text(cut, &q), PXS_ERR_CORRUPT);
     char junk[PXS_PROXY_TEXT_LEN + 4];
     snprintf(junk, sizeof junk, "%sxx", txt);
     CHECK_RC(pxs_proxy_from_text(junk, &q), PXS_ERR_CORRUPT);
@@ -142,7 +152,7 @@ test_corruption(void)
     /* well-formed CRC but unknown version / kind / flags / reserved: build the
      * bytes by hand with a correct checksum so only the field check can fail */
     struct { int off; unsigned char val; } cases[] = {
-        {0, 2}, {0, 0}, {1, 0}, {1, 9}, {2, 0x80}, {56, 1}};
+        {0, 1}, {0, 3}, {0, 0}, {0, 255}, {1, 0}, {1, 9}, {2, 0x80}, {2, 0x04}, {3, 1}};
     for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
         pxs_proxy_t f = p;
         f.bytes[cases[c].off] = cases[c].val;
@@ -151,6 +161,76 @@ test_corruption(void)
             f.bytes[60 + k] = (unsigned char)(crc >> (8 * k));
         CHECK_RC(pxs_proxy_decode(f.bytes, 64, NULL), PXS_ERR_CORRUPT);
     }
+}
+
+/* A version 1 proxy, exactly as the 0.1 library wrote it: binary and text.
+ * Both are refused with PXS_ERR_CORRUPT and a detail naming the version. */
+static const char v1_text[] =
+    "pxs1:010200000100000003000000000000000010000000000000000001000000000007000000000"
+    "000000100000000000000000000000100000000000000485fcc5f";
+
+static void
+test_v1_refused(void)
+{
+    pxs_proxy_t q;
+    memset(&q, 0x5a, sizeof q);
+    CHECK(strlen(v1_text) == PXS_PROXY_TEXT_LEN - 1);
+    CHECK_RC(pxs_proxy_from_text(v1_text, &q), PXS_ERR_CORRUPT);
+    CHECK(strstr(pxs_last_error_detail(), "version 1 is no longer accepted") != NULL);
+    CHECK(strstr(pxs_last_error_detail(), "reads version 2") != NULL);
+    CHECK(q.bytes[0] == 0x5a);
+    /* the same bytes in binary form (v1's own checksum is right) */
+    unsigned char b[64];
+    static const char hex[] = "0123456789abcdef";
+    for (int i = 0; i < 64; i++) {
+        unsigned hi = (unsigned)(strchr(hex, v1_text[5 + 2 * i]) - hex);
+        unsigned lo = (unsigned)(strchr(hex, v1_text[6 + 2 * i]) - hex);
+        b[i] = (unsigned char)(hi << 4 | lo);
+    }
+    CHECK(b[0] == 1 && pxs_crc32c(0, b, 60) == (uint32_t)(b[60] | b[61] << 8 | b[62] << 16 |
+                                                          (uint32_t)b[63] << 24));
+    pxs_proxy_info_t info;
+    CHECK_RC(pxs_proxy_decode(b, 64, &info), PXS_ERR_CORRUPT);
+    CHECK(strstr(pxs_last_error_detail(), "version 1 is no longer accepted") != NULL);
+    memcpy(q.bytes, b, 64);
+    CHECK_RC(pxs_proxy_validate(&q), PXS_ERR_CORRUPT);
+    char txt[PXS_PROXY_TEXT_LEN];
+    CHECK_RC(pxs_proxy_to_text(&q, txt, sizeof txt), PXS_ERR_CORRUPT);
+    /* relabelling a v1 proxy as v2 does not make it valid */
+    b[0] = PXS_PROXY_VERSION;
+    CHECK_RC(pxs_proxy_decode(b, 64, &info), PXS_ERR_CORRUPT);
+    char relabel[sizeof v1_text];
+    memcpy(relabel, v1_text, sizeof v1_text);
+    relabel[3] = '2';
+    CHECK_RC(pxs_proxy_from_text(relabel, &q), PXS_ERR_CORRUPT);
+}
+
+/* Nonce and generation are full 64-bit fields: any value round-trips. */
+static void
+test_v2_fields(void)
+{
+    uint64_t vals[] = {0, 1, 0xffffffffull, 0x100000000ull, UINT64_MAX, 0x8000000000000000ull};
+    for (size_t i = 0; i < sizeof vals / sizeof vals[0]; i++) {
+        pxs_proxy_info_t in = sample_info(), out;
+        in.store_nonce = vals[i];
+        in.generation = ~vals[i];
+        pxs_proxy_t p;
+        char txt[PXS_PROXY_TEXT_LEN];
+        CHECK_OK(pxs_proxy_encode(&in, &p));
+        CHECK_OK(pxs_proxy_to_text(&p, txt, sizeof txt));
+        pxs_proxy_t q;
+        CHECK_OK(pxs_proxy_from_text(txt, &q));
+        CHECK_OK(pxs_proxy_decode(q.bytes, 64, &out));
+        CHECK(out.store_nonce == vals[i] && out.generation == ~vals[i]);
+        CHECK(out.version == 2);
+    }
+    /* two proxies that differ only in the nonce differ on the wire */
+    pxs_proxy_info_t a = sample_info(), b = sample_info();
+    b.store_nonce ^= 1;
+    pxs_proxy_t pa, pb;
+    CHECK_OK(pxs_proxy_encode(&a, &pa));
+    CHECK_OK(pxs_proxy_encode(&b, &pb));
+    CHECK(memcmp(pa.bytes, pb.bytes, 64) != 0);
 }
 
 static void
@@ -197,6 +277,8 @@ main(void)
     test_text();
     test_corruption();
     test_invalid();
+    test_v1_refused();
+    test_v2_fields();
     test_crc();
     printf("unit.proxy: all checks passed\n");
     return 0;

@@ -35,7 +35,7 @@ test_null_store_filter(void)
 {
     pxs_inproc_hub_t *hub;
     CHECK_OK(pxs_inproc_hub_create(1, &hub));
-    pxs_subscription_t subs[1] = {{TA, NULL}};
+    pxs_subscription_t subs[1] = {{.topic = TA, .group = NULL}};
     pxs_bus_opts_t bo;
     CHECK_OK(pxs_bus_opts_init(&bo));
     bo.subscribe = subs;
@@ -78,7 +78,7 @@ test_fanout(void)
     pxs_consumer_t *cons[NP] = {NULL};
     uint32_t pubs[2] = {TA, TB};
     for (int r = 0; r < NP; r++) {
-        pxs_subscription_t subs[2] = {{TA, NULL}, {TB, "g"}};
+        pxs_subscription_t subs[2] = {{.topic = TA, .group = NULL}, {.topic = TB, .group = "g"}};
         pxs_bus_opts_t bo;
         CHECK_OK(pxs_bus_opts_init(&bo));
         if (r == 0) {
@@ -140,7 +140,7 @@ test_end_every_topic(void)
     pxs_inproc_hub_t *hub;
     CHECK_OK(pxs_inproc_hub_create(1, &hub));
     uint32_t pubs[2] = {TA, TB};
-    pxs_subscription_t subs[2] = {{TA, NULL}, {TB, NULL}};
+    pxs_subscription_t subs[2] = {{.topic = TA, .group = NULL}, {.topic = TB, .group = NULL}};
     pxs_bus_opts_t bo;
     CHECK_OK(pxs_bus_opts_init(&bo));
     bo.publish = pubs;
@@ -207,7 +207,7 @@ test_giveback(void)
     pxs_inproc_hub_t *hub;
     CHECK_OK(pxs_inproc_hub_create(1, &hub));
     uint32_t pubs[1] = {TA};
-    pxs_subscription_t subs[1] = {{TA, NULL}};
+    pxs_subscription_t subs[1] = {{.topic = TA, .group = NULL}};
     pxs_bus_opts_t bo;
     CHECK_OK(pxs_bus_opts_init(&bo));
     bo.publish = pubs;
@@ -268,7 +268,7 @@ main(int argc, char **argv)
     pxs_inproc_hub_t *hub;
     CHECK_OK(pxs_inproc_hub_create(1, &hub));
     uint32_t pubs[2] = {TA, TB};
-    pxs_subscription_t subs[2] = {{TA, NULL}, {TB, NULL}};
+    pxs_subscription_t subs[2] = {{.topic = TA, .group = NULL}, {.topic = TB, .group = NULL}};
     pxs_bus_opts_t bo;
     CHECK_OK(pxs_bus_opts_init(&bo));
     bo.publish = pubs;

@@ -10,7 +10,13 @@
  *
  * evict: the caller is always the owner: the object dies now (keep objects
  * too). drop: one unit of the budget, like a resolve without the copy; a
- * keep object is only validated. */
+ * keep object is only validated.
+ *
+ * Identity (docs/DESIGN.md, section "Object identity"): the store's nonce is
+ * drawn by the front end and kept here too (checked in l_check); generations
+ * are 40 bits, a slot whose dead gen reaches PXSI_GEN_RETIRE is retired
+ * instead of reused, and a claim beyond PXSI_INFLIGHT_LIMIT is refused, as
+ * in the RMA connector. */
 #include <pthread.h>
 #include <sched.h>
 #include <stdlib.h>
@@ -19,10 +25,10 @@
 
 #define SUB "store.local"
 
-enum { L_FREE = 0, L_LIVE = 1, L_DYING = 2 };
+enum { L_FREE = 0, L_LIVE = 1, L_DYING = 2, L_RETIRED = 3 };
 
 typedef struct lslot {
-    uint32_t gen; /* odd = live */
+    uint64_t gen; /* 40 bits, odd = live */
     uint8_t state;
     uint16_t flags;
     uint32_t crc;
@@ -33,6 +39,7 @@ typedef struct lslot {
 
 typedef struct lstore {
     pthread_mutex_t mu;
+    uint64_t nonce; /* the store instance's nonce */
     unsigned char *arena;
     uint64_t cap;
     pxsi_arena_t al;
@@ -44,10 +51,9 @@ typedef struct lstore {
 #define KEEP_BUDGET ((int64_t)1 << 62)
 
 static int
-l_create(MPI_Comm comm, const pxs_store_opts_t *o, uint32_t store_id, void **out)
+l_create(MPI_Comm comm, const pxs_store_opts_t *o, uint64_t nonce, void **out)
 {
     (void)comm;
-    (void)store_id;
     uint64_t cap = (uint64_t)pxsi_store_arena_bytes(o) & ~(uint64_t)(PXSI_ARENA_ALIGN - 1);
     if (cap < PXSI_ARENA_ALIGN)
         return pxsi_err(PXS_ERR_INVALID, SUB, "arena too small");
@@ -63,6 +69,7 @@ l_create(MPI_Comm comm, const pxs_store_opts_t *o, uint32_t store_id, void **out
     if (!l)
         return pxsi_err(PXS_ERR_NOMEM, SUB, "store");
     l->cap = cap;
+    l->nonce = nonce;
     l->arena = malloc((size_t)cap);
     l->slots = calloc((size_t)nsl, sizeof *l->slots);
     size_t chunk = pxsi_store_get_chunk(o);
@@ -105,9 +112,14 @@ l_reclaim(lstore_t *l)
             sl->state = L_DYING;
         }
         if (sl->state == L_DYING && sl->inflight == 0) {
-            sl->state = L_FREE;
             l->stats.reclaimed++;
-            pxsi_arena_free(&l->al, s);
+            if (sl->gen >= PXSI_GEN_RETIRE) {
+                sl->state = L_RETIRED; /* generation exhausted: never reused */
+                pxsi_arena_retire(&l->al, s);
+            } else {
+                sl->state = L_FREE;
+                pxsi_arena_free(&l->al, s);
+            }
         }
     }
 }
@@ -135,10 +147,9 @@ l_put(void *st, const void *data, size_t len, const pxs_put_opts_t *o, double ti
         if (rc == PXS_OK)
             break;
         if (pxsi_backoff_expired(&b)) {
+            int rc2 = pxsi_arena_full_detail(&l->al, PXS_ERR_AGAIN, SUB, len, timeout);
             pthread_mutex_unlock(&l->mu);
-            return pxsi_err(PXS_ERR_AGAIN, SUB, "arena full (%llu of %llu bytes) after %.3g s",
-                            (unsigned long long)l->al.used, (unsigned long long)l->al.cap,
-                            timeout);
+            return rc2;
         }
         if (!waited++)
             l->stats.put_waits++;
@@ -166,7 +177,7 @@ l_put(void *st, const void *data, size_t len, const pxs_put_opts_t *o, double ti
     sl->crc = crc;
     sl->size = len;
     sl->remaining = o->resolves ? (int64_t)o->resolves : KEEP_BUDGET;
-    out->generation = ((uint64_t)s << 32) | sl->gen;
+    out->generation = pxsi_gen_make(s, sl->gen);
     pthread_mutex_unlock(&l->mu);
     out->offset = off;
     out->size = len;
@@ -180,12 +191,17 @@ static int
 l_check(void *st, const pxs_proxy_info_t *pi)
 {
     lstore_t *l = st;
-    uint64_t s = pi->generation >> 32;
+    if (pi->store_nonce != l->nonce)
+        return pxsi_err(PXS_ERR_STALE, SUB,
+                        "proxy of store instance 0x%016llx given to store instance 0x%016llx "
+                        "(another store, job or run)",
+                        (unsigned long long)pi->store_nonce, (unsigned long long)l->nonce);
+    uint64_t s = pxsi_gen_slot(pi->generation);
     if (s >= l->al.nslots)
         return pxsi_err(PXS_ERR_CORRUPT, SUB, "slot %llu beyond table", (unsigned long long)s);
     if (pi->offset % PXSI_ARENA_ALIGN || pi->offset > l->cap || pi->size > l->cap - pi->offset)
         return pxsi_err(PXS_ERR_CORRUPT, SUB, "offset/size beyond the arena");
-    if (!((uint32_t)pi->generation & 1u))
+    if (!(pxsi_gen_gen(pi->generation) & 1u))
         return pxsi_err(PXS_ERR_STALE, SUB, "generation is not a live one");
     return PXS_OK;
 }
@@ -195,9 +211,9 @@ l_check(void *st, const pxs_proxy_info_t *pi)
 static int
 l_match(lstore_t *l, const pxs_proxy_info_t *pi, const char *what)
 {
-    uint32_t s = (uint32_t)(pi->generation >> 32);
+    uint32_t s = pxsi_gen_slot(pi->generation);
     lslot_t *sl = &l->slots[s];
-    if (sl->state != L_LIVE || sl->gen != (uint32_t)pi->generation)
+    if (sl->state != L_LIVE || sl->gen != pxsi_gen_gen(pi->generation))
         return pxsi_err(PXS_ERR_STALE, SUB, "%s: object is gone", what);
     if (l->al.off[s] != pi->offset || sl->size != pi->size || sl->flags != pi->flags ||
         sl->crc != pi->payload_crc)
@@ -209,13 +225,16 @@ l_match(lstore_t *l, const pxs_proxy_info_t *pi, const char *what)
 static int
 l_claim(lstore_t *l, const pxs_proxy_info_t *pi, int64_t delta, int pin)
 {
-    uint32_t s = (uint32_t)(pi->generation >> 32);
+    uint32_t s = pxsi_gen_slot(pi->generation);
     lslot_t *sl = &l->slots[s];
     int rc = l_match(l, pi, "resolve");
     if (rc)
         return rc;
     if (sl->remaining <= 0)
         return pxsi_err(PXS_ERR_STALE, SUB, "resolve budget used up");
+    if (pin && sl->inflight >= PXSI_INFLIGHT_LIMIT)
+        return pxsi_err(PXS_ERR_BUSY, SUB, "object has %u claims in flight (limit %llu)",
+                        sl->inflight, (unsigned long long)PXSI_INFLIGHT_LIMIT);
     sl->remaining += delta;
     if (pin)
         sl->inflight++;
@@ -252,7 +271,7 @@ l_resolve(void *st, const pxs_proxy_info_t *pi, void *buf, size_t cap, size_t *l
     pxsi_copy_pieces(buf, l->arena + pi->offset, (size_t)pi->size, l->piece);
     rc = l_crc(pi, buf);
     pthread_mutex_lock(&l->mu);
-    l->slots[pi->generation >> 32].inflight--;
+    l->slots[pxsi_gen_slot(pi->generation)].inflight--;
     l->stats.resolves_self++;
     pthread_mutex_unlock(&l->mu);
     if (rc == PXS_OK)
@@ -289,7 +308,7 @@ l_view(void *st, const pxs_proxy_info_t *pi, pxs_view_t *v)
     pthread_mutex_unlock(&l->mu);
     if (rc)
         return rc;
-    uint32_t s = (uint32_t)(pi->generation >> 32);
+    uint32_t s = pxsi_gen_slot(pi->generation);
     const unsigned char *p = l->arena + pi->offset;
     if ((rc = l_crc(pi, p)) != PXS_OK) {
         l_unpin(l, s);
@@ -317,7 +336,7 @@ l_evict(void *st, const pxs_proxy_info_t *pi)
     pthread_mutex_lock(&l->mu);
     int rc = l_match(l, pi, "evict");
     if (rc == PXS_OK) {
-        l->slots[pi->generation >> 32].remaining = 0;
+        l->slots[pxsi_gen_slot(pi->generation)].remaining = 0;
         l_reclaim(l);
     }
     pthread_mutex_unlock(&l->mu);
@@ -333,7 +352,7 @@ l_drop(void *st, const pxs_proxy_info_t *pi)
     pthread_mutex_lock(&l->mu);
     int rc = l_match(l, pi, "drop");
     if (rc == PXS_OK && !(pi->flags & PXS_PROXY_F_KEEP)) {
-        lslot_t *sl = &l->slots[pi->generation >> 32];
+        lslot_t *sl = &l->slots[pxsi_gen_slot(pi->generation)];
         if (sl->remaining <= 0) {
             rc = pxsi_err(PXS_ERR_STALE, SUB, "drop: resolve budget used up");
         } else {
@@ -394,6 +413,35 @@ l_corrupt(void *st, uint64_t offset)
     l->arena[offset] ^= 0x5a;
     return PXS_OK;
 }
+
+static int
+l_set_gen(void *st, uint32_t s, uint64_t gen)
+{
+    lstore_t *l = st;
+    int rc = PXS_OK;
+    pthread_mutex_lock(&l->mu);
+    if (s >= l->al.nslots || l->slots[s].state != L_FREE || l->slots[s].inflight)
+        rc = pxsi_err(PXS_ERR_INVALID, SUB, "test_set_gen: slot %u is not a free slot", s);
+    else
+        l->slots[s].gen = gen;
+    pthread_mutex_unlock(&l->mu);
+    return rc;
+}
+
+static int
+l_add_claims(void *st, uint32_t s, int64_t n)
+{
+    lstore_t *l = st;
+    int rc = PXS_OK;
+    pthread_mutex_lock(&l->mu);
+    if (s >= l->al.nslots || (int64_t)l->slots[s].inflight + n < 0 ||
+        (int64_t)l->slots[s].inflight + n > (int64_t)PXSI_INFLIGHT_MASK)
+        rc = pxsi_err(PXS_ERR_INVALID, SUB, "test_add_claims: slot %u or count out of range", s);
+    else
+        l->slots[s].inflight = (uint32_t)((int64_t)l->slots[s].inflight + n);
+    pthread_mutex_unlock(&l->mu);
+    return rc;
+}
 #endif
 
 const pxsi_store_conn_ops_t pxsi_store_local_ops = {
@@ -417,5 +465,7 @@ const pxsi_store_conn_ops_t pxsi_store_local_ops = {
     .stats = l_stats,
 #ifdef PXS_TEST_HOOKS
     .corrupt = l_corrupt,
+    .set_gen = l_set_gen,
+    .add_claims = l_add_claims,
 #endif
 };

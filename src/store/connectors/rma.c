@@ -2,8 +2,9 @@
  * peers read it through shared memory, other ranks with MPI_Get.
  *
  * ======================================================================
- * WINDOWS (Open MPI 4.1.4 facts in DESIGN.md: osc/sm refuses MPI_Win_create;
- * rdma, ucx and pt2pt refuse MPI_Win_allocate_shared)
+ * WINDOWS (see docs/DESIGN.md, section "Store arena: three modes"; the facts
+ * behind it: docs/DESIGN.md, section "Open MPI 4.1.4 facts": osc/sm refuses
+ * MPI_Win_create; rdma, ucx and pt2pt refuse MPI_Win_allocate_shared)
  *   arena, chosen at create (collective, same choice on every rank):
  *   1. shm on: MPI_Win_allocate_shared on the node communicator (shm_win), and
  *      MPI_Win_create over the same memory on the whole communicator
@@ -19,7 +20,7 @@
  *   3. shm off (PXS_SHM=0 / opts.shm = 0), or 1 and 2 failed: MPI_Win_allocate
  *      on the whole communicator; every peer uses MPI_Get.
  *   control (ctl_win): MPI_Win_allocate, 8-byte words, per slot s of n:
- *      A[s]          gen(32) << 32 | inflight(32)   MPI_UINT64_T
+ *      A[s]          gen(40) << 24 | inflight(24)   MPI_UINT64_T
  *      U[n+s]        remaining resolve budget       MPI_INT64_T
  *      D[2n+3s..+2]  offset, size, crc | flags<<32  MPI_UINT64_T
  *   Every access to these words is an MPI atomic (Fetch_and_op,
@@ -28,13 +29,21 @@
  *   segfaults on it). One lock_all(MPI_MODE_NOCHECK) epoch per window from
  *   create to destroy; completion by MPI_Win_flush.
  *
- * PROTOCOL (race-free against a concurrent reclaim)
- *   The proxy carries generation = slot << 32 | gen. gen is odd while the
+ * PROTOCOL (race-free against a concurrent reclaim; the full argument is in
+ * docs/DESIGN.md, section "The claim protocol")
+ *   The proxy carries generation = slot(24) << 40 | gen(40) and the store
+ *   nonce (checked by store.c and rma_check before any atomic: a proxy of
+ *   another store instance never reaches the claim). gen is odd while the
  *   object is live, even when dead/free; only the owner changes it, by
- *   adding 1 << 32 to A (never REPLACE, so concurrent inflight +/-1 are
- *   never lost).
+ *   adding 1 << 24 to A (never REPLACE, so concurrent inflight +/-1 are
+ *   never lost). A slot whose dead gen reaches PXSI_GEN_RETIRE (2^40 - 2) is
+ *   RETIRED when freed: never reused, so gen never wraps (docs/DESIGN.md,
+ *   section "Object identity"). A claim that finds PXSI_INFLIGHT_LIMIT (2^23)
+ *   claims already in A backs out (PXS_ERR_BUSY): at most 2^23 admitted
+ *   claims plus one backing-out claim per rank (and thread) can be counted,
+ *   so inflight never carries into gen.
  *   put (owner):  copy bytes into the arena; MPI_Win_sync; Accumulate(REPLACE)
- *                 D and U; flush; Accumulate(SUM, 1 << 32) on A (gen -> odd);
+ *                 D and U; flush; Accumulate(SUM, 1 << 24) on A (gen -> odd);
  *                 flush. The descriptor is complete before the gen is live.
  *   resolve:      1 claim: old = Fetch_and_op(SUM, +1) on A and
  *                   Get_accumulate(NO_OP) of D; one flush. If gen(old) !=
@@ -58,7 +67,7 @@
  *                 4 release: Accumulate(SUM, -1) on A; flush.
  *   reclaim (owner, inside put/evict/progress/used only):
  *                 snapshot U (Get_accumulate NO_OP); a live slot with U <= 0
- *                 or evicted by the owner is killed: A += 1 << 32 (gen -> even,
+ *                 or evicted by the owner is killed: A += 1 << 24 (gen -> even,
  *                 every later claim fails), flush. Then snapshot A; a killed
  *                 slot whose inflight is 0 is freed (arena block, slot).
  *   Why it is safe: the owner's kill precedes its inflight read, and a
@@ -74,15 +83,27 @@
  *   A put whose publication failed after the gen update was issued leaves
  *   the slot BROKEN (never freed or reused: its word may be odd).
  *
+ * MEMORY ORDERING: C11 fences carry the same-node protocol; MPI_Win_sync is
+ * kept for MPI's semantics but not relied on (under osc rdma/pt2pt it holds
+ * no barrier). F1 (owner, release: after copying the bytes in, before
+ * publishing D and gen) pairs with F2 (reader, acquire: after the claim saw
+ * the live gen, before reading bytes; resolve and view). F3 (reader,
+ * release: in unclaim, after its last read of the bytes) pairs with F4
+ * (owner, acquire: after the inflight snapshot read 0, before the block is
+ * reused). See docs/DESIGN.md, section "Store: memory ordering".
+ *
  * CREATE: every collective step is agreed (pxsi_agree) before the next, so a
  * failure on some ranks fails all without a hang; a window or communicator
  * that exists on only some ranks is leaked (freeing it would be collective).
+ * The node's memory is checked before any window call (pxsi_node_mem_fits):
+ * a window allocation that fails on one rank leaves the others inside it.
  *
  * TIMEOUTS/PROGRESS: under osc/ucx (atomics) and osc/pt2pt (everything) the
  * owner must call MPI for a peer's atomics to complete; the owner's put
  * back-off calls MPI_Iprobe now and then. destroy: see store.c (agreement
  * that no rank has outstanding work, then Win_free, which is collective).
  * ====================================================================== */
+#include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
@@ -94,14 +115,14 @@
 #include "store/store_int.h"
 
 #define SUB         "store.rma"
-#define GEN_ONE     ((uint64_t)1 << 32)
+#define GEN_ONE     ((uint64_t)1 << PXSI_INFLIGHT_BITS) /* +1 on A's gen */
 #define KEEP_BUDGET ((int64_t)1 << 62)
 
-enum { SLOT_FREE = 0, SLOT_LIVE = 1, SLOT_DYING = 2, SLOT_BROKEN = 3 };
+enum { SLOT_FREE = 0, SLOT_LIVE = 1, SLOT_DYING = 2, SLOT_BROKEN = 3, SLOT_RETIRED = 4 };
 enum { MODE_NONE = 0, MODE_PLAIN, MODE_MPI_SHM, MODE_POSIX_SHM };
 
 typedef struct rma_slot {
-    uint32_t gen; /* mirror of A's gen: only the owner changes it */
+    uint64_t gen; /* mirror of A's gen (40 bits): only the owner changes it */
     uint8_t state;
     uint8_t evict;
     uint16_t flags; /* mirror of D (written only by the owner) */
@@ -111,6 +132,7 @@ typedef struct rma_slot {
 
 typedef struct rma {
     MPI_Comm comm; /* the front end's duplicate (not ours to free) */
+    uint64_t nonce; /* the store instance's nonce (same on every rank) */
     MPI_Comm node;
     int rank, size, nrank, nsize;
     int mode, shm_on;
@@ -163,6 +185,11 @@ static int
 unclaim(rma_t *r, int o, uint32_t s)
 {
     uint64_t m = UINT64_MAX, ign; /* -1 modulo 2^64 */
+    /* F3 (release): every read of the object's bytes through shared memory
+     * (a resolve's copy, a view's user) happens before the claim is given
+     * back; pairs with F4 in reclaim. See docs/DESIGN.md, section "Store:
+     * memory ordering". */
+    atomic_thread_fence(memory_order_release);
     PXSI_MPI_CHECK(MPI_Fetch_and_op(&m, &ign, MPI_UINT64_T, o, w_a(s), MPI_SUM, r->ctl_win), SUB);
     PXSI_MPI_CHECK(MPI_Win_flush(o, r->ctl_win), SUB);
     return PXS_OK;
@@ -176,7 +203,8 @@ static int
 claim(rma_t *r, const pxs_proxy_info_t *pi)
 {
     int o = (int)pi->owner;
-    uint32_t s = (uint32_t)(pi->generation >> 32), gen = (uint32_t)pi->generation;
+    uint32_t s = pxsi_gen_slot(pi->generation);
+    uint64_t gen = pxsi_gen_gen(pi->generation);
     uint64_t one = 1, old = 0, d[3] = {0, 0, 0}, dummy[3] = {0, 0, 0};
     int mrc = MPI_Fetch_and_op(&one, &old, MPI_UINT64_T, o, w_a(s), MPI_SUM, r->ctl_win);
     if (mrc == MPI_SUCCESS)
@@ -186,11 +214,21 @@ claim(rma_t *r, const pxs_proxy_info_t *pi)
         mrc = MPI_Win_flush(o, r->ctl_win);
     if (mrc != MPI_SUCCESS)
         return pxsi_mpi_err(mrc, SUB, "claim: generation/descriptor atomics");
-    if ((uint32_t)(old >> 32) != gen) {
+    if (old >> PXSI_INFLIGHT_BITS != gen) {
         int rc = unclaim(r, o, s);
         return rc ? rc
-                  : pxsi_err(PXS_ERR_STALE, SUB, "object (rank %d slot %u gen %u) is gone (gen %u)",
-                             o, s, gen, (unsigned)(old >> 32));
+                  : pxsi_err(PXS_ERR_STALE, SUB,
+                             "object (rank %d slot %u gen %llu) is gone (gen %llu)", o, s,
+                             (unsigned long long)gen,
+                             (unsigned long long)(old >> PXSI_INFLIGHT_BITS));
+    }
+    if ((old & PXSI_INFLIGHT_MASK) >= PXSI_INFLIGHT_LIMIT) {
+        int rc = unclaim(r, o, s);
+        return rc ? rc
+                  : pxsi_err(PXS_ERR_BUSY, SUB,
+                             "object (rank %d slot %u) has %llu claims in flight (limit %llu)", o,
+                             s, (unsigned long long)(old & PXSI_INFLIGHT_MASK),
+                             (unsigned long long)PXSI_INFLIGHT_LIMIT);
     }
     if (d[0] != pi->offset || d[1] != pi->size || (uint32_t)d[2] != pi->payload_crc ||
         (uint16_t)(d[2] >> 32) != pi->flags) {
@@ -210,7 +248,7 @@ take(rma_t *r, const pxs_proxy_info_t *pi)
     if (pi->flags & PXS_PROXY_F_KEEP)
         return PXS_OK;
     int o = (int)pi->owner;
-    uint32_t s = (uint32_t)(pi->generation >> 32);
+    uint32_t s = pxsi_gen_slot(pi->generation);
     int64_t delta = -1, rem = 0;
     int mrc = MPI_Fetch_and_op(&delta, &rem, MPI_INT64_T, o, w_u(r, o, s), MPI_SUM, r->ctl_win);
     if (mrc == MPI_SUCCESS)
@@ -240,7 +278,11 @@ static int
 fetch(rma_t *r, int o, uint64_t off, void *buf, size_t len, int path)
 {
     if (path != PXSI_PATH_RMA) {
-        /* acquire: see the owner's bytes published before the gen we read */
+        /* acquire: see the owner's bytes published before the gen we read.
+         * F2 (acquire) orders our loads after the claim that saw the live
+         * gen; pairs with F1 in put. MPI_Win_sync stays for MPI's own
+         * semantics but is not relied on (osc rdma/pt2pt: no barrier). */
+        atomic_thread_fence(memory_order_acquire);
         if (r->sync_win != MPI_WIN_NULL)
             PXSI_MPI_CHECK(MPI_Win_sync(r->sync_win), SUB);
         pxsi_copy_pieces(buf, r->peer_base[o] + off, len, r->piece);
@@ -320,12 +362,23 @@ reclaim(rma_t *r)
                                       MPI_NO_OP, r->ctl_win),
                    SUB);
     PXSI_MPI_CHECK(MPI_Win_flush(r->rank, r->ctl_win), SUB);
+    /* F4 (acquire): a block is reused (the next put writes into it) only
+     * after we saw inflight 0, i.e. after every reader's F3 + unclaim */
+    atomic_thread_fence(memory_order_acquire);
     for (uint32_t s = 0; s < n; s++) {
-        if (r->slots[s].state == SLOT_DYING && (uint32_t)r->snap[s] == 0) {
-            r->slots[s].state = SLOT_FREE;
+        if (r->slots[s].state == SLOT_DYING && (r->snap[s] & PXSI_INFLIGHT_MASK) == 0) {
             r->ndying--;
             r->stats.reclaimed++;
-            pxsi_arena_free(&r->al, s); /* may lower hwm: n stays valid */
+            if (r->slots[s].gen >= PXSI_GEN_RETIRE) {
+                /* generation exhausted: never reuse the slot (no wrap) */
+                r->slots[s].state = SLOT_RETIRED;
+                pxsi_arena_retire(&r->al, s);
+                PXSI_DEBUG(SUB, "slot %u retired at gen %llu", s,
+                           (unsigned long long)r->slots[s].gen);
+            } else {
+                r->slots[s].state = SLOT_FREE;
+                pxsi_arena_free(&r->al, s); /* may lower hwm: n stays valid */
+            }
         }
     }
     return PXS_OK;
@@ -355,10 +408,7 @@ rma_put(void *st, const void *data, size_t len, const pxs_put_opts_t *o, double 
         pxsi_backoff_init(&b, timeout);
         for (;;) {
             if (pxsi_backoff_expired(&b))
-                return pxsi_err(PXS_ERR_AGAIN, SUB,
-                                "arena full: %llu of %llu bytes, %u objects live after %.3g s",
-                                (unsigned long long)r->al.used, (unsigned long long)r->al.cap,
-                                r->al.nlive, timeout);
+                return pxsi_arena_full_detail(&r->al, PXS_ERR_AGAIN, SUB, len, timeout);
             /* short naps and MPI now and then: resolvers' atomics on our
              * windows need us in MPI under osc/ucx and pt2pt (measured:
              * 1 ms naps held a ucx pipeline at ~1400 chunks/s) */
@@ -389,6 +439,10 @@ rma_put(void *st, const void *data, size_t len, const pxs_put_opts_t *o, double 
     uint16_t flags = (uint16_t)((o->checksum ? PXS_PROXY_F_PAYLOAD_CRC : 0) |
                                 (o->resolves == 0 ? PXS_PROXY_F_KEEP : 0));
     int mrc = MPI_SUCCESS;
+    /* F1 (release): the bytes are written before the descriptor and the
+     * gen are published (pairs with F2 in fetch/view); MPI_Win_sync alone
+     * is no barrier under osc rdma/pt2pt */
+    atomic_thread_fence(memory_order_release);
     if (r->sync_win != MPI_WIN_NULL)
         mrc = MPI_Win_sync(r->sync_win); /* release: bytes before the descriptor */
     uint64_t d[3] = {off, (uint64_t)len, (uint64_t)crc | ((uint64_t)flags << 32)};
@@ -427,7 +481,7 @@ rma_put(void *st, const void *data, size_t len, const pxs_put_opts_t *o, double 
     r->slots[s].size = len;
     out->offset = off;
     out->size = len;
-    out->generation = ((uint64_t)s << 32) | r->slots[s].gen;
+    out->generation = pxsi_gen_make(s, r->slots[s].gen);
     out->flags = flags;
     out->payload_crc = crc;
     out->budget = o->resolves;
@@ -440,7 +494,15 @@ rma_check(void *st, const pxs_proxy_info_t *pi)
 {
     rma_t *r = st;
     int o = (int)pi->owner;
-    uint64_t s = pi->generation >> 32;
+    /* the owner's record of the instance is the store's nonce (agreed at
+     * create): store.c checked it already; a connector never acts on
+     * another instance's proxy */
+    if (pi->store_nonce != r->nonce)
+        return pxsi_err(PXS_ERR_STALE, SUB,
+                        "proxy of store instance 0x%016llx given to store instance 0x%016llx "
+                        "(another store, job or run)",
+                        (unsigned long long)pi->store_nonce, (unsigned long long)r->nonce);
+    uint64_t s = pxsi_gen_slot(pi->generation);
     if (s >= r->peer_nslots[o])
         return pxsi_err(PXS_ERR_CORRUPT, SUB, "slot %llu beyond rank %d's table of %u",
                         (unsigned long long)s, o, r->peer_nslots[o]);
@@ -451,9 +513,9 @@ rma_check(void *st, const pxs_proxy_info_t *pi)
         return pxsi_err(PXS_ERR_CORRUPT, SUB, "offset %llu + size %llu beyond rank %d's arena (%llu)",
                         (unsigned long long)pi->offset, (unsigned long long)pi->size, o,
                         (unsigned long long)r->peer_cap[o]);
-    if (!((uint32_t)pi->generation & 1u))
-        return pxsi_err(PXS_ERR_STALE, SUB, "generation %u is not a live one",
-                        (unsigned)(uint32_t)pi->generation);
+    if (!(pxsi_gen_gen(pi->generation) & 1u))
+        return pxsi_err(PXS_ERR_STALE, SUB, "generation %llu is not a live one",
+                        (unsigned long long)pxsi_gen_gen(pi->generation));
     return PXS_OK;
 }
 
@@ -463,7 +525,7 @@ rma_resolve(void *st, const pxs_proxy_info_t *pi, void *buf, size_t cap, size_t 
     rma_t *r = st;
     (void)cap;
     int o = (int)pi->owner;
-    uint32_t s = (uint32_t)(pi->generation >> 32);
+    uint32_t s = pxsi_gen_slot(pi->generation);
     int rc = acquire(r, pi);
     if (rc)
         return rc;
@@ -515,7 +577,7 @@ rma_resolve_start(void *st, const pxs_proxy_info_t *pi, void *buf, size_t cap,
         q->done = 1;
         return PXS_OK;
     }
-    uint32_t s = (uint32_t)(pi->generation >> 32);
+    uint32_t s = pxsi_gen_slot(pi->generation);
     int rc = acquire(r, pi);
     if (rc)
         return rc;
@@ -597,10 +659,11 @@ rma_view(void *st, const pxs_proxy_info_t *pi, pxs_view_t *v)
         r->stats.views_copied++;
         return PXS_OK;
     }
-    uint32_t s = (uint32_t)(pi->generation >> 32);
+    uint32_t s = pxsi_gen_slot(pi->generation);
     int rc = acquire(r, pi);
     if (rc)
         return rc;
+    atomic_thread_fence(memory_order_acquire); /* F2, as in fetch */
     if (r->sync_win != MPI_WIN_NULL)
         (void)MPI_Win_sync(r->sync_win);
     const unsigned char *p = r->peer_base[o] + pi->offset;
@@ -639,7 +702,7 @@ rma_drop(void *st, const pxs_proxy_info_t *pi)
     int rc = acquire(r, pi);
     if (rc)
         return rc;
-    rc = unclaim(r, o, (uint32_t)(pi->generation >> 32));
+    rc = unclaim(r, o, pxsi_gen_slot(pi->generation));
     if (rc == PXS_OK && o == r->rank)
         rc = reclaim(r);
     return rc;
@@ -650,7 +713,8 @@ rma_evict(void *st, const pxs_proxy_info_t *pi)
 {
     rma_t *r = st;
     int o = (int)pi->owner;
-    uint32_t s = (uint32_t)(pi->generation >> 32), g = (uint32_t)pi->generation;
+    uint32_t s = pxsi_gen_slot(pi->generation);
+    uint64_t g = pxsi_gen_gen(pi->generation);
     if (o != r->rank)
         return rma_drop(st, pi); /* holder: one unit; keep objects: nothing */
     rma_slot_t *sl = &r->slots[s];
@@ -709,6 +773,49 @@ rma_corrupt(void *st, uint64_t offset)
         (void)MPI_Win_sync(r->sync_win);
     return PXS_OK;
 }
+
+/* Move a free slot's gen (mirror and A, keeping A's inflight bits). */
+static int
+rma_set_gen(void *st, uint32_t s, uint64_t gen)
+{
+    rma_t *r = st;
+    if (s >= r->nslots || r->slots[s].state != SLOT_FREE)
+        return pxsi_err(PXS_ERR_INVALID, SUB, "test_set_gen: slot %u is not a free slot", s);
+    for (uint32_t i = 0; i < r->al.nfree; i++) {
+        if (r->al.free_stack[i] != s)
+            continue;
+        uint64_t delta = (gen - r->slots[s].gen) << PXSI_INFLIGHT_BITS, ign;
+        PXSI_MPI_CHECK(MPI_Fetch_and_op(&delta, &ign, MPI_UINT64_T, r->rank, w_a(s), MPI_SUM,
+                                        r->ctl_win),
+                       SUB);
+        PXSI_MPI_CHECK(MPI_Win_flush(r->rank, r->ctl_win), SUB);
+        r->slots[s].gen = gen;
+        return PXS_OK;
+    }
+    return pxsi_err(PXS_ERR_INVALID, SUB, "test_set_gen: slot %u is in use", s);
+}
+
+static int
+rma_add_claims(void *st, uint32_t s, int64_t n)
+{
+    rma_t *r = st;
+    uint64_t zero = 0, old = 0, ign;
+    if (s >= r->nslots)
+        return pxsi_err(PXS_ERR_INVALID, SUB, "test_add_claims: slot %u beyond the table", s);
+    PXSI_MPI_CHECK(MPI_Fetch_and_op(&zero, &old, MPI_UINT64_T, r->rank, w_a(s), MPI_NO_OP,
+                                    r->ctl_win),
+                   SUB);
+    PXSI_MPI_CHECK(MPI_Win_flush(r->rank, r->ctl_win), SUB);
+    int64_t now = (int64_t)(old & PXSI_INFLIGHT_MASK);
+    if (now + n < 0 || now + n > (int64_t)PXSI_INFLIGHT_MASK)
+        return pxsi_err(PXS_ERR_INVALID, SUB, "test_add_claims: %lld + %lld out of range",
+                        (long long)now, (long long)n);
+    uint64_t d = (uint64_t)n;
+    PXSI_MPI_CHECK(MPI_Fetch_and_op(&d, &ign, MPI_UINT64_T, r->rank, w_a(s), MPI_SUM, r->ctl_win),
+                   SUB);
+    PXSI_MPI_CHECK(MPI_Win_flush(r->rank, r->ctl_win), SUB);
+    return PXS_OK;
+}
 #endif
 
 /* ------------------------------------------------------------ create / destroy */
@@ -730,7 +837,7 @@ posix_teardown(rma_t *r, int keep_own)
 /* Own POSIX segment per rank, mapped by same-node peers. Collective over
  * comm; every step agreed. On success r->arena and r->maps[] are set. */
 static int
-posix_setup(rma_t *r, const int *node_to_comm, uint32_t store_id)
+posix_setup(rma_t *r, const int *node_to_comm, uint64_t nonce)
 {
     long leader = (long)getpid();
     int rc = pxsi_agree(r->comm, pxsi_mpi_err(MPI_Bcast(&leader, 1, MPI_LONG, 0, r->node), SUB,
@@ -743,7 +850,8 @@ posix_setup(rma_t *r, const int *node_to_comm, uint32_t store_id)
     if (!r->nmaps)
         rc = pxsi_err(PXS_ERR_NOMEM, SUB, "posix shm tables");
     char name[96];
-    snprintf(name, sizeof name, "/pxs.%ld.%u.%d", leader, store_id, r->nrank);
+    snprintf(name, sizeof name, "/pxs.%ld.%016llx.%d", leader, (unsigned long long)nonce,
+             r->nrank);
     int created = 0;
     if (rc == PXS_OK) {
         int fd = shm_open(name, O_CREAT | O_EXCL | O_RDWR, 0600);
@@ -751,9 +859,17 @@ posix_setup(rma_t *r, const int *node_to_comm, uint32_t store_id)
             rc = pxsi_err(PXS_ERR_NOMEM, SUB, "shm_open(%s) failed", name);
         } else {
             created = 1;
+            /* posix_fallocate, not only ftruncate: a sparse segment on a
+             * /dev/shm filled later by someone else would SIGBUS on a put;
+             * this way a lack of space is an agreed PXS_ERR_NOMEM here */
+            int fe = 0;
             if (ftruncate(fd, (off_t)r->cap) != 0) {
                 rc = pxsi_err(PXS_ERR_NOMEM, SUB, "ftruncate(%s, %llu) failed", name,
                               (unsigned long long)r->cap);
+            } else if ((fe = posix_fallocate(fd, 0, (off_t)r->cap)) != 0 && fe != EINVAL &&
+                       fe != EOPNOTSUPP) {
+                rc = pxsi_err(PXS_ERR_NOMEM, SUB, "posix_fallocate(%s, %llu): %s", name,
+                              (unsigned long long)r->cap, strerror(fe));
             } else {
                 void *p = mmap(NULL, (size_t)r->cap, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
                 if (p == MAP_FAILED) {
@@ -771,7 +887,7 @@ posix_setup(rma_t *r, const int *node_to_comm, uint32_t store_id)
         if (q == r->nrank)
             continue;
         char pn[96];
-        snprintf(pn, sizeof pn, "/pxs.%ld.%u.%d", leader, store_id, q);
+        snprintf(pn, sizeof pn, "/pxs.%ld.%016llx.%d", leader, (unsigned long long)nonce, q);
         int cr = node_to_comm[q];
         int fd = shm_open(pn, O_RDONLY, 0);
         if (fd < 0) {
@@ -876,7 +992,7 @@ unified(MPI_Win w)
 }
 
 static int
-rma_create(MPI_Comm comm, const pxs_store_opts_t *o, uint32_t store_id, void **out)
+rma_create(MPI_Comm comm, const pxs_store_opts_t *o, uint64_t nonce, void **out)
 {
     rma_t *r = calloc(1, sizeof *r);
     int rc = r ? PXS_OK : pxsi_err(PXS_ERR_NOMEM, SUB, "store state");
@@ -886,6 +1002,7 @@ rma_create(MPI_Comm comm, const pxs_store_opts_t *o, uint32_t store_id, void **o
         return rc;
     }
     r->comm = comm; /* the front end's duplicate, MPI_ERRORS_RETURN */
+    r->nonce = nonce;
     r->node = MPI_COMM_NULL;
     r->shm_win = r->data_win = r->ctl_win = r->sync_win = MPI_WIN_NULL;
     MPI_Comm_rank(r->comm, &r->rank);
@@ -948,11 +1065,17 @@ rma_create(MPI_Comm comm, const pxs_store_opts_t *o, uint32_t store_id, void **o
                             r->comm);
         rc = pxsi_agree(r->comm, pxsi_mpi_err(mrc, SUB, "MPI_Allgather (slot tables)"));
     }
+    r->shm_on = shm;
+    /* can this node hold the arenas? Before any window call, agreed with
+     * the reason, so every rank fails with the size and the limit */
+    if (rc == PXS_OK)
+        rc = pxsi_node_mem_fits(r->comm, r->node, SUB, r->cap,
+                                5 * (uint64_t)r->nslots * sizeof(uint64_t), r->shm_on, "arena",
+                                "PXS_ARENA_BYTES / opts.arena_bytes");
     if (rc) {
         rma_free_all(r);
         return rc;
     }
-    r->shm_on = shm;
 
     /* node rank -> comm rank */
     int *n2c = malloc((size_t)r->nsize * sizeof *n2c);
@@ -1026,7 +1149,7 @@ rma_create(MPI_Comm comm, const pxs_store_opts_t *o, uint32_t store_id, void **o
         if (mode == MODE_NONE) {
             /* Win_allocate_shared refused (osc rdma/ucx/pt2pt only), or the
              * shared arena could not be reached across nodes */
-            rc = posix_setup(r, n2c, store_id);
+            rc = posix_setup(r, n2c, nonce);
             if (rc == PXS_OK) {
                 mrc = MPI_Win_create(r->arena, (MPI_Aint)cap, 1, MPI_INFO_NULL, r->comm,
                                      &r->data_win);
@@ -1124,7 +1247,8 @@ rma_create(MPI_Comm comm, const pxs_store_opts_t *o, uint32_t store_id, void **o
         rma_free_all(r);
         return rc;
     }
-    PXSI_DEBUG(SUB, "store %u: arena %llu B, %u slots, mode %d, shm %d, chunk %zu", store_id,
+    PXSI_DEBUG(SUB, "store %016llx: arena %llu B, %u slots, mode %d, shm %d, chunk %zu",
+               (unsigned long long)nonce,
                (unsigned long long)cap, r->nslots, mode, r->shm_on, r->chunk);
     *out = r;
     return PXS_OK;
@@ -1161,5 +1285,7 @@ const pxsi_store_conn_ops_t pxsi_store_rma_ops = {
     .stats = rma_stats,
 #ifdef PXS_TEST_HOOKS
     .corrupt = rma_corrupt,
+    .set_gen = rma_set_gen,
+    .add_claims = rma_add_claims,
 #endif
 };

@@ -23,7 +23,7 @@ main(int argc, char **argv)
         bad = 1;
 
     uint32_t topic = 1;
-    pxs_subscription_t sub = {topic, NULL};
+    pxs_subscription_t sub = {.topic = topic, .group = NULL};
     pxs_bus_opts_t o;
     pxs_bus_opts_init(&o);
     o.publish = &topic;

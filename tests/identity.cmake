@@ -1,0 +1,19 @@
+# Object identity (docs/DESIGN.md, section "Object identity"): proxies of
+# another store instance are STALE, old generations never come back.
+set(PXS_IDENTITY_T ${CMAKE_CURRENT_SOURCE_DIR})
+
+# MPI_COMM_SELF stores (ring across processes, pairs in one process), split
+# communicators, generation wrap / slot retirement (test hook)
+pxs_add_mpi_test(NAME store.identity NP 4 TIMEOUT 120 OSC sm rdma ucx
+  SOURCES ${PXS_IDENTITY_T}/mpi/test_store_identity.c)
+
+# Two separate mpiexec runs: the first writes a proxy to a file, the second
+# (a new job, a new store instance whose first object has the same slot,
+# offset and generation) must refuse it with PXS_ERR_STALE; a version 1 text
+# proxy is refused with PXS_ERR_CORRUPT.
+pxs_test_exe(mpitest_store_crossjob ${PXS_IDENTITY_T}/mpi/test_store_crossjob.c)
+add_test(NAME mpi.store.crossjob
+  COMMAND bash ${PXS_IDENTITY_T}/tools/crossjob.sh $<TARGET_FILE:mpitest_store_crossjob>
+          ${MPIEXEC_EXECUTABLE} ${MPIEXEC_NUMPROC_FLAG} ${MPIEXEC_PREFLAGS})
+set_tests_properties(mpi.store.crossjob PROPERTIES LABELS "mpi" PROCESSORS 2 TIMEOUT 120
+  ENVIRONMENT "${PXS_ROOT_ENV}")
