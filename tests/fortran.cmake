@@ -24,3 +24,14 @@ pxs_add_mpi_test(NAME fortran.errstop NP 1 EXE ftest_errstop OSC sm TIMEOUT 120
 set_tests_properties(mpi.fortran.errstop.np1.sm PROPERTIES PASS_REGULAR_EXPRESSION
   "proxystream: pxs_store_resolve: PXS_ERR_CORRUPT \\([^)]*\\): .+"
   FAIL_REGULAR_EXPRESSION "NOT REACHED")
+
+# examples/fortran/heat.f90 built from the installed tree (find_package,
+# proxystream::fortran) and run on 4 ranks: 2 simulation, 2 analysis.
+if(NOT PXS_SANITIZE)
+  add_test(NAME mpi.install.fortran_heat
+    COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/install/test_examples.sh
+            ${PROJECT_BINARY_DIR} ${PROJECT_SOURCE_DIR} ${MPIEXEC_EXECUTABLE} fortran 4)
+  set_tests_properties(mpi.install.fortran_heat PROPERTIES
+    LABELS "mpi;install;fortran" TIMEOUT 300 PROCESSORS 4
+    ENVIRONMENT "${PXS_ROOT_ENV}" PASS_REGULAR_EXPRESSION "install example fortran passed")
+endif()
