@@ -11,6 +11,7 @@
 !> status (PXS_OK, PXS_END, PXS_TIMEOUT or a negative PXS_ERR_*), and nothing
 !> stops. Absent: a failure (< 0) prints the call, pxs_strerror and
 !> pxs_last_error_detail() to stderr and does `error stop`.
+!> Design: docs/DESIGN.md, section "Fortran and C++ bindings".
 module proxystream
   use, intrinsic :: iso_c_binding
   use, intrinsic :: iso_fortran_env, only: error_unit, int64

@@ -6,7 +6,8 @@
  *
  * Errors found here (a non-contiguous array, an unallocated buffer) return
  * PXS_ERR_INVALID with their own detail, which pxsf_last_error_detail()
- * returns until the library reports a newer failure. */
+ * returns until the library reports a newer failure. Design: docs/DESIGN.md,
+ * section "Fortran and C++ bindings". */
 #include <ISO_Fortran_binding.h>
 #include <mpi.h>
 #include <stdarg.h>

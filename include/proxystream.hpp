@@ -19,7 +19,8 @@
  *  status; for Store and Bus that is still a collective call, so it must be
  *  reached on every rank (it is not when an exception unwinds one rank only:
  *  then MPI_Abort is the way out). Producer and Consumer destroys are local.
- *  Destroy in order: View, Producer/Consumer, then Bus and Store. */
+ *  Destroy in order: View, Producer/Consumer, then Bus and Store.
+ *  Design: docs/DESIGN.md, section "Fortran and C++ bindings". */
 #ifndef PROXYSTREAM_HPP
 #define PROXYSTREAM_HPP
 
