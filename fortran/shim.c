@@ -69,10 +69,11 @@ cfi_bytes(const CFI_cdesc_t *d, const char *what, void **p, size_t *n)
         return own_err(PXS_ERR_INVALID, "fortran: %s is not allocated", what);
     }
     if (d->rank > 0 && len > 0 && !CFI_is_contiguous(d))
-        return own_err(PXS_ERR_INVALID,
-                       "fortran: %s is not contiguous (pass a contiguous array, "
-                       "or copy the section into one)",
-                       what);
+        return own_err(
+            PXS_ERR_INVALID,
+            "fortran: %s is not contiguous (pass a contiguous array, "
+            "or copy the section into one)",
+            what);
     *p = d->base_addr;
     *n = len;
     return PXS_OK;
@@ -81,8 +82,9 @@ cfi_bytes(const CFI_cdesc_t *d, const char *what, void **p, size_t *n)
 /* ---------------------------------------------------------------- store */
 
 PXSF_API int
-pxsf_store_create(MPI_Fint comm, const int *connector, const int64_t *arena_bytes,
-                  const double *put_timeout, const int *shm, pxs_store_t **out)
+pxsf_store_create(MPI_Fint comm, const int *connector,
+                  const int64_t *arena_bytes, const double *put_timeout,
+                  const int *shm, pxs_store_t **out)
 {
     pxs_store_opts_t o;
     pxs_store_opts_init(&o);
@@ -118,8 +120,8 @@ pxsf_store_put(pxs_store_t *store, CFI_cdesc_t *data, const int *resolves,
 }
 
 PXSF_API int
-pxsf_store_resolve(pxs_store_t *store, const pxs_proxy_t *proxy, CFI_cdesc_t *buf,
-                   int64_t *len_out)
+pxsf_store_resolve(pxs_store_t *store, const pxs_proxy_t *proxy,
+                   CFI_cdesc_t *buf, int64_t *len_out)
 {
     void *p;
     size_t cap, len = 0;
@@ -137,10 +139,11 @@ pxsf_store_resolve(pxs_store_t *store, const pxs_proxy_t *proxy, CFI_cdesc_t *bu
 /* groups: nsub names of glen characters each, blank-padded (Fortran
  * character array); all blank = a plain subscription. NULL: all plain. */
 PXSF_API int
-pxsf_bus_create(MPI_Fint comm, const uint32_t *pub, int64_t npub, const uint32_t *sub,
-                int64_t nsub, const char *groups, int64_t glen,
-                const uint32_t *prefetch, const uint32_t *slots,
-                const uint32_t *batch, const double *send_timeout, pxs_bus_t **out)
+pxsf_bus_create(MPI_Fint comm, const uint32_t *pub, int64_t npub,
+                const uint32_t *sub, int64_t nsub, const char *groups,
+                int64_t glen, const uint32_t *prefetch, const uint32_t *slots,
+                const uint32_t *batch, const double *send_timeout,
+                pxs_bus_t **out)
 {
     pxs_bus_opts_t o;
     pxs_bus_opts_init(&o);
@@ -187,8 +190,9 @@ pxsf_bus_create(MPI_Fint comm, const uint32_t *pub, int64_t npub, const uint32_t
 /* ---------------------------------------------------------------- stream */
 
 PXSF_API int
-pxsf_producer_create(pxs_store_t *store, pxs_publisher_t *pub, const uint32_t *topics,
-                     int64_t ntopics, const uint32_t *batch, const double *max_delay,
+pxsf_producer_create(pxs_store_t *store, pxs_publisher_t *pub,
+                     const uint32_t *topics, int64_t ntopics,
+                     const uint32_t *batch, const double *max_delay,
                      const uint32_t *resolves, const int *checksum,
                      const double *put_timeout, const int *close_on_destroy,
                      pxs_producer_t **out)
@@ -238,8 +242,8 @@ pxsf_producer_send(pxs_producer_t *prod, uint32_t topic, CFI_cdesc_t *data,
 }
 
 PXSF_API int
-pxsf_producer_send_proxy(pxs_producer_t *prod, uint32_t topic, const pxs_proxy_t *proxy,
-                         CFI_cdesc_t *meta)
+pxsf_producer_send_proxy(pxs_producer_t *prod, uint32_t topic,
+                         const pxs_proxy_t *proxy, CFI_cdesc_t *meta)
 {
     void *m;
     size_t mn;
@@ -250,8 +254,8 @@ pxsf_producer_send_proxy(pxs_producer_t *prod, uint32_t topic, const pxs_proxy_t
 }
 
 PXSF_API int
-pxsf_consumer_resolve(pxs_consumer_t *cons, const pxs_event_t *ev, CFI_cdesc_t *buf,
-                      int64_t *len_out)
+pxsf_consumer_resolve(pxs_consumer_t *cons, const pxs_event_t *ev,
+                      CFI_cdesc_t *buf, int64_t *len_out)
 {
     void *p;
     size_t cap, len = 0;

@@ -45,15 +45,23 @@
 #endif
 #include "proxystream.h"
 
-namespace pxs {
+namespace pxs
+{
 
 /* ------------------------------------------------------------ errors */
 
 /** The error category of proxystream status codes (name "proxystream"). */
-class error_category_impl final : public std::error_category {
+class error_category_impl final : public std::error_category
+{
   public:
-    const char *name() const noexcept override { return "proxystream"; }
-    std::string message(int code) const override { return pxs_strerror(code); }
+    const char *name() const noexcept override
+    {
+        return "proxystream";
+    }
+    std::string message(int code) const override
+    {
+        return pxs_strerror(code);
+    }
 };
 
 inline const std::error_category &
@@ -65,18 +73,29 @@ category() noexcept
 
 /** A failed call: code().value() is the PXS_ERR_* status, detail() the
  *  library's detail line at the time of the failure. */
-class error : public std::system_error {
+class error : public std::system_error
+{
   public:
     error(int code, const char *call)
         : std::system_error(code, category()), detail_(pxs_last_error_detail())
     {
-        what_ = std::string(call) + ": " + pxs_errname(code) + " (" + pxs_strerror(code) +
-                ")" + (detail_.empty() ? "" : ": " + detail_);
+        what_ = std::string(call) + ": " + pxs_errname(code) + " (" +
+                pxs_strerror(code) + ")" +
+                (detail_.empty() ? "" : ": " + detail_);
     }
-    const char *what() const noexcept override { return what_.c_str(); }
+    const char *what() const noexcept override
+    {
+        return what_.c_str();
+    }
     /** The PXS_ERR_* value. */
-    int status() const noexcept { return code().value(); }
-    const std::string &detail() const noexcept { return detail_; }
+    int status() const noexcept
+    {
+        return code().value();
+    }
+    const std::string &detail() const noexcept
+    {
+        return detail_;
+    }
 
   private:
     std::string detail_;
@@ -95,7 +114,8 @@ check(int rc, const char *call)
 /* ------------------------------------------------------------ bytes */
 
 /** Read-only byte span (C++17 has no std::span). */
-class bytes_view {
+class bytes_view
+{
   public:
     constexpr bytes_view() noexcept = default;
     bytes_view(const void *data, std::size_t size) noexcept
@@ -104,19 +124,40 @@ class bytes_view {
     }
     /** Any contiguous container of trivially copyable elements
      *  (std::vector, std::array, std::string, ...). */
-    template <class C, class T = std::remove_pointer_t<decltype(std::data(std::declval<const C &>()))>,
-              class = std::enable_if_t<std::is_trivially_copyable_v<T> &&
-                                       !std::is_same_v<std::decay_t<C>, bytes_view>>>
+    template <
+        class C,
+        class T = std::remove_pointer_t<
+            decltype(std::data(std::declval<const C &>()))>,
+        class = std::enable_if_t<std::is_trivially_copyable_v<T> &&
+                                 !std::is_same_v<std::decay_t<C>, bytes_view>>>
     bytes_view(const C &c) noexcept
         : bytes_view(std::data(c), std::size(c) * sizeof(T))
     {
     }
-    const std::byte *data() const noexcept { return data_; }
-    std::size_t size() const noexcept { return size_; }
-    bool empty() const noexcept { return size_ == 0; }
-    const std::byte *begin() const noexcept { return data_; }
-    const std::byte *end() const noexcept { return data_ + size_; }
-    std::byte operator[](std::size_t i) const noexcept { return data_[i]; }
+    const std::byte *data() const noexcept
+    {
+        return data_;
+    }
+    std::size_t size() const noexcept
+    {
+        return size_;
+    }
+    bool empty() const noexcept
+    {
+        return size_ == 0;
+    }
+    const std::byte *begin() const noexcept
+    {
+        return data_;
+    }
+    const std::byte *end() const noexcept
+    {
+        return data_ + size_;
+    }
+    std::byte operator[](std::size_t i) const noexcept
+    {
+        return data_[i];
+    }
 
   private:
     const std::byte *data_ = nullptr;
@@ -160,16 +201,39 @@ from_text(const std::string &text)
 }
 
 /** One received event (wraps pxs_event_t). */
-class Event {
+class Event
+{
   public:
-    Event() noexcept : ev_() {}
-    explicit Event(const pxs_event_t &ev) noexcept : ev_(ev) {}
-    const proxy &get_proxy() const noexcept { return ev_.proxy; }
-    std::uint32_t topic() const noexcept { return ev_.topic; }
-    int producer() const noexcept { return ev_.producer; }
-    std::uint64_t seq() const noexcept { return ev_.seq; }
-    bytes_view meta() const noexcept { return bytes_view(ev_.meta, ev_.meta_len); }
-    const pxs_event_t &raw() const noexcept { return ev_; }
+    Event() noexcept : ev_()
+    {
+    }
+    explicit Event(const pxs_event_t &ev) noexcept : ev_(ev)
+    {
+    }
+    const proxy &get_proxy() const noexcept
+    {
+        return ev_.proxy;
+    }
+    std::uint32_t topic() const noexcept
+    {
+        return ev_.topic;
+    }
+    int producer() const noexcept
+    {
+        return ev_.producer;
+    }
+    std::uint64_t seq() const noexcept
+    {
+        return ev_.seq;
+    }
+    bytes_view meta() const noexcept
+    {
+        return bytes_view(ev_.meta, ev_.meta_len);
+    }
+    const pxs_event_t &raw() const noexcept
+    {
+        return ev_;
+    }
 
   private:
     pxs_event_t ev_;
@@ -177,18 +241,33 @@ class Event {
 
 /* ------------------------------------------------------------ handles */
 
-namespace detail {
+namespace detail
+{
 /** Move-only owner of one C handle. */
-template <class T> class handle {
+template <class T> class handle
+{
   public:
     handle() noexcept = default;
-    explicit handle(T *h) noexcept : h_(h) {}
+    explicit handle(T *h) noexcept : h_(h)
+    {
+    }
     handle(const handle &) = delete;
     handle &operator=(const handle &) = delete;
-    handle(handle &&o) noexcept : h_(std::exchange(o.h_, nullptr)) {}
-    T *get() const noexcept { return h_; }
-    T *release() noexcept { return std::exchange(h_, nullptr); }
-    explicit operator bool() const noexcept { return h_ != nullptr; }
+    handle(handle &&o) noexcept : h_(std::exchange(o.h_, nullptr))
+    {
+    }
+    T *get() const noexcept
+    {
+        return h_;
+    }
+    T *release() noexcept
+    {
+        return std::exchange(h_, nullptr);
+    }
+    explicit operator bool() const noexcept
+    {
+        return h_ != nullptr;
+    }
 
   protected:
     T *h_ = nullptr;
@@ -199,12 +278,17 @@ class Store;
 
 /** A zero-copy view of an object (pxs_store_view); released by release() or
  *  the destructor. It counts as one resolve. */
-class View {
+class View
+{
   public:
-    View() noexcept : v_() {}
+    View() noexcept : v_()
+    {
+    }
     View(const View &) = delete;
     View &operator=(const View &) = delete;
-    View(View &&o) noexcept : st_(std::exchange(o.st_, nullptr)), v_(o.v_) {}
+    View(View &&o) noexcept : st_(std::exchange(o.st_, nullptr)), v_(o.v_)
+    {
+    }
     View &operator=(View &&o) noexcept
     {
         if (this != &o) {
@@ -214,24 +298,40 @@ class View {
         }
         return *this;
     }
-    ~View() { reset(); }
-    bytes_view bytes() const noexcept { return bytes_view(v_.data, st_ ? v_.len : 0); }
-    const std::byte *data() const noexcept { return bytes().data(); }
-    std::size_t size() const noexcept { return bytes().size(); }
+    ~View()
+    {
+        reset();
+    }
+    bytes_view bytes() const noexcept
+    {
+        return bytes_view(v_.data, st_ ? v_.len : 0);
+    }
+    const std::byte *data() const noexcept
+    {
+        return bytes().data();
+    }
+    std::size_t size() const noexcept
+    {
+        return bytes().size();
+    }
     /** Release now (throws on failure). */
     void release()
     {
         if (st_)
-            check(pxs_store_release(std::exchange(st_, nullptr), &v_), "pxs_store_release");
+            check(pxs_store_release(std::exchange(st_, nullptr), &v_),
+                  "pxs_store_release");
     }
 
   private:
     friend class Store;
-    View(pxs_store_t *st, const pxs_view_t &v) noexcept : st_(st), v_(v) {}
+    View(pxs_store_t *st, const pxs_view_t &v) noexcept : st_(st), v_(v)
+    {
+    }
     void reset() noexcept
     {
         if (st_) {
-            [[maybe_unused]] int rc = pxs_store_release(std::exchange(st_, nullptr), &v_);
+            [[maybe_unused]] int rc =
+                pxs_store_release(std::exchange(st_, nullptr), &v_);
         }
     }
     pxs_store_t *st_ = nullptr;
@@ -239,7 +339,8 @@ class View {
 };
 
 /** A store (collective create/close over a communicator). */
-class Store : public detail::handle<pxs_store_t> {
+class Store : public detail::handle<pxs_store_t>
+{
   public:
     /** Default store options (C defaults and PXS_* environment). */
     static pxs_store_opts_t options() noexcept
@@ -270,7 +371,10 @@ class Store : public detail::handle<pxs_store_t> {
         return *this;
     }
     /** Collective destroy; ignores failures (see the file comment). */
-    ~Store() { reset(); }
+    ~Store()
+    {
+        reset();
+    }
     /** Collective destroy; throws (PXS_ERR_BUSY: views or requests still
      *  out on some rank; the store stays usable, every rank calls again). */
     void close()
@@ -284,7 +388,8 @@ class Store : public detail::handle<pxs_store_t> {
     proxy put(bytes_view data, const pxs_put_opts_t &opts = put_options())
     {
         proxy p;
-        check(pxs_store_put(h_, data.data(), data.size(), &opts, &p), "pxs_store_put");
+        check(pxs_store_put(h_, data.data(), data.size(), &opts, &p),
+              "pxs_store_put");
         return p;
     }
     /** Resolve into buf (cap bytes); returns the object's size. */
@@ -299,7 +404,8 @@ class Store : public detail::handle<pxs_store_t> {
     {
         void *buf = nullptr;
         std::size_t n = 0;
-        check(pxs_store_resolve_alloc(h_, &p, &buf, &n), "pxs_store_resolve_alloc");
+        check(pxs_store_resolve_alloc(h_, &p, &buf, &n),
+              "pxs_store_resolve_alloc");
         const std::byte *b = static_cast<const std::byte *>(buf);
         std::vector<std::byte> v(b, b + n);
         pxs_free(buf);
@@ -311,9 +417,18 @@ class Store : public detail::handle<pxs_store_t> {
         check(pxs_store_view(h_, &p, &v), "pxs_store_view");
         return View(h_, v);
     }
-    void evict(const proxy &p) { check(pxs_store_evict(h_, &p), "pxs_store_evict"); }
-    void drop(const proxy &p) { check(pxs_store_drop(h_, &p), "pxs_store_drop"); }
-    int rank() const noexcept { return pxs_store_rank(h_); }
+    void evict(const proxy &p)
+    {
+        check(pxs_store_evict(h_, &p), "pxs_store_evict");
+    }
+    void drop(const proxy &p)
+    {
+        check(pxs_store_drop(h_, &p), "pxs_store_drop");
+    }
+    int rank() const noexcept
+    {
+        return pxs_store_rank(h_);
+    }
 
   private:
     void reset() noexcept
@@ -332,7 +447,8 @@ struct Subscription {
 };
 
 /** The MPI mailbox bus (collective create/close). */
-class Bus : public detail::handle<pxs_bus_t> {
+class Bus : public detail::handle<pxs_bus_t>
+{
   public:
     /** Default bus options (C defaults and PXS_* environment). */
     static pxs_bus_opts_t options() noexcept
@@ -345,12 +461,15 @@ class Bus : public detail::handle<pxs_bus_t> {
     /** publish: topics this rank publishes; subscribe: topics it receives.
      *  The publish/subscribe fields of opts are replaced by these. */
     Bus(MPI_Comm comm, const std::vector<std::uint32_t> &publish,
-        const std::vector<Subscription> &subscribe, pxs_bus_opts_t opts = options())
+        const std::vector<Subscription> &subscribe,
+        pxs_bus_opts_t opts = options())
     {
         std::vector<pxs_subscription_t> subs(subscribe.size());
         for (std::size_t i = 0; i < subs.size(); i++) {
             subs[i].topic = subscribe[i].topic;
-            subs[i].group = subscribe[i].group.empty() ? nullptr : subscribe[i].group.c_str();
+            subs[i].group = subscribe[i].group.empty()
+                                ? nullptr
+                                : subscribe[i].group.c_str();
             subs[i].prefetch = subscribe[i].prefetch;
         }
         opts.publish = publish.empty() ? nullptr : publish.data();
@@ -377,7 +496,10 @@ class Bus : public detail::handle<pxs_bus_t> {
         return *this;
     }
     /** Collective destroy; ignores failures (see the file comment). */
-    ~Bus() { reset(); }
+    ~Bus()
+    {
+        reset();
+    }
     /** Collective destroy; throws. */
     void close()
     {
@@ -388,9 +510,18 @@ class Bus : public detail::handle<pxs_bus_t> {
         }
     }
     /** Borrowed C handles (valid until close). */
-    pxs_publisher_t *publisher() const noexcept { return pub_; }
-    pxs_subscriber_t *subscriber() const noexcept { return sub_; }
-    int rank() const noexcept { return pxs_bus_rank(h_); }
+    pxs_publisher_t *publisher() const noexcept
+    {
+        return pub_;
+    }
+    pxs_subscriber_t *subscriber() const noexcept
+    {
+        return sub_;
+    }
+    int rank() const noexcept
+    {
+        return pxs_bus_rank(h_);
+    }
 
   private:
     void reset() noexcept
@@ -405,7 +536,8 @@ class Bus : public detail::handle<pxs_bus_t> {
 
 /** A producer (local): puts chunks in a store and publishes their proxies.
  *  Borrows the store and the bus: destroy it first. */
-class Producer : public detail::handle<pxs_producer_t> {
+class Producer : public detail::handle<pxs_producer_t>
+{
   public:
     static pxs_producer_opts_t options() noexcept
     {
@@ -420,13 +552,15 @@ class Producer : public detail::handle<pxs_producer_t> {
         return o;
     }
     Producer() noexcept = default;
-    Producer(Store &store, const Bus &bus, const pxs_producer_opts_t &opts = options())
+    Producer(Store &store, const Bus &bus,
+             const pxs_producer_opts_t &opts = options())
     {
         check(pxs_producer_create(store.get(), bus.publisher(), &opts, &h_),
               "pxs_producer_create");
     }
     /** A forward-only producer (send_proxy; send gives PXS_ERR_INVALID). */
-    explicit Producer(const Bus &bus, const pxs_producer_opts_t &opts = options())
+    explicit Producer(const Bus &bus,
+                      const pxs_producer_opts_t &opts = options())
     {
         check(pxs_producer_create(nullptr, bus.publisher(), &opts, &h_),
               "pxs_producer_create");
@@ -440,7 +574,10 @@ class Producer : public detail::handle<pxs_producer_t> {
         }
         return *this;
     }
-    ~Producer() { reset(); }
+    ~Producer()
+    {
+        reset();
+    }
     /** Destroy (closes owned topics, flushes); throws on failure (the handle
      *  is freed in any case). */
     void close()
@@ -467,7 +604,10 @@ class Producer : public detail::handle<pxs_producer_t> {
         check(pxs_producer_send_proxy(h_, topic, &p, meta.data(), meta.size()),
               "pxs_producer_send_proxy");
     }
-    void flush() { check(pxs_producer_flush(h_), "pxs_producer_flush"); }
+    void flush()
+    {
+        check(pxs_producer_flush(h_), "pxs_producer_flush");
+    }
     void close_topic(std::uint32_t topic)
     {
         check(pxs_producer_close_topic(h_, topic), "pxs_producer_close_topic");
@@ -484,7 +624,8 @@ class Producer : public detail::handle<pxs_producer_t> {
 
 /** A consumer (local). Iterating it yields Events until PXS_END (every
  *  producer closed); a failure during iteration throws pxs::error. */
-class Consumer : public detail::handle<pxs_consumer_t> {
+class Consumer : public detail::handle<pxs_consumer_t>
+{
   public:
     static pxs_consumer_opts_t options() noexcept
     {
@@ -493,18 +634,22 @@ class Consumer : public detail::handle<pxs_consumer_t> {
         return o;
     }
     Consumer() noexcept = default;
-    Consumer(Store &store, const Bus &bus, const pxs_consumer_opts_t &opts = options())
+    Consumer(Store &store, const Bus &bus,
+             const pxs_consumer_opts_t &opts = options())
     {
         check(pxs_consumer_create(store.get(), bus.subscriber(), &opts, &h_),
               "pxs_consumer_create");
     }
     /** A consumer without a store (it forwards, never resolves). */
-    explicit Consumer(const Bus &bus, const pxs_consumer_opts_t &opts = options())
+    explicit Consumer(const Bus &bus,
+                      const pxs_consumer_opts_t &opts = options())
     {
         check(pxs_consumer_create(nullptr, bus.subscriber(), &opts, &h_),
               "pxs_consumer_create");
     }
-    Consumer(Consumer &&o) noexcept : handle(std::move(o)), ended_(o.ended_) {}
+    Consumer(Consumer &&o) noexcept : handle(std::move(o)), ended_(o.ended_)
+    {
+    }
     Consumer &operator=(Consumer &&o) noexcept
     {
         if (this != &o) {
@@ -514,7 +659,10 @@ class Consumer : public detail::handle<pxs_consumer_t> {
         }
         return *this;
     }
-    ~Consumer() { reset(); }
+    ~Consumer()
+    {
+        reset();
+    }
     void close()
     {
         if (h_)
@@ -526,7 +674,8 @@ class Consumer : public detail::handle<pxs_consumer_t> {
     std::optional<Event> next(double timeout = PXS_WAIT_FOREVER)
     {
         pxs_event_t ev;
-        int rc = check(pxs_consumer_next(h_, &ev, timeout), "pxs_consumer_next");
+        int rc =
+            check(pxs_consumer_next(h_, &ev, timeout), "pxs_consumer_next");
         if (rc == PXS_OK)
             return Event(ev);
         if (rc == PXS_END)
@@ -534,18 +683,23 @@ class Consumer : public detail::handle<pxs_consumer_t> {
         return std::nullopt;
     }
     /** True once next() saw PXS_END. */
-    bool ended() const noexcept { return ended_; }
+    bool ended() const noexcept
+    {
+        return ended_;
+    }
 
     std::size_t resolve(const Event &ev, void *buf, std::size_t cap)
     {
         std::size_t n = 0;
-        check(pxs_consumer_resolve(h_, &ev.raw(), buf, cap, &n), "pxs_consumer_resolve");
+        check(pxs_consumer_resolve(h_, &ev.raw(), buf, cap, &n),
+              "pxs_consumer_resolve");
         return n;
     }
     /** Resolve into a vector of T (size: the object's size / sizeof(T)). */
     template <class T = std::byte> std::vector<T> resolve(const Event &ev)
     {
-        static_assert(std::is_trivially_copyable_v<T>, "resolve into trivially copyable T");
+        static_assert(std::is_trivially_copyable_v<T>,
+                      "resolve into trivially copyable T");
         pxs_proxy_info_t i = info(ev.get_proxy());
         std::vector<T> v((i.size + sizeof(T) - 1) / sizeof(T));
         std::size_t n = resolve(ev, v.data(), v.size() * sizeof(T));
@@ -558,7 +712,8 @@ class Consumer : public detail::handle<pxs_consumer_t> {
     }
 
     /** Input iterator over events (waits for each; ends at PXS_END). */
-    class iterator {
+    class iterator
+    {
       public:
         using iterator_category = std::input_iterator_tag;
         using value_type = Event;
@@ -566,9 +721,18 @@ class Consumer : public detail::handle<pxs_consumer_t> {
         using pointer = const Event *;
         using reference = const Event &;
         iterator() noexcept = default;
-        explicit iterator(Consumer *c) : c_(c) { ++*this; }
-        reference operator*() const noexcept { return ev_; }
-        pointer operator->() const noexcept { return &ev_; }
+        explicit iterator(Consumer *c) : c_(c)
+        {
+            ++*this;
+        }
+        reference operator*() const noexcept
+        {
+            return ev_;
+        }
+        pointer operator->() const noexcept
+        {
+            return &ev_;
+        }
         iterator &operator++()
         {
             std::optional<Event> e = c_->next(PXS_WAIT_FOREVER);
@@ -578,16 +742,31 @@ class Consumer : public detail::handle<pxs_consumer_t> {
                 c_ = nullptr;
             return *this;
         }
-        void operator++(int) { ++*this; }
-        bool operator==(const iterator &o) const noexcept { return c_ == o.c_; }
-        bool operator!=(const iterator &o) const noexcept { return c_ != o.c_; }
+        void operator++(int)
+        {
+            ++*this;
+        }
+        bool operator==(const iterator &o) const noexcept
+        {
+            return c_ == o.c_;
+        }
+        bool operator!=(const iterator &o) const noexcept
+        {
+            return c_ != o.c_;
+        }
 
       private:
         Consumer *c_ = nullptr;
         Event ev_;
     };
-    iterator begin() { return iterator(this); }
-    iterator end() noexcept { return iterator(); }
+    iterator begin()
+    {
+        return iterator(this);
+    }
+    iterator end() noexcept
+    {
+        return iterator();
+    }
 
   private:
     void reset() noexcept

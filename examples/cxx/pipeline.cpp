@@ -14,7 +14,8 @@
 #include <cstring>
 #include <vector>
 
-namespace {
+namespace
+{
 struct Meta {
     std::uint64_t index;
     std::uint32_t crc;
@@ -66,7 +67,10 @@ main(int argc, char **argv)
             for (int c = 0; c < chunks; c++) {
                 for (int i = 0; i < count; i++)
                     chunk[i] = c + i * 1e-3;
-                Meta m{(std::uint64_t)c, pxs_crc32c(0, chunk.data(), chunk.size() * sizeof(double)), 0};
+                Meta m{
+                    (std::uint64_t)c,
+                    pxs_crc32c(0, chunk.data(), chunk.size() * sizeof(double)),
+                    0};
                 gen.send(T_CHUNKS, chunk, pxs::bytes_view(&m, sizeof m));
                 for (double x : chunk)
                     sum += x;
@@ -77,7 +81,8 @@ main(int argc, char **argv)
             pxs::Producer out(bus);
             long n = 0;
             for (const pxs::Event &ev : in)
-                out.send_proxy(T_WORKER0 + (std::uint32_t)(n++ % workers), ev.get_proxy(), ev.meta());
+                out.send_proxy(T_WORKER0 + (std::uint32_t)(n++ % workers),
+                               ev.get_proxy(), ev.meta());
             out.close(); // END to every worker
             got = n;
         } else {
@@ -85,10 +90,14 @@ main(int argc, char **argv)
             for (const pxs::Event &ev : in) {
                 Meta m;
                 std::memcpy(&m, ev.meta().data(), sizeof m);
-                std::vector<double> v = in.resolve<double>(ev); // pulled from rank 0
-                if (pxs_crc32c(0, v.data(), v.size() * sizeof(double)) != m.crc) {
-                    std::fprintf(stderr, "pipeline: worker %d: chunk %llu CRC mismatch\n",
-                                 rank - 2, (unsigned long long)m.index);
+                std::vector<double> v =
+                    in.resolve<double>(ev); // pulled from rank 0
+                if (pxs_crc32c(0, v.data(), v.size() * sizeof(double)) !=
+                    m.crc) {
+                    std::fprintf(
+                        stderr,
+                        "pipeline: worker %d: chunk %llu CRC mismatch\n",
+                        rank - 2, (unsigned long long)m.index);
                     bad = 1;
                 }
                 for (double x : v)
@@ -110,16 +119,17 @@ main(int argc, char **argv)
     MPI_Gather(&got, 1, MPI_LONG, per.data(), 1, MPI_LONG, 0, MPI_COMM_WORLD);
     if (rank == 0) {
         long received = 0;
-        std::printf("pipeline: %d chunks of %zu B, dispatcher forwarded %ld\n", chunks,
-                    count * sizeof(double), per[1]);
+        std::printf("pipeline: %d chunks of %zu B, dispatcher forwarded %ld\n",
+                    chunks, count * sizeof(double), per[1]);
         for (int w = 0; w < workers; w++) {
             std::printf("  worker %d: %ld chunks\n", w, per[2 + w]);
             received += per[2 + w];
         }
         bool ok = received == chunks && per[1] == chunks &&
                   std::abs(total - sum) <= 1e-9 * std::abs(sum);
-        std::printf("pipeline: sum generated %.6f, resolved by workers %.6f: %s\n", sum, total,
-                    ok ? "ok" : "MISMATCH");
+        std::printf(
+            "pipeline: sum generated %.6f, resolved by workers %.6f: %s\n", sum,
+            total, ok ? "ok" : "MISMATCH");
         if (!ok)
             bad = 1;
     }

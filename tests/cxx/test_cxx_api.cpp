@@ -9,29 +9,30 @@
 #include <cstring>
 #include <type_traits>
 
-#define CHECK(c)                                                                          \
-    do {                                                                                  \
-        if (!(c)) {                                                                       \
-            std::fprintf(stderr, "[rank %d] %s:%d: FAILED: %s (detail: %s)\n", rank,      \
-                         __FILE__, __LINE__, #c, pxs_last_error_detail());                \
-            MPI_Abort(MPI_COMM_WORLD, 1);                                                 \
-        }                                                                                 \
+#define CHECK(c)                                                               \
+    do {                                                                       \
+        if (!(c)) {                                                            \
+            std::fprintf(stderr, "[rank %d] %s:%d: FAILED: %s (detail: %s)\n", \
+                         rank, __FILE__, __LINE__, #c,                         \
+                         pxs_last_error_detail());                             \
+            MPI_Abort(MPI_COMM_WORLD, 1);                                      \
+        }                                                                      \
     } while (0)
 
 // expr must throw pxs::error with status `want`
-#define CHECK_THROWS(expr, want)                                                          \
-    do {                                                                                  \
-        int got_ = 0;                                                                     \
-        try {                                                                             \
-            expr;                                                                         \
-        } catch (const pxs::error &e_) {                                                  \
-            got_ = e_.status();                                                           \
-            CHECK(e_.code().category() == pxs::category());                               \
-            CHECK(std::strstr(e_.what(), pxs_errname(want)) != nullptr);                  \
-            CHECK(!e_.detail().empty() &&                                                 \
-                  std::strstr(e_.what(), e_.detail().c_str()) != nullptr);                \
-        }                                                                                 \
-        CHECK(got_ == (want));                                                            \
+#define CHECK_THROWS(expr, want)                                               \
+    do {                                                                       \
+        int got_ = 0;                                                          \
+        try {                                                                  \
+            expr;                                                              \
+        } catch (const pxs::error &e_) {                                       \
+            got_ = e_.status();                                                \
+            CHECK(e_.code().category() == pxs::category());                    \
+            CHECK(std::strstr(e_.what(), pxs_errname(want)) != nullptr);       \
+            CHECK(!e_.detail().empty() &&                                      \
+                  std::strstr(e_.what(), e_.detail().c_str()) != nullptr);     \
+        }                                                                      \
+        CHECK(got_ == (want));                                                 \
     } while (0)
 
 static_assert(!std::is_copy_constructible_v<pxs::Store>, "move-only");
@@ -58,7 +59,8 @@ main(int argc, char **argv)
     const int N = 1000, NCHUNK = 6;
 
     CHECK(std::string(pxs::category().name()) == "proxystream");
-    CHECK(pxs::category().message(PXS_ERR_STALE) == pxs_strerror(PXS_ERR_STALE));
+    CHECK(pxs::category().message(PXS_ERR_STALE) ==
+          pxs_strerror(PXS_ERR_STALE));
 
     // ---- store: put, proxy by MPI_Send, resolve, stale, forged, view, evict
     pxs_store_opts_t so = pxs::Store::options();
@@ -70,12 +72,15 @@ main(int argc, char **argv)
     for (int i = 0; i < 35; i++)
         a[i] = i + 100.0 * rank;
     pxs::proxy p = st.put(a), q;
-    MPI_Sendrecv(p.bytes, PXS_PROXY_SIZE, MPI_BYTE, (rank + 1) % 3, 1, q.bytes, PXS_PROXY_SIZE,
-                 MPI_BYTE, (rank + 2) % 3, 1, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
+    MPI_Sendrecv(p.bytes, PXS_PROXY_SIZE, MPI_BYTE, (rank + 1) % 3, 1, q.bytes,
+                 PXS_PROXY_SIZE, MPI_BYTE, (rank + 2) % 3, 1, MPI_COMM_WORLD,
+                 MPI_STATUS_IGNORE);
     pxs::validate(q);
-    CHECK(pxs::info(q).size == 35 * sizeof(double) && pxs::info(q).owner == (uint32_t)(rank + 2) % 3);
+    CHECK(pxs::info(q).size == 35 * sizeof(double) &&
+          pxs::info(q).owner == (uint32_t)(rank + 2) % 3);
     double small[3];
-    CHECK_THROWS(st.resolve(q, small, sizeof small), PXS_ERR_TRUNC); // nothing consumed
+    CHECK_THROWS(st.resolve(q, small, sizeof small),
+                 PXS_ERR_TRUNC); // nothing consumed
     std::vector<std::byte> got = st.resolve(q);
     CHECK(got.size() == 35 * sizeof(double));
     for (int i = 0; i < 35; i++) {
@@ -86,7 +91,8 @@ main(int argc, char **argv)
     CHECK_THROWS(st.resolve(q), PXS_ERR_STALE); // budget 1 used up
     std::string txt = pxs::to_text(q);
     CHECK(txt.rfind("pxs2:", 0) == 0 && txt.size() == PXS_PROXY_TEXT_LEN - 1);
-    CHECK(std::memcmp(pxs::from_text(" " + txt + "\n").bytes, q.bytes, 64) == 0);
+    CHECK(std::memcmp(pxs::from_text(" " + txt + "\n").bytes, q.bytes, 64) ==
+          0);
     CHECK_THROWS(pxs::from_text("pxs2:zz"), PXS_ERR_CORRUPT);
     pxs::proxy forged = q;
     forged.bytes[24] ^= 0x40; // the size field
@@ -101,8 +107,10 @@ main(int argc, char **argv)
     {
         pxs::View v1 = st.view(k);
         pxs::View v2 = st.view(k);
-        CHECK(std::string(reinterpret_cast<const char *>(v1.data()), v1.size()) == hello);
-        CHECK(v2.bytes().size() == hello.size() && v2.bytes()[0] == std::byte{'h'});
+        CHECK(std::string(reinterpret_cast<const char *>(v1.data()),
+                          v1.size()) == hello);
+        CHECK(v2.bytes().size() == hello.size() &&
+              v2.bytes()[0] == std::byte{'h'});
         v2.release(); // explicit
         v2.release(); // no-op once released
     }                 // v1 released by its destructor
@@ -142,12 +150,14 @@ main(int argc, char **argv)
             for (int i = 0; i < N; i++)
                 chunk[i] = c * N + i;
             pxs::proxy sp = prod.send(1, chunk, pxs::bytes_view(&c, sizeof c));
-            CHECK(pxs::info(sp).seq == (uint64_t)c && pxs::info(sp).size == N * sizeof(int));
+            CHECK(pxs::info(sp).seq == (uint64_t)c &&
+                  pxs::info(sp).size == N * sizeof(int));
             if (c == 2)
                 prod.flush();
         }
         char big[200] = {0};
-        CHECK_THROWS(prod.send(1, chunk, pxs::bytes_view(big, sizeof big)), PXS_ERR_TOO_BIG);
+        CHECK_THROWS(prod.send(1, chunk, pxs::bytes_view(big, sizeof big)),
+                     PXS_ERR_TOO_BIG);
         CHECK_THROWS(prod.send(3, chunk), PXS_ERR_NOT_FOUND);
         prod.close_topic(1);
         CHECK_THROWS(prod.send(1, chunk), PXS_ERR_CLOSED);
@@ -159,7 +169,8 @@ main(int argc, char **argv)
         int odd = 0, discarded = 0;
         for (const pxs::Event &ev : cons) {
             int c;
-            CHECK(ev.topic() == 1 && ev.producer() == 0 && ev.meta().size() == sizeof c);
+            CHECK(ev.topic() == 1 && ev.producer() == 0 &&
+                  ev.meta().size() == sizeof c);
             std::memcpy(&c, ev.meta().data(), sizeof c);
             CHECK((uint64_t)c == ev.seq());
             if (c == NCHUNK - 1) {
@@ -181,7 +192,7 @@ main(int argc, char **argv)
         bad.bytes[0] = 99;
         CHECK_THROWS(fwd.send_proxy(2, bad), PXS_ERR_CORRUPT);
         CHECK_THROWS(fwd.send(2, hello), PXS_ERR_INVALID); // no store
-        fwd.close();                                        // END on topic 2
+        fwd.close();                                       // END on topic 2
         pxs::Consumer moved = std::move(cons);
         // a failure while iterating throws (the moved-from handle is empty)
         int thrown = 0;
