@@ -62,6 +62,28 @@ main(int argc, char **argv)
     CHECK(pxs::category().message(PXS_ERR_STALE) ==
           pxs_strerror(PXS_ERR_STALE));
 
+    // ---- collective create errors throw on every rank together; local
+    // calls on empty handles throw PXS_ERR_INVALID
+    {
+        pxs_store_opts_t huge = pxs::Store::options();
+        huge.arena_bytes = (size_t)1 << 62;
+        CHECK_THROWS(pxs::Store(MPI_COMM_WORLD, huge), PXS_ERR_NOMEM);
+        CHECK_THROWS(
+            pxs::Bus(MPI_COMM_WORLD, {},
+                     {{1, "a-group-name-longer-than-31-characters", 0}}),
+            PXS_ERR_INVALID);
+        pxs::Bus nobus;
+        pxs::Store nostore;
+        CHECK(!nobus && !nostore && !nobus.publisher());
+        CHECK_THROWS(pxs::Producer{nobus}, PXS_ERR_INVALID);
+        CHECK_THROWS(pxs::Consumer(nostore, nobus), PXS_ERR_INVALID);
+        pxs::Producer noprod;
+        CHECK_THROWS(noprod.flush(), PXS_ERR_INVALID);
+        CHECK_THROWS(noprod.close_topic(1), PXS_ERR_INVALID);
+        nobus.close(); // empty: no-op
+        nostore.close();
+    }
+
     // ---- store: put, proxy by MPI_Send, resolve, stale, forged, view, evict
     pxs_store_opts_t so = pxs::Store::options();
     so.arena_bytes = 4u << 20;
@@ -159,6 +181,7 @@ main(int argc, char **argv)
         CHECK_THROWS(prod.send(1, chunk, pxs::bytes_view(big, sizeof big)),
                      PXS_ERR_TOO_BIG);
         CHECK_THROWS(prod.send(3, chunk), PXS_ERR_NOT_FOUND);
+        CHECK_THROWS(prod.close_topic(3), PXS_ERR_NOT_FOUND);
         prod.close_topic(1);
         CHECK_THROWS(prod.send(1, chunk), PXS_ERR_CLOSED);
         prod.close();
@@ -174,6 +197,9 @@ main(int argc, char **argv)
             std::memcpy(&c, ev.meta().data(), sizeof c);
             CHECK((uint64_t)c == ev.seq());
             if (c == NCHUNK - 1) {
+                pxs_event_t raw = ev.raw();
+                raw.proxy.bytes[39] ^= 1;
+                CHECK_THROWS(cons.discard(pxs::Event(raw)), PXS_ERR_CORRUPT);
                 cons.discard(ev);
                 discarded++;
             } else if (c % 2 == 0) {

@@ -21,6 +21,12 @@ program test_api
   type(pxs_event) :: ev
   type(pxs_proxy) :: p, q, forged
   type(pxs_proxy_info) :: info
+  type(pxs_store) :: nostore
+  type(pxs_bus) :: nobus
+  type(pxs_publisher) :: nopub
+  type(pxs_subscriber) :: nosub
+  type(pxs_producer) :: noprod
+  type(pxs_consumer) :: nocons
   real(real64) :: a(7, 5), b(7, 5), small(3)
   integer :: chunk(N), back(N), meta(1), big(50)
   character(:), allocatable :: txt
@@ -52,6 +58,30 @@ program test_api
   call check(c_sizeof(ev) == 184, 'event is sizeof(pxs_event_t)')
 
   ! ---- store: put, proxy by MPI_Send, decode, resolve, stale, keep+evict
+  ! collective create errors fail on every rank together
+  call pxs_store_create(nostore, MPI_COMM_WORLD, arena_bytes=huge(0_int64), ierr=rc)
+  call check(rc == PXS_ERR_NOMEM, 'store_create with an 8 EiB arena NOMEM')
+  call check(len(pxs_last_error_detail()) > 0, 'store_create detail')
+  call pxs_bus_create(nobus, MPI_COMM_WORLD, subscribe=[1], &
+       groups=['a-group-name-longer-than-31-characters'], ierr=rc)
+  call check(rc == PXS_ERR_INVALID, 'bus_create with a too long group name INVALID')
+  ! local calls on unset handles give PXS_ERR_INVALID
+  call pxs_bus_publisher(nobus, nopub, ierr=rc)
+  call check(rc == PXS_ERR_INVALID, 'bus_publisher INVALID')
+  call pxs_bus_subscriber(nobus, nosub, ierr=rc)
+  call check(rc == PXS_ERR_INVALID, 'bus_subscriber INVALID')
+  call pxs_producer_create(noprod, nostore, nopub, ierr=rc)
+  call check(rc == PXS_ERR_INVALID, 'producer_create INVALID')
+  call pxs_producer_flush(noprod, ierr=rc)
+  call check(rc == PXS_ERR_INVALID, 'producer_flush INVALID')
+  call pxs_consumer_create(nocons, nostore, nosub, ierr=rc)
+  call check(rc == PXS_ERR_INVALID, 'consumer_create INVALID')
+  call check(.not. pxs_consumer_next(nocons, ev, ierr=rc) .and. rc == PXS_ERR_INVALID, &
+       'consumer_next INVALID')
+  call pxs_producer_destroy(noprod)                                   ! NULL: no-op
+  call pxs_consumer_destroy(nocons)
+  call pxs_bus_destroy(nobus)
+
   call pxs_store_create(st, MPI_COMM_WORLD, arena_bytes=4194304_int64, ierr=rc)
   call check(rc == PXS_OK, 'store_create')
   a = reshape([(real(i + 100 * rank, real64), i = 1, 35)], [7, 5])
@@ -139,9 +169,13 @@ program test_api
      call check(rc == PXS_ERR_TOO_BIG, 'meta TOO_BIG')
      call pxs_producer_send(prod, 3, chunk, ierr=rc)                ! not an owned topic
      call check(rc == PXS_ERR_NOT_FOUND, 'topic NOT_FOUND')
+     call pxs_producer_close_topic(prod, 3, ierr=rc)
+     call check(rc == PXS_ERR_NOT_FOUND, 'close_topic NOT_FOUND')
      call pxs_producer_close_topic(prod, 1)
      call pxs_producer_send(prod, 1, chunk, ierr=rc)
      call check(rc == PXS_ERR_CLOSED, 'send after close CLOSED')
+     call pxs_producer_close_topic(prod, 1, ierr=rc)
+     call check(rc == PXS_ERR_CLOSED, 'second close CLOSED')
      call pxs_producer_destroy(prod)
   else if (rank == 1) then
      call pxs_consumer_create(cons, st, sub)
@@ -153,6 +187,11 @@ program test_api
         meta = transfer(ev%meta(1:4), meta)
         call check(meta(1) == ev%seq, 'meta is the seq')
         if (ev%seq == NCHUNK - 1) then
+           forged = ev%proxy
+           ev%proxy%bytes(40) = not(ev%proxy%bytes(40))
+           call pxs_consumer_discard(cons, ev, ierr=rc)
+           call check(rc == PXS_ERR_CORRUPT, 'discard forged CORRUPT')
+           ev%proxy = forged
            call pxs_consumer_discard(cons, ev)
            discarded = discarded + 1
         else if (mod(ev%seq, 2_int64) == 0) then
