@@ -123,7 +123,8 @@ class bytes_view
     {
     }
     /** Any contiguous container of trivially copyable elements
-     *  (std::vector, std::array, std::string, ...). */
+     *  (std::vector, std::array, std::string, a C array, ...). A string
+     *  literal is a C array: its terminating NUL is included. */
     template <
         class C,
         class T = std::remove_pointer_t<
