@@ -25,6 +25,11 @@ set_tests_properties(mpi.fortran.errstop.np1.sm PROPERTIES PASS_REGULAR_EXPRESSI
   "proxystream: pxs_store_resolve: PXS_ERR_CORRUPT \\([^)]*\\): .+"
   FAIL_REGULAR_EXPRESSION "NOT REACHED")
 
+# The heat example in the build tree too (so the sanitizer suite runs it):
+# 3 ranks = 2 simulation + 1 analysis here, 4 ranks from the installed tree.
+pxs_fortran_test_exe(fheat ${PROJECT_SOURCE_DIR}/examples/fortran/heat.f90)
+pxs_add_mpi_test(NAME fortran.heat NP 3 EXE fheat OSC sm TIMEOUT 120 LABELS fortran)
+
 # examples/fortran/heat.f90 built from the installed tree (find_package,
 # proxystream::fortran) and run on 4 ranks: 2 simulation, 2 analysis.
 if(NOT PXS_SANITIZE)
