@@ -166,6 +166,7 @@ main(int argc, char **argv)
         po.topics = topics;
         po.n_topics = 1;
         po.checksum = 1;
+        po.resolves = 1; // one resolve per chunk (rank 1 or, forwarded, rank 2)
         pxs::Producer prod(st, bus, po);
         std::vector<int> chunk(N);
         for (int c = 0; c < NCHUNK; c++) {
