@@ -8,13 +8,11 @@
 #include "store/store_int.h"
 
 int
-pxsi_conn_sizes(const char *subsys, const pxs_store_opts_t *o,
-                uint64_t *cap_out, uint32_t *nslots_out)
+pxsi_conn_sizes(const char *subsys, const pxs_store_opts_t *o, uint64_t *cap_out,
+                uint32_t *nslots_out)
 {
-    uint64_t cap =
-        (uint64_t)pxsi_store_arena_bytes(o) & ~(uint64_t)(PXSI_ARENA_ALIGN - 1);
-    uint64_t nsl =
-        o->max_objects ? o->max_objects : pxsi_env_size("PXS_MAX_OBJECTS", 0);
+    uint64_t cap = (uint64_t)pxsi_store_arena_bytes(o) & ~(uint64_t)(PXSI_ARENA_ALIGN - 1);
+    uint64_t nsl = o->max_objects ? o->max_objects : pxsi_env_size("PXS_MAX_OBJECTS", 0);
     if (!nsl) {
         nsl = cap / 4096;
         nsl = nsl < 1024 ? 1024 : nsl > (1u << 20) ? (1u << 20) : nsl;
@@ -22,12 +20,10 @@ pxsi_conn_sizes(const char *subsys, const pxs_store_opts_t *o,
     *cap_out = cap;
     *nslots_out = nsl > PXSI_MAX_SLOTS ? 0 : (uint32_t)nsl;
     if (cap < PXSI_ARENA_ALIGN)
-        return pxsi_err(PXS_ERR_INVALID, subsys,
-                        "arena of %llu bytes is too small",
+        return pxsi_err(PXS_ERR_INVALID, subsys, "arena of %llu bytes is too small",
                         (unsigned long long)cap);
     if (nsl > PXSI_MAX_SLOTS)
-        return pxsi_err(PXS_ERR_INVALID, subsys, "max_objects %llu > 16M",
-                        (unsigned long long)nsl);
+        return pxsi_err(PXS_ERR_INVALID, subsys, "max_objects %llu > 16M", (unsigned long long)nsl);
     return PXS_OK;
 }
 
@@ -41,8 +37,7 @@ int
 pxsi_conn_fits(const char *subsys, const pxsi_arena_t *a, size_t len)
 {
     if (pxsi_arena_need(len) > a->cap)
-        return pxsi_err(PXS_ERR_TOO_BIG, subsys,
-                        "object of %zu bytes > arena of %llu bytes", len,
+        return pxsi_err(PXS_ERR_TOO_BIG, subsys, "object of %zu bytes > arena of %llu bytes", len,
                         (unsigned long long)a->cap);
     return PXS_OK;
 }
@@ -65,8 +60,7 @@ pxsi_conn_alloc(const char *subsys, pxsi_arena_t *a, size_t len, double timeout,
     int waited = 0;
     while (rc == PXS_ERR_AGAIN) {
         if (pxsi_backoff_expired(&b))
-            return pxsi_arena_full_detail(a, PXS_ERR_AGAIN, subsys, len,
-                                          timeout);
+            return pxsi_arena_full_detail(a, PXS_ERR_AGAIN, subsys, len, timeout);
         if (!waited++)
             (*w->waits)++;
         w->pause(w->ctx, &b);
@@ -91,9 +85,8 @@ pxsi_conn_put_budget(const pxs_put_opts_t *o)
 }
 
 void
-pxsi_conn_publish(pxsi_conn_slot_t *sl, uint32_t s, uint64_t off, size_t len,
-                  uint16_t flags, uint32_t crc, const pxs_put_opts_t *o,
-                  pxs_proxy_info_t *out)
+pxsi_conn_publish(pxsi_conn_slot_t *sl, uint32_t s, uint64_t off, size_t len, uint16_t flags,
+                  uint32_t crc, const pxs_put_opts_t *o, pxs_proxy_info_t *out)
 {
     sl->gen++; /* odd: live */
     sl->state = PXSI_SLOT_LIVE;
@@ -110,15 +103,13 @@ pxsi_conn_publish(pxsi_conn_slot_t *sl, uint32_t s, uint64_t off, size_t len,
 }
 
 void
-pxsi_conn_free_slot(pxsi_arena_t *a, pxsi_conn_slot_t *sl, uint32_t s,
-                    const char *subsys)
+pxsi_conn_free_slot(pxsi_arena_t *a, pxsi_conn_slot_t *sl, uint32_t s, const char *subsys)
 {
     if (sl->gen >= PXSI_GEN_RETIRE) {
         /* generation exhausted: never reuse the slot (no wrap) */
         sl->state = PXSI_SLOT_RETIRED;
         pxsi_arena_retire(a, s);
-        PXSI_DEBUG(subsys, "slot %u retired at gen %llu", s,
-                   (unsigned long long)sl->gen);
+        PXSI_DEBUG(subsys, "slot %u retired at gen %llu", s, (unsigned long long)sl->gen);
     } else {
         sl->state = PXSI_SLOT_FREE;
         pxsi_arena_free(a, s); /* may lower hwm */
@@ -126,8 +117,8 @@ pxsi_conn_free_slot(pxsi_arena_t *a, pxsi_conn_slot_t *sl, uint32_t s,
 }
 
 int
-pxsi_conn_check(const char *subsys, const pxs_proxy_info_t *pi, uint64_t nonce,
-                uint32_t nslots, uint64_t cap)
+pxsi_conn_check(const char *subsys, const pxs_proxy_info_t *pi, uint64_t nonce, uint32_t nslots,
+                uint64_t cap)
 {
     /* the connector's own record of the instance: a connector never acts on
      * another instance's proxy */
@@ -136,13 +127,11 @@ pxsi_conn_check(const char *subsys, const pxs_proxy_info_t *pi, uint64_t nonce,
                         "proxy of store instance 0x%016llx given to store "
                         "instance 0x%016llx "
                         "(another store, job or run)",
-                        (unsigned long long)pi->store_nonce,
-                        (unsigned long long)nonce);
+                        (unsigned long long)pi->store_nonce, (unsigned long long)nonce);
     uint64_t s = pxsi_gen_slot(pi->generation);
     int o = (int)pi->owner;
     if (s >= nslots)
-        return pxsi_err(PXS_ERR_CORRUPT, subsys,
-                        "slot %llu beyond rank %d's table of %u",
+        return pxsi_err(PXS_ERR_CORRUPT, subsys, "slot %llu beyond rank %d's table of %u",
                         (unsigned long long)s, o, nslots);
     if (pi->offset % PXSI_ARENA_ALIGN)
         return pxsi_err(PXS_ERR_CORRUPT, subsys, "misaligned offset %llu",
@@ -150,12 +139,10 @@ pxsi_conn_check(const char *subsys, const pxs_proxy_info_t *pi, uint64_t nonce,
     if (pi->offset > cap || pi->size > cap - pi->offset)
         return pxsi_err(PXS_ERR_CORRUPT, subsys,
                         "offset %llu + size %llu beyond rank %d's arena (%llu)",
-                        (unsigned long long)pi->offset,
-                        (unsigned long long)pi->size, o,
+                        (unsigned long long)pi->offset, (unsigned long long)pi->size, o,
                         (unsigned long long)cap);
     if (!(pxsi_gen_gen(pi->generation) & 1u))
-        return pxsi_err(PXS_ERR_STALE, subsys,
-                        "generation %llu is not a live one",
+        return pxsi_err(PXS_ERR_STALE, subsys, "generation %llu is not a live one",
                         (unsigned long long)pxsi_gen_gen(pi->generation));
     return PXS_OK;
 }
@@ -168,21 +155,18 @@ pxsi_conn_match(const char *subsys, const pxsi_conn_slot_t *sl, uint64_t off,
         return pxsi_err(PXS_ERR_STALE, subsys, "%s: object is gone", what);
     if (off != pi->offset || sl->size != pi->size || sl->flags != pi->flags ||
         sl->crc != pi->payload_crc)
-        return pxsi_err(PXS_ERR_CORRUPT, subsys,
-                        "%s: proxy does not match the object", what);
+        return pxsi_err(PXS_ERR_CORRUPT, subsys, "%s: proxy does not match the object", what);
     return PXS_OK;
 }
 
 int
-pxsi_conn_crc_check(const char *subsys, const pxs_proxy_info_t *pi,
-                    const void *data)
+pxsi_conn_crc_check(const char *subsys, const pxs_proxy_info_t *pi, const void *data)
 {
     if (!(pi->flags & PXS_PROXY_F_PAYLOAD_CRC))
         return PXS_OK;
     uint32_t c = pxs_crc32c(0, data, (size_t)pi->size);
     if (c != pi->payload_crc)
-        return pxsi_err(PXS_ERR_CORRUPT, subsys,
-                        "payload checksum mismatch (0x%08x != 0x%08x)", c,
+        return pxsi_err(PXS_ERR_CORRUPT, subsys, "payload checksum mismatch (0x%08x != 0x%08x)", c,
                         pi->payload_crc);
     return PXS_OK;
 }
@@ -199,6 +183,5 @@ pxsi_conn_corrupt(unsigned char *arena, uint64_t cap, uint64_t offset)
 int
 pxsi_conn_not_free(const char *subsys, uint32_t s)
 {
-    return pxsi_err(PXS_ERR_INVALID, subsys,
-                    "test_set_gen: slot %u is not a free slot", s);
+    return pxsi_err(PXS_ERR_INVALID, subsys, "test_set_gen: slot %u is not a free slot", s);
 }

@@ -17,8 +17,7 @@ detail_has(const char *a, const char *b)
 {
     const char *d = pxs_last_error_detail();
     if (!strstr(d, a) || (b && !strstr(d, b))) {
-        fprintf(stderr, "detail \"%s\" lacks \"%s\" / \"%s\"\n", d, a,
-                b ? b : "");
+        fprintf(stderr, "detail \"%s\" lacks \"%s\" / \"%s\"\n", d, a, b ? b : "");
         exit(1);
     }
 }
@@ -60,8 +59,7 @@ main(void)
     CHECK_RC(pxs_store_evict(st, &p), PXS_ERR_NOTSUP);
     detail_has("evict", "\"local\"");
     pxs_request_t *rq = NULL;
-    CHECK_RC(pxs_store_resolve_start(st, &p, buf, sizeof buf, &rq),
-             PXS_ERR_NOTSUP);
+    CHECK_RC(pxs_store_resolve_start(st, &p, buf, sizeof buf, &rq), PXS_ERR_NOTSUP);
     CHECK(rq == NULL);
     detail_has("resolve_start", "\"local\"");
     CHECK_RC(pxs_store_progress(st), PXS_ERR_NOTSUP);
@@ -81,28 +79,23 @@ main(void)
 
     /* ---- pxsi_err_prefix keeps the cause */
     CHECK_RC(pxsi_err(PXS_ERR_MPI, "low", "root cause %d", 42), PXS_ERR_MPI);
-    CHECK_RC(pxsi_err_prefix(PXS_ERR_AGAIN, "high", "while doing %s", "x"),
-             PXS_ERR_AGAIN);
-    CHECK(strcmp(pxs_last_error_detail(),
-                 "high: while doing x: low: root cause 42") == 0);
+    CHECK_RC(pxsi_err_prefix(PXS_ERR_AGAIN, "high", "while doing %s", "x"), PXS_ERR_AGAIN);
+    CHECK(strcmp(pxs_last_error_detail(), "high: while doing x: low: root cause 42") == 0);
 
     /* ---- a failed async resolve keeps its own cause until wait */
     po.resolves = 1;
     CHECK_OK(pxs_store_put(st, data, sizeof data, &po, &p));
-    CHECK_OK(pxs_store_resolve(st, &p, buf, sizeof buf, &len)); /* spends it */
-    CHECK_OK(pxs_store_resolve_start(st, &p, buf, sizeof buf,
-                                     &rq)); /* done: STALE */
+    CHECK_OK(pxs_store_resolve(st, &p, buf, sizeof buf, &len));      /* spends it */
+    CHECK_OK(pxs_store_resolve_start(st, &p, buf, sizeof buf, &rq)); /* done: STALE */
     pxs_proxy_t bad;
     memset(&bad, 0, sizeof bad);
-    CHECK_RC(pxs_store_resolve(st, &bad, buf, sizeof buf, &len),
-             PXS_ERR_CORRUPT);
+    CHECK_RC(pxs_store_resolve(st, &bad, buf, sizeof buf, &len), PXS_ERR_CORRUPT);
     CHECK_RC(pxs_store_resolve_wait(rq, &len), PXS_ERR_STALE);
     detail_has("async resolve failed", "resolve budget used up");
     /* a buffer too small: TRUNC with the sizes, after an unrelated failure */
     CHECK_OK(pxs_store_put(st, data, sizeof data, &po, &p));
     CHECK_OK(pxs_store_resolve_start(st, &p, buf, 10, &rq));
-    CHECK_RC(pxs_store_resolve(st, &bad, buf, sizeof buf, &len),
-             PXS_ERR_CORRUPT);
+    CHECK_RC(pxs_store_resolve(st, &bad, buf, sizeof buf, &len), PXS_ERR_CORRUPT);
     int done = 0;
     CHECK_RC(pxs_store_resolve_test(rq, &done, &len), PXS_ERR_TRUNC);
     CHECK(done == 1 && len == sizeof data);

@@ -54,8 +54,7 @@ typedef struct pxsi_rma {
     size_t *map_len;
     int nmaps;
     pxsi_arena_t al;
-    pxsi_conn_slot_t
-        *slots; /* mirror of A's gen and D (only the owner writes) */
+    pxsi_conn_slot_t *slots; /* mirror of A's gen and D (only the owner writes) */
     uint32_t ndying;
     uint64_t *snap; /* 2 * nslots scratch: result, origin (NO_OP, unused) */
     size_t chunk, piece;
@@ -81,8 +80,7 @@ pxsi_rma_w_d(const pxsi_rma_t *r, int o, uint32_t s)
 
 /* rma_windows.c. Collective create over comm (the ops table's create):
  * named steps, each agreed before the next, one cleanup. */
-int pxsi_rma_create(MPI_Comm comm, const pxs_store_opts_t *o, uint64_t nonce,
-                    void **out);
+int pxsi_rma_create(MPI_Comm comm, const pxs_store_opts_t *o, uint64_t nonce, void **out);
 /* Frees what every rank has (windows that exist on only some ranks were
  * leaked at create). Collective. Not the comm: the front end's. */
 void pxsi_rma_free_all(pxsi_rma_t *r);

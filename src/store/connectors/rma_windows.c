@@ -57,8 +57,7 @@ static void
 posix_teardown(pxsi_rma_t *r, int keep_own)
 {
     for (int i = 0; i < r->nmaps; i++)
-        if (r->maps[i] && r->maps[i] != MAP_FAILED &&
-            !(keep_own && i == r->nrank))
+        if (r->maps[i] && r->maps[i] != MAP_FAILED && !(keep_own && i == r->nrank))
             munmap(r->maps[i], r->map_len[i]);
     free(r->maps);
     free(r->map_len);
@@ -73,9 +72,8 @@ static int
 posix_setup(pxsi_rma_t *r)
 {
     long leader = (long)getpid();
-    int rc = pxsi_agree(
-        r->comm, pxsi_mpi_err(MPI_Bcast(&leader, 1, MPI_LONG, 0, r->node), SUB,
-                              "MPI_Bcast (segment names)"));
+    int rc = pxsi_agree(r->comm, pxsi_mpi_err(MPI_Bcast(&leader, 1, MPI_LONG, 0, r->node), SUB,
+                                              "MPI_Bcast (segment names)"));
     if (rc)
         return rc;
     r->maps = calloc((size_t)r->nsize, sizeof *r->maps);
@@ -84,8 +82,8 @@ posix_setup(pxsi_rma_t *r)
     if (!r->nmaps)
         rc = pxsi_err(PXS_ERR_NOMEM, SUB, "posix shm tables");
     char name[96];
-    snprintf(name, sizeof name, "/pxs.%ld.%016llx.%d", leader,
-             (unsigned long long)r->nonce, r->nrank);
+    snprintf(name, sizeof name, "/pxs.%ld.%016llx.%d", leader, (unsigned long long)r->nonce,
+             r->nrank);
     int created = 0;
     if (rc == PXS_OK) {
         int fd = shm_open(name, O_CREAT | O_EXCL | O_RDWR, 0600);
@@ -98,19 +96,16 @@ posix_setup(pxsi_rma_t *r)
              * this way a lack of space is an agreed PXS_ERR_NOMEM here */
             int fe = 0;
             if (ftruncate(fd, (off_t)r->cap) != 0) {
-                rc = pxsi_err(PXS_ERR_NOMEM, SUB, "ftruncate(%s, %llu) failed",
-                              name, (unsigned long long)r->cap);
-            } else if ((fe = posix_fallocate(fd, 0, (off_t)r->cap)) != 0 &&
-                       fe != EINVAL && fe != EOPNOTSUPP) {
-                rc = pxsi_err(PXS_ERR_NOMEM, SUB,
-                              "posix_fallocate(%s, %llu): %s", name,
+                rc = pxsi_err(PXS_ERR_NOMEM, SUB, "ftruncate(%s, %llu) failed", name,
+                              (unsigned long long)r->cap);
+            } else if ((fe = posix_fallocate(fd, 0, (off_t)r->cap)) != 0 && fe != EINVAL &&
+                       fe != EOPNOTSUPP) {
+                rc = pxsi_err(PXS_ERR_NOMEM, SUB, "posix_fallocate(%s, %llu): %s", name,
                               (unsigned long long)r->cap, strerror(fe));
             } else {
-                void *p = mmap(NULL, (size_t)r->cap, PROT_READ | PROT_WRITE,
-                               MAP_SHARED, fd, 0);
+                void *p = mmap(NULL, (size_t)r->cap, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
                 if (p == MAP_FAILED) {
-                    rc = pxsi_err(PXS_ERR_NOMEM, SUB,
-                                  "mmap of own segment failed");
+                    rc = pxsi_err(PXS_ERR_NOMEM, SUB, "mmap of own segment failed");
                 } else {
                     r->maps[r->nrank] = p;
                     r->map_len[r->nrank] = (size_t)r->cap;
@@ -124,21 +119,17 @@ posix_setup(pxsi_rma_t *r)
         if (q == r->nrank)
             continue;
         char pn[96];
-        snprintf(pn, sizeof pn, "/pxs.%ld.%016llx.%d", leader,
-                 (unsigned long long)r->nonce, q);
+        snprintf(pn, sizeof pn, "/pxs.%ld.%016llx.%d", leader, (unsigned long long)r->nonce, q);
         int cr = r->node_to_comm[q];
         int fd = shm_open(pn, O_RDONLY, 0);
         if (fd < 0) {
-            rc = pxsi_err(PXS_ERR_NOMEM, SUB, "shm_open(%s) of a peer failed",
-                          pn);
+            rc = pxsi_err(PXS_ERR_NOMEM, SUB, "shm_open(%s) of a peer failed", pn);
             break;
         }
-        void *p =
-            mmap(NULL, (size_t)r->peer_cap[cr], PROT_READ, MAP_SHARED, fd, 0);
+        void *p = mmap(NULL, (size_t)r->peer_cap[cr], PROT_READ, MAP_SHARED, fd, 0);
         close(fd);
         if (p == MAP_FAILED) {
-            rc =
-                pxsi_err(PXS_ERR_NOMEM, SUB, "mmap of a peer's segment failed");
+            rc = pxsi_err(PXS_ERR_NOMEM, SUB, "mmap of a peer's segment failed");
             break;
         }
         r->maps[q] = p;
@@ -201,8 +192,7 @@ leak_partial(pxsi_rma_t *r, MPI_Win *w)
     if (MPI_Allreduce(&have, &any, 1, MPI_INT, MPI_MAX, r->comm) != MPI_SUCCESS)
         any = 1;
     if (have)
-        PXSI_DEBUG(SUB,
-                   "a window created here but not on every rank is leaked");
+        PXSI_DEBUG(SUB, "a window created here but not on every rank is leaked");
     *w = MPI_WIN_NULL;
     return any;
 }
@@ -211,8 +201,7 @@ static int
 unified(MPI_Win w)
 {
     int *model = NULL, flag = 0;
-    if (MPI_Win_get_attr(w, MPI_WIN_MODEL, &model, &flag) != MPI_SUCCESS ||
-        !flag)
+    if (MPI_Win_get_attr(w, MPI_WIN_MODEL, &model, &flag) != MPI_SUCCESS || !flag)
         return 0;
     return *model == MPI_WIN_UNIFIED;
 }
@@ -234,14 +223,12 @@ nodes_of(const pxsi_rma_t *r)
 static int
 rma_create_node_comm(pxsi_rma_t *r)
 {
-    int mrc = MPI_Comm_split_type(r->comm, MPI_COMM_TYPE_SHARED, r->rank,
-                                  MPI_INFO_NULL, &r->node);
+    int mrc = MPI_Comm_split_type(r->comm, MPI_COMM_TYPE_SHARED, r->rank, MPI_INFO_NULL, &r->node);
     if (mrc != MPI_SUCCESS)
         r->node = MPI_COMM_NULL;
     int rc = pxsi_agree(r->comm, pxsi_mpi_err(mrc, SUB, "MPI_Comm_split_type"));
     if (rc) {
-        r->node =
-            MPI_COMM_NULL; /* where it exists: leaked (freeing is collective) */
+        r->node = MPI_COMM_NULL; /* where it exists: leaked (freeing is collective) */
         return rc;
     }
     MPI_Comm_set_errhandler(r->node, MPI_ERRORS_RETURN);
@@ -265,8 +252,7 @@ rma_create_tables(pxsi_rma_t *r, const pxs_store_opts_t *o, int *shm_out)
         r->peer_base = calloc((size_t)r->size, sizeof *r->peer_base);
         r->slots = calloc(r->nslots, sizeof *r->slots);
         r->snap = calloc(2 * (size_t)r->nslots, sizeof *r->snap);
-        if (!r->peer_cap || !r->peer_nslots || !r->peer_base || !r->slots ||
-            !r->snap)
+        if (!r->peer_cap || !r->peer_nslots || !r->peer_base || !r->slots || !r->snap)
             rc = pxsi_err(PXS_ERR_NOMEM, SUB, "store tables");
         else
             rc = pxsi_arena_init(&r->al, r->cap, r->nslots);
@@ -282,16 +268,12 @@ rma_exchange_sizes(pxsi_rma_t *r, int shm)
     int mrc = MPI_Allreduce(MPI_IN_PLACE, &shm, 1, MPI_INT, MPI_MIN, r->comm);
     int rc = pxsi_agree(r->comm, pxsi_mpi_err(mrc, SUB, "MPI_Allreduce (shm)"));
     if (rc == PXS_OK) {
-        mrc = MPI_Allgather(&r->cap, 1, MPI_UINT64_T, r->peer_cap, 1,
-                            MPI_UINT64_T, r->comm);
-        rc = pxsi_agree(r->comm,
-                        pxsi_mpi_err(mrc, SUB, "MPI_Allgather (arena sizes)"));
+        mrc = MPI_Allgather(&r->cap, 1, MPI_UINT64_T, r->peer_cap, 1, MPI_UINT64_T, r->comm);
+        rc = pxsi_agree(r->comm, pxsi_mpi_err(mrc, SUB, "MPI_Allgather (arena sizes)"));
     }
     if (rc == PXS_OK) {
-        mrc = MPI_Allgather(&r->nslots, 1, MPI_UINT32_T, r->peer_nslots, 1,
-                            MPI_UINT32_T, r->comm);
-        rc = pxsi_agree(r->comm,
-                        pxsi_mpi_err(mrc, SUB, "MPI_Allgather (slot tables)"));
+        mrc = MPI_Allgather(&r->nslots, 1, MPI_UINT32_T, r->peer_nslots, 1, MPI_UINT32_T, r->comm);
+        rc = pxsi_agree(r->comm, pxsi_mpi_err(mrc, SUB, "MPI_Allgather (slot tables)"));
     }
     r->shm_on = shm;
     return rc;
@@ -303,8 +285,7 @@ static int
 rma_check_node_memory(pxsi_rma_t *r)
 {
     return pxsi_node_mem_fits(r->comm, r->node, SUB, r->cap,
-                              5 * (uint64_t)r->nslots * sizeof(uint64_t),
-                              r->shm_on, "arena",
+                              5 * (uint64_t)r->nslots * sizeof(uint64_t), r->shm_on, "arena",
                               "PXS_ARENA_BYTES / opts.arena_bytes");
 }
 
@@ -315,9 +296,7 @@ rma_create_node_table(pxsi_rma_t *r)
     r->node_to_comm = malloc((size_t)r->nsize * sizeof *r->node_to_comm);
     int *nranks = malloc((size_t)r->nsize * sizeof *nranks);
     MPI_Group gn = MPI_GROUP_NULL, gc = MPI_GROUP_NULL;
-    int rc = (r->node_to_comm && nranks)
-                 ? PXS_OK
-                 : pxsi_err(PXS_ERR_NOMEM, SUB, "node table");
+    int rc = (r->node_to_comm && nranks) ? PXS_OK : pxsi_err(PXS_ERR_NOMEM, SUB, "node table");
     if (rc == PXS_OK) {
         for (int i = 0; i < r->nsize; i++)
             nranks[i] = i;
@@ -325,8 +304,7 @@ rma_create_node_table(pxsi_rma_t *r)
         if (mrc == MPI_SUCCESS)
             mrc = MPI_Comm_group(r->comm, &gc);
         if (mrc == MPI_SUCCESS)
-            mrc = MPI_Group_translate_ranks(gn, r->nsize, nranks, gc,
-                                            r->node_to_comm);
+            mrc = MPI_Group_translate_ranks(gn, r->nsize, nranks, gc, r->node_to_comm);
         rc = pxsi_mpi_err(mrc, SUB, "translating node ranks");
         if (gn != MPI_GROUP_NULL)
             MPI_Group_free(&gn);
@@ -347,26 +325,21 @@ rma_arena_mpi_shm(pxsi_rma_t *r)
     MPI_Info_create(&info);
     MPI_Info_set(info, "alloc_shared_noncontig", "true");
     void *base = NULL;
-    int mrc = MPI_Win_allocate_shared((MPI_Aint)r->cap, 1, info, r->node, &base,
-                                      &r->shm_win);
+    int mrc = MPI_Win_allocate_shared((MPI_Aint)r->cap, 1, info, r->node, &base, &r->shm_win);
     MPI_Info_free(&info);
     if (mrc != MPI_SUCCESS)
         r->shm_win = MPI_WIN_NULL;
-    int rc =
-        pxsi_agree(r->comm, pxsi_mpi_err(mrc, SUB, "MPI_Win_allocate_shared"));
+    int rc = pxsi_agree(r->comm, pxsi_mpi_err(mrc, SUB, "MPI_Win_allocate_shared"));
     if (rc) {
         (void)leak_partial(r, &r->shm_win);
         return PXS_OK; /* refused (osc rdma/ucx/pt2pt only): mode 2 */
     }
     MPI_Win_set_errhandler(r->shm_win, MPI_ERRORS_RETURN);
     r->arena = base;
-    mrc = MPI_Win_create(base, (MPI_Aint)r->cap, 1, MPI_INFO_NULL, r->comm,
-                         &r->data_win);
+    mrc = MPI_Win_create(base, (MPI_Aint)r->cap, 1, MPI_INFO_NULL, r->comm, &r->data_win);
     if (mrc != MPI_SUCCESS)
         r->data_win = MPI_WIN_NULL;
-    rc = pxsi_agree(
-        r->comm,
-        pxsi_mpi_err(mrc, SUB, "MPI_Win_create over the shared arena"));
+    rc = pxsi_agree(r->comm, pxsi_mpi_err(mrc, SUB, "MPI_Win_create over the shared arena"));
     if (rc == PXS_OK) {
         r->mode = PXSI_RMA_MODE_MPI_SHM;
         return PXS_OK;
@@ -375,9 +348,7 @@ rma_arena_mpi_shm(pxsi_rma_t *r)
     if (r->nsize == r->size) {
         /* osc sm alone: one node, every peer reached through shm */
         r->mode = PXSI_RMA_MODE_MPI_SHM;
-        PXSI_DEBUG(
-            SUB,
-            "MPI_Win_create refused (osc sm?): shared memory only, one node");
+        PXSI_DEBUG(SUB, "MPI_Win_create refused (osc sm?): shared memory only, one node");
     } else if (partial) {
         /* a leaked data_win covers this memory: keep it (leak) */
         r->shm_win = MPI_WIN_NULL;
@@ -397,12 +368,10 @@ rma_arena_posix_shm(pxsi_rma_t *r)
 {
     if (posix_setup(r) != PXS_OK)
         return PXS_OK;
-    int mrc = MPI_Win_create(r->arena, (MPI_Aint)r->cap, 1, MPI_INFO_NULL,
-                             r->comm, &r->data_win);
+    int mrc = MPI_Win_create(r->arena, (MPI_Aint)r->cap, 1, MPI_INFO_NULL, r->comm, &r->data_win);
     if (mrc != MPI_SUCCESS)
         r->data_win = MPI_WIN_NULL;
-    int rc = pxsi_agree(
-        r->comm, pxsi_mpi_err(mrc, SUB, "MPI_Win_create over POSIX shm"));
+    int rc = pxsi_agree(r->comm, pxsi_mpi_err(mrc, SUB, "MPI_Win_create over POSIX shm"));
     if (rc == PXS_OK) {
         r->mode = PXSI_RMA_MODE_POSIX_SHM;
     } else {
@@ -419,9 +388,8 @@ static int
 rma_arena_plain(pxsi_rma_t *r)
 {
     void *base = NULL;
-    int rc = pxsi_win_allocate(
-        r->comm, (MPI_Aint)r->cap, 1, MPI_INFO_NULL, nodes_of(r), SUB,
-        "MPI_Win_allocate of the arena", &base, &r->data_win);
+    int rc = pxsi_win_allocate(r->comm, (MPI_Aint)r->cap, 1, MPI_INFO_NULL, nodes_of(r), SUB,
+                               "MPI_Win_allocate of the arena", &base, &r->data_win);
     if (rc) {
         (void)leak_partial(r, &r->data_win);
         return rc;
@@ -455,25 +423,21 @@ rma_create_control(pxsi_rma_t *r)
 {
     size_t ctl_bytes = 5 * (size_t)r->nslots * sizeof(uint64_t);
     void *cbase = NULL;
-    int rc = pxsi_win_allocate(
-        r->comm, (MPI_Aint)ctl_bytes, (int)sizeof(uint64_t), MPI_INFO_NULL,
-        nodes_of(r), SUB, "MPI_Win_allocate of the control words", &cbase,
-        &r->ctl_win);
+    int rc = pxsi_win_allocate(r->comm, (MPI_Aint)ctl_bytes, (int)sizeof(uint64_t), MPI_INFO_NULL,
+                               nodes_of(r), SUB, "MPI_Win_allocate of the control words", &cbase,
+                               &r->ctl_win);
     if (rc) {
         (void)leak_partial(r, &r->ctl_win);
         return rc;
     }
     r->ctl = cbase;
-    memset(r->ctl, 0,
-           ctl_bytes); /* before any peer's atomics: barrier at the end */
+    memset(r->ctl, 0, ctl_bytes); /* before any peer's atomics: barrier at the end */
     if (r->data_win != MPI_WIN_NULL)
         MPI_Win_set_errhandler(r->data_win, MPI_ERRORS_RETURN);
-    int uni = unified(r->ctl_win) &&
-              (r->data_win == MPI_WIN_NULL || unified(r->data_win));
+    int uni = unified(r->ctl_win) && (r->data_win == MPI_WIN_NULL || unified(r->data_win));
     return pxsi_agree(
-        r->comm, uni ? PXS_OK
-                     : pxsi_err(PXS_ERR_NOTSUP, SUB,
-                                "window memory model is not MPI_WIN_UNIFIED"));
+        r->comm,
+        uni ? PXS_OK : pxsi_err(PXS_ERR_NOTSUP, SUB, "window memory model is not MPI_WIN_UNIFIED"));
 }
 
 /* One lock_all(MPI_MODE_NOCHECK) epoch per window, open until destroy. A
@@ -521,12 +485,10 @@ rma_map_peers(pxsi_rma_t *r)
 /* ------------------------------------------------------------ create / destroy
  */
 int
-pxsi_rma_create(MPI_Comm comm, const pxs_store_opts_t *o, uint64_t nonce,
-                void **out)
+pxsi_rma_create(MPI_Comm comm, const pxs_store_opts_t *o, uint64_t nonce, void **out)
 {
     pxsi_rma_t *r = calloc(1, sizeof *r);
-    int rc = pxsi_agree(comm, r ? PXS_OK
-                                : pxsi_err(PXS_ERR_NOMEM, SUB, "store state"));
+    int rc = pxsi_agree(comm, r ? PXS_OK : pxsi_err(PXS_ERR_NOMEM, SUB, "store state"));
     if (rc) {
         free(r);
         return rc;
@@ -539,27 +501,32 @@ pxsi_rma_create(MPI_Comm comm, const pxs_store_opts_t *o, uint64_t nonce,
     MPI_Comm_size(r->comm, &r->size);
 
     int shm = 1;
-    if ((rc = rma_create_node_comm(r)) != PXS_OK ||
-        (rc = rma_create_tables(r, o, &shm)) != PXS_OK ||
-        (rc = rma_exchange_sizes(r, shm)) != PXS_OK ||
-        (rc = rma_check_node_memory(r)) != PXS_OK ||
-        (rc = rma_create_node_table(r)) != PXS_OK ||
-        (rc = rma_create_arena(r)) != PXS_OK ||
-        (rc = rma_create_control(r)) != PXS_OK ||
-        (rc = rma_lock_epochs(r)) != PXS_OK ||
-        (rc = rma_map_peers(r)) != PXS_OK)
+    /* the steps, in order; each agreed, so every rank leaves at the same one */
+    if ((rc = rma_create_node_comm(r)) != PXS_OK)
         goto fail;
-    /* nobody targets a window before every rank has initialised and locked it
-     */
-    rc = pxsi_agree(r->comm,
-                    pxsi_mpi_err(MPI_Barrier(r->comm), SUB, "MPI_Barrier"));
+    if ((rc = rma_create_tables(r, o, &shm)) != PXS_OK)
+        goto fail;
+    if ((rc = rma_exchange_sizes(r, shm)) != PXS_OK)
+        goto fail;
+    if ((rc = rma_check_node_memory(r)) != PXS_OK)
+        goto fail;
+    if ((rc = rma_create_node_table(r)) != PXS_OK)
+        goto fail;
+    if ((rc = rma_create_arena(r)) != PXS_OK)
+        goto fail;
+    if ((rc = rma_create_control(r)) != PXS_OK)
+        goto fail;
+    if ((rc = rma_lock_epochs(r)) != PXS_OK)
+        goto fail;
+    if ((rc = rma_map_peers(r)) != PXS_OK)
+        goto fail;
+    /* nobody targets a window before every rank initialised and locked it */
+    rc = pxsi_agree(r->comm, pxsi_mpi_err(MPI_Barrier(r->comm), SUB, "MPI_Barrier"));
     if (rc)
         goto fail;
-    PXSI_DEBUG(
-        SUB,
-        "store %016llx: arena %llu B, %u slots, mode %d, shm %d, chunk %zu",
-        (unsigned long long)nonce, (unsigned long long)r->cap, r->nslots,
-        r->mode, r->shm_on, r->chunk);
+    PXSI_DEBUG(SUB, "store %016llx: arena %llu B, %u slots, mode %d, shm %d, chunk %zu",
+               (unsigned long long)nonce, (unsigned long long)r->cap, r->nslots, r->mode, r->shm_on,
+               r->chunk);
     *out = r;
     return PXS_OK;
 
