@@ -22,15 +22,10 @@ detail_has(const char *a, const char *b)
     }
 }
 
-int
-main(void)
+/* Optional ops NULL -> NOTSUP naming op and connector; nothing consumed. */
+static void
+optional_ops(pxs_store_t *st)
 {
-    pxs_store_opts_t so;
-    CHECK_OK(pxs_store_opts_init(&so));
-    so.connector = PXS_CONN_LOCAL;
-    so.arena_bytes = 1 << 20;
-    pxs_store_t *st = NULL;
-    CHECK_OK(pxs_store_create(MPI_COMM_NULL, &so, &st));
     unsigned char data[256], buf[256];
     pxs_test_fill(data, sizeof data, 5);
     pxs_put_opts_t po;
@@ -38,8 +33,6 @@ main(void)
     po.resolves = 1;
     pxs_proxy_t p;
     CHECK_OK(pxs_store_put(st, data, sizeof data, &po, &p));
-
-    /* ---- optional ops NULL -> NOTSUP naming op and connector */
     static pxsi_store_conn_ops_t t;
     t = pxsi_store_local_ops;
     t.view = NULL;
@@ -50,6 +43,12 @@ main(void)
     t.used = NULL;
     t.stats = NULL;
     const pxsi_store_conn_ops_t *old = pxsi_store_test_swap_ops(st, &t);
+    size_t len = 0;
+    if (!old) {
+        printf("optional ops: test hooks not built, skipped\n");
+        CHECK_OK(pxs_store_resolve(st, &p, buf, sizeof buf, &len));
+        return;
+    }
     CHECK(old == &pxsi_store_local_ops);
     pxs_view_t v;
     CHECK_RC(pxs_store_view(st, &p, &v), PXS_ERR_NOTSUP);
@@ -71,11 +70,30 @@ main(void)
     CHECK_RC(pxsi_store_stats(st, &ss), PXS_ERR_NOTSUP);
     /* required ops still run; with budget 1 the resolve must be the first
      * use: none of the refused calls consumed it */
-    size_t len = 0;
     CHECK_OK(pxs_store_resolve(st, &p, buf, sizeof buf, &len));
     CHECK(len == sizeof data && memcmp(buf, data, len) == 0);
     CHECK(pxsi_store_test_swap_ops(st, old) == &t);
     CHECK_RC(pxs_store_resolve(st, &p, buf, sizeof buf, &len), PXS_ERR_STALE);
+}
+
+int
+main(void)
+{
+    pxs_store_opts_t so;
+    CHECK_OK(pxs_store_opts_init(&so));
+    so.connector = PXS_CONN_LOCAL;
+    so.arena_bytes = 1 << 20;
+    pxs_store_t *st = NULL;
+    CHECK_OK(pxs_store_create(MPI_COMM_NULL, &so, &st));
+    optional_ops(st);
+
+    unsigned char data[256], buf[256];
+    pxs_test_fill(data, sizeof data, 5);
+    pxs_put_opts_t po;
+    CHECK_OK(pxs_put_opts_init(&po));
+    pxs_proxy_t p;
+    size_t len = 0;
+    pxs_request_t *rq = NULL;
 
     /* ---- pxsi_err_prefix keeps the cause */
     CHECK_RC(pxsi_err(PXS_ERR_MPI, "low", "root cause %d", 42), PXS_ERR_MPI);
