@@ -20,6 +20,8 @@ pxs_add_mpi_test(NAME store.forged NP 2 TIMEOUT 120
 pxs_add_mpi_test(NAME store.forged.noshm NP 2 TIMEOUT 120 OSC rdma
   EXE mpitest_store_forged ENV PXS_SHM=0)
 pxs_add_unit_test(NAME store.local SOURCES ${PXS_STORE_T}/unit/test_store_local.c TIMEOUT 60)
+# optional connector ops NULL -> NOTSUP; errors keep their cause (async resolve)
+pxs_add_unit_test(NAME store.ops SOURCES ${PXS_STORE_T}/unit/test_store_ops.c TIMEOUT 60)
 # free space split among gaps: largest gap, practical limits, AGAIN detail
 pxs_add_unit_test(NAME store.alloc SOURCES ${PXS_STORE_T}/unit/test_store_alloc.c TIMEOUT 60)
 # differing arguments across ranks, a freed communicator, double view release

@@ -51,6 +51,7 @@
 
 #include "pubsub/pubsub_int.h"
 #include "util/util.h"
+#include "util/window.h"
 
 #define SUBSYS "mailbox"
 
@@ -61,9 +62,6 @@
 #define MB_SEQ  64
 /* pxsi_backoff: iterations 0-63 spin, 64-127 yield, then sleeps of 2^(i-128) us */
 #define MB_MAX_BACKOFF_ITER 134u
-#define MB_REMEDY                                                              \
-    "select --mca osc ucx or --mca osc pt2pt (OMPI_MCA_osc=ucx); osc/rdma and " \
-    "osc/sm cannot create a window across nodes over TCP"
 
 struct mbox {
     MPI_Comm comm;
@@ -750,30 +748,17 @@ pxs_bus_create(MPI_Comm comm, const pxs_bus_opts_t *opts, pxs_bus_t **bus_out)
     MPI_Info_create(&info);
     MPI_Info_set(info, "accumulate_ordering", "none"); /* we order with flushes */
     MPI_Info_set(info, "same_disp_unit", "true");
-    mrc = MPI_Win_allocate(wsize, 1, info, m->comm, &m->base, &m->win);
+    /* agreed, with the one remedy text (src/util/window.h) */
+    rc = pxsi_win_allocate(m->comm, wsize, 1, info, 0, SUBSYS, "MPI_Win_allocate", &m->base,
+                           &m->win);
     MPI_Info_free(&info);
-    if (mrc == MPI_SUCCESS) {
-        m->have_win = 1;
-        lrc = PXS_OK;
-        (void)MPI_Win_set_errhandler(m->win, MPI_ERRORS_RETURN);
-    } else {
-        char msg[MPI_MAX_ERROR_STRING + 1];
-        int len = 0;
-        if (MPI_Error_string(mrc, msg, &len) != MPI_SUCCESS)
-            len = 0;
-        msg[len] = '\0';
-        lrc = pxsi_err(PXS_ERR_MPI, SUBSYS, "MPI_Win_allocate failed on rank %d (%s): %s",
-                       m->rank, msg, MB_REMEDY);
-    }
-    rc = pxsi_agree(m->comm, lrc);
     if (rc != PXS_OK) {
-        if (lrc == PXS_OK)
-            (void)pxsi_err(rc, SUBSYS, "MPI_Win_allocate failed on a peer rank: %s", MB_REMEDY);
         /* a window that exists only on some ranks cannot be freed (collective):
          * it is leaked rather than risking a hang */
         m->have_win = 0;
         goto fail;
     }
+    m->have_win = 1;
     int *model = NULL, flag = 0;
     mrc = MPI_Win_get_attr(m->win, MPI_WIN_MODEL, &model, &flag);
     if (mrc != MPI_SUCCESS)

@@ -11,7 +11,9 @@
  * and in the connector: offset/size beyond the owner's arena, misaligned
  * offset, slot index beyond the owner's table -> PXS_ERR_CORRUPT; generation
  * not the slot's current one -> PXS_ERR_STALE. */
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "store/registry.h"
 #include "store/store_int.h"
@@ -92,6 +94,22 @@ store_ok(const pxs_store_t *s)
 {
     return PXSI_HANDLE_OK(s, PXSI_STORE_MAGIC);
 }
+
+/* ------------------------------------------------------------ optional ops */
+/* Required ops: create, check, put, resolve, destroy. Every other op is
+ * optional: NULL -> PXS_ERR_NOTSUP naming the op and the connector, checked
+ * here before the connector is called (store_int.h). */
+static int
+notsup(const pxs_store_t *s, const char *op)
+{
+    return pxsi_err(PXS_ERR_NOTSUP, SUB, "%s: not supported by the \"%s\" connector", op,
+                    s->ops->name);
+}
+#define NEED_OP(s, op)                                                         \
+    do {                                                                       \
+        if (!(s)->ops->op)                                                     \
+            return notsup((s), #op);                                           \
+    } while (0)
 
 /* ------------------------------------------------------------ thread guard */
 /* RMA stores allow one thread at a time (MPI windows and the owner's
@@ -202,7 +220,8 @@ pxs_store_create(MPI_Comm comm, const pxs_store_opts_t *opts, pxs_store_t **stor
         local_rc = pxsi_err(kind > 0 && kind < PXS_CONN_MAX_ ? PXS_ERR_NOTSUP
                                                              : PXS_ERR_INVALID,
                             SUB, "connector %d is not built in this library", kind);
-    if (local_rc == PXS_OK && o.put_timeout != PXSI_TIMEOUT_DEFAULT_ && o.put_timeout != o.put_timeout)
+    if (local_rc == PXS_OK && o.put_timeout != PXSI_TIMEOUT_DEFAULT_ &&
+        o.put_timeout != o.put_timeout)
         local_rc = pxsi_err(PXS_ERR_INVALID, SUB, "put_timeout is NaN");
     if (local_rc == PXS_OK && (o.shm < -1 || o.shm > 1))
         local_rc = pxsi_err(PXS_ERR_INVALID, SUB, "shm must be -1, 0 or 1");
@@ -458,6 +477,8 @@ store_view(pxs_store_t *s, const pxs_proxy_t *proxy, pxs_view_t *view_out)
         return pxsi_err(PXS_ERR_INVALID, SUB, "view: not a live store handle");
     if (!view_out)
         return pxsi_err(PXS_ERR_INVALID, SUB, "view: view_out is NULL");
+    NEED_OP(s, view);
+    NEED_OP(s, release);
     pxs_proxy_info_t pi;
     int rc = check_proxy(s, proxy, &pi);
     if (rc)
@@ -495,6 +516,7 @@ store_release(pxs_store_t *s, pxs_view_t *view)
 {
     if (!store_ok(s))
         return pxsi_err(PXS_ERR_INVALID, SUB, "release: not a live store handle");
+    NEED_OP(s, release);
     if (!view || view->internal_[3] != s || view->internal_u_[3] == 0)
         return pxsi_err(PXS_ERR_INVALID, SUB, "release: not a live view of this store");
     uint64_t id = view->internal_u_[3];
@@ -524,6 +546,22 @@ store_release(pxs_store_t *s, pxs_view_t *view)
 }
 
 /* ------------------------------------------------------------ async */
+/* Errors keep their cause: a request that finished with an error records
+ * its detail, the connector's cause with the context prefixed
+ * (pxsi_err_prefix), when the connector finishes it; test/wait give that
+ * back, whatever ran on this thread in between. Kept without the "store: "
+ * tag, which pxsi_err adds again. */
+static void
+req_note(pxs_request_t *r)
+{
+    if (!r->done || r->status == PXS_OK || r->why[0])
+        return;
+    (void)pxsi_err_prefix(r->status, SUB, "async resolve failed (%s)", pxs_errname(r->status));
+    const char *d = pxs_last_error_detail();
+    size_t n = strlen(SUB ": ");
+    snprintf(r->why, sizeof r->why, "%s", strncmp(d, SUB ": ", n) == 0 ? d + n : d);
+}
+
 static int
 store_resolve_start(pxs_store_t *s, const pxs_proxy_t *proxy, void *buf, size_t cap,
                     pxs_request_t **req_out)
@@ -532,6 +570,9 @@ store_resolve_start(pxs_store_t *s, const pxs_proxy_t *proxy, void *buf, size_t 
         return pxsi_err(PXS_ERR_INVALID, SUB, "resolve_start: not a live store handle");
     if (!req_out || (!buf && cap))
         return pxsi_err(PXS_ERR_INVALID, SUB, "resolve_start: NULL argument");
+    NEED_OP(s, resolve_start);
+    NEED_OP(s, resolve_test);
+    NEED_OP(s, resolve_wait);
     pxs_proxy_info_t pi;
     int rc = check_proxy(s, proxy, &pi);
     if (rc)
@@ -546,7 +587,8 @@ store_resolve_start(pxs_store_t *s, const pxs_proxy_t *proxy, void *buf, size_t 
     if (pi.size > cap) {
         /* reported by test/wait like any other resolve status */
         r->done = 1;
-        r->status = PXS_ERR_TRUNC;
+        r->status = pxsi_err(PXS_ERR_TRUNC, SUB, "resolve_start: object is %llu bytes, buffer %zu",
+                             (unsigned long long)pi.size, cap);
         r->len = (size_t)pi.size;
     } else {
         rc = s->ops->resolve_start(s->st, &pi, buf, cap, r);
@@ -555,6 +597,7 @@ store_resolve_start(pxs_store_t *s, const pxs_proxy_t *proxy, void *buf, size_t 
             return rc;
         }
     }
+    req_note(r);
     pthread_mutex_lock(&s->mu);
     s->outstanding++;
     pthread_mutex_unlock(&s->mu);
@@ -572,10 +615,12 @@ req_finish(pxs_request_t *r, size_t *len_out)
     pthread_mutex_lock(&s->mu);
     s->outstanding--;
     pthread_mutex_unlock(&s->mu);
+    char why[sizeof r->why];
+    memcpy(why, r->why, sizeof why);
     r->magic = PXSI_MAGIC_DEAD;
     free(r);
     if (st)
-        return pxsi_err(st, SUB, "async resolve failed: %s", pxs_errname(st));
+        return pxsi_err(st, SUB, "%s", why[0] ? why : pxs_errname(st));
     return st;
 }
 
@@ -588,6 +633,7 @@ store_resolve_test(pxs_request_t *r, int *done_out, size_t *len_out)
         int rc = r->store->ops->resolve_test(r->store->st, r);
         if (rc < 0 && !r->done)
             return rc;
+        req_note(r);
     }
     if (!r->done) {
         *done_out = 0;
@@ -610,6 +656,7 @@ store_resolve_wait(pxs_request_t *r, size_t *len_out)
             PXS_ASSERT(rc != PXS_OK);
             r->status = rc ? rc : PXS_ERR_MPI;
         }
+        req_note(r);
     }
     return req_finish(r, len_out);
 }
@@ -620,6 +667,7 @@ store_evict(pxs_store_t *s, const pxs_proxy_t *proxy)
 {
     if (!store_ok(s))
         return pxsi_err(PXS_ERR_INVALID, SUB, "evict: not a live store handle");
+    NEED_OP(s, evict);
     pxs_proxy_info_t pi;
     int rc = check_proxy(s, proxy, &pi);
     if (rc)
@@ -632,6 +680,7 @@ store_drop(pxs_store_t *s, const pxs_proxy_t *proxy)
 {
     if (!store_ok(s))
         return pxsi_err(PXS_ERR_INVALID, SUB, "drop: not a live store handle");
+    NEED_OP(s, drop);
     pxs_proxy_info_t pi;
     int rc = check_proxy(s, proxy, &pi);
     if (rc)
@@ -644,6 +693,7 @@ store_progress(pxs_store_t *s)
 {
     if (!store_ok(s))
         return pxsi_err(PXS_ERR_INVALID, SUB, "progress: not a live store handle");
+    NEED_OP(s, progress);
     return s->ops->progress(s->st);
 }
 
@@ -652,6 +702,7 @@ store_used(pxs_store_t *s, size_t *used_out, size_t *capacity_out)
 {
     if (!store_ok(s))
         return pxsi_err(PXS_ERR_INVALID, SUB, "used: not a live store handle");
+    NEED_OP(s, used);
     size_t u = 0, c = 0;
     int rc = s->ops->used(s->st, &u, &c);
     if (rc)
@@ -774,6 +825,7 @@ pxsi_store_path(pxs_store_t *s, int owner)
 {
     if (!store_ok(s) || owner < 0 || owner >= s->size)
         return PXS_ERR_INVALID;
+    NEED_OP(s, path);
     return s->ops->path(s->st, owner);
 }
 
@@ -782,6 +834,7 @@ pxsi_store_stats(pxs_store_t *s, pxsi_store_stats_t *out)
 {
     if (!store_ok(s) || !out)
         return PXS_ERR_INVALID;
+    NEED_OP(s, stats);
     s->ops->stats(s->st, out);
     return PXS_OK;
 }
@@ -792,6 +845,7 @@ pxsi_store_test_corrupt(pxs_store_t *s, uint64_t offset)
 #ifdef PXS_TEST_HOOKS
     if (!store_ok(s))
         return PXS_ERR_INVALID;
+    NEED_OP(s, corrupt);
     return s->ops->corrupt(s->st, offset);
 #else
     (void)s;
@@ -809,6 +863,7 @@ pxsi_store_test_set_gen(pxs_store_t *s, uint32_t slot, uint64_t gen)
     if ((gen & 1u) || gen >= PXSI_GEN_RETIRE)
         return pxsi_err(PXS_ERR_INVALID, SUB, "test_set_gen: gen %llu must be even and < 2^40 - 2",
                         (unsigned long long)gen);
+    NEED_OP(s, set_gen);
     return s->ops->set_gen(s->st, slot, gen);
 #else
     (void)s;
@@ -824,6 +879,7 @@ pxsi_store_test_add_claims(pxs_store_t *s, uint32_t slot, int64_t n)
 #ifdef PXS_TEST_HOOKS
     if (!store_ok(s))
         return PXS_ERR_INVALID;
+    NEED_OP(s, add_claims);
     return s->ops->add_claims(s->st, slot, n);
 #else
     (void)s;
@@ -837,4 +893,20 @@ uint64_t
 pxsi_store_nonce(const pxs_store_t *s)
 {
     return store_ok(s) ? s->nonce : 0;
+}
+
+const pxsi_store_conn_ops_t *
+pxsi_store_test_swap_ops(pxs_store_t *s, const pxsi_store_conn_ops_t *ops)
+{
+#ifdef PXS_TEST_HOOKS
+    if (!store_ok(s) || !ops)
+        return NULL;
+    const pxsi_store_conn_ops_t *old = s->ops;
+    s->ops = ops;
+    return old;
+#else
+    (void)s;
+    (void)ops;
+    return NULL;
+#endif
 }

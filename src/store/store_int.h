@@ -18,7 +18,8 @@
 #define PXSI_ARENA_ALIGN    64u                 /* every block starts on a cache line */
 #define PXSI_DEFAULT_ARENA  ((size_t)64 << 20)  /* 64 MiB */
 #define PXSI_DEFAULT_CHUNK  ((size_t)4 << 20)   /* largest single MPI_Get */
-#define PXSI_COPY_PIECE     ((size_t)256 << 10) /* memcpy piece: see docs/DESIGN.md, section "Arena and allocator" */
+#define PXSI_COPY_PIECE                                                                            \
+    ((size_t)256 << 10) /* memcpy piece: see docs/DESIGN.md, section "Arena and allocator" */
 #define PXSI_DEFAULT_TIMEOUT 30.0
 #define PXSI_TIMEOUT_DEFAULT_ (-2.0)            /* sentinel: "use the default" */
 #define PXSI_NONE UINT32_MAX
@@ -119,29 +120,126 @@ typedef struct pxsi_store_stats {
 enum { PXSI_PATH_SELF = 0, PXSI_PATH_SHM = 1, PXSI_PATH_RMA = 2 };
 
 /* ------------------------------------------------------------ requests */
+/* An async resolve. The front end owns the request and the fields above
+ * `conn`; a connector that needs state of its own for a request in flight
+ * (the RMA connector: the claim and its MPI_Rget requests) allocates it in
+ * resolve_start, hangs it on `conn`, and frees it (setting conn to NULL) when
+ * it sets done. The front end never looks behind `conn`. */
 struct pxs_request {
     uint32_t magic;
     int done;
     int status;
     size_t len;
     pxs_store_t *store;
-    /* connector state */
-    pxs_proxy_info_t pi;
+    pxs_proxy_info_t pi; /* the checked proxy */
     void *buf;
-    int owner;
-    uint32_t slot;
-    int claimed;
-    int nmpi;
-    void *mpi_reqs; /* MPI_Request[nmpi] */
-    uint32_t crc_want;
-    int check_crc;
+    void *conn;    /* connector-private state, NULL when done */
+    char why[400]; /* failed: the cause, kept for test/wait (store.c) */
 };
+
+/* ------------------------------------------------------------ connector common */
+/* What every connector implements the same way (conn_common.c): budget and
+ * keep, slot states with the generation/retire arithmetic, the descriptor
+ * checks of a proxy, the payload checksum, the slot-count default. A new
+ * connector starts from these (see CONTRIBUTING.md, "Adding a store
+ * connector"). `subsys` names the connector in error details. */
+
+/* Budget of a keep object (resolves == 0): never runs out by resolves or
+ * drops; only the owner's evict ends it. */
+#define PXSI_KEEP_BUDGET ((int64_t)1 << 62)
+
+/* Slot states, the owner's view of a slot (docs/DESIGN.md, section "Object
+ * identity"): FREE (gen even, on the free stack), LIVE (gen odd), DYING
+ * (killed, gen even, waiting for its claims to go), BROKEN (publication
+ * failed after the gen update was issued: never freed or reused), RETIRED
+ * (dead gen reached PXSI_GEN_RETIRE: never reused). */
+enum {
+    PXSI_SLOT_FREE = 0,
+    PXSI_SLOT_LIVE = 1,
+    PXSI_SLOT_DYING = 2,
+    PXSI_SLOT_BROKEN = 3,
+    PXSI_SLOT_RETIRED = 4
+};
+
+/* The owner's record of a slot's object (a mirror of the descriptor the
+ * proxy carries). */
+typedef struct pxsi_conn_slot {
+    uint64_t gen; /* 40 bits, odd = live; only the owner changes it */
+    uint8_t state; /* PXSI_SLOT_* */
+    uint8_t evict; /* owner asked for the object to die (RMA) */
+    uint16_t flags;
+    uint32_t crc;
+    uint64_t size;
+} pxsi_conn_slot_t;
+
+/* Resolved arena size (rounded down to PXSI_ARENA_ALIGN) and slot count
+ * (opts.max_objects, PXS_MAX_OBJECTS, else one slot per 4 KiB of arena,
+ * clamped to [1024, 2^20]); PXS_ERR_INVALID when the arena is too small or
+ * the count beyond PXSI_MAX_SLOTS. Local. */
+int pxsi_conn_sizes(const char *subsys, const pxs_store_opts_t *o, uint64_t *cap_out,
+                    uint32_t *nslots_out);
+/* Memcpy piece for a get chunk (the smaller of the chunk and PXSI_COPY_PIECE). */
+size_t pxsi_conn_piece(size_t chunk);
+/* PXS_ERR_TOO_BIG when an object of len bytes can never fit the arena. */
+int pxsi_conn_fits(const char *subsys, const pxsi_arena_t *a, size_t len);
+/* A put's block: fits (PXS_ERR_TOO_BIG), allocate; when the arena is full,
+ * reclaim and retry; then backpressure: back off (w->pause) and reclaim
+ * until a block is free or `timeout` s have passed (PXS_ERR_AGAIN with the
+ * arena-full detail: pxsi_arena_full_detail). The connector's reclaim and
+ * pause (the local connector unlocks its mutex around the pause; the RMA
+ * connector's pause calls MPI for its peers' atomics) come in w, set once
+ * at create; *w->waits (pxsi_store_stats_t.put_waits) counts the puts that
+ * had to wait. */
+typedef struct pxsi_conn_waiter {
+    int (*reclaim)(void *ctx);
+    void (*pause)(void *ctx, pxsi_backoff_t *b);
+    void *ctx;
+    uint64_t *waits;
+} pxsi_conn_waiter_t;
+typedef struct pxsi_conn_block {
+    uint32_t slot;
+    uint64_t off;
+} pxsi_conn_block_t;
+int pxsi_conn_alloc(const char *subsys, pxsi_arena_t *a, size_t len, double timeout,
+                    const pxsi_conn_waiter_t *w, pxsi_conn_block_t *out);
+/* A put's proxy flags and budget from its options. */
+uint16_t pxsi_conn_put_flags(const pxs_put_opts_t *o);
+int64_t pxsi_conn_put_budget(const pxs_put_opts_t *o);
+/* The object in slot s at offset off is published: the slot becomes LIVE
+ * (gen + 1, odd) with the descriptor, and *out gets offset, size,
+ * generation, flags, payload_crc and budget. */
+void pxsi_conn_publish(pxsi_conn_slot_t *sl, uint32_t s, uint64_t off, size_t len,
+                       uint16_t flags, uint32_t crc, const pxs_put_opts_t *o,
+                       pxs_proxy_info_t *out);
+/* A dead slot whose claims are gone goes back to the arena: freed, or
+ * retired for good when its gen reached PXSI_GEN_RETIRE. Sets sl->state. */
+void pxsi_conn_free_slot(pxsi_arena_t *a, pxsi_conn_slot_t *sl, uint32_t s, const char *subsys);
+/* The descriptor checks every connector makes before touching a slot: the
+ * store nonce (PXS_ERR_STALE), the slot against the owner's table of
+ * nslots, offset alignment and offset + size against the owner's arena of
+ * cap bytes (PXS_ERR_CORRUPT), an even gen (PXS_ERR_STALE). Local. */
+int pxsi_conn_check(const char *subsys, const pxs_proxy_info_t *pi, uint64_t nonce,
+                    uint32_t nslots, uint64_t cap);
+/* Owner side: is the proxy the slot's live object? PXS_ERR_STALE (gone) or
+ * PXS_ERR_CORRUPT (descriptor differs); `what` names the call. */
+int pxsi_conn_match(const char *subsys, const pxsi_conn_slot_t *sl, uint64_t off,
+                    const pxs_proxy_info_t *pi, const char *what);
+/* The payload checksum of a flagged object over its bytes (PXS_ERR_CORRUPT). */
+int pxsi_conn_crc_check(const char *subsys, const pxs_proxy_info_t *pi, const void *data);
+/* Test hook helpers: flip the byte at offset of an arena of cap bytes
+ * (PXS_ERR_INVALID beyond it); the "not a free slot" refusal of set_gen. */
+int pxsi_conn_corrupt(unsigned char *arena, uint64_t cap, uint64_t offset);
+int pxsi_conn_not_free(const char *subsys, uint32_t s);
 
 /* ------------------------------------------------------------ connector ops */
 /* Backend ops. The front end has validated the handle, the arguments and the
  * proxy's format, store nonce, kind and owner range (< comm size); backends check
  * what only they know (offset/size against the owner's arena, slot index) and
- * never read out of bounds. NULL optional op: PXS_ERR_NOTSUP. */
+ * never read out of bounds. Required: create, check, put, resolve, destroy.
+ * Every other op is optional: left NULL, the front end (store.c) returns
+ * PXS_ERR_NOTSUP with a detail naming the op and the connector, without
+ * calling the connector (resolve_start, resolve_test and resolve_wait go
+ * together, as do view and release). Naming: pxsi_<iface>_ops_t. */
 typedef struct pxsi_store_conn_ops {
     const char *name;
     int kind;
@@ -190,6 +288,25 @@ typedef struct pxsi_store_conn_ops {
     int (*add_claims)(void *st, uint32_t slot, int64_t n);
 #endif
 } pxsi_store_conn_ops_t;
+
+/* The ops of a connector whose functions follow the naming scheme
+ * <p>_create, <p>_destroy, <p>_check, <p>_put, ... <p>_stats (and, in
+ * test-hook builds, <p>_corrupt, <p>_set_gen, <p>_add_claims): one list of
+ * the ops for every connector table; name and kind are given beside it. A
+ * connector without some optional op writes its table by hand and leaves
+ * that op NULL. */
+#ifdef PXS_TEST_HOOKS
+#define PXSI_STORE_CONN_TEST_OPS_(p)                                           \
+    , .corrupt = p##_corrupt, .set_gen = p##_set_gen, .add_claims = p##_add_claims
+#else
+#define PXSI_STORE_CONN_TEST_OPS_(p)
+#endif
+#define PXSI_STORE_CONN_OPS(p)                                                                     \
+    .create = p##_create, .destroy = p##_destroy, .check = p##_check, .put = p##_put,              \
+    .resolve = p##_resolve, .resolve_start = p##_resolve_start, .resolve_test = p##_resolve_test,  \
+    .resolve_wait = p##_resolve_wait, .view = p##_view, .release = p##_release,                    \
+    .evict = p##_evict, .drop = p##_drop, .progress = p##_progress, .used = p##_used,              \
+    .path = p##_path, .stats = p##_stats PXSI_STORE_CONN_TEST_OPS_(p)
 
 extern const pxsi_store_conn_ops_t pxsi_store_rma_ops;
 extern const pxsi_store_conn_ops_t pxsi_store_local_ops;
@@ -247,6 +364,12 @@ int pxsi_store_test_set_gen(pxs_store_t *store, uint32_t slot, uint64_t gen);
  * PXS_ERR_NOTSUP). PXS_ERR_INVALID if the count would leave
  * [0, 2^24 - 1]. For the PXSI_INFLIGHT_LIMIT test. Local. */
 int pxsi_store_test_add_claims(pxs_store_t *store, uint32_t slot, int64_t n);
+/* Replace a live store's ops table with `ops` (same connector state; e.g. a
+ * copy of the connector's table with an optional op set NULL) and return
+ * the previous table, to be swapped back before destroy. PXS_TEST_HOOKS
+ * builds only (else NULL, nothing changed). For the optional-op test. */
+const pxsi_store_conn_ops_t *pxsi_store_test_swap_ops(pxs_store_t *store,
+                                                      const pxsi_store_conn_ops_t *ops);
 /* This store instance's nonce (tests). */
 uint64_t pxsi_store_nonce(const pxs_store_t *store);
 

@@ -44,6 +44,10 @@
 /* Record a one-line detail for the calling thread, log it at debug level
  * under `subsys`, and return `code` (so: `return pxsi_err(...)`). */
 int pxsi_err(int code, const char *subsys, const char *fmt, ...) PXSI_PRINTF(3, 4);
+/* Errors keep their cause: like pxsi_err, but the new detail is
+ * "<subsys>: <context>: <the detail recorded so far>", so a layer that adds
+ * context does not overwrite the cause (src/util/errctx.c). */
+int pxsi_err_prefix(int code, const char *subsys, const char *fmt, ...) PXSI_PRINTF(3, 4);
 /* MPI failure: detail = "<what>: <MPI error string>"; returns PXS_ERR_MPI.
  * Returns PXS_OK when mpi_rc == MPI_SUCCESS, so it can wrap calls. */
 int pxsi_mpi_err(int mpi_rc, const char *subsys, const char *what);

@@ -25,16 +25,12 @@
 
 #define SUB "store.local"
 
-enum { L_FREE = 0, L_LIVE = 1, L_DYING = 2, L_RETIRED = 3 };
-
+/* The common slot record (conn_common.c) plus what the RMA connector keeps
+ * in its control words: claims in flight and the remaining budget. */
 typedef struct lslot {
-    uint64_t gen; /* 40 bits, odd = live */
-    uint8_t state;
-    uint16_t flags;
-    uint32_t crc;
+    pxsi_conn_slot_t c;
     uint32_t inflight;
     int64_t remaining;
-    uint64_t size;
 } lslot_t;
 
 typedef struct lstore {
@@ -45,26 +41,22 @@ typedef struct lstore {
     pxsi_arena_t al;
     lslot_t *slots;
     size_t piece;
+    pxsi_conn_waiter_t waiter; /* for put's backpressure */
     pxsi_store_stats_t stats;
 } lstore_t;
 
-#define KEEP_BUDGET ((int64_t)1 << 62)
+static int l_reclaim_cb(void *ctx);
+static void l_pause(void *ctx, pxsi_backoff_t *b);
 
 static int
 l_create(MPI_Comm comm, const pxs_store_opts_t *o, uint64_t nonce, void **out)
 {
     (void)comm;
-    uint64_t cap = (uint64_t)pxsi_store_arena_bytes(o) & ~(uint64_t)(PXSI_ARENA_ALIGN - 1);
-    if (cap < PXSI_ARENA_ALIGN)
-        return pxsi_err(PXS_ERR_INVALID, SUB, "arena too small");
-    uint64_t nsl =
-        o->max_objects ? o->max_objects : pxsi_env_uint("PXS_MAX_OBJECTS", 0, 1, 1u << 24);
-    if (!nsl) {
-        nsl = cap / 4096;
-        nsl = nsl < 1024 ? 1024 : nsl > (1u << 20) ? (1u << 20) : nsl;
-    }
-    if (nsl > (1u << 24))
-        return pxsi_err(PXS_ERR_INVALID, SUB, "max_objects too large");
+    uint64_t cap = 0;
+    uint32_t nsl = 0;
+    int rc = pxsi_conn_sizes(SUB, o, &cap, &nsl);
+    if (rc)
+        return rc;
     lstore_t *l = calloc(1, sizeof *l);
     if (!l)
         return pxsi_err(PXS_ERR_NOMEM, SUB, "store");
@@ -72,11 +64,10 @@ l_create(MPI_Comm comm, const pxs_store_opts_t *o, uint64_t nonce, void **out)
     l->nonce = nonce;
     l->arena = malloc((size_t)cap);
     l->slots = calloc((size_t)nsl, sizeof *l->slots);
-    size_t chunk = pxsi_store_get_chunk(o);
-    l->piece = chunk < PXSI_COPY_PIECE ? chunk : PXSI_COPY_PIECE;
-    int rc = (l->arena && l->slots) ? pxsi_arena_init(&l->al, cap, (uint32_t)nsl)
-                                    : pxsi_err(PXS_ERR_NOMEM, SUB, "arena of %llu bytes",
-                                               (unsigned long long)cap);
+    l->piece = pxsi_conn_piece(pxsi_store_get_chunk(o));
+    rc = (l->arena && l->slots) ? pxsi_arena_init(&l->al, cap, nsl)
+                                  : pxsi_err(PXS_ERR_NOMEM, SUB, "arena of %llu bytes",
+                                             (unsigned long long)cap);
     if (rc) {
         free(l->arena);
         free(l->slots);
@@ -84,6 +75,7 @@ l_create(MPI_Comm comm, const pxs_store_opts_t *o, uint64_t nonce, void **out)
         return rc;
     }
     pthread_mutex_init(&l->mu, NULL);
+    l->waiter = (pxsi_conn_waiter_t){l_reclaim_cb, l_pause, l, &l->stats.put_waits};
     *out = l;
     return PXS_OK;
 }
@@ -107,21 +99,32 @@ l_reclaim(lstore_t *l)
     uint32_t n = l->al.hwm;
     for (uint32_t s = 0; s < n; s++) {
         lslot_t *sl = &l->slots[s];
-        if (sl->state == L_LIVE && sl->remaining <= 0) {
-            sl->gen++;
-            sl->state = L_DYING;
+        if (sl->c.state == PXSI_SLOT_LIVE && sl->remaining <= 0) {
+            sl->c.gen++;
+            sl->c.state = PXSI_SLOT_DYING;
         }
-        if (sl->state == L_DYING && sl->inflight == 0) {
+        if (sl->c.state == PXSI_SLOT_DYING && sl->inflight == 0) {
             l->stats.reclaimed++;
-            if (sl->gen >= PXSI_GEN_RETIRE) {
-                sl->state = L_RETIRED; /* generation exhausted: never reused */
-                pxsi_arena_retire(&l->al, s);
-            } else {
-                sl->state = L_FREE;
-                pxsi_arena_free(&l->al, s);
-            }
+            pxsi_conn_free_slot(&l->al, &sl->c, s, SUB);
         }
     }
+}
+
+static int
+l_reclaim_cb(void *ctx)
+{
+    l_reclaim(ctx);
+    return PXS_OK;
+}
+
+/* back off with the lock released: resolvers and evicts need it */
+static void
+l_pause(void *ctx, pxsi_backoff_t *b)
+{
+    lstore_t *l = ctx;
+    pthread_mutex_unlock(&l->mu);
+    pxsi_backoff_pause(b);
+    pthread_mutex_lock(&l->mu);
 }
 
 static int
@@ -129,36 +132,17 @@ l_put(void *st, const void *data, size_t len, const pxs_put_opts_t *o, double ti
       pxs_proxy_info_t *out)
 {
     lstore_t *l = st;
-    if (pxsi_arena_need(len) > l->al.cap)
-        return pxsi_err(PXS_ERR_TOO_BIG, SUB, "object of %zu bytes > arena of %llu bytes", len,
-                        (unsigned long long)l->al.cap);
-    uint32_t s = 0;
-    uint64_t off = 0;
-    pxsi_backoff_t b;
-    pxsi_backoff_init(&b, timeout);
-    int waited = 0;
+    pxsi_conn_block_t blk;
     pthread_mutex_lock(&l->mu);
-    for (;;) {
-        int rc = pxsi_arena_alloc(&l->al, len, &s, &off);
-        if (rc == PXS_ERR_AGAIN) {
-            l_reclaim(l);
-            rc = pxsi_arena_alloc(&l->al, len, &s, &off);
-        }
-        if (rc == PXS_OK)
-            break;
-        if (pxsi_backoff_expired(&b)) {
-            int rc2 = pxsi_arena_full_detail(&l->al, PXS_ERR_AGAIN, SUB, len, timeout);
-            pthread_mutex_unlock(&l->mu);
-            return rc2;
-        }
-        if (!waited++)
-            l->stats.put_waits++;
+    int rc = pxsi_conn_alloc(SUB, &l->al, len, timeout, &l->waiter, &blk);
+    if (rc) {
         pthread_mutex_unlock(&l->mu);
-        pxsi_backoff_pause(&b);
-        pthread_mutex_lock(&l->mu);
+        return rc;
     }
+    uint32_t s = blk.slot;
+    uint64_t off = blk.off;
     lslot_t *sl = &l->slots[s];
-    sl->state = L_DYING; /* allocated, not yet visible (gen even) */
+    sl->c.state = PXSI_SLOT_DYING; /* allocated, not yet visible (gen even) */
     sl->inflight = 1;    /* pins it against reclaim while we copy unlocked */
     pthread_mutex_unlock(&l->mu);
 
@@ -167,23 +151,11 @@ l_put(void *st, const void *data, size_t len, const pxs_put_opts_t *o, double ti
     pxsi_copy_pieces(dst, data, len, l->piece);
     if (o->checksum)
         crc = pxs_crc32c(0, dst, len);
-    uint16_t flags = (uint16_t)((o->checksum ? PXS_PROXY_F_PAYLOAD_CRC : 0) |
-                                (o->resolves == 0 ? PXS_PROXY_F_KEEP : 0));
     pthread_mutex_lock(&l->mu);
     sl->inflight = 0;
-    sl->gen++; /* odd: live */
-    sl->state = L_LIVE;
-    sl->flags = flags;
-    sl->crc = crc;
-    sl->size = len;
-    sl->remaining = o->resolves ? (int64_t)o->resolves : KEEP_BUDGET;
-    out->generation = pxsi_gen_make(s, sl->gen);
+    sl->remaining = pxsi_conn_put_budget(o);
+    pxsi_conn_publish(&sl->c, s, off, len, pxsi_conn_put_flags(o), crc, o, out);
     pthread_mutex_unlock(&l->mu);
-    out->offset = off;
-    out->size = len;
-    out->flags = flags;
-    out->payload_crc = crc;
-    out->budget = o->resolves;
     return PXS_OK;
 }
 
@@ -191,19 +163,7 @@ static int
 l_check(void *st, const pxs_proxy_info_t *pi)
 {
     lstore_t *l = st;
-    if (pi->store_nonce != l->nonce)
-        return pxsi_err(PXS_ERR_STALE, SUB,
-                        "proxy of store instance 0x%016llx given to store instance 0x%016llx "
-                        "(another store, job or run)",
-                        (unsigned long long)pi->store_nonce, (unsigned long long)l->nonce);
-    uint64_t s = pxsi_gen_slot(pi->generation);
-    if (s >= l->al.nslots)
-        return pxsi_err(PXS_ERR_CORRUPT, SUB, "slot %llu beyond table", (unsigned long long)s);
-    if (pi->offset % PXSI_ARENA_ALIGN || pi->offset > l->cap || pi->size > l->cap - pi->offset)
-        return pxsi_err(PXS_ERR_CORRUPT, SUB, "offset/size beyond the arena");
-    if (!(pxsi_gen_gen(pi->generation) & 1u))
-        return pxsi_err(PXS_ERR_STALE, SUB, "generation is not a live one");
-    return PXS_OK;
+    return pxsi_conn_check(SUB, pi, l->nonce, l->al.nslots, l->cap);
 }
 
 /* Is the proxy the slot's live object? PXS_ERR_STALE / PXS_ERR_CORRUPT.
@@ -212,13 +172,7 @@ static int
 l_match(lstore_t *l, const pxs_proxy_info_t *pi, const char *what)
 {
     uint32_t s = pxsi_gen_slot(pi->generation);
-    lslot_t *sl = &l->slots[s];
-    if (sl->state != L_LIVE || sl->gen != pxsi_gen_gen(pi->generation))
-        return pxsi_err(PXS_ERR_STALE, SUB, "%s: object is gone", what);
-    if (l->al.off[s] != pi->offset || sl->size != pi->size || sl->flags != pi->flags ||
-        sl->crc != pi->payload_crc)
-        return pxsi_err(PXS_ERR_CORRUPT, SUB, "%s: proxy does not match the object", what);
-    return PXS_OK;
+    return pxsi_conn_match(SUB, &l->slots[s].c, l->al.off[s], pi, what);
 }
 
 /* Claim one resolve (delta from the budget); under the lock. */
@@ -250,15 +204,6 @@ l_unpin(lstore_t *l, uint32_t s)
 }
 
 static int
-l_crc(const pxs_proxy_info_t *pi, const void *p)
-{
-    if ((pi->flags & PXS_PROXY_F_PAYLOAD_CRC) &&
-        pxs_crc32c(0, p, (size_t)pi->size) != pi->payload_crc)
-        return pxsi_err(PXS_ERR_CORRUPT, SUB, "payload checksum mismatch");
-    return PXS_OK;
-}
-
-static int
 l_resolve(void *st, const pxs_proxy_info_t *pi, void *buf, size_t cap, size_t *len_out)
 {
     lstore_t *l = st;
@@ -269,7 +214,7 @@ l_resolve(void *st, const pxs_proxy_info_t *pi, void *buf, size_t cap, size_t *l
     if (rc)
         return rc;
     pxsi_copy_pieces(buf, l->arena + pi->offset, (size_t)pi->size, l->piece);
-    rc = l_crc(pi, buf);
+    rc = pxsi_conn_crc_check(SUB, pi, buf);
     pthread_mutex_lock(&l->mu);
     l->slots[pxsi_gen_slot(pi->generation)].inflight--;
     l->stats.resolves_self++;
@@ -298,6 +243,12 @@ l_resolve_test(void *st, pxs_request_t *q)
 }
 
 static int
+l_resolve_wait(void *st, pxs_request_t *q)
+{
+    return l_resolve_test(st, q);
+}
+
+static int
 l_view(void *st, const pxs_proxy_info_t *pi, pxs_view_t *v)
 {
     lstore_t *l = st;
@@ -310,7 +261,7 @@ l_view(void *st, const pxs_proxy_info_t *pi, pxs_view_t *v)
         return rc;
     uint32_t s = pxsi_gen_slot(pi->generation);
     const unsigned char *p = l->arena + pi->offset;
-    if ((rc = l_crc(pi, p)) != PXS_OK) {
+    if ((rc = pxsi_conn_crc_check(SUB, pi, p)) != PXS_OK) {
         l_unpin(l, s);
         return rc;
     }
@@ -408,10 +359,7 @@ static int
 l_corrupt(void *st, uint64_t offset)
 {
     lstore_t *l = st;
-    if (offset >= l->cap)
-        return PXS_ERR_INVALID;
-    l->arena[offset] ^= 0x5a;
-    return PXS_OK;
+    return pxsi_conn_corrupt(l->arena, l->cap, offset);
 }
 
 static int
@@ -420,10 +368,10 @@ l_set_gen(void *st, uint32_t s, uint64_t gen)
     lstore_t *l = st;
     int rc = PXS_OK;
     pthread_mutex_lock(&l->mu);
-    if (s >= l->al.nslots || l->slots[s].state != L_FREE || l->slots[s].inflight)
-        rc = pxsi_err(PXS_ERR_INVALID, SUB, "test_set_gen: slot %u is not a free slot", s);
+    if (s >= l->al.nslots || l->slots[s].c.state != PXSI_SLOT_FREE || l->slots[s].inflight)
+        rc = pxsi_conn_not_free(SUB, s);
     else
-        l->slots[s].gen = gen;
+        l->slots[s].c.gen = gen;
     pthread_mutex_unlock(&l->mu);
     return rc;
 }
@@ -447,25 +395,5 @@ l_add_claims(void *st, uint32_t s, int64_t n)
 const pxsi_store_conn_ops_t pxsi_store_local_ops = {
     .name = "local",
     .kind = PXS_CONN_LOCAL,
-    .create = l_create,
-    .check = l_check,
-    .put = l_put,
-    .resolve = l_resolve,
-    .resolve_start = l_resolve_start,
-    .resolve_test = l_resolve_test,
-    .resolve_wait = l_resolve_test,
-    .view = l_view,
-    .release = l_release,
-    .evict = l_evict,
-    .drop = l_drop,
-    .progress = l_progress,
-    .used = l_used,
-    .destroy = l_destroy,
-    .path = l_path,
-    .stats = l_stats,
-#ifdef PXS_TEST_HOOKS
-    .corrupt = l_corrupt,
-    .set_gen = l_set_gen,
-    .add_claims = l_add_claims,
-#endif
+    PXSI_STORE_CONN_OPS(l),
 };

@@ -1,34 +1,9 @@
-/* RMA connector: each rank's arena is exposed through MPI windows; same-node
- * peers read it through shared memory, other ranks with MPI_Get.
+/* RMA connector, the claim protocol and the ops: each rank's arena is
+ * exposed through MPI windows (created in rma_windows.c); same-node peers
+ * read it through shared memory, other ranks with MPI_Get. The control
+ * words and the shared state: rma_int.h.
  *
  * ======================================================================
- * WINDOWS (see docs/DESIGN.md, section "Store arena: three modes"; the facts
- * behind it: docs/DESIGN.md, section "Open MPI 4.1.4 facts": osc/sm refuses
- * MPI_Win_create; rdma, ucx and pt2pt refuse MPI_Win_allocate_shared)
- *   arena, chosen at create (collective, same choice on every rank):
- *   1. shm on: MPI_Win_allocate_shared on the node communicator (shm_win), and
- *      MPI_Win_create over the same memory on the whole communicator
- *      (data_win, used only for MPI_Get). If Win_create is refused (user
- *      forced --mca osc sm) and the communicator is one node, data_win is
- *      not needed: every peer is reached through shared memory. Across nodes
- *      under osc sm alone nothing works: create fails naming the remedy.
- *   2. shm on but Win_allocate_shared refused (--mca osc rdma|ucx|pt2pt):
- *      our own POSIX shared-memory segment per rank (shm_open, mapped
- *      read-only by same-node peers, unlinked as soon as everyone mapped it,
- *      so nothing leaks), then MPI_Win_create over it on the whole
- *      communicator. The same-node path therefore works under every osc.
- *   3. shm off (PXS_SHM=0 / opts.shm = 0), or 1 and 2 failed: MPI_Win_allocate
- *      on the whole communicator; every peer uses MPI_Get.
- *   control (ctl_win): MPI_Win_allocate, 8-byte words, per slot s of n:
- *      A[s]          gen(40) << 24 | inflight(24)   MPI_UINT64_T
- *      U[n+s]        remaining resolve budget       MPI_INT64_T
- *      D[2n+3s..+2]  offset, size, crc | flags<<32  MPI_UINT64_T
- *   Every access to these words is an MPI atomic (Fetch_and_op,
- *   Accumulate, Get_accumulate(NO_OP)), the owner's included; no plain loads
- *   or CPU atomics. MPI_Compare_and_swap is never used (osc/rdma 4.1.4
- *   segfaults on it). One lock_all(MPI_MODE_NOCHECK) epoch per window from
- *   create to destroy; completion by MPI_Win_flush.
- *
  * PROTOCOL (race-free against a concurrent reclaim; the full argument is in
  * docs/DESIGN.md, section "The claim protocol")
  *   The proxy carries generation = slot(24) << 40 | gen(40) and the store
@@ -92,88 +67,21 @@
  * (owner, acquire: after the inflight snapshot read 0, before the block is
  * reused). See docs/DESIGN.md, section "Store: memory ordering".
  *
- * CREATE: every collective step is agreed (pxsi_agree) before the next, so a
- * failure on some ranks fails all without a hang; a window or communicator
- * that exists on only some ranks is leaked (freeing it would be collective).
- * The node's memory is checked before any window call (pxsi_node_mem_fits):
- * a window allocation that fails on one rank leaves the others inside it.
- *
  * TIMEOUTS/PROGRESS: under osc/ucx (atomics) and osc/pt2pt (everything) the
  * owner must call MPI for a peer's atomics to complete; the owner's put
  * back-off calls MPI_Iprobe now and then. destroy: see store.c (agreement
  * that no rank has outstanding work, then Win_free, which is collective).
  * ====================================================================== */
-#include <errno.h>
-#include <fcntl.h>
-#include <limits.h>
-#include <stdio.h>
 #include <stdlib.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
-#include <unistd.h>
+#include <string.h>
 
-#include "store/store_int.h"
+#include "store/connectors/rma_int.h"
 
-#define SUB         "store.rma"
-#define GEN_ONE     ((uint64_t)1 << PXSI_INFLIGHT_BITS) /* +1 on A's gen */
-#define KEEP_BUDGET ((int64_t)1 << 62)
-
-enum { SLOT_FREE = 0, SLOT_LIVE = 1, SLOT_DYING = 2, SLOT_BROKEN = 3, SLOT_RETIRED = 4 };
-enum { MODE_NONE = 0, MODE_PLAIN, MODE_MPI_SHM, MODE_POSIX_SHM };
-
-typedef struct rma_slot {
-    uint64_t gen; /* mirror of A's gen (40 bits): only the owner changes it */
-    uint8_t state;
-    uint8_t evict;
-    uint16_t flags; /* mirror of D (written only by the owner) */
-    uint32_t crc;
-    uint64_t size;
-} rma_slot_t;
-
-typedef struct rma {
-    MPI_Comm comm; /* the front end's duplicate (not ours to free) */
-    uint64_t nonce; /* the store instance's nonce (same on every rank) */
-    MPI_Comm node;
-    int rank, size, nrank, nsize;
-    int mode, shm_on;
-    uint64_t cap;
-    uint32_t nslots;
-    unsigned char *arena;
-    MPI_Win shm_win, data_win, ctl_win, sync_win;
-    uint64_t *ctl;
-    uint64_t *peer_cap;
-    uint32_t *peer_nslots;
-    const unsigned char **peer_base; /* NULL: not reachable through shm */
-    /* POSIX segments: [0] own, others peers' (read-only) */
-    void **maps;
-    size_t *map_len;
-    int nmaps;
-    pxsi_arena_t al;
-    rma_slot_t *slots;
-    uint32_t ndying;
-    uint64_t *snap; /* 2 * nslots scratch: result, origin (NO_OP, unused) */
-    size_t chunk, piece;
-    pxsi_store_stats_t stats;
-} rma_t;
-
-static inline MPI_Aint
-w_a(uint32_t s)
-{
-    return (MPI_Aint)s;
-}
-static inline MPI_Aint
-w_u(const rma_t *r, int o, uint32_t s)
-{
-    return (MPI_Aint)r->peer_nslots[o] + (MPI_Aint)s;
-}
-static inline MPI_Aint
-w_d(const rma_t *r, int o, uint32_t s)
-{
-    return 2 * (MPI_Aint)r->peer_nslots[o] + 3 * (MPI_Aint)s;
-}
+#define SUB     PXSI_RMA_SUB
+#define GEN_ONE ((uint64_t)1 << PXSI_INFLIGHT_BITS) /* +1 on A's gen */
 
 static int
-path_of(const rma_t *r, int o)
+path_of(const pxsi_rma_t *r, int o)
 {
     if (o == r->rank)
         return PXSI_PATH_SELF;
@@ -182,7 +90,7 @@ path_of(const rma_t *r, int o)
 
 /* ------------------------------------------------------------ claim protocol */
 static int
-unclaim(rma_t *r, int o, uint32_t s)
+unclaim(pxsi_rma_t *r, int o, uint32_t s)
 {
     uint64_t m = UINT64_MAX, ign; /* -1 modulo 2^64 */
     /* F3 (release): every read of the object's bytes through shared memory
@@ -190,7 +98,8 @@ unclaim(rma_t *r, int o, uint32_t s)
      * back; pairs with F4 in reclaim. See docs/DESIGN.md, section "Store:
      * memory ordering". */
     atomic_thread_fence(memory_order_release);
-    PXSI_MPI_CHECK(MPI_Fetch_and_op(&m, &ign, MPI_UINT64_T, o, w_a(s), MPI_SUM, r->ctl_win), SUB);
+    PXSI_MPI_CHECK(
+        MPI_Fetch_and_op(&m, &ign, MPI_UINT64_T, o, pxsi_rma_w_a(s), MPI_SUM, r->ctl_win), SUB);
     PXSI_MPI_CHECK(MPI_Win_flush(o, r->ctl_win), SUB);
     return PXS_OK;
 }
@@ -200,16 +109,16 @@ unclaim(rma_t *r, int o, uint32_t s)
  * alone (it may or may not have been applied: a leaked pin is safe, a second
  * decrement would corrupt the gen). */
 static int
-claim(rma_t *r, const pxs_proxy_info_t *pi)
+claim(pxsi_rma_t *r, const pxs_proxy_info_t *pi)
 {
     int o = (int)pi->owner;
     uint32_t s = pxsi_gen_slot(pi->generation);
     uint64_t gen = pxsi_gen_gen(pi->generation);
     uint64_t one = 1, old = 0, d[3] = {0, 0, 0}, dummy[3] = {0, 0, 0};
-    int mrc = MPI_Fetch_and_op(&one, &old, MPI_UINT64_T, o, w_a(s), MPI_SUM, r->ctl_win);
+    int mrc = MPI_Fetch_and_op(&one, &old, MPI_UINT64_T, o, pxsi_rma_w_a(s), MPI_SUM, r->ctl_win);
     if (mrc == MPI_SUCCESS)
-        mrc = MPI_Get_accumulate(dummy, 3, MPI_UINT64_T, d, 3, MPI_UINT64_T, o, w_d(r, o, s), 3,
-                                 MPI_UINT64_T, MPI_NO_OP, r->ctl_win);
+        mrc = MPI_Get_accumulate(dummy, 3, MPI_UINT64_T, d, 3, MPI_UINT64_T, o,
+                                 pxsi_rma_w_d(r, o, s), 3, MPI_UINT64_T, MPI_NO_OP, r->ctl_win);
     if (mrc == MPI_SUCCESS)
         mrc = MPI_Win_flush(o, r->ctl_win);
     if (mrc != MPI_SUCCESS)
@@ -234,8 +143,8 @@ claim(rma_t *r, const pxs_proxy_info_t *pi)
         (uint16_t)(d[2] >> 32) != pi->flags) {
         (void)unclaim(r, o, s);
         return pxsi_err(PXS_ERR_CORRUPT, SUB,
-                        "proxy does not match object (rank %d slot %u): forged offset/size/flags", o,
-                        s);
+                        "proxy does not match object (rank %d slot %u): forged offset/size/flags",
+                        o, s);
     }
     return PXS_OK;
 }
@@ -243,14 +152,15 @@ claim(rma_t *r, const pxs_proxy_info_t *pi)
 /* Step 2, after a successful claim: take one unit of the budget (nothing for
  * a keep object). On any failure the claim is released. */
 static int
-take(rma_t *r, const pxs_proxy_info_t *pi)
+take(pxsi_rma_t *r, const pxs_proxy_info_t *pi)
 {
     if (pi->flags & PXS_PROXY_F_KEEP)
         return PXS_OK;
     int o = (int)pi->owner;
     uint32_t s = pxsi_gen_slot(pi->generation);
     int64_t delta = -1, rem = 0;
-    int mrc = MPI_Fetch_and_op(&delta, &rem, MPI_INT64_T, o, w_u(r, o, s), MPI_SUM, r->ctl_win);
+    int mrc =
+        MPI_Fetch_and_op(&delta, &rem, MPI_INT64_T, o, pxsi_rma_w_u(r, o, s), MPI_SUM, r->ctl_win);
     if (mrc == MPI_SUCCESS)
         mrc = MPI_Win_flush(o, r->ctl_win);
     if (mrc != MPI_SUCCESS) {
@@ -268,14 +178,14 @@ take(rma_t *r, const pxs_proxy_info_t *pi)
 
 /* Steps 1 and 2. */
 static int
-acquire(rma_t *r, const pxs_proxy_info_t *pi)
+acquire(pxsi_rma_t *r, const pxs_proxy_info_t *pi)
 {
     int rc = claim(r, pi);
     return rc ? rc : take(r, pi);
 }
 
 static int
-fetch(rma_t *r, int o, uint64_t off, void *buf, size_t len, int path)
+fetch(pxsi_rma_t *r, int o, uint64_t off, void *buf, size_t len, int path)
 {
     if (path != PXSI_PATH_RMA) {
         /* acquire: see the owner's bytes published before the gen we read.
@@ -307,46 +217,35 @@ fetch(rma_t *r, int o, uint64_t off, void *buf, size_t len, int path)
     return PXS_OK;
 }
 
-static int
-crc_check(const pxs_proxy_info_t *pi, const void *data)
-{
-    if (!(pi->flags & PXS_PROXY_F_PAYLOAD_CRC))
-        return PXS_OK;
-    uint32_t c = pxs_crc32c(0, data, (size_t)pi->size);
-    if (c != pi->payload_crc)
-        return pxsi_err(PXS_ERR_CORRUPT, SUB, "payload checksum mismatch (0x%08x != 0x%08x)", c,
-                        pi->payload_crc);
-    return PXS_OK;
-}
-
 /* ------------------------------------------------------------ owner side */
 static int
-kill_slot(rma_t *r, uint32_t s)
+kill_slot(pxsi_rma_t *r, uint32_t s)
 {
     uint64_t g = GEN_ONE, ign;
-    PXSI_MPI_CHECK(MPI_Fetch_and_op(&g, &ign, MPI_UINT64_T, r->rank, w_a(s), MPI_SUM, r->ctl_win),
-                   SUB);
+    PXSI_MPI_CHECK(
+        MPI_Fetch_and_op(&g, &ign, MPI_UINT64_T, r->rank, pxsi_rma_w_a(s), MPI_SUM, r->ctl_win),
+        SUB);
     r->slots[s].gen++;
-    r->slots[s].state = SLOT_DYING;
+    r->slots[s].state = PXSI_SLOT_DYING;
     r->ndying++;
     return PXS_OK;
 }
 
 static int
-reclaim(rma_t *r)
+reclaim(pxsi_rma_t *r)
 {
     uint32_t n = r->al.hwm;
     if (!r->al.nlive || !n)
         return PXS_OK;
     int64_t *u = (int64_t *)r->snap;
     PXSI_MPI_CHECK(MPI_Get_accumulate(r->snap + r->nslots, (int)n, MPI_INT64_T, u, (int)n,
-                                      MPI_INT64_T, r->rank, w_u(r, r->rank, 0), (int)n,
+                                      MPI_INT64_T, r->rank, pxsi_rma_w_u(r, r->rank, 0), (int)n,
                                       MPI_INT64_T, MPI_NO_OP, r->ctl_win),
                    SUB);
     PXSI_MPI_CHECK(MPI_Win_flush(r->rank, r->ctl_win), SUB);
     int kills = 0;
     for (uint32_t s = 0; s < n; s++) {
-        if (r->slots[s].state == SLOT_LIVE && (u[s] <= 0 || r->slots[s].evict)) {
+        if (r->slots[s].state == PXSI_SLOT_LIVE && (u[s] <= 0 || r->slots[s].evict)) {
             int rc = kill_slot(r, s);
             if (rc)
                 return rc;
@@ -358,7 +257,7 @@ reclaim(rma_t *r)
     if (!r->ndying)
         return PXS_OK;
     PXSI_MPI_CHECK(MPI_Get_accumulate(r->snap + r->nslots, (int)n, MPI_UINT64_T, r->snap, (int)n,
-                                      MPI_UINT64_T, r->rank, w_a(0), (int)n, MPI_UINT64_T,
+                                      MPI_UINT64_T, r->rank, pxsi_rma_w_a(0), (int)n, MPI_UINT64_T,
                                       MPI_NO_OP, r->ctl_win),
                    SUB);
     PXSI_MPI_CHECK(MPI_Win_flush(r->rank, r->ctl_win), SUB);
@@ -366,62 +265,46 @@ reclaim(rma_t *r)
      * after we saw inflight 0, i.e. after every reader's F3 + unclaim */
     atomic_thread_fence(memory_order_acquire);
     for (uint32_t s = 0; s < n; s++) {
-        if (r->slots[s].state == SLOT_DYING && (r->snap[s] & PXSI_INFLIGHT_MASK) == 0) {
+        if (r->slots[s].state == PXSI_SLOT_DYING && (r->snap[s] & PXSI_INFLIGHT_MASK) == 0) {
             r->ndying--;
             r->stats.reclaimed++;
-            if (r->slots[s].gen >= PXSI_GEN_RETIRE) {
-                /* generation exhausted: never reuse the slot (no wrap) */
-                r->slots[s].state = SLOT_RETIRED;
-                pxsi_arena_retire(&r->al, s);
-                PXSI_DEBUG(SUB, "slot %u retired at gen %llu", s,
-                           (unsigned long long)r->slots[s].gen);
-            } else {
-                r->slots[s].state = SLOT_FREE;
-                pxsi_arena_free(&r->al, s); /* may lower hwm: n stays valid */
-            }
+            /* freed or retired; may lower hwm: n stays valid */
+            pxsi_conn_free_slot(&r->al, &r->slots[s], s, SUB);
         }
     }
     return PXS_OK;
 }
 
 static int
+reclaim_cb(void *ctx)
+{
+    return reclaim(ctx);
+}
+
+/* short naps and MPI now and then: resolvers' atomics on our windows need
+ * us in MPI under osc/ucx and pt2pt (measured: 1 ms naps held a ucx
+ * pipeline at ~1400 chunks/s) */
+static void
+put_pause(void *ctx, pxsi_backoff_t *b)
+{
+    pxsi_rma_t *r = ctx;
+    pxsi_backoff_pause_mpi(b, r->comm);
+}
+
+static int
 rma_put(void *st, const void *data, size_t len, const pxs_put_opts_t *o, double timeout,
         pxs_proxy_info_t *out)
 {
-    rma_t *r = st;
-    if (pxsi_arena_need(len) > r->al.cap)
-        return pxsi_err(PXS_ERR_TOO_BIG, SUB, "object of %zu bytes > arena of %llu bytes", len,
-                        (unsigned long long)r->al.cap);
-    uint32_t s = 0;
-    uint64_t off = 0;
-    int rc = pxsi_arena_alloc(&r->al, len, &s, &off);
-    if (rc == PXS_ERR_AGAIN) {
-        if ((rc = reclaim(r)) != PXS_OK)
-            return rc;
-        rc = pxsi_arena_alloc(&r->al, len, &s, &off);
-    }
-    if (rc == PXS_ERR_AGAIN) {
-        /* backpressure: wait for resolvers (their releases need no action
-         * from us, but software-atomic osc components need us in MPI) */
-        r->stats.put_waits++;
-        pxsi_backoff_t b;
-        pxsi_backoff_init(&b, timeout);
-        for (;;) {
-            if (pxsi_backoff_expired(&b))
-                return pxsi_arena_full_detail(&r->al, PXS_ERR_AGAIN, SUB, len, timeout);
-            /* short naps and MPI now and then: resolvers' atomics on our
-             * windows need us in MPI under osc/ucx and pt2pt (measured:
-             * 1 ms naps held a ucx pipeline at ~1400 chunks/s) */
-            pxsi_backoff_pause_mpi(&b, r->comm);
-            if ((rc = reclaim(r)) != PXS_OK)
-                return rc;
-            rc = pxsi_arena_alloc(&r->al, len, &s, &off);
-            if (rc == PXS_OK)
-                break;
-        }
-    }
+    pxsi_rma_t *r = st;
+    /* backpressure: wait for resolvers (their releases need no action from
+     * us, but software-atomic osc components need us in MPI) */
+    const pxsi_conn_waiter_t w = {reclaim_cb, put_pause, r, &r->stats.put_waits};
+    pxsi_conn_block_t blk;
+    int rc = pxsi_conn_alloc(SUB, &r->al, len, timeout, &w, &blk);
     if (rc)
         return rc;
+    uint32_t s = blk.slot;
+    uint64_t off = blk.off;
     uint32_t crc = 0;
     unsigned char *dst = r->arena + off;
     if (o->checksum) {
@@ -436,8 +319,7 @@ rma_put(void *st, const void *data, size_t len, const pxs_put_opts_t *o, double 
     } else {
         pxsi_copy_pieces(dst, data, len, r->piece);
     }
-    uint16_t flags = (uint16_t)((o->checksum ? PXS_PROXY_F_PAYLOAD_CRC : 0) |
-                                (o->resolves == 0 ? PXS_PROXY_F_KEEP : 0));
+    uint16_t flags = pxsi_conn_put_flags(o);
     int mrc = MPI_SUCCESS;
     /* F1 (release): the bytes are written before the descriptor and the
      * gen are published (pairs with F2 in fetch/view); MPI_Win_sync alone
@@ -446,20 +328,21 @@ rma_put(void *st, const void *data, size_t len, const pxs_put_opts_t *o, double 
     if (r->sync_win != MPI_WIN_NULL)
         mrc = MPI_Win_sync(r->sync_win); /* release: bytes before the descriptor */
     uint64_t d[3] = {off, (uint64_t)len, (uint64_t)crc | ((uint64_t)flags << 32)};
-    int64_t u = o->resolves ? (int64_t)o->resolves : KEEP_BUDGET, ign_i;
+    int64_t u = pxsi_conn_put_budget(o), ign_i;
     uint64_t g = GEN_ONE, ign_u;
     if (mrc == MPI_SUCCESS)
-        mrc = MPI_Accumulate(d, 3, MPI_UINT64_T, r->rank, w_d(r, r->rank, s), 3, MPI_UINT64_T,
-                             MPI_REPLACE, r->ctl_win);
+        mrc = MPI_Accumulate(d, 3, MPI_UINT64_T, r->rank, pxsi_rma_w_d(r, r->rank, s), 3,
+                             MPI_UINT64_T, MPI_REPLACE, r->ctl_win);
     if (mrc == MPI_SUCCESS)
-        mrc = MPI_Fetch_and_op(&u, &ign_i, MPI_INT64_T, r->rank, w_u(r, r->rank, s), MPI_REPLACE,
-                               r->ctl_win);
+        mrc = MPI_Fetch_and_op(&u, &ign_i, MPI_INT64_T, r->rank, pxsi_rma_w_u(r, r->rank, s),
+                               MPI_REPLACE, r->ctl_win);
     if (mrc == MPI_SUCCESS)
         mrc = MPI_Win_flush(r->rank, r->ctl_win);
     int gen_issued = 0;
     if (mrc == MPI_SUCCESS) {
         gen_issued = 1;
-        mrc = MPI_Fetch_and_op(&g, &ign_u, MPI_UINT64_T, r->rank, w_a(s), MPI_SUM, r->ctl_win);
+        mrc = MPI_Fetch_and_op(&g, &ign_u, MPI_UINT64_T, r->rank, pxsi_rma_w_a(s), MPI_SUM,
+                               r->ctl_win);
     }
     if (mrc == MPI_SUCCESS)
         mrc = MPI_Win_flush(r->rank, r->ctl_win);
@@ -467,24 +350,13 @@ rma_put(void *st, const void *data, size_t len, const pxs_put_opts_t *o, double 
         if (gen_issued) {
             /* the gen word may be odd now, out of step with our mirror:
              * never free or reuse this slot (leak its block) */
-            r->slots[s].state = SLOT_BROKEN;
+            r->slots[s].state = PXSI_SLOT_BROKEN;
         } else {
             pxsi_arena_free(&r->al, s); /* gen untouched: drop it */
         }
         return pxsi_mpi_err(mrc, SUB, "put: publishing the descriptor");
     }
-    r->slots[s].gen++;
-    r->slots[s].state = SLOT_LIVE;
-    r->slots[s].evict = 0;
-    r->slots[s].flags = flags;
-    r->slots[s].crc = crc;
-    r->slots[s].size = len;
-    out->offset = off;
-    out->size = len;
-    out->generation = pxsi_gen_make(s, r->slots[s].gen);
-    out->flags = flags;
-    out->payload_crc = crc;
-    out->budget = o->resolves;
+    pxsi_conn_publish(&r->slots[s], s, off, len, flags, crc, o, out);
     return PXS_OK;
 }
 
@@ -492,37 +364,17 @@ rma_put(void *st, const void *data, size_t len, const pxs_put_opts_t *o, double 
 static int
 rma_check(void *st, const pxs_proxy_info_t *pi)
 {
-    rma_t *r = st;
+    pxsi_rma_t *r = st;
     int o = (int)pi->owner;
     /* the owner's record of the instance is the store's nonce (agreed at
-     * create): store.c checked it already; a connector never acts on
-     * another instance's proxy */
-    if (pi->store_nonce != r->nonce)
-        return pxsi_err(PXS_ERR_STALE, SUB,
-                        "proxy of store instance 0x%016llx given to store instance 0x%016llx "
-                        "(another store, job or run)",
-                        (unsigned long long)pi->store_nonce, (unsigned long long)r->nonce);
-    uint64_t s = pxsi_gen_slot(pi->generation);
-    if (s >= r->peer_nslots[o])
-        return pxsi_err(PXS_ERR_CORRUPT, SUB, "slot %llu beyond rank %d's table of %u",
-                        (unsigned long long)s, o, r->peer_nslots[o]);
-    if (pi->offset % PXSI_ARENA_ALIGN)
-        return pxsi_err(PXS_ERR_CORRUPT, SUB, "misaligned offset %llu",
-                        (unsigned long long)pi->offset);
-    if (pi->offset > r->peer_cap[o] || pi->size > r->peer_cap[o] - pi->offset)
-        return pxsi_err(PXS_ERR_CORRUPT, SUB, "offset %llu + size %llu beyond rank %d's arena (%llu)",
-                        (unsigned long long)pi->offset, (unsigned long long)pi->size, o,
-                        (unsigned long long)r->peer_cap[o]);
-    if (!(pxsi_gen_gen(pi->generation) & 1u))
-        return pxsi_err(PXS_ERR_STALE, SUB, "generation %llu is not a live one",
-                        (unsigned long long)pxsi_gen_gen(pi->generation));
-    return PXS_OK;
+     * create): store.c checked it already */
+    return pxsi_conn_check(SUB, pi, r->nonce, r->peer_nslots[o], r->peer_cap[o]);
 }
 
 static int
 rma_resolve(void *st, const pxs_proxy_info_t *pi, void *buf, size_t cap, size_t *len_out)
 {
-    rma_t *r = st;
+    pxsi_rma_t *r = st;
     (void)cap;
     int o = (int)pi->owner;
     uint32_t s = pxsi_gen_slot(pi->generation);
@@ -531,7 +383,7 @@ rma_resolve(void *st, const pxs_proxy_info_t *pi, void *buf, size_t cap, size_t 
         return rc;
     rc = fetch(r, o, pi->offset, buf, (size_t)pi->size, path_of(r, o));
     if (rc == PXS_OK)
-        rc = crc_check(pi, buf);
+        rc = pxsi_conn_crc_check(SUB, pi, buf);
     int rc2 = unclaim(r, o, s);
     if (rc == PXS_OK)
         rc = rc2;
@@ -540,15 +392,24 @@ rma_resolve(void *st, const pxs_proxy_info_t *pi, void *buf, size_t cap, size_t 
     return rc;
 }
 
+/* An async resolve in flight (pxs_request_t.conn): the claim it holds and
+ * its MPI_Rget requests. Allocated by resolve_start, freed by finish. */
+typedef struct rma_req {
+    int owner;
+    uint32_t slot;
+    int nmpi;
+    MPI_Request mpi[]; /* one per chunk */
+} rma_req_t;
+
 static int
-rma_finish_req(rma_t *r, pxs_request_t *q, int rc)
+rma_finish_req(pxsi_rma_t *r, pxs_request_t *q, int rc)
 {
-    free(q->mpi_reqs);
-    q->mpi_reqs = NULL;
+    rma_req_t *c = q->conn;
     if (rc == PXS_OK)
-        rc = crc_check(&q->pi, q->buf);
-    int rc2 = q->claimed ? unclaim(r, q->owner, q->slot) : PXS_OK;
-    q->claimed = 0;
+        rc = pxsi_conn_crc_check(SUB, &q->pi, q->buf);
+    int rc2 = c ? unclaim(r, c->owner, c->slot) : PXS_OK;
+    free(c);
+    q->conn = NULL;
     if (rc == PXS_OK)
         rc = rc2;
     if (rc == PXS_OK) {
@@ -564,7 +425,7 @@ static int
 rma_resolve_start(void *st, const pxs_proxy_info_t *pi, void *buf, size_t cap,
                   pxs_request_t *q)
 {
-    rma_t *r = st;
+    pxsi_rma_t *r = st;
     int o = (int)pi->owner;
     int path = path_of(r, o);
     if (path != PXSI_PATH_RMA || pi->size == 0) {
@@ -583,42 +444,41 @@ rma_resolve_start(void *st, const pxs_proxy_info_t *pi, void *buf, size_t cap,
         return rc;
     size_t len = (size_t)pi->size;
     size_t nreq = (len + r->chunk - 1) / r->chunk;
-    MPI_Request *reqs = malloc(nreq * sizeof *reqs);
-    if (!reqs) {
+    rma_req_t *c = malloc(sizeof *c + nreq * sizeof c->mpi[0]);
+    if (!c) {
         (void)unclaim(r, o, s);
         return pxsi_err(PXS_ERR_NOMEM, SUB, "resolve_start: %zu requests", nreq);
     }
-    q->owner = o;
-    q->slot = s;
-    q->claimed = 1;
-    q->mpi_reqs = reqs;
-    q->nmpi = 0;
+    c->owner = o;
+    c->slot = s;
+    c->nmpi = 0;
     unsigned char *b = buf;
     for (size_t done = 0; done < len;) {
         size_t n = len - done < r->chunk ? len - done : r->chunk;
         int mrc = MPI_Rget(b + done, (int)n, MPI_BYTE, o, (MPI_Aint)(pi->offset + done), (int)n,
-                           MPI_BYTE, r->data_win, &reqs[q->nmpi]);
+                           MPI_BYTE, r->data_win, &c->mpi[c->nmpi]);
         if (mrc != MPI_SUCCESS) {
             rc = pxsi_mpi_err(mrc, SUB, "MPI_Rget");
-            if (q->nmpi)
-                (void)MPI_Waitall(q->nmpi, reqs, MPI_STATUSES_IGNORE);
-            free(reqs);
-            q->mpi_reqs = NULL;
+            if (c->nmpi)
+                (void)MPI_Waitall(c->nmpi, c->mpi, MPI_STATUSES_IGNORE);
+            free(c);
             (void)unclaim(r, o, s);
             return rc;
         }
-        q->nmpi++;
+        c->nmpi++;
         r->stats.gets++;
         done += n;
     }
+    q->conn = c;
     return PXS_OK;
 }
 
 static int
 rma_resolve_test(void *st, pxs_request_t *q)
 {
+    rma_req_t *c = q->conn;
     int flag = 0;
-    int mrc = MPI_Testall(q->nmpi, q->mpi_reqs, &flag, MPI_STATUSES_IGNORE);
+    int mrc = MPI_Testall(c->nmpi, c->mpi, &flag, MPI_STATUSES_IGNORE);
     if (mrc != MPI_SUCCESS)
         return rma_finish_req(st, q, pxsi_mpi_err(mrc, SUB, "MPI_Testall"));
     if (!flag)
@@ -629,15 +489,17 @@ rma_resolve_test(void *st, pxs_request_t *q)
 static int
 rma_resolve_wait(void *st, pxs_request_t *q)
 {
-    int mrc = MPI_Waitall(q->nmpi, q->mpi_reqs, MPI_STATUSES_IGNORE);
-    return rma_finish_req(st, q, mrc == MPI_SUCCESS ? PXS_OK : pxsi_mpi_err(mrc, SUB, "MPI_Waitall"));
+    rma_req_t *c = q->conn;
+    int mrc = MPI_Waitall(c->nmpi, c->mpi, MPI_STATUSES_IGNORE);
+    return rma_finish_req(st, q,
+                          mrc == MPI_SUCCESS ? PXS_OK : pxsi_mpi_err(mrc, SUB, "MPI_Waitall"));
 }
 
 /* ------------------------------------------------------------ view */
 static int
 rma_view(void *st, const pxs_proxy_info_t *pi, pxs_view_t *v)
 {
-    rma_t *r = st;
+    pxsi_rma_t *r = st;
     int o = (int)pi->owner;
     int path = path_of(r, o);
     if (path == PXSI_PATH_RMA) {
@@ -667,7 +529,7 @@ rma_view(void *st, const pxs_proxy_info_t *pi, pxs_view_t *v)
     if (r->sync_win != MPI_WIN_NULL)
         (void)MPI_Win_sync(r->sync_win);
     const unsigned char *p = r->peer_base[o] + pi->offset;
-    if ((rc = crc_check(pi, p)) != PXS_OK) {
+    if ((rc = pxsi_conn_crc_check(SUB, pi, p)) != PXS_OK) {
         (void)unclaim(r, o, s);
         return rc;
     }
@@ -684,7 +546,7 @@ rma_view(void *st, const pxs_proxy_info_t *pi, pxs_view_t *v)
 static int
 rma_release(void *st, pxs_view_t *v)
 {
-    rma_t *r = st;
+    pxsi_rma_t *r = st;
     if (v->internal_u_[2] == 1)
         return unclaim(r, (int)v->internal_u_[0], (uint32_t)v->internal_u_[1]);
     free(v->internal_[0]);
@@ -697,7 +559,7 @@ rma_release(void *st, pxs_view_t *v)
 static int
 rma_drop(void *st, const pxs_proxy_info_t *pi)
 {
-    rma_t *r = st;
+    pxsi_rma_t *r = st;
     int o = (int)pi->owner;
     int rc = acquire(r, pi);
     if (rc)
@@ -711,19 +573,15 @@ rma_drop(void *st, const pxs_proxy_info_t *pi)
 static int
 rma_evict(void *st, const pxs_proxy_info_t *pi)
 {
-    rma_t *r = st;
+    pxsi_rma_t *r = st;
     int o = (int)pi->owner;
     uint32_t s = pxsi_gen_slot(pi->generation);
-    uint64_t g = pxsi_gen_gen(pi->generation);
     if (o != r->rank)
         return rma_drop(st, pi); /* holder: one unit; keep objects: nothing */
-    rma_slot_t *sl = &r->slots[s];
-    if (sl->state != SLOT_LIVE || sl->gen != g)
-        return pxsi_err(PXS_ERR_STALE, SUB, "evict: object already gone");
-    if (r->al.off[s] != pi->offset || sl->size != pi->size || sl->flags != pi->flags ||
-        sl->crc != pi->payload_crc)
-        return pxsi_err(PXS_ERR_CORRUPT, SUB, "evict: proxy does not match the object");
-    int rc = kill_slot(r, s);
+    int rc = pxsi_conn_match(SUB, &r->slots[s], r->al.off[s], pi, "evict");
+    if (rc)
+        return rc;
+    rc = kill_slot(r, s);
     if (rc == PXS_OK) {
         PXSI_MPI_CHECK(MPI_Win_flush(r->rank, r->ctl_win), SUB);
         rc = reclaim(r);
@@ -740,7 +598,7 @@ rma_progress(void *st)
 static int
 rma_used(void *st, size_t *used_out, size_t *cap_out)
 {
-    rma_t *r = st;
+    pxsi_rma_t *r = st;
     int rc = reclaim(r);
     if (rc)
         return rc;
@@ -758,17 +616,17 @@ rma_path(void *st, int owner)
 static void
 rma_stats(void *st, pxsi_store_stats_t *out)
 {
-    *out = ((rma_t *)st)->stats;
+    *out = ((pxsi_rma_t *)st)->stats;
 }
 
 #ifdef PXS_TEST_HOOKS
 static int
 rma_corrupt(void *st, uint64_t offset)
 {
-    rma_t *r = st;
-    if (offset >= r->cap)
-        return PXS_ERR_INVALID;
-    r->arena[offset] ^= 0x5a;
+    pxsi_rma_t *r = st;
+    int rc = pxsi_conn_corrupt(r->arena, r->cap, offset);
+    if (rc)
+        return rc;
     if (r->sync_win != MPI_WIN_NULL)
         (void)MPI_Win_sync(r->sync_win);
     return PXS_OK;
@@ -778,15 +636,15 @@ rma_corrupt(void *st, uint64_t offset)
 static int
 rma_set_gen(void *st, uint32_t s, uint64_t gen)
 {
-    rma_t *r = st;
-    if (s >= r->nslots || r->slots[s].state != SLOT_FREE)
-        return pxsi_err(PXS_ERR_INVALID, SUB, "test_set_gen: slot %u is not a free slot", s);
+    pxsi_rma_t *r = st;
+    if (s >= r->nslots || r->slots[s].state != PXSI_SLOT_FREE)
+        return pxsi_conn_not_free(SUB, s);
     for (uint32_t i = 0; i < r->al.nfree; i++) {
         if (r->al.free_stack[i] != s)
             continue;
         uint64_t delta = (gen - r->slots[s].gen) << PXSI_INFLIGHT_BITS, ign;
-        PXSI_MPI_CHECK(MPI_Fetch_and_op(&delta, &ign, MPI_UINT64_T, r->rank, w_a(s), MPI_SUM,
-                                        r->ctl_win),
+        PXSI_MPI_CHECK(MPI_Fetch_and_op(&delta, &ign, MPI_UINT64_T, r->rank, pxsi_rma_w_a(s),
+                                        MPI_SUM, r->ctl_win),
                        SUB);
         PXSI_MPI_CHECK(MPI_Win_flush(r->rank, r->ctl_win), SUB);
         r->slots[s].gen = gen;
@@ -798,11 +656,11 @@ rma_set_gen(void *st, uint32_t s, uint64_t gen)
 static int
 rma_add_claims(void *st, uint32_t s, int64_t n)
 {
-    rma_t *r = st;
+    pxsi_rma_t *r = st;
     uint64_t zero = 0, old = 0, ign;
     if (s >= r->nslots)
         return pxsi_err(PXS_ERR_INVALID, SUB, "test_add_claims: slot %u beyond the table", s);
-    PXSI_MPI_CHECK(MPI_Fetch_and_op(&zero, &old, MPI_UINT64_T, r->rank, w_a(s), MPI_NO_OP,
+    PXSI_MPI_CHECK(MPI_Fetch_and_op(&zero, &old, MPI_UINT64_T, r->rank, pxsi_rma_w_a(s), MPI_NO_OP,
                                     r->ctl_win),
                    SUB);
     PXSI_MPI_CHECK(MPI_Win_flush(r->rank, r->ctl_win), SUB);
@@ -811,481 +669,32 @@ rma_add_claims(void *st, uint32_t s, int64_t n)
         return pxsi_err(PXS_ERR_INVALID, SUB, "test_add_claims: %lld + %lld out of range",
                         (long long)now, (long long)n);
     uint64_t d = (uint64_t)n;
-    PXSI_MPI_CHECK(MPI_Fetch_and_op(&d, &ign, MPI_UINT64_T, r->rank, w_a(s), MPI_SUM, r->ctl_win),
-                   SUB);
+    PXSI_MPI_CHECK(
+        MPI_Fetch_and_op(&d, &ign, MPI_UINT64_T, r->rank, pxsi_rma_w_a(s), MPI_SUM, r->ctl_win),
+        SUB);
     PXSI_MPI_CHECK(MPI_Win_flush(r->rank, r->ctl_win), SUB);
     return PXS_OK;
 }
 #endif
 
-/* ------------------------------------------------------------ create / destroy */
-/* keep_own: leave this rank's own segment mapped (a window that could not
- * be freed still covers it). */
-static void
-posix_teardown(rma_t *r, int keep_own)
-{
-    for (int i = 0; i < r->nmaps; i++)
-        if (r->maps[i] && r->maps[i] != MAP_FAILED && !(keep_own && i == r->nrank))
-            munmap(r->maps[i], r->map_len[i]);
-    free(r->maps);
-    free(r->map_len);
-    r->maps = NULL;
-    r->map_len = NULL;
-    r->nmaps = 0;
-}
-
-/* Own POSIX segment per rank, mapped by same-node peers. Collective over
- * comm; every step agreed. On success r->arena and r->maps[] are set. */
-static int
-posix_setup(rma_t *r, const int *node_to_comm, uint64_t nonce)
-{
-    long leader = (long)getpid();
-    int rc = pxsi_agree(r->comm, pxsi_mpi_err(MPI_Bcast(&leader, 1, MPI_LONG, 0, r->node), SUB,
-                                              "MPI_Bcast (segment names)"));
-    if (rc)
-        return rc;
-    r->maps = calloc((size_t)r->nsize, sizeof *r->maps);
-    r->map_len = calloc((size_t)r->nsize, sizeof *r->map_len);
-    r->nmaps = r->maps && r->map_len ? r->nsize : 0;
-    if (!r->nmaps)
-        rc = pxsi_err(PXS_ERR_NOMEM, SUB, "posix shm tables");
-    char name[96];
-    snprintf(name, sizeof name, "/pxs.%ld.%016llx.%d", leader, (unsigned long long)nonce,
-             r->nrank);
-    int created = 0;
-    if (rc == PXS_OK) {
-        int fd = shm_open(name, O_CREAT | O_EXCL | O_RDWR, 0600);
-        if (fd < 0) {
-            rc = pxsi_err(PXS_ERR_NOMEM, SUB, "shm_open(%s) failed", name);
-        } else {
-            created = 1;
-            /* posix_fallocate, not only ftruncate: a sparse segment on a
-             * /dev/shm filled later by someone else would SIGBUS on a put;
-             * this way a lack of space is an agreed PXS_ERR_NOMEM here */
-            int fe = 0;
-            if (ftruncate(fd, (off_t)r->cap) != 0) {
-                rc = pxsi_err(PXS_ERR_NOMEM, SUB, "ftruncate(%s, %llu) failed", name,
-                              (unsigned long long)r->cap);
-            } else if ((fe = posix_fallocate(fd, 0, (off_t)r->cap)) != 0 && fe != EINVAL &&
-                       fe != EOPNOTSUPP) {
-                rc = pxsi_err(PXS_ERR_NOMEM, SUB, "posix_fallocate(%s, %llu): %s", name,
-                              (unsigned long long)r->cap, strerror(fe));
-            } else {
-                void *p = mmap(NULL, (size_t)r->cap, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-                if (p == MAP_FAILED) {
-                    rc = pxsi_err(PXS_ERR_NOMEM, SUB, "mmap of own segment failed");
-                } else {
-                    r->maps[r->nrank] = p;
-                    r->map_len[r->nrank] = (size_t)r->cap;
-                }
-            }
-            close(fd);
-        }
-    }
-    rc = pxsi_agree(r->comm, rc);
-    for (int q = 0; rc == PXS_OK && q < r->nsize; q++) {
-        if (q == r->nrank)
-            continue;
-        char pn[96];
-        snprintf(pn, sizeof pn, "/pxs.%ld.%016llx.%d", leader, (unsigned long long)nonce, q);
-        int cr = node_to_comm[q];
-        int fd = shm_open(pn, O_RDONLY, 0);
-        if (fd < 0) {
-            rc = pxsi_err(PXS_ERR_NOMEM, SUB, "shm_open(%s) of a peer failed", pn);
-            break;
-        }
-        void *p = mmap(NULL, (size_t)r->peer_cap[cr], PROT_READ, MAP_SHARED, fd, 0);
-        close(fd);
-        if (p == MAP_FAILED) {
-            rc = pxsi_err(PXS_ERR_NOMEM, SUB, "mmap of a peer's segment failed");
-            break;
-        }
-        r->maps[q] = p;
-        r->map_len[q] = (size_t)r->peer_cap[cr];
-    }
-    rc = pxsi_agree(r->comm, rc);
-    /* every peer has mapped (or failed): the name is not needed any more */
-    int brc = MPI_Barrier(r->node);
-    if (created)
-        shm_unlink(name);
-    rc = pxsi_agree(r->comm, rc ? rc : pxsi_mpi_err(brc, SUB, "MPI_Barrier"));
-    if (rc) {
-        posix_teardown(r, 0);
-        return rc;
-    }
-    r->arena = r->maps[r->nrank];
-    return PXS_OK;
-}
-
-/* Frees what every rank has (the creation steps are agreed, and windows that
- * exist on only some ranks were leaked by leak_partial). Not the comm: the
- * front end's. */
-static void
-rma_free_all(rma_t *r)
-{
-    if (r->ctl_win != MPI_WIN_NULL) {
-        MPI_Win_unlock_all(r->ctl_win);
-        MPI_Win_free(&r->ctl_win);
-    }
-    if (r->data_win != MPI_WIN_NULL) {
-        MPI_Win_unlock_all(r->data_win);
-        MPI_Win_free(&r->data_win);
-    }
-    if (r->shm_win != MPI_WIN_NULL) {
-        MPI_Win_unlock_all(r->shm_win);
-        MPI_Win_free(&r->shm_win);
-    }
-    posix_teardown(r, 0);
-    if (r->node != MPI_COMM_NULL)
-        MPI_Comm_free(&r->node);
-    pxsi_arena_fini(&r->al);
-    free(r->slots);
-    free(r->snap);
-    free(r->peer_cap);
-    free(r->peer_nslots);
-    free((void *)r->peer_base);
-    free(r);
-}
-
-/* After a window creation that failed on some rank (agreed): a window that
- * exists on only some ranks cannot be freed (MPI_Win_free is collective), so
- * it is leaked. Returns whether any rank had one: the same answer on every
- * rank, so callers can decide collectively what to do with the memory under
- * it. Collective over comm. */
-static int
-leak_partial(rma_t *r, MPI_Win *w)
-{
-    int have = *w != MPI_WIN_NULL, any = 1;
-    if (MPI_Allreduce(&have, &any, 1, MPI_INT, MPI_MAX, r->comm) != MPI_SUCCESS)
-        any = 1;
-    if (have)
-        PXSI_DEBUG(SUB, "a window created here but not on every rank is leaked");
-    *w = MPI_WIN_NULL;
-    return any;
-}
-
-static const char *remedy =
-    "windows over several nodes need osc ucx or pt2pt on TCP clusters (Debian's "
-    "openmpi-mca-params.conf excludes them): run with --mca osc sm,ucx or --mca osc sm,pt2pt "
-    "(or ucx / pt2pt)";
-
-/* Agree on a window creation; on failure every rank (not only the failing
- * one) reports what to do about it. */
-static int
-agree_window(rma_t *r, int mrc, const char *what)
-{
-    int rc = pxsi_agree(r->comm, pxsi_mpi_err(mrc, SUB, what));
-    if (rc == PXS_OK)
-        return PXS_OK;
-    return pxsi_err(rc, SUB, "%s failed on %s (%s): %s", what,
-                    mrc != MPI_SUCCESS ? "this rank" : "a peer rank",
-                    r->size == r->nsize ? "one node" : "several nodes", remedy);
-}
-
-static int
-unified(MPI_Win w)
-{
-    int *model = NULL, flag = 0;
-    if (MPI_Win_get_attr(w, MPI_WIN_MODEL, &model, &flag) != MPI_SUCCESS || !flag)
-        return 0;
-    return *model == MPI_WIN_UNIFIED;
-}
-
 static int
 rma_create(MPI_Comm comm, const pxs_store_opts_t *o, uint64_t nonce, void **out)
 {
-    rma_t *r = calloc(1, sizeof *r);
-    int rc = r ? PXS_OK : pxsi_err(PXS_ERR_NOMEM, SUB, "store state");
-    rc = pxsi_agree(comm, rc);
-    if (rc) {
-        free(r);
-        return rc;
-    }
-    r->comm = comm; /* the front end's duplicate, MPI_ERRORS_RETURN */
-    r->nonce = nonce;
-    r->node = MPI_COMM_NULL;
-    r->shm_win = r->data_win = r->ctl_win = r->sync_win = MPI_WIN_NULL;
-    MPI_Comm_rank(r->comm, &r->rank);
-    MPI_Comm_size(r->comm, &r->size);
-    int mrc = MPI_Comm_split_type(r->comm, MPI_COMM_TYPE_SHARED, r->rank, MPI_INFO_NULL, &r->node);
-    if (mrc != MPI_SUCCESS)
-        r->node = MPI_COMM_NULL;
-    rc = pxsi_agree(r->comm, pxsi_mpi_err(mrc, SUB, "MPI_Comm_split_type"));
-    if (rc) {
-        r->node = MPI_COMM_NULL; /* where it exists: leaked (freeing is collective) */
-        rma_free_all(r);
-        return rc;
-    }
-    MPI_Comm_set_errhandler(r->node, MPI_ERRORS_RETURN);
-    MPI_Comm_rank(r->node, &r->nrank);
-    MPI_Comm_size(r->node, &r->nsize);
-
-    /* sizes, options */
-    uint64_t cap = (uint64_t)pxsi_store_arena_bytes(o) & ~(uint64_t)(PXSI_ARENA_ALIGN - 1);
-    uint64_t nsl =
-        o->max_objects ? o->max_objects : pxsi_env_uint("PXS_MAX_OBJECTS", 0, 1, 1u << 24);
-    if (!nsl) {
-        nsl = cap / 4096;
-        nsl = nsl < 1024 ? 1024 : nsl > (1u << 20) ? (1u << 20) : nsl;
-    }
-    rc = PXS_OK;
-    if (cap < PXSI_ARENA_ALIGN)
-        rc = pxsi_err(PXS_ERR_INVALID, SUB, "arena of %llu bytes is too small",
-                      (unsigned long long)cap);
-    else if (nsl > (1u << 24))
-        rc = pxsi_err(PXS_ERR_INVALID, SUB, "max_objects %llu > 16M", (unsigned long long)nsl);
-    r->cap = cap;
-    r->nslots = (uint32_t)nsl;
-    int shm = o->shm < 0 ? pxsi_env_bool("PXS_SHM", 1) : o->shm;
-    r->chunk = pxsi_store_get_chunk(o);
-    r->piece = r->chunk < PXSI_COPY_PIECE ? r->chunk : PXSI_COPY_PIECE;
-    if (rc == PXS_OK) {
-        r->peer_cap = calloc((size_t)r->size, sizeof *r->peer_cap);
-        r->peer_nslots = calloc((size_t)r->size, sizeof *r->peer_nslots);
-        r->peer_base = calloc((size_t)r->size, sizeof *r->peer_base);
-        r->slots = calloc(r->nslots, sizeof *r->slots);
-        r->snap = calloc(2 * (size_t)r->nslots, sizeof *r->snap);
-        if (!r->peer_cap || !r->peer_nslots || !r->peer_base || !r->slots || !r->snap)
-            rc = pxsi_err(PXS_ERR_NOMEM, SUB, "store tables");
-        else
-            rc = pxsi_arena_init(&r->al, cap, r->nslots);
-    }
-    rc = pxsi_agree(r->comm, rc);
-    /* each collective agreed before the next: no rank is left in one */
-    if (rc == PXS_OK) {
-        mrc = MPI_Allreduce(MPI_IN_PLACE, &shm, 1, MPI_INT, MPI_MIN, r->comm);
-        rc = pxsi_agree(r->comm, pxsi_mpi_err(mrc, SUB, "MPI_Allreduce (shm)"));
-    }
-    if (rc == PXS_OK) {
-        mrc = MPI_Allgather(&r->cap, 1, MPI_UINT64_T, r->peer_cap, 1, MPI_UINT64_T, r->comm);
-        rc = pxsi_agree(r->comm, pxsi_mpi_err(mrc, SUB, "MPI_Allgather (arena sizes)"));
-    }
-    if (rc == PXS_OK) {
-        mrc = MPI_Allgather(&r->nslots, 1, MPI_UINT32_T, r->peer_nslots, 1, MPI_UINT32_T,
-                            r->comm);
-        rc = pxsi_agree(r->comm, pxsi_mpi_err(mrc, SUB, "MPI_Allgather (slot tables)"));
-    }
-    r->shm_on = shm;
-    /* can this node hold the arenas? Before any window call, agreed with
-     * the reason, so every rank fails with the size and the limit */
-    if (rc == PXS_OK)
-        rc = pxsi_node_mem_fits(r->comm, r->node, SUB, r->cap,
-                                5 * (uint64_t)r->nslots * sizeof(uint64_t), r->shm_on, "arena",
-                                "PXS_ARENA_BYTES / opts.arena_bytes");
-    if (rc) {
-        rma_free_all(r);
-        return rc;
-    }
-
-    /* node rank -> comm rank */
-    int *n2c = malloc((size_t)r->nsize * sizeof *n2c);
-    int *nranks = malloc((size_t)r->nsize * sizeof *nranks);
-    MPI_Group gn = MPI_GROUP_NULL, gc = MPI_GROUP_NULL;
-    rc = (n2c && nranks) ? PXS_OK : pxsi_err(PXS_ERR_NOMEM, SUB, "node table");
-    if (rc == PXS_OK) {
-        for (int i = 0; i < r->nsize; i++)
-            nranks[i] = i;
-        mrc = MPI_Comm_group(r->node, &gn);
-        if (mrc == MPI_SUCCESS)
-            mrc = MPI_Comm_group(r->comm, &gc);
-        if (mrc == MPI_SUCCESS)
-            mrc = MPI_Group_translate_ranks(gn, r->nsize, nranks, gc, n2c);
-        rc = pxsi_mpi_err(mrc, SUB, "translating node ranks");
-        if (gn != MPI_GROUP_NULL)
-            MPI_Group_free(&gn);
-        if (gc != MPI_GROUP_NULL)
-            MPI_Group_free(&gc);
-    }
-    rc = pxsi_agree(r->comm, rc);
-    if (rc) {
-        free(n2c);
-        free(nranks);
-        rma_free_all(r);
-        return rc;
-    }
-
-    /* ---- the arena windows (see the comment at the top). Every creation
-     * is agreed; a window that exists on only some ranks is leaked. */
-    int mode = MODE_NONE;
-    if (shm) {
-        MPI_Info info;
-        MPI_Info_create(&info);
-        MPI_Info_set(info, "alloc_shared_noncontig", "true");
-        void *base = NULL;
-        mrc = MPI_Win_allocate_shared((MPI_Aint)cap, 1, info, r->node, &base, &r->shm_win);
-        MPI_Info_free(&info);
-        if (mrc != MPI_SUCCESS)
-            r->shm_win = MPI_WIN_NULL;
-        rc = pxsi_agree(r->comm, pxsi_mpi_err(mrc, SUB, "MPI_Win_allocate_shared"));
-        if (rc) {
-            (void)leak_partial(r, &r->shm_win);
-        } else {
-            MPI_Win_set_errhandler(r->shm_win, MPI_ERRORS_RETURN);
-            r->arena = base;
-            mrc = MPI_Win_create(base, (MPI_Aint)cap, 1, MPI_INFO_NULL, r->comm, &r->data_win);
-            if (mrc != MPI_SUCCESS)
-                r->data_win = MPI_WIN_NULL;
-            rc = pxsi_agree(r->comm, pxsi_mpi_err(mrc, SUB, "MPI_Win_create over the shared arena"));
-            if (rc == PXS_OK) {
-                mode = MODE_MPI_SHM;
-            } else {
-                int partial = leak_partial(r, &r->data_win);
-                if (r->nsize == r->size) {
-                    /* osc sm alone: one node, every peer reached through shm */
-                    mode = MODE_MPI_SHM;
-                    rc = PXS_OK;
-                    PXSI_DEBUG(SUB, "MPI_Win_create refused (osc sm?): shared memory only, one node");
-                } else if (partial) {
-                    /* a leaked data_win covers this memory: keep it (leak) */
-                    r->shm_win = MPI_WIN_NULL;
-                    r->arena = NULL;
-                } else {
-                    MPI_Win_free(&r->shm_win); /* every rank has it: agreed above */
-                    r->shm_win = MPI_WIN_NULL;
-                    r->arena = NULL;
-                }
-            }
-        }
-        if (mode == MODE_NONE) {
-            /* Win_allocate_shared refused (osc rdma/ucx/pt2pt only), or the
-             * shared arena could not be reached across nodes */
-            rc = posix_setup(r, n2c, nonce);
-            if (rc == PXS_OK) {
-                mrc = MPI_Win_create(r->arena, (MPI_Aint)cap, 1, MPI_INFO_NULL, r->comm,
-                                     &r->data_win);
-                if (mrc != MPI_SUCCESS)
-                    r->data_win = MPI_WIN_NULL;
-                rc = pxsi_agree(r->comm, pxsi_mpi_err(mrc, SUB, "MPI_Win_create over POSIX shm"));
-                if (rc == PXS_OK) {
-                    mode = MODE_POSIX_SHM;
-                } else {
-                    int partial = leak_partial(r, &r->data_win);
-                    posix_teardown(r, partial);
-                    r->arena = NULL;
-                }
-            }
-        }
-    }
-    if (mode == MODE_NONE) {
-        void *base = NULL;
-        mrc = MPI_Win_allocate((MPI_Aint)cap, 1, MPI_INFO_NULL, r->comm, &base, &r->data_win);
-        if (mrc != MPI_SUCCESS)
-            r->data_win = MPI_WIN_NULL;
-        rc = agree_window(r, mrc, "MPI_Win_allocate of the arena");
-        if (rc) {
-            (void)leak_partial(r, &r->data_win);
-            free(n2c);
-            free(nranks);
-            rma_free_all(r);
-            return rc;
-        }
-        r->arena = base;
-        mode = MODE_PLAIN;
-    }
-    r->mode = mode;
-
-    /* ---- control words */
-    size_t ctl_bytes = 5 * (size_t)r->nslots * sizeof(uint64_t);
-    void *cbase = NULL;
-    mrc = MPI_Win_allocate((MPI_Aint)ctl_bytes, (int)sizeof(uint64_t), MPI_INFO_NULL, r->comm,
-                           &cbase, &r->ctl_win);
-    if (mrc != MPI_SUCCESS)
-        r->ctl_win = MPI_WIN_NULL;
-    rc = agree_window(r, mrc, "MPI_Win_allocate of the control words");
-    if (rc) {
-        (void)leak_partial(r, &r->ctl_win);
-    } else {
-        r->ctl = cbase;
-        memset(r->ctl, 0, ctl_bytes); /* before any peer's atomics: barrier below */
-        MPI_Win_set_errhandler(r->ctl_win, MPI_ERRORS_RETURN);
-        if (r->data_win != MPI_WIN_NULL)
-            MPI_Win_set_errhandler(r->data_win, MPI_ERRORS_RETURN);
-        int uni = unified(r->ctl_win) && (r->data_win == MPI_WIN_NULL || unified(r->data_win));
-        rc = pxsi_agree(r->comm, uni ? PXS_OK
-                                     : pxsi_err(PXS_ERR_NOTSUP, SUB,
-                                                "window memory model is not MPI_WIN_UNIFIED"));
-    }
-    if (rc == PXS_OK) {
-        mrc = MPI_Win_lock_all(MPI_MODE_NOCHECK, r->ctl_win);
-        if (mrc == MPI_SUCCESS && r->data_win != MPI_WIN_NULL)
-            mrc = MPI_Win_lock_all(MPI_MODE_NOCHECK, r->data_win);
-        if (mrc == MPI_SUCCESS && r->shm_win != MPI_WIN_NULL)
-            mrc = MPI_Win_lock_all(MPI_MODE_NOCHECK, r->shm_win);
-        rc = pxsi_agree(r->comm, pxsi_mpi_err(mrc, SUB, "MPI_Win_lock_all"));
-        /* failure after this point leaves epochs open: unlock in free_all is
-         * harmless enough for this (already broken) case */
-    }
-    /* peers reachable through shared memory */
-    if (rc == PXS_OK) {
-        r->peer_base[r->rank] = r->arena;
-        for (int q = 0; q < r->nsize && r->shm_on; q++) {
-            int cr = n2c[q];
-            if (cr == r->rank || cr < 0)
-                continue;
-            if (mode == MODE_MPI_SHM) {
-                MPI_Aint sz = 0;
-                int du = 0;
-                void *p = NULL;
-                mrc = MPI_Win_shared_query(r->shm_win, q, &sz, &du, &p);
-                if (mrc != MPI_SUCCESS) {
-                    rc = pxsi_mpi_err(mrc, SUB, "MPI_Win_shared_query");
-                    break;
-                }
-                r->peer_base[cr] = p;
-            } else if (mode == MODE_POSIX_SHM) {
-                r->peer_base[cr] = r->maps[q];
-            }
-        }
-        r->sync_win = r->shm_win != MPI_WIN_NULL ? r->shm_win : r->data_win;
-        rc = pxsi_agree(r->comm, rc);
-    }
-    free(n2c);
-    free(nranks);
-    if (rc == PXS_OK)
-        rc = pxsi_agree(r->comm, pxsi_mpi_err(MPI_Barrier(r->comm), SUB, "MPI_Barrier"));
-    if (rc) {
-        rma_free_all(r);
-        return rc;
-    }
-    PXSI_DEBUG(SUB, "store %016llx: arena %llu B, %u slots, mode %d, shm %d, chunk %zu",
-               (unsigned long long)nonce,
-               (unsigned long long)cap, r->nslots, mode, r->shm_on, r->chunk);
-    *out = r;
-    return PXS_OK;
+    return pxsi_rma_create(comm, o, nonce, out); /* rma_windows.c */
 }
 
 static int
 rma_destroy(void *st)
 {
-    rma_t *r = st;
+    pxsi_rma_t *r = st;
     /* store.c agreed that no rank has outstanding work; Win_free is
      * collective, so no arena is unmapped while a peer could read it */
-    rma_free_all(r);
+    pxsi_rma_free_all(r);
     return PXS_OK;
 }
 
 const pxsi_store_conn_ops_t pxsi_store_rma_ops = {
     .name = "rma",
     .kind = PXS_CONN_RMA,
-    .create = rma_create,
-    .check = rma_check,
-    .put = rma_put,
-    .resolve = rma_resolve,
-    .resolve_start = rma_resolve_start,
-    .resolve_test = rma_resolve_test,
-    .resolve_wait = rma_resolve_wait,
-    .view = rma_view,
-    .release = rma_release,
-    .evict = rma_evict,
-    .drop = rma_drop,
-    .progress = rma_progress,
-    .used = rma_used,
-    .destroy = rma_destroy,
-    .path = rma_path,
-    .stats = rma_stats,
-#ifdef PXS_TEST_HOOKS
-    .corrupt = rma_corrupt,
-    .set_gen = rma_set_gen,
-    .add_claims = rma_add_claims,
-#endif
+    PXSI_STORE_CONN_OPS(rma),
 };

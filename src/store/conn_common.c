@@ -1,0 +1,188 @@
+/* Connector-common layer: what every store connector implements the same way
+ * (budget and keep, slot states and the generation/retire arithmetic, the
+ * descriptor checks of a proxy, the payload checksum, the slot-count
+ * default). The local and RMA connectors use it; a new connector starts from
+ * it. See docs/DESIGN.md, section "Connector-common layer". */
+#include <stdlib.h>
+
+#include "store/store_int.h"
+
+int
+pxsi_conn_sizes(const char *subsys, const pxs_store_opts_t *o, uint64_t *cap_out,
+                uint32_t *nslots_out)
+{
+    uint64_t cap = (uint64_t)pxsi_store_arena_bytes(o) & ~(uint64_t)(PXSI_ARENA_ALIGN - 1);
+    uint64_t nsl =
+        o->max_objects ? o->max_objects : pxsi_env_uint("PXS_MAX_OBJECTS", 0, 1, 1u << 24);
+    if (!nsl) {
+        nsl = cap / 4096;
+        nsl = nsl < 1024 ? 1024 : nsl > (1u << 20) ? (1u << 20) : nsl;
+    }
+    *cap_out = cap;
+    *nslots_out = nsl > PXSI_MAX_SLOTS ? 0 : (uint32_t)nsl;
+    if (cap < PXSI_ARENA_ALIGN)
+        return pxsi_err(PXS_ERR_INVALID, subsys, "arena of %llu bytes is too small",
+                        (unsigned long long)cap);
+    if (nsl > PXSI_MAX_SLOTS)
+        return pxsi_err(PXS_ERR_INVALID, subsys, "max_objects %llu > 16M", (unsigned long long)nsl);
+    return PXS_OK;
+}
+
+size_t
+pxsi_conn_piece(size_t chunk)
+{
+    return chunk < PXSI_COPY_PIECE ? chunk : PXSI_COPY_PIECE;
+}
+
+int
+pxsi_conn_fits(const char *subsys, const pxsi_arena_t *a, size_t len)
+{
+    if (pxsi_arena_need(len) > a->cap)
+        return pxsi_err(PXS_ERR_TOO_BIG, subsys, "object of %zu bytes > arena of %llu bytes", len,
+                        (unsigned long long)a->cap);
+    return PXS_OK;
+}
+
+int
+pxsi_conn_alloc(const char *subsys, pxsi_arena_t *a, size_t len, double timeout,
+                const pxsi_conn_waiter_t *w, pxsi_conn_block_t *out)
+{
+    int rc = pxsi_conn_fits(subsys, a, len);
+    if (rc == PXS_OK)
+        rc = pxsi_arena_alloc(a, len, &out->slot, &out->off);
+    if (rc != PXS_ERR_AGAIN)
+        return rc;
+    if ((rc = w->reclaim(w->ctx)) != PXS_OK)
+        return rc;
+    rc = pxsi_arena_alloc(a, len, &out->slot, &out->off);
+    /* backpressure: wait for resolvers to give their claims back */
+    pxsi_backoff_t b;
+    pxsi_backoff_init(&b, timeout);
+    int waited = 0;
+    while (rc == PXS_ERR_AGAIN) {
+        if (pxsi_backoff_expired(&b))
+            return pxsi_arena_full_detail(a, PXS_ERR_AGAIN, subsys, len, timeout);
+        if (!waited++)
+            (*w->waits)++;
+        w->pause(w->ctx, &b);
+        if ((rc = w->reclaim(w->ctx)) != PXS_OK)
+            return rc;
+        rc = pxsi_arena_alloc(a, len, &out->slot, &out->off);
+    }
+    return rc;
+}
+
+uint16_t
+pxsi_conn_put_flags(const pxs_put_opts_t *o)
+{
+    return (uint16_t)((o->checksum ? PXS_PROXY_F_PAYLOAD_CRC : 0) |
+                      (o->resolves == 0 ? PXS_PROXY_F_KEEP : 0));
+}
+
+int64_t
+pxsi_conn_put_budget(const pxs_put_opts_t *o)
+{
+    return o->resolves ? (int64_t)o->resolves : PXSI_KEEP_BUDGET;
+}
+
+void
+pxsi_conn_publish(pxsi_conn_slot_t *sl, uint32_t s, uint64_t off, size_t len, uint16_t flags,
+                  uint32_t crc, const pxs_put_opts_t *o, pxs_proxy_info_t *out)
+{
+    sl->gen++; /* odd: live */
+    sl->state = PXSI_SLOT_LIVE;
+    sl->evict = 0;
+    sl->flags = flags;
+    sl->crc = crc;
+    sl->size = len;
+    out->offset = off;
+    out->size = len;
+    out->generation = pxsi_gen_make(s, sl->gen);
+    out->flags = flags;
+    out->payload_crc = crc;
+    out->budget = o->resolves;
+}
+
+void
+pxsi_conn_free_slot(pxsi_arena_t *a, pxsi_conn_slot_t *sl, uint32_t s, const char *subsys)
+{
+    if (sl->gen >= PXSI_GEN_RETIRE) {
+        /* generation exhausted: never reuse the slot (no wrap) */
+        sl->state = PXSI_SLOT_RETIRED;
+        pxsi_arena_retire(a, s);
+        PXSI_DEBUG(subsys, "slot %u retired at gen %llu", s, (unsigned long long)sl->gen);
+    } else {
+        sl->state = PXSI_SLOT_FREE;
+        pxsi_arena_free(a, s); /* may lower hwm */
+    }
+}
+
+int
+pxsi_conn_check(const char *subsys, const pxs_proxy_info_t *pi, uint64_t nonce, uint32_t nslots,
+                uint64_t cap)
+{
+    /* the connector's own record of the instance: a connector never acts on
+     * another instance's proxy */
+    if (pi->store_nonce != nonce)
+        return pxsi_err(PXS_ERR_STALE, subsys,
+                        "proxy of store instance 0x%016llx given to store "
+                        "instance 0x%016llx "
+                        "(another store, job or run)",
+                        (unsigned long long)pi->store_nonce, (unsigned long long)nonce);
+    uint64_t s = pxsi_gen_slot(pi->generation);
+    int o = (int)pi->owner;
+    if (s >= nslots)
+        return pxsi_err(PXS_ERR_CORRUPT, subsys, "slot %llu beyond rank %d's table of %u",
+                        (unsigned long long)s, o, nslots);
+    if (pi->offset % PXSI_ARENA_ALIGN)
+        return pxsi_err(PXS_ERR_CORRUPT, subsys, "misaligned offset %llu",
+                        (unsigned long long)pi->offset);
+    if (pi->offset > cap || pi->size > cap - pi->offset)
+        return pxsi_err(PXS_ERR_CORRUPT, subsys,
+                        "offset %llu + size %llu beyond rank %d's arena (%llu)",
+                        (unsigned long long)pi->offset, (unsigned long long)pi->size, o,
+                        (unsigned long long)cap);
+    if (!(pxsi_gen_gen(pi->generation) & 1u))
+        return pxsi_err(PXS_ERR_STALE, subsys, "generation %llu is not a live one",
+                        (unsigned long long)pxsi_gen_gen(pi->generation));
+    return PXS_OK;
+}
+
+int
+pxsi_conn_match(const char *subsys, const pxsi_conn_slot_t *sl, uint64_t off,
+                const pxs_proxy_info_t *pi, const char *what)
+{
+    if (sl->state != PXSI_SLOT_LIVE || sl->gen != pxsi_gen_gen(pi->generation))
+        return pxsi_err(PXS_ERR_STALE, subsys, "%s: object is gone", what);
+    if (off != pi->offset || sl->size != pi->size || sl->flags != pi->flags ||
+        sl->crc != pi->payload_crc)
+        return pxsi_err(PXS_ERR_CORRUPT, subsys, "%s: proxy does not match the object", what);
+    return PXS_OK;
+}
+
+int
+pxsi_conn_crc_check(const char *subsys, const pxs_proxy_info_t *pi, const void *data)
+{
+    if (!(pi->flags & PXS_PROXY_F_PAYLOAD_CRC))
+        return PXS_OK;
+    uint32_t c = pxs_crc32c(0, data, (size_t)pi->size);
+    if (c != pi->payload_crc)
+        return pxsi_err(PXS_ERR_CORRUPT, subsys, "payload checksum mismatch (0x%08x != 0x%08x)", c,
+                        pi->payload_crc);
+    return PXS_OK;
+}
+
+int
+pxsi_conn_corrupt(unsigned char *arena, uint64_t cap, uint64_t offset)
+{
+    if (offset >= cap)
+        return PXS_ERR_INVALID;
+    arena[offset] ^= 0x5a;
+    return PXS_OK;
+}
+
+int
+pxsi_conn_not_free(const char *subsys, uint32_t s)
+{
+    return pxsi_err(PXS_ERR_INVALID, subsys, "test_set_gen: slot %u is not a free slot", s);
+}

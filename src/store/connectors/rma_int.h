@@ -1,0 +1,88 @@
+/* RMA connector internals, shared by its two halves (not installed):
+ *   rma.c          the claim protocol and the ops (claim, take, unclaim,
+ *                  publication, reclaim, resolve, view, drop, evict)
+ *   rma_windows.c  creation and teardown: the node communicator, the
+ *                  tables, the three arena modes, POSIX segments, the control
+ *                  window, the epochs, the peers' shared-memory bases
+ * See docs/DESIGN.md, sections "The claim protocol" and "Store arena: three
+ * modes".
+ *
+ * WINDOWS: the arena (shm_win and/or data_win, see rma_windows.c) and
+ *   the control words (ctl_win): MPI_Win_allocate, 8-byte words, per slot s of
+ * n: A[s]          gen(40) << 24 | inflight(24)   MPI_UINT64_T U[n+s] remaining
+ * resolve budget       MPI_INT64_T D[2n+3s..+2]  offset, size, crc | flags<<32
+ * MPI_UINT64_T Every access to these words is an MPI atomic (Fetch_and_op,
+ *   Accumulate, Get_accumulate(NO_OP)), the owner's included; no plain loads
+ *   or CPU atomics. MPI_Compare_and_swap is never used (osc/rdma 4.1.4
+ *   segfaults on it). One lock_all(MPI_MODE_NOCHECK) epoch per window from
+ *   create to destroy; completion by MPI_Win_flush.
+ */
+#ifndef PXSI_STORE_RMA_INT_H
+#define PXSI_STORE_RMA_INT_H
+
+#include "store/store_int.h"
+
+#define PXSI_RMA_SUB "store.rma"
+
+/* Arena modes (docs/DESIGN.md, section "Store arena: three modes"). */
+enum {
+    PXSI_RMA_MODE_NONE = 0,
+    PXSI_RMA_MODE_PLAIN,
+    PXSI_RMA_MODE_MPI_SHM,
+    PXSI_RMA_MODE_POSIX_SHM
+};
+
+/* One rank's RMA store. Every handle field starts NULL / MPI_*_NULL, so the
+ * one cleanup (pxsi_rma_free_all) handles any partial state of create. */
+typedef struct pxsi_rma {
+    MPI_Comm comm;  /* the front end's duplicate (not ours to free) */
+    uint64_t nonce; /* the store instance's nonce (same on every rank) */
+    MPI_Comm node;
+    int rank, size, nrank, nsize;
+    int mode, shm_on;
+    uint64_t cap;
+    uint32_t nslots;
+    unsigned char *arena;
+    MPI_Win shm_win, data_win, ctl_win, sync_win;
+    uint64_t *ctl;
+    uint64_t *peer_cap;
+    uint32_t *peer_nslots;
+    const unsigned char **peer_base; /* NULL: not reachable through shm */
+    int *node_to_comm;               /* node rank -> comm rank (create only) */
+    /* POSIX segments: [nrank] own, others peers' (read-only) */
+    void **maps;
+    size_t *map_len;
+    int nmaps;
+    pxsi_arena_t al;
+    pxsi_conn_slot_t *slots; /* mirror of A's gen and D (only the owner writes) */
+    uint32_t ndying;
+    uint64_t *snap; /* 2 * nslots scratch: result, origin (NO_OP, unused) */
+    size_t chunk, piece;
+    pxsi_store_stats_t stats;
+} pxsi_rma_t;
+
+/* Word offsets in rank o's control window: A[s], U[n+s], D[2n+3s]. */
+static inline MPI_Aint
+pxsi_rma_w_a(uint32_t s)
+{
+    return (MPI_Aint)s;
+}
+static inline MPI_Aint
+pxsi_rma_w_u(const pxsi_rma_t *r, int o, uint32_t s)
+{
+    return (MPI_Aint)r->peer_nslots[o] + (MPI_Aint)s;
+}
+static inline MPI_Aint
+pxsi_rma_w_d(const pxsi_rma_t *r, int o, uint32_t s)
+{
+    return 2 * (MPI_Aint)r->peer_nslots[o] + 3 * (MPI_Aint)s;
+}
+
+/* rma_windows.c. Collective create over comm (the ops table's create):
+ * named steps, each agreed before the next, one cleanup. */
+int pxsi_rma_create(MPI_Comm comm, const pxs_store_opts_t *o, uint64_t nonce, void **out);
+/* Frees what every rank has (windows that exist on only some ranks were
+ * leaked at create). Collective. Not the comm: the front end's. */
+void pxsi_rma_free_all(pxsi_rma_t *r);
+
+#endif

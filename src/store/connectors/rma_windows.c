@@ -1,0 +1,537 @@
+/* RMA connector, window creation and teardown: the named steps of create,
+ * the three arena modes, POSIX segments, the control window, the epochs and
+ * the peers' shared-memory bases. The claim protocol that runs over these
+ * windows: rma.c; the shared state: rma_int.h.
+ *
+ * ======================================================================
+ * WINDOWS (see docs/DESIGN.md, section "Store arena: three modes"; the facts
+ * behind it: docs/DESIGN.md, section "Open MPI 4.1.4 facts": osc/sm refuses
+ * MPI_Win_create; rdma, ucx and pt2pt refuse MPI_Win_allocate_shared)
+ *   arena, chosen at create (collective, same choice on every rank):
+ *   1. shm on: MPI_Win_allocate_shared on the node communicator (shm_win), and
+ *      MPI_Win_create over the same memory on the whole communicator
+ *      (data_win, used only for MPI_Get). If Win_create is refused (user
+ *      forced --mca osc sm) and the communicator is one node, data_win is
+ *      not needed: every peer is reached through shared memory. Across nodes
+ *      under osc sm alone nothing works: create fails naming the remedy.
+ *   2. shm on but Win_allocate_shared refused (--mca osc rdma|ucx|pt2pt):
+ *      our own POSIX shared-memory segment per rank (shm_open, mapped
+ *      read-only by same-node peers, unlinked as soon as everyone mapped it,
+ *      so nothing leaks), then MPI_Win_create over it on the whole
+ *      communicator. The same-node path therefore works under every osc.
+ *   3. shm off (PXS_SHM=0 / opts.shm = 0), or 1 and 2 failed: MPI_Win_allocate
+ *      on the whole communicator; every peer uses MPI_Get.
+ *
+ * CREATE: every collective step is agreed (pxsi_agree) before the next, so a
+ * failure on some ranks fails all without a hang; a window or communicator
+ * that exists on only some ranks is leaked (freeing it would be collective).
+ * The node's memory is checked before any window call (pxsi_node_mem_fits):
+ * a window allocation that fails on one rank leaves the others inside it.
+ *
+ *
+ * One cleanup: every handle of pxsi_rma_t starts NULL / MPI_*_NULL and a
+ * step that fails leaves only handles every rank has (a window or
+ * communicator that exists on only some ranks is leaked by the step), so
+ * pxsi_rma_create unwinds any partial state with pxsi_rma_free_all. See
+ * docs/DESIGN.md, section "Collective failure agreement".
+ * ====================================================================== */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "store/connectors/rma_int.h"
+#include "util/window.h"
+
+#define SUB PXSI_RMA_SUB
+
+/* ------------------------------------------------------------ POSIX segments
+ */
+/* keep_own: leave this rank's own segment mapped (a window that could not
+ * be freed still covers it). */
+static void
+posix_teardown(pxsi_rma_t *r, int keep_own)
+{
+    for (int i = 0; i < r->nmaps; i++)
+        if (r->maps[i] && r->maps[i] != MAP_FAILED && !(keep_own && i == r->nrank))
+            munmap(r->maps[i], r->map_len[i]);
+    free(r->maps);
+    free(r->map_len);
+    r->maps = NULL;
+    r->map_len = NULL;
+    r->nmaps = 0;
+}
+
+/* Own POSIX segment per rank, mapped by same-node peers. Collective over
+ * comm; every step agreed. On success r->arena and r->maps[] are set. */
+static int
+posix_setup(pxsi_rma_t *r)
+{
+    long leader = (long)getpid();
+    int rc = pxsi_agree(r->comm, pxsi_mpi_err(MPI_Bcast(&leader, 1, MPI_LONG, 0, r->node), SUB,
+                                              "MPI_Bcast (segment names)"));
+    if (rc)
+        return rc;
+    r->maps = calloc((size_t)r->nsize, sizeof *r->maps);
+    r->map_len = calloc((size_t)r->nsize, sizeof *r->map_len);
+    r->nmaps = r->maps && r->map_len ? r->nsize : 0;
+    if (!r->nmaps)
+        rc = pxsi_err(PXS_ERR_NOMEM, SUB, "posix shm tables");
+    char name[96];
+    snprintf(name, sizeof name, "/pxs.%ld.%016llx.%d", leader, (unsigned long long)r->nonce,
+             r->nrank);
+    int created = 0;
+    if (rc == PXS_OK) {
+        int fd = shm_open(name, O_CREAT | O_EXCL | O_RDWR, 0600);
+        if (fd < 0) {
+            rc = pxsi_err(PXS_ERR_NOMEM, SUB, "shm_open(%s) failed", name);
+        } else {
+            created = 1;
+            /* posix_fallocate, not only ftruncate: a sparse segment on a
+             * /dev/shm filled later by someone else would SIGBUS on a put;
+             * this way a lack of space is an agreed PXS_ERR_NOMEM here */
+            int fe = 0;
+            if (ftruncate(fd, (off_t)r->cap) != 0) {
+                rc = pxsi_err(PXS_ERR_NOMEM, SUB, "ftruncate(%s, %llu) failed", name,
+                              (unsigned long long)r->cap);
+            } else if ((fe = posix_fallocate(fd, 0, (off_t)r->cap)) != 0 && fe != EINVAL &&
+                       fe != EOPNOTSUPP) {
+                rc = pxsi_err(PXS_ERR_NOMEM, SUB, "posix_fallocate(%s, %llu): %s", name,
+                              (unsigned long long)r->cap, strerror(fe));
+            } else {
+                void *p = mmap(NULL, (size_t)r->cap, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+                if (p == MAP_FAILED) {
+                    rc = pxsi_err(PXS_ERR_NOMEM, SUB, "mmap of own segment failed");
+                } else {
+                    r->maps[r->nrank] = p;
+                    r->map_len[r->nrank] = (size_t)r->cap;
+                }
+            }
+            close(fd);
+        }
+    }
+    rc = pxsi_agree(r->comm, rc);
+    for (int q = 0; rc == PXS_OK && q < r->nsize; q++) {
+        if (q == r->nrank)
+            continue;
+        char pn[96];
+        snprintf(pn, sizeof pn, "/pxs.%ld.%016llx.%d", leader, (unsigned long long)r->nonce, q);
+        int cr = r->node_to_comm[q];
+        int fd = shm_open(pn, O_RDONLY, 0);
+        if (fd < 0) {
+            rc = pxsi_err(PXS_ERR_NOMEM, SUB, "shm_open(%s) of a peer failed", pn);
+            break;
+        }
+        void *p = mmap(NULL, (size_t)r->peer_cap[cr], PROT_READ, MAP_SHARED, fd, 0);
+        close(fd);
+        if (p == MAP_FAILED) {
+            rc = pxsi_err(PXS_ERR_NOMEM, SUB, "mmap of a peer's segment failed");
+            break;
+        }
+        r->maps[q] = p;
+        r->map_len[q] = (size_t)r->peer_cap[cr];
+    }
+    rc = pxsi_agree(r->comm, rc);
+    /* every peer has mapped (or failed): the name is not needed any more */
+    int brc = MPI_Barrier(r->node);
+    if (created)
+        shm_unlink(name);
+    rc = pxsi_agree(r->comm, rc ? rc : pxsi_mpi_err(brc, SUB, "MPI_Barrier"));
+    if (rc) {
+        posix_teardown(r, 0);
+        return rc;
+    }
+    r->arena = r->maps[r->nrank];
+    return PXS_OK;
+}
+
+/* Frees what every rank has (the creation steps are agreed, and windows that
+ * exist on only some ranks were leaked by leak_partial). Not the comm: the
+ * front end's. */
+void
+pxsi_rma_free_all(pxsi_rma_t *r)
+{
+    if (r->ctl_win != MPI_WIN_NULL) {
+        MPI_Win_unlock_all(r->ctl_win);
+        MPI_Win_free(&r->ctl_win);
+    }
+    if (r->data_win != MPI_WIN_NULL) {
+        MPI_Win_unlock_all(r->data_win);
+        MPI_Win_free(&r->data_win);
+    }
+    if (r->shm_win != MPI_WIN_NULL) {
+        MPI_Win_unlock_all(r->shm_win);
+        MPI_Win_free(&r->shm_win);
+    }
+    posix_teardown(r, 0);
+    if (r->node != MPI_COMM_NULL)
+        MPI_Comm_free(&r->node);
+    pxsi_arena_fini(&r->al);
+    free(r->slots);
+    free(r->snap);
+    free(r->peer_cap);
+    free(r->peer_nslots);
+    free((void *)r->peer_base);
+    free(r->node_to_comm);
+    free(r);
+}
+
+/* After a window creation that failed on some rank (agreed): a window that
+ * exists on only some ranks cannot be freed (MPI_Win_free is collective), so
+ * it is leaked. Returns whether any rank had one: the same answer on every
+ * rank, so callers can decide collectively what to do with the memory under
+ * it. Collective over comm. */
+static int
+leak_partial(pxsi_rma_t *r, MPI_Win *w)
+{
+    int have = *w != MPI_WIN_NULL, any = 1;
+    if (MPI_Allreduce(&have, &any, 1, MPI_INT, MPI_MAX, r->comm) != MPI_SUCCESS)
+        any = 1;
+    if (have)
+        PXSI_DEBUG(SUB, "a window created here but not on every rank is leaked");
+    *w = MPI_WIN_NULL;
+    return any;
+}
+
+static int
+unified(MPI_Win w)
+{
+    int *model = NULL, flag = 0;
+    if (MPI_Win_get_attr(w, MPI_WIN_MODEL, &model, &flag) != MPI_SUCCESS || !flag)
+        return 0;
+    return *model == MPI_WIN_UNIFIED;
+}
+
+/* Number of nodes for the remedy text: 1 when comm is one node, 2 for
+ * "several". */
+static int
+nodes_of(const pxsi_rma_t *r)
+{
+    return r->size == r->nsize ? 1 : 2;
+}
+
+/* ------------------------------------------------------------ create steps */
+/* Each step is collective over r->comm and returns a status agreed on every
+ * rank (its last action is an agreement), so every rank takes the same
+ * branch after it. */
+
+/* The node communicator (MPI_COMM_TYPE_SHARED). */
+static int
+rma_create_node_comm(pxsi_rma_t *r)
+{
+    int mrc = MPI_Comm_split_type(r->comm, MPI_COMM_TYPE_SHARED, r->rank, MPI_INFO_NULL, &r->node);
+    if (mrc != MPI_SUCCESS)
+        r->node = MPI_COMM_NULL;
+    int rc = pxsi_agree(r->comm, pxsi_mpi_err(mrc, SUB, "MPI_Comm_split_type"));
+    if (rc) {
+        r->node = MPI_COMM_NULL; /* where it exists: leaked (freeing is collective) */
+        return rc;
+    }
+    MPI_Comm_set_errhandler(r->node, MPI_ERRORS_RETURN);
+    MPI_Comm_rank(r->node, &r->nrank);
+    MPI_Comm_size(r->node, &r->nsize);
+    return PXS_OK;
+}
+
+/* Sizes and options (conn_common.c), the peer and slot tables, the
+ * allocator. *shm_out: this rank's wish for shared memory. */
+static int
+rma_create_tables(pxsi_rma_t *r, const pxs_store_opts_t *o, int *shm_out)
+{
+    int rc = pxsi_conn_sizes(SUB, o, &r->cap, &r->nslots);
+    *shm_out = o->shm < 0 ? pxsi_env_bool("PXS_SHM", 1) : o->shm;
+    r->chunk = pxsi_store_get_chunk(o);
+    r->piece = pxsi_conn_piece(r->chunk);
+    if (rc == PXS_OK) {
+        r->peer_cap = calloc((size_t)r->size, sizeof *r->peer_cap);
+        r->peer_nslots = calloc((size_t)r->size, sizeof *r->peer_nslots);
+        r->peer_base = calloc((size_t)r->size, sizeof *r->peer_base);
+        r->slots = calloc(r->nslots, sizeof *r->slots);
+        r->snap = calloc(2 * (size_t)r->nslots, sizeof *r->snap);
+        if (!r->peer_cap || !r->peer_nslots || !r->peer_base || !r->slots || !r->snap)
+            rc = pxsi_err(PXS_ERR_NOMEM, SUB, "store tables");
+        else
+            rc = pxsi_arena_init(&r->al, r->cap, r->nslots);
+    }
+    return pxsi_agree(r->comm, rc);
+}
+
+/* Agree shm (on only if every rank wants it) and gather every rank's arena
+ * size and slot count; each collective agreed before the next. */
+static int
+rma_exchange_sizes(pxsi_rma_t *r, int shm)
+{
+    int mrc = MPI_Allreduce(MPI_IN_PLACE, &shm, 1, MPI_INT, MPI_MIN, r->comm);
+    int rc = pxsi_agree(r->comm, pxsi_mpi_err(mrc, SUB, "MPI_Allreduce (shm)"));
+    if (rc == PXS_OK) {
+        mrc = MPI_Allgather(&r->cap, 1, MPI_UINT64_T, r->peer_cap, 1, MPI_UINT64_T, r->comm);
+        rc = pxsi_agree(r->comm, pxsi_mpi_err(mrc, SUB, "MPI_Allgather (arena sizes)"));
+    }
+    if (rc == PXS_OK) {
+        mrc = MPI_Allgather(&r->nslots, 1, MPI_UINT32_T, r->peer_nslots, 1, MPI_UINT32_T, r->comm);
+        rc = pxsi_agree(r->comm, pxsi_mpi_err(mrc, SUB, "MPI_Allgather (slot tables)"));
+    }
+    r->shm_on = shm;
+    return rc;
+}
+
+/* Can this node hold the arenas? Before any window call, agreed with the
+ * reason, so every rank fails with the size and the limit. */
+static int
+rma_check_node_memory(pxsi_rma_t *r)
+{
+    return pxsi_node_mem_fits(r->comm, r->node, SUB, r->cap,
+                              5 * (uint64_t)r->nslots * sizeof(uint64_t), r->shm_on, "arena",
+                              "PXS_ARENA_BYTES / opts.arena_bytes");
+}
+
+/* Node rank -> comm rank (r->node_to_comm). */
+static int
+rma_create_node_table(pxsi_rma_t *r)
+{
+    r->node_to_comm = malloc((size_t)r->nsize * sizeof *r->node_to_comm);
+    int *nranks = malloc((size_t)r->nsize * sizeof *nranks);
+    MPI_Group gn = MPI_GROUP_NULL, gc = MPI_GROUP_NULL;
+    int rc = (r->node_to_comm && nranks) ? PXS_OK : pxsi_err(PXS_ERR_NOMEM, SUB, "node table");
+    if (rc == PXS_OK) {
+        for (int i = 0; i < r->nsize; i++)
+            nranks[i] = i;
+        int mrc = MPI_Comm_group(r->node, &gn);
+        if (mrc == MPI_SUCCESS)
+            mrc = MPI_Comm_group(r->comm, &gc);
+        if (mrc == MPI_SUCCESS)
+            mrc = MPI_Group_translate_ranks(gn, r->nsize, nranks, gc, r->node_to_comm);
+        rc = pxsi_mpi_err(mrc, SUB, "translating node ranks");
+        if (gn != MPI_GROUP_NULL)
+            MPI_Group_free(&gn);
+        if (gc != MPI_GROUP_NULL)
+            MPI_Group_free(&gc);
+    }
+    free(nranks);
+    return pxsi_agree(r->comm, rc);
+}
+
+/* Mode 1: MPI_Win_allocate_shared on the node, MPI_Win_create over it on
+ * comm (not needed on one node). PXS_OK with r->mode set, or PXS_OK with
+ * the mode still NONE (fall through to mode 2), or an agreed failure. */
+static int
+rma_arena_mpi_shm(pxsi_rma_t *r)
+{
+    MPI_Info info;
+    MPI_Info_create(&info);
+    MPI_Info_set(info, "alloc_shared_noncontig", "true");
+    void *base = NULL;
+    int mrc = MPI_Win_allocate_shared((MPI_Aint)r->cap, 1, info, r->node, &base, &r->shm_win);
+    MPI_Info_free(&info);
+    if (mrc != MPI_SUCCESS)
+        r->shm_win = MPI_WIN_NULL;
+    int rc = pxsi_agree(r->comm, pxsi_mpi_err(mrc, SUB, "MPI_Win_allocate_shared"));
+    if (rc) {
+        (void)leak_partial(r, &r->shm_win);
+        return PXS_OK; /* refused (osc rdma/ucx/pt2pt only): mode 2 */
+    }
+    MPI_Win_set_errhandler(r->shm_win, MPI_ERRORS_RETURN);
+    r->arena = base;
+    mrc = MPI_Win_create(base, (MPI_Aint)r->cap, 1, MPI_INFO_NULL, r->comm, &r->data_win);
+    if (mrc != MPI_SUCCESS)
+        r->data_win = MPI_WIN_NULL;
+    rc = pxsi_agree(r->comm, pxsi_mpi_err(mrc, SUB, "MPI_Win_create over the shared arena"));
+    if (rc == PXS_OK) {
+        r->mode = PXSI_RMA_MODE_MPI_SHM;
+        return PXS_OK;
+    }
+    int partial = leak_partial(r, &r->data_win);
+    if (r->nsize == r->size) {
+        /* osc sm alone: one node, every peer reached through shm */
+        r->mode = PXSI_RMA_MODE_MPI_SHM;
+        PXSI_DEBUG(SUB, "MPI_Win_create refused (osc sm?): shared memory only, one node");
+    } else if (partial) {
+        /* a leaked data_win covers this memory: keep it (leak) */
+        r->shm_win = MPI_WIN_NULL;
+        r->arena = NULL;
+    } else {
+        MPI_Win_free(&r->shm_win); /* every rank has it: agreed above */
+        r->shm_win = MPI_WIN_NULL;
+        r->arena = NULL;
+    }
+    return PXS_OK;
+}
+
+/* Mode 2: own POSIX segments, MPI_Win_create over them on comm. PXS_OK
+ * with or without the mode set (a failure here falls through to mode 3). */
+static int
+rma_arena_posix_shm(pxsi_rma_t *r)
+{
+    if (posix_setup(r) != PXS_OK)
+        return PXS_OK;
+    int mrc = MPI_Win_create(r->arena, (MPI_Aint)r->cap, 1, MPI_INFO_NULL, r->comm, &r->data_win);
+    if (mrc != MPI_SUCCESS)
+        r->data_win = MPI_WIN_NULL;
+    int rc = pxsi_agree(r->comm, pxsi_mpi_err(mrc, SUB, "MPI_Win_create over POSIX shm"));
+    if (rc == PXS_OK) {
+        r->mode = PXSI_RMA_MODE_POSIX_SHM;
+    } else {
+        int partial = leak_partial(r, &r->data_win);
+        posix_teardown(r, partial);
+        r->arena = NULL;
+    }
+    return PXS_OK;
+}
+
+/* Mode 3: MPI_Win_allocate on comm; its failure is the store's (with the
+ * remedy text). */
+static int
+rma_arena_plain(pxsi_rma_t *r)
+{
+    void *base = NULL;
+    int rc = pxsi_win_allocate(r->comm, (MPI_Aint)r->cap, 1, MPI_INFO_NULL, nodes_of(r), SUB,
+                               "MPI_Win_allocate of the arena", &base, &r->data_win);
+    if (rc) {
+        (void)leak_partial(r, &r->data_win);
+        return rc;
+    }
+    r->arena = base;
+    r->mode = PXSI_RMA_MODE_PLAIN;
+    return PXS_OK;
+}
+
+/* The arena windows, in the three modes (see the comment at the top). Every
+ * creation is agreed; a window that exists on only some ranks is leaked. */
+static int
+rma_create_arena(pxsi_rma_t *r)
+{
+    r->mode = PXSI_RMA_MODE_NONE;
+    if (r->shm_on)
+        (void)rma_arena_mpi_shm(r);
+    /* Win_allocate_shared refused (osc rdma/ucx/pt2pt only), or the shared
+     * arena could not be reached across nodes */
+    if (r->shm_on && r->mode == PXSI_RMA_MODE_NONE)
+        (void)rma_arena_posix_shm(r);
+    if (r->mode == PXSI_RMA_MODE_NONE)
+        return rma_arena_plain(r);
+    return PXS_OK;
+}
+
+/* The control words (ctl_win), zeroed before any peer's atomics (the final
+ * barrier), and the memory model check. */
+static int
+rma_create_control(pxsi_rma_t *r)
+{
+    size_t ctl_bytes = 5 * (size_t)r->nslots * sizeof(uint64_t);
+    void *cbase = NULL;
+    int rc = pxsi_win_allocate(r->comm, (MPI_Aint)ctl_bytes, (int)sizeof(uint64_t), MPI_INFO_NULL,
+                               nodes_of(r), SUB, "MPI_Win_allocate of the control words", &cbase,
+                               &r->ctl_win);
+    if (rc) {
+        (void)leak_partial(r, &r->ctl_win);
+        return rc;
+    }
+    r->ctl = cbase;
+    memset(r->ctl, 0, ctl_bytes); /* before any peer's atomics: barrier at the end */
+    if (r->data_win != MPI_WIN_NULL)
+        MPI_Win_set_errhandler(r->data_win, MPI_ERRORS_RETURN);
+    int uni = unified(r->ctl_win) && (r->data_win == MPI_WIN_NULL || unified(r->data_win));
+    return pxsi_agree(
+        r->comm,
+        uni ? PXS_OK : pxsi_err(PXS_ERR_NOTSUP, SUB, "window memory model is not MPI_WIN_UNIFIED"));
+}
+
+/* One lock_all(MPI_MODE_NOCHECK) epoch per window, open until destroy. A
+ * failure leaves epochs open: the unlock in free_all is harmless enough for
+ * this (already broken) case. */
+static int
+rma_lock_epochs(pxsi_rma_t *r)
+{
+    int mrc = MPI_Win_lock_all(MPI_MODE_NOCHECK, r->ctl_win);
+    if (mrc == MPI_SUCCESS && r->data_win != MPI_WIN_NULL)
+        mrc = MPI_Win_lock_all(MPI_MODE_NOCHECK, r->data_win);
+    if (mrc == MPI_SUCCESS && r->shm_win != MPI_WIN_NULL)
+        mrc = MPI_Win_lock_all(MPI_MODE_NOCHECK, r->shm_win);
+    return pxsi_agree(r->comm, pxsi_mpi_err(mrc, SUB, "MPI_Win_lock_all"));
+}
+
+/* Peers reachable through shared memory: their arena bases. */
+static int
+rma_map_peers(pxsi_rma_t *r)
+{
+    int rc = PXS_OK;
+    r->peer_base[r->rank] = r->arena;
+    for (int q = 0; q < r->nsize && r->shm_on; q++) {
+        int cr = r->node_to_comm[q];
+        if (cr == r->rank || cr < 0)
+            continue;
+        if (r->mode == PXSI_RMA_MODE_MPI_SHM) {
+            MPI_Aint sz = 0;
+            int du = 0;
+            void *p = NULL;
+            int mrc = MPI_Win_shared_query(r->shm_win, q, &sz, &du, &p);
+            if (mrc != MPI_SUCCESS) {
+                rc = pxsi_mpi_err(mrc, SUB, "MPI_Win_shared_query");
+                break;
+            }
+            r->peer_base[cr] = p;
+        } else if (r->mode == PXSI_RMA_MODE_POSIX_SHM) {
+            r->peer_base[cr] = r->maps[q];
+        }
+    }
+    r->sync_win = r->shm_win != MPI_WIN_NULL ? r->shm_win : r->data_win;
+    return pxsi_agree(r->comm, rc);
+}
+
+/* ------------------------------------------------------------ create / destroy
+ */
+int
+pxsi_rma_create(MPI_Comm comm, const pxs_store_opts_t *o, uint64_t nonce, void **out)
+{
+    pxsi_rma_t *r = calloc(1, sizeof *r);
+    int rc = pxsi_agree(comm, r ? PXS_OK : pxsi_err(PXS_ERR_NOMEM, SUB, "store state"));
+    if (rc) {
+        free(r);
+        return rc;
+    }
+    r->comm = comm; /* the front end's duplicate, MPI_ERRORS_RETURN */
+    r->nonce = nonce;
+    r->node = MPI_COMM_NULL;
+    r->shm_win = r->data_win = r->ctl_win = r->sync_win = MPI_WIN_NULL;
+    MPI_Comm_rank(r->comm, &r->rank);
+    MPI_Comm_size(r->comm, &r->size);
+
+    int shm = 1;
+    /* the steps, in order; each agreed, so every rank leaves at the same one */
+    if ((rc = rma_create_node_comm(r)) != PXS_OK)
+        goto fail;
+    if ((rc = rma_create_tables(r, o, &shm)) != PXS_OK)
+        goto fail;
+    if ((rc = rma_exchange_sizes(r, shm)) != PXS_OK)
+        goto fail;
+    if ((rc = rma_check_node_memory(r)) != PXS_OK)
+        goto fail;
+    if ((rc = rma_create_node_table(r)) != PXS_OK)
+        goto fail;
+    if ((rc = rma_create_arena(r)) != PXS_OK)
+        goto fail;
+    if ((rc = rma_create_control(r)) != PXS_OK)
+        goto fail;
+    if ((rc = rma_lock_epochs(r)) != PXS_OK)
+        goto fail;
+    if ((rc = rma_map_peers(r)) != PXS_OK)
+        goto fail;
+    /* nobody targets a window before every rank initialised and locked it */
+    rc = pxsi_agree(r->comm, pxsi_mpi_err(MPI_Barrier(r->comm), SUB, "MPI_Barrier"));
+    if (rc)
+        goto fail;
+    PXSI_DEBUG(SUB, "store %016llx: arena %llu B, %u slots, mode %d, shm %d, chunk %zu",
+               (unsigned long long)nonce, (unsigned long long)r->cap, r->nslots, r->mode, r->shm_on,
+               r->chunk);
+    *out = r;
+    return PXS_OK;
+
+fail:
+    /* the one cleanup: every step left only what every rank has */
+    pxsi_rma_free_all(r);
+    return rc;
+}
