@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "proxystream/status.h"
+#include "util/options.h"
 #include "util/util.h"
 
 #define SUB "pxs"
@@ -236,7 +237,7 @@ pxsi_node_mem_fits(MPI_Comm comm, MPI_Comm node, const char *sub, uint64_t share
         rc = pxsi_agree(comm, pxsi_mpi_err(mrc, sub, "MPI_Allgather (memory check)"));
     }
     if (rc == PXS_OK) {
-        int lrc = pxsi_env_bool("PXS_MEMORY_CHECK", 1)
+        int lrc = pxsi_opt_bool(PXSI_OPT_MEMORY_CHECK)
                       ? check_fits(sub, nsize, nrank, all, maps_peers, what, knob)
                       : PXS_OK;
         rc = pxsi_agree_why(comm, lrc);

@@ -9,7 +9,9 @@
  * drains. The consumer must see every index exactly once, with the attempt
  * that returned PXS_OK: an accepted send is delivered even though its
  * delivery failed at first (no duplicate when the caller moves on), and a
- * send that returned PXS_ERR_AGAIN is never delivered (its object evicted).
+ * send that returned PXS_ERR_AGAIN is never delivered (its object evicted),
+ * and its detail keeps the mailbox's cause ("... full ...") behind the
+ * producer's context ("publish on topic ...").
  *
  * Part 2 (close): send_timeout 1 s. Topic A: 4 events fill the mailbox, the
  * close returns AGAIN with END queued; topic B: its close returns AGAIN
@@ -81,6 +83,15 @@ part_send(pxs_store_t *store, int rank)
             int rc = pxs_producer_send(prod, T, buf, sizeof buf, &sop, NULL);
             CHECK(rc == PXS_OK || rc == PXS_ERR_AGAIN);
             ok_attempt[i] = rc == PXS_OK ? 0 : -1;
+            if (rc == PXS_ERR_AGAIN) {
+                /* errors keep their cause: the producer prefixes its context
+                 * to the mailbox's "full" detail instead of replacing it */
+                const char *d = pxs_last_error_detail();
+                if (!strstr(d, "publish on topic") || !strstr(d, "full"))
+                    fprintf(stderr, "detail: %s\n", d);
+                CHECK(strstr(d, "publish on topic") != NULL);
+                CHECK(strstr(d, "full") != NULL);
+            }
             n_ok += rc == PXS_OK;
             n_again += rc == PXS_ERR_AGAIN;
         }
