@@ -45,3 +45,8 @@ set_tests_properties(unit.scripts.syntax PROPERTIES LABELS unit TIMEOUT 30)
 add_test(NAME unit.docs.refs
   COMMAND bash ${PROJECT_SOURCE_DIR}/tests/tools/check-refs.sh ${PROJECT_SOURCE_DIR})
 set_tests_properties(unit.docs.refs PROPERTIES LABELS unit TIMEOUT 60)
+
+# The README's status and environment tables agree with PXS_STATUS_LIST and
+# the option table (src/util/options.c), both ways.
+pxs_add_unit_test(NAME readme.tables SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_readme_tables.c
+  ARGS ${PROJECT_SOURCE_DIR}/README.md)
