@@ -17,7 +17,7 @@ extern "C" {
  *  add a code see CONTRIBUTING.md, "Adding a status code".
  *  -14 is reserved (was "internal error" before any release; not reused). */
 #define PXS_STATUS_LIST(X)                                                                         \
-    /* success and documented non-failures */                                                     \
+    /* success and documented non-failures */                                                      \
     X(PXS_OK, 0, "success")                                                                        \
     /* end of stream: every producer closed (not a failure) */                                     \
     X(PXS_END, 1, "end of stream: every producer closed")                                          \

@@ -38,8 +38,7 @@ pxs_consumer_create(pxs_store_t *store, pxs_subscriber_t *subscriber,
     if ((rc = pxsi_opts_take(&o, sizeof o, opts)) < 0)
         return rc;
     if (o.drop_policy != PXS_DROP_EVICT && o.drop_policy != PXS_DROP_IGNORE)
-        return pxsi_err(PXS_ERR_INVALID, SUBSYS, "consumer opts: drop_policy %d",
-                        o.drop_policy);
+        return pxsi_err(PXS_ERR_INVALID, SUBSYS, "consumer opts: drop_policy %d", o.drop_policy);
     if (!store && o.filter && o.drop_policy == PXS_DROP_EVICT)
         return pxsi_err(PXS_ERR_INVALID, SUBSYS,
                         "consumer opts: a filter with drop_policy PXS_DROP_EVICT needs a "
@@ -72,8 +71,7 @@ cons_drop(pxs_consumer_t *c, const pxs_event_t *ev)
     /* STALE: already reclaimed (e.g. budget spent by others): nothing to give up. */
     if (rc < 0 && rc != PXS_ERR_STALE)
         PXSI_WARN(SUBSYS, "dropping a filtered event (topic %u, producer %d, seq %llu): %s",
-                  ev->topic, (int)ev->producer, (unsigned long long)ev->seq,
-                  pxs_errname(rc));
+                  ev->topic, (int)ev->producer, (unsigned long long)ev->seq, pxs_errname(rc));
 }
 
 int
@@ -182,8 +180,8 @@ pxs_consumer_discard(pxs_consumer_t *cons, const pxs_event_t *ev)
 }
 
 int
-pxs_consumer_stats(const pxs_consumer_t *cons, uint64_t *delivered_out,
-                   uint64_t *dropped_out, uint64_t *resolved_bytes_out)
+pxs_consumer_stats(const pxs_consumer_t *cons, uint64_t *delivered_out, uint64_t *dropped_out,
+                   uint64_t *resolved_bytes_out)
 {
     if (!PXSI_HANDLE_OK(cons, PXSI_CONSUMER_MAGIC))
         return pxsi_err(PXS_ERR_INVALID, SUBSYS, "consumer_stats: bad consumer handle");

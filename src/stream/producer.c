@@ -141,8 +141,8 @@ prod_commit(pxs_producer_t *p, pxsi_prod_topic_t *t)
 }
 
 int
-pxs_producer_create(pxs_store_t *store, pxs_publisher_t *publisher,
-                    const pxs_producer_opts_t *opts, pxs_producer_t **prod_out)
+pxs_producer_create(pxs_store_t *store, pxs_publisher_t *publisher, const pxs_producer_opts_t *opts,
+                    pxs_producer_t **prod_out)
 {
     if (!publisher || !prod_out)
         return pxsi_err(PXS_ERR_INVALID, SUBSYS, "producer_create: NULL %s",
@@ -178,8 +178,7 @@ pxs_producer_create(pxs_store_t *store, pxs_publisher_t *publisher,
             if (o.topics[i] == PXS_TOPIC_ALL) {
                 free(p->topics);
                 free(p);
-                return pxsi_err(PXS_ERR_INVALID, SUBSYS, "topic 0x%x is reserved",
-                                o.topics[i]);
+                return pxsi_err(PXS_ERR_INVALID, SUBSYS, "topic 0x%x is reserved", o.topics[i]);
             }
             if (!prod_find(p, o.topics[i])) {
                 p->topics[p->n_topics].topic = o.topics[i];
@@ -258,16 +257,18 @@ prod_after_publish(pxs_producer_t *p)
         PXSI_DEBUG(SUBSYS, "batch flush: mailbox full; %u event(s) stay queued",
                    (unsigned)p->unflushed);
     else if (rc < 0)
-        PXSI_WARN(SUBSYS, "batch flush failed (%s); %u event(s) stay queued, retried on the "
-                  "next send or flush", pxs_errname(rc), (unsigned)p->unflushed);
+        PXSI_WARN(SUBSYS,
+                  "batch flush failed (%s); %u event(s) stay queued, retried on the "
+                  "next send or flush",
+                  pxs_errname(rc), (unsigned)p->unflushed);
 }
 
 static int
 check_meta(const void *meta, size_t meta_len)
 {
     if (meta_len > PXS_EVENT_META_MAX)
-        return pxsi_err(PXS_ERR_TOO_BIG, SUBSYS, "metadata is %zu bytes, at most %d fit",
-                        meta_len, PXS_EVENT_META_MAX);
+        return pxsi_err(PXS_ERR_TOO_BIG, SUBSYS, "metadata is %zu bytes, at most %d fit", meta_len,
+                        PXS_EVENT_META_MAX);
     if (meta_len && !meta)
         return pxsi_err(PXS_ERR_INVALID, SUBSYS, "metadata NULL with meta_len %zu", meta_len);
     return PXS_OK;
@@ -376,8 +377,7 @@ pxs_producer_send_proxy(pxs_producer_t *prod, uint32_t topic, const pxs_proxy_t 
         return pxsi_err(PXS_ERR_INVALID, SUBSYS, "send_proxy: proxy NULL");
     int rc = pxs_proxy_validate(proxy);
     if (rc < 0)
-        return pxsi_err(rc, SUBSYS, "send_proxy: proxy does not validate (%s)",
-                        pxs_errname(rc));
+        return pxsi_err(rc, SUBSYS, "send_proxy: proxy does not validate (%s)", pxs_errname(rc));
     pxs_proxy_info_t info;
     if ((rc = pxs_proxy_decode(proxy->bytes, PXS_PROXY_SIZE, &info)) < 0)
         return rc;
@@ -442,7 +442,7 @@ pxs_producer_close_topic(pxs_producer_t *prod, uint32_t topic)
     }
     if (rc == PXS_ERR_CLOSED && t != &prod->scratch)
         t->closed = PXSI_TOPIC_CLOSED; /* closed on the publisher directly */
-    return rc; /* NOT_FOUND (undeclared: not added), CLOSED, ... */
+    return rc;                         /* NOT_FOUND (undeclared: not added), CLOSED, ... */
 }
 
 int

@@ -13,35 +13,34 @@
 
 static const char *const log_names[] = {"off", "error", "warn", "info", "debug", "trace", NULL};
 
-#define NOFIELD NULL, 0, 0, 0
+#define NOFIELD         NULL, 0, 0, 0
 #define FIELD(T, f, ft) #T "." #f, offsetof(T, f), sizeof(((T *)0)->f), ft
-#define ANY -DBL_MAX, DBL_MAX
+#define ANY             -DBL_MAX, DBL_MAX
 
 static const pxsi_option_t table[PXSI_OPT_N_] = {
     [PXSI_OPT_LOG] = {"PXS_LOG", PXSI_OPT_ENUM, PXSI_LOG_OFF, 0, 0, log_names, PXSI_OWN_NONE,
                       NOFIELD, PXSI_INIT_NONE, 0,
                       "log level to stderr (off, error, warn, info, debug, trace); read once"},
-    [PXSI_OPT_MAILBOX_SLOTS] = {"PXS_MAILBOX_SLOTS", PXSI_OPT_UINT, 1024, 1, PXSI_SLOTS_MAX,
-                                NULL, PXSI_OWN_BUS, FIELD(pxs_bus_opts_t, slots, 'u'),
-                                PXSI_INIT_ENV, 0, "event slots per subscriber mailbox"},
+    [PXSI_OPT_MAILBOX_SLOTS] = {"PXS_MAILBOX_SLOTS", PXSI_OPT_UINT, 1024, 1, PXSI_SLOTS_MAX, NULL,
+                                PXSI_OWN_BUS, FIELD(pxs_bus_opts_t, slots, 'u'), PXSI_INIT_ENV, 0,
+                                "event slots per subscriber mailbox"},
     [PXSI_OPT_BATCH] = {"PXS_BATCH", PXSI_OPT_UINT, 1, 1, PXSI_BATCH_MAX, NULL, PXSI_OWN_BUS,
                         FIELD(pxs_bus_opts_t, batch, 'u'), PXSI_INIT_ENV, 0,
                         "events coalesced per destination before a flush"},
-    [PXSI_OPT_PREFETCH] = {"PXS_PREFETCH", PXSI_OPT_UINT, PXS_PREFETCH_DEFAULT, 1,
-                           PXSI_SLOTS_MAX, NULL, PXSI_OWN_NONE,
-                           FIELD(pxs_subscription_t, prefetch, 'u'), PXSI_INIT_NONE, 0,
+    [PXSI_OPT_PREFETCH] = {"PXS_PREFETCH", PXSI_OPT_UINT, PXS_PREFETCH_DEFAULT, 1, PXSI_SLOTS_MAX,
+                           NULL, PXSI_OWN_NONE, FIELD(pxs_subscription_t, prefetch, 'u'),
+                           PXSI_INIT_NONE, 0,
                            "group events a work-sharing member has in flight (prefetch 0)"},
-    [PXSI_OPT_SEND_TIMEOUT] = {"PXS_SEND_TIMEOUT", PXSI_OPT_DOUBLE, 30.0, ANY, NULL,
-                               PXSI_OWN_BUS, FIELD(pxs_bus_opts_t, send_timeout, 'd'),
-                               PXSI_INIT_ENV, 0,
+    [PXSI_OPT_SEND_TIMEOUT] = {"PXS_SEND_TIMEOUT", PXSI_OPT_DOUBLE, 30.0, ANY, NULL, PXSI_OWN_BUS,
+                               FIELD(pxs_bus_opts_t, send_timeout, 'd'), PXSI_INIT_ENV, 0,
                                "seconds a send waits on a full mailbox (negative: forever)"},
     [PXSI_OPT_ARENA_BYTES] = {"PXS_ARENA_BYTES", PXSI_OPT_SIZE, 64.0 * 1024 * 1024, 1,
                               (double)UINT64_MAX, NULL, PXSI_OWN_STORE,
                               FIELD(pxs_store_opts_t, arena_bytes, 'u'), PXSI_INIT_VALUE, 0,
                               "store arena per rank (arena_bytes 0: read at create)"},
-    [PXSI_OPT_PUT_TIMEOUT] = {"PXS_PUT_TIMEOUT", PXSI_OPT_DOUBLE, 30.0, ANY, NULL,
-                              PXSI_OWN_STORE, FIELD(pxs_store_opts_t, put_timeout, 'd'),
-                              PXSI_INIT_VALUE, PXS_TIMEOUT_DEFAULT,
+    [PXSI_OPT_PUT_TIMEOUT] = {"PXS_PUT_TIMEOUT", PXSI_OPT_DOUBLE, 30.0, ANY, NULL, PXSI_OWN_STORE,
+                              FIELD(pxs_store_opts_t, put_timeout, 'd'), PXSI_INIT_VALUE,
+                              PXS_TIMEOUT_DEFAULT,
                               "seconds a put waits for arena space (negative: forever); "
                               "read at create when put_timeout is PXS_TIMEOUT_DEFAULT"},
     [PXSI_OPT_SHM] = {"PXS_SHM", PXSI_OPT_BOOL, 1, 0, 1, NULL, PXSI_OWN_NONE, NOFIELD,
@@ -77,8 +76,7 @@ static const pxsi_option_t table[PXSI_OPT_N_] = {
                                        FIELD(pxs_producer_opts_t, put_timeout, 'd'),
                                        PXSI_INIT_VALUE, PXS_TIMEOUT_DEFAULT,
                                        "producer's put timeout: the store's"},
-    [PXSI_OPT_PRODUCER_CLOSE_ON_DESTROY] = {NULL, PXSI_OPT_FIELD, 0, 0, 0, NULL,
-                                            PXSI_OWN_PRODUCER,
+    [PXSI_OPT_PRODUCER_CLOSE_ON_DESTROY] = {NULL, PXSI_OPT_FIELD, 0, 0, 0, NULL, PXSI_OWN_PRODUCER,
                                             FIELD(pxs_producer_opts_t, close_on_destroy, 'i'),
                                             PXSI_INIT_VALUE, 1,
                                             "destroy closes the producer's topics"},
@@ -158,19 +156,25 @@ static size_t
 owner_size(int owner)
 {
     switch (owner) {
-    case PXSI_OWN_BUS: return sizeof(pxs_bus_opts_t);
-    case PXSI_OWN_STORE: return sizeof(pxs_store_opts_t);
-    case PXSI_OWN_PUT: return sizeof(pxs_put_opts_t);
-    case PXSI_OWN_PRODUCER: return sizeof(pxs_producer_opts_t);
-    case PXSI_OWN_SEND: return sizeof(pxs_send_opts_t);
-    case PXSI_OWN_CONSUMER: return sizeof(pxs_consumer_opts_t);
-    default: return 0;
+    case PXSI_OWN_BUS:
+        return sizeof(pxs_bus_opts_t);
+    case PXSI_OWN_STORE:
+        return sizeof(pxs_store_opts_t);
+    case PXSI_OWN_PUT:
+        return sizeof(pxs_put_opts_t);
+    case PXSI_OWN_PRODUCER:
+        return sizeof(pxs_producer_opts_t);
+    case PXSI_OWN_SEND:
+        return sizeof(pxs_send_opts_t);
+    case PXSI_OWN_CONSUMER:
+        return sizeof(pxs_consumer_opts_t);
+    default:
+        return 0;
     }
 }
 
 int
-pxsi_opts_init_from_table(int owner, void *opts, size_t size, const char *subsys,
-                          const char *what)
+pxsi_opts_init_from_table(int owner, void *opts, size_t size, const char *subsys, const char *what)
 {
     if (!opts || size < sizeof(size_t))
         return pxsi_err(PXS_ERR_INVALID, subsys, "%s: NULL or size %zu", what, size);
@@ -193,11 +197,20 @@ pxsi_opts_init_from_table(int owner, void *opts, size_t size, const char *subsys
         if (o->init == PXSI_INIT_ENV) {
             switch (o->type) {
             case PXSI_OPT_SIZE:
-            case PXSI_OPT_UINT: v = (double)pxsi_opt_uint(i); break;
-            case PXSI_OPT_DOUBLE: v = pxsi_opt_double(i); break;
-            case PXSI_OPT_BOOL: v = pxsi_opt_bool(i); break;
-            case PXSI_OPT_ENUM: v = pxsi_opt_enum(i); break;
-            default: break;
+            case PXSI_OPT_UINT:
+                v = (double)pxsi_opt_uint(i);
+                break;
+            case PXSI_OPT_DOUBLE:
+                v = pxsi_opt_double(i);
+                break;
+            case PXSI_OPT_BOOL:
+                v = pxsi_opt_bool(i);
+                break;
+            case PXSI_OPT_ENUM:
+                v = pxsi_opt_enum(i);
+                break;
+            default:
+                break;
             }
         }
         put_field(&d, o, v);

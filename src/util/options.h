@@ -66,25 +66,25 @@ enum pxsi_opt_owner {
 
 /* What opts_init writes into the row's field. */
 enum pxsi_opt_init {
-    PXSI_INIT_NONE,  /* nothing (no field, or 0 is right) */
-    PXSI_INIT_ENV,   /* the environment value (default when unset or bad) */
-    PXSI_INIT_VALUE  /* `value`: the field's default ("0 = from the environment
-                        at create", or a sentinel such as PXS_TIMEOUT_DEFAULT) */
+    PXSI_INIT_NONE, /* nothing (no field, or 0 is right) */
+    PXSI_INIT_ENV,  /* the environment value (default when unset or bad) */
+    PXSI_INIT_VALUE /* `value`: the field's default ("0 = from the environment
+                       at create", or a sentinel such as PXS_TIMEOUT_DEFAULT) */
 };
 
 typedef struct pxsi_option {
-    const char *env;           /* "PXS_BATCH"; NULL for PXSI_OPT_FIELD */
-    int type;                  /* enum pxsi_opt_type */
-    double dflt;               /* default of the environment value */
-    double min, max;           /* bounds (SIZE, UINT), inclusive */
-    const char *const *names;  /* ENUM: the words, index = value */
-    int owner;                 /* enum pxsi_opt_owner */
-    const char *field;         /* "pxs_bus_opts_t.batch" (documentation) */
-    size_t offset, fsize;      /* the field in the owner's struct */
-    int ftype;                 /* field C type: 'u' unsigned, 'i' int, 'd' double */
-    int init;                  /* enum pxsi_opt_init */
-    double value;              /* PXSI_INIT_VALUE */
-    const char *doc;           /* one line */
+    const char *env;          /* "PXS_BATCH"; NULL for PXSI_OPT_FIELD */
+    int type;                 /* enum pxsi_opt_type */
+    double dflt;              /* default of the environment value */
+    double min, max;          /* bounds (SIZE, UINT), inclusive */
+    const char *const *names; /* ENUM: the words, index = value */
+    int owner;                /* enum pxsi_opt_owner */
+    const char *field;        /* "pxs_bus_opts_t.batch" (documentation) */
+    size_t offset, fsize;     /* the field in the owner's struct */
+    int ftype;                /* field C type: 'u' unsigned, 'i' int, 'd' double */
+    int init;                 /* enum pxsi_opt_init */
+    double value;             /* PXSI_INIT_VALUE */
+    const char *doc;          /* one line */
 } pxsi_option_t;
 
 /* The table and its length (tests and documentation). */

@@ -120,8 +120,7 @@ check_status(const struct row *st, int nst)
                          atoi(st[j].cell), codes[i].num);
             }
         if (!found)
-            FAIL("%s (%d) is missing from the README's status table", codes[i].name,
-                 codes[i].num);
+            FAIL("%s (%d) is missing from the README's status table", codes[i].name, codes[i].num);
         if (strcmp(pxs_errname(codes[i].num), codes[i].name) != 0)
             FAIL("pxs_errname(%d) is %s, not %s", codes[i].num, pxs_errname(codes[i].num),
                  codes[i].name);
@@ -199,16 +198,14 @@ check_env(const struct row *env, int nenv)
             if (!strcmp(env[j].name, t[i].env))
                 r = &env[j];
         if (!r) {
-            FAIL("%s is in the option table but not in the README's environment table",
-                 t[i].env);
+            FAIL("%s is in the option table but not in the README's environment table", t[i].env);
             continue;
         }
         double v = 0;
         if (readme_value(&t[i], r->cell, &v)) {
             compared++;
             if (fabs(v - t[i].dflt) > 1e-9 * (fabs(v) + 1))
-                FAIL("%s: README default \"%s\", option table %g", t[i].env, r->cell,
-                     t[i].dflt);
+                FAIL("%s: README default \"%s\", option table %g", t[i].env, r->cell, t[i].dflt);
         }
     }
     for (int j = 0; j < nenv; j++) {
@@ -221,8 +218,7 @@ check_env(const struct row *env, int nenv)
                  env[j].name);
     }
     if (nenv < 5 || compared < 5)
-        FAIL("only %d environment rows (%d defaults compared) found in the README", nenv,
-             compared);
+        FAIL("only %d environment rows (%d defaults compared) found in the README", nenv, compared);
     printf("readme.tables: %d environment rows, %d defaults compared\n", nenv, compared);
 }
 
