@@ -2,6 +2,7 @@
 pxs_add_unit_test(NAME status SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_status.c)
 pxs_add_unit_test(NAME proxy.decode SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_proxy.c)
 pxs_add_unit_test(NAME env SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_env.c)
+pxs_add_unit_test(NAME backoff SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_backoff.c)
 
 # The decode fuzzer's corpus is replayed by ctest with any compiler...
 pxs_test_exe(fuzz_proxy_decode_replay
