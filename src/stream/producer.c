@@ -377,7 +377,7 @@ pxs_producer_send_proxy(pxs_producer_t *prod, uint32_t topic, const pxs_proxy_t 
         return pxsi_err(PXS_ERR_INVALID, SUBSYS, "send_proxy: proxy NULL");
     int rc = pxs_proxy_validate(proxy);
     if (rc < 0)
-        return pxsi_err(rc, SUBSYS, "send_proxy: proxy does not validate (%s)", pxs_errname(rc));
+        return pxsi_err_prefix(rc, SUBSYS, "send_proxy: the proxy does not validate");
     pxs_proxy_info_t info;
     if ((rc = pxs_proxy_decode(proxy->bytes, PXS_PROXY_SIZE, &info)) < 0)
         return rc;

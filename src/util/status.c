@@ -4,6 +4,8 @@
 
 #include "util/util.h"
 
+#define SUBSYS "pxs"
+
 static _Thread_local char last_detail[512];
 
 /* Both functions are generated from PXS_STATUS_LIST (include/proxystream/status.h). */
@@ -80,8 +82,8 @@ pxsi_agree(MPI_Comm comm, int rc)
     int all = rc;
     int mrc = MPI_Allreduce(&rc, &all, 1, MPI_INT, MPI_MIN, comm);
     if (mrc != MPI_SUCCESS)
-        return pxsi_mpi_err(mrc, "pxs", "MPI_Allreduce (status agreement)");
+        return pxsi_mpi_err(mrc, SUBSYS, "MPI_Allreduce (status agreement)");
     if (all < 0 && rc >= 0)
-        return pxsi_err(all, "pxs", "a peer rank failed with %s", pxs_errname(all));
+        return pxsi_err(all, SUBSYS, "a peer rank failed with %s", pxs_errname(all));
     return all < 0 ? all : rc;
 }

@@ -15,6 +15,8 @@
 #include "util/options.h"
 #include "util/util.h"
 
+#define SUBSYS "opts"
+
 /* ---------------------------------------------------------------- logging */
 static int log_level_value = -1;
 static once_flag log_once = ONCE_FLAG_INIT;
@@ -356,7 +358,7 @@ pxsi_opts_take(void *dst, size_t dst_size, const void *src)
     size_t n;
     memcpy(&n, src, sizeof n);
     if (n < sizeof(size_t))
-        return pxsi_err(PXS_ERR_INVALID, "opts",
+        return pxsi_err(PXS_ERR_INVALID, SUBSYS,
                         "options struct_size is %zu: initialise it with the _opts_init macro", n);
     if (n > dst_size)
         n = dst_size; /* a newer caller: we read only what we know */
