@@ -27,7 +27,8 @@ if(PXS_FUZZ)
   # coverage instrumentation sees them.
   add_executable(fuzz_proxy_decode ${CMAKE_CURRENT_SOURCE_DIR}/fuzz/fuzz_proxy_decode.c
     ${PROJECT_SOURCE_DIR}/src/proxy/proxy.c ${PROJECT_SOURCE_DIR}/src/proxy/crc32c.c
-    ${PROJECT_SOURCE_DIR}/src/util/status.c ${PROJECT_SOURCE_DIR}/src/util/util.c)
+    ${PROJECT_SOURCE_DIR}/src/util/status.c ${PROJECT_SOURCE_DIR}/src/util/util.c
+    ${PROJECT_SOURCE_DIR}/src/util/options.c)
   target_include_directories(fuzz_proxy_decode PRIVATE ${PROJECT_SOURCE_DIR}/include
     ${PROJECT_SOURCE_DIR}/src)
   target_compile_definitions(fuzz_proxy_decode PRIVATE _GNU_SOURCE PXS_BUILDING)
