@@ -8,7 +8,6 @@
 #define PXSI_PRODUCER_MAGIC 0x50727064u /* "Prod" */
 #define PXSI_CONSUMER_MAGIC 0x436f6e73u /* "Cons" */
 
-
 /* Per-topic state of a producer (the publisher's own per-topic state is
  * struct pxsi_ptopic in pubsub/pubsub_int.h). */
 typedef struct pxsi_prod_topic {
