@@ -2,6 +2,7 @@
 pxs_add_unit_test(NAME status SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_status.c)
 pxs_add_unit_test(NAME proxy.decode SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_proxy.c)
 pxs_add_unit_test(NAME env SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_env.c)
+pxs_add_unit_test(NAME backoff SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_backoff.c)
 
 # The decode fuzzer's corpus is replayed by ctest with any compiler...
 pxs_test_exe(fuzz_proxy_decode_replay
@@ -26,7 +27,8 @@ if(PXS_FUZZ)
   # coverage instrumentation sees them.
   add_executable(fuzz_proxy_decode ${CMAKE_CURRENT_SOURCE_DIR}/fuzz/fuzz_proxy_decode.c
     ${PROJECT_SOURCE_DIR}/src/proxy/proxy.c ${PROJECT_SOURCE_DIR}/src/proxy/crc32c.c
-    ${PROJECT_SOURCE_DIR}/src/util/status.c ${PROJECT_SOURCE_DIR}/src/util/util.c)
+    ${PROJECT_SOURCE_DIR}/src/util/status.c ${PROJECT_SOURCE_DIR}/src/util/util.c
+    ${PROJECT_SOURCE_DIR}/src/util/options.c)
   target_include_directories(fuzz_proxy_decode PRIVATE ${PROJECT_SOURCE_DIR}/include
     ${PROJECT_SOURCE_DIR}/src)
   target_compile_definitions(fuzz_proxy_decode PRIVATE _GNU_SOURCE PXS_BUILDING)
@@ -45,3 +47,8 @@ set_tests_properties(unit.scripts.syntax PROPERTIES LABELS unit TIMEOUT 30)
 add_test(NAME unit.docs.refs
   COMMAND bash ${PROJECT_SOURCE_DIR}/tests/tools/check-refs.sh ${PROJECT_SOURCE_DIR})
 set_tests_properties(unit.docs.refs PROPERTIES LABELS unit TIMEOUT 60)
+
+# The README's status and environment tables agree with PXS_STATUS_LIST and
+# the option table (src/util/options.c), both ways.
+pxs_add_unit_test(NAME readme.tables SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_readme_tables.c
+  ARGS ${PROJECT_SOURCE_DIR}/README.md)

@@ -26,5 +26,9 @@
 
 /** Timeouts are in seconds (double): 0 = non-blocking poll, < 0 = wait forever. */
 #define PXS_WAIT_FOREVER (-1.0)
+/** Sentinel of the timeout fields whose 0 is meaningful (pxs_store_opts_t.put_timeout,
+ *  pxs_put_opts_t.timeout, pxs_producer_opts_t.put_timeout): "use the default"
+ *  (the environment's, or the store's). Set by the _opts_init macros. */
+#define PXS_TIMEOUT_DEFAULT (-2.0)
 
 #endif

@@ -11,29 +11,51 @@
 extern "C" {
 #endif
 
-enum pxs_status {
-    PXS_OK = 0,
-    PXS_END = 1,     /**< end of stream: every producer closed (not a failure) */
-    PXS_TIMEOUT = 2, /**< a poll or bounded wait found nothing (not a failure) */
+/** The status list, one X(name, number, description) per code: it generates
+ *  the enum below and, inside the library, pxs_strerror and pxs_errname. The
+ *  README's status table is checked against it (test unit.readme.status). To
+ *  add a code see CONTRIBUTING.md, "Adding a status code".
+ *  -14 is reserved (was "internal error" before any release; not reused). */
+#define PXS_STATUS_LIST(X)                                                                         \
+    /* success and documented non-failures */                                                      \
+    X(PXS_OK, 0, "success")                                                                        \
+    /* end of stream: every producer closed (not a failure) */                                     \
+    X(PXS_END, 1, "end of stream: every producer closed")                                          \
+    /* a poll or bounded wait found nothing (not a failure) */                                     \
+    X(PXS_TIMEOUT, 2, "nothing available before the timeout")                                      \
+    /* invalid argument, stale or foreign handle */                                                \
+    X(PXS_ERR_INVALID, -1, "invalid argument or handle")                                           \
+    /* allocation failed */                                                                        \
+    X(PXS_ERR_NOMEM, -2, "out of memory")                                                          \
+    /* full (mailbox, arena): retry later */                                                       \
+    X(PXS_ERR_AGAIN, -3, "resource full (mailbox or arena): try again later")                      \
+    /* a blocking call gave up waiting for peers (e.g. participants of an in-process hub);         \
+     * a full mailbox or arena gives PXS_ERR_AGAIN instead */                                      \
+    X(PXS_ERR_TIMEDOUT, -4, "blocking call gave up after its timeout")                             \
+    /* proxy refers to an object that was evicted/reused, or to another store instance */          \
+    X(PXS_ERR_STALE, -5,                                                                           \
+      "stale proxy: the object is gone (evicted, reused, or of another store instance)")           \
+    /* checksum or format check failed */                                                          \
+    X(PXS_ERR_CORRUPT, -6, "corrupt data: format or checksum check failed")                        \
+    /* payload/metadata over a fixed capacity */                                                   \
+    X(PXS_ERR_TOO_BIG, -7, "too big for a fixed capacity")                                         \
+    /* topic or handle already closed */                                                           \
+    X(PXS_ERR_CLOSED, -8, "closed: topic or handle no longer accepts this")                        \
+    /* an MPI call failed; detail has MPI's text */                                                \
+    X(PXS_ERR_MPI, -9, "MPI call failed (see pxs_last_error_detail)")                              \
+    /* not supported by this connector/transport/build */                                          \
+    X(PXS_ERR_NOTSUP, -10, "not supported by this connector, transport or build")                  \
+    /* object in use (destroy while outstanding work) */                                           \
+    X(PXS_ERR_BUSY, -11, "busy: outstanding operations still use the object")                      \
+    /* unknown topic, group or key */                                                              \
+    X(PXS_ERR_NOT_FOUND, -12, "not found: unknown topic, group or key")                            \
+    /* caller's buffer too small (needed size returned) */                                         \
+    X(PXS_ERR_TRUNC, -13, "buffer too small for the result")
 
-    PXS_ERR_INVALID = -1,   /**< invalid argument, stale or foreign handle */
-    PXS_ERR_NOMEM = -2,     /**< allocation failed */
-    PXS_ERR_AGAIN = -3,     /**< full (mailbox, arena): retry later */
-    PXS_ERR_TIMEDOUT = -4,  /**< a blocking call gave up waiting for peers (e.g.
-                                 participants of an in-process hub); a full
-                                 mailbox or arena gives PXS_ERR_AGAIN instead */
-    PXS_ERR_STALE = -5,     /**< proxy refers to an object that was evicted/reused,
-                                 or to another store instance (store, job, run) */
-    PXS_ERR_CORRUPT = -6,   /**< checksum or format check failed */
-    PXS_ERR_TOO_BIG = -7,   /**< payload/metadata over a fixed capacity */
-    PXS_ERR_CLOSED = -8,    /**< topic or handle already closed */
-    PXS_ERR_MPI = -9,       /**< an MPI call failed; detail has MPI's text */
-    PXS_ERR_NOTSUP = -10,   /**< not supported by this connector/transport/build */
-    PXS_ERR_BUSY = -11,     /**< object in use (destroy while outstanding work) */
-    PXS_ERR_NOT_FOUND = -12,/**< unknown topic, group or key */
-    PXS_ERR_TRUNC = -13     /**< caller's buffer too small (needed size returned) */
-    /* -14 is reserved (was "internal error" before any release; not reused) */
-};
+#define PXS_STATUS_ENUM_ITEM_(name, num, text) name = (num),
+/** The status codes, generated from PXS_STATUS_LIST (explicit numbers). */
+enum pxs_status { PXS_STATUS_LIST(PXS_STATUS_ENUM_ITEM_) };
+#undef PXS_STATUS_ENUM_ITEM_
 
 /** Short English description of any status code (static string, never NULL). */
 PXS_API const char *pxs_strerror(int code);

@@ -38,7 +38,8 @@ typedef struct pxs_store_opts {
     size_t arena_bytes;   /**< arena per rank; 0 = default 64 MiB (PXS_ARENA_BYTES) */
     double put_timeout;   /**< wait for arena space before PXS_ERR_AGAIN; default 30 s
                                (PXS_PUT_TIMEOUT); 0 = fail at once; <0 = forever
-                               (-2, set by init, means "the default") */
+                               (PXS_TIMEOUT_DEFAULT, set by init, means
+                               "the default") */
     int shm;              /**< same-node shared-memory path: -1 = auto (default;
                                PXS_SHM=0 turns it off), 0 = off, 1 = on */
     size_t get_chunk;     /**< largest single MPI_Get/memcpy piece; 0 = default
@@ -55,7 +56,8 @@ typedef struct pxs_put_opts {
     uint32_t resolves;   /**< evict after this many resolves; default 1;
                               0 = keep until pxs_store_evict */
     int checksum;        /**< 1 = store a CRC32C, verified on every resolve */
-    double timeout;      /**< put timeout in s; default -2 = the store's put_timeout */
+    double timeout;      /**< put timeout in s; default PXS_TIMEOUT_DEFAULT =
+                              the store's put_timeout */
     uint32_t topic;      /**< stamped into the proxy (informational) */
     uint64_t seq;        /**< stamped into the proxy (informational) */
 } pxs_put_opts_t;

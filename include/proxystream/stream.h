@@ -85,8 +85,8 @@ typedef struct pxs_producer_opts {
     /** Default payload checksum: 1 = CRC32C stored and verified on every
      *  resolve; 0 (default) = none. */
     int checksum;
-    /** Store put timeout in s (arena full = backpressure); -2 (default) =
-     *  the store's put_timeout. */
+    /** Store put timeout in s (arena full = backpressure);
+     *  PXS_TIMEOUT_DEFAULT (default) = the store's put_timeout. */
     double put_timeout;
     /** 1 (default): destroy closes (sends END on) every topic this producer
      *  owns or used that is not closed yet; 0: destroy only flushes. */

@@ -11,6 +11,8 @@
 #include "util/util.h"
 #include "proxystream/proxy.h"
 
+#define SUBSYS "proxy"
+
 _Static_assert(sizeof(pxs_proxy_t) == PXS_PROXY_SIZE, "proxy must be 64 bytes");
 
 enum {
@@ -33,11 +35,11 @@ int
 pxs_proxy_encode(const pxs_proxy_info_t *info, pxs_proxy_t *proxy_out)
 {
     if (!info || !proxy_out)
-        return pxsi_err(PXS_ERR_INVALID, "proxy", "NULL argument to pxs_proxy_encode");
+        return pxsi_err(PXS_ERR_INVALID, SUBSYS, "NULL argument to pxs_proxy_encode");
     if (!kind_ok(info->kind))
-        return pxsi_err(PXS_ERR_INVALID, "proxy", "unknown connector kind %u", info->kind);
+        return pxsi_err(PXS_ERR_INVALID, SUBSYS, "unknown connector kind %u", info->kind);
     if (info->flags & ~PXS_PROXY_F_MASK_)
-        return pxsi_err(PXS_ERR_INVALID, "proxy", "unknown flags 0x%x", info->flags);
+        return pxsi_err(PXS_ERR_INVALID, SUBSYS, "unknown flags 0x%x", info->flags);
     unsigned char *b = proxy_out->bytes;
     unsigned char tmp[PXS_PROXY_SIZE];
     memset(tmp, 0, sizeof tmp);
@@ -62,27 +64,27 @@ int
 pxs_proxy_decode(const void *buf, size_t len, pxs_proxy_info_t *info_out)
 {
     if (!buf)
-        return pxsi_err(PXS_ERR_INVALID, "proxy", "NULL buffer");
+        return pxsi_err(PXS_ERR_INVALID, SUBSYS, "NULL buffer");
     const unsigned char *b = buf;
     if (len != PXS_PROXY_SIZE)
-        return pxsi_err(PXS_ERR_CORRUPT, "proxy", "proxy is %zu bytes, expected %d", len,
+        return pxsi_err(PXS_ERR_CORRUPT, SUBSYS, "proxy is %zu bytes, expected %d", len,
                         PXS_PROXY_SIZE);
     if (b[OFF_VERSION] == 1)
-        return pxsi_err(PXS_ERR_CORRUPT, "proxy", V1_REFUSED);
+        return pxsi_err(PXS_ERR_CORRUPT, SUBSYS, V1_REFUSED);
     if (b[OFF_VERSION] != PXS_PROXY_VERSION)
-        return pxsi_err(PXS_ERR_CORRUPT, "proxy",
+        return pxsi_err(PXS_ERR_CORRUPT, SUBSYS,
                         "unknown proxy format version %u (this library reads version %d)",
                         b[OFF_VERSION], PXS_PROXY_VERSION);
     uint32_t crc = pxs_crc32c(0, b, OFF_CRC);
     if (crc != pxsi_get_le32(b + OFF_CRC))
-        return pxsi_err(PXS_ERR_CORRUPT, "proxy", "proxy checksum mismatch");
+        return pxsi_err(PXS_ERR_CORRUPT, SUBSYS, "proxy checksum mismatch");
     if (!kind_ok(b[OFF_KIND]))
-        return pxsi_err(PXS_ERR_CORRUPT, "proxy", "unknown connector kind %u", b[OFF_KIND]);
+        return pxsi_err(PXS_ERR_CORRUPT, SUBSYS, "unknown connector kind %u", b[OFF_KIND]);
     uint16_t flags = pxsi_get_le16(b + OFF_FLAGS);
     if (flags & ~PXS_PROXY_F_MASK_)
-        return pxsi_err(PXS_ERR_CORRUPT, "proxy", "unknown flags 0x%x", flags);
+        return pxsi_err(PXS_ERR_CORRUPT, SUBSYS, "unknown flags 0x%x", flags);
     if (!(flags & PXS_PROXY_F_PAYLOAD_CRC) && pxsi_get_le32(b + OFF_PCRC) != 0)
-        return pxsi_err(PXS_ERR_CORRUPT, "proxy", "payload checksum set without its flag");
+        return pxsi_err(PXS_ERR_CORRUPT, SUBSYS, "payload checksum set without its flag");
     if (info_out) {
         pxs_proxy_info_t in;
         in.version = b[OFF_VERSION];
@@ -106,7 +108,7 @@ int
 pxs_proxy_validate(const pxs_proxy_t *proxy)
 {
     if (!proxy)
-        return pxsi_err(PXS_ERR_INVALID, "proxy", "NULL proxy");
+        return pxsi_err(PXS_ERR_INVALID, SUBSYS, "NULL proxy");
     return pxs_proxy_decode(proxy->bytes, PXS_PROXY_SIZE, NULL);
 }
 
@@ -121,9 +123,9 @@ int
 pxs_proxy_to_text(const pxs_proxy_t *proxy, char *buf, size_t cap)
 {
     if (!proxy || !buf)
-        return pxsi_err(PXS_ERR_INVALID, "proxy", "NULL argument to pxs_proxy_to_text");
+        return pxsi_err(PXS_ERR_INVALID, SUBSYS, "NULL argument to pxs_proxy_to_text");
     if (cap < PXS_PROXY_TEXT_LEN)
-        return pxsi_err(PXS_ERR_TRUNC, "proxy", "text buffer of %zu bytes, need %d", cap,
+        return pxsi_err(PXS_ERR_TRUNC, SUBSYS, "text buffer of %zu bytes, need %d", cap,
                         PXS_PROXY_TEXT_LEN);
     int rc = pxs_proxy_validate(proxy);
     if (rc != PXS_OK)
@@ -153,20 +155,20 @@ int
 pxs_proxy_from_text(const char *text, pxs_proxy_t *proxy_out)
 {
     if (!text || !proxy_out)
-        return pxsi_err(PXS_ERR_INVALID, "proxy", "NULL argument to pxs_proxy_from_text");
+        return pxsi_err(PXS_ERR_INVALID, SUBSYS, "NULL argument to pxs_proxy_from_text");
     while (isspace((unsigned char)*text))
         text++;
     if (strncmp(text, TEXT_PREFIX_V1, TEXT_PREFIX_LEN) == 0)
-        return pxsi_err(PXS_ERR_CORRUPT, "proxy", V1_REFUSED);
+        return pxsi_err(PXS_ERR_CORRUPT, SUBSYS, V1_REFUSED);
     if (strncmp(text, TEXT_PREFIX, TEXT_PREFIX_LEN) != 0)
-        return pxsi_err(PXS_ERR_CORRUPT, "proxy", "text proxy must start with \"" TEXT_PREFIX "\"");
+        return pxsi_err(PXS_ERR_CORRUPT, SUBSYS, "text proxy must start with \"" TEXT_PREFIX "\"");
     text += TEXT_PREFIX_LEN;
     pxs_proxy_t p;
     for (int i = 0; i < PXS_PROXY_SIZE; i++) {
         int hi = hexval(text[2 * i]);
         int lo = hi < 0 ? -1 : hexval(text[2 * i + 1]);
         if (hi < 0 || lo < 0)
-            return pxsi_err(PXS_ERR_CORRUPT, "proxy",
+            return pxsi_err(PXS_ERR_CORRUPT, SUBSYS,
                             "text proxy truncated or not hex at digit %d", 2 * i);
         p.bytes[i] = (unsigned char)(hi << 4 | lo);
     }
@@ -174,7 +176,7 @@ pxs_proxy_from_text(const char *text, pxs_proxy_t *proxy_out)
     while (isspace((unsigned char)*rest))
         rest++;
     if (*rest != '\0')
-        return pxsi_err(PXS_ERR_CORRUPT, "proxy", "trailing characters after text proxy");
+        return pxsi_err(PXS_ERR_CORRUPT, SUBSYS, "trailing characters after text proxy");
     int rc = pxs_proxy_validate(&p);
     if (rc != PXS_OK)
         return rc;

@@ -215,7 +215,7 @@ int_push(int **v, int *n, int x)
 /* ---------------------------------------------------------------- init */
 int
 pxsi_core_init(struct pxsi_core *c, int rank, int size, unsigned char *const *decls,
-               const pxs_bus_opts_t *o, const struct pxsi_xport_ops *xops, void *x)
+               const pxs_bus_opts_t *o, const pxsi_xport_ops_t *xops, void *x)
 /* o: only batch and send_timeout are read; topics come from decls[rank] */
 {
     memset(c, 0, sizeof *c);
@@ -467,8 +467,10 @@ want_at(struct pxsi_core *c, int target, uint32_t n)
 static int
 queue_flush(struct pxsi_core *c, struct pxsi_queue *q, double timeout)
 {
+    /* the transport's progress hook: this rank's own window needs progress
+     * too (docs/DESIGN.md, section "Back-off rules") */
     pxsi_backoff_t b;
-    pxsi_backoff_init(&b, timeout);
+    pxsi_backoff_init_mpi(&b, timeout, c->xops->progress, c->x);
     int blocked = -1;
     while (q->n > 0) {
         int moved = 0, rc;
@@ -530,10 +532,6 @@ queue_flush(struct pxsi_core *c, struct pxsi_queue *q, double timeout)
                             "mailbox of rank %d (or its group) full for %g s", blocked,
                             timeout);
         pxsi_backoff_pause(&b);
-        if (b.iter >= 64 || pxsi_backoff_every(&b, 8))
-            c->xops->progress(c->x);
-        if (b.iter > 134u) /* sleeps <= 64 us: this rank's own window needs progress too */
-            b.iter = 134u;
     }
     return PXS_OK;
 }
@@ -576,7 +574,7 @@ core_send(void *state, uint32_t topic, const pxs_proxy_t *proxy, const void *met
         return pxsi_err(PXS_ERR_NOT_FOUND, SUBSYS, "topic %u was not declared as published",
                         topic);
     struct pxsi_ptopic *pt = &c->ptopics[ti];
-    if (pt->closed)
+    if (pt->closed != PXSI_TOPIC_OPEN)
         return pxsi_err(PXS_ERR_CLOSED, SUBSYS, "topic %u is closed", topic);
     /* make room first, so that AGAIN (or MPI) means "this event was not
      * accepted" */
@@ -640,18 +638,18 @@ core_close_topic(void *state, uint32_t topic)
         return pxsi_err(PXS_ERR_NOT_FOUND, SUBSYS, "topic %u was not declared as published",
                         topic);
     struct pxsi_ptopic *pt = &c->ptopics[ti];
-    /* closed: 0 open, 1 END queued (a close that returned AGAIN; a retry or a
-     * flush delivers it), 2 END delivered */
-    if (pt->closed == 2)
+    /* CLOSING: END queued (a close that returned AGAIN; a retry or a flush
+     * delivers it); CLOSED: END delivered */
+    if (pt->closed == PXSI_TOPIC_CLOSED)
         return pxsi_err(PXS_ERR_CLOSED, SUBSYS, "topic %u is already closed", topic);
-    if (pt->closed == 0) {
+    if (pt->closed == PXSI_TOPIC_OPEN) {
         /* everything queued first: END must follow the topic's last event at
          * every destination, including group members that get events through
          * the group queue and END through their direct queue. AGAIN here:
          * the topic is not closed. */
         if ((rc = flush_all(c, c->send_timeout)) != PXS_OK)
             return xrc(c, rc);
-        pt->closed = 1;
+        pt->closed = PXSI_TOPIC_CLOSING;
         pxsi_rec_encode(c->srec, topic, c->rank, pt->next_seq, 0, PXSI_REC_F_END, NULL, NULL,
                         0);
         for (int i = 0; i < pt->n_plain; i++)
@@ -669,11 +667,11 @@ core_close_topic(void *state, uint32_t topic)
     /* AGAIN here: END stays queued; sends on the topic already get CLOSED */
     if ((rc = flush_all(c, c->send_timeout)) != PXS_OK)
         return xrc(c, rc);
-    pt->closed = 2;
+    pt->closed = PXSI_TOPIC_CLOSED;
     return PXS_OK;
 }
 
-const struct pxs_publisher_ops pxsi_core_pub_ops = {
+const pxsi_pub_ops_t pxsi_core_pub_ops = {
     .send = core_send,
     .flush = core_flush,
     .close_topic = core_close_topic,
@@ -771,7 +769,7 @@ core_recv(void *state, pxs_event_t *ev_out, double timeout)
     }
 }
 
-const struct pxs_subscriber_ops pxsi_core_sub_ops = {
+const pxsi_sub_ops_t pxsi_core_sub_ops = {
     .recv = core_recv,
 };
 

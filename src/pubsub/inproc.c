@@ -50,19 +50,6 @@ struct ip_bus {
     struct pxs_bus bus;
 };
 
-static void
-abs_deadline(struct timespec *ts, double timeout)
-{
-    clock_gettime(CLOCK_MONOTONIC, ts);
-    double s = (double)ts->tv_sec + (double)ts->tv_nsec * 1e-9 + timeout;
-    ts->tv_sec = (time_t)s;
-    ts->tv_nsec = (long)((s - (double)ts->tv_sec) * 1e9);
-    if (ts->tv_nsec >= 1000000000L) {
-        ts->tv_sec++;
-        ts->tv_nsec -= 1000000000L;
-    }
-}
-
 static int
 cond_init(pthread_cond_t *c)
 {
@@ -200,9 +187,13 @@ ip_inbox_next(void *x, unsigned char *rec_out, double timeout)
     struct ip_bus *b = x;
     pxs_inproc_hub_t *h = b->hub;
     struct ip_queue *q = &h->parts[b->index].q;
+    /* a condition-variable wait (blocks; no spin), with the deadline of the
+     * one wait primitive (docs/DESIGN.md, section "Back-off rules") */
+    pxsi_backoff_t dl;
+    pxsi_backoff_init(&dl, timeout);
     struct timespec ts;
     if (timeout > 0)
-        abs_deadline(&ts, timeout);
+        pxsi_backoff_abstime(&dl, &ts);
     pthread_mutex_lock(&h->mu);
     while (q->count == 0) {
         if (timeout == 0) {
@@ -223,7 +214,7 @@ ip_inbox_next(void *x, unsigned char *rec_out, double timeout)
     return PXS_OK;
 }
 
-static const struct pxsi_xport_ops ip_xops = {
+static const pxsi_xport_ops_t ip_xops = {
     .take_credits = ip_take_credits,
     .give_group = ip_give_group,
     .poison = NULL,
@@ -244,9 +235,13 @@ ip_ready(struct ip_bus *b, double timeout)
     if (atomic_load_explicit(&b->ready, memory_order_acquire))
         return PXS_OK;
     pxs_inproc_hub_t *h = b->hub;
+    /* a condition-variable wait (blocks; no spin), with the deadline of the
+     * one wait primitive (docs/DESIGN.md, section "Back-off rules") */
+    pxsi_backoff_t dl;
+    pxsi_backoff_init(&dl, timeout);
     struct timespec ts;
     if (timeout > 0)
-        abs_deadline(&ts, timeout);
+        pxsi_backoff_abstime(&dl, &ts);
     pthread_mutex_lock(&h->mu);
     while (h->n_joined < h->n) {
         int rc = 0;
@@ -319,24 +314,22 @@ static int
 ip_recv(void *state, pxs_event_t *ev_out, double timeout)
 {
     struct ip_bus *b = state;
-    double t0 = pxsi_now();
+    pxsi_backoff_t dl;
+    pxsi_backoff_init(&dl, timeout);
     int rc = ip_ready(b, timeout);
     if (rc != PXS_OK)
         return rc;
-    if (timeout > 0) {
-        timeout -= pxsi_now() - t0;
-        if (timeout < 0)
-            timeout = 0;
-    }
+    if (timeout > 0)
+        timeout = pxsi_backoff_left(&dl);
     return pxsi_core_sub_ops.recv(&b->core, ev_out, timeout);
 }
 
-static const struct pxs_publisher_ops ip_pub_ops = {
+static const pxsi_pub_ops_t ip_pub_ops = {
     .send = ip_send,
     .flush = ip_flush,
     .close_topic = ip_close_topic,
 };
-static const struct pxs_subscriber_ops ip_sub_ops = {
+static const pxsi_sub_ops_t ip_sub_ops = {
     .recv = ip_recv,
 };
 

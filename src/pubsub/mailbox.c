@@ -60,8 +60,9 @@
 #define MB_GCRED 16
 #define MB_BROKEN 24
 #define MB_SEQ  64
-/* pxsi_backoff: iterations 0-63 spin, 64-127 yield, then sleeps of 2^(i-128) us */
-#define MB_MAX_BACKOFF_ITER 134u
+/* mb_inbox_next gives back held credits once this many pauses of its wait
+ * passed (half the spin phase), not on the first miss */
+#define MB_CREDIT_RETURN_STEP (PXSI_BACKOFF_YIELD / 2)
 
 struct mbox {
     MPI_Comm comm;
@@ -383,8 +384,9 @@ mb_inbox_next(void *x, unsigned char *rec_out, double timeout)
         return PXS_TIMEOUT; /* not reached: no subscriptions means END */
     const uint64_t *seqw = (const uint64_t *)(void *)(m->base + MB_SEQ);
     const unsigned char *recs = m->base + rec_off(S);
+    /* progress by hand (MPI_Win_sync's result is checked): no hook */
     pxsi_backoff_t b;
-    pxsi_backoff_init(&b, timeout);
+    pxsi_backoff_init_mpi(&b, timeout, NULL, NULL);
     int polled_mpi = 0;
     for (;;) {
         uint32_t i = (uint32_t)(m->head % S);
@@ -405,7 +407,7 @@ mb_inbox_next(void *x, unsigned char *rec_out, double timeout)
          * Given back once the short spin phase is over (or before returning
          * PXS_TIMEOUT), not on the first miss: a reply that is about to land
          * (ping-pong) should not wait behind an accumulate and flush. */
-        if (m->pending && (b.iter >= 32 || m->pending >= m->credit_batch)) {
+        if (m->pending && (b.iter >= MB_CREDIT_RETURN_STEP || m->pending >= m->credit_batch)) {
             int rc = mb_return_credits(m);
             if (rc != PXS_OK)
                 return rc;
@@ -413,8 +415,7 @@ mb_inbox_next(void *x, unsigned char *rec_out, double timeout)
         /* not on the very first miss (a reply about to land should not
          * wait behind an MPI_Iprobe), except for a poll (timeout 0), which
          * gets one look after progress */
-        if ((timeout == 0 && !polled_mpi) || b.iter >= 64 ||
-            (b.iter >= 16 && pxsi_backoff_every(&b, 8))) {
+        if ((timeout == 0 && !polled_mpi) || pxsi_backoff_progress_due(&b)) {
             /* osc/ucx atomics and osc/pt2pt need the target inside MPI */
             pxsi_mpi_progress(m->comm);
             MB_CHECK(MPI_Win_sync(m->win));
@@ -438,15 +439,13 @@ mb_inbox_next(void *x, unsigned char *rec_out, double timeout)
             int rc = mb_return_credits(m);
             return rc != PXS_OK ? rc : PXS_TIMEOUT;
         }
+        /* naps capped at 64 us (init_mpi): under osc/ucx and pt2pt,
+         * publishers' atomics on this window wait for this loop to call MPI */
         pxsi_backoff_pause(&b);
-        /* cap the sleeps at ~64 us: under osc/ucx and pt2pt, publishers'
-         * atomics on this window wait for this loop to call into MPI */
-        if (b.iter > MB_MAX_BACKOFF_ITER)
-            b.iter = MB_MAX_BACKOFF_ITER;
     }
 }
 
-static const struct pxsi_xport_ops mb_xops = {
+static const pxsi_xport_ops_t mb_xops = {
     .take_credits = mb_take_credits,
     .give_group = mb_give_group,
     .poison = mb_poison,
@@ -727,7 +726,7 @@ pxs_bus_create(MPI_Comm comm, const pxs_bus_opts_t *opts, pxs_bus_t **bus_out)
                   m->creq && m->cres
               ? PXS_OK
               : pxsi_err(PXS_ERR_NOMEM, SUBSYS, "bus tables");
-    if (lrc == PXS_OK && pxsi_env_bool("PXS_MAILBOX_SOLE", 1))
+    if (lrc == PXS_OK && pxsi_opt_bool(PXSI_OPT_MAILBOX_SOLE))
         lrc = mb_find_sole(m, decls);
     if ((rc = pxsi_agree(m->comm, lrc)) != PXS_OK)
         goto fail;
@@ -828,7 +827,7 @@ pxsi_bus_test_inject(pxs_bus_t *bus, int target, const unsigned char *rec)
     memcpy(tmp, rec, sizeof tmp);
     uint32_t got = 0;
     pxsi_backoff_t b;
-    pxsi_backoff_init(&b, 10.0);
+    pxsi_backoff_init_mpi(&b, 10.0, mb_progress, m);
     for (;;) {
         uint32_t left;
         int rc = mb_take_credits(m, target, 1, 0, &got, &left);
@@ -841,7 +840,6 @@ pxsi_bus_test_inject(pxs_bus_t *bus, int target, const unsigned char *rec)
         if (pxsi_backoff_expired(&b))
             return PXS_ERR_AGAIN;
         pxsi_backoff_pause(&b);
-        pxsi_mpi_progress(m->comm);
     }
 }
 

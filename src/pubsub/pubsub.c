@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "pubsub/pubsub_int.h"
+#include "util/options.h"
 #include "util/util.h"
 
 #define SUBSYS "pubsub"
@@ -12,18 +13,7 @@
 int
 pxs_bus_opts_init_(pxs_bus_opts_t *opts, size_t size)
 {
-    if (!opts || size < sizeof(size_t))
-        return pxsi_err(PXS_ERR_INVALID, SUBSYS, "pxs_bus_opts_init: NULL or size %zu", size);
-    pxs_bus_opts_t d;
-    memset(&d, 0, sizeof d);
-    d.slots = (uint32_t)pxsi_env_uint("PXS_MAILBOX_SLOTS", 1024, 1, PXSI_SLOTS_MAX);
-    d.batch = (uint32_t)pxsi_env_uint("PXS_BATCH", 1, 1, PXSI_BATCH_MAX);
-    d.send_timeout = pxsi_env_double("PXS_SEND_TIMEOUT", 30.0);
-    size_t n = size < sizeof d ? size : sizeof d;
-    memset(opts, 0, size);
-    memcpy(opts, &d, n);
-    opts->struct_size = size;
-    return PXS_OK;
+    return pxsi_opts_init_from_table(PXSI_OWN_BUS, opts, size, SUBSYS, "pxs_bus_opts_init");
 }
 
 int
@@ -35,9 +25,9 @@ pxsi_bus_opts_resolve(const pxs_bus_opts_t *opts, pxs_bus_opts_t *o)
     if ((rc = pxsi_opts_take(o, sizeof *o, opts)) != PXS_OK)
         return rc;
     if (o->slots == 0)
-        o->slots = (uint32_t)pxsi_env_uint("PXS_MAILBOX_SLOTS", 1024, 1, PXSI_SLOTS_MAX);
+        o->slots = (uint32_t)pxsi_opt_uint(PXSI_OPT_MAILBOX_SLOTS);
     if (o->batch == 0)
-        o->batch = (uint32_t)pxsi_env_uint("PXS_BATCH", 1, 1, PXSI_BATCH_MAX);
+        o->batch = (uint32_t)pxsi_opt_uint(PXSI_OPT_BATCH);
     if (o->slots == 0 || o->slots > PXSI_SLOTS_MAX)
         return pxsi_err(PXS_ERR_INVALID, SUBSYS, "slots %u out of range 1..%u", o->slots,
                         PXSI_SLOTS_MAX);
@@ -59,8 +49,7 @@ pxsi_bus_prefetch(const pxs_bus_opts_t *o)
             continue;
         uint32_t v = s->prefetch;
         if (v == 0)
-            v = (uint32_t)pxsi_env_uint("PXS_PREFETCH", PXS_PREFETCH_DEFAULT, 1,
-                                        PXSI_SLOTS_MAX);
+            v = (uint32_t)pxsi_opt_uint(PXSI_OPT_PREFETCH);
         if (v > pf)
             pf = v;
     }

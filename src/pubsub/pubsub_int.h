@@ -4,7 +4,7 @@
  *
  * Layering:
  *   pubsub.c   front end: validates public calls, dispatches through the
- *              pxs_publisher_ops / pxs_subscriber_ops tables in the handles.
+ *              pxsi_pub_ops_t / pxsi_sub_ops_t tables in the handles.
  *   core.c     declarations, routing table, publisher queues (batching,
  *              work-sharing groups, END), subscriber validation and END
  *              accounting. Transport-independent.
@@ -19,17 +19,19 @@
 
 #include "proxystream/pubsub.h"
 #include "proxystream/status.h"
+#include "pubsub/pubsub_stream.h"
+#include "util/options.h"
 
 /* ---------------------------------------------------------------- interfaces */
-struct pxs_publisher_ops {
+typedef struct pxsi_pub_ops {
     int (*send)(void *state, uint32_t topic, const pxs_proxy_t *proxy,
                 const void *meta, size_t meta_len, uint64_t *seq_out);
     int (*flush)(void *state);
     int (*close_topic)(void *state, uint32_t topic);
-};
-struct pxs_subscriber_ops {
+} pxsi_pub_ops_t;
+typedef struct pxsi_sub_ops {
     int (*recv)(void *state, pxs_event_t *ev_out, double timeout);
-};
+} pxsi_sub_ops_t;
 
 #define PXSI_MAGIC_BUS 0x50425553u /* "PBUS" */
 #define PXSI_MAGIC_PUB 0x50505542u /* "PPUB" */
@@ -38,12 +40,12 @@ struct pxs_subscriber_ops {
 
 struct pxs_publisher {
     uint32_t magic;
-    const struct pxs_publisher_ops *ops;
+    const pxsi_pub_ops_t *ops;
     void *state;
 };
 struct pxs_subscriber {
     uint32_t magic;
-    const struct pxs_subscriber_ops *ops;
+    const pxsi_sub_ops_t *ops;
     void *state;
 };
 
@@ -82,7 +84,7 @@ void pxsi_rec_encode(unsigned char *rec, uint32_t topic, int32_t producer, uint6
  * got is bounded by both; append(n) must only be called with n credits held
  * at target, and never fails for lack of room. Errors are PXS_ERR_MPI (the
  * core then marks the bus broken). */
-struct pxsi_xport_ops {
+typedef struct pxsi_xport_ops {
     int (*take_credits)(void *x, int target, uint32_t want, int group, uint32_t *got_out,
                         uint32_t *left_out);
     /* this rank (a group member) is done with n group events: give back n
@@ -99,7 +101,7 @@ struct pxsi_xport_ops {
     int (*inbox_next)(void *x, unsigned char *rec_out, double timeout);
     /* largest append accepted at target (its ring size); 0: not a mailbox */
     uint32_t (*capacity)(void *x, int target);
-};
+} pxsi_xport_ops_t;
 
 /* ---------------------------------------------------------------- declarations */
 /* Serialized declarations of one participant (exchanged by allgather or
@@ -122,7 +124,7 @@ struct pxsi_group {
 };
 struct pxsi_ptopic {
     uint32_t id;
-    int closed;
+    pxsi_topic_state_t closed; /* see pubsub/pubsub_stream.h */
     uint64_t next_seq;
     int n_plain;
     int *plain;
@@ -151,7 +153,7 @@ struct pxsi_link {
 
 struct pxsi_core {
     int rank, size;
-    const struct pxsi_xport_ops *xops;
+    const pxsi_xport_ops_t *xops;
     void *x;
     uint32_t batch;
     double send_timeout;
@@ -190,13 +192,13 @@ int pxsi_core_break(struct pxsi_core *c);
 
 /* Build from every participant's declarations (decls[r] for r in 0..size-1). */
 int pxsi_core_init(struct pxsi_core *c, int rank, int size, unsigned char *const *decls,
-                   const pxs_bus_opts_t *o, const struct pxsi_xport_ops *xops, void *x);
+                   const pxs_bus_opts_t *o, const pxsi_xport_ops_t *xops, void *x);
 void pxsi_core_fini(struct pxsi_core *c);
 /* Best-effort delivery of queued records without waiting (used at destroy). */
 void pxsi_core_drain_nowait(struct pxsi_core *c);
 
-extern const struct pxs_publisher_ops pxsi_core_pub_ops;
-extern const struct pxs_subscriber_ops pxsi_core_sub_ops;
+extern const pxsi_pub_ops_t pxsi_core_pub_ops;
+extern const pxsi_sub_ops_t pxsi_core_sub_ops;
 
 /* ---------------------------------------------------------------- bus */
 struct pxs_bus {
@@ -215,8 +217,6 @@ struct pxs_bus {
 /* Normalise options: defaults, then the caller's struct; 0 = default. */
 int pxsi_bus_opts_resolve(const pxs_bus_opts_t *opts, pxs_bus_opts_t *o_out);
 
-#define PXSI_SLOTS_MAX (1u << 20)
-#define PXSI_BATCH_MAX 4096u
 
 /* ---------------------------------------------------------------- test hooks */
 /* Append one raw PXSI_REC_SIZE-byte record to `target`'s mailbox through the

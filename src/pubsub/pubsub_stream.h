@@ -1,6 +1,7 @@
 /* What the stream layer (src/stream) may ask a publisher, defined at the end
- * of core.c. A separate header: the stream layer has its own structs of the
- * same names as the event plane's internals. Not installed. */
+ * of core.c, and the close state of a topic that both share. A separate
+ * header so the stream layer does not see the event plane's internals. Not
+ * installed. */
 #ifndef PXSI_PUBSUB_STREAM_H
 #define PXSI_PUBSUB_STREAM_H
 
@@ -8,6 +9,20 @@
 #include <stdint.h>
 
 #include "proxystream/pubsub.h"
+
+/* Close state of a published topic, one representation for the publisher
+ * (struct pxsi_ptopic in pubsub/pubsub_int.h) and the producer
+ * (pxsi_prod_topic_t in stream/stream_internal.h).
+ * CLOSING: close was asked but END is not delivered yet (the close returned
+ * an error, typically PXS_ERR_AGAIN under backpressure, after END was queued
+ * or before): sends already get PXS_ERR_CLOSED; a retry of the close (or, in
+ * the publisher, a flush) queues END if it is not queued yet and delivers it.
+ * CLOSED: END delivered. */
+typedef enum pxsi_topic_state {
+    PXSI_TOPIC_OPEN = 0,
+    PXSI_TOPIC_CLOSING = 1,
+    PXSI_TOPIC_CLOSED = 2
+} pxsi_topic_state_t;
 
 /* Topic i (0-based; sorted, unique) the publisher declared, and their number
  * (*n_out; either output may be NULL; id_out untouched when i >= n).

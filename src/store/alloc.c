@@ -12,6 +12,8 @@
 
 #include "store/store_int.h"
 
+#define SUBSYS "store"
+
 uint64_t
 pxsi_arena_need(uint64_t size)
 {
@@ -37,7 +39,7 @@ pxsi_arena_init(pxsi_arena_t *a, uint64_t cap, uint32_t nslots)
     a->len = calloc(nslots, sizeof *a->len);
     if (!a->prev || !a->next || !a->free_stack || !a->off || !a->len) {
         pxsi_arena_fini(a);
-        return pxsi_err(PXS_ERR_NOMEM, "store", "arena tables for %u slots", nslots);
+        return pxsi_err(PXS_ERR_NOMEM, SUBSYS, "arena tables for %u slots", nslots);
     }
     /* LIFO of free slots, lowest index on top: reused slots stay low, which
      * keeps the owner's reclaim scan (0 .. hwm) short. */

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 
 #include "store/store_int.h"
+#include "util/options.h"
 
 int
 pxsi_conn_sizes(const char *subsys, const pxs_store_opts_t *o, uint64_t *cap_out,
@@ -13,7 +14,7 @@ pxsi_conn_sizes(const char *subsys, const pxs_store_opts_t *o, uint64_t *cap_out
 {
     uint64_t cap = (uint64_t)pxsi_store_arena_bytes(o) & ~(uint64_t)(PXSI_ARENA_ALIGN - 1);
     uint64_t nsl =
-        o->max_objects ? o->max_objects : pxsi_env_uint("PXS_MAX_OBJECTS", 0, 1, 1u << 24);
+        o->max_objects ? o->max_objects : pxsi_opt_uint(PXSI_OPT_MAX_OBJECTS);
     if (!nsl) {
         nsl = cap / 4096;
         nsl = nsl < 1024 ? 1024 : nsl > (1u << 20) ? (1u << 20) : nsl;

@@ -13,7 +13,7 @@
 #include "store/registry.h"
 #include "store/store_int.h"
 
-#define SUB "store"
+#define SUBSYS "store"
 
 static pthread_mutex_t reg_mu = PTHREAD_MUTEX_INITIALIZER;
 static pxs_store_t **reg;
@@ -34,7 +34,7 @@ pxsi_store_register(pxs_store_t *s)
     if (reg_n < reg_cap)
         reg[reg_n++] = s;
     else /* only the give-back is lost: its objects wait for store destroy */
-        PXSI_WARN(SUB, "store registry: out of memory");
+        PXSI_WARN(SUBSYS, "store registry: out of memory");
     pthread_mutex_unlock(&reg_mu);
 }
 
@@ -81,7 +81,7 @@ pxsi_store_giveback(const pxs_proxy_t *p)
     pthread_mutex_unlock(&reg_mu);
     /* STALE: reclaimed already (budget spent, evicted): nothing to give */
     if (rc < 0 && rc != PXS_ERR_NOT_FOUND && rc != PXS_ERR_STALE)
-        PXSI_DEBUG(SUB, "give-back of a discarded event's object: %s",
+        PXSI_DEBUG(SUBSYS, "give-back of a discarded event's object: %s",
                    pxs_errname(rc));
     return rc;
 }

@@ -17,42 +17,22 @@
 
 #include "store/registry.h"
 #include "store/store_int.h"
+#include "util/options.h"
+#include "util/options.h"
 
-#define SUB "store"
+#define SUBSYS "store"
 
 /* ------------------------------------------------------------ options */
 int
 pxs_store_opts_init_(pxs_store_opts_t *opts, size_t size)
 {
-    if (!opts || size < sizeof(size_t))
-        return pxsi_err(PXS_ERR_INVALID, SUB, "pxs_store_opts_init: NULL or size %zu", size);
-    pxs_store_opts_t d;
-    memset(&d, 0, sizeof d);
-    d.struct_size = size < sizeof d ? size : sizeof d;
-    d.connector = PXS_CONN_RMA;
-    d.arena_bytes = 0;
-    d.put_timeout = PXSI_TIMEOUT_DEFAULT_;
-    d.shm = -1;
-    d.get_chunk = 0;
-    d.max_objects = 0;
-    memcpy(opts, &d, d.struct_size);
-    opts->struct_size = size;
-    return PXS_OK;
+    return pxsi_opts_init_from_table(PXSI_OWN_STORE, opts, size, SUBSYS, "pxs_store_opts_init");
 }
 
 int
 pxs_put_opts_init_(pxs_put_opts_t *opts, size_t size)
 {
-    if (!opts || size < sizeof(size_t))
-        return pxsi_err(PXS_ERR_INVALID, SUB, "pxs_put_opts_init: NULL or size %zu", size);
-    pxs_put_opts_t d;
-    memset(&d, 0, sizeof d);
-    d.resolves = 1;
-    d.checksum = 0;
-    d.timeout = PXSI_TIMEOUT_DEFAULT_;
-    memcpy(opts, &d, size < sizeof d ? size : sizeof d);
-    opts->struct_size = size;
-    return PXS_OK;
+    return pxsi_opts_init_from_table(PXSI_OWN_PUT, opts, size, SUBSYS, "pxs_put_opts_init");
 }
 
 size_t
@@ -60,14 +40,14 @@ pxsi_store_arena_bytes(const pxs_store_opts_t *o)
 {
     if (o->arena_bytes)
         return o->arena_bytes;
-    return (size_t)pxsi_env_size("PXS_ARENA_BYTES", PXSI_DEFAULT_ARENA);
+    return (size_t)pxsi_opt_uint(PXSI_OPT_ARENA_BYTES);
 }
 
 size_t
 pxsi_store_get_chunk(const pxs_store_opts_t *o)
 {
     size_t c = o->get_chunk ? o->get_chunk
-                            : (size_t)pxsi_env_size("PXS_GET_CHUNK", PXSI_DEFAULT_CHUNK);
+                            : (size_t)pxsi_opt_uint(PXSI_OPT_GET_CHUNK);
     if (c < PXSI_ARENA_ALIGN)
         c = PXSI_ARENA_ALIGN;
     if (c > ((size_t)1 << 30))
@@ -102,7 +82,7 @@ store_ok(const pxs_store_t *s)
 static int
 notsup(const pxs_store_t *s, const char *op)
 {
-    return pxsi_err(PXS_ERR_NOTSUP, SUB, "%s: not supported by the \"%s\" connector", op,
+    return pxsi_err(PXS_ERR_NOTSUP, SUBSYS, "%s: not supported by the \"%s\" connector", op,
                     s->ops->name);
 }
 #define NEED_OP(s, op)                                                         \
@@ -128,7 +108,7 @@ enter(pxs_store_t *s, const char *what, int *held)
     if (!store_ok(s) || s->kind == PXS_CONN_LOCAL)
         return PXS_OK;
     if (atomic_exchange_explicit(&s->in_use, 1, memory_order_acquire))
-        return pxsi_err(PXS_ERR_BUSY, SUB,
+        return pxsi_err(PXS_ERR_BUSY, SUBSYS,
                         "%s: store used from two threads at once (RMA stores allow one thread "
                         "at a time)",
                         what);
@@ -136,7 +116,7 @@ enter(pxs_store_t *s, const char *what, int *held)
         int is_main = 1;
         if (MPI_Is_thread_main(&is_main) == MPI_SUCCESS && !is_main) {
             atomic_store_explicit(&s->in_use, 0, memory_order_release);
-            return pxsi_err(PXS_ERR_INVALID, SUB,
+            return pxsi_err(PXS_ERR_INVALID, SUBSYS,
                             "%s: called from a thread other than the main one, but MPI provides "
                             "only %s (initialise MPI with MPI_THREAD_SERIALIZED or higher to use "
                             "an RMA store from other threads, one at a time)",
@@ -166,7 +146,7 @@ pxsi_store_test_hold(pxs_store_t *s, int hold)
         return PXS_OK;
     }
     if (atomic_exchange_explicit(&s->in_use, 1, memory_order_acquire))
-        return pxsi_err(PXS_ERR_BUSY, SUB, "test hold: already in use");
+        return pxsi_err(PXS_ERR_BUSY, SUBSYS, "test hold: already in use");
     return PXS_OK;
 }
 
@@ -190,19 +170,19 @@ pxs_store_create(MPI_Comm comm, const pxs_store_opts_t *opts, pxs_store_t **stor
      * communicator); every other argument error is agreed over comm, so that
      * ranks passing different arguments all fail instead of hanging. */
     if (!is_local && comm == MPI_COMM_NULL)
-        return pxsi_err(PXS_ERR_INVALID, SUB, "MPI_COMM_NULL needs the local connector");
+        return pxsi_err(PXS_ERR_INVALID, SUBSYS, "MPI_COMM_NULL needs the local connector");
     int initialized = 0, finalized = 0;
     if (comm != MPI_COMM_NULL) {
         MPI_Initialized(&initialized);
         MPI_Finalized(&finalized);
         if (!initialized || finalized)
-            return pxsi_err(PXS_ERR_INVALID, SUB, "MPI is not initialised (or finalised)");
+            return pxsi_err(PXS_ERR_INVALID, SUBSYS, "MPI is not initialised (or finalised)");
     }
     int rank = 0, size = 1;
     if (comm != MPI_COMM_NULL) {
         if (MPI_Comm_rank(comm, &rank) != MPI_SUCCESS ||
             MPI_Comm_size(comm, &size) != MPI_SUCCESS)
-            return pxsi_err(PXS_ERR_INVALID, SUB, "invalid communicator");
+            return pxsi_err(PXS_ERR_INVALID, SUBSYS, "invalid communicator");
     }
     /* a local store on a multi-rank communicator still agrees (and fails),
      * in case another rank asked for a collective connector */
@@ -210,21 +190,21 @@ pxs_store_create(MPI_Comm comm, const pxs_store_opts_t *opts, pxs_store_t **stor
 
     const pxsi_store_conn_ops_t *ops = conn_ops(kind);
     if (local_rc == PXS_OK && !store_out)
-        local_rc = pxsi_err(PXS_ERR_INVALID, SUB, "store_out is NULL");
+        local_rc = pxsi_err(PXS_ERR_INVALID, SUBSYS, "store_out is NULL");
     if (local_rc == PXS_OK && is_local && size != 1)
-        local_rc = pxsi_err(PXS_ERR_INVALID, SUB,
+        local_rc = pxsi_err(PXS_ERR_INVALID, SUBSYS,
                             "the local connector needs MPI_COMM_SELF or MPI_COMM_NULL");
     if (local_rc == PXS_OK && kind < 0)
-        local_rc = pxsi_err(PXS_ERR_INVALID, SUB, "unknown connector %d", kind);
+        local_rc = pxsi_err(PXS_ERR_INVALID, SUBSYS, "unknown connector %d", kind);
     else if (local_rc == PXS_OK && !ops)
         local_rc = pxsi_err(kind > 0 && kind < PXS_CONN_MAX_ ? PXS_ERR_NOTSUP
                                                              : PXS_ERR_INVALID,
-                            SUB, "connector %d is not built in this library", kind);
-    if (local_rc == PXS_OK && o.put_timeout != PXSI_TIMEOUT_DEFAULT_ &&
+                            SUBSYS, "connector %d is not built in this library", kind);
+    if (local_rc == PXS_OK && o.put_timeout != PXS_TIMEOUT_DEFAULT &&
         o.put_timeout != o.put_timeout)
-        local_rc = pxsi_err(PXS_ERR_INVALID, SUB, "put_timeout is NaN");
+        local_rc = pxsi_err(PXS_ERR_INVALID, SUBSYS, "put_timeout is NaN");
     if (local_rc == PXS_OK && (o.shm < -1 || o.shm > 1))
-        local_rc = pxsi_err(PXS_ERR_INVALID, SUB, "shm must be -1, 0 or 1");
+        local_rc = pxsi_err(PXS_ERR_INVALID, SUBSYS, "shm must be -1, 0 or 1");
     rc = collective ? pxsi_agree(comm, local_rc) : local_rc;
     if (rc)
         return rc;
@@ -233,11 +213,11 @@ pxs_store_create(MPI_Comm comm, const pxs_store_opts_t *opts, pxs_store_t **stor
      * (MPI_ERRORS_RETURN): the user may free theirs once create returns.
      * Agreed over the user's comm, the last use of it. */
     pxs_store_t *s = calloc(1, sizeof *s);
-    rc = s ? PXS_OK : pxsi_err(PXS_ERR_NOMEM, SUB, "store handle");
+    rc = s ? PXS_OK : pxsi_err(PXS_ERR_NOMEM, SUBSYS, "store handle");
     if (rc == PXS_OK && pthread_mutex_init(&s->mu, NULL) != 0) {
         free(s);
         s = NULL;
-        rc = pxsi_err(PXS_ERR_NOMEM, SUB, "store mutex");
+        rc = pxsi_err(PXS_ERR_NOMEM, SUBSYS, "store mutex");
     }
     MPI_Comm dup = MPI_COMM_NULL;
     if (collective) {
@@ -247,7 +227,7 @@ pxs_store_create(MPI_Comm comm, const pxs_store_opts_t *opts, pxs_store_t **stor
         else
             mrc = MPI_Comm_set_errhandler(dup, MPI_ERRORS_RETURN);
         if (rc == PXS_OK)
-            rc = pxsi_mpi_err(mrc, SUB, "MPI_Comm_dup");
+            rc = pxsi_mpi_err(mrc, SUBSYS, "MPI_Comm_dup");
         rc = pxsi_agree(comm, rc);
     }
     if (rc) {
@@ -267,9 +247,9 @@ pxs_store_create(MPI_Comm comm, const pxs_store_opts_t *opts, pxs_store_t **stor
     if (collective) {
         int mrc = MPI_Bcast(&nonce, 1, MPI_UINT64_T, 0, dup);
         if (nrc == PXS_OK)
-            nrc = pxsi_mpi_err(mrc, SUB, "MPI_Bcast (store nonce)");
+            nrc = pxsi_mpi_err(mrc, SUBSYS, "MPI_Bcast (store nonce)");
         if (nrc == PXS_OK && nonce == 0)
-            nrc = pxsi_err(PXS_ERR_NOTSUP, SUB, "store nonce: rank 0 drew no random nonce");
+            nrc = pxsi_err(PXS_ERR_NOTSUP, SUBSYS, "store nonce: rank 0 drew no random nonce");
         rc = pxsi_agree(dup, nrc);
     } else {
         rc = nrc;
@@ -285,8 +265,8 @@ pxs_store_create(MPI_Comm comm, const pxs_store_opts_t *opts, pxs_store_t **stor
         s->thread_level = MPI_THREAD_MULTIPLE;
         if (!is_local)
             MPI_Query_thread(&s->thread_level);
-        s->put_timeout = o.put_timeout == PXSI_TIMEOUT_DEFAULT_
-                             ? pxsi_env_double("PXS_PUT_TIMEOUT", PXSI_DEFAULT_TIMEOUT)
+        s->put_timeout = o.put_timeout == PXS_TIMEOUT_DEFAULT
+                             ? pxsi_opt_double(PXSI_OPT_PUT_TIMEOUT)
                              : o.put_timeout;
         rc = ops->create(dup, &o, nonce, &s->st); /* collective, agrees itself */
     }
@@ -309,7 +289,7 @@ pxs_store_destroy(pxs_store_t *s)
     if (!s)
         return PXS_OK;
     if (!store_ok(s))
-        return pxsi_err(PXS_ERR_INVALID, SUB, "destroy: not a live store handle");
+        return pxsi_err(PXS_ERR_INVALID, SUBSYS, "destroy: not a live store handle");
     /* another thread inside a call on this rank: a local error before any
      * collective step (the peers wait in the agreement below for this rank
      * to call destroy again) */
@@ -320,7 +300,7 @@ pxs_store_destroy(pxs_store_t *s)
     pthread_mutex_lock(&s->mu);
     int nout = s->outstanding, nv = s->nviews;
     pthread_mutex_unlock(&s->mu);
-    int busy = (nout || nv) ? pxsi_err(PXS_ERR_BUSY, SUB,
+    int busy = (nout || nv) ? pxsi_err(PXS_ERR_BUSY, SUBSYS,
                                        "destroy: rank %d has %d view(s) and %d async request(s) "
                                        "outstanding; the store stays usable on every rank: "
                                        "release/complete them, then every rank calls "
@@ -356,9 +336,9 @@ store_put(pxs_store_t *s, const void *data, size_t len, const pxs_put_opts_t *op
           pxs_proxy_t *proxy_out)
 {
     if (!store_ok(s))
-        return pxsi_err(PXS_ERR_INVALID, SUB, "put: not a live store handle");
+        return pxsi_err(PXS_ERR_INVALID, SUBSYS, "put: not a live store handle");
     if (!proxy_out || (!data && len))
-        return pxsi_err(PXS_ERR_INVALID, SUB, "put: NULL %s", proxy_out ? "data" : "proxy_out");
+        return pxsi_err(PXS_ERR_INVALID, SUBSYS, "put: NULL %s", proxy_out ? "data" : "proxy_out");
     pxs_put_opts_t o;
     int rc = pxs_put_opts_init(&o);
     if (rc)
@@ -366,10 +346,10 @@ store_put(pxs_store_t *s, const void *data, size_t len, const pxs_put_opts_t *op
     if ((rc = pxsi_opts_take(&o, sizeof o, opts)) != PXS_OK)
         return rc;
     if (o.checksum != 0 && o.checksum != 1)
-        return pxsi_err(PXS_ERR_INVALID, SUB, "put: checksum must be 0 or 1");
+        return pxsi_err(PXS_ERR_INVALID, SUBSYS, "put: checksum must be 0 or 1");
     if (o.timeout != o.timeout)
-        return pxsi_err(PXS_ERR_INVALID, SUB, "put: timeout is NaN");
-    double timeout = o.timeout == PXSI_TIMEOUT_DEFAULT_ ? s->put_timeout : o.timeout;
+        return pxsi_err(PXS_ERR_INVALID, SUBSYS, "put: timeout is NaN");
+    double timeout = o.timeout == PXS_TIMEOUT_DEFAULT ? s->put_timeout : o.timeout;
     pxs_proxy_info_t pi;
     memset(&pi, 0, sizeof pi);
     rc = s->ops->put(s->st, data, len, &o, timeout, &pi);
@@ -389,7 +369,7 @@ static int
 check_proxy(const pxs_store_t *s, const pxs_proxy_t *proxy, pxs_proxy_info_t *pi)
 {
     if (!proxy)
-        return pxsi_err(PXS_ERR_INVALID, SUB, "NULL proxy");
+        return pxsi_err(PXS_ERR_INVALID, SUBSYS, "NULL proxy");
     int rc = pxs_proxy_decode(proxy->bytes, PXS_PROXY_SIZE, pi);
     if (rc)
         return rc;
@@ -397,18 +377,18 @@ check_proxy(const pxs_store_t *s, const pxs_proxy_t *proxy, pxs_proxy_info_t *pi
      * is touched for another instance's proxy). Every rank of a store holds
      * the same nonce, so this rank's copy is the owner's. */
     if (pi->store_nonce == 0)
-        return pxsi_err(PXS_ERR_CORRUPT, SUB,
+        return pxsi_err(PXS_ERR_CORRUPT, SUBSYS,
                         "proxy carries no store instance (nonce 0): no store made it");
     if (pi->store_nonce != s->nonce)
-        return pxsi_err(PXS_ERR_STALE, SUB,
+        return pxsi_err(PXS_ERR_STALE, SUBSYS,
                         "proxy of store instance 0x%016llx given to store instance 0x%016llx "
                         "(another store, job or run)",
                         (unsigned long long)pi->store_nonce, (unsigned long long)s->nonce);
     if (pi->kind != s->kind)
-        return pxsi_err(PXS_ERR_CORRUPT, SUB, "proxy of connector kind %u given to a kind %d store",
+        return pxsi_err(PXS_ERR_CORRUPT, SUBSYS, "proxy of connector kind %u given to a kind %d store",
                         pi->kind, s->kind);
     if (pi->owner >= (uint32_t)s->size)
-        return pxsi_err(PXS_ERR_CORRUPT, SUB, "proxy owner %u out of range (%d ranks)",
+        return pxsi_err(PXS_ERR_CORRUPT, SUBSYS, "proxy owner %u out of range (%d ranks)",
                         pi->owner, s->size);
     return s->ops->check(s->st, pi);
 }
@@ -418,9 +398,9 @@ store_resolve(pxs_store_t *s, const pxs_proxy_t *proxy, void *buf, size_t cap,
               size_t *len_out)
 {
     if (!store_ok(s))
-        return pxsi_err(PXS_ERR_INVALID, SUB, "resolve: not a live store handle");
+        return pxsi_err(PXS_ERR_INVALID, SUBSYS, "resolve: not a live store handle");
     if (!buf && cap)
-        return pxsi_err(PXS_ERR_INVALID, SUB, "resolve: NULL buffer with cap %zu", cap);
+        return pxsi_err(PXS_ERR_INVALID, SUBSYS, "resolve: NULL buffer with cap %zu", cap);
     pxs_proxy_info_t pi;
     int rc = check_proxy(s, proxy, &pi);
     if (rc)
@@ -428,7 +408,7 @@ store_resolve(pxs_store_t *s, const pxs_proxy_t *proxy, void *buf, size_t cap,
     if (pi.size > cap) {
         if (len_out)
             *len_out = (size_t)pi.size;
-        return pxsi_err(PXS_ERR_TRUNC, SUB, "resolve: object is %llu bytes, buffer %zu",
+        return pxsi_err(PXS_ERR_TRUNC, SUBSYS, "resolve: object is %llu bytes, buffer %zu",
                         (unsigned long long)pi.size, cap);
     }
     size_t n = 0;
@@ -443,20 +423,20 @@ store_resolve_alloc(pxs_store_t *s, const pxs_proxy_t *proxy, void **buf_out,
                     size_t *len_out)
 {
     if (!store_ok(s))
-        return pxsi_err(PXS_ERR_INVALID, SUB, "resolve_alloc: not a live store handle");
+        return pxsi_err(PXS_ERR_INVALID, SUBSYS, "resolve_alloc: not a live store handle");
     if (!buf_out)
-        return pxsi_err(PXS_ERR_INVALID, SUB, "resolve_alloc: buf_out is NULL");
+        return pxsi_err(PXS_ERR_INVALID, SUBSYS, "resolve_alloc: buf_out is NULL");
     pxs_proxy_info_t pi;
     int rc = check_proxy(s, proxy, &pi);
     if (rc)
         return rc;
     if (pi.size > SIZE_MAX - 1)
-        return pxsi_err(PXS_ERR_CORRUPT, SUB, "resolve_alloc: size out of range");
+        return pxsi_err(PXS_ERR_CORRUPT, SUBSYS, "resolve_alloc: size out of range");
     /* A forged size is bounded by the owner's arena, checked by the
      * connector; check it before allocating. */
     void *b = malloc(pi.size ? (size_t)pi.size : 1);
     if (!b)
-        return pxsi_err(PXS_ERR_NOMEM, SUB, "resolve_alloc: %llu bytes",
+        return pxsi_err(PXS_ERR_NOMEM, SUBSYS, "resolve_alloc: %llu bytes",
                         (unsigned long long)pi.size);
     size_t n = 0;
     rc = s->ops->resolve(s->st, &pi, b, (size_t)pi.size, &n);
@@ -474,9 +454,9 @@ static int
 store_view(pxs_store_t *s, const pxs_proxy_t *proxy, pxs_view_t *view_out)
 {
     if (!store_ok(s))
-        return pxsi_err(PXS_ERR_INVALID, SUB, "view: not a live store handle");
+        return pxsi_err(PXS_ERR_INVALID, SUBSYS, "view: not a live store handle");
     if (!view_out)
-        return pxsi_err(PXS_ERR_INVALID, SUB, "view: view_out is NULL");
+        return pxsi_err(PXS_ERR_INVALID, SUBSYS, "view: view_out is NULL");
     NEED_OP(s, view);
     NEED_OP(s, release);
     pxs_proxy_info_t pi;
@@ -495,7 +475,7 @@ store_view(pxs_store_t *s, const pxs_proxy_t *proxy, pxs_view_t *view_out)
         if (!nt) {
             pthread_mutex_unlock(&s->mu);
             (void)s->ops->release(s->st, &v);
-            return pxsi_err(PXS_ERR_NOMEM, SUB, "view table of %d entries", ncap);
+            return pxsi_err(PXS_ERR_NOMEM, SUBSYS, "view table of %d entries", ncap);
         }
         s->vt = nt;
         s->vcap = ncap;
@@ -515,10 +495,10 @@ static int
 store_release(pxs_store_t *s, pxs_view_t *view)
 {
     if (!store_ok(s))
-        return pxsi_err(PXS_ERR_INVALID, SUB, "release: not a live store handle");
+        return pxsi_err(PXS_ERR_INVALID, SUBSYS, "release: not a live store handle");
     NEED_OP(s, release);
     if (!view || view->internal_[3] != s || view->internal_u_[3] == 0)
-        return pxsi_err(PXS_ERR_INVALID, SUB, "release: not a live view of this store");
+        return pxsi_err(PXS_ERR_INVALID, SUBSYS, "release: not a live view of this store");
     uint64_t id = view->internal_u_[3];
     pxs_view_t v;
     int found = 0;
@@ -533,7 +513,7 @@ store_release(pxs_store_t *s, pxs_view_t *view)
     }
     pthread_mutex_unlock(&s->mu);
     if (!found)
-        return pxsi_err(PXS_ERR_INVALID, SUB,
+        return pxsi_err(PXS_ERR_INVALID, SUBSYS,
                         "release: view %llu is not live (released already, or a copy of one)",
                         (unsigned long long)id);
     /* the connector gets the store's own record, not the caller's struct */
@@ -556,10 +536,10 @@ req_note(pxs_request_t *r)
 {
     if (!r->done || r->status == PXS_OK || r->why[0])
         return;
-    (void)pxsi_err_prefix(r->status, SUB, "async resolve failed (%s)", pxs_errname(r->status));
+    (void)pxsi_err_prefix(r->status, SUBSYS, "async resolve failed (%s)", pxs_errname(r->status));
     const char *d = pxs_last_error_detail();
-    size_t n = strlen(SUB ": ");
-    snprintf(r->why, sizeof r->why, "%s", strncmp(d, SUB ": ", n) == 0 ? d + n : d);
+    size_t n = strlen(SUBSYS ": ");
+    snprintf(r->why, sizeof r->why, "%s", strncmp(d, SUBSYS ": ", n) == 0 ? d + n : d);
 }
 
 static int
@@ -567,9 +547,9 @@ store_resolve_start(pxs_store_t *s, const pxs_proxy_t *proxy, void *buf, size_t 
                     pxs_request_t **req_out)
 {
     if (!store_ok(s))
-        return pxsi_err(PXS_ERR_INVALID, SUB, "resolve_start: not a live store handle");
+        return pxsi_err(PXS_ERR_INVALID, SUBSYS, "resolve_start: not a live store handle");
     if (!req_out || (!buf && cap))
-        return pxsi_err(PXS_ERR_INVALID, SUB, "resolve_start: NULL argument");
+        return pxsi_err(PXS_ERR_INVALID, SUBSYS, "resolve_start: NULL argument");
     NEED_OP(s, resolve_start);
     NEED_OP(s, resolve_test);
     NEED_OP(s, resolve_wait);
@@ -579,7 +559,7 @@ store_resolve_start(pxs_store_t *s, const pxs_proxy_t *proxy, void *buf, size_t 
         return rc;
     pxs_request_t *r = calloc(1, sizeof *r);
     if (!r)
-        return pxsi_err(PXS_ERR_NOMEM, SUB, "request");
+        return pxsi_err(PXS_ERR_NOMEM, SUBSYS, "request");
     r->magic = PXSI_REQ_MAGIC;
     r->store = s;
     r->pi = pi;
@@ -587,7 +567,7 @@ store_resolve_start(pxs_store_t *s, const pxs_proxy_t *proxy, void *buf, size_t 
     if (pi.size > cap) {
         /* reported by test/wait like any other resolve status */
         r->done = 1;
-        r->status = pxsi_err(PXS_ERR_TRUNC, SUB, "resolve_start: object is %llu bytes, buffer %zu",
+        r->status = pxsi_err(PXS_ERR_TRUNC, SUBSYS, "resolve_start: object is %llu bytes, buffer %zu",
                              (unsigned long long)pi.size, cap);
         r->len = (size_t)pi.size;
     } else {
@@ -620,7 +600,7 @@ req_finish(pxs_request_t *r, size_t *len_out)
     r->magic = PXSI_MAGIC_DEAD;
     free(r);
     if (st)
-        return pxsi_err(st, SUB, "%s", why[0] ? why : pxs_errname(st));
+        return pxsi_err(st, SUBSYS, "%s", why[0] ? why : pxs_errname(st));
     return st;
 }
 
@@ -628,7 +608,7 @@ static int
 store_resolve_test(pxs_request_t *r, int *done_out, size_t *len_out)
 {
     if (!PXSI_HANDLE_OK(r, PXSI_REQ_MAGIC) || !store_ok(r->store) || !done_out)
-        return pxsi_err(PXS_ERR_INVALID, SUB, "resolve_test: not a live request");
+        return pxsi_err(PXS_ERR_INVALID, SUBSYS, "resolve_test: not a live request");
     if (!r->done) {
         int rc = r->store->ops->resolve_test(r->store->st, r);
         if (rc < 0 && !r->done)
@@ -647,7 +627,7 @@ static int
 store_resolve_wait(pxs_request_t *r, size_t *len_out)
 {
     if (!PXSI_HANDLE_OK(r, PXSI_REQ_MAGIC) || !store_ok(r->store))
-        return pxsi_err(PXS_ERR_INVALID, SUB, "resolve_wait: not a live request");
+        return pxsi_err(PXS_ERR_INVALID, SUBSYS, "resolve_wait: not a live request");
     if (!r->done) {
         int rc = r->store->ops->resolve_wait(r->store->st, r);
         if (!r->done) {
@@ -666,7 +646,7 @@ static int
 store_evict(pxs_store_t *s, const pxs_proxy_t *proxy)
 {
     if (!store_ok(s))
-        return pxsi_err(PXS_ERR_INVALID, SUB, "evict: not a live store handle");
+        return pxsi_err(PXS_ERR_INVALID, SUBSYS, "evict: not a live store handle");
     NEED_OP(s, evict);
     pxs_proxy_info_t pi;
     int rc = check_proxy(s, proxy, &pi);
@@ -679,7 +659,7 @@ static int
 store_drop(pxs_store_t *s, const pxs_proxy_t *proxy)
 {
     if (!store_ok(s))
-        return pxsi_err(PXS_ERR_INVALID, SUB, "drop: not a live store handle");
+        return pxsi_err(PXS_ERR_INVALID, SUBSYS, "drop: not a live store handle");
     NEED_OP(s, drop);
     pxs_proxy_info_t pi;
     int rc = check_proxy(s, proxy, &pi);
@@ -692,7 +672,7 @@ static int
 store_progress(pxs_store_t *s)
 {
     if (!store_ok(s))
-        return pxsi_err(PXS_ERR_INVALID, SUB, "progress: not a live store handle");
+        return pxsi_err(PXS_ERR_INVALID, SUBSYS, "progress: not a live store handle");
     NEED_OP(s, progress);
     return s->ops->progress(s->st);
 }
@@ -701,7 +681,7 @@ static int
 store_used(pxs_store_t *s, size_t *used_out, size_t *capacity_out)
 {
     if (!store_ok(s))
-        return pxsi_err(PXS_ERR_INVALID, SUB, "used: not a live store handle");
+        return pxsi_err(PXS_ERR_INVALID, SUBSYS, "used: not a live store handle");
     NEED_OP(s, used);
     size_t u = 0, c = 0;
     int rc = s->ops->used(s->st, &u, &c);
@@ -718,7 +698,7 @@ int
 pxs_store_rank(const pxs_store_t *s)
 {
     if (!store_ok(s))
-        return pxsi_err(PXS_ERR_INVALID, SUB, "rank: not a live store handle");
+        return pxsi_err(PXS_ERR_INVALID, SUBSYS, "rank: not a live store handle");
     return s->rank;
 }
 
@@ -861,7 +841,7 @@ pxsi_store_test_set_gen(pxs_store_t *s, uint32_t slot, uint64_t gen)
     if (!store_ok(s))
         return PXS_ERR_INVALID;
     if ((gen & 1u) || gen >= PXSI_GEN_RETIRE)
-        return pxsi_err(PXS_ERR_INVALID, SUB, "test_set_gen: gen %llu must be even and < 2^40 - 2",
+        return pxsi_err(PXS_ERR_INVALID, SUBSYS, "test_set_gen: gen %llu must be even and < 2^40 - 2",
                         (unsigned long long)gen);
     NEED_OP(s, set_gen);
     return s->ops->set_gen(s->st, slot, gen);

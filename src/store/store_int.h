@@ -16,12 +16,8 @@
 #define PXSI_REQ_MAGIC   0x50585352u /* "PXSR" */
 
 #define PXSI_ARENA_ALIGN    64u                 /* every block starts on a cache line */
-#define PXSI_DEFAULT_ARENA  ((size_t)64 << 20)  /* 64 MiB */
-#define PXSI_DEFAULT_CHUNK  ((size_t)4 << 20)   /* largest single MPI_Get */
 #define PXSI_COPY_PIECE                                                                            \
     ((size_t)256 << 10) /* memcpy piece: see docs/DESIGN.md, section "Arena and allocator" */
-#define PXSI_DEFAULT_TIMEOUT 30.0
-#define PXSI_TIMEOUT_DEFAULT_ (-2.0)            /* sentinel: "use the default" */
 #define PXSI_NONE UINT32_MAX
 
 /* ------------------------------------------------------------ object identity */

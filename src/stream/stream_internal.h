@@ -3,25 +3,20 @@
 #define PXSI_STREAM_INTERNAL_H
 
 #include "proxystream/stream.h"
+#include "pubsub/pubsub_stream.h"
 
 #define PXSI_PRODUCER_MAGIC 0x50727064u /* "Prod" */
 #define PXSI_CONSUMER_MAGIC 0x436f6e73u /* "Cons" */
 
-/* Close state of a producer topic. CLOSING: pxs_producer_close_topic was
- * called but END is not delivered yet (the publisher's close returned an
- * error, typically PXS_ERR_AGAIN under backpressure): sends already get
- * PXS_ERR_CLOSED; close_topic, flush and destroy retry the publisher's close,
- * which queues END if it is not queued yet and delivers it. */
-enum { PXSI_TOPIC_OPEN = 0, PXSI_TOPIC_CLOSING = 1, PXSI_TOPIC_CLOSED = 2 };
-
-/* Per-topic state of a producer. */
-typedef struct pxsi_ptopic {
+/* Per-topic state of a producer (the publisher's own per-topic state is
+ * struct pxsi_ptopic in pubsub/pubsub_int.h). */
+typedef struct pxsi_prod_topic {
     uint32_t topic;
-    int closed; /* PXSI_TOPIC_OPEN / _CLOSING / _CLOSED */
+    pxsi_topic_state_t closed; /* see pubsub/pubsub_stream.h */
     int used; /* listed in opts or published on at least once */
     uint64_t next_seq; /* stamped into proxies (informational) */
     uint32_t budget;   /* default resolve budget (fan-out); 0 = not known yet */
-} pxsi_ptopic_t;
+} pxsi_prod_topic_t;
 
 struct pxs_producer {
     uint32_t magic;
@@ -31,9 +26,9 @@ struct pxs_producer {
     /* Topic table: the listed topics, or (no list) the topics the publisher
      * accepted a send or close on; a topic it rejects (NOT_FOUND) is never
      * added, so bad input cannot grow the table (tests read n/cap). */
-    pxsi_ptopic_t *topics;
+    pxsi_prod_topic_t *topics;
     size_t n_topics, cap_topics;
-    pxsi_ptopic_t scratch;    /* state of a topic not in the table yet */
+    pxsi_prod_topic_t scratch;    /* state of a topic not in the table yet */
     size_t n_closing;         /* topics in PXSI_TOPIC_CLOSING */
     int fixed_topics;         /* opts listed the topics: no others allowed */
     uint32_t unflushed;       /* sends since the last flush */

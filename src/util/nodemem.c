@@ -17,22 +17,23 @@
 #include <unistd.h>
 
 #include "proxystream/status.h"
+#include "util/options.h"
 #include "util/util.h"
 
-#define SUB "pxs"
+#define SUBSYS "pxs"
 
 int
 pxsi_agree_why(MPI_Comm comm, int rc)
 {
     int me = 0;
     if (MPI_Comm_rank(comm, &me) != MPI_SUCCESS)
-        return pxsi_err(PXS_ERR_MPI, SUB, "agreement: invalid communicator");
+        return pxsi_err(PXS_ERR_MPI, SUBSYS, "agreement: invalid communicator");
     struct {
         int rc, rank;
     } in = {rc, me}, all = {rc, me};
     int mrc = MPI_Allreduce(&in, &all, 1, MPI_2INT, MPI_MINLOC, comm);
     if (mrc != MPI_SUCCESS)
-        return pxsi_mpi_err(mrc, SUB, "MPI_Allreduce (status agreement)");
+        return pxsi_mpi_err(mrc, SUBSYS, "MPI_Allreduce (status agreement)");
     if (all.rc >= 0)
         return rc;
     /* every rank knows that rank all.rank speaks: one broadcast of its line */
@@ -44,10 +45,10 @@ pxsi_agree_why(MPI_Comm comm, int rc)
     if (me == all.rank)
         return rc;
     if (mrc != MPI_SUCCESS)
-        return pxsi_err(all.rc, SUB, "rank %d failed with %s", all.rank, pxs_errname(all.rc));
+        return pxsi_err(all.rc, SUBSYS, "rank %d failed with %s", all.rank, pxs_errname(all.rc));
     why[sizeof why - 1] = 0;
     /* keep the speaker's subsystem: "store.rma: ..." stays that */
-    char sub[32] = SUB;
+    char sub[32] = SUBSYS;
     const char *text = why, *colon = strstr(why, ": ");
     if (colon && (size_t)(colon - why) < sizeof sub && !memchr(why, ' ', (size_t)(colon - why))) {
         memcpy(sub, why, (size_t)(colon - why));
@@ -236,7 +237,7 @@ pxsi_node_mem_fits(MPI_Comm comm, MPI_Comm node, const char *sub, uint64_t share
         rc = pxsi_agree(comm, pxsi_mpi_err(mrc, sub, "MPI_Allgather (memory check)"));
     }
     if (rc == PXS_OK) {
-        int lrc = pxsi_env_bool("PXS_MEMORY_CHECK", 1)
+        int lrc = pxsi_opt_bool(PXSI_OPT_MEMORY_CHECK)
                       ? check_fits(sub, nsize, nrank, all, maps_peers, what, knob)
                       : PXS_OK;
         rc = pxsi_agree_why(comm, lrc);

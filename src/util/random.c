@@ -8,6 +8,8 @@
 
 #include "util/util.h"
 
+#define SUBSYS "pxs"
+
 static int
 fill(unsigned char *b, size_t n)
 {
@@ -44,7 +46,7 @@ pxsi_random_u64(uint64_t *out)
     for (int tries = 0; tries < 4; tries++) {
         unsigned char b[8];
         if (fill(b, sizeof b) != 0)
-            return pxsi_err(PXS_ERR_NOTSUP, "pxs",
+            return pxsi_err(PXS_ERR_NOTSUP, SUBSYS,
                             "no randomness: getrandom(2) and /dev/urandom both failed");
         uint64_t v = 0;
         for (int i = 0; i < 8; i++)
@@ -54,5 +56,5 @@ pxsi_random_u64(uint64_t *out)
             return PXS_OK;
         }
     }
-    return pxsi_err(PXS_ERR_NOTSUP, "pxs", "randomness source returns only zeros");
+    return pxsi_err(PXS_ERR_NOTSUP, SUBSYS, "randomness source returns only zeros");
 }

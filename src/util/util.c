@@ -12,7 +12,10 @@
 #include <threads.h>
 #include <time.h>
 
+#include "util/options.h"
 #include "util/util.h"
+
+#define SUBSYS "opts"
 
 /* ---------------------------------------------------------------- logging */
 static int log_level_value = -1;
@@ -21,15 +24,8 @@ static once_flag log_once = ONCE_FLAG_INIT;
 static void
 log_init(void)
 {
-    const char *s = getenv("PXS_LOG");
-    int lvl = PXSI_LOG_OFF;
-    if (s) {
-        static const char *names[] = {"off", "error", "warn", "info", "debug", "trace"};
-        for (int i = 0; i < 6; i++)
-            if (strcasecmp(s, names[i]) == 0)
-                lvl = i;
-    }
-    log_level_value = lvl;
+    /* the option table's PXS_LOG row (src/util/options.c) */
+    log_level_value = pxsi_opt_enum(PXSI_OPT_LOG);
 }
 
 int
@@ -83,7 +79,19 @@ void
 pxsi_backoff_init(pxsi_backoff_t *b, double timeout)
 {
     b->iter = 0;
+    b->max_iter = UINT32_MAX;
     b->deadline = timeout < 0 ? -1.0 : pxsi_now() + timeout;
+    b->progress = NULL;
+    b->arg = NULL;
+}
+
+void
+pxsi_backoff_init_mpi(pxsi_backoff_t *b, double timeout, void (*progress)(void *arg), void *arg)
+{
+    pxsi_backoff_init(b, timeout);
+    b->max_iter = PXSI_BACKOFF_MPI_MAX_STEP;
+    b->progress = progress;
+    b->arg = arg;
 }
 
 int
@@ -92,38 +100,65 @@ pxsi_backoff_expired(const pxsi_backoff_t *b)
     return b->deadline >= 0 && pxsi_now() >= b->deadline;
 }
 
-/* Phases: 64 spins (cpu relax), then 64 sched_yield, then sleeps growing from
- * 1 us to 1 ms. Oversubscribed ranks (tests on 2 cores) need the yield and
- * sleep phases: a pure spin starves the rank that would make progress. */
+double
+pxsi_backoff_left(const pxsi_backoff_t *b)
+{
+    if (b->deadline < 0)
+        return -1.0;
+    double left = b->deadline - pxsi_now();
+    return left > 0 ? left : 0.0;
+}
+
+void
+pxsi_backoff_abstime(const pxsi_backoff_t *b, struct timespec *ts)
+{
+    /* pxsi_now() is CLOCK_MONOTONIC seconds */
+    double s = b->deadline < 0 ? pxsi_now() : b->deadline;
+    ts->tv_sec = (time_t)s;
+    ts->tv_nsec = (long)((s - (double)ts->tv_sec) * 1e9);
+    if (ts->tv_nsec >= 1000000000L) {
+        ts->tv_sec++;
+        ts->tv_nsec -= 1000000000L;
+    }
+}
+
+/* See util.h for the steps. */
 void
 pxsi_backoff_pause(pxsi_backoff_t *b)
 {
-    uint32_t i = b->iter++;
-    if (i < 64) {
+    uint32_t i = b->iter;
+    if (b->iter < b->max_iter)
+        b->iter++;
+    if (i < PXSI_BACKOFF_YIELD) {
 #if defined(__x86_64__) || defined(__i386__)
         __builtin_ia32_pause();
 #endif
-        return;
-    }
-    if (i < 128) {
+    } else if (i < PXSI_BACKOFF_SLEEP) {
         sched_yield();
-        return;
+    } else {
+        uint32_t step = i - PXSI_BACKOFF_SLEEP;
+        long ns = step >= 20 ? PXSI_BACKOFF_SLEEP_MAX_NS : (1000L << step);
+        if (ns > PXSI_BACKOFF_SLEEP_MAX_NS)
+            ns = PXSI_BACKOFF_SLEEP_MAX_NS;
+        struct timespec ts = {0, ns};
+        nanosleep(&ts, NULL);
     }
-    uint32_t step = i - 128;
-    long ns = step >= 10 ? 1000000L : (1000L << step);
-    if (ns > 1000000L)
-        ns = 1000000L;
-    struct timespec ts = {0, ns};
-    nanosleep(&ts, NULL);
+    if (b->progress && pxsi_backoff_progress_due(b))
+        b->progress(b->arg);
+}
+
+void
+pxsi_mpi_progress_hook(void *comm)
+{
+    pxsi_mpi_progress(*(MPI_Comm *)comm);
 }
 
 void
 pxsi_backoff_pause_mpi(pxsi_backoff_t *b, MPI_Comm comm)
 {
+    b->max_iter = PXSI_BACKOFF_MPI_MAX_STEP;
     pxsi_backoff_pause(b);
-    if (b->iter > 134u) /* 128 + 6: sleeps stay at 2^6 = 64 us */
-        b->iter = 134u;
-    if (b->iter >= 64 || pxsi_backoff_every(b, 8))
+    if (!b->progress && pxsi_backoff_progress_due(b))
         pxsi_mpi_progress(comm);
 }
 
@@ -190,6 +225,12 @@ env_digits(const char *s, unsigned long long *v, char **end)
 uint64_t
 pxsi_env_size(const char *name, uint64_t dflt)
 {
+    return pxsi_env_size_in(name, dflt, 0, UINT64_MAX);
+}
+
+uint64_t
+pxsi_env_size_in(const char *name, uint64_t dflt, uint64_t min, uint64_t max)
+{
     const char *s = getenv(name);
     if (!s || !*s)
         return dflt;
@@ -217,7 +258,13 @@ pxsi_env_size(const char *name, uint64_t dflt)
                  (unsigned long long)dflt);
         return dflt;
     }
-    return (uint64_t)v << shift;
+    uint64_t bytes = (uint64_t)v << shift;
+    if (bytes < min || bytes > max) {
+        env_warn(name, "%s=%s is out of range [%llu, %llu] bytes; using the default %llu", name,
+                 s, (unsigned long long)min, (unsigned long long)max, (unsigned long long)dflt);
+        return dflt;
+    }
+    return bytes;
 }
 
 uint64_t
@@ -273,6 +320,26 @@ pxsi_env_bool(const char *name, int dflt)
     return dflt;
 }
 
+int
+pxsi_env_enum(const char *name, int dflt, const char *const *names)
+{
+    const char *s = getenv(name);
+    if (!s || !*s)
+        return dflt;
+    char list[256];
+    size_t n = 0;
+    list[0] = '\0';
+    for (int i = 0; names[i]; i++) {
+        if (!strcasecmp(s, names[i]))
+            return i;
+        int w = snprintf(list + n, sizeof list - n, "%s%s", i ? ", " : "", names[i]);
+        if (w > 0 && (size_t)w < sizeof list - n)
+            n += (size_t)w;
+    }
+    env_warn(name, "%s=%s is not one of %s; using the default %s", name, s, list, names[dflt]);
+    return dflt;
+}
+
 /* ---------------------------------------------------------------- options */
 void
 pxsi_opts_fill(void *opts, size_t size, const void *d, size_t d_size)
@@ -291,7 +358,7 @@ pxsi_opts_take(void *dst, size_t dst_size, const void *src)
     size_t n;
     memcpy(&n, src, sizeof n);
     if (n < sizeof(size_t))
-        return pxsi_err(PXS_ERR_INVALID, "opts",
+        return pxsi_err(PXS_ERR_INVALID, SUBSYS,
                         "options struct_size is %zu: initialise it with the _opts_init macro", n);
     if (n > dst_size)
         n = dst_size; /* a newer caller: we read only what we know */

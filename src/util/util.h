@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
+#include <time.h>
 
 #include <mpi.h>
 
@@ -98,32 +99,77 @@ void pxsi_log(int level, const char *subsys, const char *fmt, ...) PXSI_PRINTF(3
 /* ---------------------------------------------------------------- time, waits */
 double pxsi_now(void); /* monotonic seconds */
 
-/* Bounded back-off for polling loops: spin a little, then sched_yield, then
- * sleep with growing intervals (capped at 1 ms) so oversubscribed ranks are
- * not starved. timeout < 0: forever; 0: expired after the first check. */
+/* The one wait primitive of the library: every wait loop (mailbox credits,
+ * mailbox inbox, store put backpressure, consumer next) uses it. See
+ * docs/DESIGN.md, section "Back-off rules". Steps (one per pause):
+ *   [0, PXSI_BACKOFF_YIELD)       spin (cpu pause)
+ *   [PXSI_BACKOFF_YIELD, _SLEEP)  sched_yield
+ *   PXSI_BACKOFF_SLEEP + k        sleep 2^k us, at most PXSI_BACKOFF_SLEEP_MAX_NS
+ * Oversubscribed ranks (tests on 2 cores) need the yield and sleep phases: a
+ * pure spin starves the rank that would make progress. */
+#define PXSI_BACKOFF_YIELD 64u  /* first step that yields instead of spinning */
+#define PXSI_BACKOFF_SLEEP 128u /* first step that sleeps (1 us, doubling) */
+#define PXSI_BACKOFF_SLEEP_MAX_NS 1000000L /* plain waits: naps grow to 1 ms */
+/* Waits whose progress needs this rank inside MPI (osc/ucx and pt2pt
+ * complete peers' atomics on our windows only while we call MPI) cap the naps
+ * at 2^6 = 64 us, i.e. stop growing at step PXSI_BACKOFF_SLEEP + 6 (= 134).
+ * Measured: 1 ms naps held a ucx pipeline at ~1400 chunks/s. */
+#define PXSI_BACKOFF_MPI_SLEEP_LOG2 6u
+#define PXSI_BACKOFF_MPI_MAX_STEP (PXSI_BACKOFF_SLEEP + PXSI_BACKOFF_MPI_SLEEP_LOG2)
+/* The progress hook of such a wait runs after every pause from
+ * PXSI_BACKOFF_YIELD on, and during the spin phase after every
+ * PXSI_BACKOFF_PROGRESS_EVERY-th pause once PXSI_BACKOFF_PROGRESS_FIRST pauses
+ * passed (not at once: a reply that is about to land should not wait behind
+ * an MPI call). */
+#define PXSI_BACKOFF_PROGRESS_EVERY 8u
+#define PXSI_BACKOFF_PROGRESS_FIRST 16u
+
+/* A wait: its step, its deadline (from the call's timeout: < 0 forever; 0 is
+ * a non-blocking poll, expired after the first look), and for waits that
+ * need MPI progress a step cap and an optional hook. */
 typedef struct pxsi_backoff {
-    uint32_t iter;
-    double deadline; /* < 0: none */
+    uint32_t iter;     /* pauses so far (capped at max_iter) */
+    uint32_t max_iter; /* UINT32_MAX, or PXSI_BACKOFF_MPI_MAX_STEP */
+    double deadline;   /* < 0: none */
+    void (*progress)(void *arg); /* NULL: none (or the caller polls progress_due) */
+    void *arg;
 } pxsi_backoff_t;
+/* A plain wait (no MPI progress needed: local store, threads). */
 void pxsi_backoff_init(pxsi_backoff_t *b, double timeout);
+/* A wait whose progress needs this rank inside MPI: naps capped at 64 us, and
+ * `progress(arg)` (if not NULL) called by pxsi_backoff_pause when due. A
+ * caller with more to do than a void hook (e.g. check MPI_Win_sync's result)
+ * passes NULL and asks pxsi_backoff_progress_due() itself. */
+void pxsi_backoff_init_mpi(pxsi_backoff_t *b, double timeout, void (*progress)(void *arg),
+                           void *arg);
 int pxsi_backoff_expired(const pxsi_backoff_t *b);
-void pxsi_backoff_pause(pxsi_backoff_t *b);
-/* True every `n`th pause (n power of two), for "call into MPI now and then". */
+/* Seconds left before the deadline (0 when passed), or -1.0 (forever). */
+double pxsi_backoff_left(const pxsi_backoff_t *b);
+/* The deadline as an absolute CLOCK_MONOTONIC time (for condition-variable
+ * waits, which block instead of backing off). Only when b has a deadline. */
+void pxsi_backoff_abstime(const pxsi_backoff_t *b, struct timespec *ts);
+/* Is MPI progress due after the pauses made so far (see the constants)? */
 static inline int
-pxsi_backoff_every(const pxsi_backoff_t *b, uint32_t n)
+pxsi_backoff_progress_due(const pxsi_backoff_t *b)
 {
-    return (b->iter & (n - 1)) == 0;
+    return b->iter >= PXSI_BACKOFF_YIELD ||
+           (b->iter >= PXSI_BACKOFF_PROGRESS_FIRST && b->iter % PXSI_BACKOFF_PROGRESS_EVERY == 0);
 }
-/* Pause for waits whose progress needs this rank inside MPI (osc/ucx and
- * pt2pt complete peers' atomics on our windows only while we call MPI):
- * sleeps capped at 64 us, and MPI_Iprobe on comm after every pause past the
- * spin phase (every 8th during it). */
+/* One pause of the current step, then the hook when due. */
+void pxsi_backoff_pause(pxsi_backoff_t *b);
+/* Compatibility for call sites not switched yet (the store): the same as a
+ * pause of a wait made with pxsi_backoff_init_mpi(b, timeout,
+ * pxsi_mpi_progress_hook, &comm), on a wait made with pxsi_backoff_init. */
 void pxsi_backoff_pause_mpi(pxsi_backoff_t *b, MPI_Comm comm);
+/* A progress hook: arg points at an MPI_Comm; calls pxsi_mpi_progress. */
+void pxsi_mpi_progress_hook(void *comm);
 /* Let MPI progress (software-atomic osc components need it): MPI_Iprobe. */
 void pxsi_mpi_progress(MPI_Comm comm);
 
 /* ---------------------------------------------------------------- environment */
-/* Environment readers. Unset or empty: dflt. A bad value gives dflt and a
+/* Environment readers. Modules read PXS_* variables through the option
+ * table (util/options.h: pxsi_opt_uint(PXSI_OPT_BATCH), ...), which holds
+ * each variable's default and bounds; these are its parsers. Unset or empty: dflt. A bad value gives dflt and a
  * warning on stderr naming the variable and the value, printed whatever
  * PXS_LOG says, once per variable and process. */
 /* Unsigned size: digits with an optional K/M/G/T suffix (powers of 1024,
@@ -131,6 +177,10 @@ void pxsi_mpi_progress(MPI_Comm comm);
 uint64_t pxsi_env_size(const char *name, uint64_t dflt);
 /* Unsigned decimal integer in [min, max] (no suffix, no sign). */
 uint64_t pxsi_env_uint(const char *name, uint64_t dflt, uint64_t min, uint64_t max);
+/* A size as pxsi_env_size, in [min, max] bytes. */
+uint64_t pxsi_env_size_in(const char *name, uint64_t dflt, uint64_t min, uint64_t max);
+/* One of the NULL-terminated `names` (case-insensitive): its index. */
+int pxsi_env_enum(const char *name, int dflt, const char *const *names);
 /* Finite number (strtod syntax; NaN and inf are refused). */
 double pxsi_env_double(const char *name, double dflt);
 /* "0/off/no/false" -> 0, "1/on/yes/true" -> 1, else dflt. */

@@ -9,7 +9,9 @@
  * drains. The consumer must see every index exactly once, with the attempt
  * that returned PXS_OK: an accepted send is delivered even though its
  * delivery failed at first (no duplicate when the caller moves on), and a
- * send that returned PXS_ERR_AGAIN is never delivered (its object evicted).
+ * send that returned PXS_ERR_AGAIN is never delivered (its object evicted),
+ * and its detail keeps the mailbox's cause ("... full ...") behind the
+ * producer's context ("publish on topic ...").
  *
  * Part 2 (close): send_timeout 1 s. Topic A: 4 events fill the mailbox, the
  * close returns AGAIN with END queued; topic B: its close returns AGAIN
@@ -81,6 +83,15 @@ part_send(pxs_store_t *store, int rank)
             int rc = pxs_producer_send(prod, T, buf, sizeof buf, &sop, NULL);
             CHECK(rc == PXS_OK || rc == PXS_ERR_AGAIN);
             ok_attempt[i] = rc == PXS_OK ? 0 : -1;
+            if (rc == PXS_ERR_AGAIN) {
+                /* errors keep their cause: the producer prefixes its context
+                 * to the mailbox's "full" detail instead of replacing it */
+                const char *d = pxs_last_error_detail();
+                if (!strstr(d, "publish on topic") || !strstr(d, "full"))
+                    fprintf(stderr, "detail: %s\n", d);
+                CHECK(strstr(d, "publish on topic") != NULL);
+                CHECK(strstr(d, "full") != NULL);
+            }
             n_ok += rc == PXS_OK;
             n_again += rc == PXS_ERR_AGAIN;
         }
@@ -198,6 +209,66 @@ part_close(pxs_store_t *store, int rank)
     CHECK_OK(pxs_bus_destroy(bus));
 }
 
+/* Part 3 (poll): send_timeout 0. A send on a full mailbox is a
+ * non-blocking poll: it returns PXS_ERR_AGAIN at once, and the detail keeps
+ * the mailbox's cause ("... full for 0 s") behind the producer's context. */
+static void
+part_poll(pxs_store_t *store, int rank)
+{
+    uint32_t pubs[1] = {T};
+    pxs_subscription_t subs[1] = {{.topic = T, .group = NULL}};
+    pxs_bus_t *bus;
+    pxs_publisher_t *pub;
+    pxs_subscriber_t *sub;
+    make_bus(rank, pubs, 1, subs, 1, 0.0, &bus, &pub, &sub);
+    unsigned char buf[64];
+    int sent = 0;
+    if (rank == 0) {
+        pxs_producer_opts_t po;
+        CHECK_OK(pxs_producer_opts_init(&po));
+        po.batch = 1;
+        pxs_producer_t *prod;
+        CHECK_OK(pxs_producer_create(store, pub, &po, &prod));
+        int rc = PXS_OK;
+        for (int i = 0; i < 16 && rc == PXS_OK; i++) {
+            pxs_test_fill(buf, sizeof buf, (uint64_t)i);
+            rc = pxs_producer_send(prod, T, buf, sizeof buf, NULL, NULL);
+            sent += rc == PXS_OK;
+        }
+        CHECK_RC(rc, PXS_ERR_AGAIN); /* 4 slots: full long before 16 */
+        const char *d = pxs_last_error_detail();
+        printf("stream retry: poll on a full mailbox: %s\n", d);
+        CHECK(strstr(d, "publish on topic") != NULL);
+        CHECK(strstr(d, "full for 0 s") != NULL);
+        MPI_Barrier(MPI_COMM_WORLD); /* the consumer drains from here on */
+        int a = 0;
+        while ((rc = pxs_producer_close_topic(prod, T)) == PXS_ERR_AGAIN)
+            CHECK(++a < 100000);
+        CHECK_OK(rc);
+        CHECK_OK(pxs_producer_destroy(prod));
+        MPI_Send(&sent, 1, MPI_INT, 1, 1, MPI_COMM_WORLD);
+    } else {
+        pxs_consumer_t *cons;
+        CHECK_OK(pxs_consumer_create(store, sub, NULL, &cons));
+        MPI_Barrier(MPI_COMM_WORLD);
+        int got = 0;
+        for (;;) {
+            pxs_event_t ev;
+            int rc = pxs_consumer_next(cons, &ev, 60.0);
+            if (rc == PXS_END)
+                break;
+            CHECK_RC(rc, PXS_OK);
+            CHECK_OK(pxs_consumer_resolve(cons, &ev, buf, sizeof buf, NULL));
+            got++;
+        }
+        MPI_Recv(&sent, 1, MPI_INT, 0, 1, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
+        CHECK(got == sent); /* accepted sends only, each once */
+        CHECK_OK(pxs_consumer_destroy(cons));
+    }
+    check_reclaimed(store, rank);
+    CHECK_OK(pxs_bus_destroy(bus));
+}
+
 int
 main(int argc, char **argv)
 {
@@ -210,6 +281,7 @@ main(int argc, char **argv)
     CHECK_OK(pxs_store_create(MPI_COMM_WORLD, NULL, &store));
     part_send(store, rank);
     part_close(store, rank);
+    part_poll(store, rank);
     CHECK_OK(pxs_store_destroy(store));
     if (rank == 0)
         printf("stream retry: OK\n");

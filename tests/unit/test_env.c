@@ -6,6 +6,7 @@
 
 #include "pubsub/pubsub_int.h"
 #include "pxs_test.h"
+#include "util/options.h"
 #include "util/util.h"
 
 static char captured[4096];
@@ -132,6 +133,69 @@ main(void)
     CHECK(strstr(captured, "PXS_BATCH=-5") != NULL);
     CAPTURE((void)pxsi_env_uint("PXS_BATCH", 1, 1, 9));
     CHECK(captured[0] == '\0');
+
+    /* the option table: bounds of sizes (PXS_ARENA_BYTES=0 is out of range),
+     * enums (an unknown PXS_LOG level), and every row is well formed */
+    setenv("PXS_ARENA_BYTES", "0", 1);
+    pxsi_env_warned_reset();
+    uint64_t ab = 0;
+    CAPTURE(ab = pxsi_opt_uint(PXSI_OPT_ARENA_BYTES));
+    CHECK(ab == (uint64_t)64 << 20);
+    check_warned("PXS_ARENA_BYTES", "0");
+    unsetenv("PXS_ARENA_BYTES");
+    setenv("PXS_PREFETCH", "0", 1);
+    pxsi_env_warned_reset();
+    uint64_t pf = 0;
+    CAPTURE(pf = pxsi_opt_uint(PXSI_OPT_PREFETCH));
+    CHECK(pf == PXS_PREFETCH_DEFAULT);
+    check_warned("PXS_PREFETCH", "0");
+    unsetenv("PXS_PREFETCH");
+    setenv("PXS_LOG", "loud", 1);
+    pxsi_env_warned_reset();
+    int lv = -1;
+    CAPTURE(lv = pxsi_opt_enum(PXSI_OPT_LOG));
+    CHECK(lv == 0);
+    check_warned("PXS_LOG", "loud");
+    setenv("PXS_LOG", "Debug", 1);
+    CHECK(pxsi_opt_enum(PXSI_OPT_LOG) == 4);
+    unsetenv("PXS_LOG");
+    size_t nrows = 0;
+    const pxsi_option_t *rows = pxsi_options(&nrows);
+    CHECK(nrows == PXSI_OPT_N_);
+    for (size_t i = 0; i < nrows; i++) {
+        CHECK(rows[i].doc && rows[i].doc[0]);
+        CHECK(!rows[i].env || strncmp(rows[i].env, "PXS_", 4) == 0);
+        CHECK((rows[i].env == NULL) == (rows[i].type == PXSI_OPT_FIELD));
+        if (rows[i].owner != PXSI_OWN_NONE && rows[i].init != PXSI_INIT_NONE)
+            CHECK(rows[i].fsize > 0);
+    }
+
+    /* every opts_init goes through the table: environment values at init
+     * (bus), fixed defaults and the PXS_TIMEOUT_DEFAULT sentinel */
+    setenv("PXS_SEND_TIMEOUT", "2.5", 1);
+    setenv("PXS_BATCH", "7", 1);
+    CHECK_OK(pxs_bus_opts_init(&bo));
+    CHECK(bo.send_timeout == 2.5 && bo.batch == 7 && bo.slots == 1024);
+    CHECK(bo.struct_size == sizeof bo && bo.publish == NULL);
+    unsetenv("PXS_SEND_TIMEOUT");
+    unsetenv("PXS_BATCH");
+    pxs_producer_opts_t po;
+    CHECK_OK(pxs_producer_opts_init(&po));
+    CHECK(po.put_timeout == PXS_TIMEOUT_DEFAULT && po.close_on_destroy == 1 && po.batch == 0);
+    pxs_send_opts_t so;
+    CHECK_OK(pxs_send_opts_init(&so));
+    CHECK(so.checksum == -1 && so.resolves == 0);
+    pxs_consumer_opts_t co;
+    CHECK_OK(pxs_consumer_opts_init(&co));
+    CHECK(co.drop_policy == PXS_DROP_EVICT && co.filter == NULL);
+    pxs_put_opts_t puo;
+    CHECK_OK(pxs_put_opts_init(&puo));
+    CHECK(puo.timeout == PXS_TIMEOUT_DEFAULT && puo.resolves == 1);
+    pxs_store_opts_t sto;
+    CHECK_OK(pxs_store_opts_init(&sto));
+    CHECK(sto.put_timeout == PXS_TIMEOUT_DEFAULT && sto.shm == -1);
+    CHECK(pxs_producer_opts_init_(NULL, sizeof po) == PXS_ERR_INVALID);
+    CHECK(pxs_consumer_opts_init_(&co, 0) == PXS_ERR_INVALID);
 
     printf("env: ok\n");
     return 0;

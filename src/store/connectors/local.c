@@ -23,7 +23,7 @@
 
 #include "store/store_int.h"
 
-#define SUB "store.local"
+#define SUBSYS "store.local"
 
 /* The common slot record (conn_common.c) plus what the RMA connector keeps
  * in its control words: claims in flight and the remaining budget. */
@@ -54,19 +54,19 @@ l_create(MPI_Comm comm, const pxs_store_opts_t *o, uint64_t nonce, void **out)
     (void)comm;
     uint64_t cap = 0;
     uint32_t nsl = 0;
-    int rc = pxsi_conn_sizes(SUB, o, &cap, &nsl);
+    int rc = pxsi_conn_sizes(SUBSYS, o, &cap, &nsl);
     if (rc)
         return rc;
     lstore_t *l = calloc(1, sizeof *l);
     if (!l)
-        return pxsi_err(PXS_ERR_NOMEM, SUB, "store");
+        return pxsi_err(PXS_ERR_NOMEM, SUBSYS, "store");
     l->cap = cap;
     l->nonce = nonce;
     l->arena = malloc((size_t)cap);
     l->slots = calloc((size_t)nsl, sizeof *l->slots);
     l->piece = pxsi_conn_piece(pxsi_store_get_chunk(o));
     rc = (l->arena && l->slots) ? pxsi_arena_init(&l->al, cap, nsl)
-                                  : pxsi_err(PXS_ERR_NOMEM, SUB, "arena of %llu bytes",
+                                  : pxsi_err(PXS_ERR_NOMEM, SUBSYS, "arena of %llu bytes",
                                              (unsigned long long)cap);
     if (rc) {
         free(l->arena);
@@ -105,7 +105,7 @@ l_reclaim(lstore_t *l)
         }
         if (sl->c.state == PXSI_SLOT_DYING && sl->inflight == 0) {
             l->stats.reclaimed++;
-            pxsi_conn_free_slot(&l->al, &sl->c, s, SUB);
+            pxsi_conn_free_slot(&l->al, &sl->c, s, SUBSYS);
         }
     }
 }
@@ -134,7 +134,7 @@ l_put(void *st, const void *data, size_t len, const pxs_put_opts_t *o, double ti
     lstore_t *l = st;
     pxsi_conn_block_t blk;
     pthread_mutex_lock(&l->mu);
-    int rc = pxsi_conn_alloc(SUB, &l->al, len, timeout, &l->waiter, &blk);
+    int rc = pxsi_conn_alloc(SUBSYS, &l->al, len, timeout, &l->waiter, &blk);
     if (rc) {
         pthread_mutex_unlock(&l->mu);
         return rc;
@@ -163,7 +163,7 @@ static int
 l_check(void *st, const pxs_proxy_info_t *pi)
 {
     lstore_t *l = st;
-    return pxsi_conn_check(SUB, pi, l->nonce, l->al.nslots, l->cap);
+    return pxsi_conn_check(SUBSYS, pi, l->nonce, l->al.nslots, l->cap);
 }
 
 /* Is the proxy the slot's live object? PXS_ERR_STALE / PXS_ERR_CORRUPT.
@@ -172,7 +172,7 @@ static int
 l_match(lstore_t *l, const pxs_proxy_info_t *pi, const char *what)
 {
     uint32_t s = pxsi_gen_slot(pi->generation);
-    return pxsi_conn_match(SUB, &l->slots[s].c, l->al.off[s], pi, what);
+    return pxsi_conn_match(SUBSYS, &l->slots[s].c, l->al.off[s], pi, what);
 }
 
 /* Claim one resolve (delta from the budget); under the lock. */
@@ -185,9 +185,9 @@ l_claim(lstore_t *l, const pxs_proxy_info_t *pi, int64_t delta, int pin)
     if (rc)
         return rc;
     if (sl->remaining <= 0)
-        return pxsi_err(PXS_ERR_STALE, SUB, "resolve budget used up");
+        return pxsi_err(PXS_ERR_STALE, SUBSYS, "resolve budget used up");
     if (pin && sl->inflight >= PXSI_INFLIGHT_LIMIT)
-        return pxsi_err(PXS_ERR_BUSY, SUB, "object has %u claims in flight (limit %llu)",
+        return pxsi_err(PXS_ERR_BUSY, SUBSYS, "object has %u claims in flight (limit %llu)",
                         sl->inflight, (unsigned long long)PXSI_INFLIGHT_LIMIT);
     sl->remaining += delta;
     if (pin)
@@ -214,7 +214,7 @@ l_resolve(void *st, const pxs_proxy_info_t *pi, void *buf, size_t cap, size_t *l
     if (rc)
         return rc;
     pxsi_copy_pieces(buf, l->arena + pi->offset, (size_t)pi->size, l->piece);
-    rc = pxsi_conn_crc_check(SUB, pi, buf);
+    rc = pxsi_conn_crc_check(SUBSYS, pi, buf);
     pthread_mutex_lock(&l->mu);
     l->slots[pxsi_gen_slot(pi->generation)].inflight--;
     l->stats.resolves_self++;
@@ -261,7 +261,7 @@ l_view(void *st, const pxs_proxy_info_t *pi, pxs_view_t *v)
         return rc;
     uint32_t s = pxsi_gen_slot(pi->generation);
     const unsigned char *p = l->arena + pi->offset;
-    if ((rc = pxsi_conn_crc_check(SUB, pi, p)) != PXS_OK) {
+    if ((rc = pxsi_conn_crc_check(SUBSYS, pi, p)) != PXS_OK) {
         l_unpin(l, s);
         return rc;
     }
@@ -305,7 +305,7 @@ l_drop(void *st, const pxs_proxy_info_t *pi)
     if (rc == PXS_OK && !(pi->flags & PXS_PROXY_F_KEEP)) {
         lslot_t *sl = &l->slots[pxsi_gen_slot(pi->generation)];
         if (sl->remaining <= 0) {
-            rc = pxsi_err(PXS_ERR_STALE, SUB, "drop: resolve budget used up");
+            rc = pxsi_err(PXS_ERR_STALE, SUBSYS, "drop: resolve budget used up");
         } else {
             sl->remaining--;
             l_reclaim(l);
@@ -369,7 +369,7 @@ l_set_gen(void *st, uint32_t s, uint64_t gen)
     int rc = PXS_OK;
     pthread_mutex_lock(&l->mu);
     if (s >= l->al.nslots || l->slots[s].c.state != PXSI_SLOT_FREE || l->slots[s].inflight)
-        rc = pxsi_conn_not_free(SUB, s);
+        rc = pxsi_conn_not_free(SUBSYS, s);
     else
         l->slots[s].c.gen = gen;
     pthread_mutex_unlock(&l->mu);
@@ -384,7 +384,7 @@ l_add_claims(void *st, uint32_t s, int64_t n)
     pthread_mutex_lock(&l->mu);
     if (s >= l->al.nslots || (int64_t)l->slots[s].inflight + n < 0 ||
         (int64_t)l->slots[s].inflight + n > (int64_t)PXSI_INFLIGHT_MASK)
-        rc = pxsi_err(PXS_ERR_INVALID, SUB, "test_add_claims: slot %u or count out of range", s);
+        rc = pxsi_err(PXS_ERR_INVALID, SUBSYS, "test_add_claims: slot %u or count out of range", s);
     else
         l->slots[s].inflight = (uint32_t)((int64_t)l->slots[s].inflight + n);
     pthread_mutex_unlock(&l->mu);

@@ -77,7 +77,7 @@
 
 #include "store/connectors/rma_int.h"
 
-#define SUB     PXSI_RMA_SUB
+#define SUBSYS     PXSI_RMA_SUB
 #define GEN_ONE ((uint64_t)1 << PXSI_INFLIGHT_BITS) /* +1 on A's gen */
 
 static int
@@ -99,8 +99,8 @@ unclaim(pxsi_rma_t *r, int o, uint32_t s)
      * memory ordering". */
     atomic_thread_fence(memory_order_release);
     PXSI_MPI_CHECK(
-        MPI_Fetch_and_op(&m, &ign, MPI_UINT64_T, o, pxsi_rma_w_a(s), MPI_SUM, r->ctl_win), SUB);
-    PXSI_MPI_CHECK(MPI_Win_flush(o, r->ctl_win), SUB);
+        MPI_Fetch_and_op(&m, &ign, MPI_UINT64_T, o, pxsi_rma_w_a(s), MPI_SUM, r->ctl_win), SUBSYS);
+    PXSI_MPI_CHECK(MPI_Win_flush(o, r->ctl_win), SUBSYS);
     return PXS_OK;
 }
 
@@ -122,11 +122,11 @@ claim(pxsi_rma_t *r, const pxs_proxy_info_t *pi)
     if (mrc == MPI_SUCCESS)
         mrc = MPI_Win_flush(o, r->ctl_win);
     if (mrc != MPI_SUCCESS)
-        return pxsi_mpi_err(mrc, SUB, "claim: generation/descriptor atomics");
+        return pxsi_mpi_err(mrc, SUBSYS, "claim: generation/descriptor atomics");
     if (old >> PXSI_INFLIGHT_BITS != gen) {
         int rc = unclaim(r, o, s);
         return rc ? rc
-                  : pxsi_err(PXS_ERR_STALE, SUB,
+                  : pxsi_err(PXS_ERR_STALE, SUBSYS,
                              "object (rank %d slot %u gen %llu) is gone (gen %llu)", o, s,
                              (unsigned long long)gen,
                              (unsigned long long)(old >> PXSI_INFLIGHT_BITS));
@@ -134,7 +134,7 @@ claim(pxsi_rma_t *r, const pxs_proxy_info_t *pi)
     if ((old & PXSI_INFLIGHT_MASK) >= PXSI_INFLIGHT_LIMIT) {
         int rc = unclaim(r, o, s);
         return rc ? rc
-                  : pxsi_err(PXS_ERR_BUSY, SUB,
+                  : pxsi_err(PXS_ERR_BUSY, SUBSYS,
                              "object (rank %d slot %u) has %llu claims in flight (limit %llu)", o,
                              s, (unsigned long long)(old & PXSI_INFLIGHT_MASK),
                              (unsigned long long)PXSI_INFLIGHT_LIMIT);
@@ -142,7 +142,7 @@ claim(pxsi_rma_t *r, const pxs_proxy_info_t *pi)
     if (d[0] != pi->offset || d[1] != pi->size || (uint32_t)d[2] != pi->payload_crc ||
         (uint16_t)(d[2] >> 32) != pi->flags) {
         (void)unclaim(r, o, s);
-        return pxsi_err(PXS_ERR_CORRUPT, SUB,
+        return pxsi_err(PXS_ERR_CORRUPT, SUBSYS,
                         "proxy does not match object (rank %d slot %u): forged offset/size/flags",
                         o, s);
     }
@@ -164,13 +164,13 @@ take(pxsi_rma_t *r, const pxs_proxy_info_t *pi)
     if (mrc == MPI_SUCCESS)
         mrc = MPI_Win_flush(o, r->ctl_win);
     if (mrc != MPI_SUCCESS) {
-        int rc = pxsi_mpi_err(mrc, SUB, "resolve: budget atomic");
+        int rc = pxsi_mpi_err(mrc, SUBSYS, "resolve: budget atomic");
         (void)unclaim(r, o, s);
         return rc;
     }
     if (rem <= 0) {
         (void)unclaim(r, o, s);
-        return pxsi_err(PXS_ERR_STALE, SUB, "object (rank %d slot %u) used its resolve budget",
+        return pxsi_err(PXS_ERR_STALE, SUBSYS, "object (rank %d slot %u) used its resolve budget",
                         o, s);
     }
     return PXS_OK;
@@ -194,7 +194,7 @@ fetch(pxsi_rma_t *r, int o, uint64_t off, void *buf, size_t len, int path)
          * semantics but is not relied on (osc rdma/pt2pt: no barrier). */
         atomic_thread_fence(memory_order_acquire);
         if (r->sync_win != MPI_WIN_NULL)
-            PXSI_MPI_CHECK(MPI_Win_sync(r->sync_win), SUB);
+            PXSI_MPI_CHECK(MPI_Win_sync(r->sync_win), SUBSYS);
         pxsi_copy_pieces(buf, r->peer_base[o] + off, len, r->piece);
         if (path == PXSI_PATH_SHM)
             r->stats.resolves_shm++;
@@ -207,12 +207,12 @@ fetch(pxsi_rma_t *r, int o, uint64_t off, void *buf, size_t len, int path)
         size_t n = len - done < r->chunk ? len - done : r->chunk;
         PXSI_MPI_CHECK(MPI_Get(b + done, (int)n, MPI_BYTE, o, (MPI_Aint)(off + done), (int)n,
                                MPI_BYTE, r->data_win),
-                       SUB);
+                       SUBSYS);
         r->stats.gets++;
         done += n;
     }
     if (len)
-        PXSI_MPI_CHECK(MPI_Win_flush(o, r->data_win), SUB);
+        PXSI_MPI_CHECK(MPI_Win_flush(o, r->data_win), SUBSYS);
     r->stats.resolves_rma++;
     return PXS_OK;
 }
@@ -224,7 +224,7 @@ kill_slot(pxsi_rma_t *r, uint32_t s)
     uint64_t g = GEN_ONE, ign;
     PXSI_MPI_CHECK(
         MPI_Fetch_and_op(&g, &ign, MPI_UINT64_T, r->rank, pxsi_rma_w_a(s), MPI_SUM, r->ctl_win),
-        SUB);
+        SUBSYS);
     r->slots[s].gen++;
     r->slots[s].state = PXSI_SLOT_DYING;
     r->ndying++;
@@ -241,8 +241,8 @@ reclaim(pxsi_rma_t *r)
     PXSI_MPI_CHECK(MPI_Get_accumulate(r->snap + r->nslots, (int)n, MPI_INT64_T, u, (int)n,
                                       MPI_INT64_T, r->rank, pxsi_rma_w_u(r, r->rank, 0), (int)n,
                                       MPI_INT64_T, MPI_NO_OP, r->ctl_win),
-                   SUB);
-    PXSI_MPI_CHECK(MPI_Win_flush(r->rank, r->ctl_win), SUB);
+                   SUBSYS);
+    PXSI_MPI_CHECK(MPI_Win_flush(r->rank, r->ctl_win), SUBSYS);
     int kills = 0;
     for (uint32_t s = 0; s < n; s++) {
         if (r->slots[s].state == PXSI_SLOT_LIVE && (u[s] <= 0 || r->slots[s].evict)) {
@@ -253,14 +253,14 @@ reclaim(pxsi_rma_t *r)
         }
     }
     if (kills)
-        PXSI_MPI_CHECK(MPI_Win_flush(r->rank, r->ctl_win), SUB);
+        PXSI_MPI_CHECK(MPI_Win_flush(r->rank, r->ctl_win), SUBSYS);
     if (!r->ndying)
         return PXS_OK;
     PXSI_MPI_CHECK(MPI_Get_accumulate(r->snap + r->nslots, (int)n, MPI_UINT64_T, r->snap, (int)n,
                                       MPI_UINT64_T, r->rank, pxsi_rma_w_a(0), (int)n, MPI_UINT64_T,
                                       MPI_NO_OP, r->ctl_win),
-                   SUB);
-    PXSI_MPI_CHECK(MPI_Win_flush(r->rank, r->ctl_win), SUB);
+                   SUBSYS);
+    PXSI_MPI_CHECK(MPI_Win_flush(r->rank, r->ctl_win), SUBSYS);
     /* F4 (acquire): a block is reused (the next put writes into it) only
      * after we saw inflight 0, i.e. after every reader's F3 + unclaim */
     atomic_thread_fence(memory_order_acquire);
@@ -269,7 +269,7 @@ reclaim(pxsi_rma_t *r)
             r->ndying--;
             r->stats.reclaimed++;
             /* freed or retired; may lower hwm: n stays valid */
-            pxsi_conn_free_slot(&r->al, &r->slots[s], s, SUB);
+            pxsi_conn_free_slot(&r->al, &r->slots[s], s, SUBSYS);
         }
     }
     return PXS_OK;
@@ -300,7 +300,7 @@ rma_put(void *st, const void *data, size_t len, const pxs_put_opts_t *o, double 
      * us, but software-atomic osc components need us in MPI) */
     const pxsi_conn_waiter_t w = {reclaim_cb, put_pause, r, &r->stats.put_waits};
     pxsi_conn_block_t blk;
-    int rc = pxsi_conn_alloc(SUB, &r->al, len, timeout, &w, &blk);
+    int rc = pxsi_conn_alloc(SUBSYS, &r->al, len, timeout, &w, &blk);
     if (rc)
         return rc;
     uint32_t s = blk.slot;
@@ -354,7 +354,7 @@ rma_put(void *st, const void *data, size_t len, const pxs_put_opts_t *o, double 
         } else {
             pxsi_arena_free(&r->al, s); /* gen untouched: drop it */
         }
-        return pxsi_mpi_err(mrc, SUB, "put: publishing the descriptor");
+        return pxsi_mpi_err(mrc, SUBSYS, "put: publishing the descriptor");
     }
     pxsi_conn_publish(&r->slots[s], s, off, len, flags, crc, o, out);
     return PXS_OK;
@@ -368,7 +368,7 @@ rma_check(void *st, const pxs_proxy_info_t *pi)
     int o = (int)pi->owner;
     /* the owner's record of the instance is the store's nonce (agreed at
      * create): store.c checked it already */
-    return pxsi_conn_check(SUB, pi, r->nonce, r->peer_nslots[o], r->peer_cap[o]);
+    return pxsi_conn_check(SUBSYS, pi, r->nonce, r->peer_nslots[o], r->peer_cap[o]);
 }
 
 static int
@@ -383,7 +383,7 @@ rma_resolve(void *st, const pxs_proxy_info_t *pi, void *buf, size_t cap, size_t 
         return rc;
     rc = fetch(r, o, pi->offset, buf, (size_t)pi->size, path_of(r, o));
     if (rc == PXS_OK)
-        rc = pxsi_conn_crc_check(SUB, pi, buf);
+        rc = pxsi_conn_crc_check(SUBSYS, pi, buf);
     int rc2 = unclaim(r, o, s);
     if (rc == PXS_OK)
         rc = rc2;
@@ -406,7 +406,7 @@ rma_finish_req(pxsi_rma_t *r, pxs_request_t *q, int rc)
 {
     rma_req_t *c = q->conn;
     if (rc == PXS_OK)
-        rc = pxsi_conn_crc_check(SUB, &q->pi, q->buf);
+        rc = pxsi_conn_crc_check(SUBSYS, &q->pi, q->buf);
     int rc2 = c ? unclaim(r, c->owner, c->slot) : PXS_OK;
     free(c);
     q->conn = NULL;
@@ -447,7 +447,7 @@ rma_resolve_start(void *st, const pxs_proxy_info_t *pi, void *buf, size_t cap,
     rma_req_t *c = malloc(sizeof *c + nreq * sizeof c->mpi[0]);
     if (!c) {
         (void)unclaim(r, o, s);
-        return pxsi_err(PXS_ERR_NOMEM, SUB, "resolve_start: %zu requests", nreq);
+        return pxsi_err(PXS_ERR_NOMEM, SUBSYS, "resolve_start: %zu requests", nreq);
     }
     c->owner = o;
     c->slot = s;
@@ -458,7 +458,7 @@ rma_resolve_start(void *st, const pxs_proxy_info_t *pi, void *buf, size_t cap,
         int mrc = MPI_Rget(b + done, (int)n, MPI_BYTE, o, (MPI_Aint)(pi->offset + done), (int)n,
                            MPI_BYTE, r->data_win, &c->mpi[c->nmpi]);
         if (mrc != MPI_SUCCESS) {
-            rc = pxsi_mpi_err(mrc, SUB, "MPI_Rget");
+            rc = pxsi_mpi_err(mrc, SUBSYS, "MPI_Rget");
             if (c->nmpi)
                 (void)MPI_Waitall(c->nmpi, c->mpi, MPI_STATUSES_IGNORE);
             free(c);
@@ -480,7 +480,7 @@ rma_resolve_test(void *st, pxs_request_t *q)
     int flag = 0;
     int mrc = MPI_Testall(c->nmpi, c->mpi, &flag, MPI_STATUSES_IGNORE);
     if (mrc != MPI_SUCCESS)
-        return rma_finish_req(st, q, pxsi_mpi_err(mrc, SUB, "MPI_Testall"));
+        return rma_finish_req(st, q, pxsi_mpi_err(mrc, SUBSYS, "MPI_Testall"));
     if (!flag)
         return PXS_OK;
     return rma_finish_req(st, q, PXS_OK);
@@ -492,7 +492,7 @@ rma_resolve_wait(void *st, pxs_request_t *q)
     rma_req_t *c = q->conn;
     int mrc = MPI_Waitall(c->nmpi, c->mpi, MPI_STATUSES_IGNORE);
     return rma_finish_req(st, q,
-                          mrc == MPI_SUCCESS ? PXS_OK : pxsi_mpi_err(mrc, SUB, "MPI_Waitall"));
+                          mrc == MPI_SUCCESS ? PXS_OK : pxsi_mpi_err(mrc, SUBSYS, "MPI_Waitall"));
 }
 
 /* ------------------------------------------------------------ view */
@@ -506,7 +506,7 @@ rma_view(void *st, const pxs_proxy_info_t *pi, pxs_view_t *v)
         /* another node (or shm off): a private copy, freed by release */
         void *b = malloc(pi->size ? (size_t)pi->size : 1);
         if (!b)
-            return pxsi_err(PXS_ERR_NOMEM, SUB, "view copy of %llu bytes",
+            return pxsi_err(PXS_ERR_NOMEM, SUBSYS, "view copy of %llu bytes",
                             (unsigned long long)pi->size);
         size_t n = 0;
         int rc = rma_resolve(st, pi, b, (size_t)pi->size, &n);
@@ -529,7 +529,7 @@ rma_view(void *st, const pxs_proxy_info_t *pi, pxs_view_t *v)
     if (r->sync_win != MPI_WIN_NULL)
         (void)MPI_Win_sync(r->sync_win);
     const unsigned char *p = r->peer_base[o] + pi->offset;
-    if ((rc = pxsi_conn_crc_check(SUB, pi, p)) != PXS_OK) {
+    if ((rc = pxsi_conn_crc_check(SUBSYS, pi, p)) != PXS_OK) {
         (void)unclaim(r, o, s);
         return rc;
     }
@@ -578,12 +578,12 @@ rma_evict(void *st, const pxs_proxy_info_t *pi)
     uint32_t s = pxsi_gen_slot(pi->generation);
     if (o != r->rank)
         return rma_drop(st, pi); /* holder: one unit; keep objects: nothing */
-    int rc = pxsi_conn_match(SUB, &r->slots[s], r->al.off[s], pi, "evict");
+    int rc = pxsi_conn_match(SUBSYS, &r->slots[s], r->al.off[s], pi, "evict");
     if (rc)
         return rc;
     rc = kill_slot(r, s);
     if (rc == PXS_OK) {
-        PXSI_MPI_CHECK(MPI_Win_flush(r->rank, r->ctl_win), SUB);
+        PXSI_MPI_CHECK(MPI_Win_flush(r->rank, r->ctl_win), SUBSYS);
         rc = reclaim(r);
     }
     return rc;
@@ -638,19 +638,19 @@ rma_set_gen(void *st, uint32_t s, uint64_t gen)
 {
     pxsi_rma_t *r = st;
     if (s >= r->nslots || r->slots[s].state != PXSI_SLOT_FREE)
-        return pxsi_conn_not_free(SUB, s);
+        return pxsi_conn_not_free(SUBSYS, s);
     for (uint32_t i = 0; i < r->al.nfree; i++) {
         if (r->al.free_stack[i] != s)
             continue;
         uint64_t delta = (gen - r->slots[s].gen) << PXSI_INFLIGHT_BITS, ign;
         PXSI_MPI_CHECK(MPI_Fetch_and_op(&delta, &ign, MPI_UINT64_T, r->rank, pxsi_rma_w_a(s),
                                         MPI_SUM, r->ctl_win),
-                       SUB);
-        PXSI_MPI_CHECK(MPI_Win_flush(r->rank, r->ctl_win), SUB);
+                       SUBSYS);
+        PXSI_MPI_CHECK(MPI_Win_flush(r->rank, r->ctl_win), SUBSYS);
         r->slots[s].gen = gen;
         return PXS_OK;
     }
-    return pxsi_err(PXS_ERR_INVALID, SUB, "test_set_gen: slot %u is in use", s);
+    return pxsi_err(PXS_ERR_INVALID, SUBSYS, "test_set_gen: slot %u is in use", s);
 }
 
 static int
@@ -659,20 +659,20 @@ rma_add_claims(void *st, uint32_t s, int64_t n)
     pxsi_rma_t *r = st;
     uint64_t zero = 0, old = 0, ign;
     if (s >= r->nslots)
-        return pxsi_err(PXS_ERR_INVALID, SUB, "test_add_claims: slot %u beyond the table", s);
+        return pxsi_err(PXS_ERR_INVALID, SUBSYS, "test_add_claims: slot %u beyond the table", s);
     PXSI_MPI_CHECK(MPI_Fetch_and_op(&zero, &old, MPI_UINT64_T, r->rank, pxsi_rma_w_a(s), MPI_NO_OP,
                                     r->ctl_win),
-                   SUB);
-    PXSI_MPI_CHECK(MPI_Win_flush(r->rank, r->ctl_win), SUB);
+                   SUBSYS);
+    PXSI_MPI_CHECK(MPI_Win_flush(r->rank, r->ctl_win), SUBSYS);
     int64_t now = (int64_t)(old & PXSI_INFLIGHT_MASK);
     if (now + n < 0 || now + n > (int64_t)PXSI_INFLIGHT_MASK)
-        return pxsi_err(PXS_ERR_INVALID, SUB, "test_add_claims: %lld + %lld out of range",
+        return pxsi_err(PXS_ERR_INVALID, SUBSYS, "test_add_claims: %lld + %lld out of range",
                         (long long)now, (long long)n);
     uint64_t d = (uint64_t)n;
     PXSI_MPI_CHECK(
         MPI_Fetch_and_op(&d, &ign, MPI_UINT64_T, r->rank, pxsi_rma_w_a(s), MPI_SUM, r->ctl_win),
-        SUB);
-    PXSI_MPI_CHECK(MPI_Win_flush(r->rank, r->ctl_win), SUB);
+        SUBSYS);
+    PXSI_MPI_CHECK(MPI_Win_flush(r->rank, r->ctl_win), SUBSYS);
     return PXS_OK;
 }
 #endif

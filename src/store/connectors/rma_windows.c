@@ -45,9 +45,10 @@
 #include <unistd.h>
 
 #include "store/connectors/rma_int.h"
+#include "util/options.h"
 #include "util/window.h"
 
-#define SUB PXSI_RMA_SUB
+#define SUBSYS PXSI_RMA_SUB
 
 /* ------------------------------------------------------------ POSIX segments
  */
@@ -72,7 +73,7 @@ static int
 posix_setup(pxsi_rma_t *r)
 {
     long leader = (long)getpid();
-    int rc = pxsi_agree(r->comm, pxsi_mpi_err(MPI_Bcast(&leader, 1, MPI_LONG, 0, r->node), SUB,
+    int rc = pxsi_agree(r->comm, pxsi_mpi_err(MPI_Bcast(&leader, 1, MPI_LONG, 0, r->node), SUBSYS,
                                               "MPI_Bcast (segment names)"));
     if (rc)
         return rc;
@@ -80,7 +81,7 @@ posix_setup(pxsi_rma_t *r)
     r->map_len = calloc((size_t)r->nsize, sizeof *r->map_len);
     r->nmaps = r->maps && r->map_len ? r->nsize : 0;
     if (!r->nmaps)
-        rc = pxsi_err(PXS_ERR_NOMEM, SUB, "posix shm tables");
+        rc = pxsi_err(PXS_ERR_NOMEM, SUBSYS, "posix shm tables");
     char name[96];
     snprintf(name, sizeof name, "/pxs.%ld.%016llx.%d", leader, (unsigned long long)r->nonce,
              r->nrank);
@@ -88,7 +89,7 @@ posix_setup(pxsi_rma_t *r)
     if (rc == PXS_OK) {
         int fd = shm_open(name, O_CREAT | O_EXCL | O_RDWR, 0600);
         if (fd < 0) {
-            rc = pxsi_err(PXS_ERR_NOMEM, SUB, "shm_open(%s) failed", name);
+            rc = pxsi_err(PXS_ERR_NOMEM, SUBSYS, "shm_open(%s) failed", name);
         } else {
             created = 1;
             /* posix_fallocate, not only ftruncate: a sparse segment on a
@@ -96,16 +97,16 @@ posix_setup(pxsi_rma_t *r)
              * this way a lack of space is an agreed PXS_ERR_NOMEM here */
             int fe = 0;
             if (ftruncate(fd, (off_t)r->cap) != 0) {
-                rc = pxsi_err(PXS_ERR_NOMEM, SUB, "ftruncate(%s, %llu) failed", name,
+                rc = pxsi_err(PXS_ERR_NOMEM, SUBSYS, "ftruncate(%s, %llu) failed", name,
                               (unsigned long long)r->cap);
             } else if ((fe = posix_fallocate(fd, 0, (off_t)r->cap)) != 0 && fe != EINVAL &&
                        fe != EOPNOTSUPP) {
-                rc = pxsi_err(PXS_ERR_NOMEM, SUB, "posix_fallocate(%s, %llu): %s", name,
+                rc = pxsi_err(PXS_ERR_NOMEM, SUBSYS, "posix_fallocate(%s, %llu): %s", name,
                               (unsigned long long)r->cap, strerror(fe));
             } else {
                 void *p = mmap(NULL, (size_t)r->cap, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
                 if (p == MAP_FAILED) {
-                    rc = pxsi_err(PXS_ERR_NOMEM, SUB, "mmap of own segment failed");
+                    rc = pxsi_err(PXS_ERR_NOMEM, SUBSYS, "mmap of own segment failed");
                 } else {
                     r->maps[r->nrank] = p;
                     r->map_len[r->nrank] = (size_t)r->cap;
@@ -123,13 +124,13 @@ posix_setup(pxsi_rma_t *r)
         int cr = r->node_to_comm[q];
         int fd = shm_open(pn, O_RDONLY, 0);
         if (fd < 0) {
-            rc = pxsi_err(PXS_ERR_NOMEM, SUB, "shm_open(%s) of a peer failed", pn);
+            rc = pxsi_err(PXS_ERR_NOMEM, SUBSYS, "shm_open(%s) of a peer failed", pn);
             break;
         }
         void *p = mmap(NULL, (size_t)r->peer_cap[cr], PROT_READ, MAP_SHARED, fd, 0);
         close(fd);
         if (p == MAP_FAILED) {
-            rc = pxsi_err(PXS_ERR_NOMEM, SUB, "mmap of a peer's segment failed");
+            rc = pxsi_err(PXS_ERR_NOMEM, SUBSYS, "mmap of a peer's segment failed");
             break;
         }
         r->maps[q] = p;
@@ -140,7 +141,7 @@ posix_setup(pxsi_rma_t *r)
     int brc = MPI_Barrier(r->node);
     if (created)
         shm_unlink(name);
-    rc = pxsi_agree(r->comm, rc ? rc : pxsi_mpi_err(brc, SUB, "MPI_Barrier"));
+    rc = pxsi_agree(r->comm, rc ? rc : pxsi_mpi_err(brc, SUBSYS, "MPI_Barrier"));
     if (rc) {
         posix_teardown(r, 0);
         return rc;
@@ -192,7 +193,7 @@ leak_partial(pxsi_rma_t *r, MPI_Win *w)
     if (MPI_Allreduce(&have, &any, 1, MPI_INT, MPI_MAX, r->comm) != MPI_SUCCESS)
         any = 1;
     if (have)
-        PXSI_DEBUG(SUB, "a window created here but not on every rank is leaked");
+        PXSI_DEBUG(SUBSYS, "a window created here but not on every rank is leaked");
     *w = MPI_WIN_NULL;
     return any;
 }
@@ -226,7 +227,7 @@ rma_create_node_comm(pxsi_rma_t *r)
     int mrc = MPI_Comm_split_type(r->comm, MPI_COMM_TYPE_SHARED, r->rank, MPI_INFO_NULL, &r->node);
     if (mrc != MPI_SUCCESS)
         r->node = MPI_COMM_NULL;
-    int rc = pxsi_agree(r->comm, pxsi_mpi_err(mrc, SUB, "MPI_Comm_split_type"));
+    int rc = pxsi_agree(r->comm, pxsi_mpi_err(mrc, SUBSYS, "MPI_Comm_split_type"));
     if (rc) {
         r->node = MPI_COMM_NULL; /* where it exists: leaked (freeing is collective) */
         return rc;
@@ -242,8 +243,8 @@ rma_create_node_comm(pxsi_rma_t *r)
 static int
 rma_create_tables(pxsi_rma_t *r, const pxs_store_opts_t *o, int *shm_out)
 {
-    int rc = pxsi_conn_sizes(SUB, o, &r->cap, &r->nslots);
-    *shm_out = o->shm < 0 ? pxsi_env_bool("PXS_SHM", 1) : o->shm;
+    int rc = pxsi_conn_sizes(SUBSYS, o, &r->cap, &r->nslots);
+    *shm_out = o->shm < 0 ? pxsi_opt_bool(PXSI_OPT_SHM) : o->shm;
     r->chunk = pxsi_store_get_chunk(o);
     r->piece = pxsi_conn_piece(r->chunk);
     if (rc == PXS_OK) {
@@ -253,7 +254,7 @@ rma_create_tables(pxsi_rma_t *r, const pxs_store_opts_t *o, int *shm_out)
         r->slots = calloc(r->nslots, sizeof *r->slots);
         r->snap = calloc(2 * (size_t)r->nslots, sizeof *r->snap);
         if (!r->peer_cap || !r->peer_nslots || !r->peer_base || !r->slots || !r->snap)
-            rc = pxsi_err(PXS_ERR_NOMEM, SUB, "store tables");
+            rc = pxsi_err(PXS_ERR_NOMEM, SUBSYS, "store tables");
         else
             rc = pxsi_arena_init(&r->al, r->cap, r->nslots);
     }
@@ -266,14 +267,14 @@ static int
 rma_exchange_sizes(pxsi_rma_t *r, int shm)
 {
     int mrc = MPI_Allreduce(MPI_IN_PLACE, &shm, 1, MPI_INT, MPI_MIN, r->comm);
-    int rc = pxsi_agree(r->comm, pxsi_mpi_err(mrc, SUB, "MPI_Allreduce (shm)"));
+    int rc = pxsi_agree(r->comm, pxsi_mpi_err(mrc, SUBSYS, "MPI_Allreduce (shm)"));
     if (rc == PXS_OK) {
         mrc = MPI_Allgather(&r->cap, 1, MPI_UINT64_T, r->peer_cap, 1, MPI_UINT64_T, r->comm);
-        rc = pxsi_agree(r->comm, pxsi_mpi_err(mrc, SUB, "MPI_Allgather (arena sizes)"));
+        rc = pxsi_agree(r->comm, pxsi_mpi_err(mrc, SUBSYS, "MPI_Allgather (arena sizes)"));
     }
     if (rc == PXS_OK) {
         mrc = MPI_Allgather(&r->nslots, 1, MPI_UINT32_T, r->peer_nslots, 1, MPI_UINT32_T, r->comm);
-        rc = pxsi_agree(r->comm, pxsi_mpi_err(mrc, SUB, "MPI_Allgather (slot tables)"));
+        rc = pxsi_agree(r->comm, pxsi_mpi_err(mrc, SUBSYS, "MPI_Allgather (slot tables)"));
     }
     r->shm_on = shm;
     return rc;
@@ -284,7 +285,7 @@ rma_exchange_sizes(pxsi_rma_t *r, int shm)
 static int
 rma_check_node_memory(pxsi_rma_t *r)
 {
-    return pxsi_node_mem_fits(r->comm, r->node, SUB, r->cap,
+    return pxsi_node_mem_fits(r->comm, r->node, SUBSYS, r->cap,
                               5 * (uint64_t)r->nslots * sizeof(uint64_t), r->shm_on, "arena",
                               "PXS_ARENA_BYTES / opts.arena_bytes");
 }
@@ -296,7 +297,7 @@ rma_create_node_table(pxsi_rma_t *r)
     r->node_to_comm = malloc((size_t)r->nsize * sizeof *r->node_to_comm);
     int *nranks = malloc((size_t)r->nsize * sizeof *nranks);
     MPI_Group gn = MPI_GROUP_NULL, gc = MPI_GROUP_NULL;
-    int rc = (r->node_to_comm && nranks) ? PXS_OK : pxsi_err(PXS_ERR_NOMEM, SUB, "node table");
+    int rc = (r->node_to_comm && nranks) ? PXS_OK : pxsi_err(PXS_ERR_NOMEM, SUBSYS, "node table");
     if (rc == PXS_OK) {
         for (int i = 0; i < r->nsize; i++)
             nranks[i] = i;
@@ -305,7 +306,7 @@ rma_create_node_table(pxsi_rma_t *r)
             mrc = MPI_Comm_group(r->comm, &gc);
         if (mrc == MPI_SUCCESS)
             mrc = MPI_Group_translate_ranks(gn, r->nsize, nranks, gc, r->node_to_comm);
-        rc = pxsi_mpi_err(mrc, SUB, "translating node ranks");
+        rc = pxsi_mpi_err(mrc, SUBSYS, "translating node ranks");
         if (gn != MPI_GROUP_NULL)
             MPI_Group_free(&gn);
         if (gc != MPI_GROUP_NULL)
@@ -329,7 +330,7 @@ rma_arena_mpi_shm(pxsi_rma_t *r)
     MPI_Info_free(&info);
     if (mrc != MPI_SUCCESS)
         r->shm_win = MPI_WIN_NULL;
-    int rc = pxsi_agree(r->comm, pxsi_mpi_err(mrc, SUB, "MPI_Win_allocate_shared"));
+    int rc = pxsi_agree(r->comm, pxsi_mpi_err(mrc, SUBSYS, "MPI_Win_allocate_shared"));
     if (rc) {
         (void)leak_partial(r, &r->shm_win);
         return PXS_OK; /* refused (osc rdma/ucx/pt2pt only): mode 2 */
@@ -339,7 +340,7 @@ rma_arena_mpi_shm(pxsi_rma_t *r)
     mrc = MPI_Win_create(base, (MPI_Aint)r->cap, 1, MPI_INFO_NULL, r->comm, &r->data_win);
     if (mrc != MPI_SUCCESS)
         r->data_win = MPI_WIN_NULL;
-    rc = pxsi_agree(r->comm, pxsi_mpi_err(mrc, SUB, "MPI_Win_create over the shared arena"));
+    rc = pxsi_agree(r->comm, pxsi_mpi_err(mrc, SUBSYS, "MPI_Win_create over the shared arena"));
     if (rc == PXS_OK) {
         r->mode = PXSI_RMA_MODE_MPI_SHM;
         return PXS_OK;
@@ -348,7 +349,7 @@ rma_arena_mpi_shm(pxsi_rma_t *r)
     if (r->nsize == r->size) {
         /* osc sm alone: one node, every peer reached through shm */
         r->mode = PXSI_RMA_MODE_MPI_SHM;
-        PXSI_DEBUG(SUB, "MPI_Win_create refused (osc sm?): shared memory only, one node");
+        PXSI_DEBUG(SUBSYS, "MPI_Win_create refused (osc sm?): shared memory only, one node");
     } else if (partial) {
         /* a leaked data_win covers this memory: keep it (leak) */
         r->shm_win = MPI_WIN_NULL;
@@ -371,7 +372,7 @@ rma_arena_posix_shm(pxsi_rma_t *r)
     int mrc = MPI_Win_create(r->arena, (MPI_Aint)r->cap, 1, MPI_INFO_NULL, r->comm, &r->data_win);
     if (mrc != MPI_SUCCESS)
         r->data_win = MPI_WIN_NULL;
-    int rc = pxsi_agree(r->comm, pxsi_mpi_err(mrc, SUB, "MPI_Win_create over POSIX shm"));
+    int rc = pxsi_agree(r->comm, pxsi_mpi_err(mrc, SUBSYS, "MPI_Win_create over POSIX shm"));
     if (rc == PXS_OK) {
         r->mode = PXSI_RMA_MODE_POSIX_SHM;
     } else {
@@ -388,7 +389,7 @@ static int
 rma_arena_plain(pxsi_rma_t *r)
 {
     void *base = NULL;
-    int rc = pxsi_win_allocate(r->comm, (MPI_Aint)r->cap, 1, MPI_INFO_NULL, nodes_of(r), SUB,
+    int rc = pxsi_win_allocate(r->comm, (MPI_Aint)r->cap, 1, MPI_INFO_NULL, nodes_of(r), SUBSYS,
                                "MPI_Win_allocate of the arena", &base, &r->data_win);
     if (rc) {
         (void)leak_partial(r, &r->data_win);
@@ -424,7 +425,7 @@ rma_create_control(pxsi_rma_t *r)
     size_t ctl_bytes = 5 * (size_t)r->nslots * sizeof(uint64_t);
     void *cbase = NULL;
     int rc = pxsi_win_allocate(r->comm, (MPI_Aint)ctl_bytes, (int)sizeof(uint64_t), MPI_INFO_NULL,
-                               nodes_of(r), SUB, "MPI_Win_allocate of the control words", &cbase,
+                               nodes_of(r), SUBSYS, "MPI_Win_allocate of the control words", &cbase,
                                &r->ctl_win);
     if (rc) {
         (void)leak_partial(r, &r->ctl_win);
@@ -437,7 +438,7 @@ rma_create_control(pxsi_rma_t *r)
     int uni = unified(r->ctl_win) && (r->data_win == MPI_WIN_NULL || unified(r->data_win));
     return pxsi_agree(
         r->comm,
-        uni ? PXS_OK : pxsi_err(PXS_ERR_NOTSUP, SUB, "window memory model is not MPI_WIN_UNIFIED"));
+        uni ? PXS_OK : pxsi_err(PXS_ERR_NOTSUP, SUBSYS, "window memory model is not MPI_WIN_UNIFIED"));
 }
 
 /* One lock_all(MPI_MODE_NOCHECK) epoch per window, open until destroy. A
@@ -451,7 +452,7 @@ rma_lock_epochs(pxsi_rma_t *r)
         mrc = MPI_Win_lock_all(MPI_MODE_NOCHECK, r->data_win);
     if (mrc == MPI_SUCCESS && r->shm_win != MPI_WIN_NULL)
         mrc = MPI_Win_lock_all(MPI_MODE_NOCHECK, r->shm_win);
-    return pxsi_agree(r->comm, pxsi_mpi_err(mrc, SUB, "MPI_Win_lock_all"));
+    return pxsi_agree(r->comm, pxsi_mpi_err(mrc, SUBSYS, "MPI_Win_lock_all"));
 }
 
 /* Peers reachable through shared memory: their arena bases. */
@@ -470,7 +471,7 @@ rma_map_peers(pxsi_rma_t *r)
             void *p = NULL;
             int mrc = MPI_Win_shared_query(r->shm_win, q, &sz, &du, &p);
             if (mrc != MPI_SUCCESS) {
-                rc = pxsi_mpi_err(mrc, SUB, "MPI_Win_shared_query");
+                rc = pxsi_mpi_err(mrc, SUBSYS, "MPI_Win_shared_query");
                 break;
             }
             r->peer_base[cr] = p;
@@ -488,7 +489,7 @@ int
 pxsi_rma_create(MPI_Comm comm, const pxs_store_opts_t *o, uint64_t nonce, void **out)
 {
     pxsi_rma_t *r = calloc(1, sizeof *r);
-    int rc = pxsi_agree(comm, r ? PXS_OK : pxsi_err(PXS_ERR_NOMEM, SUB, "store state"));
+    int rc = pxsi_agree(comm, r ? PXS_OK : pxsi_err(PXS_ERR_NOMEM, SUBSYS, "store state"));
     if (rc) {
         free(r);
         return rc;
@@ -521,10 +522,10 @@ pxsi_rma_create(MPI_Comm comm, const pxs_store_opts_t *o, uint64_t nonce, void *
     if ((rc = rma_map_peers(r)) != PXS_OK)
         goto fail;
     /* nobody targets a window before every rank initialised and locked it */
-    rc = pxsi_agree(r->comm, pxsi_mpi_err(MPI_Barrier(r->comm), SUB, "MPI_Barrier"));
+    rc = pxsi_agree(r->comm, pxsi_mpi_err(MPI_Barrier(r->comm), SUBSYS, "MPI_Barrier"));
     if (rc)
         goto fail;
-    PXSI_DEBUG(SUB, "store %016llx: arena %llu B, %u slots, mode %d, shm %d, chunk %zu",
+    PXSI_DEBUG(SUBSYS, "store %016llx: arena %llu B, %u slots, mode %d, shm %d, chunk %zu",
                (unsigned long long)nonce, (unsigned long long)r->cap, r->nslots, r->mode, r->shm_on,
                r->chunk);
     *out = r;

@@ -1,5 +1,5 @@
-/* Streams: producer (store put + publish) and consumer (receive, filter,
- * resolve) on top of the store and the event plane.
+/* Streams, the producer: store put + publish on top of the store and the
+ * event plane (the consumer is in consumer.c).
  *
  * Design notes
  * - Batching is the bus's: the publisher coalesces events per destination
@@ -8,17 +8,10 @@
  *   `batch` sends, when the oldest unflushed send is older than `max_delay`,
  *   on pxs_producer_flush and on close. Coalescing a second time here would
  *   add a copy and a queue without saving any remote operation.
- * - Work sharing is the bus's too (group subscriptions): the consumer does not
- *   know whether its subscription is plain or a group member.
  * - The store put happens before the publish (the event must carry the
  *   proxy). Checks that can fail the publish are made first (metadata size,
  *   owned topic, closed topic) so a bad send stores nothing; if the publish
  *   still fails, the object is evicted again by its owner.
- * - A consumer that drops an event in its filter gives up its claim on the
- *   object (pxs_store_drop: one unit of the resolve budget) so the owner
- *   reclaims it: otherwise a filtered stream fills the producer's arena and
- *   stalls it. Not pxs_store_evict: on the owner's rank that reclaims the
- *   object for every other holder too.
  * - A send is accepted once the publisher queued its event: a later delivery
  *   failure (mailbox full past send_timeout) is not the send's failure, it is
  *   retried by the next send, flush or close (else retrying callers would
@@ -26,6 +19,7 @@
  *   stored". A close that fails leaves the topic CLOSING: no more sends, and
  *   close/flush/destroy retry until END is delivered. */
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -35,57 +29,9 @@
 
 #define SUBSYS "stream"
 
-/* pxs_consumer_next: events the filter may still drop after the deadline
- * before the call returns PXS_TIMEOUT (bounds the overrun to this many
- * filter calls + drops). */
-#define PXSI_LATE_DROPS 32u
-
-/* ------------------------------------------------------------- options */
-
-int
-pxs_producer_opts_init_(pxs_producer_opts_t *opts, size_t size)
-{
-    if (!opts || size < sizeof(size_t))
-        return pxsi_err(PXS_ERR_INVALID, SUBSYS, "producer opts: NULL or size 0");
-    pxs_producer_opts_t d;
-    memset(&d, 0, sizeof d);
-    d.batch = 0;
-    d.max_delay = 0.0;
-    d.resolves = 0; /* the topic's fan-out */
-    d.checksum = 0;
-    d.put_timeout = -2.0;
-    d.close_on_destroy = 1;
-    pxsi_opts_fill(opts, size, &d, sizeof d);
-    return PXS_OK;
-}
-
-int
-pxs_send_opts_init_(pxs_send_opts_t *opts, size_t size)
-{
-    if (!opts || size < sizeof(size_t))
-        return pxsi_err(PXS_ERR_INVALID, SUBSYS, "send opts: NULL or size 0");
-    pxs_send_opts_t d;
-    memset(&d, 0, sizeof d);
-    d.checksum = -1;
-    pxsi_opts_fill(opts, size, &d, sizeof d);
-    return PXS_OK;
-}
-
-int
-pxs_consumer_opts_init_(pxs_consumer_opts_t *opts, size_t size)
-{
-    if (!opts || size < sizeof(size_t))
-        return pxsi_err(PXS_ERR_INVALID, SUBSYS, "consumer opts: NULL or size 0");
-    pxs_consumer_opts_t d;
-    memset(&d, 0, sizeof d);
-    d.drop_policy = PXS_DROP_EVICT;
-    pxsi_opts_fill(opts, size, &d, sizeof d);
-    return PXS_OK;
-}
-
 /* ------------------------------------------------------------- producer */
 
-static pxsi_ptopic_t *
+static pxsi_prod_topic_t *
 prod_find(pxs_producer_t *p, uint32_t topic)
 {
     for (size_t i = 0; i < p->n_topics; i++)
@@ -101,18 +47,18 @@ prod_find(pxs_producer_t *p, uint32_t topic)
  * (NOT_FOUND: undeclared) is never added, however many are tried, and
  * allocation happens on the first use of a topic, never per event. */
 static int
-prod_topic(pxs_producer_t *p, uint32_t topic, pxsi_ptopic_t **out)
+prod_topic(pxs_producer_t *p, uint32_t topic, pxsi_prod_topic_t **out)
 {
     if (topic == PXS_TOPIC_ALL)
         return pxsi_err(PXS_ERR_INVALID, SUBSYS, "topic 0x%x is reserved", topic);
-    pxsi_ptopic_t *t = prod_find(p, topic);
+    pxsi_prod_topic_t *t = prod_find(p, topic);
     if (!t) {
         if (p->fixed_topics)
             return pxsi_err(PXS_ERR_NOT_FOUND, SUBSYS,
                             "topic %u is not one of this producer's topics", topic);
         if (p->n_topics == p->cap_topics) {
             size_t cap = p->cap_topics ? 2 * p->cap_topics : 8;
-            pxsi_ptopic_t *nt = realloc(p->topics, cap * sizeof *nt);
+            pxsi_prod_topic_t *nt = realloc(p->topics, cap * sizeof *nt);
             if (!nt)
                 return pxsi_err(PXS_ERR_NOMEM, SUBSYS, "producer topic table");
             p->topics = nt;
@@ -184,8 +130,8 @@ pubref_put(struct pxsi_pubref *r)
 }
 
 /* The publisher accepted a send or close on `t`: keep its state. */
-static pxsi_ptopic_t *
-prod_commit(pxs_producer_t *p, pxsi_ptopic_t *t)
+static pxsi_prod_topic_t *
+prod_commit(pxs_producer_t *p, pxsi_prod_topic_t *t)
 {
     if (t != &p->scratch)
         return t;
@@ -195,8 +141,8 @@ prod_commit(pxs_producer_t *p, pxsi_ptopic_t *t)
 }
 
 int
-pxs_producer_create(pxs_store_t *store, pxs_publisher_t *publisher,
-                    const pxs_producer_opts_t *opts, pxs_producer_t **prod_out)
+pxs_producer_create(pxs_store_t *store, pxs_publisher_t *publisher, const pxs_producer_opts_t *opts,
+                    pxs_producer_t **prod_out)
 {
     if (!publisher || !prod_out)
         return pxsi_err(PXS_ERR_INVALID, SUBSYS, "producer_create: NULL %s",
@@ -232,8 +178,7 @@ pxs_producer_create(pxs_store_t *store, pxs_publisher_t *publisher,
             if (o.topics[i] == PXS_TOPIC_ALL) {
                 free(p->topics);
                 free(p);
-                return pxsi_err(PXS_ERR_INVALID, SUBSYS, "topic 0x%x is reserved",
-                                o.topics[i]);
+                return pxsi_err(PXS_ERR_INVALID, SUBSYS, "topic 0x%x is reserved", o.topics[i]);
             }
             if (!prod_find(p, o.topics[i])) {
                 p->topics[p->n_topics].topic = o.topics[i];
@@ -254,7 +199,7 @@ pxs_producer_create(pxs_store_t *store, pxs_publisher_t *publisher,
 
 /* The publisher's close of `t` succeeded (or reports it done earlier). */
 static void
-prod_closed(pxs_producer_t *p, pxsi_ptopic_t *t)
+prod_closed(pxs_producer_t *p, pxsi_prod_topic_t *t)
 {
     if (t->closed == PXSI_TOPIC_CLOSING)
         p->n_closing--;
@@ -268,7 +213,7 @@ static int
 prod_retry_closes(pxs_producer_t *p)
 {
     for (size_t i = 0; i < p->n_topics && p->n_closing; i++) {
-        pxsi_ptopic_t *t = &p->topics[i];
+        pxsi_prod_topic_t *t = &p->topics[i];
         if (t->closed != PXSI_TOPIC_CLOSING)
             continue;
         int rc = pxs_publisher_close_topic(p->pub, t->topic);
@@ -312,16 +257,18 @@ prod_after_publish(pxs_producer_t *p)
         PXSI_DEBUG(SUBSYS, "batch flush: mailbox full; %u event(s) stay queued",
                    (unsigned)p->unflushed);
     else if (rc < 0)
-        PXSI_WARN(SUBSYS, "batch flush failed (%s); %u event(s) stay queued, retried on the "
-                  "next send or flush", pxs_errname(rc), (unsigned)p->unflushed);
+        PXSI_WARN(SUBSYS,
+                  "batch flush failed (%s); %u event(s) stay queued, retried on the "
+                  "next send or flush",
+                  pxs_errname(rc), (unsigned)p->unflushed);
 }
 
 static int
 check_meta(const void *meta, size_t meta_len)
 {
     if (meta_len > PXS_EVENT_META_MAX)
-        return pxsi_err(PXS_ERR_TOO_BIG, SUBSYS, "metadata is %zu bytes, at most %d fit",
-                        meta_len, PXS_EVENT_META_MAX);
+        return pxsi_err(PXS_ERR_TOO_BIG, SUBSYS, "metadata is %zu bytes, at most %d fit", meta_len,
+                        PXS_EVENT_META_MAX);
     if (meta_len && !meta)
         return pxsi_err(PXS_ERR_INVALID, SUBSYS, "metadata NULL with meta_len %zu", meta_len);
     return PXS_OK;
@@ -346,10 +293,10 @@ pxs_producer_send(pxs_producer_t *prod, uint32_t topic, const void *data, size_t
         return rc;
     if ((rc = check_meta(so.meta, so.meta_len)) < 0)
         return rc;
-    pxsi_ptopic_t *t;
+    pxsi_prod_topic_t *t;
     if ((rc = prod_topic(prod, topic, &t)) < 0)
         return rc;
-    if (t->closed)
+    if (t->closed != PXSI_TOPIC_OPEN)
         return pxsi_err(PXS_ERR_CLOSED, SUBSYS, "send on topic %u after close", topic);
 
     pxs_put_opts_t po;
@@ -369,7 +316,7 @@ pxs_producer_send(pxs_producer_t *prod, uint32_t topic, const void *data, size_t
     }
     po.resolves = so.keep ? 0 : budget;
     po.checksum = so.checksum < 0 ? prod->opts.checksum : so.checksum;
-    if (prod->opts.put_timeout != -2.0)
+    if (prod->opts.put_timeout != PXS_TIMEOUT_DEFAULT)
         po.timeout = prod->opts.put_timeout;
     po.topic = topic;
     po.seq = t->next_seq;
@@ -395,13 +342,19 @@ pxs_producer_send(pxs_producer_t *prod, uint32_t topic, const void *data, size_t
         return rc;
     rc = pxs_publisher_send(prod->pub, topic, &proxy, so.meta, so.meta_len, NULL);
     if (rc < 0) {
-        /* Nobody got the proxy: take the object back so the arena does not leak. */
+        /* Nobody got the proxy: take the object back so the arena does not
+         * leak. The publisher's detail is the cause: keep it (a failed evict
+         * would overwrite it, hence the copy) and prefix our context. */
+        char cause[512];
+        snprintf(cause, sizeof cause, "%s", pxs_last_error_detail());
         int erc = pxs_store_evict(prod->store, &proxy);
-        if (erc < 0)
+        if (erc < 0) {
             PXSI_WARN(SUBSYS, "evict after failed publish on topic %u: %s", topic,
                       pxs_errname(erc));
-        return pxsi_err(rc, SUBSYS, "publish on topic %u failed (%s); object evicted",
-                        topic, pxs_errname(rc));
+            return pxsi_err(rc, SUBSYS, "publish on topic %u failed, object not evicted (%s): %s",
+                            topic, pxs_errname(erc), cause);
+        }
+        return pxsi_err_prefix(rc, SUBSYS, "publish on topic %u failed; object evicted", topic);
     }
     t = prod_commit(prod, t);
     t->next_seq++;
@@ -424,8 +377,7 @@ pxs_producer_send_proxy(pxs_producer_t *prod, uint32_t topic, const pxs_proxy_t 
         return pxsi_err(PXS_ERR_INVALID, SUBSYS, "send_proxy: proxy NULL");
     int rc = pxs_proxy_validate(proxy);
     if (rc < 0)
-        return pxsi_err(rc, SUBSYS, "send_proxy: proxy does not validate (%s)",
-                        pxs_errname(rc));
+        return pxsi_err_prefix(rc, SUBSYS, "send_proxy: the proxy does not validate");
     pxs_proxy_info_t info;
     if ((rc = pxs_proxy_decode(proxy->bytes, PXS_PROXY_SIZE, &info)) < 0)
         return rc;
@@ -433,10 +385,10 @@ pxs_producer_send_proxy(pxs_producer_t *prod, uint32_t topic, const pxs_proxy_t 
         return pxsi_err(PXS_ERR_CORRUPT, SUBSYS, "send_proxy: proxy has no connector");
     if ((rc = check_meta(meta, meta_len)) < 0)
         return rc;
-    pxsi_ptopic_t *t;
+    pxsi_prod_topic_t *t;
     if ((rc = prod_topic(prod, topic, &t)) < 0)
         return rc;
-    if (t->closed)
+    if (t->closed != PXSI_TOPIC_OPEN)
         return pxsi_err(PXS_ERR_CLOSED, SUBSYS, "send_proxy on topic %u after close", topic);
     rc = pxs_publisher_send(prod->pub, topic, proxy, meta, meta_len, NULL);
     if (rc < 0)
@@ -462,7 +414,7 @@ pxs_producer_close_topic(pxs_producer_t *prod, uint32_t topic)
 {
     if (!PXSI_HANDLE_OK(prod, PXSI_PRODUCER_MAGIC))
         return pxsi_err(PXS_ERR_INVALID, SUBSYS, "close_topic: bad producer handle");
-    pxsi_ptopic_t *t;
+    pxsi_prod_topic_t *t;
     int rc = prod_topic(prod, topic, &t);
     if (rc < 0)
         return rc;
@@ -490,7 +442,7 @@ pxs_producer_close_topic(pxs_producer_t *prod, uint32_t topic)
     }
     if (rc == PXS_ERR_CLOSED && t != &prod->scratch)
         t->closed = PXSI_TOPIC_CLOSED; /* closed on the publisher directly */
-    return rc; /* NOT_FOUND (undeclared: not added), CLOSED, ... */
+    return rc;                         /* NOT_FOUND (undeclared: not added), CLOSED, ... */
 }
 
 int
@@ -517,7 +469,7 @@ pxs_producer_destroy(pxs_producer_t *prod)
         return pxsi_err(PXS_ERR_INVALID, SUBSYS, "producer_destroy: bad producer handle");
     int first = PXS_OK;
     for (size_t i = 0; i < prod->n_topics; i++) {
-        pxsi_ptopic_t *t = &prod->topics[i];
+        pxsi_prod_topic_t *t = &prod->topics[i];
         /* a close that returned an error is finished even without
          * close_on_destroy: the caller asked for it */
         if (t->closed == PXSI_TOPIC_CLOSED ||
@@ -555,204 +507,4 @@ pxs_producer_destroy(pxs_producer_t *prod)
     free(prod->topics);
     free(prod);
     return first;
-}
-
-/* ------------------------------------------------------------- consumer */
-
-int
-pxs_consumer_create(pxs_store_t *store, pxs_subscriber_t *subscriber,
-                    const pxs_consumer_opts_t *opts, pxs_consumer_t **cons_out)
-{
-    if (!subscriber || !cons_out)
-        return pxsi_err(PXS_ERR_INVALID, SUBSYS, "consumer_create: NULL %s",
-                        !subscriber ? "subscriber" : "cons_out");
-    pxs_consumer_opts_t o;
-    int rc = pxs_consumer_opts_init(&o);
-    if (rc < 0)
-        return rc;
-    if ((rc = pxsi_opts_take(&o, sizeof o, opts)) < 0)
-        return rc;
-    if (o.drop_policy != PXS_DROP_EVICT && o.drop_policy != PXS_DROP_IGNORE)
-        return pxsi_err(PXS_ERR_INVALID, SUBSYS, "consumer opts: drop_policy %d",
-                        o.drop_policy);
-    if (!store && o.filter && o.drop_policy == PXS_DROP_EVICT)
-        return pxsi_err(PXS_ERR_INVALID, SUBSYS,
-                        "consumer opts: a filter with drop_policy PXS_DROP_EVICT needs a "
-                        "store (dropped events give their object back through it); pass "
-                        "the store, or set drop_policy = PXS_DROP_IGNORE if someone else "
-                        "evicts the dropped objects");
-    pxs_consumer_t *c = calloc(1, sizeof *c);
-    if (!c)
-        return pxsi_err(PXS_ERR_NOMEM, SUBSYS, "consumer");
-    c->store = store;
-    c->sub = subscriber;
-    c->opts = o;
-    c->magic = PXSI_CONSUMER_MAGIC;
-    *cons_out = c;
-    return PXS_OK;
-}
-
-/* A dropped event: give up our claim (one unit of the resolve budget) so the
- * owner can reclaim the object once every holder resolved or dropped it.
- * pxs_store_drop, not pxs_store_evict: on the owner's rank, evict reclaims
- * the object for every holder, and the other subscribers' resolves of it
- * would fail with PXS_ERR_STALE. */
-static void
-cons_drop(pxs_consumer_t *c, const pxs_event_t *ev)
-{
-    c->dropped++;
-    if (c->opts.drop_policy != PXS_DROP_EVICT || !c->store)
-        return;
-    int rc = pxs_store_drop(c->store, &ev->proxy);
-    /* STALE: already reclaimed (e.g. budget spent by others): nothing to give up. */
-    if (rc < 0 && rc != PXS_ERR_STALE)
-        PXSI_WARN(SUBSYS, "dropping a filtered event (topic %u, producer %d, seq %llu): %s",
-                  ev->topic, (int)ev->producer, (unsigned long long)ev->seq,
-                  pxs_errname(rc));
-}
-
-int
-pxs_consumer_next(pxs_consumer_t *cons, pxs_event_t *ev_out, double timeout)
-{
-    if (!PXSI_HANDLE_OK(cons, PXSI_CONSUMER_MAGIC))
-        return pxsi_err(PXS_ERR_INVALID, SUBSYS, "consumer_next: bad consumer handle");
-    if (!ev_out)
-        return pxsi_err(PXS_ERR_INVALID, SUBSYS, "consumer_next: ev_out NULL");
-    pxs_event_t ev;
-    if (cons->ended) {
-        memset(&ev, 0, sizeof ev);
-        ev.topic = PXS_TOPIC_ALL;
-        ev.producer = -1;
-        *ev_out = ev;
-        return PXS_END;
-    }
-    double deadline = timeout < 0 ? -1.0 : pxsi_now() + timeout;
-    double left = timeout;
-    unsigned late = 0; /* events dropped after the deadline */
-    for (;;) {
-        int rc = pxs_subscriber_recv(cons->sub, &ev, left);
-        if (rc == PXS_OK) {
-            if (cons->opts.filter && !cons->opts.filter(&ev, cons->opts.filter_arg)) {
-                cons_drop(cons, &ev);
-                /* The timeout bounds the call even while the filter keeps
-                 * dropping a steady stream (measured before: next(0.1) took
-                 * 3 s). Past the deadline a few more events are examined, so
-                 * that a poll (timeout 0) still gets through a burst of
-                 * unwanted events to a wanted one behind it. */
-                if (deadline >= 0 && pxsi_now() >= deadline && ++late > PXSI_LATE_DROPS)
-                    return PXS_TIMEOUT;
-            } else {
-                cons->delivered++;
-                *ev_out = ev;
-                return PXS_OK;
-            }
-        } else if (rc == PXS_END) {
-            if (ev.topic == PXS_TOPIC_ALL) {
-                cons->ended = 1;
-                *ev_out = ev;
-                return PXS_END;
-            }
-            /* one topic ended; others still open: keep going */
-        } else {
-            return rc; /* PXS_TIMEOUT or a failure */
-        }
-        if (deadline >= 0) {
-            left = deadline - pxsi_now();
-            if (left < 0)
-                left = 0; /* one more poll: drain what is already there */
-        }
-    }
-}
-
-int
-pxs_consumer_resolve(pxs_consumer_t *cons, const pxs_event_t *ev, void *buf, size_t cap,
-                     size_t *len_out)
-{
-    if (!PXSI_HANDLE_OK(cons, PXSI_CONSUMER_MAGIC))
-        return pxsi_err(PXS_ERR_INVALID, SUBSYS, "consumer_resolve: bad consumer handle");
-    if (!ev || !cons->store)
-        return pxsi_err(PXS_ERR_INVALID, SUBSYS, "consumer_resolve: %s",
-                        !ev ? "event NULL" : "consumer has no store");
-    size_t len = 0;
-    int rc = pxs_store_resolve(cons->store, &ev->proxy, buf, cap, &len);
-    if (rc == PXS_OK)
-        cons->resolved_bytes += len;
-    if (len_out && (rc == PXS_OK || rc == PXS_ERR_TRUNC))
-        *len_out = len;
-    return rc;
-}
-
-int
-pxs_consumer_next_object(pxs_consumer_t *cons, pxs_event_t *ev_out, void **data_out,
-                         size_t *len_out, double timeout)
-{
-    if (!PXSI_HANDLE_OK(cons, PXSI_CONSUMER_MAGIC))
-        return pxsi_err(PXS_ERR_INVALID, SUBSYS, "consumer_next_object: bad consumer handle");
-    if (!ev_out || !data_out || !len_out || !cons->store)
-        return pxsi_err(PXS_ERR_INVALID, SUBSYS, "consumer_next_object: %s",
-                        !cons->store ? "consumer has no store" : "NULL output");
-    int rc = pxs_consumer_next(cons, ev_out, timeout);
-    if (rc != PXS_OK)
-        return rc;
-    void *buf = NULL;
-    size_t len = 0;
-    rc = pxs_store_resolve_alloc(cons->store, &ev_out->proxy, &buf, &len);
-    if (rc < 0)
-        return rc;
-    cons->resolved_bytes += len;
-    *data_out = buf;
-    *len_out = len;
-    return PXS_OK;
-}
-
-int
-pxs_consumer_discard(pxs_consumer_t *cons, const pxs_event_t *ev)
-{
-    if (!PXSI_HANDLE_OK(cons, PXSI_CONSUMER_MAGIC))
-        return pxsi_err(PXS_ERR_INVALID, SUBSYS, "consumer_discard: bad consumer handle");
-    if (!ev || !cons->store)
-        return pxsi_err(PXS_ERR_INVALID, SUBSYS, "consumer_discard: %s",
-                        !ev ? "event NULL" : "consumer has no store");
-    return pxs_store_drop(cons->store, &ev->proxy);
-}
-
-int
-pxs_consumer_stats(const pxs_consumer_t *cons, uint64_t *delivered_out,
-                   uint64_t *dropped_out, uint64_t *resolved_bytes_out)
-{
-    if (!PXSI_HANDLE_OK(cons, PXSI_CONSUMER_MAGIC))
-        return pxsi_err(PXS_ERR_INVALID, SUBSYS, "consumer_stats: bad consumer handle");
-    if (delivered_out)
-        *delivered_out = cons->delivered;
-    if (dropped_out)
-        *dropped_out = cons->dropped;
-    if (resolved_bytes_out)
-        *resolved_bytes_out = cons->resolved_bytes;
-    return PXS_OK;
-}
-
-void
-pxsi_consumer_poison(pxs_consumer_t *cons)
-{
-    cons->magic = PXSI_MAGIC_DEAD;
-    cons->store = NULL;
-    cons->sub = NULL;
-}
-
-void
-pxsi_consumer_free(pxs_consumer_t *cons)
-{
-    free(cons);
-}
-
-int
-pxs_consumer_destroy(pxs_consumer_t *cons)
-{
-    if (!cons)
-        return PXS_OK;
-    if (!PXSI_HANDLE_OK(cons, PXSI_CONSUMER_MAGIC))
-        return pxsi_err(PXS_ERR_INVALID, SUBSYS, "consumer_destroy: bad consumer handle");
-    pxsi_consumer_poison(cons);
-    pxsi_consumer_free(cons);
-    return PXS_OK;
 }
