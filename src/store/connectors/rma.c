@@ -560,6 +560,36 @@ rma_finish_req(rma_t *r, pxs_request_t *q, int rc)
     return PXS_OK;
 }
 
+/* MPI_Waitall / MPI_Testall one request at a time: MPICH's
+ * MPI_STATUSES_IGNORE is (MPI_Status *)1, and GCC 12 flags every call that
+ * passes it for an array parameter (-Wstringop-overflow; docs/DESIGN.md,
+ * section "MPICH"). Completed requests become MPI_REQUEST_NULL, so a later
+ * call skips them; the first error is returned. */
+static int
+reqs_wait(int n, MPI_Request *reqs)
+{
+    int mrc = MPI_SUCCESS;
+    for (int i = 0; i < n; i++) {
+        int e = MPI_Wait(&reqs[i], MPI_STATUS_IGNORE);
+        if (e != MPI_SUCCESS && mrc == MPI_SUCCESS)
+            mrc = e;
+    }
+    return mrc;
+}
+
+static int
+reqs_test(int n, MPI_Request *reqs, int *all)
+{
+    *all = 1;
+    for (int i = 0; i < n; i++) {
+        int flag = 0, e = MPI_Test(&reqs[i], &flag, MPI_STATUS_IGNORE);
+        if (e != MPI_SUCCESS)
+            return e;
+        *all &= flag != 0;
+    }
+    return MPI_SUCCESS;
+}
+
 static int
 rma_resolve_start(void *st, const pxs_proxy_info_t *pi, void *buf, size_t cap,
                   pxs_request_t *q)
@@ -601,7 +631,7 @@ rma_resolve_start(void *st, const pxs_proxy_info_t *pi, void *buf, size_t cap,
         if (mrc != MPI_SUCCESS) {
             rc = pxsi_mpi_err(mrc, SUB, "MPI_Rget");
             if (q->nmpi)
-                (void)MPI_Waitall(q->nmpi, reqs, MPI_STATUSES_IGNORE);
+                (void)reqs_wait(q->nmpi, reqs);
             free(reqs);
             q->mpi_reqs = NULL;
             (void)unclaim(r, o, s);
@@ -618,9 +648,9 @@ static int
 rma_resolve_test(void *st, pxs_request_t *q)
 {
     int flag = 0;
-    int mrc = MPI_Testall(q->nmpi, q->mpi_reqs, &flag, MPI_STATUSES_IGNORE);
+    int mrc = reqs_test(q->nmpi, q->mpi_reqs, &flag);
     if (mrc != MPI_SUCCESS)
-        return rma_finish_req(st, q, pxsi_mpi_err(mrc, SUB, "MPI_Testall"));
+        return rma_finish_req(st, q, pxsi_mpi_err(mrc, SUB, "MPI_Test"));
     if (!flag)
         return PXS_OK;
     return rma_finish_req(st, q, PXS_OK);
@@ -629,8 +659,8 @@ rma_resolve_test(void *st, pxs_request_t *q)
 static int
 rma_resolve_wait(void *st, pxs_request_t *q)
 {
-    int mrc = MPI_Waitall(q->nmpi, q->mpi_reqs, MPI_STATUSES_IGNORE);
-    return rma_finish_req(st, q, mrc == MPI_SUCCESS ? PXS_OK : pxsi_mpi_err(mrc, SUB, "MPI_Waitall"));
+    int mrc = reqs_wait(q->nmpi, q->mpi_reqs);
+    return rma_finish_req(st, q, mrc == MPI_SUCCESS ? PXS_OK : pxsi_mpi_err(mrc, SUB, "MPI_Wait"));
 }
 
 /* ------------------------------------------------------------ view */
@@ -964,22 +994,21 @@ leak_partial(rma_t *r, MPI_Win *w)
     return any;
 }
 
-static const char *remedy =
-    "windows over several nodes need osc ucx or pt2pt on TCP clusters (Debian's "
-    "openmpi-mca-params.conf excludes them): run with --mca osc sm,ucx or --mca osc sm,pt2pt "
-    "(or ucx / pt2pt)";
 
 /* Agree on a window creation; on failure every rank (not only the failing
- * one) reports what to do about it. */
+ * one) reports what to do about it. The remedy depends on the MPI library
+ * (Open MPI: windows over several nodes need osc ucx or pt2pt on TCP
+ * clusters; docs/DESIGN.md, section "MPICH"). */
 static int
 agree_window(rma_t *r, int mrc, const char *what)
 {
     int rc = pxsi_agree(r->comm, pxsi_mpi_err(mrc, SUB, what));
     if (rc == PXS_OK)
         return PXS_OK;
-    return pxsi_err(rc, SUB, "%s failed on %s (%s): %s", what,
+    return pxsi_err(rc, SUB, "%s failed on %s (%s, %s): %s", what,
                     mrc != MPI_SUCCESS ? "this rank" : "a peer rank",
-                    r->size == r->nsize ? "one node" : "several nodes", remedy);
+                    r->size == r->nsize ? "one node" : "several nodes", pxsi_mpi_impl_name(),
+                    pxsi_mpi_window_remedy());
 }
 
 static int
