@@ -30,6 +30,19 @@ want=$(mpilib "$libdir/libproxystream.so")
 [ -n "$want" ] && [ "$(mpilib "$work/b1/consumer")" = "$want" ] ||
   { echo "consumer links '$(mpilib "$work/b1/consumer")', the library '$want'"; exit 1; }
 grep -q 'proxystream_MPI_IMPLEMENTATION' "$libdir/cmake/proxystream/proxystreamConfig.cmake"
+# and another MPI is refused with a message, not linked half-and-half
+case "$want" in
+libmpich*) other=$(command -v mpicc.openmpi || true) ;;
+*) other=$(command -v mpicc.mpich || true) ;;
+esac
+if [ -n "$other" ]; then
+    if cmake -S "$src/tests/install/consumer" -B "$work/b3" -DCMAKE_PREFIX_PATH="$work/prefix" \
+        -DMPI_C_COMPILER="$other" >"$work/b3.log" 2>&1; then
+        echo "find_package(proxystream) accepted $other"; exit 1
+    fi
+    grep -q 'proxystream was built against' "$work/b3.log" ||
+        { cat "$work/b3.log"; exit 1; }
+fi
 
 echo "== pkg-config proxystream"
 export PKG_CONFIG_PATH="$libdir/pkgconfig${PKG_CONFIG_PATH:+:$PKG_CONFIG_PATH}"
