@@ -45,3 +45,8 @@ set_tests_properties(unit.scripts.syntax PROPERTIES LABELS unit TIMEOUT 30)
 add_test(NAME unit.docs.refs
   COMMAND bash ${PROJECT_SOURCE_DIR}/tests/tools/check-refs.sh ${PROJECT_SOURCE_DIR})
 set_tests_properties(unit.docs.refs PROPERTIES LABELS unit TIMEOUT 60)
+
+# Issue 12: the MPI library's name and the window remedy text follow the
+# implementation <mpi.h> belongs to (one rank, once per build).
+pxs_add_mpi_test(NAME core.mpiimpl NP 1 OSC sm TIMEOUT 60
+  SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/mpi/test_mpi_impl.c)

@@ -1276,9 +1276,10 @@ rma_create(MPI_Comm comm, const pxs_store_opts_t *o, uint64_t nonce, void **out)
         rma_free_all(r);
         return rc;
     }
-    PXSI_DEBUG(SUB, "store %016llx: arena %llu B, %u slots, mode %d, shm %d, chunk %zu",
+    PXSI_DEBUG(SUB, "store %016llx: arena %llu B, %u slots, mode %d, shm %d, chunk %zu, %s",
                (unsigned long long)nonce,
-               (unsigned long long)cap, r->nslots, mode, r->shm_on, r->chunk);
+               (unsigned long long)cap, r->nslots, mode, r->shm_on, r->chunk,
+               pxsi_mpi_impl_name());
     *out = r;
     return PXS_OK;
 }
