@@ -39,7 +39,8 @@ impl_init(void)
         first_line(p, tmp, sizeof tmp);
         tmp[strcspn(tmp, ",")] = '\0';
         snprintf(impl_name, sizeof impl_name, "%s", tmp);
-    } else if (strstr(v, "MPICH") || strstr(v, "Intel(R) MPI") || strstr(v, "MVAPICH")) {
+    } else if (strstr(v, "MPICH") || strstr(v, "Intel(R) MPI") ||
+               strstr(v, "MVAPICH")) {
         /* "MPICH Version:\t4.0.2\n..."; Intel MPI and MVAPICH derive from it */
         impl_kind = PXSI_MPI_MPICH;
         const char *ver = strstr(v, "Version:");
@@ -75,11 +76,14 @@ const char *
 pxsi_mpi_window_remedy(void)
 {
     if (pxsi_mpi_impl() == PXSI_MPI_OPENMPI)
-        return "select --mca osc ucx or --mca osc pt2pt (OMPI_MCA_osc=ucx; or sm,ucx / "
-               "sm,pt2pt); osc/rdma and osc/sm cannot create a window across nodes over TCP "
+        return "select --mca osc ucx or --mca osc pt2pt (OMPI_MCA_osc=ucx; or "
+               "sm,ucx / "
+               "sm,pt2pt); osc/rdma and osc/sm cannot create a window across "
+               "nodes over TCP "
                "(Debian's openmpi-mca-params.conf excludes ucx and pt2pt)";
     /* MPICH creates windows over any of its networks; a failure is the
      * library's setup or memory (UCX_TLS, MPIR_CVAR_* or the node's limits) */
-    return "check the MPI library's network setup (for MPICH with UCX: UCX_TLS, e.g. "
+    return "check the MPI library's network setup (for MPICH with UCX: "
+           "UCX_TLS, e.g. "
            "UCX_TLS=tcp,self or sm,self) and the memory limits of the node";
 }

@@ -46,13 +46,16 @@ main(int argc, char **argv)
     for (int i = 0; i < rounds; i++) {
         int meta = i;
         if (rank == 0)
-            CHECK_OK(pxs_publisher_send(pub, mine, &px, &meta, sizeof meta, NULL));
+            CHECK_OK(
+                pxs_publisher_send(pub, mine, &px, &meta, sizeof meta, NULL));
         CHECK_OK(pxs_subscriber_recv(sub, &ev, 30.0));
-        CHECK(ev.topic == theirs && ev.seq == (uint64_t)i && ev.meta_len == sizeof meta);
+        CHECK(ev.topic == theirs && ev.seq == (uint64_t)i &&
+              ev.meta_len == sizeof meta);
         memcpy(&meta, ev.meta, sizeof meta);
         CHECK(meta == i);
         if (rank == 1)
-            CHECK_OK(pxs_publisher_send(pub, mine, &px, &meta, sizeof meta, NULL));
+            CHECK_OK(
+                pxs_publisher_send(pub, mine, &px, &meta, sizeof meta, NULL));
     }
     CHECK_OK(pxs_publisher_close_topic(pub, mine));
     CHECK_RC(pxs_subscriber_recv(sub, &ev, 30.0), PXS_END);

@@ -22,7 +22,8 @@ main(int argc, char **argv)
 #elif defined(MPICH_VERSION)
     CHECK(pxsi_mpi_impl() == PXSI_MPI_MPICH);
     CHECK(strstr(name, "MPICH") != NULL || strstr(name, "Intel") != NULL);
-    CHECK(strstr(name, MPICH_VERSION) != NULL || strncmp(name, "MPICH", 5) != 0);
+    CHECK(strstr(name, MPICH_VERSION) != NULL ||
+          strncmp(name, "MPICH", 5) != 0);
     CHECK(strstr(remedy, "--mca") == NULL);
     CHECK(strstr(remedy, "UCX_TLS") != NULL);
 #else
