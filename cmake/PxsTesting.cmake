@@ -5,13 +5,41 @@
 # pxs_add_mpi_test(NAME name SOURCES src... NP n
 #                  [OSC sm rdma ucx pt2pt] [TWO_NODE pt2pt ucx] [PPN n]
 #                  [ARGS a...] [ENV K=V...] [TIMEOUT s] [LABELS l...])
-#   -> one test per osc component: "mpi.<name>.np<n>.<osc>", labels mpi;osc-<osc>
+# What it registers depends on the MPI the project is built against
+# (PXS_MPI_IMPL, cmake/PxsMpiImpl.cmake; docs/DESIGN.md, section "MPICH"):
+#  Open MPI:
+#   -> one test per osc component: "mpi.<name>.np<n>.<osc>", labels mpi;openmpi;osc-<osc>
+#      (mpiexec --oversubscribe --mca mpi_yield_when_idle 1, OMPI_MCA_osc=<osc>)
 #   -> one per TWO_NODE component, through tests/tools/fakenodes.sh:
-#      "mpi.<name>.np<n>.2node.<osc>", labels mpi;two-node;osc-<osc>
-#   OSC defaults to "sm rdma ucx". The executable is built once per NAME's SOURCES.
+#      "mpi.<name>.np<n>.2node.<osc>", labels mpi;openmpi;two-node;osc-<osc>
+#   OSC defaults to "sm rdma ucx". The osc and two-node variants are Open MPI only.
+#  MPICH (and MPICH derivatives):
+#   -> one test if OSC is not empty: "mpi.<name>.np<n>.mpich", labels mpi;mpich
+#      (plain mpiexec: hydra oversubscribes without a flag and has no MCA)
+#   -> and, for the tests listed in PXS_MPICH_ASYNC_TESTS, the same with
+#      MPIR_CVAR_ASYNC_PROGRESS=1: "mpi.<name>.np<n>.mpich-async",
+#      labels mpi;mpich;mpich-async
+#   TWO_NODE is ignored (fakenodes.sh drives Open MPI's rsh launcher).
+#  unknown implementation: as MPICH, variant and label "mpi-generic".
+# The executable is built once per NAME's SOURCES.
 
 set(PXS_ROOT_ENV OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1)
-set(MPIEXEC_PREFLAGS --oversubscribe --mca mpi_yield_when_idle 1 CACHE STRING "" FORCE)
+if(PXS_MPI_IMPL STREQUAL OpenMPI)
+  set(MPIEXEC_PREFLAGS --oversubscribe --mca mpi_yield_when_idle 1 CACHE STRING "" FORCE)
+  set(PXS_MPI_VARIANT "")
+else()
+  # hydra (MPICH, Intel MPI, MVAPICH) starts more ranks than cores as is
+  set(MPIEXEC_PREFLAGS "" CACHE STRING "" FORCE)
+  if(PXS_MPI_IMPL STREQUAL MPICH)
+    set(PXS_MPI_VARIANT mpich)
+  else()
+    set(PXS_MPI_VARIANT mpi-generic)
+  endif()
+endif()
+# MPICH: tests also run with MPICH's progress thread (passive-target RMA and
+# atomics completing while the target computes). "<name>.np<n>" entries.
+set(PXS_MPICH_ASYNC_TESTS events.backpressure.np3 store.roundtrip.np4 stream.demo.np4
+  stream.group.np4)
 set(PXS_FAKENODES ${PROJECT_SOURCE_DIR}/tests/tools/fakenodes.sh)
 set(PXS_TEST_COMMON ${PROJECT_SOURCE_DIR}/tests/common)
 
@@ -55,11 +83,34 @@ function(pxs_add_mpi_test)
     string(REPLACE "." "_" exe "mpitest_${T_NAME}")
     pxs_test_exe(${exe} ${T_SOURCES})
   endif()
+  if(NOT PXS_MPI_IMPL STREQUAL OpenMPI)
+    if(NOT T_OSC) # a two-node-only test
+      return()
+    endif()
+    set(variants ${PXS_MPI_VARIANT})
+    if(PXS_MPI_IMPL STREQUAL MPICH AND "${T_NAME}.np${T_NP}" IN_LIST PXS_MPICH_ASYNC_TESTS)
+      list(APPEND variants mpich-async)
+    endif()
+    foreach(v IN LISTS variants)
+      set(tname mpi.${T_NAME}.np${T_NP}.${v})
+      set(venv "")
+      set(vlabels "mpi;${PXS_MPI_VARIANT}")
+      if(v STREQUAL mpich-async)
+        set(venv MPIR_CVAR_ASYNC_PROGRESS=1)
+        list(APPEND vlabels mpich-async)
+      endif()
+      add_test(NAME ${tname} COMMAND ${MPIEXEC_EXECUTABLE} ${MPIEXEC_NUMPROC_FLAG} ${T_NP}
+        ${MPIEXEC_PREFLAGS} $<TARGET_FILE:${exe}> ${MPIEXEC_POSTFLAGS} ${T_ARGS})
+      set_tests_properties(${tname} PROPERTIES LABELS "${vlabels};${T_LABELS}"
+        PROCESSORS ${T_NP} TIMEOUT ${T_TIMEOUT} ENVIRONMENT "${venv};${T_ENV}")
+    endforeach()
+    return()
+  endif()
   foreach(osc IN LISTS T_OSC)
     set(tname mpi.${T_NAME}.np${T_NP}.${osc})
     add_test(NAME ${tname} COMMAND ${MPIEXEC_EXECUTABLE} ${MPIEXEC_NUMPROC_FLAG} ${T_NP}
       ${MPIEXEC_PREFLAGS} $<TARGET_FILE:${exe}> ${MPIEXEC_POSTFLAGS} ${T_ARGS})
-    set_tests_properties(${tname} PROPERTIES LABELS "mpi;osc-${osc};${T_LABELS}"
+    set_tests_properties(${tname} PROPERTIES LABELS "mpi;openmpi;osc-${osc};${T_LABELS}"
       PROCESSORS ${T_NP} TIMEOUT ${T_TIMEOUT}
       ENVIRONMENT "${PXS_ROOT_ENV};OMPI_MCA_osc=${osc};${T_ENV}")
   endforeach()
@@ -71,7 +122,7 @@ function(pxs_add_mpi_test)
       set(tname mpi.${T_NAME}.np${T_NP}.2node.${osc})
       add_test(NAME ${tname} COMMAND ${PXS_FAKENODES} -np ${T_NP}
         --oversubscribe --mca osc ${osc} $<TARGET_FILE:${exe}> ${T_ARGS})
-      set_tests_properties(${tname} PROPERTIES LABELS "mpi;two-node;osc-${osc};${T_LABELS}"
+      set_tests_properties(${tname} PROPERTIES LABELS "mpi;openmpi;two-node;osc-${osc};${T_LABELS}"
         PROCESSORS ${T_NP} TIMEOUT ${T_TIMEOUT} RUN_SERIAL TRUE
         ENVIRONMENT "${PXS_ROOT_ENV};FAKENODES_PPN=${T_PPN};FAKENODES_TIMEOUT=${T_TIMEOUT};${T_ENV}")
     endforeach()

@@ -1,7 +1,10 @@
 # Sourced by run-tests.sh, run-demo.sh and .ci/run: installs the Debian 12
 # packages proxystream needs, only if something is missing.
+# mpich + libmpich-dev: the second implementation the suite runs under
+# (PXS_MPI=mpich ./run-tests.sh; installs next to Open MPI, which stays the
+# default mpicc/mpiexec)
 PXS_DEB_PACKAGES="build-essential cmake pkg-config openmpi-bin libopenmpi-dev \
-libucx-dev libhdf5-openmpi-dev util-linux clang gfortran g++"
+libucx-dev libhdf5-openmpi-dev util-linux clang gfortran g++ mpich libmpich-dev"
 pxs_install_deps() {
     local missing=()
     for p in $PXS_DEB_PACKAGES; do

@@ -52,3 +52,7 @@ set_tests_properties(unit.docs.refs PROPERTIES LABELS unit TIMEOUT 60)
 # the option table (src/util/options.c), both ways.
 pxs_add_unit_test(NAME readme.tables SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_readme_tables.c
   ARGS ${PROJECT_SOURCE_DIR}/README.md)
+# Issue 12: the MPI library's name and the window remedy text follow the
+# implementation <mpi.h> belongs to (one rank, once per build).
+pxs_add_mpi_test(NAME core.mpiimpl NP 1 OSC sm TIMEOUT 60
+  SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/mpi/test_mpi_impl.c)

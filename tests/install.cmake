@@ -4,6 +4,6 @@ if(PXS_SANITIZE)
 endif()
 add_test(NAME mpi.install.consumer
   COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/install/test_install.sh
-          ${PROJECT_BINARY_DIR} ${PROJECT_SOURCE_DIR} ${MPIEXEC_EXECUTABLE})
+          ${PROJECT_BINARY_DIR} ${PROJECT_SOURCE_DIR} ${MPIEXEC_EXECUTABLE} ${MPIEXEC_PREFLAGS})
 set_tests_properties(mpi.install.consumer PROPERTIES LABELS "mpi;install" TIMEOUT 300
   PROCESSORS 2 ENVIRONMENT "${PXS_ROOT_ENV}")

@@ -77,3 +77,8 @@ pxs_add_mpi_test(NAME events.threads NP 1 EXE mpitest_events_threads OSC sm
   LABELS events TIMEOUT 120)
 pxs_add_mpi_test(NAME events.threads.multiple NP 1 EXE mpitest_events_threads OSC sm ucx
   ARGS multiple LABELS events TIMEOUT 120)
+
+# Issue 12: batch-1 ping-pong over many rings with no flush: every send goes
+# out at once (the sole writer's credits; it hung under MPICH).
+pxs_add_mpi_test(NAME events.pingpong NP 2 SOURCES ${PXS_EV_DIR}/mpi/test_events_pingpong.c
+  LABELS events TIMEOUT 120)

@@ -34,7 +34,7 @@
  * on the tail is not needed) and tracks the credit word without changing it:
  * the owner only ever adds returned credits, so the credits gained since the
  * last look are (value now - value last seen), read with one
- * Fetch_and_op(NO_OP), and only when its local credits run short. An append
+ * Fetch_and_op(NO_OP), when half its local credits are used. An append
  * is then put, flush, sequence words, flush: the same two round trips as a
  * raw put-and-flag chain, instead of four. Credits are still taken before
  * the ticket (both are local), so no hole can ever block the ring. The usual
@@ -92,6 +92,7 @@ struct mbox {
     int64_t *cseen;       /* [size] credit word value last seen */
     int64_t *lgcred;      /* [size] group credits held locally */
     int64_t *gseen;       /* [size] group credit word value last seen */
+    uint64_t *crstart;    /* [size] ltail when the last credit refill started */
     int *writer;          /* [size] the sole writer's rank there, or -1 */
     MPI_Request *creq;    /* [size] pending credit refill (sole writer) */
     int64_t *cres;        /* [2 size] its result: credits, group credits */
@@ -149,10 +150,15 @@ mb_peer_broken(struct mbox *m)
 
 /* Sole writer: refill local credits from the (only growing) credit word.
  * The refill is a request-based MPI_Rget_accumulate(NO_OP) that never waits:
- * under osc/ucx and pt2pt it completes only once the owner enters MPI, and a
- * work-sharing publisher must not stall on a busy member while others have
- * room. It is started only when no local credit is left, so no append (and
- * no flush, which would wait for it) targets that rank while it is pending. */
+ * under osc/ucx and pt2pt, and under MPICH, it completes only once the owner
+ * enters MPI, and a work-sharing publisher must not stall on a busy member
+ * while others have room. It starts when half the credits are used (at most
+ * once per quarter of the ring appended), not only when none is left: a
+ * refill started at the last credit may still be pending when a batch-1
+ * send queues its event and the caller goes to wait in recv, and nothing
+ * would deliver that event (docs/DESIGN.md, section "Sole-writer fast path").
+ * An append while it is pending waits for it in its flush, which needs the
+ * owner in MPI only where the append's own operations already do. */
 static int
 mb_take_credits_sole(struct mbox *m, int target, uint32_t want, int group, uint32_t *got_out,
                      uint32_t *left_out)
@@ -162,10 +168,14 @@ mb_take_credits_sole(struct mbox *m, int target, uint32_t want, int group, uint3
      * refill started for group credits while mailbox credits are left may
      * still be pending at the next direct append there: that append's flush
      * completes it (under osc ucx/pt2pt: once the member is inside MPI). */
-    if ((*lc == 0 || (group && *lg == 0)) && m->creq[target] == MPI_REQUEST_NULL) {
+    int64_t S = (int64_t)m->slots[target];
+    uint64_t quarter = S >= 8 ? (uint64_t)(S / 4) : 1u;
+    int low = *lc == 0 || (*lc <= S / 2 && m->ltail[target] - m->crstart[target] >= quarter);
+    if ((low || (group && *lg == 0)) && m->creq[target] == MPI_REQUEST_NULL) {
         MB_CHECK(MPI_Rget_accumulate(m->czero, 2, MPI_INT64_T, &m->cres[2 * target], 2,
                                      MPI_INT64_T, target, MB_CRED, 2, MPI_INT64_T, MPI_NO_OP,
                                      m->win, &m->creq[target]));
+        m->crstart[target] = m->ltail[target];
     }
     if (m->creq[target] != MPI_REQUEST_NULL) {
         int done = 0;
@@ -476,6 +486,7 @@ mb_free(struct mbox *m)
     free(m->cseen);
     free(m->lgcred);
     free(m->gseen);
+    free(m->crstart);
     free(m->writer);
     free(m->creq);
     free(m->cres);
@@ -645,7 +656,11 @@ mb_find_sole(struct mbox *m, unsigned char *const *decls)
             m->writer[t] = writer;
         if (!several && writer == m->rank) {
             m->sole[t] = 1;
-            m->cseen[t] = 0; /* the word starts at slots: the first look gains them */
+            /* the word starts at the owner's slots (set before the barrier
+             * that ends create): they are ours without a look. Group
+             * credits start at the owner's prefetch, which is not known
+             * here: the first look gains them. */
+            m->lcred[t] = m->cseen[t] = (int64_t)m->slots[t];
         }
     }
     free(pp);
@@ -715,6 +730,7 @@ pxs_bus_create(MPI_Comm comm, const pxs_bus_opts_t *opts, pxs_bus_t **bus_out)
     m->cseen = calloc((size_t)m->size, sizeof *m->cseen);
     m->lgcred = calloc((size_t)m->size, sizeof *m->lgcred);
     m->gseen = calloc((size_t)m->size, sizeof *m->gseen);
+    m->crstart = calloc((size_t)m->size, sizeof *m->crstart);
     m->writer = malloc((size_t)m->size * sizeof *m->writer);
     m->creq = malloc((size_t)m->size * sizeof *m->creq);
     m->cres = calloc(2 * (size_t)m->size, sizeof *m->cres);
@@ -722,7 +738,7 @@ pxs_bus_create(MPI_Comm comm, const pxs_bus_opts_t *opts, pxs_bus_t **bus_out)
         m->writer[r] = -1;
         m->creq[r] = MPI_REQUEST_NULL;
     }
-    lrc = m->slots && m->seqbuf && m->sole && m->ltail && m->lcred && m->cseen && m->lgcred && m->gseen && m->writer &&
+    lrc = m->slots && m->seqbuf && m->sole && m->ltail && m->lcred && m->cseen && m->lgcred && m->gseen && m->crstart && m->writer &&
                   m->creq && m->cres
               ? PXS_OK
               : pxsi_err(PXS_ERR_NOMEM, SUBSYS, "bus tables");

@@ -166,6 +166,15 @@ void pxsi_mpi_progress_hook(void *comm);
 /* Let MPI progress (software-atomic osc components need it): MPI_Iprobe. */
 void pxsi_mpi_progress(MPI_Comm comm);
 
+/* The MPI library this process runs on (MPI_Get_library_version), for log
+ * lines and remedy texts only: nothing else may depend on it (src/util/mpiimpl.c). */
+enum { PXSI_MPI_OTHER = 0, PXSI_MPI_OPENMPI = 1, PXSI_MPI_MPICH = 2 };
+int pxsi_mpi_impl(void);
+/* "Open MPI v4.1.4", "MPICH 4.0.2", or the version string's first line. */
+const char *pxsi_mpi_impl_name(void);
+/* What to do when a window cannot be created, for this MPI library. */
+const char *pxsi_mpi_window_remedy(void);
+
 /* ---------------------------------------------------------------- environment */
 /* Environment readers. Modules read PXS_* variables through the option
  * table (util/options.h: pxsi_opt_uint(PXSI_OPT_BATCH), ...), which holds

@@ -12,7 +12,8 @@ pxsi_win_agree(MPI_Comm comm, int mrc, const char *subsys, const char *what, int
         return PXS_OK;
     const char *where = nodes == 1 ? " (one node)" : nodes > 1 ? " (several nodes)" : "";
     if (mrc == MPI_SUCCESS)
-        return pxsi_err(rc, subsys, "%s failed on a peer rank%s: %s", what, where, PXSI_WIN_REMEDY);
+        return pxsi_err(rc, subsys, "%s failed on a peer rank%s (%s): %s", what, where,
+                        pxsi_mpi_impl_name(), pxsi_mpi_window_remedy());
     char msg[MPI_MAX_ERROR_STRING + 1];
     int len = 0, rank = -1;
     if (MPI_Error_string(mrc, msg, &len) != MPI_SUCCESS)
@@ -20,8 +21,8 @@ pxsi_win_agree(MPI_Comm comm, int mrc, const char *subsys, const char *what, int
     else
         msg[len < MPI_MAX_ERROR_STRING ? len : MPI_MAX_ERROR_STRING] = '\0';
     (void)MPI_Comm_rank(comm, &rank);
-    return pxsi_err(rc, subsys, "%s failed on rank %d (%s)%s: %s", what, rank, msg, where,
-                    PXSI_WIN_REMEDY);
+    return pxsi_err(rc, subsys, "%s failed on rank %d (%s; %s)%s: %s", what, rank, msg,
+                    pxsi_mpi_impl_name(), where, pxsi_mpi_window_remedy());
 }
 
 int

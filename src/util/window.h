@@ -8,20 +8,15 @@
 
 #include <mpi.h>
 
-/* What to do when a window cannot be created (osc rdma and sm cannot span
- * TCP nodes; Debian's openmpi-mca-params.conf leaves out ucx and pt2pt). */
-#define PXSI_WIN_REMEDY                                                        \
-    "windows across nodes need osc ucx or pt2pt (osc rdma and sm cannot "      \
-    "create one across TCP nodes; Debian's openmpi-mca-params.conf excludes "  \
-    "ucx and pt2pt): run with --mca osc ucx or --mca osc pt2pt "               \
-    "(OMPI_MCA_osc=ucx), or --mca osc sm,ucx / sm,pt2pt"
+/* The remedy text comes from pxsi_mpi_window_remedy() (src/util/mpiimpl.c):
+ * it depends on the MPI library (docs/DESIGN.md, section "MPICH"). */
 
 /* Agree the outcome of a window creation that returned mrc on this rank
  * (collective over comm: pxsi_agree). PXS_OK when every rank created it;
  * else the agreed code, and the detail on every rank (not only the failing
  * one) says "<what> failed on rank R (<MPI error>)" or "on a peer rank",
- * where (nodes: 1 one node, >1 several nodes, 0 unknown) and
- * PXSI_WIN_REMEDY. */
+ * where (nodes: 1 one node, >1 several nodes, 0 unknown), the MPI library
+ * and its remedy (pxsi_mpi_window_remedy). */
 int pxsi_win_agree(MPI_Comm comm, int mrc, const char *subsys, const char *what,
                    int nodes);
 

@@ -525,9 +525,9 @@ pxsi_rma_create(MPI_Comm comm, const pxs_store_opts_t *o, uint64_t nonce, void *
     rc = pxsi_agree(r->comm, pxsi_mpi_err(MPI_Barrier(r->comm), SUBSYS, "MPI_Barrier"));
     if (rc)
         goto fail;
-    PXSI_DEBUG(SUBSYS, "store %016llx: arena %llu B, %u slots, mode %d, shm %d, chunk %zu",
+    PXSI_DEBUG(SUBSYS, "store %016llx: arena %llu B, %u slots, mode %d, shm %d, chunk %zu, %s",
                (unsigned long long)nonce, (unsigned long long)r->cap, r->nslots, r->mode, r->shm_on,
-               r->chunk);
+               r->chunk, pxsi_mpi_impl_name());
     *out = r;
     return PXS_OK;
 
