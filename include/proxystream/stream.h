@@ -10,16 +10,14 @@
  *
  *  Work sharing: subscribe to a topic as a member of a named group (see
  *  pxs_subscription_t.group in pubsub.h): each event then reaches exactly one
- *  member of the group, chosen by the bus among members with free mailbox
- *  credits, so a slow member (whose mailbox stays full) receives fewer; END
+ *  member of the group. A member has at most `prefetch` events in flight,
+ *  counting the one it is working on (pxs_subscription_t.prefetch,
+ *  PXS_PREFETCH, default 2): its credit comes back when it asks for the next
+ *  event, so a busy member is skipped and a slow member receives fewer. END
  *  reaches every member. A consumer on a group subscription is used exactly
- *  like a plain one. Measured with one producer (240 events, 3 members, one
- *  slow): fast/fast/slow ~118/116/6 under osc/sm and rdma, ~110/108/22 under
- *  osc/ucx. With software atomics (osc/ucx, osc/pt2pt) the balance relies on
- *  members entering MPI while they work, and on one producer per mailbox
- *  (the bus's sole-writer path); several producers per mailbox there are not
- *  measured and may degrade towards round robin at the slowest member's
- *  pace (measured 80/80/80 before that path existed).
+ *  like a plain one. With software atomics (Open MPI osc/ucx and pt2pt,
+ *  MPICH) the choice also depends on members entering MPI while they work.
+ *  Measured shares: docs/DESIGN.md, section "Measured figures".
  *
  *  Forwarding: a proxy is 64 plain bytes. A dispatcher that received an event
  *  can hand the proxy to one worker either with pxs_producer_send_proxy() on a
