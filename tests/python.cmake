@@ -34,5 +34,8 @@ foreach(t store:2 stream:3)
   pxs_add_python_test(NAME ${name} NP ${np} COMMAND -m pytest -q -p no:cacheprovider --color=no
     ${PROJECT_SOURCE_DIR}/python/tests/test_${name}.py)
 endforeach()
+# the example, both ways of forwarding (exit status 1 on a checksum or count mismatch)
 pxs_add_python_test(NAME dispatcher NP 5 COMMAND
   ${PROJECT_SOURCE_DIR}/examples/python/dispatcher.py --chunks 60 --chunk-bytes 262144)
+pxs_add_python_test(NAME dispatcher_topics NP 4 COMMAND
+  ${PROJECT_SOURCE_DIR}/examples/python/dispatcher.py --mode topics --chunks 40 --chunk-bytes 65536)
