@@ -39,3 +39,10 @@ pxs_add_python_test(NAME dispatcher NP 5 COMMAND
   ${PROJECT_SOURCE_DIR}/examples/python/dispatcher.py --chunks 60 --chunk-bytes 262144)
 pxs_add_python_test(NAME dispatcher_topics NP 4 COMMAND
   ${PROJECT_SOURCE_DIR}/examples/python/dispatcher.py --mode topics --chunks 40 --chunk-bytes 65536)
+
+# the installed package (scratch prefix, PYTHONPATH, RPATH, no LD_LIBRARY_PATH)
+add_test(NAME python.install
+  COMMAND ${PROJECT_SOURCE_DIR}/python/tests/test_install.sh ${PROJECT_BINARY_DIR}
+          ${PROJECT_SOURCE_DIR} ${MPIEXEC_EXECUTABLE} ${PXS_PYTHON_EXECUTABLE})
+set_tests_properties(python.install PROPERTIES LABELS "python;mpi;install" TIMEOUT 300
+  PROCESSORS 3 ENVIRONMENT "${PXS_ROOT_ENV}")
