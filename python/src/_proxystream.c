@@ -86,6 +86,16 @@ raise_closed(const char *what)
     return raise_status(PXS_ERR_CLOSED, buf);
 }
 
+/* Handles left open until after MPI_Finalize (e.g. module globals at exit)
+ * are not destroyed from a destructor: that would call MPI after finalize. */
+static int
+mpi_gone(void)
+{
+    int fin = 0;
+    MPI_Finalized(&fin);
+    return fin;
+}
+
 static double
 now_s(void)
 {
@@ -163,6 +173,22 @@ children_add(PyObject **list, PyObject *child)
     int rc = PyList_Append(*list, ref);
     Py_DECREF(ref);
     return rc;
+}
+
+static int child_active(PyObject *child);
+
+/* 1 if a child is inside a call with the GIL released (another thread). */
+static int
+children_busy(PyObject *list)
+{
+    if (!list)
+        return 0;
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(list); i++) {
+        PyObject *child = PyWeakref_GetObject(PyList_GET_ITEM(list, i));
+        if (child != Py_None && child_active(child))
+            return 1;
+    }
+    return 0;
 }
 
 /* Close every live child; the first failure is kept in *exc (type, value,
@@ -738,7 +764,7 @@ store_close(StoreObject *s, PyObject *unused)
     (void)unused;
     if (!s->h)
         Py_RETURN_NONE;
-    if (s->active)
+    if (s->active || children_busy(s->children))
         return raise_status(PXS_ERR_BUSY, "store in use by another thread");
     PyObject *exc[3] = {NULL, NULL, NULL};
     children_close(&s->children, exc);
@@ -1135,7 +1161,7 @@ view_dealloc(ViewObject *v)
     if (v->weakrefs)
         PyObject_ClearWeakRefs((PyObject *)v);
     /* no export can be alive here (each holds a reference to v) */
-    if (v->held && view_release_now(v) < 0)
+    if (v->held && !mpi_gone() && view_release_now(v) < 0)
         PyErr_WriteUnraisable(NULL);
     Py_CLEAR(v->mv);
     Py_CLEAR(v->proxy);
@@ -1325,7 +1351,7 @@ bus_close(BusObject *b, PyObject *unused)
     (void)unused;
     if (!b->h)
         Py_RETURN_NONE;
-    if (b->active)
+    if (b->active || children_busy(b->children))
         return raise_status(PXS_ERR_BUSY, "bus in use by another thread");
     PyObject *exc[3] = {NULL, NULL, NULL};
     children_close(&b->children, exc);
@@ -1785,7 +1811,8 @@ producer_dealloc(ProducerObject *p)
     PyObject_GC_UnTrack(p);
     if (p->weakrefs)
         PyObject_ClearWeakRefs((PyObject *)p);
-    if (p->h && p->pub && p->pub->bus->h && (!p->store || ((StoreObject *)p->store)->h)) {
+    if (p->h && p->pub && p->pub->bus->h && (!p->store || ((StoreObject *)p->store)->h) &&
+        !mpi_gone()) {
         /* local: safe from the collector while the bus and store live */
         int rc = pxs_producer_destroy(p->h);
         (void)rc;
@@ -2097,7 +2124,8 @@ consumer_dealloc(ConsumerObject *c)
     PyObject_GC_UnTrack(c);
     if (c->weakrefs)
         PyObject_ClearWeakRefs((PyObject *)c);
-    if (c->h && c->sub && c->sub->bus->h && (!c->store || ((StoreObject *)c->store)->h)) {
+    if (c->h && c->sub && c->sub->bus->h && (!c->store || ((StoreObject *)c->store)->h) &&
+        !mpi_gone()) {
         int rc = pxs_consumer_destroy(c->h);
         (void)rc;
     }
@@ -2146,6 +2174,16 @@ static PyTypeObject ConsumerType = {
     .tp_methods = consumer_methods,
     .tp_getset = consumer_getset,
 };
+
+static int
+child_active(PyObject *child)
+{
+    if (PyObject_TypeCheck(child, &ProducerType))
+        return ((ProducerObject *)child)->active != 0;
+    if (PyObject_TypeCheck(child, &ConsumerType))
+        return ((ConsumerObject *)child)->active != 0;
+    return 0;
+}
 
 /* ------------------------------------------------------------ module */
 
