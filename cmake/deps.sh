@@ -1,7 +1,8 @@
 # Sourced by run-tests.sh, run-demo.sh and .ci/run: installs the Debian 12
 # packages proxystream needs, only if something is missing.
 PXS_DEB_PACKAGES="build-essential cmake pkg-config openmpi-bin libopenmpi-dev \
-libucx-dev libhdf5-openmpi-dev util-linux clang"
+libucx-dev libhdf5-openmpi-dev util-linux clang \
+python3-dev python3-mpi4py python3-numpy python3-pytest"
 pxs_install_deps() {
     local missing=()
     for p in $PXS_DEB_PACKAGES; do

@@ -5,7 +5,8 @@
  * reimplemented here. Communicators come from mpi4py (PyMPIComm_Get).
  * Blocking calls release the GIL; pxs_consumer_next is called in short
  * slices with PyErr_CheckSignals() in between so Ctrl-C interrupts a wait.
- * The user-facing description is README.md, section "Python". */
+ * Design: docs/DESIGN.md, section "Python binding"; the user-facing page is
+ * README.md, section "Python". */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <structmember.h>
