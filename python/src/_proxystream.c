@@ -31,8 +31,8 @@
 
 /* ------------------------------------------------------------ errors */
 
-static PyObject *Error;             /* proxystream.Error */
-static PyObject *ErrByCode[16];     /* index -code (1..13) */
+static PyObject *Error;         /* proxystream.Error */
+static PyObject *ErrByCode[16]; /* index -code (1..13) */
 
 static PyObject *
 err_class(int code)
@@ -51,16 +51,17 @@ raise_status(int code, const char *detail)
     if (!detail)
         detail = pxs_last_error_detail();
     PyObject *cls = err_class(code);
-    PyObject *msg = PyUnicode_FromFormat("%s: %s%s%s", pxs_errname(code),
-                                         pxs_strerror(code), detail[0] ? ": " : "",
-                                         detail);
+    PyObject *msg =
+        PyUnicode_FromFormat("%s: %s%s%s", pxs_errname(code),
+                             pxs_strerror(code), detail[0] ? ": " : "", detail);
     if (!msg)
         return NULL;
     PyObject *exc = PyObject_CallOneArg(cls, msg);
     Py_DECREF(msg);
     if (!exc)
         return NULL;
-    PyObject *c = PyLong_FromLong(code), *n = PyUnicode_FromString(pxs_errname(code)),
+    PyObject *c = PyLong_FromLong(code),
+             *n = PyUnicode_FromString(pxs_errname(code)),
              *d = PyUnicode_FromString(detail);
     if (!c || !n || !d || PyObject_SetAttrString(exc, "code", c) < 0 ||
         PyObject_SetAttrString(exc, "name", n) < 0 ||
@@ -225,7 +226,7 @@ typedef struct {
     PyObject_HEAD
     pxs_store_t *h;
     int rank;
-    int active;     /* calls in flight with the GIL released */
+    int active; /* calls in flight with the GIL released */
     PyObject *children;
     PyObject *weakrefs;
 } StoreObject;
@@ -283,10 +284,10 @@ typedef struct {
     StoreObject *store;
     ProxyObject *proxy;
     pxs_view_t v;
-    int held;          /* v is held (not yet released) */
-    int exit_pending;  /* the with block ended: release with the last export */
+    int held;         /* v is held (not yet released) */
+    int exit_pending; /* the with block ended: release with the last export */
     Py_ssize_t exports;
-    PyObject *mv;      /* the memoryview __enter__ returned */
+    PyObject *mv; /* the memoryview __enter__ returned */
     PyObject *weakrefs;
 } ViewObject;
 
@@ -313,7 +314,8 @@ proxy_new(const pxs_proxy_t *p, uint32_t topic, int32_t producer, uint64_t seq,
     o->seq = seq;
     o->store = NULL;
     o->cached = NULL;
-    o->meta = PyBytes_FromStringAndSize(meta ? (const char *)meta : "", (Py_ssize_t)meta_len);
+    o->meta = PyBytes_FromStringAndSize(meta ? (const char *)meta : "",
+                                        (Py_ssize_t)meta_len);
     if (!o->meta) {
         o->meta = NULL;
         Py_DECREF(o);
@@ -333,7 +335,8 @@ proxy_from_raw(const pxs_proxy_t *p, PyObject *store)
     int rc = pxs_proxy_decode(p->bytes, PXS_PROXY_SIZE, &info);
     if (rc < 0)
         return (ProxyObject *)raise_status(rc, NULL);
-    return proxy_new(p, info.topic, (int32_t)info.owner, info.seq, NULL, 0, store);
+    return proxy_new(p, info.topic, (int32_t)info.owner, info.seq, NULL, 0,
+                     store);
 }
 
 static ProxyObject *
@@ -372,7 +375,8 @@ static int
 proxy_arg(PyObject *o, const pxs_proxy_t **out)
 {
     if (!PyObject_TypeCheck(o, &ProxyType)) {
-        PyErr_Format(PyExc_TypeError, "expected a proxystream.Proxy, not %.100s",
+        PyErr_Format(PyExc_TypeError,
+                     "expected a proxystream.Proxy, not %.100s",
                      Py_TYPE(o)->tp_name);
         return -1;
     }
@@ -417,7 +421,8 @@ proxy_from_text(PyObject *cls, PyObject *arg)
 }
 
 /* Pickle: the 64 bytes and the event fields (not the store: a proxy that
- * travelled resolves through the store given to Store.resolve/Proxy.resolve). */
+ * travelled resolves through the store given to Store.resolve/Proxy.resolve).
+ */
 static PyObject *
 proxy_rebuild(PyObject *cls, PyObject *args)
 {
@@ -426,7 +431,11 @@ proxy_rebuild(PyObject *cls, PyObject *args)
     unsigned long topic;
     long producer;
     unsigned long long seq;
-    if (!PyArg_ParseTuple(args, "y*kl" "K" "y*", &b, &topic, &producer, &seq, &m))
+    if (!PyArg_ParseTuple(args,
+                          "y*kl"
+                          "K"
+                          "y*",
+                          &b, &topic, &producer, &seq, &m))
         return NULL;
     PyObject *r = NULL;
     pxs_proxy_t p;
@@ -437,8 +446,8 @@ proxy_rebuild(PyObject *cls, PyObject *args)
         raise_status(PXS_ERR_TOO_BIG, "metadata over PXS_EVENT_META_MAX");
     } else {
         memcpy(p.bytes, b.buf, PXS_PROXY_SIZE);
-        r = (PyObject *)proxy_new(&p, (uint32_t)topic, (int32_t)producer, seq, m.buf,
-                                  (size_t)m.len, NULL);
+        r = (PyObject *)proxy_new(&p, (uint32_t)topic, (int32_t)producer, seq,
+                                  m.buf, (size_t)m.len, NULL);
     }
     PyBuffer_Release(&b);
     PyBuffer_Release(&m);
@@ -449,12 +458,14 @@ static PyObject *
 proxy_reduce(ProxyObject *o, PyObject *unused)
 {
     (void)unused;
-    PyObject *rebuild = PyObject_GetAttrString((PyObject *)&ProxyType, "_rebuild");
+    PyObject *rebuild =
+        PyObject_GetAttrString((PyObject *)&ProxyType, "_rebuild");
     if (!rebuild)
         return NULL;
-    PyObject *r = Py_BuildValue("N(y#kiKO)", rebuild, (const char *)o->p.bytes,
-                                (Py_ssize_t)PXS_PROXY_SIZE, (unsigned long)o->topic,
-                                (int)o->producer, (unsigned long long)o->seq, o->meta);
+    PyObject *r =
+        Py_BuildValue("N(y#kiKO)", rebuild, (const char *)o->p.bytes,
+                      (Py_ssize_t)PXS_PROXY_SIZE, (unsigned long)o->topic,
+                      (int)o->producer, (unsigned long long)o->seq, o->meta);
     return r;
 }
 
@@ -478,11 +489,11 @@ proxy_str(ProxyObject *o)
 static PyObject *
 proxy_repr(ProxyObject *o)
 {
-    return PyUnicode_FromFormat("<proxystream.Proxy topic=%lu producer=%d seq=%llu "
-                                "owner=%lu size=%llu>",
-                                (unsigned long)o->topic, (int)o->producer,
-                                (unsigned long long)o->seq, (unsigned long)o->info.owner,
-                                (unsigned long long)o->info.size);
+    return PyUnicode_FromFormat(
+        "<proxystream.Proxy topic=%lu producer=%d seq=%llu "
+        "owner=%lu size=%llu>",
+        (unsigned long)o->topic, (int)o->producer, (unsigned long long)o->seq,
+        (unsigned long)o->info.owner, (unsigned long long)o->info.size);
 }
 
 static PyObject *
@@ -504,7 +515,8 @@ proxy_hash(ProxyObject *o)
     return (Py_hash_t)(h == (uint32_t)-1 ? 0 : h);
 }
 
-static PyObject *store_resolve_bytes(StoreObject *s, const pxs_proxy_t *p, size_t size);
+static PyObject *store_resolve_bytes(StoreObject *s, const pxs_proxy_t *p,
+                                     size_t size);
 static int store_check(StoreObject *s);
 
 static PyObject *
@@ -519,19 +531,22 @@ proxy_resolve(ProxyObject *o, PyObject *args, PyObject *kw)
     if (store == Py_None)
         store = o->store;
     if (!store) {
-        PyErr_SetString(PyExc_ValueError,
-                        "this proxy has no store: pass one (proxy.resolve(store)) "
-                        "or use Store.resolve(proxy)");
+        PyErr_SetString(
+            PyExc_ValueError,
+            "this proxy has no store: pass one (proxy.resolve(store)) "
+            "or use Store.resolve(proxy)");
         return NULL;
     }
     if (!PyObject_TypeCheck(store, &StoreType)) {
-        PyErr_Format(PyExc_TypeError, "store must be a proxystream.Store, not %.100s",
+        PyErr_Format(PyExc_TypeError,
+                     "store must be a proxystream.Store, not %.100s",
                      Py_TYPE(store)->tp_name);
         return NULL;
     }
     if (store_check((StoreObject *)store) < 0)
         return NULL;
-    PyObject *b = store_resolve_bytes((StoreObject *)store, &o->p, o->info.size);
+    PyObject *b =
+        store_resolve_bytes((StoreObject *)store, &o->p, o->info.size);
     if (!b)
         return NULL;
     o->cached = Py_NewRef(b);
@@ -585,11 +600,13 @@ static PyGetSetDef proxy_getset[] = {
     {"topic", (getter)proxy_get_topic, NULL, "topic id of the event", NULL},
     {"producer", (getter)proxy_get_producer, NULL,
      "publishing rank (the owner for a proxy not received as an event)", NULL},
-    {"seq", (getter)proxy_get_seq, NULL, "sequence number per (producer, topic)", NULL},
+    {"seq", (getter)proxy_get_seq, NULL,
+     "sequence number per (producer, topic)", NULL},
     {"metadata", (getter)proxy_get_meta, NULL, "inline metadata (bytes)", NULL},
     {"size", (getter)proxy_get_size, NULL, "payload size in bytes", NULL},
     {"owner", (getter)proxy_get_owner, NULL, "rank holding the bytes", NULL},
-    {"resolved", (getter)proxy_get_resolved, NULL, "resolve() was called (cached)", NULL},
+    {"resolved", (getter)proxy_get_resolved, NULL,
+     "resolve() was called (cached)", NULL},
     {NULL, NULL, NULL, NULL, NULL}};
 
 static PyObject *
@@ -608,16 +625,21 @@ proxy_exit(PyObject *o, PyObject *args)
 }
 
 static PyMethodDef proxy_methods[] = {
-    {"resolve", (PyCFunction)(void (*)(void))proxy_resolve, METH_VARARGS | METH_KEYWORDS,
-     "resolve(store=None) -> bytes: the payload, read once through the store the "
+    {"resolve", (PyCFunction)(void (*)(void))proxy_resolve,
+     METH_VARARGS | METH_KEYWORDS,
+     "resolve(store=None) -> bytes: the payload, read once through the store "
+     "the "
      "proxy came with (or `store`) and cached"},
     {"from_bytes", (PyCFunction)proxy_from_bytes, METH_O | METH_CLASS,
-     "Proxy.from_bytes(b): validate 64 wire bytes (CorruptProxyError if forged)"},
+     "Proxy.from_bytes(b): validate 64 wire bytes (CorruptProxyError if "
+     "forged)"},
     {"from_text", (PyCFunction)proxy_from_text, METH_O | METH_CLASS,
      "Proxy.from_text(s): parse the text form 'pxs2:<hex>'"},
-    {"_rebuild", (PyCFunction)proxy_rebuild, METH_VARARGS | METH_CLASS, "pickle support"},
+    {"_rebuild", (PyCFunction)proxy_rebuild, METH_VARARGS | METH_CLASS,
+     "pickle support"},
     {"__reduce__", (PyCFunction)proxy_reduce, METH_NOARGS, NULL},
-    {"__bytes__", (PyCFunction)proxy_bytes, METH_NOARGS, "the 64-byte wire form"},
+    {"__bytes__", (PyCFunction)proxy_bytes, METH_NOARGS,
+     "the 64-byte wire form"},
     {"__enter__", proxy_enter, METH_NOARGS, NULL},
     {"__exit__", proxy_exit, METH_VARARGS, NULL},
     {NULL, NULL, 0, NULL}};
@@ -626,7 +648,8 @@ static PyTypeObject ProxyType = {
     PyVarObject_HEAD_INIT(NULL, 0).tp_name = "proxystream.Proxy",
     .tp_basicsize = sizeof(ProxyObject),
     .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
-    .tp_doc = "A 64-byte reference to an object in a store, with its event fields.",
+    .tp_doc =
+        "A 64-byte reference to an object in a store, with its event fields.",
     .tp_dealloc = (destructor)proxy_dealloc,
     .tp_traverse = (traverseproc)proxy_traverse,
     .tp_clear = (inquiry)proxy_clear,
@@ -655,7 +678,8 @@ opt_size(PyObject *v, const char *name, size_t *out)
 {
     size_t x = PyLong_AsSize_t(v);
     if (x == (size_t)-1 && PyErr_Occurred()) {
-        if (PyErr_ExceptionMatches(PyExc_OverflowError) || PyErr_ExceptionMatches(PyExc_ValueError)) {
+        if (PyErr_ExceptionMatches(PyExc_OverflowError) ||
+            PyErr_ExceptionMatches(PyExc_ValueError)) {
             PyErr_Clear();
             PyErr_Format(PyExc_ValueError, "%s must be an int >= 0", name);
         }
@@ -693,12 +717,13 @@ opt_int(PyObject *v, const char *name, int *out)
 static int
 store_init(StoreObject *self, PyObject *args, PyObject *kw)
 {
-    static char *kwlist[] = {"comm",  "connector",   "arena_bytes", "put_timeout",
-                             "shm",   "max_objects", "get_chunk",   NULL};
-    PyObject *comm = Py_None, *conn = NULL, *arena = NULL, *pt = NULL, *shm = NULL,
-             *maxo = NULL, *chunk = NULL;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "|O$OOOOOO:Store", kwlist, &comm, &conn,
-                                     &arena, &pt, &shm, &maxo, &chunk))
+    static char *kwlist[] = {"comm",        "connector", "arena_bytes",
+                             "put_timeout", "shm",       "max_objects",
+                             "get_chunk",   NULL};
+    PyObject *comm = Py_None, *conn = NULL, *arena = NULL, *pt = NULL,
+             *shm = NULL, *maxo = NULL, *chunk = NULL;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "|O$OOOOOO:Store", kwlist, &comm,
+                                     &conn, &arena, &pt, &shm, &maxo, &chunk))
         return -1;
     if (self->h) {
         PyErr_SetString(PyExc_RuntimeError, "Store already created");
@@ -719,7 +744,8 @@ store_init(StoreObject *self, PyObject *args, PyObject *kw)
             else if (!strcmp(s, "local"))
                 o.connector = PXS_CONN_LOCAL;
             else {
-                PyErr_Format(PyExc_ValueError, "connector must be 'rma' or 'local', not '%s'", s);
+                PyErr_Format(PyExc_ValueError,
+                             "connector must be 'rma' or 'local', not '%s'", s);
                 return -1;
             }
         } else if (opt_int(conn, "connector", &o.connector) < 0) {
@@ -728,7 +754,8 @@ store_init(StoreObject *self, PyObject *args, PyObject *kw)
     }
     if (arena && opt_size(arena, "arena_bytes", &o.arena_bytes) < 0)
         return -1;
-    if (pt && pt != Py_None && opt_double(pt, "put_timeout", &o.put_timeout) < 0)
+    if (pt && pt != Py_None &&
+        opt_double(pt, "put_timeout", &o.put_timeout) < 0)
         return -1;
     if (shm && shm != Py_None && opt_int(shm, "shm", &o.shm) < 0)
         return -1;
@@ -758,7 +785,8 @@ store_init(StoreObject *self, PyObject *args, PyObject *kw)
 
 /* Collective; children (producers, consumers on this store) are closed first.
  * A view still held anywhere makes every rank's close raise BusyError and
- * leaves the store open (pxs_store_destroy's rule): release, then close again. */
+ * leaves the store open (pxs_store_destroy's rule): release, then close again.
+ */
 static PyObject *
 store_close(StoreObject *s, PyObject *unused)
 {
@@ -798,11 +826,12 @@ store_close(StoreObject *s, PyObject *unused)
 static PyObject *
 store_put(StoreObject *s, PyObject *args, PyObject *kw)
 {
-    static char *kwlist[] = {"buf", "resolves", "keep", "checksum", "timeout", NULL};
+    static char *kwlist[] = {"buf",      "resolves", "keep",
+                             "checksum", "timeout",  NULL};
     PyObject *obj, *res = NULL, *tmo = Py_None;
     int keep = 0, checksum = 0;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "O|Opp$O:put", kwlist, &obj, &res, &keep,
-                                     &checksum, &tmo))
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "O|Opp$O:put", kwlist, &obj,
+                                     &res, &keep, &checksum, &tmo))
         return NULL;
     if (store_check(s) < 0)
         return NULL;
@@ -836,7 +865,8 @@ static PyObject *
 store_resolve_bytes(StoreObject *s, const pxs_proxy_t *p, size_t size)
 {
     if (size > (size_t)PY_SSIZE_T_MAX)
-        return raise_status(PXS_ERR_TOO_BIG, "object larger than a bytes object");
+        return raise_status(PXS_ERR_TOO_BIG,
+                            "object larger than a bytes object");
     PyObject *b = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)size);
     if (!b)
         return NULL;
@@ -1004,22 +1034,26 @@ store_dealloc(StoreObject *s)
 }
 
 static PyMethodDef store_methods[] = {
-    {"put", (PyCFunction)(void (*)(void))store_put, METH_VARARGS | METH_KEYWORDS,
-     "put(buf, resolves=1, keep=False, checksum=False, *, timeout=None) -> Proxy"},
+    {"put", (PyCFunction)(void (*)(void))store_put,
+     METH_VARARGS | METH_KEYWORDS,
+     "put(buf, resolves=1, keep=False, checksum=False, *, timeout=None) -> "
+     "Proxy"},
     {"resolve", (PyCFunction)store_resolve, METH_O, "resolve(proxy) -> bytes"},
     {"resolve_into", (PyCFunction)store_resolve_into, METH_VARARGS,
      "resolve_into(proxy, buffer) -> int (bytes written)"},
     {"view", (PyCFunction)store_view, METH_O,
      "view(proxy): context manager giving a read-only zero-copy memoryview"},
     {"evict", (PyCFunction)store_evict, METH_O, "evict(proxy)"},
-    {"used", (PyCFunction)store_used, METH_NOARGS, "used() -> (bytes used, capacity)"},
+    {"used", (PyCFunction)store_used, METH_NOARGS,
+     "used() -> (bytes used, capacity)"},
     {"close", (PyCFunction)store_close, METH_NOARGS, "close() (collective)"},
     {"__enter__", generic_enter, METH_NOARGS, NULL},
     {"__exit__", generic_exit, METH_VARARGS, NULL},
     {NULL, NULL, 0, NULL}};
 
 static PyGetSetDef store_getset[] = {
-    {"rank", (getter)store_get_rank, NULL, "this rank in the store's communicator", NULL},
+    {"rank", (getter)store_get_rank, NULL,
+     "this rank in the store's communicator", NULL},
     {"closed", (getter)store_get_closed, NULL, "close() completed", NULL},
     {NULL, NULL, NULL, NULL, NULL}};
 
@@ -1027,8 +1061,10 @@ static PyTypeObject StoreType = {
     PyVarObject_HEAD_INIT(NULL, 0).tp_name = "proxystream.Store",
     .tp_basicsize = sizeof(StoreObject),
     .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
-    .tp_doc = "Store(comm, *, connector='rma', arena_bytes=0, put_timeout=None, shm=-1, "
-              "max_objects=0, get_chunk=0): collective; 0/None = library defaults",
+    .tp_doc =
+        "Store(comm, *, connector='rma', arena_bytes=0, put_timeout=None, "
+        "shm=-1, "
+        "max_objects=0, get_chunk=0): collective; 0/None = library defaults",
     .tp_new = PyType_GenericNew,
     .tp_init = (initproc)store_init,
     .tp_dealloc = (destructor)store_dealloc,
@@ -1064,8 +1100,8 @@ view_getbuffer(ViewObject *v, Py_buffer *view, int flags)
         view->obj = NULL;
         return -1;
     }
-    if (PyBuffer_FillInfo(view, (PyObject *)v, (void *)v->v.data, (Py_ssize_t)v->v.len, 1,
-                          flags) < 0)
+    if (PyBuffer_FillInfo(view, (PyObject *)v, (void *)v->v.data,
+                          (Py_ssize_t)v->v.len, 1, flags) < 0)
         return -1;
     v->exports++;
     return 0;
@@ -1171,15 +1207,18 @@ view_dealloc(ViewObject *v)
 }
 
 static PyMethodDef view_methods[] = {
-    {"__enter__", (PyCFunction)view_enter, METH_NOARGS, "the read-only memoryview"},
+    {"__enter__", (PyCFunction)view_enter, METH_NOARGS,
+     "the read-only memoryview"},
     {"__exit__", (PyCFunction)view_exit, METH_VARARGS, NULL},
     {"release", (PyCFunction)view_close, METH_NOARGS,
-     "release() -> bool: True if the library view was released now, False if it "
+     "release() -> bool: True if the library view was released now, False if "
+     "it "
      "waits for the last export (e.g. a numpy array) to go"},
     {NULL, NULL, 0, NULL}};
 
 static PyGetSetDef view_getset[] = {
-    {"held", (getter)view_get_held, NULL, "the library view is still held", NULL},
+    {"held", (getter)view_get_held, NULL, "the library view is still held",
+     NULL},
     {"nbytes", (getter)view_get_nbytes, NULL, "size of the object", NULL},
     {NULL, NULL, NULL, NULL, NULL}};
 
@@ -1187,9 +1226,10 @@ static PyTypeObject ViewType = {
     PyVarObject_HEAD_INIT(NULL, 0).tp_name = "proxystream.View",
     .tp_basicsize = sizeof(ViewObject),
     .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
-    .tp_doc = "Store.view(proxy): `with store.view(p) as mv:` gives a read-only "
-              "zero-copy memoryview; leaving the block releases the view, or, while "
-              "an export (numpy array) is alive, when the last export goes.",
+    .tp_doc =
+        "Store.view(proxy): `with store.view(p) as mv:` gives a read-only "
+        "zero-copy memoryview; leaving the block releases the view, or, while "
+        "an export (numpy array) is alive, when the last export goes.",
     .tp_dealloc = (destructor)view_dealloc,
     .tp_traverse = (traverseproc)view_traverse,
     .tp_weaklistoffset = offsetof(ViewObject, weakrefs),
@@ -1239,14 +1279,17 @@ parse_subscriptions(PyObject *seq, pxs_subscription_t **subs_out, size_t *n_out,
             if (k >= 2 && PyTuple_GET_ITEM(it, 1) != Py_None) {
                 PyObject *g = PyTuple_GET_ITEM(it, 1);
                 if (!PyUnicode_Check(g)) {
-                    PyErr_SetString(PyExc_TypeError, "group must be a str or None");
+                    PyErr_SetString(PyExc_TypeError,
+                                    "group must be a str or None");
                     goto fail;
                 }
-                subs[i].group = PyUnicode_AsUTF8(g); /* lives as long as the tuple */
+                subs[i].group =
+                    PyUnicode_AsUTF8(g); /* lives as long as the tuple */
                 if (!subs[i].group)
                     goto fail;
             }
-            if (k == 3 && get_u32(PyTuple_GET_ITEM(it, 2), "prefetch", &subs[i].prefetch) < 0)
+            if (k == 3 && get_u32(PyTuple_GET_ITEM(it, 2), "prefetch",
+                                  &subs[i].prefetch) < 0)
                 goto fail;
         } else if (get_u32(it, "topic", &subs[i].topic) < 0) {
             goto fail;
@@ -1291,11 +1334,12 @@ parse_topics(PyObject *seq, const char *what, uint32_t **out, size_t *n_out)
 static int
 bus_init(BusObject *self, PyObject *args, PyObject *kw)
 {
-    static char *kwlist[] = {"comm", "publish", "subscribe", "slots", "batch",
-                             "send_timeout", NULL};
-    PyObject *comm, *pub = NULL, *sub = NULL, *slots = NULL, *batch = NULL, *st = NULL;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "O|OO$OOO:Bus", kwlist, &comm, &pub, &sub,
-                                     &slots, &batch, &st))
+    static char *kwlist[] = {"comm",  "publish",      "subscribe", "slots",
+                             "batch", "send_timeout", NULL};
+    PyObject *comm, *pub = NULL, *sub = NULL, *slots = NULL, *batch = NULL,
+                    *st = NULL;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "O|OO$OOO:Bus", kwlist, &comm,
+                                     &pub, &sub, &slots, &batch, &st))
         return -1;
     if (self->h) {
         PyErr_SetString(PyExc_RuntimeError, "Bus already created");
@@ -1314,9 +1358,11 @@ bus_init(BusObject *self, PyObject *args, PyObject *kw)
     pxs_subscription_t *subs = NULL;
     PyObject *keep = NULL;
     int ret = -1;
-    if (pub && pub != Py_None && parse_topics(pub, "topic", &topics, &o.n_publish) < 0)
+    if (pub && pub != Py_None &&
+        parse_topics(pub, "topic", &topics, &o.n_publish) < 0)
         goto out;
-    if (sub && sub != Py_None && parse_subscriptions(sub, &subs, &o.n_subscribe, &keep) < 0)
+    if (sub && sub != Py_None &&
+        parse_subscriptions(sub, &subs, &o.n_subscribe, &keep) < 0)
         goto out;
     o.publish = topics;
     o.subscribe = subs;
@@ -1324,7 +1370,8 @@ bus_init(BusObject *self, PyObject *args, PyObject *kw)
         goto out;
     if (batch && batch != Py_None && get_u32(batch, "batch", &o.batch) < 0)
         goto out;
-    if (st && st != Py_None && opt_double(st, "send_timeout", &o.send_timeout) < 0)
+    if (st && st != Py_None &&
+        opt_double(st, "send_timeout", &o.send_timeout) < 0)
         goto out;
     pxs_bus_t *h = NULL;
     int rc;
@@ -1438,15 +1485,18 @@ bus_dealloc(BusObject *b)
 }
 
 static PyMethodDef bus_methods[] = {
-    {"publisher", (PyCFunction)bus_publisher, METH_NOARGS, "the bus's publisher"},
-    {"subscriber", (PyCFunction)bus_subscriber, METH_NOARGS, "the bus's subscriber"},
+    {"publisher", (PyCFunction)bus_publisher, METH_NOARGS,
+     "the bus's publisher"},
+    {"subscriber", (PyCFunction)bus_subscriber, METH_NOARGS,
+     "the bus's subscriber"},
     {"close", (PyCFunction)bus_close, METH_NOARGS, "close() (collective)"},
     {"__enter__", generic_enter, METH_NOARGS, NULL},
     {"__exit__", generic_exit, METH_VARARGS, NULL},
     {NULL, NULL, 0, NULL}};
 
 static PyGetSetDef bus_getset[] = {
-    {"rank", (getter)bus_get_rank, NULL, "this rank in the bus communicator", NULL},
+    {"rank", (getter)bus_get_rank, NULL, "this rank in the bus communicator",
+     NULL},
     {"closed", (getter)bus_get_closed, NULL, "close() completed", NULL},
     {NULL, NULL, NULL, NULL, NULL}};
 
@@ -1454,9 +1504,10 @@ static PyTypeObject BusType = {
     PyVarObject_HEAD_INIT(NULL, 0).tp_name = "proxystream.Bus",
     .tp_basicsize = sizeof(BusObject),
     .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
-    .tp_doc = "Bus(comm, publish=[topics], subscribe=[topic | (topic, group) | "
-              "(topic, group, prefetch)], *, slots=0, batch=0, send_timeout=None): "
-              "collective MPI mailbox bus",
+    .tp_doc =
+        "Bus(comm, publish=[topics], subscribe=[topic | (topic, group) | "
+        "(topic, group, prefetch)], *, slots=0, batch=0, send_timeout=None): "
+        "collective MPI mailbox bus",
     .tp_new = PyType_GenericNew,
     .tp_init = (initproc)bus_init,
     .tp_dealloc = (destructor)bus_dealloc,
@@ -1508,14 +1559,16 @@ static PyTypeObject EndpointType = {
     PyVarObject_HEAD_INIT(NULL, 0).tp_name = "proxystream.Endpoint",
     .tp_basicsize = sizeof(EndpointObject),
     .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
-    .tp_doc = "A bus's publisher or subscriber (Bus.publisher(), Bus.subscriber())",
+    .tp_doc =
+        "A bus's publisher or subscriber (Bus.publisher(), Bus.subscriber())",
     .tp_dealloc = (destructor)endpoint_dealloc,
     .tp_traverse = (traverseproc)endpoint_traverse,
     .tp_repr = (reprfunc)endpoint_repr,
     .tp_methods = endpoint_methods,
 };
 
-/* ------------------------------------------------------------ StreamProducer */
+/* ------------------------------------------------------------ StreamProducer
+ */
 
 static int
 store_or_none(PyObject *o, PyObject **out)
@@ -1525,7 +1578,8 @@ store_or_none(PyObject *o, PyObject **out)
         return 0;
     }
     if (!PyObject_TypeCheck(o, &StoreType)) {
-        PyErr_Format(PyExc_TypeError, "store must be a proxystream.Store or None, not %.100s",
+        PyErr_Format(PyExc_TypeError,
+                     "store must be a proxystream.Store or None, not %.100s",
                      Py_TYPE(o)->tp_name);
         return -1;
     }
@@ -1538,10 +1592,12 @@ store_or_none(PyObject *o, PyObject **out)
 static int
 endpoint_arg(PyObject *o, int publisher, EndpointObject **out)
 {
-    if (!PyObject_TypeCheck(o, &EndpointType) || ((EndpointObject *)o)->publisher != publisher) {
+    if (!PyObject_TypeCheck(o, &EndpointType) ||
+        ((EndpointObject *)o)->publisher != publisher) {
         PyErr_Format(PyExc_TypeError, "expected a %s (Bus.%s()), not %.100s",
                      publisher ? "publisher" : "subscriber",
-                     publisher ? "publisher" : "subscriber", Py_TYPE(o)->tp_name);
+                     publisher ? "publisher" : "subscriber",
+                     Py_TYPE(o)->tp_name);
         return -1;
     }
     *out = (EndpointObject *)o;
@@ -1551,13 +1607,14 @@ endpoint_arg(PyObject *o, int publisher, EndpointObject **out)
 static int
 producer_init(ProducerObject *self, PyObject *args, PyObject *kw)
 {
-    static char *kwlist[] = {"store",     "publisher",   "topics",           "batch",
-                             "max_delay", "resolves",    "checksum",         "put_timeout",
-                             "close_on_close", NULL};
+    static char *kwlist[] = {
+        "store",    "publisher", "topics",      "batch",          "max_delay",
+        "resolves", "checksum",  "put_timeout", "close_on_close", NULL};
     PyObject *so, *po, *topics = NULL, *batch = NULL, *md = NULL, *res = NULL,
-             *cs = NULL, *pt = NULL, *coc = NULL;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "OO|$OOOOOOO:StreamProducer", kwlist, &so,
-                                     &po, &topics, &batch, &md, &res, &cs, &pt, &coc))
+                       *cs = NULL, *pt = NULL, *coc = NULL;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "OO|$OOOOOOO:StreamProducer",
+                                     kwlist, &so, &po, &topics, &batch, &md,
+                                     &res, &cs, &pt, &coc))
         return -1;
     if (self->h) {
         PyErr_SetString(PyExc_RuntimeError, "StreamProducer already created");
@@ -1571,7 +1628,8 @@ producer_init(ProducerObject *self, PyObject *args, PyObject *kw)
     pxs_producer_opts_init(&o);
     uint32_t *t = NULL;
     int ret = -1;
-    if (topics && topics != Py_None && parse_topics(topics, "topic", &t, &o.n_topics) < 0)
+    if (topics && topics != Py_None &&
+        parse_topics(topics, "topic", &t, &o.n_topics) < 0)
         return -1;
     o.topics = t;
     if (batch && batch != Py_None && get_u32(batch, "batch", &o.batch) < 0)
@@ -1582,19 +1640,23 @@ producer_init(ProducerObject *self, PyObject *args, PyObject *kw)
         goto out;
     if (cs && cs != Py_None && opt_int(cs, "checksum", &o.checksum) < 0)
         goto out;
-    if (pt && pt != Py_None && opt_double(pt, "put_timeout", &o.put_timeout) < 0)
+    if (pt && pt != Py_None &&
+        opt_double(pt, "put_timeout", &o.put_timeout) < 0)
         goto out;
-    if (coc && coc != Py_None && opt_int(coc, "close_on_close", &o.close_on_destroy) < 0)
+    if (coc && coc != Py_None &&
+        opt_int(coc, "close_on_close", &o.close_on_destroy) < 0)
         goto out;
     pxs_publisher_t *p;
     int rc = pxs_bus_publisher(pub->bus->h, &p);
     if (rc == PXS_OK)
-        rc = pxs_producer_create(store ? ((StoreObject *)store)->h : NULL, p, &o, &self->h);
+        rc = pxs_producer_create(store ? ((StoreObject *)store)->h : NULL, p,
+                                 &o, &self->h);
     if (rc < 0) {
         raise_status(rc, NULL);
         goto out;
     }
-    if ((store && children_add(&((StoreObject *)store)->children, (PyObject *)self) < 0) ||
+    if ((store && children_add(&((StoreObject *)store)->children,
+                               (PyObject *)self) < 0) ||
         children_add(&pub->bus->children, (PyObject *)self) < 0) {
         (void)pxs_producer_destroy(self->h);
         self->h = NULL;
@@ -1643,12 +1705,12 @@ meta_release(Py_buffer *b)
 static PyObject *
 producer_send(ProducerObject *p, PyObject *args, PyObject *kw)
 {
-    static char *kwlist[] = {"topic", "obj", "metadata", "resolves", "keep", "checksum",
-                             NULL};
+    static char *kwlist[] = {"topic", "obj",      "metadata", "resolves",
+                             "keep",  "checksum", NULL};
     PyObject *to, *obj, *meta = NULL, *res = Py_None, *cs = Py_None;
     int keep = 0;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "OO|OOp$O:send", kwlist, &to, &obj, &meta,
-                                     &res, &keep, &cs))
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "OO|OOp$O:send", kwlist, &to,
+                                     &obj, &meta, &res, &keep, &cs))
         return NULL;
     uint32_t topic;
     if (get_u32(to, "topic", &topic) < 0 || producer_check(p) < 0)
@@ -1658,7 +1720,8 @@ producer_send(ProducerObject *p, PyObject *args, PyObject *kw)
     if (res != Py_None && get_u32(res, "resolves", &o.resolves) < 0)
         return NULL;
     if (res != Py_None && o.resolves == 0) {
-        PyErr_SetString(PyExc_ValueError, "resolves must be >= 1 (use keep=True to keep)");
+        PyErr_SetString(PyExc_ValueError,
+                        "resolves must be >= 1 (use keep=True to keep)");
         return NULL;
     }
     o.keep = keep;
@@ -1690,8 +1753,9 @@ producer_send(ProducerObject *p, PyObject *args, PyObject *kw)
     if ((rc = pxs_proxy_decode(px.bytes, PXS_PROXY_SIZE, &info)) < 0)
         raise_status(rc, NULL);
     else
-        r = (PyObject *)proxy_new(&px, topic, (int32_t)pxs_bus_rank(p->pub->bus->h), info.seq,
-                                  m.buf, (size_t)m.len, p->store);
+        r = (PyObject *)proxy_new(&px, topic,
+                                  (int32_t)pxs_bus_rank(p->pub->bus->h),
+                                  info.seq, m.buf, (size_t)m.len, p->store);
     meta_release(&m);
     return r;
 }
@@ -1701,11 +1765,13 @@ producer_send_proxy(ProducerObject *p, PyObject *args, PyObject *kw)
 {
     static char *kwlist[] = {"topic", "proxy", "metadata", NULL};
     PyObject *to, *po, *meta = NULL;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "OO|O:send_proxy", kwlist, &to, &po, &meta))
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "OO|O:send_proxy", kwlist, &to,
+                                     &po, &meta))
         return NULL;
     uint32_t topic;
     const pxs_proxy_t *px;
-    if (get_u32(to, "topic", &topic) < 0 || proxy_arg(po, &px) < 0 || producer_check(p) < 0)
+    if (get_u32(to, "topic", &topic) < 0 || proxy_arg(po, &px) < 0 ||
+        producer_check(p) < 0)
         return NULL;
     Py_buffer m;
     if (meta_arg(meta, &m) < 0)
@@ -1767,7 +1833,8 @@ producer_stats(ProducerObject *p, PyObject *unused)
     if (rc < 0)
         return raise_status(rc, NULL);
     return Py_BuildValue("{sKsKsK}", "sent", (unsigned long long)sent, "bytes",
-                         (unsigned long long)bytes, "forwarded", (unsigned long long)fwd);
+                         (unsigned long long)bytes, "forwarded",
+                         (unsigned long long)fwd);
 }
 
 /* Local: closes the producer's topics (close_on_close=True, the default) and
@@ -1812,8 +1879,8 @@ producer_dealloc(ProducerObject *p)
     PyObject_GC_UnTrack(p);
     if (p->weakrefs)
         PyObject_ClearWeakRefs((PyObject *)p);
-    if (p->h && p->pub && p->pub->bus->h && (!p->store || ((StoreObject *)p->store)->h) &&
-        !mpi_gone()) {
+    if (p->h && p->pub && p->pub->bus->h &&
+        (!p->store || ((StoreObject *)p->store)->h) && !mpi_gone()) {
         /* local: safe from the collector while the bus and store live */
         int rc = pxs_producer_destroy(p->h);
         (void)rc;
@@ -1825,16 +1892,23 @@ producer_dealloc(ProducerObject *p)
 }
 
 static PyMethodDef producer_methods[] = {
-    {"send", (PyCFunction)(void (*)(void))producer_send, METH_VARARGS | METH_KEYWORDS,
-     "send(topic, obj, metadata=b'', resolves=None, keep=False, *, checksum=None) -> "
-     "Proxy: obj is any C-contiguous buffer (bytes, bytearray, numpy array), sent "
+    {"send", (PyCFunction)(void (*)(void))producer_send,
+     METH_VARARGS | METH_KEYWORDS,
+     "send(topic, obj, metadata=b'', resolves=None, keep=False, *, "
+     "checksum=None) -> "
+     "Proxy: obj is any C-contiguous buffer (bytes, bytearray, numpy array), "
+     "sent "
      "from its memory"},
     {"send_proxy", (PyCFunction)(void (*)(void))producer_send_proxy,
-     METH_VARARGS | METH_KEYWORDS, "send_proxy(topic, proxy, metadata=b''): forward"},
-    {"flush", (PyCFunction)producer_flush, METH_NOARGS, "deliver queued events"},
-    {"close_topic", (PyCFunction)producer_close_topic, METH_O, "close_topic(topic): END"},
+     METH_VARARGS | METH_KEYWORDS,
+     "send_proxy(topic, proxy, metadata=b''): forward"},
+    {"flush", (PyCFunction)producer_flush, METH_NOARGS,
+     "deliver queued events"},
+    {"close_topic", (PyCFunction)producer_close_topic, METH_O,
+     "close_topic(topic): END"},
     {"stats", (PyCFunction)producer_stats, METH_NOARGS, "counters"},
-    {"close", (PyCFunction)producer_close, METH_NOARGS, "close() (local; idempotent)"},
+    {"close", (PyCFunction)producer_close, METH_NOARGS,
+     "close() (local; idempotent)"},
     {"__enter__", generic_enter, METH_NOARGS, NULL},
     {"__exit__", generic_exit, METH_VARARGS, NULL},
     {NULL, NULL, 0, NULL}};
@@ -1847,7 +1921,8 @@ static PyTypeObject ProducerType = {
     PyVarObject_HEAD_INIT(NULL, 0).tp_name = "proxystream.StreamProducer",
     .tp_basicsize = sizeof(ProducerObject),
     .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
-    .tp_doc = "StreamProducer(store, publisher, *, topics=None, batch=0, max_delay=0, "
+    .tp_doc = "StreamProducer(store, publisher, *, topics=None, batch=0, "
+              "max_delay=0, "
               "resolves=0, checksum=0, put_timeout=None, close_on_close=True)",
     .tp_new = PyType_GenericNew,
     .tp_init = (initproc)producer_init,
@@ -1858,7 +1933,8 @@ static PyTypeObject ProducerType = {
     .tp_getset = producer_getset,
 };
 
-/* ------------------------------------------------------------ StreamConsumer */
+/* ------------------------------------------------------------ StreamConsumer
+ */
 
 /* Called by pxs_consumer_next with the GIL released. An exception in the
  * Python filter delivers the event; next() then gives up its claim
@@ -1891,8 +1967,8 @@ consumer_init(ConsumerObject *self, PyObject *args, PyObject *kw)
 {
     static char *kwlist[] = {"store", "subscriber", "filter", NULL};
     PyObject *so, *se, *filter = Py_None;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "OO|O:StreamConsumer", kwlist, &so, &se,
-                                     &filter))
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "OO|O:StreamConsumer", kwlist,
+                                     &so, &se, &filter))
         return -1;
     if (self->h) {
         PyErr_SetString(PyExc_RuntimeError, "StreamConsumer already created");
@@ -1903,7 +1979,8 @@ consumer_init(ConsumerObject *self, PyObject *args, PyObject *kw)
     if (store_or_none(so, &store) < 0 || endpoint_arg(se, 0, &sub) < 0)
         return -1;
     if (filter != Py_None && !PyCallable_Check(filter)) {
-        PyErr_SetString(PyExc_TypeError, "filter must be callable (proxy -> bool) or None");
+        PyErr_SetString(PyExc_TypeError,
+                        "filter must be callable (proxy -> bool) or None");
         return -1;
     }
     pxs_consumer_opts_t o;
@@ -1918,12 +1995,14 @@ consumer_init(ConsumerObject *self, PyObject *args, PyObject *kw)
     pxs_subscriber_t *s;
     int rc = pxs_bus_subscriber(sub->bus->h, &s);
     if (rc == PXS_OK)
-        rc = pxs_consumer_create(store ? ((StoreObject *)store)->h : NULL, s, &o, &self->h);
+        rc = pxs_consumer_create(store ? ((StoreObject *)store)->h : NULL, s,
+                                 &o, &self->h);
     if (rc < 0) {
         raise_status(rc, NULL);
         return -1;
     }
-    if ((store && children_add(&((StoreObject *)store)->children, (PyObject *)self) < 0) ||
+    if ((store && children_add(&((StoreObject *)store)->children,
+                               (PyObject *)self) < 0) ||
         children_add(&sub->bus->children, (PyObject *)self) < 0) {
         (void)pxs_consumer_destroy(self->h);
         self->h = NULL;
@@ -2034,7 +2113,8 @@ consumer_next_object(ConsumerObject *c, PyObject *args, PyObject *kw)
         parse_timeout(to, &t) < 0)
         return NULL;
     if (!c->store && c->h) {
-        PyErr_SetString(PyExc_ValueError, "next_object needs a consumer with a store");
+        PyErr_SetString(PyExc_ValueError,
+                        "next_object needs a consumer with a store");
         return NULL;
     }
     PyObject *p = consumer_next_impl(c, t, 1);
@@ -2069,8 +2149,9 @@ consumer_stats(ConsumerObject *c, PyObject *unused)
     int rc = pxs_consumer_stats(c->h, &d, &dr, &rb);
     if (rc < 0)
         return raise_status(rc, NULL);
-    return Py_BuildValue("{sKsKsK}", "delivered", (unsigned long long)d, "dropped",
-                         (unsigned long long)dr, "resolved_bytes", (unsigned long long)rb);
+    return Py_BuildValue("{sKsKsK}", "delivered", (unsigned long long)d,
+                         "dropped", (unsigned long long)dr, "resolved_bytes",
+                         (unsigned long long)rb);
 }
 
 static PyObject *
@@ -2125,8 +2206,8 @@ consumer_dealloc(ConsumerObject *c)
     PyObject_GC_UnTrack(c);
     if (c->weakrefs)
         PyObject_ClearWeakRefs((PyObject *)c);
-    if (c->h && c->sub && c->sub->bus->h && (!c->store || ((StoreObject *)c->store)->h) &&
-        !mpi_gone()) {
+    if (c->h && c->sub && c->sub->bus->h &&
+        (!c->store || ((StoreObject *)c->store)->h) && !mpi_gone()) {
         int rc = pxs_consumer_destroy(c->h);
         (void)rc;
     }
@@ -2141,14 +2222,17 @@ consumer_dealloc(ConsumerObject *c)
 }
 
 static PyMethodDef consumer_methods[] = {
-    {"next", (PyCFunction)(void (*)(void))consumer_next, METH_VARARGS | METH_KEYWORDS,
+    {"next", (PyCFunction)(void (*)(void))consumer_next,
+     METH_VARARGS | METH_KEYWORDS,
      "next(timeout=None) -> Proxy, or None on timeout; StopIteration at END"},
     {"next_object", (PyCFunction)(void (*)(void))consumer_next_object,
      METH_VARARGS | METH_KEYWORDS,
-     "next_object(timeout=None) -> (Proxy, bytes), or None on timeout; StopIteration "
+     "next_object(timeout=None) -> (Proxy, bytes), or None on timeout; "
+     "StopIteration "
      "at END"},
     {"stats", (PyCFunction)consumer_stats, METH_NOARGS, "counters"},
-    {"close", (PyCFunction)consumer_close, METH_NOARGS, "close() (local; idempotent)"},
+    {"close", (PyCFunction)consumer_close, METH_NOARGS,
+     "close() (local; idempotent)"},
     {"__enter__", generic_enter, METH_NOARGS, NULL},
     {"__exit__", generic_exit, METH_VARARGS, NULL},
     {NULL, NULL, 0, NULL}};
@@ -2162,8 +2246,9 @@ static PyTypeObject ConsumerType = {
     PyVarObject_HEAD_INIT(NULL, 0).tp_name = "proxystream.StreamConsumer",
     .tp_basicsize = sizeof(ConsumerObject),
     .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
-    .tp_doc = "StreamConsumer(store, subscriber, filter=None): iterate for proxies "
-              "until END; filter(proxy) -> bool drops events on their metadata",
+    .tp_doc =
+        "StreamConsumer(store, subscriber, filter=None): iterate for proxies "
+        "until END; filter(proxy) -> bool drops events on their metadata",
     .tp_new = PyType_GenericNew,
     .tp_init = (initproc)consumer_init,
     .tp_dealloc = (destructor)consumer_dealloc,
@@ -2213,9 +2298,16 @@ static PyMethodDef mod_methods[] = {
     {"errname", mod_errname, METH_O, "errname(code) -> 'PXS_ERR_...'"},
     {NULL, NULL, 0, NULL}};
 
-static struct PyModuleDef moddef = {PyModuleDef_HEAD_INIT, "proxystream._proxystream",
-                                    "proxystream C binding (use the proxystream package)",
-                                    -1, mod_methods, NULL, NULL, NULL, NULL};
+static struct PyModuleDef moddef = {
+    PyModuleDef_HEAD_INIT,
+    "proxystream._proxystream",
+    "proxystream C binding (use the proxystream package)",
+    -1,
+    mod_methods,
+    NULL,
+    NULL,
+    NULL,
+    NULL};
 
 /* name, code, extra builtin base (NULL: none) */
 static const struct {
@@ -2249,19 +2341,20 @@ PyInit__proxystream(void)
 {
     if (import_mpi4py() < 0)
         return NULL;
-    PyTypeObject *types[] = {&ProxyType,    &StoreType,    &ViewType,    &BusType,
-                             &EndpointType, &ProducerType, &ConsumerType};
+    PyTypeObject *types[] = {&ProxyType,   &StoreType,    &ViewType,
+                             &BusType,     &EndpointType, &ProducerType,
+                             &ConsumerType};
     for (size_t i = 0; i < sizeof types / sizeof types[0]; i++)
         if (PyType_Ready(types[i]) < 0)
             return NULL;
     PyObject *m = PyModule_Create(&moddef);
     if (!m)
         return NULL;
-    Error = PyErr_NewExceptionWithDoc(
-        "proxystream.Error",
-        "A proxystream failure: .code (PXS_ERR_* value), .name ('PXS_ERR_...'), "
-        ".detail (pxs_last_error_detail())",
-        NULL, NULL);
+    Error = PyErr_NewExceptionWithDoc("proxystream.Error",
+                                      "A proxystream failure: .code (PXS_ERR_* "
+                                      "value), .name ('PXS_ERR_...'), "
+                                      ".detail (pxs_last_error_detail())",
+                                      NULL, NULL);
     if (!Error || PyModule_AddObjectRef(m, "Error", Error) < 0)
         goto fail;
     PyObject *builtins = PyEval_GetBuiltins();
@@ -2297,8 +2390,10 @@ PyInit__proxystream(void)
         PyModule_AddObjectRef(m, "View", (PyObject *)&ViewType) < 0 ||
         PyModule_AddObjectRef(m, "Bus", (PyObject *)&BusType) < 0 ||
         PyModule_AddObjectRef(m, "Endpoint", (PyObject *)&EndpointType) < 0 ||
-        PyModule_AddObjectRef(m, "StreamProducer", (PyObject *)&ProducerType) < 0 ||
-        PyModule_AddObjectRef(m, "StreamConsumer", (PyObject *)&ConsumerType) < 0)
+        PyModule_AddObjectRef(m, "StreamProducer", (PyObject *)&ProducerType) <
+            0 ||
+        PyModule_AddObjectRef(m, "StreamConsumer", (PyObject *)&ConsumerType) <
+            0)
         goto fail;
     if (add_int(m, "PROXY_SIZE", PXS_PROXY_SIZE) < 0 ||
         add_int(m, "EVENT_META_MAX", PXS_EVENT_META_MAX) < 0 ||
