@@ -431,11 +431,8 @@ proxy_rebuild(PyObject *cls, PyObject *args)
     unsigned long topic;
     long producer;
     unsigned long long seq;
-    if (!PyArg_ParseTuple(args,
-                          "y*kl"
-                          "K"
-                          "y*",
-                          &b, &topic, &producer, &seq, &m))
+    if (!PyArg_ParseTuple(args, "y*klKy*:_rebuild", &b, &topic, &producer, &seq,
+                          &m))
         return NULL;
     PyObject *r = NULL;
     pxs_proxy_t p;

@@ -159,6 +159,29 @@ def test_filter_drops_and_exception(store):
                 assert [p.resolve() for p in cons] == [b"x2", b"x3", b"x4", b"x5"]
 
 
+def test_send_keep_then_evict(store):
+    with plain_bus() as bus:
+        assert bus.rank == rank
+        if rank == 0:
+            prod = pxs.StreamProducer(store, bus.publisher(), checksum=1)
+            p = prod.send(T, chunk(5), keep=True)
+            prod.close()
+        else:
+            with pxs.StreamConsumer(store, bus.subscriber()) as cons:
+                p = cons.next()
+                for _ in range(3):  # no budget: kept until evicted
+                    assert store.resolve(p) == chunk(5).tobytes()
+                with pytest.raises(StopIteration):
+                    cons.next()  # rank 0's close: END
+        comm.Barrier()
+        if rank == 0:
+            store.evict(p)
+        comm.Barrier()
+        if rank > 0:
+            with pytest.raises(pxs.StaleProxyError):
+                store.resolve(p)
+
+
 def test_bad_input(store):
     with plain_bus() as bus:
         if rank == 0:
@@ -217,22 +240,22 @@ def test_bus_close_closes_children(store):
         (prod.send(T, b"x") if prod else cons.next(timeout=0))
 
 
-class Interrupted(Exception):
-    pass
-
-
 def test_wait_is_interruptible(store):
     with plain_bus() as bus:
         prod = pxs.StreamProducer(store, bus.publisher()) if rank == 0 else None
         if rank == 1:
             def on_alarm(signum, frame):
-                raise Interrupted()
+                raise KeyboardInterrupt()  # what Ctrl-C's handler raises
             old = signal.signal(signal.SIGALRM, on_alarm)
             try:
                 with pxs.StreamConsumer(store, bus.subscriber()) as cons:
                     signal.setitimer(signal.ITIMER_REAL, 0.3)
-                    with pytest.raises(Interrupted):
+                    with pytest.raises(KeyboardInterrupt):
                         cons.next()  # waits forever: nothing is sent yet
+                    signal.setitimer(signal.ITIMER_REAL, 0.2)
+                    with pytest.raises(KeyboardInterrupt):
+                        for _ in cons:  # iteration too
+                            pass
             finally:
                 signal.setitimer(signal.ITIMER_REAL, 0)
                 signal.signal(signal.SIGALRM, old)
