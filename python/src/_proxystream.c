@@ -1604,9 +1604,10 @@ endpoint_arg(PyObject *o, int publisher, EndpointObject **out)
 static int
 producer_init(ProducerObject *self, PyObject *args, PyObject *kw)
 {
-    static char *kwlist[] = {
-        "store",    "publisher", "topics",      "batch",          "max_delay",
-        "resolves", "checksum",  "put_timeout", "close_on_close", NULL};
+    static char *kwlist[] = {"store",    "publisher",   "topics",
+                             "batch",    "max_delay",   "resolves",
+                             "checksum", "put_timeout", "close_on_destroy",
+                             NULL};
     PyObject *so, *po, *topics = NULL, *batch = NULL, *md = NULL, *res = NULL,
                        *cs = NULL, *pt = NULL, *coc = NULL;
     if (!PyArg_ParseTupleAndKeywords(args, kw, "OO|$OOOOOOO:StreamProducer",
@@ -1641,7 +1642,7 @@ producer_init(ProducerObject *self, PyObject *args, PyObject *kw)
         opt_double(pt, "put_timeout", &o.put_timeout) < 0)
         goto out;
     if (coc && coc != Py_None &&
-        opt_int(coc, "close_on_close", &o.close_on_destroy) < 0)
+        opt_int(coc, "close_on_destroy", &o.close_on_destroy) < 0)
         goto out;
     pxs_publisher_t *p;
     int rc = pxs_bus_publisher(pub->bus->h, &p);
@@ -1834,7 +1835,7 @@ producer_stats(ProducerObject *p, PyObject *unused)
                          (unsigned long long)fwd);
 }
 
-/* Local: closes the producer's topics (close_on_close=True, the default) and
+/* Local: closes the producer's topics (close_on_destroy=True, the default) and
  * flushes; the handle is freed even if that fails (the error is raised). */
 static PyObject *
 producer_close(ProducerObject *p, PyObject *unused)
@@ -1918,9 +1919,10 @@ static PyTypeObject ProducerType = {
     PyVarObject_HEAD_INIT(NULL, 0).tp_name = "proxystream.StreamProducer",
     .tp_basicsize = sizeof(ProducerObject),
     .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
-    .tp_doc = "StreamProducer(store, publisher, *, topics=None, batch=0, "
-              "max_delay=0, "
-              "resolves=0, checksum=0, put_timeout=None, close_on_close=True)",
+    .tp_doc =
+        "StreamProducer(store, publisher, *, topics=None, batch=0, "
+        "max_delay=0, "
+        "resolves=0, checksum=0, put_timeout=None, close_on_destroy=True)",
     .tp_new = PyType_GenericNew,
     .tp_init = (initproc)producer_init,
     .tp_dealloc = (destructor)producer_dealloc,
