@@ -4,7 +4,8 @@
 # (PXS_MPI=mpich ./run-tests.sh; installs next to Open MPI, which stays the
 # default mpicc/mpiexec)
 PXS_DEB_PACKAGES="build-essential cmake pkg-config openmpi-bin libopenmpi-dev \
-libucx-dev libhdf5-openmpi-dev util-linux clang gfortran g++ mpich libmpich-dev"
+libucx-dev libhdf5-openmpi-dev util-linux clang gfortran g++ mpich libmpich-dev \
+python3-dev python3-mpi4py python3-numpy python3-pytest"
 pxs_install_deps() {
     local missing=()
     for p in $PXS_DEB_PACKAGES; do

@@ -24,7 +24,7 @@ pxs_add_mpi_test(NAME cxx.pipeline NP 4 EXE cxx_pipeline OSC sm TIMEOUT 120 LABE
 if(NOT PXS_SANITIZE)
   add_test(NAME mpi.install.cxx_pipeline
     COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/install/test_examples.sh
-            ${PROJECT_BINARY_DIR} ${PROJECT_SOURCE_DIR} ${MPIEXEC_EXECUTABLE} cxx 4)
+            ${PROJECT_BINARY_DIR} ${PROJECT_SOURCE_DIR} ${MPIEXEC_EXECUTABLE} cxx 4 ${MPIEXEC_PREFLAGS})
   set_tests_properties(mpi.install.cxx_pipeline PROPERTIES
     LABELS "mpi;install;cxx" TIMEOUT 300 PROCESSORS 4
     ENVIRONMENT "${PXS_ROOT_ENV}" PASS_REGULAR_EXPRESSION "install example cxx passed")

@@ -35,7 +35,7 @@ pxs_add_mpi_test(NAME fortran.heat NP 3 EXE fheat OSC sm TIMEOUT 120 LABELS fort
 if(NOT PXS_SANITIZE)
   add_test(NAME mpi.install.fortran_heat
     COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/install/test_examples.sh
-            ${PROJECT_BINARY_DIR} ${PROJECT_SOURCE_DIR} ${MPIEXEC_EXECUTABLE} fortran 4)
+            ${PROJECT_BINARY_DIR} ${PROJECT_SOURCE_DIR} ${MPIEXEC_EXECUTABLE} fortran 4 ${MPIEXEC_PREFLAGS})
   set_tests_properties(mpi.install.fortran_heat PROPERTIES
     LABELS "mpi;install;fortran" TIMEOUT 300 PROCESSORS 4
     ENVIRONMENT "${PXS_ROOT_ENV}" PASS_REGULAR_EXPRESSION "install example fortran passed")
