@@ -1,5 +1,6 @@
 /* pxs-bench-events: event plane latency and throughput against raw MPI.
- *   mpirun -n 5 pxs-bench-events [--events N] [--iters N] [--json]
+ *   mpirun -n 5 pxs-bench-events [--events N] [--iters N] [--json] [--stats]
+ * --stats: each rank prints its bus counters after each case (app_print_stats).
  * Cases (those that fit the number of ranks run):
  *   latency.1to1.bK     one-way latency, ping-pong over the bus (RTT/2);
  *                       baseline: MPI_Put + flush of the same 192-byte record
@@ -17,7 +18,7 @@
 #include "proxystream.h"
 
 #define REC 192
-static int rank, size, json;
+static int rank, size, json, stats;
 
 static void
 die(const char *what, int rc)
@@ -97,6 +98,8 @@ lat_bus(uint32_t batch, int iters)
     app_park(MPI_COMM_WORLD, me < 0); /* idle ranks sleep, not spin (see app_park) */
     double med = me == 0 ? app_median(v, iters) : 0;
     free(v);
+    if (stats)
+        app_print_stats(MPI_COMM_WORLD, "pingpong", b, NULL);
     OK(pxs_bus_destroy(b));
     return med;
 }
@@ -198,6 +201,8 @@ tput_bus(int P, int S, uint32_t batch, long n)
     MPI_Gather(&rate, 1, MPI_DOUBLE, all, 1, MPI_DOUBLE, 0, MPI_COMM_WORLD);
     double med = rank == 0 ? app_median(all + P, S) : 0;
     free(all);
+    if (stats)
+        app_print_stats(MPI_COMM_WORLD, "throughput", b, NULL);
     OK(pxs_bus_destroy(b));
     return med;
 }
@@ -235,6 +240,7 @@ main(int argc, char **argv)
     MPI_Comm_rank(MPI_COMM_WORLD, &rank);
     MPI_Comm_size(MPI_COMM_WORLD, &size);
     json = app_has_flag(argc, argv, "--json");
+    stats = app_has_flag(argc, argv, "--stats");
     const char *e = app_opt(argc, argv, "--events"), *it = app_opt(argc, argv, "--iters");
     long n = e ? atol(e) : 20000;
     int iters = it ? atoi(it) : 2000;

@@ -1,7 +1,7 @@
 /* pxs-bench-pipeline: the seed scenario against what a user writes without
  * the library, measured in the same run.
  *
- *   mpirun --oversubscribe -n 4 pxs-bench-pipeline [--json] [--repeats R]
+ *   mpirun --oversubscribe -n 4 pxs-bench-pipeline [--json] [--stats] [--repeats R]
  *          [--scale F] [--batch B] [--arena S] [--only pipeline|stream]
  *
  * Layout: rank 0 generator, rank 1 dispatcher, ranks 2.. workers (default 4
@@ -37,7 +37,7 @@
 enum { T_CHUNKS = 1, T_WORKER0 = 100 };
 enum { TAG_CHUNK = 11 };
 
-static int g_rank, g_size, g_nwork;
+static int g_rank, g_size, g_nwork, g_stats;
 static int g_batch = 16;
 static pxs_store_t *g_store;
 static unsigned char *g_buf[2];
@@ -188,6 +188,8 @@ pxs_once(size_t size, long n)
         DIE_IF(pxs_consumer_destroy(cons), "consumer_destroy");
     }
     double dt = slowest(t0, g_size);
+    if (g_stats)
+        app_print_stats(MPI_COMM_WORLD, "pipeline", bus, NULL);
     DIE_IF(pxs_bus_destroy(bus), "bus_destroy");
     return dt;
 }
@@ -253,6 +255,8 @@ stream1to1_once(size_t size, long n)
         DIE_IF(pxs_consumer_destroy(cons), "consumer_destroy");
     }
     double dt = slowest(t0, 2);
+    if (g_stats)
+        app_print_stats(MPI_COMM_WORLD, "pair", bus, NULL);
     DIE_IF(pxs_bus_destroy(bus), "bus_destroy");
     return dt;
 }
@@ -293,6 +297,7 @@ main(int argc, char **argv)
     MPI_Comm_rank(MPI_COMM_WORLD, &g_rank);
     MPI_Comm_size(MPI_COMM_WORLD, &g_size);
     int json = app_has_flag(argc, argv, "--json");
+    g_stats = app_has_flag(argc, argv, "--stats");
     int repeats = 5;
     double scale = 1.0;
     size_t arena = 160u << 20;
@@ -309,7 +314,7 @@ main(int argc, char **argv)
     if (g_size < 4 || repeats < 1 || scale <= 0 || g_batch < 1 || arena == 0 ||
         g_size - 2 > 64) {
         if (g_rank == 0)
-            fprintf(stderr, "usage: mpirun -n 4 pxs-bench-pipeline [--json] [--repeats R] "
+            fprintf(stderr, "usage: mpirun -n 4 pxs-bench-pipeline [--json] [--stats] [--repeats R] "
                             "[--scale F] [--batch B] [--arena S] [--only pipeline|stream]\n"
                             "(needs >= 4 ranks: generator, dispatcher, >= 2 workers)\n");
         MPI_Finalize();
@@ -377,6 +382,8 @@ main(int argc, char **argv)
             }
         }
     }
+    if (g_stats)
+        app_print_stats(MPI_COMM_WORLD, "end", NULL, g_store);
     DIE_IF(pxs_store_destroy(g_store), "store_destroy");
     free(g_buf[0]);
     free(g_buf[1]);

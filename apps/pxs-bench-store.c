@@ -4,7 +4,7 @@
  * MPI_Get + MPI_Win_flush from a plain MPI_Win_allocate window under the same
  * osc component. Also put (copy-in) against memcpy.
  *
- *   mpirun -n 2 pxs-bench-store [--max-size 256M] [--iters N] [--json]
+ *   mpirun -n 2 pxs-bench-store [--max-size 256M] [--iters N] [--json] [--stats]
  *
  * Rank 0 owns the objects, rank 1 resolves (rank 0 waits in a barrier, as an
  * owner doing other MPI work would). Both paths run in one execution: one
@@ -252,6 +252,10 @@ main(int argc, char **argv)
             fflush(stdout);
         }
         MPI_Barrier(MPI_COMM_WORLD);
+    }
+    if (app_has_flag(argc, argv, "--stats")) {
+        app_print_stats(MPI_COMM_WORLD, "noshm", NULL, st[0]);
+        app_print_stats(MPI_COMM_WORLD, "shm", NULL, st[1]);
     }
     for (int shm = 0; shm < 2; shm++) {
         int rc = pxs_store_destroy(st[shm]);

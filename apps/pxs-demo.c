@@ -19,8 +19,11 @@
  *          --mode group|forward|mpi|all (all) --rate R (average chunks/s per
  *          generator, 0 = as fast as possible; default 0) --steady (no rate
  *          fluctuation; default: bursts alternate with slow phases)
- *          --checksum (store CRC32C, verified on resolve) --arena S (64M)
- *          --quiet (only the summary)
+ *          --checksum (store CRC32C, verified on resolve) --arena S (8M: eight
+ *          1 MiB chunks, small on purpose so that bursts meet arena
+ *          backpressure, visible with PXS_LOG=debug and --stats)
+ *          --quiet (only the summary) --stats (every rank's bus counters after
+ *          each mode, store counters at the end: app_print_stats)
  * Exit status: 0 only if every chunk was resolved and verified in every mode. */
 #include <inttypes.h>
 #include <mpi.h>
@@ -117,6 +120,7 @@ typedef struct demo_opts {
     int checksum;
     size_t arena;
     int quiet;
+    int stats;
 } demo_opts_t;
 
 /* Per-rank, per-mode counters, gathered on rank 0. */
@@ -399,6 +403,8 @@ run_mode(const demo_opts_t *o, int mode, pxs_store_t *store, double *verified_ou
                (int)(sizeof st / sizeof(double)), MPI_DOUBLE, 0, MPI_COMM_WORLD);
     /* Generators wait here until workers resolved everything, so their
      * arenas stay alive; then the bus goes (collective). */
+    if (o->stats)
+        app_print_stats(MPI_COMM_WORLD, mode_name(mode), bus, NULL);
     DIE_IF(pxs_bus_destroy(bus), "bus_destroy");
 
     int ok = 1;
@@ -448,7 +454,7 @@ usage(void)
     fprintf(stderr,
             "usage: mpirun -n N pxs-demo [--generators G] [--chunks N] [--chunk-size S]\n"
             "       [--mode group|forward|mpi|all] [--rate R] [--steady] [--checksum]\n"
-            "       [--arena S] [--quiet]   (N >= G + 2: G generators, 1 dispatcher, workers)\n");
+            "       [--arena S] [--quiet] [--stats]   (N >= G + 2: G generators, 1 dispatcher, workers)\n");
 }
 
 int
@@ -459,7 +465,7 @@ main(int argc, char **argv)
     MPI_Comm_size(MPI_COMM_WORLD, &g_size);
 
     demo_opts_t o = {1, 64, 1u << 20, MODE_GROUP | MODE_FORWARD | MODE_MPI, 0.0, 1, 0,
-                     0, 0};
+                     (size_t)8 << 20, 0, 0};
     const char *v;
     int bad = 0;
     if ((v = app_opt(argc, argv, "--generators")))
@@ -485,6 +491,7 @@ main(int argc, char **argv)
     o.fluctuate = !app_has_flag(argc, argv, "--steady");
     o.checksum = app_has_flag(argc, argv, "--checksum");
     o.quiet = app_has_flag(argc, argv, "--quiet");
+    o.stats = app_has_flag(argc, argv, "--stats");
     if (app_has_flag(argc, argv, "--help") || app_has_flag(argc, argv, "-h"))
         bad = 1;
     if (o.ngen < 1 || g_size < o.ngen + 2 || g_size - o.ngen - 1 > 64)
@@ -522,6 +529,8 @@ main(int argc, char **argv)
         all_ok &= run_mode(&o, mode, store, &total_verified);
         total_sent += (double)o.chunks * o.ngen;
     }
+    if (o.stats)
+        app_print_stats(MPI_COMM_WORLD, "all modes", NULL, store);
     DIE_IF(pxs_store_destroy(store), "store_destroy");
     if (g_rank == 0) {
         printf("pxs-demo: %s (verified %.0f/%.0f chunks over all modes)\n",

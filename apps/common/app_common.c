@@ -124,3 +124,54 @@ app_park(MPI_Comm comm, int idle)
         }
     }
 }
+
+void
+app_print_stats(MPI_Comm comm, const char *label, pxs_bus_t *bus, pxs_store_t *store)
+{
+    int rank = 0, size = 1;
+    MPI_Comm_rank(comm, &rank);
+    MPI_Comm_size(comm, &size);
+    pxs_bus_stats_t b;
+    pxs_store_stats_t s;
+    int hb = bus && pxs_bus_stats_init(&b) == PXS_OK && pxs_bus_stats(bus, &b) == PXS_OK;
+    int hs = store && pxs_store_stats_init(&s) == PXS_OK && pxs_store_stats(store, &s) == PXS_OK;
+    fflush(stdout);
+    for (int r = 0; r < size; r++) {
+        MPI_Barrier(comm);
+        if (r != rank)
+            continue;
+        if (hb) {
+            printf("stats %s rank %d bus: sent=%llu recv=%llu records=%llu appends=%llu "
+                   "ends_sent=%llu ends_recv=%llu topics_closed=%u/%u topics_ended=%u/%u "
+                   "slots=%u depth=%u depth_hwm=%u bp_waits=%llu bp_seconds=%.6f",
+                   label, rank, (unsigned long long)b.events_sent,
+                   (unsigned long long)b.events_received, (unsigned long long)b.records_appended,
+                   (unsigned long long)b.appends, (unsigned long long)b.ends_sent,
+                   (unsigned long long)b.ends_received, b.topics_closed, b.topics_published,
+                   b.topics_ended, b.topics_subscribed, b.mailbox_slots, b.depth_now,
+                   b.depth_hwm, (unsigned long long)b.backpressure_waits,
+                   b.backpressure_seconds);
+            for (uint32_t g = 0; g < b.n_groups; g++) {
+                printf(" group(topic %u):", b.group_topic[g]);
+                for (uint32_t i = 0; i < b.group_members[g] && i < PXS_STATS_MEMBERS_MAX; i++)
+                    printf(" r%d=%llu", b.group_rank[g][i], (unsigned long long)b.group_sent[g][i]);
+            }
+            printf("\n");
+        }
+        if (hs)
+            printf("stats %s rank %d store: puts=%llu bytes_put=%llu resolves=%llu "
+                   "bytes_resolved=%llu self/shm/rma=%llu/%llu/%llu stale=%llu corrupt=%llu "
+                   "put_waits=%llu put_wait_seconds=%.6f arena=%llu used=%llu used_hwm=%llu "
+                   "largest_free=%llu live=%llu\n",
+                   label, rank, (unsigned long long)s.puts, (unsigned long long)s.bytes_put,
+                   (unsigned long long)s.resolves, (unsigned long long)s.bytes_resolved,
+                   (unsigned long long)s.resolves_self, (unsigned long long)s.resolves_shm,
+                   (unsigned long long)s.resolves_rma, (unsigned long long)s.stale,
+                   (unsigned long long)s.corrupt, (unsigned long long)s.put_waits,
+                   s.put_wait_seconds, (unsigned long long)s.arena_bytes,
+                   (unsigned long long)s.arena_used, (unsigned long long)s.arena_hwm,
+                   (unsigned long long)s.largest_free, (unsigned long long)s.objects_live);
+        fflush(stdout);
+    }
+    MPI_Barrier(comm);
+}

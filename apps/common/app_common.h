@@ -6,6 +6,8 @@
 
 #include <mpi.h>
 
+#include "proxystream.h"
+
 /* Monotonic seconds. */
 double app_now(void);
 /* Median of n doubles (sorts a copy). */
@@ -16,6 +18,11 @@ size_t app_parse_size(const char *s);
 int app_has_flag(int argc, char **argv, const char *flag);
 /* Value after `--name` (either "--name v" or "--name=v"), or NULL. */
 const char *app_opt(int argc, char **argv, const char *name);
+
+/* --stats: every rank of comm prints the counters of its bus and/or store
+ * (either may be NULL) on stdout, in rank order, one line per handle,
+ * labelled `label` (pxs_bus_stats, pxs_store_stats). Collective. */
+void app_print_stats(MPI_Comm comm, const char *label, pxs_bus_t *bus, pxs_store_t *store);
 
 /* Wait for every rank of comm (a barrier): MPI_Ibarrier, then MPI_Test with
  * 100 us naps when `idle`, else with sched_yield (a rank that took part

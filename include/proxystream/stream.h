@@ -179,7 +179,27 @@ PXS_API PXS_NODISCARD int pxs_producer_flush(pxs_producer_t *prod);
  *  (END already delivered), PXS_ERR_AGAIN, PXS_ERR_MPI. */
 PXS_API PXS_NODISCARD int pxs_producer_close_topic(pxs_producer_t *prod, uint32_t topic);
 
-/** Counters of this producer (any output may be NULL). */
+/** Counters of one producer. Initialise with pxs_producer_stats_init(&s);
+ *  the library fills what the caller's struct_size covers (see
+ *  proxystream/stats.h). */
+typedef struct pxs_producer_statistics {
+    size_t struct_size;
+    uint64_t sent;           /**< pxs_producer_send calls that returned PXS_OK */
+    uint64_t bytes;          /**< payload bytes those sends put */
+    uint64_t forwarded;      /**< pxs_producer_send_proxy calls that returned PXS_OK */
+    uint64_t failed;         /**< sends and forwards that returned an error */
+    uint32_t topics;         /**< topics in its table (listed, or used) */
+    uint32_t topics_closed;  /**< of those, END delivered */
+    uint32_t topics_closing; /**< of those, END queued but not yet delivered */
+    uint32_t reserved_;
+} pxs_producer_stats_t;
+PXS_API int pxs_producer_stats_init_(pxs_producer_stats_t *s, size_t size);
+#define pxs_producer_stats_init(s) pxs_producer_stats_init_((s), sizeof *(s))
+/** This producer's counters. Local.
+ *  @return PXS_OK, PXS_ERR_INVALID (bad handle, NULL, struct_size too small). */
+PXS_API int pxs_producer_stats2(const pxs_producer_t *prod, pxs_producer_stats_t *out);
+/** Counters of this producer (any output may be NULL); pxs_producer_stats2
+ *  has more. */
 PXS_API int pxs_producer_stats(const pxs_producer_t *prod, uint64_t *sent_out,
                                uint64_t *bytes_out, uint64_t *forwarded_out);
 
@@ -285,8 +305,25 @@ PXS_API PXS_NODISCARD int pxs_consumer_resolve(pxs_consumer_t *cons,
 PXS_API PXS_NODISCARD int pxs_consumer_discard(pxs_consumer_t *cons,
                                                const pxs_event_t *ev);
 
+/** Counters of one consumer. Initialise with pxs_consumer_stats_init(&s). */
+typedef struct pxs_consumer_statistics {
+    size_t struct_size;
+    uint64_t delivered;      /**< events pxs_consumer_next returned */
+    uint64_t dropped;        /**< events the filter dropped */
+    uint64_t resolves;       /**< objects resolved through this consumer */
+    uint64_t resolved_bytes; /**< their bytes */
+    uint64_t topics_ended;   /**< per-topic ENDs seen (absorbed) */
+    int ended;               /**< 1: every subscribed topic ended (PXS_END returned) */
+    int reserved_;
+} pxs_consumer_stats_t;
+PXS_API int pxs_consumer_stats_init_(pxs_consumer_stats_t *s, size_t size);
+#define pxs_consumer_stats_init(s) pxs_consumer_stats_init_((s), sizeof *(s))
+/** This consumer's counters. Local.
+ *  @return PXS_OK, PXS_ERR_INVALID (bad handle, NULL, struct_size too small). */
+PXS_API int pxs_consumer_stats2(const pxs_consumer_t *cons, pxs_consumer_stats_t *out);
 /** Counters (any output may be NULL): events delivered, events dropped by
- *  the filter, bytes resolved through this consumer. */
+ *  the filter, bytes resolved through this consumer; pxs_consumer_stats2
+ *  has more. */
 PXS_API int pxs_consumer_stats(const pxs_consumer_t *cons, uint64_t *delivered_out,
                                uint64_t *dropped_out, uint64_t *resolved_bytes_out);
 

@@ -212,6 +212,72 @@ int_push(int **v, int *n, int x)
     return PXS_OK;
 }
 
+/* ---------------------------------------------------------------- logging */
+/* Append "r1,r2,..." (at most a line's worth) to buf. */
+static void
+ranks_str(char *buf, size_t n, const int *r, int k)
+{
+    size_t o = strlen(buf);
+    for (int i = 0; i < k && o + 16 < n; i++)
+        o += (size_t)snprintf(buf + o, n - o, "%s%d", i ? "," : "", r[i]);
+    if (k && o + 16 >= n)
+        snprintf(buf + o, n - o, ",...");
+}
+
+/* PXS_LOG=debug at bus creation: what this rank publishes and where each
+ * topic's events go, what it subscribes and from how many producers. */
+static void
+log_routing(const struct pxsi_core *c)
+{
+    char line[900];
+    PXSI_DEBUG(SUBSYS, "routing: rank %d of %d publishes %d topic(s), subscribes %d topic(s)",
+               c->rank, c->size, c->n_ptopics, c->n_stopics);
+    for (int ti = 0; ti < c->n_ptopics; ti++) {
+        const struct pxsi_ptopic *pt = &c->ptopics[ti];
+        line[0] = '\0';
+        ranks_str(line, sizeof line, pt->plain, pt->n_plain);
+        for (int gi = 0; gi < pt->n_groups; gi++) {
+            size_t o = strlen(line);
+            snprintf(line + o, sizeof line - o, "; group '%s' members ", pt->groups[gi].name);
+            ranks_str(line, sizeof line, pt->groups[gi].members, pt->groups[gi].n);
+        }
+        PXSI_DEBUG(SUBSYS, "routing: publish topic %u -> %d plain subscriber(s) [%s], %d group(s)",
+                   pt->id, pt->n_plain, line, pt->n_groups);
+    }
+    for (int j = 0; j < c->n_stopics; j++) {
+        const struct pxsi_stopic *st = &c->stopics[j];
+        line[0] = '\0';
+        int k = 0;
+        for (int r = 0; r < c->size; r++)
+            if (st->is_producer[r]) {
+                size_t o = strlen(line);
+                if (o + 16 < sizeof line)
+                    snprintf(line + o, sizeof line - o, "%s%d", k ? "," : "", r);
+                k++;
+            }
+        PXSI_DEBUG(SUBSYS, "routing: subscribe topic %u%s <- %d producer(s) [%s]%s", st->id,
+                   st->is_group ? " (group member)" : "", st->n_producers, line,
+                   st->n_producers == 0 ? ": nobody publishes it, ended from the start" : "");
+    }
+}
+
+/* At most one line per second per group: events sent to each member so far. */
+static void
+log_group(struct pxsi_group *g)
+{
+    double now = pxsi_now();
+    if (now - g->log_t < 1.0)
+        return;
+    g->log_t = now;
+    char line[600] = "";
+    size_t o = 0;
+    for (int i = 0; i < g->n && o + 40 < sizeof line; i++)
+        o += (size_t)snprintf(line + o, sizeof line - o, "%s%d:%llu", i ? " " : "",
+                              g->members[i], (unsigned long long)g->sent[i]);
+    PXSI_DEBUG(SUBSYS, "group '%s' topic %u: events sent per member (rank:count) %s", g->name,
+               g->topic, line);
+}
+
 /* ---------------------------------------------------------------- init */
 int
 pxsi_core_init(struct pxsi_core *c, int rank, int size, unsigned char *const *decls,
@@ -351,7 +417,9 @@ pxsi_core_init(struct pxsi_core *c, int rank, int size, unsigned char *const *de
             g->rr = (uint32_t)rank % (uint32_t)g->n; /* spread producers' first picks */
             g->known = malloc((size_t)g->n * sizeof *g->known);
             g->tried = calloc((size_t)g->n, 1);
-            if (!g->known || !g->tried) {
+            g->sent = calloc((size_t)g->n, sizeof *g->sent);
+            g->topic = pt->id;
+            if (!g->known || !g->tried || !g->sent) {
                 rc = pxsi_err(PXS_ERR_NOMEM, SUBSYS, "group table");
                 goto fail_rc;
             }
@@ -359,6 +427,8 @@ pxsi_core_init(struct pxsi_core *c, int rank, int size, unsigned char *const *de
                 g->known[i] = c->xops->capacity(c->x, g->members[i]);
         }
     }
+    if (PXSI_LOG_ON(PXSI_LOG_DEBUG))
+        log_routing(c);
     return PXS_OK;
 
 fail:
@@ -383,6 +453,7 @@ pxsi_core_fini(struct pxsi_core *c)
             free(c->ptopics[ti].groups[gi].members);
             free(c->ptopics[ti].groups[gi].known);
             free(c->ptopics[ti].groups[gi].tried);
+            free(c->ptopics[ti].groups[gi].sent);
         }
         free(c->ptopics[ti].groups);
     }
@@ -415,6 +486,7 @@ pxsi_core_break(struct pxsi_core *c)
     if (atomic_compare_exchange_strong(&c->broken, &expect, 1)) {
         snprintf(c->broken_detail, sizeof c->broken_detail, "%s", pxs_last_error_detail());
         atomic_store_explicit(&c->broken, 2, memory_order_release);
+        PXSI_DEBUG(SUBSYS, "bus broken on rank %d: %s", c->rank, c->broken_detail);
         if (c->xops->poison)
             c->xops->poison(c->x);
     }
@@ -439,6 +511,7 @@ queue_append(struct pxsi_core *c, struct pxsi_queue *q, int target, uint32_t n)
         pxsi_put_le64(q->recs + (size_t)i * PXSI_REC_SIZE + PXSI_REC_O_LSEQ, (*ls)++);
     }
     int rc = c->xops->append(c->x, target, q->recs, n);
+    PXSI_TRACE(SUBSYS, "append %u record(s) to rank %d: %s", n, target, pxs_errname(rc));
     if (rc != PXS_OK) {
         /* not appended: give the link sequence numbers back, so that a retry
          * does not leave a gap the subscriber would report as corrupt */
@@ -446,6 +519,8 @@ queue_append(struct pxsi_core *c, struct pxsi_queue *q, int target, uint32_t n)
             c->lseq[(size_t)q->tidx[i] * (size_t)c->size + (size_t)target]--;
         return rc;
     }
+    c->st.appends++;
+    c->st.records_appended += n;
     q->n -= n;
     if (q->n) {
         memmove(q->recs, q->recs + (size_t)n * PXSI_REC_SIZE, (size_t)q->n * PXSI_REC_SIZE);
@@ -465,7 +540,27 @@ want_at(struct pxsi_core *c, int target, uint32_t n)
  * group, records go to the first member (from a rotating start) that has
  * credits, so a slow member (full mailbox) gets less. */
 static int
+queue_flush_(struct pxsi_core *c, struct pxsi_queue *q, double timeout, double *t0);
+
+/* A backpressure episode: from the first pause of a flush (every target
+ * full) to the end of that flush (delivered, timed out or failed). */
+static int
 queue_flush(struct pxsi_core *c, struct pxsi_queue *q, double timeout)
+{
+    double t0 = -1.0;
+    int rc = queue_flush_(c, q, timeout, &t0);
+    if (PXSI_UNLIKELY(t0 >= 0)) {
+        double d = pxsi_now() - t0;
+        c->st.bp_waits++;
+        c->st.bp_seconds += d;
+        PXSI_DEBUG(SUBSYS, "backpressure end: %s after %.6f s (%u record(s) still queued)",
+                   rc == PXS_OK ? "delivered" : pxs_errname(rc), d, q->n);
+    }
+    return rc;
+}
+
+static int
+queue_flush_(struct pxsi_core *c, struct pxsi_queue *q, double timeout, double *t0)
 {
     /* the transport's progress hook: this rank's own window needs progress
      * too (docs/DESIGN.md, section "Back-off rules") */
@@ -518,6 +613,9 @@ queue_flush(struct pxsi_core *c, struct pxsi_queue *q, double timeout)
                 if (got) {
                     if ((rc = queue_append(c, q, m, got)) != PXS_OK)
                         return rc;
+                    g->sent[best] += got;
+                    if (PXSI_LOG_ON(PXSI_LOG_DEBUG))
+                        log_group(g);
                     moved = 1;
                     g->rr = ((uint32_t)best + 1) % (uint32_t)g->n;
                 } else {
@@ -527,6 +625,17 @@ queue_flush(struct pxsi_core *c, struct pxsi_queue *q, double timeout)
         }
         if (moved)
             continue;
+        /* an episode starts when a flush that may wait finds no room (a
+         * non-blocking attempt, timeout 0, is none), even if its deadline
+         * has already passed */
+        if (PXSI_UNLIKELY(*t0 < 0) && timeout != 0) {
+            *t0 = pxsi_now();
+            PXSI_DEBUG(SUBSYS,
+                       "backpressure start: mailbox of rank %d%s full, %u record(s) queued, "
+                       "waiting up to %g s",
+                       blocked, q->target < 0 ? " (and every other member of its group)" : "",
+                       q->n, timeout);
+        }
         if (pxsi_backoff_expired(&b))
             return pxsi_err(PXS_ERR_AGAIN, SUBSYS,
                             "mailbox of rank %d (or its group) full for %g s", blocked,
@@ -613,6 +722,8 @@ core_send(void *state, uint32_t topic, const pxs_proxy_t *proxy, const void *met
             break;
         }
     }
+    c->st.events_sent++;
+    PXSI_TRACE(SUBSYS, "send topic %u seq %llu", topic, (unsigned long long)seq);
     if (seq_out)
         *seq_out = seq;
     return PXS_OK;
@@ -652,6 +763,7 @@ core_close_topic(void *state, uint32_t topic)
         pt->closed = PXSI_TOPIC_CLOSING;
         pxsi_rec_encode(c->srec, topic, c->rank, pt->next_seq, 0, PXSI_REC_F_END, NULL, NULL,
                         0);
+        uint64_t nend = (uint64_t)pt->n_plain;
         for (int i = 0; i < pt->n_plain; i++)
             queue_push(c->direct[pt->plain[i]], c->srec, (uint32_t)ti);
         for (int gi = 0; gi < pt->n_groups; gi++)
@@ -660,14 +772,23 @@ core_close_topic(void *state, uint32_t topic)
                 int dup = 0; /* a member that is also a plain subscriber was handled */
                 for (int i = 0; i < pt->n_plain; i++)
                     dup |= pt->plain[i] == pt->groups[gi].members[k];
-                if (!dup)
+                if (!dup) {
                     queue_push(q, c->srec, (uint32_t)ti);
+                    nend++;
+                }
             }
+        c->st.ends_sent += nend;
+        PXSI_DEBUG(SUBSYS, "END of topic %u (after %llu event(s)) queued for %llu destination(s)",
+                   topic, (unsigned long long)pt->next_seq, (unsigned long long)nend);
     }
     /* AGAIN here: END stays queued; sends on the topic already get CLOSED */
-    if ((rc = flush_all(c, c->send_timeout)) != PXS_OK)
+    if ((rc = flush_all(c, c->send_timeout)) != PXS_OK) {
+        PXSI_DEBUG(SUBSYS, "END of topic %u not delivered yet (%s): it stays queued", topic,
+                   pxs_errname(rc));
         return xrc(c, rc);
+    }
     pt->closed = PXSI_TOPIC_CLOSED;
+    PXSI_DEBUG(SUBSYS, "END of topic %u sent (delivered)", topic);
     return PXS_OK;
 }
 
@@ -747,9 +868,14 @@ core_recv(void *state, pxs_event_t *ev_out, double timeout)
         l->seq_next = seq + 1;
         if (flags & PXSI_REC_F_END) {
             l->ended = 1;
+            c->st.ends_received++;
+            PXSI_DEBUG(SUBSYS, "END received: topic %u from producer %d (%d of %d producer(s) ended)",
+                       topic, (int)prod, st->n_ended + 1, st->n_producers);
             if (++st->n_ended < st->n_producers)
                 continue; /* one producer of several: keep going */
             c->n_stopics_ended++;
+            PXSI_DEBUG(SUBSYS, "topic %u ended (%d of %d subscribed topic(s) ended)", topic,
+                       c->n_stopics_ended, c->n_stopics);
             memset(ev_out, 0, sizeof *ev_out);
             ev_out->topic = topic;
             ev_out->producer = prod;
@@ -765,6 +891,9 @@ core_recv(void *state, pxs_event_t *ev_out, double timeout)
         memcpy(ev_out->meta, r + PXSI_REC_O_META, PXS_EVENT_META_MAX);
         if (st->is_group)
             c->gowed++; /* in flight until the next call */
+        c->st.events_received++;
+        PXSI_TRACE(SUBSYS, "recv topic %u from producer %d seq %llu", topic, (int)prod,
+                   (unsigned long long)seq);
         return PXS_OK;
     }
 }
@@ -834,6 +963,41 @@ pxsi_core_giveback(struct pxsi_core *c)
             pxs_proxy_t p;
             memcpy(p.bytes, r + PXSI_REC_O_PROXY, PXS_PROXY_SIZE);
             (void)pxsi_store_giveback(&p);
+        }
+    }
+}
+
+/* ---------------------------------------------------------------- stats */
+void
+pxsi_core_stats(const struct pxsi_core *c, pxs_bus_stats_t *out)
+{
+    out->broken = atomic_load_explicit(&c->broken, memory_order_acquire) != 0;
+    out->events_sent = c->st.events_sent;
+    out->records_appended = c->st.records_appended;
+    out->appends = c->st.appends;
+    out->ends_sent = c->st.ends_sent;
+    out->backpressure_waits = c->st.bp_waits;
+    out->backpressure_seconds = c->st.bp_seconds;
+    out->events_received = c->st.events_received;
+    out->ends_received = c->st.ends_received;
+    out->depth_hwm = c->st.depth_hwm;
+    out->topics_published = (uint32_t)c->n_ptopics;
+    out->topics_subscribed = (uint32_t)c->n_stopics;
+    out->topics_ended = (uint32_t)c->n_stopics_ended;
+    out->topics_closed = 0;
+    out->n_groups = 0;
+    for (int ti = 0; ti < c->n_ptopics; ti++) {
+        const struct pxsi_ptopic *pt = &c->ptopics[ti];
+        out->topics_closed += pt->closed != PXSI_TOPIC_OPEN;
+        for (int gi = 0; gi < pt->n_groups && out->n_groups < PXS_STATS_GROUPS_MAX; gi++) {
+            const struct pxsi_group *g = &pt->groups[gi];
+            uint32_t k = out->n_groups++;
+            out->group_topic[k] = pt->id;
+            out->group_members[k] = (uint32_t)g->n;
+            for (int i = 0; i < g->n && i < PXS_STATS_MEMBERS_MAX; i++) {
+                out->group_rank[k][i] = g->members[i];
+                out->group_sent[k][i] = g->sent[i];
+            }
         }
     }
 }

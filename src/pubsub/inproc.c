@@ -208,10 +208,22 @@ ip_inbox_next(void *x, unsigned char *rec_out, double timeout)
         }
     }
     memcpy(rec_out, q->recs + (size_t)q->head * PXSI_REC_SIZE, PXSI_REC_SIZE);
+    if (q->count > b->core.st.depth_hwm)
+        b->core.st.depth_hwm = q->count;
     q->head = (q->head + 1) % q->cap;
     q->count--;
     pthread_mutex_unlock(&h->mu);
     return PXS_OK;
+}
+
+static uint32_t
+ip_depth(void *x)
+{
+    struct ip_bus *b = x;
+    pthread_mutex_lock(&b->hub->mu);
+    uint32_t d = b->hub->parts[b->index].q.count;
+    pthread_mutex_unlock(&b->hub->mu);
+    return d;
 }
 
 static const pxsi_xport_ops_t ip_xops = {
@@ -222,6 +234,7 @@ static const pxsi_xport_ops_t ip_xops = {
     .progress = ip_progress,
     .inbox_next = ip_inbox_next,
     .capacity = ip_capacity,
+    .depth = ip_depth,
 };
 
 /* ---------------------------------------------------------------- readiness */
@@ -333,6 +346,17 @@ static const pxsi_sub_ops_t ip_sub_ops = {
     .recv = ip_recv,
 };
 
+/* Counters: the core's once routing exists (before, nothing moved). */
+static void
+ip_stats(pxs_bus_t *bus, pxs_bus_stats_t *out)
+{
+    struct ip_bus *b = bus->backend;
+    if (atomic_load_explicit(&b->ready, memory_order_acquire))
+        pxsi_core_stats(&b->core, out);
+    out->mailbox_slots = b->o.n_subscribe ? b->hub->parts[b->index].q.cap : 0;
+    out->depth_now = ip_depth(b);
+}
+
 static int
 ip_destroy(pxs_bus_t *bus)
 {
@@ -340,6 +364,7 @@ ip_destroy(pxs_bus_t *bus)
     pxs_inproc_hub_t *h = b->hub;
     if (atomic_load_explicit(&b->ready, memory_order_acquire)) {
         pxsi_core_drain_nowait(&b->core);
+        pxsi_bus_stats_at_destroy(bus);
         pxsi_core_giveback(&b->core); /* what stays queued is discarded */
     }
     pxsi_core_fini(&b->core);
@@ -428,6 +453,7 @@ pxs_inproc_bus_create(pxs_inproc_hub_t *hub, int index, const pxs_bus_opts_t *op
     atomic_init(&b->bus.sub_in, 0);
     b->bus.sides_need_multiple = 0; /* the hub mutex serialises the queues */
     b->bus.destroy = ip_destroy;
+    b->bus.stats = ip_stats;
     b->bus.backend = b;
     b->bus.pub = (struct pxs_publisher){PXSI_MAGIC_PUB, &ip_pub_ops, b};
     b->bus.sub = (struct pxs_subscriber){PXSI_MAGIC_SUB, &ip_sub_ops, b};

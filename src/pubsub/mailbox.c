@@ -408,6 +408,15 @@ mb_inbox_next(void *x, unsigned char *rec_out, double timeout)
         if (__atomic_load_n(&seqw[i], __ATOMIC_ACQUIRE) == m->head + 1) {
             MB_CHECK(MPI_Win_sync(m->win));
             memcpy(rec_out, recs + (size_t)i * PXSI_REC_SIZE, PXSI_REC_SIZE);
+            /* depth high-water (stats): is the slot `hwm` records ahead of
+             * this one filled too? One relaxed load per receive, amortised:
+             * every hit raises the mark (docs/DESIGN.md, section "Logging
+             * and statistics") */
+            uint32_t *hwm = &m->core.st.depth_hwm;
+            while (*hwm < S &&
+                   __atomic_load_n(&seqw[(uint32_t)((m->head + *hwm) % S)], __ATOMIC_RELAXED) ==
+                       m->head + *hwm + 1)
+                (*hwm)++;
             m->head++;
             if (++m->pending >= m->credit_batch)
                 return mb_return_credits(m);
@@ -455,6 +464,29 @@ mb_inbox_next(void *x, unsigned char *rec_out, double timeout)
     }
 }
 
+/* Records waiting in this rank's ring now (stats): the filled slots from
+ * the head on. */
+static uint32_t
+mb_depth(void *x)
+{
+    struct mbox *m = x;
+    uint32_t S = m->my_slots, d = 0;
+    const uint64_t *seqw = (const uint64_t *)(void *)(m->base + MB_SEQ);
+    while (d < S &&
+           __atomic_load_n(&seqw[(uint32_t)((m->head + d) % S)], __ATOMIC_RELAXED) == m->head + d + 1)
+        d++;
+    return d;
+}
+
+static void
+mb_stats(pxs_bus_t *bus, pxs_bus_stats_t *out)
+{
+    struct mbox *m = bus->backend;
+    pxsi_core_stats(&m->core, out);
+    out->mailbox_slots = m->my_slots;
+    out->depth_now = mb_depth(m);
+}
+
 static const pxsi_xport_ops_t mb_xops = {
     .take_credits = mb_take_credits,
     .give_group = mb_give_group,
@@ -463,6 +495,7 @@ static const pxsi_xport_ops_t mb_xops = {
     .progress = mb_progress,
     .inbox_next = mb_inbox_next,
     .capacity = mb_capacity,
+    .depth = mb_depth,
 };
 
 /* ---------------------------------------------------------------- create/destroy */
@@ -503,6 +536,7 @@ mb_destroy(pxs_bus_t *bus)
     /* queued sends are delivered if that needs no waiting; the rest is
      * dropped (call pxs_publisher_flush / close_topic before destroying) */
     pxsi_core_drain_nowait(&m->core);
+    pxsi_bus_stats_at_destroy(bus);
     pxsi_core_giveback(&m->core); /* what stays queued is discarded */
     int brc = pxsi_core_check(&m->core); /* a broken bus still gets freed */
     char bdetail[512] = "";
@@ -784,6 +818,25 @@ pxs_bus_create(MPI_Comm comm, const pxs_bus_opts_t *opts, pxs_bus_t **bus_out)
                        "mailbox polls window memory directly and needs the unified model");
     if ((rc = pxsi_agree(m->comm, lrc)) != PXS_OK)
         goto fail;
+    if (PXSI_LOG_ON(PXSI_LOG_DEBUG)) {
+        char osc[200], sole[300] = "";
+        pxsi_win_osc(m->win, osc, sizeof osc);
+        size_t pos = 0;
+        int nsole = 0;
+        for (int r = 0; r < m->size; r++)
+            if (m->sole[r]) {
+                if (pos + 16 < sizeof sole)
+                    pos += (size_t)snprintf(sole + pos, sizeof sole - pos, "%s%d",
+                                            nsole ? "," : "", r);
+                nsole++;
+            }
+        PXSI_DEBUG(SUBSYS,
+                   "mailbox window: MPI_Win_allocate of %lld B (%u slots of %d B), %s; "
+                   "sole-writer path %s: this rank is the only writer of %d mailbox(es) [%s]",
+                   (long long)wsize, m->my_slots, PXSI_REC_SIZE, osc,
+                   pxsi_opt_bool(PXSI_OPT_MAILBOX_SOLE) ? "on" : "off (PXS_MAILBOX_SOLE=0)",
+                   nsole, sole);
+    }
 
     /* initial state, before the epoch opens and before anyone can target it */
     memset(m->base, 0, (size_t)wsize);
@@ -811,6 +864,7 @@ pxs_bus_create(MPI_Comm comm, const pxs_bus_opts_t *opts, pxs_bus_t **bus_out)
     atomic_init(&m->bus.pub_in, 0);
     atomic_init(&m->bus.sub_in, 0);
     m->bus.destroy = mb_destroy;
+    m->bus.stats = mb_stats;
     m->bus.backend = m;
     m->bus.pub = (struct pxs_publisher){PXSI_MAGIC_PUB, &pxsi_core_pub_ops, &m->core};
     m->bus.sub = (struct pxs_subscriber){PXSI_MAGIC_SUB, &pxsi_core_sub_ops, &m->core};

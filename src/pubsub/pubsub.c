@@ -6,6 +6,7 @@
 
 #include "pubsub/pubsub_int.h"
 #include "util/options.h"
+#include "util/stats.h"
 #include "util/util.h"
 
 #define SUBSYS "pubsub"
@@ -220,4 +221,78 @@ pxs_subscriber_recv(pxs_subscriber_t *sub, pxs_event_t *ev_out, double timeout)
     pxs_bus_t *b = sub_bus(sub);
     int rc = side_enter(b, 1);
     return rc != PXS_OK ? rc : side_leave(b, 1, sub->ops->recv(sub->state, ev_out, timeout));
+}
+
+/* ---------------------------------------------------------------- stats */
+int
+pxs_bus_stats_init_(pxs_bus_stats_t *s, size_t size)
+{
+    return pxsi_stats_init(s, size, SUBSYS, "pxs_bus_stats_init");
+}
+
+int
+pxs_bus_stats(pxs_bus_t *bus, pxs_bus_stats_t *out)
+{
+    if (!PXSI_HANDLE_OK(bus, PXSI_MAGIC_BUS))
+        return pxsi_err(PXS_ERR_INVALID, SUBSYS, "pxs_bus_stats: not a bus handle");
+    int rc = pxsi_stats_check(out, SUBSYS, "pxs_bus_stats");
+    if (rc != PXS_OK)
+        return rc;
+    pxs_bus_stats_t full;
+    memset(&full, 0, sizeof full);
+    full.struct_size = sizeof full;
+    full.rank = bus->rank;
+    bus->stats(bus, &full);
+    pxsi_stats_copy(out, &full, sizeof full);
+    return PXS_OK;
+}
+
+void
+pxsi_bus_stats_print(const pxs_bus_stats_t *s, int mode)
+{
+    pxsi_statline_t l;
+    pxsi_sl_begin(&l, mode, "bus");
+    pxsi_sl_i64(&l, "bus_rank", s->rank);
+    pxsi_sl_u64(&l, "sent", s->events_sent);
+    pxsi_sl_u64(&l, "recv", s->events_received);
+    pxsi_sl_u64(&l, "records", s->records_appended);
+    pxsi_sl_u64(&l, "appends", s->appends);
+    pxsi_sl_u64(&l, "ends_sent", s->ends_sent);
+    pxsi_sl_u64(&l, "ends_recv", s->ends_received);
+    pxsi_sl_u64(&l, "topics_pub", s->topics_published);
+    pxsi_sl_u64(&l, "topics_closed", s->topics_closed);
+    pxsi_sl_u64(&l, "topics_sub", s->topics_subscribed);
+    pxsi_sl_u64(&l, "topics_ended", s->topics_ended);
+    pxsi_sl_u64(&l, "slots", s->mailbox_slots);
+    pxsi_sl_u64(&l, "depth", s->depth_now);
+    pxsi_sl_u64(&l, "depth_hwm", s->depth_hwm);
+    pxsi_sl_u64(&l, "bp_waits", s->backpressure_waits);
+    pxsi_sl_dbl(&l, "bp_seconds", s->backpressure_seconds);
+    pxsi_sl_u64(&l, "broken", (uint64_t)s->broken);
+    for (uint32_t g = 0; g < s->n_groups; g++) {
+        char key[48];
+        size_t n = s->group_members[g] < PXS_STATS_MEMBERS_MAX ? s->group_members[g]
+                                                                : PXS_STATS_MEMBERS_MAX;
+        snprintf(key, sizeof key, "group%u_topic", g);
+        pxsi_sl_u64(&l, key, s->group_topic[g]);
+        snprintf(key, sizeof key, "group%u_ranks", g);
+        pxsi_sl_i32s(&l, key, s->group_rank[g], n);
+        snprintf(key, sizeof key, "group%u_sent", g);
+        pxsi_sl_u64s(&l, key, s->group_sent[g], n);
+    }
+    pxsi_sl_end(&l);
+}
+
+void
+pxsi_bus_stats_at_destroy(pxs_bus_t *bus)
+{
+    int mode = pxsi_stats_mode();
+    if (mode == PXSI_STATS_OFF)
+        return;
+    pxs_bus_stats_t s;
+    memset(&s, 0, sizeof s);
+    s.struct_size = sizeof s;
+    s.rank = bus->rank;
+    bus->stats(bus, &s);
+    pxsi_bus_stats_print(&s, mode);
 }

@@ -18,6 +18,7 @@
 #include <stdint.h>
 
 #include "proxystream/pubsub.h"
+#include "proxystream/stats.h"
 #include "proxystream/status.h"
 #include "pubsub/pubsub_stream.h"
 #include "util/options.h"
@@ -101,6 +102,8 @@ typedef struct pxsi_xport_ops {
     int (*inbox_next)(void *x, unsigned char *rec_out, double timeout);
     /* largest append accepted at target (its ring size); 0: not a mailbox */
     uint32_t (*capacity)(void *x, int target);
+    /* records waiting in this rank's inbox now (stats; may be NULL) */
+    uint32_t (*depth)(void *x);
 } pxsi_xport_ops_t;
 
 /* ---------------------------------------------------------------- declarations */
@@ -121,6 +124,9 @@ struct pxsi_group {
     uint32_t *known; /* free credits last seen at each member */
     unsigned char *tried; /* [n] scratch: members tried in this pass */
     struct pxsi_queue *q;
+    uint32_t topic;
+    uint64_t *sent;  /* [n] events this rank sent to each member (stats) */
+    double log_t;    /* last debug line on member choices (one per second) */
 };
 struct pxsi_ptopic {
     uint32_t id;
@@ -151,8 +157,19 @@ struct pxsi_link {
     int ended;
 };
 
+/* Counters of a bus (pxs_bus_stats): plain fields, the publisher's written
+ * by the publishing thread, the subscriber's by the receiving thread. */
+struct pxsi_core_stats {
+    uint64_t events_sent, records_appended, appends, ends_sent;
+    uint64_t bp_waits;
+    double bp_seconds;
+    uint64_t events_received, ends_received;
+    uint32_t depth_hwm; /* written by the transport's inbox_next */
+};
+
 struct pxsi_core {
     int rank, size;
+    struct pxsi_core_stats st;
     const pxsi_xport_ops_t *xops;
     void *x;
     uint32_t batch;
@@ -194,6 +211,13 @@ int pxsi_core_break(struct pxsi_core *c);
 int pxsi_core_init(struct pxsi_core *c, int rank, int size, unsigned char *const *decls,
                    const pxs_bus_opts_t *o, const pxsi_xport_ops_t *xops, void *x);
 void pxsi_core_fini(struct pxsi_core *c);
+/* The core's counters and END state into out (rank, slots, depth: the
+ * transport's). */
+void pxsi_core_stats(const struct pxsi_core *c, pxs_bus_stats_t *out);
+/* PXS_STATS at destroy: print a bus's counters (pubsub.c). */
+void pxsi_bus_stats_print(const pxs_bus_stats_t *s, int mode);
+/* At a bus's destroy (after its last delivery attempt): PXS_STATS output. */
+void pxsi_bus_stats_at_destroy(pxs_bus_t *bus);
 /* Best-effort delivery of queued records without waiting (used at destroy). */
 void pxsi_core_drain_nowait(struct pxsi_core *c);
 
@@ -209,6 +233,8 @@ struct pxs_bus {
     atomic_int pub_in, sub_in;
     int sides_need_multiple; /* MPI bus below MPI_THREAD_MULTIPLE */
     int (*destroy)(pxs_bus_t *bus);
+    /* this rank's counters into a full-size struct (pxs_bus_stats) */
+    void (*stats)(pxs_bus_t *bus, pxs_bus_stats_t *out);
     void *backend;
     struct pxs_publisher pub;
     struct pxs_subscriber sub;

@@ -86,6 +86,8 @@ pxsi_arena_alloc(pxsi_arena_t *a, uint64_t size, uint32_t *slot_out, uint64_t *o
             a->rover = s;
             a->nlive++;
             a->used += need;
+            if (a->used > a->used_hwm)
+                a->used_hwm = a->used;
             if (s + 1 > a->hwm)
                 a->hwm = s + 1;
             *slot_out = s;

@@ -60,17 +60,59 @@ pxsi_conn_alloc(const char *subsys, pxsi_arena_t *a, size_t len, double timeout,
     pxsi_backoff_t b;
     pxsi_backoff_init(&b, timeout);
     int waited = 0;
+    double t0 = 0;
     while (rc == PXS_ERR_AGAIN) {
-        if (pxsi_backoff_expired(&b))
-            return pxsi_arena_full_detail(a, PXS_ERR_AGAIN, subsys, len, timeout);
-        if (!waited++)
+        /* a put that may wait (timeout != 0) and finds no room is one wait,
+         * even if its deadline passed before the first pause */
+        if (!waited && timeout == 0) {
+            rc = pxsi_arena_full_detail(a, PXS_ERR_AGAIN, subsys, len, timeout);
+            break;
+        }
+        if (!waited++) {
             (*w->waits)++;
+            t0 = pxsi_now();
+            if (PXSI_LOG_ON(PXSI_LOG_DEBUG)) {
+                uint32_t ngaps = 0;
+                uint64_t largest = 0;
+                pxsi_arena_gaps(a, &ngaps, &largest);
+                PXSI_DEBUG(subsys,
+                           "backpressure start: arena full for a put of %zu B (used %llu of "
+                           "%llu B, %u live object(s), largest free block %llu B), waiting up "
+                           "to %g s",
+                           len, (unsigned long long)a->used, (unsigned long long)a->cap,
+                           a->nlive, (unsigned long long)largest, timeout);
+            }
+        }
+        if (pxsi_backoff_expired(&b)) {
+            rc = pxsi_arena_full_detail(a, PXS_ERR_AGAIN, subsys, len, timeout);
+            break;
+        }
         w->pause(w->ctx, &b);
         if ((rc = w->reclaim(w->ctx)) != PXS_OK)
-            return rc;
+            break;
         rc = pxsi_arena_alloc(a, len, &out->slot, &out->off);
     }
+    if (waited) {
+        double d = pxsi_now() - t0;
+        if (w->wait_seconds)
+            *w->wait_seconds += d;
+        PXSI_DEBUG(subsys, "backpressure end: put of %zu B %s after %.6f s", len,
+                   rc == PXS_OK ? "got its block" : pxs_errname(rc), d);
+    }
     return rc;
+}
+
+void
+pxsi_conn_arena_stats(const pxsi_arena_t *a, pxsi_store_stats_t *out)
+{
+    uint32_t ngaps = 0;
+    uint64_t largest = 0;
+    pxsi_arena_gaps(a, &ngaps, &largest);
+    out->arena_cap = a->cap;
+    out->arena_used = a->used;
+    out->arena_hwm = a->used_hwm;
+    out->largest_free = largest;
+    out->objects_live = a->nlive;
 }
 
 uint16_t

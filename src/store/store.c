@@ -15,12 +15,58 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "proxystream/stats.h"
 #include "store/registry.h"
 #include "store/store_int.h"
 #include "util/options.h"
-#include "util/options.h"
+#include "util/stats.h"
 
 #define SUBSYS "store"
+
+/* Front-end counters (pxs_store_stats): plain increments; the local
+ * connector may be used from several threads at once, so there under mu. */
+#define FST_ADD(s, stmt)                                                       \
+    do {                                                                       \
+        if ((s)->kind == PXS_CONN_LOCAL) {                                     \
+            pthread_mutex_lock(&(s)->mu);                                      \
+            stmt;                                                              \
+            pthread_mutex_unlock(&(s)->mu);                                    \
+        } else {                                                               \
+            stmt;                                                              \
+        }                                                                      \
+    } while (0)
+
+/* A STALE or CORRUPT outcome of a call that names an object: counted, and
+ * at debug level logged with the proxy's owner, slot and generation (as far
+ * as it decoded). Other codes pass through. */
+static int
+bad_proxy(pxs_store_t *s, const pxs_proxy_info_t *pi, int rc, const char *what)
+{
+    if (PXSI_LIKELY(rc != PXS_ERR_STALE && rc != PXS_ERR_CORRUPT))
+        return rc;
+    if (rc == PXS_ERR_STALE)
+        FST_ADD(s, s->fst.stale++);
+    else
+        FST_ADD(s, s->fst.corrupt++);
+    PXSI_DEBUG(SUBSYS,
+               "%s: %s proxy: owner %u slot %u gen %llu offset %llu size %llu (store "
+               "0x%016llx): %s",
+               what, pxs_errname(rc), pi->owner, pxsi_gen_slot(pi->generation),
+               (unsigned long long)pxsi_gen_gen(pi->generation), (unsigned long long)pi->offset,
+               (unsigned long long)pi->size, (unsigned long long)pi->store_nonce,
+               pxs_last_error_detail());
+    return rc;
+}
+
+/* A resolve (or view) that delivered n bytes. */
+static void
+resolved(pxs_store_t *s, const pxs_proxy_info_t *pi, size_t n)
+{
+    FST_ADD(s, (s->fst.resolves++, s->fst.bytes_resolved += n));
+    PXSI_TRACE(SUBSYS, "resolve owner %u slot %u gen %llu: %zu B", pi->owner,
+               pxsi_gen_slot(pi->generation), (unsigned long long)pxsi_gen_gen(pi->generation),
+               n);
+}
 
 /* ------------------------------------------------------------ options */
 int
@@ -283,6 +329,90 @@ pxs_store_create(MPI_Comm comm, const pxs_store_opts_t *opts, pxs_store_t **stor
     return PXS_OK;
 }
 
+/* ------------------------------------------------------------ stats */
+static void
+store_stats_full(pxs_store_t *s, pxs_store_stats_t *f)
+{
+    memset(f, 0, sizeof *f);
+    f->struct_size = sizeof *f;
+    f->rank = s->rank;
+    f->connector = s->kind;
+    pxsi_store_stats_t cs;
+    memset(&cs, 0, sizeof cs);
+    if (s->ops->stats)
+        s->ops->stats(s->st, &cs);
+    if (s->kind == PXS_CONN_LOCAL)
+        pthread_mutex_lock(&s->mu);
+    f->puts = s->fst.puts;
+    f->bytes_put = s->fst.bytes_put;
+    f->resolves = s->fst.resolves;
+    f->bytes_resolved = s->fst.bytes_resolved;
+    f->stale = s->fst.stale;
+    f->corrupt = s->fst.corrupt;
+    if (s->kind == PXS_CONN_LOCAL)
+        pthread_mutex_unlock(&s->mu);
+    f->resolves_self = cs.resolves_self;
+    f->resolves_shm = cs.resolves_shm;
+    f->resolves_rma = cs.resolves_rma;
+    f->put_waits = cs.put_waits;
+    f->put_wait_seconds = cs.put_wait_seconds;
+    f->arena_bytes = cs.arena_cap;
+    f->arena_used = cs.arena_used;
+    f->arena_hwm = cs.arena_hwm;
+    f->largest_free = cs.largest_free;
+    f->objects_live = cs.objects_live;
+    f->reclaimed = cs.reclaimed;
+}
+
+static void
+store_stats_print(const pxs_store_stats_t *f, int mode)
+{
+    pxsi_statline_t l;
+    pxsi_sl_begin(&l, mode, "store");
+    pxsi_sl_i64(&l, "store_rank", f->rank);
+    pxsi_sl_i64(&l, "connector", f->connector);
+    pxsi_sl_u64(&l, "puts", f->puts);
+    pxsi_sl_u64(&l, "bytes_put", f->bytes_put);
+    pxsi_sl_u64(&l, "resolves", f->resolves);
+    pxsi_sl_u64(&l, "bytes_resolved", f->bytes_resolved);
+    pxsi_sl_u64(&l, "self", f->resolves_self);
+    pxsi_sl_u64(&l, "shm", f->resolves_shm);
+    pxsi_sl_u64(&l, "rma", f->resolves_rma);
+    pxsi_sl_u64(&l, "stale", f->stale);
+    pxsi_sl_u64(&l, "corrupt", f->corrupt);
+    pxsi_sl_u64(&l, "put_waits", f->put_waits);
+    pxsi_sl_dbl(&l, "put_wait_seconds", f->put_wait_seconds);
+    pxsi_sl_u64(&l, "arena", f->arena_bytes);
+    pxsi_sl_u64(&l, "used", f->arena_used);
+    pxsi_sl_u64(&l, "used_hwm", f->arena_hwm);
+    pxsi_sl_u64(&l, "largest_free", f->largest_free);
+    pxsi_sl_u64(&l, "live", f->objects_live);
+    pxsi_sl_u64(&l, "reclaimed", f->reclaimed);
+    pxsi_sl_u64(&l, "spill_objects", f->spill_objects);
+    pxsi_sl_u64(&l, "spill_bytes", f->spill_bytes);
+    pxsi_sl_end(&l);
+}
+
+int
+pxs_store_stats_init_(pxs_store_stats_t *st, size_t size)
+{
+    return pxsi_stats_init(st, size, SUBSYS, "pxs_store_stats_init");
+}
+
+static int
+store_stats(pxs_store_t *s, pxs_store_stats_t *out)
+{
+    if (!store_ok(s))
+        return pxsi_err(PXS_ERR_INVALID, SUBSYS, "stats: not a live store handle");
+    int rc = pxsi_stats_check(out, SUBSYS, "pxs_store_stats");
+    if (rc)
+        return rc;
+    pxs_store_stats_t full;
+    store_stats_full(s, &full);
+    pxsi_stats_copy(out, &full, sizeof full);
+    return PXS_OK;
+}
+
 int
 pxs_store_destroy(pxs_store_t *s)
 {
@@ -320,6 +450,12 @@ pxs_store_destroy(pxs_store_t *s)
         return rc;
     }
     pxsi_store_unregister(s);
+    int smode = pxsi_stats_mode();
+    if (smode != PXSI_STATS_OFF) {
+        pxs_store_stats_t full;
+        store_stats_full(s, &full);
+        store_stats_print(&full, smode);
+    }
     rc = s->ops->destroy(s->st);
     if (s->comm != MPI_COMM_NULL)
         MPI_Comm_free(&s->comm);
@@ -361,6 +497,10 @@ store_put(pxs_store_t *s, const void *data, size_t len, const pxs_put_opts_t *op
     pi.store_nonce = s->nonce;
     pi.topic = o.topic;
     pi.seq = o.seq;
+    FST_ADD(s, (s->fst.puts++, s->fst.bytes_put += len));
+    PXSI_TRACE(SUBSYS, "put %zu B: slot %u gen %llu offset %llu", len,
+               pxsi_gen_slot(pi.generation), (unsigned long long)pxsi_gen_gen(pi.generation),
+               (unsigned long long)pi.offset);
     return pxs_proxy_encode(&pi, proxy_out);
 }
 
@@ -368,6 +508,7 @@ store_put(pxs_store_t *s, const void *data, size_t len, const pxs_put_opts_t *op
 static int
 check_proxy(const pxs_store_t *s, const pxs_proxy_t *proxy, pxs_proxy_info_t *pi)
 {
+    memset(pi, 0, sizeof *pi);
     if (!proxy)
         return pxsi_err(PXS_ERR_INVALID, SUBSYS, "NULL proxy");
     int rc = pxs_proxy_decode(proxy->bytes, PXS_PROXY_SIZE, pi);
@@ -404,7 +545,7 @@ store_resolve(pxs_store_t *s, const pxs_proxy_t *proxy, void *buf, size_t cap,
     pxs_proxy_info_t pi;
     int rc = check_proxy(s, proxy, &pi);
     if (rc)
-        return rc;
+        return bad_proxy(s, &pi, rc, "resolve");
     if (pi.size > cap) {
         if (len_out)
             *len_out = (size_t)pi.size;
@@ -413,7 +554,10 @@ store_resolve(pxs_store_t *s, const pxs_proxy_t *proxy, void *buf, size_t cap,
     }
     size_t n = 0;
     rc = s->ops->resolve(s->st, &pi, buf, cap, &n);
-    if (rc == PXS_OK && len_out)
+    if (rc != PXS_OK)
+        return bad_proxy(s, &pi, rc, "resolve");
+    resolved(s, &pi, n);
+    if (len_out)
         *len_out = n;
     return rc;
 }
@@ -429,7 +573,7 @@ store_resolve_alloc(pxs_store_t *s, const pxs_proxy_t *proxy, void **buf_out,
     pxs_proxy_info_t pi;
     int rc = check_proxy(s, proxy, &pi);
     if (rc)
-        return rc;
+        return bad_proxy(s, &pi, rc, "resolve_alloc");
     if (pi.size > SIZE_MAX - 1)
         return pxsi_err(PXS_ERR_CORRUPT, SUBSYS, "resolve_alloc: size out of range");
     /* A forged size is bounded by the owner's arena, checked by the
@@ -442,8 +586,9 @@ store_resolve_alloc(pxs_store_t *s, const pxs_proxy_t *proxy, void **buf_out,
     rc = s->ops->resolve(s->st, &pi, b, (size_t)pi.size, &n);
     if (rc) {
         free(b);
-        return rc;
+        return bad_proxy(s, &pi, rc, "resolve_alloc");
     }
+    resolved(s, &pi, n);
     *buf_out = b;
     if (len_out)
         *len_out = n;
@@ -462,12 +607,13 @@ store_view(pxs_store_t *s, const pxs_proxy_t *proxy, pxs_view_t *view_out)
     pxs_proxy_info_t pi;
     int rc = check_proxy(s, proxy, &pi);
     if (rc)
-        return rc;
+        return bad_proxy(s, &pi, rc, "view");
     pxs_view_t v;
     memset(&v, 0, sizeof v);
     rc = s->ops->view(s->st, &pi, &v);
     if (rc)
-        return rc;
+        return bad_proxy(s, &pi, rc, "view");
+    resolved(s, &pi, v.len);
     pthread_mutex_lock(&s->mu);
     if (s->nviews == s->vcap) {
         int ncap = s->vcap ? 2 * s->vcap : 8;
@@ -556,7 +702,7 @@ store_resolve_start(pxs_store_t *s, const pxs_proxy_t *proxy, void *buf, size_t 
     pxs_proxy_info_t pi;
     int rc = check_proxy(s, proxy, &pi);
     if (rc)
-        return rc;
+        return bad_proxy(s, &pi, rc, "resolve_start");
     pxs_request_t *r = calloc(1, sizeof *r);
     if (!r)
         return pxsi_err(PXS_ERR_NOMEM, SUBSYS, "request");
@@ -574,7 +720,7 @@ store_resolve_start(pxs_store_t *s, const pxs_proxy_t *proxy, void *buf, size_t 
         rc = s->ops->resolve_start(s->st, &pi, buf, cap, r);
         if (rc) {
             free(r);
-            return rc;
+            return bad_proxy(s, &pi, rc, "resolve_start");
         }
     }
     req_note(r);
@@ -595,6 +741,10 @@ req_finish(pxs_request_t *r, size_t *len_out)
     pthread_mutex_lock(&s->mu);
     s->outstanding--;
     pthread_mutex_unlock(&s->mu);
+    if (st == PXS_OK)
+        resolved(s, &r->pi, r->len);
+    else if (st == PXS_ERR_STALE || st == PXS_ERR_CORRUPT)
+        (void)bad_proxy(s, &r->pi, st, "async resolve");
     char why[sizeof r->why];
     memcpy(why, r->why, sizeof why);
     r->magic = PXSI_MAGIC_DEAD;
@@ -651,8 +801,8 @@ store_evict(pxs_store_t *s, const pxs_proxy_t *proxy)
     pxs_proxy_info_t pi;
     int rc = check_proxy(s, proxy, &pi);
     if (rc)
-        return rc;
-    return s->ops->evict(s->st, &pi);
+        return bad_proxy(s, &pi, rc, "evict");
+    return bad_proxy(s, &pi, s->ops->evict(s->st, &pi), "evict");
 }
 
 static int
@@ -664,8 +814,8 @@ store_drop(pxs_store_t *s, const pxs_proxy_t *proxy)
     pxs_proxy_info_t pi;
     int rc = check_proxy(s, proxy, &pi);
     if (rc)
-        return rc;
-    return s->ops->drop(s->st, &pi);
+        return bad_proxy(s, &pi, rc, "drop");
+    return bad_proxy(s, &pi, s->ops->drop(s->st, &pi), "drop");
 }
 
 static int
@@ -714,6 +864,12 @@ pxs_store_rank(const pxs_store_t *s)
         leave((s), held_);                                                     \
         return grc_;                                                           \
     } while (0)
+
+int
+pxs_store_stats(pxs_store_t *s, pxs_store_stats_t *out)
+{
+    GUARDED(s, "stats", store_stats(s, out));
+}
 
 int
 pxs_store_put(pxs_store_t *s, const void *data, size_t len, const pxs_put_opts_t *opts,

@@ -74,6 +74,7 @@ typedef struct pxsi_arena {
     uint32_t hwm;         /* highest slot index ever handed out + 1 */
     uint32_t nretired;    /* slots retired for good (generation exhausted) */
     uint64_t used;        /* bytes in live blocks (rounded) */
+    uint64_t used_hwm;    /* most bytes ever in live blocks (stats) */
     uint32_t *prev, *next, *free_stack;
     uint64_t *off, *len;
 } pxsi_arena_t;
@@ -110,6 +111,9 @@ typedef struct pxsi_store_stats {
     uint64_t gets;            /* MPI_Get/Rget calls (chunks) */
     uint64_t put_waits;       /* puts that had to wait for space */
     uint64_t reclaimed;       /* objects freed */
+    double put_wait_seconds;  /* total time those puts waited */
+    /* the arena now (filled by pxsi_conn_arena_stats when asked) */
+    uint64_t arena_cap, arena_used, arena_hwm, largest_free, objects_live;
 } pxsi_store_stats_t;
 
 /* Paths, for tests and the benchmark. */
@@ -191,6 +195,7 @@ typedef struct pxsi_conn_waiter {
     void (*pause)(void *ctx, pxsi_backoff_t *b);
     void *ctx;
     uint64_t *waits;
+    double *wait_seconds; /* pxsi_store_stats_t.put_wait_seconds */
 } pxsi_conn_waiter_t;
 typedef struct pxsi_conn_block {
     uint32_t slot;
@@ -198,6 +203,9 @@ typedef struct pxsi_conn_block {
 } pxsi_conn_block_t;
 int pxsi_conn_alloc(const char *subsys, pxsi_arena_t *a, size_t len, double timeout,
                     const pxsi_conn_waiter_t *w, pxsi_conn_block_t *out);
+/* The arena part of a connector's stats (capacity, used, high-water,
+ * largest free block, live objects). O(live blocks). */
+void pxsi_conn_arena_stats(const pxsi_arena_t *a, pxsi_store_stats_t *out);
 /* A put's proxy flags and budget from its options. */
 uint16_t pxsi_conn_put_flags(const pxs_put_opts_t *o);
 int64_t pxsi_conn_put_budget(const pxs_put_opts_t *o);
@@ -338,6 +346,11 @@ struct pxs_store {
     pxsi_view_rec_t *vt;
     uint64_t next_view;
     atomic_int in_use;    /* RMA only: a call is running (see above) */
+    /* front-end counters (pxs_store_stats): plain fields; the local
+     * connector, usable from several threads, updates them under mu */
+    struct {
+        uint64_t puts, bytes_put, resolves, bytes_resolved, stale, corrupt;
+    } fst;
     int thread_level;     /* MPI_Query_thread at create (RMA) */
 };
 

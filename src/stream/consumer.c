@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "stream/stream_internal.h"
+#include "util/stats.h"
 #include "util/util.h"
 
 #define SUBSYS "stream"
@@ -119,6 +120,7 @@ pxs_consumer_next(pxs_consumer_t *cons, pxs_event_t *ev_out, double timeout)
                 return PXS_END;
             }
             /* one topic ended; others still open: keep going */
+            cons->topics_ended++;
         } else {
             return rc; /* PXS_TIMEOUT or a failure */
         }
@@ -138,8 +140,10 @@ pxs_consumer_resolve(pxs_consumer_t *cons, const pxs_event_t *ev, void *buf, siz
                         !ev ? "event NULL" : "consumer has no store");
     size_t len = 0;
     int rc = pxs_store_resolve(cons->store, &ev->proxy, buf, cap, &len);
-    if (rc == PXS_OK)
+    if (rc == PXS_OK) {
         cons->resolved_bytes += len;
+        cons->resolves++;
+    }
     if (len_out && (rc == PXS_OK || rc == PXS_ERR_TRUNC))
         *len_out = len;
     return rc;
@@ -163,6 +167,7 @@ pxs_consumer_next_object(pxs_consumer_t *cons, pxs_event_t *ev_out, void **data_
     if (rc < 0)
         return rc;
     cons->resolved_bytes += len;
+    cons->resolves++;
     *data_out = buf;
     *len_out = len;
     return PXS_OK;
@@ -209,12 +214,59 @@ pxsi_consumer_free(pxs_consumer_t *cons)
 }
 
 int
+pxs_consumer_stats_init_(pxs_consumer_stats_t *s, size_t size)
+{
+    return pxsi_stats_init(s, size, SUBSYS, "pxs_consumer_stats_init");
+}
+
+static void
+cons_stats_full(const pxs_consumer_t *c, pxs_consumer_stats_t *f)
+{
+    memset(f, 0, sizeof *f);
+    f->struct_size = sizeof *f;
+    f->delivered = c->delivered;
+    f->dropped = c->dropped;
+    f->resolves = c->resolves;
+    f->resolved_bytes = c->resolved_bytes;
+    f->topics_ended = c->topics_ended;
+    f->ended = c->ended;
+}
+
+int
+pxs_consumer_stats2(const pxs_consumer_t *cons, pxs_consumer_stats_t *out)
+{
+    if (!PXSI_HANDLE_OK(cons, PXSI_CONSUMER_MAGIC))
+        return pxsi_err(PXS_ERR_INVALID, SUBSYS, "consumer_stats2: bad consumer handle");
+    int rc = pxsi_stats_check(out, SUBSYS, "pxs_consumer_stats2");
+    if (rc != PXS_OK)
+        return rc;
+    pxs_consumer_stats_t f;
+    cons_stats_full(cons, &f);
+    pxsi_stats_copy(out, &f, sizeof f);
+    return PXS_OK;
+}
+
+int
 pxs_consumer_destroy(pxs_consumer_t *cons)
 {
     if (!cons)
         return PXS_OK;
     if (!PXSI_HANDLE_OK(cons, PXSI_CONSUMER_MAGIC))
         return pxsi_err(PXS_ERR_INVALID, SUBSYS, "consumer_destroy: bad consumer handle");
+    int mode = pxsi_stats_mode();
+    if (mode != PXSI_STATS_OFF) {
+        pxs_consumer_stats_t f;
+        cons_stats_full(cons, &f);
+        pxsi_statline_t l;
+        pxsi_sl_begin(&l, mode, "consumer");
+        pxsi_sl_u64(&l, "delivered", f.delivered);
+        pxsi_sl_u64(&l, "dropped", f.dropped);
+        pxsi_sl_u64(&l, "resolves", f.resolves);
+        pxsi_sl_u64(&l, "resolved_bytes", f.resolved_bytes);
+        pxsi_sl_u64(&l, "topics_ended", f.topics_ended);
+        pxsi_sl_u64(&l, "ended", (uint64_t)f.ended);
+        pxsi_sl_end(&l);
+    }
     pxsi_consumer_poison(cons);
     pxsi_consumer_free(cons);
     return PXS_OK;

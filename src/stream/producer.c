@@ -25,6 +25,7 @@
 
 #include "pubsub/pubsub_stream.h"
 #include "stream/stream_internal.h"
+#include "util/stats.h"
 #include "util/util.h"
 
 #define SUBSYS "stream"
@@ -274,9 +275,9 @@ check_meta(const void *meta, size_t meta_len)
     return PXS_OK;
 }
 
-int
-pxs_producer_send(pxs_producer_t *prod, uint32_t topic, const void *data, size_t len,
-                  const pxs_send_opts_t *opts, pxs_proxy_t *proxy_out)
+static int
+prod_send(pxs_producer_t *prod, uint32_t topic, const void *data, size_t len,
+          const pxs_send_opts_t *opts, pxs_proxy_t *proxy_out)
 {
     if (!PXSI_HANDLE_OK(prod, PXSI_PRODUCER_MAGIC))
         return pxsi_err(PXS_ERR_INVALID, SUBSYS, "producer_send: bad producer handle");
@@ -368,8 +369,18 @@ pxs_producer_send(pxs_producer_t *prod, uint32_t topic, const void *data, size_t
 }
 
 int
-pxs_producer_send_proxy(pxs_producer_t *prod, uint32_t topic, const pxs_proxy_t *proxy,
-                        const void *meta, size_t meta_len)
+pxs_producer_send(pxs_producer_t *prod, uint32_t topic, const void *data, size_t len,
+                  const pxs_send_opts_t *opts, pxs_proxy_t *proxy_out)
+{
+    int rc = prod_send(prod, topic, data, len, opts, proxy_out);
+    if (PXSI_UNLIKELY(rc < 0) && PXSI_HANDLE_OK(prod, PXSI_PRODUCER_MAGIC))
+        prod->failed++;
+    return rc;
+}
+
+static int
+prod_send_proxy(pxs_producer_t *prod, uint32_t topic, const pxs_proxy_t *proxy,
+                const void *meta, size_t meta_len)
 {
     if (!PXSI_HANDLE_OK(prod, PXSI_PRODUCER_MAGIC))
         return pxsi_err(PXS_ERR_INVALID, SUBSYS, "send_proxy: bad producer handle");
@@ -399,6 +410,16 @@ pxs_producer_send_proxy(pxs_producer_t *prod, uint32_t topic, const pxs_proxy_t 
     prod->forwarded++;
     prod_after_publish(prod); /* accepted: from here the send succeeded */
     return PXS_OK;
+}
+
+int
+pxs_producer_send_proxy(pxs_producer_t *prod, uint32_t topic, const pxs_proxy_t *proxy,
+                        const void *meta, size_t meta_len)
+{
+    int rc = prod_send_proxy(prod, topic, proxy, meta, meta_len);
+    if (PXSI_UNLIKELY(rc < 0) && PXSI_HANDLE_OK(prod, PXSI_PRODUCER_MAGIC))
+        prod->failed++;
+    return rc;
 }
 
 int
@@ -461,6 +482,59 @@ pxs_producer_stats(const pxs_producer_t *prod, uint64_t *sent_out, uint64_t *byt
 }
 
 int
+pxs_producer_stats_init_(pxs_producer_stats_t *s, size_t size)
+{
+    return pxsi_stats_init(s, size, SUBSYS, "pxs_producer_stats_init");
+}
+
+static void
+prod_stats_full(const pxs_producer_t *p, pxs_producer_stats_t *f)
+{
+    memset(f, 0, sizeof *f);
+    f->struct_size = sizeof *f;
+    f->sent = p->sent;
+    f->bytes = p->bytes;
+    f->forwarded = p->forwarded;
+    f->failed = p->failed;
+    f->topics = (uint32_t)p->n_topics;
+    for (size_t i = 0; i < p->n_topics; i++) {
+        f->topics_closed += p->topics[i].closed == PXSI_TOPIC_CLOSED;
+        f->topics_closing += p->topics[i].closed == PXSI_TOPIC_CLOSING;
+    }
+}
+
+int
+pxs_producer_stats2(const pxs_producer_t *prod, pxs_producer_stats_t *out)
+{
+    if (!PXSI_HANDLE_OK(prod, PXSI_PRODUCER_MAGIC))
+        return pxsi_err(PXS_ERR_INVALID, SUBSYS, "producer_stats2: bad producer handle");
+    int rc = pxsi_stats_check(out, SUBSYS, "pxs_producer_stats2");
+    if (rc != PXS_OK)
+        return rc;
+    pxs_producer_stats_t f;
+    prod_stats_full(prod, &f);
+    pxsi_stats_copy(out, &f, sizeof f);
+    return PXS_OK;
+}
+
+static void
+prod_stats_print(const pxs_producer_t *p, int mode)
+{
+    pxs_producer_stats_t f;
+    prod_stats_full(p, &f);
+    pxsi_statline_t l;
+    pxsi_sl_begin(&l, mode, "producer");
+    pxsi_sl_u64(&l, "sent", f.sent);
+    pxsi_sl_u64(&l, "bytes", f.bytes);
+    pxsi_sl_u64(&l, "forwarded", f.forwarded);
+    pxsi_sl_u64(&l, "failed", f.failed);
+    pxsi_sl_u64(&l, "topics", f.topics);
+    pxsi_sl_u64(&l, "topics_closed", f.topics_closed);
+    pxsi_sl_u64(&l, "topics_closing", f.topics_closing);
+    pxsi_sl_end(&l);
+}
+
+int
 pxs_producer_destroy(pxs_producer_t *prod)
 {
     if (!prod)
@@ -503,6 +577,9 @@ pxs_producer_destroy(pxs_producer_t *prod)
     int rc = pxs_publisher_flush(prod->pub);
     if (rc < 0 && first == PXS_OK)
         first = rc;
+    int smode = pxsi_stats_mode();
+    if (smode != PXSI_STATS_OFF)
+        prod_stats_print(prod, smode); /* after its ENDs went out */
     prod->magic = PXSI_MAGIC_DEAD;
     free(prod->topics);
     free(prod);

@@ -33,7 +33,7 @@ struct pxs_producer {
     int fixed_topics;         /* opts listed the topics: no others allowed */
     uint32_t unflushed;       /* sends since the last flush */
     double first_unflushed_t; /* time of the oldest unflushed send */
-    uint64_t sent, bytes, forwarded;
+    uint64_t sent, bytes, forwarded, failed;
     struct pxsi_pubref *ref; /* this publisher's producers (stream.c) */
 };
 
@@ -43,7 +43,7 @@ struct pxs_consumer {
     pxs_subscriber_t *sub;
     pxs_consumer_opts_t opts;
     int ended;
-    uint64_t delivered, dropped, resolved_bytes;
+    uint64_t delivered, dropped, resolved_bytes, resolves, topics_ended;
 };
 
 /* Tests only: poison a consumer's magic and release what it holds without

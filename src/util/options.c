@@ -12,6 +12,8 @@
 #include "util/util.h"
 
 static const char *const log_names[] = {"off", "error", "warn", "info", "debug", "trace", NULL};
+/* PXS_STATS: index 0 off, 1 text, 2 json; "0" and "on" spell 0 and 1 (util/stats.c) */
+static const char *const stats_names[] = {"off", "1", "json", "0", "on", NULL};
 
 #define NOFIELD         NULL, 0, 0, 0
 #define FIELD(T, f, ft) #T "." #f, offsetof(T, f), sizeof(((T *)0)->f), ft
@@ -60,6 +62,9 @@ static const pxsi_option_t table[PXSI_OPT_N_] = {
     [PXSI_OPT_MEMORY_CHECK] = {"PXS_MEMORY_CHECK", PXSI_OPT_BOOL, 1, 0, 1, NULL, PXSI_OWN_NONE,
                                NOFIELD, PXSI_INIT_NONE, 0,
                                "create-time check of arenas and mailboxes against node memory"},
+    [PXSI_OPT_STATS] = {"PXS_STATS", PXSI_OPT_ENUM, 0, 0, 0, stats_names, PXSI_OWN_NONE, NOFIELD,
+                        PXSI_INIT_NONE, 0,
+                        "print every handle's counters at its destroy (off, 1, json)"},
     [PXSI_OPT_STORE_CONNECTOR] = {NULL, PXSI_OPT_FIELD, 0, 0, 0, NULL, PXSI_OWN_STORE,
                                   FIELD(pxs_store_opts_t, connector, 'i'), PXSI_INIT_VALUE,
                                   PXS_CONN_RMA, "connector kind: PXS_CONN_RMA"},

@@ -30,6 +30,7 @@ enum pxsi_opt_id {
     PXSI_OPT_MAX_OBJECTS,
     PXSI_OPT_MAILBOX_SOLE,
     PXSI_OPT_MEMORY_CHECK,
+    PXSI_OPT_STATS,
     /* field defaults without an environment variable */
     PXSI_OPT_STORE_CONNECTOR,
     PXSI_OPT_STORE_SHM_FIELD,

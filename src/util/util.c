@@ -4,6 +4,7 @@
 #include <math.h>
 #include <pthread.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,26 +19,25 @@
 #define SUBSYS "opts"
 
 /* ---------------------------------------------------------------- logging */
-static int log_level_value = -1;
+_Atomic int pxsi_log_level_ = -1;
 static once_flag log_once = ONCE_FLAG_INIT;
 
 static void
 log_init(void)
 {
     /* the option table's PXS_LOG row (src/util/options.c) */
-    log_level_value = pxsi_opt_enum(PXSI_OPT_LOG);
+    atomic_store_explicit(&pxsi_log_level_, pxsi_opt_enum(PXSI_OPT_LOG), memory_order_relaxed);
 }
 
 int
-pxsi_log_level(void)
+pxsi_log_level_init(void)
 {
-    if (PXSI_UNLIKELY(log_level_value < 0))
-        call_once(&log_once, log_init);
-    return log_level_value;
+    call_once(&log_once, log_init);
+    return atomic_load_explicit(&pxsi_log_level_, memory_order_relaxed);
 }
 
-static int
-log_rank(void)
+int
+pxsi_log_rank(void)
 {
     int init = 0, fin = 0, r = -1;
     MPI_Initialized(&init);
@@ -56,7 +56,7 @@ pxsi_log(int level, const char *subsys, const char *fmt, ...)
     va_list ap;
     if (level < 0 || level > PXSI_LOG_TRACE)
         level = PXSI_LOG_TRACE;
-    int n = snprintf(line, sizeof line, "pxs[%d] %s %s: ", log_rank(), names[level],
+    int n = snprintf(line, sizeof line, "pxs[%d] %s %s: ", pxsi_log_rank(), names[level],
                      subsys ? subsys : "pxs");
     if (n < 0 || (size_t)n >= sizeof line)
         n = 0;
@@ -198,7 +198,7 @@ env_warn(const char *name, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    fprintf(stderr, "pxs[%d] warn env: %s\n", log_rank(), msg);
+    fprintf(stderr, "pxs[%d] warn env: %s\n", pxsi_log_rank(), msg);
     fflush(stderr);
 }
 

@@ -5,6 +5,7 @@
 #define PXSI_UTIL_H
 
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
@@ -85,7 +86,20 @@ int pxsi_node_mem_fits(MPI_Comm comm, MPI_Comm node, const char *subsys, uint64_
 /* ---------------------------------------------------------------- logging */
 enum { PXSI_LOG_OFF = 0, PXSI_LOG_ERROR, PXSI_LOG_WARN, PXSI_LOG_INFO,
        PXSI_LOG_DEBUG, PXSI_LOG_TRACE };
-int pxsi_log_level(void); /* PXS_LOG, read once; default: off */
+/* PXS_LOG, read once; default: off. Inline: a log site that is off costs
+ * one relaxed load and a not-taken branch, and evaluates no argument
+ * (docs/DESIGN.md, section "Logging and statistics"). */
+extern _Atomic int pxsi_log_level_; /* -1 until read */
+int pxsi_log_level_init(void);
+static inline int
+pxsi_log_level(void)
+{
+    int l = atomic_load_explicit(&pxsi_log_level_, memory_order_relaxed);
+    return PXSI_LIKELY(l >= 0) ? l : pxsi_log_level_init();
+}
+/* MPI_COMM_WORLD rank for line prefixes (-1 before MPI_Init / after
+ * MPI_Finalize). */
+int pxsi_log_rank(void);
 void pxsi_log(int level, const char *subsys, const char *fmt, ...) PXSI_PRINTF(3, 4);
 #define PXSI_LOG(level, subsys, ...)                                           \
     do {                                                                       \
@@ -95,6 +109,10 @@ void pxsi_log(int level, const char *subsys, const char *fmt, ...) PXSI_PRINTF(3
 #define PXSI_DEBUG(subsys, ...) PXSI_LOG(PXSI_LOG_DEBUG, subsys, __VA_ARGS__)
 #define PXSI_INFO(subsys, ...)  PXSI_LOG(PXSI_LOG_INFO, subsys, __VA_ARGS__)
 #define PXSI_WARN(subsys, ...)  PXSI_LOG(PXSI_LOG_WARN, subsys, __VA_ARGS__)
+#define PXSI_TRACE(subsys, ...) PXSI_LOG(PXSI_LOG_TRACE, subsys, __VA_ARGS__)
+/* Is a level on? For log sites that must prepare their arguments (build a
+ * list, read the clock): `if (PXSI_LOG_ON(PXSI_LOG_DEBUG)) {...}`. */
+#define PXSI_LOG_ON(level) PXSI_UNLIKELY(pxsi_log_level() >= (level))
 
 /* ---------------------------------------------------------------- time, waits */
 double pxsi_now(void); /* monotonic seconds */

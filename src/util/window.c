@@ -1,5 +1,7 @@
 /* Window creation with agreement and the one remedy text (window.h). */
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "util/util.h"
 #include "util/window.h"
@@ -35,4 +37,46 @@ pxsi_win_allocate(MPI_Comm comm, MPI_Aint size, int disp_unit, MPI_Info info, in
     else
         (void)MPI_Win_set_errhandler(*win, MPI_ERRORS_RETURN);
     return pxsi_win_agree(comm, mrc, subsys, what, nodes);
+}
+
+void
+pxsi_win_osc(MPI_Win win, char *buf, size_t n)
+{
+    /* Open MPI names no component in a window's info; look for a key that
+     * does (a later release, another library), else say "unknown" and what
+     * the user asked for (OMPI_MCA_osc / MPIR_CVAR_CH4_...: not parsed) */
+    char comp[128] = "unknown", keys_seen[160] = "";
+    MPI_Info info = MPI_INFO_NULL;
+    if (win != MPI_WIN_NULL && MPI_Win_get_info(win, &info) == MPI_SUCCESS &&
+        info != MPI_INFO_NULL) {
+        static const char *const keys[] = {"osc_component", "mpi_osc_component", "component",
+                                           NULL};
+        for (int i = 0; keys[i]; i++) {
+            char v[100];
+            int flag = 0;
+            if (MPI_Info_get(info, keys[i], (int)sizeof v - 1, v, &flag) == MPI_SUCCESS && flag) {
+                snprintf(comp, sizeof comp, "%s", v);
+                break;
+            }
+        }
+        /* else what the window's info says (the components differ in it) */
+        int nkeys = 0;
+        size_t pos = 0;
+        if (!strcmp(comp, "unknown") && MPI_Info_get_nkeys(info, &nkeys) == MPI_SUCCESS)
+            for (int i = 0; i < nkeys && pos + 40 < sizeof keys_seen; i++) {
+                char key[MPI_MAX_INFO_KEY + 1], v[32];
+                int flag = 0;
+                if (MPI_Info_get_nthkey(info, i, key) != MPI_SUCCESS ||
+                    MPI_Info_get(info, key, (int)sizeof v - 1, v, &flag) != MPI_SUCCESS || !flag)
+                    continue;
+                int k = snprintf(keys_seen + pos, sizeof keys_seen - pos, "%s%s=%s",
+                                 pos ? "," : "", key, v);
+                if (k > 0)
+                    pos += (size_t)k < sizeof keys_seen - pos ? (size_t)k : 0;
+            }
+        MPI_Info_free(&info);
+    }
+    const char *asked = getenv("OMPI_MCA_osc");
+    snprintf(buf, n, "osc %s (%s%s%s; window info: %s)", comp, pxsi_mpi_impl_name(),
+             asked ? ", OMPI_MCA_osc=" : "", asked ? asked : "", keys_seen[0] ? keys_seen : "none");
 }

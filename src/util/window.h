@@ -29,4 +29,9 @@ int pxsi_win_allocate(MPI_Comm comm, MPI_Aint size, int disp_unit,
                       MPI_Info info, int nodes, const char *subsys,
                       const char *what, void *base_out, MPI_Win *win);
 
+/* For debug lines: "osc <component> (<MPI library>[, OMPI_MCA_osc=...])";
+ * the component from the window's info when the library names it there,
+ * else "unknown". Local. */
+void pxsi_win_osc(MPI_Win win, char *buf, size_t n);
+
 #endif

@@ -75,7 +75,8 @@ l_create(MPI_Comm comm, const pxs_store_opts_t *o, uint64_t nonce, void **out)
         return rc;
     }
     pthread_mutex_init(&l->mu, NULL);
-    l->waiter = (pxsi_conn_waiter_t){l_reclaim_cb, l_pause, l, &l->stats.put_waits};
+    l->waiter = (pxsi_conn_waiter_t){l_reclaim_cb, l_pause, l, &l->stats.put_waits,
+                                     &l->stats.put_wait_seconds};
     *out = l;
     return PXS_OK;
 }
@@ -351,6 +352,7 @@ l_stats(void *st, pxsi_store_stats_t *out)
     lstore_t *l = st;
     pthread_mutex_lock(&l->mu);
     *out = l->stats;
+    pxsi_conn_arena_stats(&l->al, out);
     pthread_mutex_unlock(&l->mu);
 }
 

@@ -298,7 +298,8 @@ rma_put(void *st, const void *data, size_t len, const pxs_put_opts_t *o, double 
     pxsi_rma_t *r = st;
     /* backpressure: wait for resolvers (their releases need no action from
      * us, but software-atomic osc components need us in MPI) */
-    const pxsi_conn_waiter_t w = {reclaim_cb, put_pause, r, &r->stats.put_waits};
+    const pxsi_conn_waiter_t w = {reclaim_cb, put_pause, r, &r->stats.put_waits,
+                                  &r->stats.put_wait_seconds};
     pxsi_conn_block_t blk;
     int rc = pxsi_conn_alloc(SUBSYS, &r->al, len, timeout, &w, &blk);
     if (rc)
@@ -645,7 +646,9 @@ rma_path(void *st, int owner)
 static void
 rma_stats(void *st, pxsi_store_stats_t *out)
 {
-    *out = ((pxsi_rma_t *)st)->stats;
+    pxsi_rma_t *r = st;
+    *out = r->stats;
+    pxsi_conn_arena_stats(&r->al, out);
 }
 
 #ifdef PXS_TEST_HOOKS

@@ -408,13 +408,36 @@ rma_create_arena(pxsi_rma_t *r)
     r->mode = PXSI_RMA_MODE_NONE;
     if (r->shm_on)
         (void)rma_arena_mpi_shm(r);
+    else
+        PXSI_DEBUG(SUBSYS, "arena: shared memory off (shm 0 / PXS_SHM=0): plain MPI_Win_allocate");
     /* Win_allocate_shared refused (osc rdma/ucx/pt2pt only), or the shared
      * arena could not be reached across nodes */
-    if (r->shm_on && r->mode == PXSI_RMA_MODE_NONE)
+    if (r->shm_on && r->mode == PXSI_RMA_MODE_NONE) {
+        PXSI_DEBUG(SUBSYS, "arena: MPI shared window refused or not reachable across nodes: "
+                           "trying POSIX segments");
         (void)rma_arena_posix_shm(r);
+        if (r->mode == PXSI_RMA_MODE_NONE)
+            PXSI_DEBUG(SUBSYS, "arena: POSIX segments refused: plain MPI_Win_allocate");
+    }
     if (r->mode == PXSI_RMA_MODE_NONE)
         return rma_arena_plain(r);
     return PXS_OK;
+}
+
+/* For debug lines. */
+static const char *
+mode_name(int mode)
+{
+    switch (mode) {
+    case PXSI_RMA_MODE_PLAIN:
+        return "plain (MPI_Win_allocate; same-node peers read with MPI_Get)";
+    case PXSI_RMA_MODE_MPI_SHM:
+        return "mpi-shm (MPI_Win_allocate_shared + MPI_Win_create)";
+    case PXSI_RMA_MODE_POSIX_SHM:
+        return "posix-shm (POSIX segments + MPI_Win_create)";
+    default:
+        return "none";
+    }
 }
 
 /* The control words (ctl_win), zeroed before any peer's atomics (the final
@@ -525,9 +548,15 @@ pxsi_rma_create(MPI_Comm comm, const pxs_store_opts_t *o, uint64_t nonce, void *
     rc = pxsi_agree(r->comm, pxsi_mpi_err(MPI_Barrier(r->comm), SUBSYS, "MPI_Barrier"));
     if (rc)
         goto fail;
-    PXSI_DEBUG(SUBSYS, "store %016llx: arena %llu B, %u slots, mode %d, shm %d, chunk %zu, %s",
-               (unsigned long long)nonce, (unsigned long long)r->cap, r->nslots, r->mode, r->shm_on,
-               r->chunk, pxsi_mpi_impl_name());
+    if (PXSI_LOG_ON(PXSI_LOG_DEBUG)) {
+        char osc[200];
+        pxsi_win_osc(r->data_win, osc, sizeof osc);
+        PXSI_DEBUG(SUBSYS,
+                   "store %016llx: arena %llu B, %u slots, mode %s, shm %d, %d rank(s) on this "
+                   "node of %d, chunk %zu, %s",
+                   (unsigned long long)nonce, (unsigned long long)r->cap, r->nslots,
+                   mode_name(r->mode), r->shm_on, r->nsize, r->size, r->chunk, osc);
+    }
     *out = r;
     return PXS_OK;
 
