@@ -31,8 +31,11 @@ enum pxs_status {
     PXS_ERR_NOTSUP = -10,   /**< not supported by this connector/transport/build */
     PXS_ERR_BUSY = -11,     /**< object in use (destroy while outstanding work) */
     PXS_ERR_NOT_FOUND = -12,/**< unknown topic, group or key */
-    PXS_ERR_TRUNC = -13     /**< caller's buffer too small (needed size returned) */
+    PXS_ERR_TRUNC = -13,    /**< caller's buffer too small (needed size returned) */
     /* -14 is reserved (was "internal error" before any release; not reused) */
+    PXS_ERR_IO = -15        /**< file system or HDF5 I/O failed (missing or unusable
+                                 directory, no permission, disk full, file gone);
+                                 detail has the path and the system's or HDF5's text */
 };
 
 /** Short English description of any status code (static string, never NULL). */

@@ -4,7 +4,12 @@
  *  can resolve it, and only that rank moves the bytes, straight from the owner.
  *
  *  Connectors: PXS_CONN_RMA (default; MPI window arena, same-node peers read
- *  through MPI shared memory) and PXS_CONN_LOCAL (one process, heap arena).
+ *  through MPI shared memory), PXS_CONN_LOCAL (one process, heap arena) and
+ *  PXS_CONN_HDF5 (durable: one HDF5 file per rank in opts.path; objects
+ *  outlive the job and resolve in a later one through pxs_store_open; built
+ *  when HDF5 is found, else PXS_ERR_NOTSUP). HDF5 objects are always
+ *  keep-until-evict with a payload CRC32C (put's `resolves` and `checksum`
+ *  are ignored): a resolve budget cannot be counted across jobs.
  *
  *  Threads: PXS_CONN_RMA: one thread at a time per store handle (and its
  *  requests and views). A call that finds another call on the same handle
@@ -47,6 +52,14 @@ typedef struct pxs_store_opts {
                                (PXS_MAX_OBJECTS, else arena_bytes / 4 KiB clamped
                                to [1024, 1M]); a full table is backpressure like
                                a full arena */
+    const char *path;     /**< PXS_CONN_HDF5: the store directory (created if
+                               missing; its parent must exist); one file per
+                               rank, pxs-<nonce>-r<rank>.h5, and a manifest
+                               pxs-<nonce>.manifest. Copied at create. */
+    int durable;          /**< PXS_CONN_HDF5: when to fsync. Every put is
+                               flushed to the OS (readers see it at once);
+                               0 = fsync at destroy only (default), 1 = after
+                               every put, N > 1 = after every N puts */
 } pxs_store_opts_t;
 
 /** Per-put options. Initialise with pxs_put_opts_init(&o). */
@@ -92,6 +105,21 @@ PXS_API int pxs_put_opts_init_(pxs_put_opts_t *opts, size_t size);
  *  PXS_ERR_NOTSUP (connector not built). */
 PXS_API PXS_NODISCARD int pxs_store_create(MPI_Comm comm, const pxs_store_opts_t *opts,
                                            pxs_store_t **store_out);
+
+/** Open a finished (or still running) HDF5 store read-only, e.g. in a later
+ *  job: `path` is its directory (holding exactly one store) or its
+ *  pxs-<nonce>.manifest file. Collective over comm (MPI_COMM_SELF is fine);
+ *  fails on every rank together. Proxies the producing job made resolve
+ *  here (any rank, any owner); a proxy of another store is PXS_ERR_STALE,
+ *  a damaged or truncated file PXS_ERR_CORRUPT (or PXS_ERR_STALE for a
+ *  record the file no longer holds), a deleted file PXS_ERR_IO: never
+ *  other bytes. put returns PXS_ERR_INVALID; evict and drop only validate.
+ *  Destroy with pxs_store_destroy.
+ *  @return PXS_OK, PXS_ERR_INVALID, PXS_ERR_NOT_FOUND (no manifest),
+ *  PXS_ERR_CORRUPT (bad manifest), PXS_ERR_IO, PXS_ERR_NOTSUP (no HDF5 in
+ *  this build), PXS_ERR_MPI. */
+PXS_API PXS_NODISCARD int pxs_store_open(MPI_Comm comm, const char *path,
+                                         pxs_store_t **store_out);
 
 /** Destroy a store. Collective: no rank frees its arena before every rank
  *  has entered destroy, so a peer's in-flight resolve completes first.

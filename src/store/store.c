@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "store/connectors/hdf5_int.h"
 #include "store/registry.h"
 #include "store/store_int.h"
 
@@ -35,6 +36,8 @@ pxs_store_opts_init_(pxs_store_opts_t *opts, size_t size)
     d.shm = -1;
     d.get_chunk = 0;
     d.max_objects = 0;
+    d.path = NULL;
+    d.durable = 0;
     memcpy(opts, &d, d.struct_size);
     opts->struct_size = size;
     return PXS_OK;
@@ -84,8 +87,12 @@ conn_ops(int kind)
         return &pxsi_store_rma_ops;
     case PXS_CONN_LOCAL:
         return &pxsi_store_local_ops;
+#ifdef PXS_HAVE_HDF5
+    case PXS_CONN_HDF5:
+        return &pxsi_store_hdf5_ops;
+#endif
     default:
-        return NULL; /* UCX, HDF5: not built yet */
+        return NULL; /* UCX (not built yet), HDF5 in a build without HDF5 */
     }
 }
 
@@ -280,6 +287,7 @@ pxs_store_create(MPI_Comm comm, const pxs_store_opts_t *opts, pxs_store_t **stor
         s->comm = dup;
         s->rank = rank;
         s->size = size;
+        s->nowners = size;
         s->nonce = nonce;
         atomic_init(&s->in_use, 0);
         s->thread_level = MPI_THREAD_MULTIPLE;
@@ -301,6 +309,77 @@ pxs_store_create(MPI_Comm comm, const pxs_store_opts_t *opts, pxs_store_t **stor
     pxsi_store_register(s); /* registry.c: bus destroy gives objects back */
     *store_out = s;
     return PXS_OK;
+}
+
+/* A finished HDF5 store, read-only (docs/DESIGN.md, section "HDF5 connector"). */
+int
+pxs_store_open(MPI_Comm comm, const char *path, pxs_store_t **store_out)
+{
+    if (comm == MPI_COMM_NULL)
+        return pxsi_err(PXS_ERR_INVALID, SUB, "open: MPI_COMM_NULL");
+    int initialized = 0, finalized = 0;
+    MPI_Initialized(&initialized);
+    MPI_Finalized(&finalized);
+    if (!initialized || finalized)
+        return pxsi_err(PXS_ERR_INVALID, SUB, "open: MPI is not initialised (or finalised)");
+    int rank = 0, size = 1;
+    if (MPI_Comm_rank(comm, &rank) != MPI_SUCCESS || MPI_Comm_size(comm, &size) != MPI_SUCCESS)
+        return pxsi_err(PXS_ERR_INVALID, SUB, "open: invalid communicator");
+    int rc = PXS_OK;
+    if (!store_out || !path)
+        rc = pxsi_err(PXS_ERR_INVALID, SUB, "open: NULL %s", path ? "store_out" : "path");
+#ifndef PXS_HAVE_HDF5
+    if (rc == PXS_OK)
+        rc = pxsi_err(PXS_ERR_NOTSUP, SUB, "open: the HDF5 connector is not built in this library");
+#endif
+    if ((rc = pxsi_agree_why(comm, rc)) != PXS_OK)
+        return rc;
+#ifdef PXS_HAVE_HDF5
+    pxs_store_t *s = calloc(1, sizeof *s);
+    rc = s ? PXS_OK : pxsi_err(PXS_ERR_NOMEM, SUB, "store handle");
+    if (rc == PXS_OK && pthread_mutex_init(&s->mu, NULL) != 0) {
+        free(s);
+        s = NULL;
+        rc = pxsi_err(PXS_ERR_NOMEM, SUB, "store mutex");
+    }
+    MPI_Comm dup = MPI_COMM_NULL;
+    int mrc = MPI_Comm_dup(comm, &dup);
+    if (mrc != MPI_SUCCESS)
+        dup = MPI_COMM_NULL;
+    else
+        mrc = MPI_Comm_set_errhandler(dup, MPI_ERRORS_RETURN);
+    if (rc == PXS_OK)
+        rc = pxsi_mpi_err(mrc, SUB, "MPI_Comm_dup");
+    rc = pxsi_agree(comm, rc);
+    uint64_t nonce = 0;
+    int nowners = 0;
+    void *st = NULL;
+    if (rc == PXS_OK)
+        rc = pxsi_h5_open(dup, path, &nonce, &nowners, &st); /* collective, agreed */
+    if (rc) {
+        if (dup != MPI_COMM_NULL && rc != PXS_ERR_MPI)
+            MPI_Comm_free(&dup);
+        if (s)
+            pthread_mutex_destroy(&s->mu);
+        free(s);
+        return rc;
+    }
+    s->kind = PXS_CONN_HDF5;
+    s->ops = &pxsi_store_hdf5_ops;
+    s->st = st;
+    s->comm = dup;
+    s->rank = rank;
+    s->size = size;
+    s->nowners = nowners;
+    s->nonce = nonce;
+    atomic_init(&s->in_use, 0);
+    MPI_Query_thread(&s->thread_level);
+    s->put_timeout = 0;
+    s->magic = PXSI_STORE_MAGIC;
+    pxsi_store_register(s);
+    *store_out = s;
+    return PXS_OK;
+#endif
 }
 
 int
@@ -407,9 +486,9 @@ check_proxy(const pxs_store_t *s, const pxs_proxy_t *proxy, pxs_proxy_info_t *pi
     if (pi->kind != s->kind)
         return pxsi_err(PXS_ERR_CORRUPT, SUB, "proxy of connector kind %u given to a kind %d store",
                         pi->kind, s->kind);
-    if (pi->owner >= (uint32_t)s->size)
+    if (pi->owner >= (uint32_t)s->nowners)
         return pxsi_err(PXS_ERR_CORRUPT, SUB, "proxy owner %u out of range (%d ranks)",
-                        pi->owner, s->size);
+                        pi->owner, s->nowners);
     return s->ops->check(s->st, pi);
 }
 

@@ -310,6 +310,9 @@ typedef struct pxsi_store_conn_ops {
 
 extern const pxsi_store_conn_ops_t pxsi_store_rma_ops;
 extern const pxsi_store_conn_ops_t pxsi_store_local_ops;
+#ifdef PXS_HAVE_HDF5
+extern const pxsi_store_conn_ops_t pxsi_store_hdf5_ops;
+#endif
 
 /* A live view: the store's own copy of what the connector filled in. The
  * caller's pxs_view_t only carries the id (internal_u_[3]) and the store
@@ -334,6 +337,8 @@ struct pxs_store {
                          (MPI_ERRORS_RETURN; freed by destroy), or
                          MPI_COMM_NULL for the local connector */
     int rank, size;
+    int nowners;      /* ranks that own objects (proxy owner bound): size,
+                         or the producing job's size for pxs_store_open */
     uint64_t nonce;   /* store instance identity: random, agreed at create, never 0 */
     double put_timeout;
     pthread_mutex_t mu;

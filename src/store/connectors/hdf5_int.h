@@ -1,0 +1,38 @@
+/* HDF5 connector internals shared with pxs-inspect's library side and the
+ * store front end (pxs_store_open). See docs/DESIGN.md, section
+ * "HDF5 connector". Not installed. */
+#ifndef PXSI_HDF5_INT_H
+#define PXSI_HDF5_INT_H
+
+#include <mpi.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* One index record (the compound "index" dataset of a rank's file). */
+typedef struct pxsi_h5_rec {
+    uint64_t offset; /* byte offset in the data log */
+    uint64_t size;
+    uint64_t generation; /* = record index (the proxy's generation) */
+    uint64_t seq;        /* from the put options (informational) */
+    uint32_t crc;        /* CRC32C of the payload */
+    uint32_t topic;      /* from the put options (informational) */
+    uint16_t flags;      /* PXS_PROXY_F_* */
+    uint8_t state;       /* PXSI_H5_* */
+    uint8_t pad_;
+} pxsi_h5_rec_t;
+
+enum { PXSI_H5_UNWRITTEN = 0, PXSI_H5_LIVE = 1, PXSI_H5_DEAD = 2 };
+
+/* "<dir>/pxs-<nonce hex>-r<rank>.h5", or the manifest for rank < 0. */
+void pxsi_h5_file_name(char *buf, size_t cap, const char *dir, uint64_t nonce,
+                       int rank);
+/* The manifest of the store at `path` (its directory, holding exactly one
+ * store, or the manifest file): directory, nonce, rank count. Local. */
+int pxsi_h5_manifest_read(const char *path, char *dir, size_t dircap,
+                          uint64_t *nonce, int *nranks);
+/* Read-only connector state for a finished (or live) store: collective over
+ * comm, agreed. */
+int pxsi_h5_open(MPI_Comm comm, const char *path, uint64_t *nonce_out,
+                 int *nranks_out, void **state_out);
+
+#endif

@@ -1,0 +1,15 @@
+# HDF5 connector (docs/DESIGN.md, section "HDF5 connector"): durable
+# objects across separate mpiexec runs, damaged files, bad directories,
+# disk full. Real files under a fresh temporary directory per test.
+if(PXS_HAVE_HDF5)
+  set(PXS_HDF5_T ${CMAKE_CURRENT_SOURCE_DIR})
+  pxs_test_exe(mpitest_store_hdf5 ${PXS_HDF5_T}/mpi/test_store_hdf5.c)
+  foreach(scenario durable faults full)
+    add_test(NAME mpi.store.hdf5.${scenario}
+      COMMAND bash ${PXS_HDF5_T}/tools/hdf5-jobs.sh ${scenario}
+              $<TARGET_FILE:mpitest_store_hdf5>
+              ${MPIEXEC_EXECUTABLE} ${MPIEXEC_NUMPROC_FLAG} ${MPIEXEC_PREFLAGS})
+    set_tests_properties(mpi.store.hdf5.${scenario} PROPERTIES LABELS "mpi;hdf5"
+      PROCESSORS 3 TIMEOUT 120 ENVIRONMENT "${PXS_ROOT_ENV}")
+  endforeach()
+endif()

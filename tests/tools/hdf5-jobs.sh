@@ -1,0 +1,39 @@
+#!/bin/bash
+# HDF5 connector across separate jobs (ctest mpi.store.hdf5.*): each
+# scenario runs several mpiexec jobs on one fresh directory.
+# usage: hdf5-jobs.sh SCENARIO EXE MPIEXEC NPFLAG [mpiexec flags...]
+#   durable  job 1 (3 ranks) writes, job 2 (2 ranks) resolves every proxy,
+#            job 3 (1 rank) damages the files and checks the outcome
+#   faults   bad directories and manifests
+#   full     disk full (RLIMIT_FSIZE) on one rank; a later job resolves
+#            every put that succeeded
+set -eu
+scenario=$1 exe=$2 mpiexec=$3 npflag=$4
+shift 4
+dir=$(mktemp -d)
+trap 'rm -rf "$dir"' EXIT
+run() { # np args...
+    local np=$1
+    shift
+    "$mpiexec" "$npflag" "$np" "$@"
+}
+case $scenario in
+durable)
+    run 3 "$@" "$exe" write "$dir/store" "$dir/proxies.txt"
+    grep -c 'pxs2:' "$dir/proxies.txt"
+    run 2 "$@" "$exe" read "$dir/store" "$dir/proxies.txt"
+    run 1 "$@" "$exe" damage "$dir/store" "$dir/proxies.txt"
+    ;;
+faults)
+    run 2 "$@" "$exe" faults "$dir"
+    ;;
+full)
+    run 2 "$@" "$exe" full "$dir/store" "$dir/proxies.txt"
+    run 1 "$@" "$exe" readfull "$dir/store" "$dir/proxies.txt"
+    ;;
+*)
+    echo "unknown scenario $scenario" >&2
+    exit 2
+    ;;
+esac
+echo "hdf5 $scenario: OK"
