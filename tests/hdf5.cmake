@@ -12,4 +12,11 @@ if(PXS_HAVE_HDF5)
     set_tests_properties(mpi.store.hdf5.${scenario} PROPERTIES LABELS "mpi;hdf5"
       PROCESSORS 3 TIMEOUT 120 ENVIRONMENT "${PXS_ROOT_ENV}")
   endforeach()
+  # stream log and replay: 3 producers + a live consumer, then a later job
+  pxs_test_exe(mpitest_stream_replay ${PXS_HDF5_T}/mpi/test_stream_replay.c)
+  add_test(NAME mpi.stream.replay
+    COMMAND bash ${PXS_HDF5_T}/tools/hdf5-jobs.sh replay $<TARGET_FILE:mpitest_stream_replay>
+            ${MPIEXEC_EXECUTABLE} ${MPIEXEC_NUMPROC_FLAG} ${MPIEXEC_PREFLAGS})
+  set_tests_properties(mpi.stream.replay PROPERTIES LABELS "mpi;hdf5"
+    PROCESSORS 4 TIMEOUT 120 ENVIRONMENT "${PXS_ROOT_ENV}")
 endif()

@@ -91,6 +91,16 @@ typedef struct pxs_producer_opts {
     /** 1 (default): destroy closes (sends END on) every topic this producer
      *  owns or used that is not closed yet; 0: destroy only flushes. */
     int close_on_destroy;
+    /** Stream log (HDF5 builds; include/proxystream/log.h): a directory
+     *  (created if missing) where every event this producer publishes and
+     *  every END it sends is appended to its own HDF5 file, for replay by a
+     *  later reader. NULL (default): no log. Copied at create. Without HDF5
+     *  in the build: PXS_ERR_NOTSUP at create. */
+    const char *log_path;
+    /** 1: also a durable copy of each payload in the log (not built yet:
+     *  PXS_ERR_NOTSUP; use an HDF5 store so the logged proxies resolve
+     *  later). 0 (default). */
+    int log_bytes;
 } pxs_producer_opts_t;
 
 /** Per-send options. Initialise with pxs_send_opts_init(&o); NULL = defaults. */

@@ -45,6 +45,8 @@ struct pxs_subscriber {
     uint32_t magic;
     const struct pxs_subscriber_ops *ops;
     void *state;
+    int standalone; /* not inside a bus (the replay subscriber, src/stream/slog.c):
+                       pxs_subscriber_recv calls ops->recv without the bus's side guard */
 };
 
 /* ---------------------------------------------------------------- records */

@@ -30,6 +30,7 @@
 #include <string.h>
 
 #include "pubsub/pubsub_stream.h"
+#include "stream/slog.h"
 #include "stream/stream_internal.h"
 #include "util/util.h"
 
@@ -241,8 +242,26 @@ pxs_producer_create(pxs_store_t *store, pxs_publisher_t *publisher,
             }
         }
     }
+    /* the stream log (docs/DESIGN.md, section "Stream log and replay") */
+    p->opts.log_path = NULL;
+    rc = PXS_OK;
+    if (o.log_bytes)
+        rc = pxsi_err(PXS_ERR_NOTSUP, SUBSYS,
+                      "producer opts: log_bytes is not built yet (log an HDF5 store's proxies)");
+    else if (o.log_path) {
+        int prank = 0;
+        rc = pxsi_publisher_rank(publisher, &prank);
+        if (rc == PXS_OK)
+            rc = pxsi_slog_open(o.log_path, prank, &p->log);
+    }
+    if (rc < 0) {
+        free(p->topics);
+        free(p);
+        return rc;
+    }
     p->ref = pubref_get(publisher, !p->fixed_topics && o.close_on_destroy);
     if (!p->ref) {
+        pxsi_slog_close(p->log);
         free(p->topics);
         free(p);
         return pxsi_err(PXS_ERR_NOMEM, SUBSYS, "producer registry");
@@ -252,10 +271,28 @@ pxs_producer_create(pxs_store_t *store, pxs_publisher_t *publisher,
     return PXS_OK;
 }
 
+/* Append to the stream log, if any. A failure does not undo the publish
+ * (the event went out): it is kept and reported by destroy. */
+static void
+prod_log(pxs_producer_t *p, uint32_t topic, uint64_t seq, const pxs_proxy_t *proxy,
+         const void *meta, size_t meta_len, int end)
+{
+    if (!p->log)
+        return;
+    int rc = pxsi_slog_event(p->log, topic, seq, proxy, meta, meta_len, end);
+    if (rc < 0) {
+        PXSI_WARN(SUBSYS, "stream log: %s", pxs_last_error_detail());
+        if (p->log_rc == PXS_OK)
+            p->log_rc = rc;
+    }
+}
+
 /* The publisher's close of `t` succeeded (or reports it done earlier). */
 static void
 prod_closed(pxs_producer_t *p, pxsi_ptopic_t *t)
 {
+    if (t->closed != PXSI_TOPIC_CLOSED)
+        prod_log(p, t->topic, 0, NULL, NULL, 0, 1);
     if (t->closed == PXSI_TOPIC_CLOSING)
         p->n_closing--;
     t->closed = PXSI_TOPIC_CLOSED;
@@ -393,7 +430,8 @@ pxs_producer_send(pxs_producer_t *prod, uint32_t topic, const void *data, size_t
     }
     if (rc < 0)
         return rc;
-    rc = pxs_publisher_send(prod->pub, topic, &proxy, so.meta, so.meta_len, NULL);
+    uint64_t pseq = 0;
+    rc = pxs_publisher_send(prod->pub, topic, &proxy, so.meta, so.meta_len, &pseq);
     if (rc < 0) {
         /* Nobody got the proxy: take the object back so the arena does not leak. */
         int erc = pxs_store_evict(prod->store, &proxy);
@@ -403,6 +441,7 @@ pxs_producer_send(pxs_producer_t *prod, uint32_t topic, const void *data, size_t
         return pxsi_err(rc, SUBSYS, "publish on topic %u failed (%s); object evicted",
                         topic, pxs_errname(rc));
     }
+    prod_log(prod, topic, pseq, &proxy, so.meta, so.meta_len, 0);
     t = prod_commit(prod, t);
     t->next_seq++;
     t->used = 1;
@@ -438,9 +477,11 @@ pxs_producer_send_proxy(pxs_producer_t *prod, uint32_t topic, const pxs_proxy_t 
         return rc;
     if (t->closed)
         return pxsi_err(PXS_ERR_CLOSED, SUBSYS, "send_proxy on topic %u after close", topic);
-    rc = pxs_publisher_send(prod->pub, topic, proxy, meta, meta_len, NULL);
+    uint64_t pseq = 0;
+    rc = pxs_publisher_send(prod->pub, topic, proxy, meta, meta_len, &pseq);
     if (rc < 0)
         return rc;
+    prod_log(prod, topic, pseq, proxy, meta, meta_len, 0);
     t = prod_commit(prod, t);
     t->next_seq++;
     t->used = 1;
@@ -526,6 +567,8 @@ pxs_producer_destroy(pxs_producer_t *prod)
         int rc = pxs_publisher_close_topic(prod->pub, t->topic);
         if (rc < 0 && rc != PXS_ERR_CLOSED && first == PXS_OK)
             first = rc;
+        if (rc == PXS_OK || rc == PXS_ERR_CLOSED)
+            prod_log(prod, t->topic, 0, NULL, NULL, 0, 1);
         t->closed = PXSI_TOPIC_CLOSED;
     }
     /* The last producer of the publisher, if one of them had no topic list:
@@ -543,6 +586,8 @@ pxs_producer_destroy(pxs_producer_t *prod)
             int crc = pxs_publisher_close_topic(prod->pub, id);
             if (crc < 0 && crc != PXS_ERR_CLOSED && first == PXS_OK)
                 first = crc;
+            if (crc == PXS_OK)
+                prod_log(prod, id, 0, NULL, NULL, 0, 1);
         }
     }
     /* Always: events or an END queued in the publisher by an earlier call
@@ -551,6 +596,13 @@ pxs_producer_destroy(pxs_producer_t *prod)
     int rc = pxs_publisher_flush(prod->pub);
     if (rc < 0 && first == PXS_OK)
         first = rc;
+    if (prod->log) {
+        pxsi_slog_close(prod->log);
+        if (first == PXS_OK && prod->log_rc < 0)
+            first = pxsi_err(prod->log_rc, SUBSYS,
+                             "stream log: some events were published but not logged (see the "
+                             "warnings, PXS_LOG=warn)");
+    }
     prod->magic = PXSI_MAGIC_DEAD;
     free(prod->topics);
     free(prod);

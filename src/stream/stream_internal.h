@@ -40,6 +40,8 @@ struct pxs_producer {
     double first_unflushed_t; /* time of the oldest unflushed send */
     uint64_t sent, bytes, forwarded;
     struct pxsi_pubref *ref; /* this publisher's producers (stream.c) */
+    struct pxsi_slog *log;   /* opts.log_path: the stream log (slog.c), else NULL */
+    int log_rc;              /* first failure to append to the log (reported by destroy) */
 };
 
 struct pxs_consumer {

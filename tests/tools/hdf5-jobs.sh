@@ -7,6 +7,8 @@
 #   faults   bad directories and manifests
 #   full     disk full (RLIMIT_FSIZE) on one rank; a later job resolves
 #            every put that succeeded
+#   replay   (EXE: mpitest_stream_replay) 3 producers log a stream while a
+#            consumer reads it live; a later one-rank job replays the log
 set -eu
 scenario=$1 exe=$2 mpiexec=$3 npflag=$4
 shift 4
@@ -30,6 +32,11 @@ faults)
 full)
     run 2 "$@" "$exe" full "$dir/store" "$dir/proxies.txt"
     run 1 "$@" "$exe" readfull "$dir/store" "$dir/proxies.txt"
+    ;;
+replay)
+    run 4 "$@" "$exe" live "$dir/store" "$dir/log"
+    ls "$dir/log"
+    run 1 "$@" "$exe" replay "$dir/store" "$dir/log"
     ;;
 *)
     echo "unknown scenario $scenario" >&2

@@ -1145,6 +1145,41 @@ h_add_claims(void *st, uint32_t slot, int64_t n)
 }
 #endif
 
+/* ------------------------------------------------------------ for other HDF5
+ * users */
+/* The stream log (src/stream/slog.c) shares the process lock and the error
+ * capture. */
+void
+pxsi_h5_enter(void **g)
+{
+    h5guard_t *x = malloc(sizeof *x);
+    h5guard_t tmp;
+    h5_enter(x ? x : &tmp);
+    if (!x) { /* cannot keep the old handler: leave printing off */
+        *g = NULL;
+        return;
+    }
+    *g = x;
+}
+
+void
+pxsi_h5_leave(void *g)
+{
+    if (g) {
+        h5_leave(g);
+        free(g);
+    } else {
+        H5Eclear2(H5E_DEFAULT);
+        pthread_mutex_unlock(&h5mu);
+    }
+}
+
+int
+pxsi_h5_fail(int code, const char *what)
+{
+    return h5fail(code, "%s", what);
+}
+
 const pxsi_store_conn_ops_t pxsi_store_hdf5_ops = {
     .name = "hdf5",
     .kind = PXS_CONN_HDF5,

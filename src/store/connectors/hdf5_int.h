@@ -35,4 +35,11 @@ int pxsi_h5_manifest_read(const char *path, char *dir, size_t dircap,
 int pxsi_h5_open(MPI_Comm comm, const char *path, uint64_t *nonce_out,
                  int *nranks_out, void **state_out);
 
+/* The process-wide HDF5 lock with HDF5's error printing off (enter), and
+ * back (leave); pxsi_h5_fail: pxsi_err(code) with `what` and HDF5's error
+ * text. For other HDF5 users of the library (the stream log). */
+void pxsi_h5_enter(void **guard);
+void pxsi_h5_leave(void *guard);
+int pxsi_h5_fail(int code, const char *what);
+
 #endif
