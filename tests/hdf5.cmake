@@ -19,4 +19,13 @@ if(PXS_HAVE_HDF5)
             ${MPIEXEC_EXECUTABLE} ${MPIEXEC_NUMPROC_FLAG} ${MPIEXEC_PREFLAGS})
   set_tests_properties(mpi.stream.replay PROPERTIES LABELS "mpi;hdf5"
     PROCESSORS 4 TIMEOUT 120 ENVIRONMENT "${PXS_ROOT_ENV}")
+  # pxs-inspect: ls, verify (exit 2 on a flipped bit), proxy, log ls/dump
+  if(TARGET pxs-inspect)
+    add_test(NAME mpi.tools.inspect
+      COMMAND bash ${PXS_HDF5_T}/tools/hdf5-jobs.sh inspect $<TARGET_FILE:mpitest_store_hdf5>
+              ${MPIEXEC_EXECUTABLE} ${MPIEXEC_NUMPROC_FLAG} ${MPIEXEC_PREFLAGS})
+    set_tests_properties(mpi.tools.inspect PROPERTIES LABELS "mpi;hdf5"
+      PROCESSORS 4 TIMEOUT 120 ENVIRONMENT
+      "${PXS_ROOT_ENV};INSPECT=$<TARGET_FILE:pxs-inspect>;REPLAY=$<TARGET_FILE:mpitest_stream_replay>")
+  endif()
 endif()

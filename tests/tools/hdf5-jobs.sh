@@ -33,6 +33,31 @@ full)
     run 2 "$@" "$exe" full "$dir/store" "$dir/proxies.txt"
     run 1 "$@" "$exe" readfull "$dir/store" "$dir/proxies.txt"
     ;;
+inspect)
+    # EXE is mpitest_store_hdf5, $INSPECT is pxs-inspect
+    run 3 "$@" "$exe" write "$dir/store" "$dir/proxies.txt"
+    "$INSPECT" ls "$dir/store" | tee "$dir/ls.txt"
+    grep -q 'rank 2: 7 record(s): 6 live' "$dir/ls.txt"
+    "$INSPECT" --json verify "$dir/store" | tee "$dir/v.json"
+    grep -q '"verified": true' "$dir/v.json"
+    "$INSPECT" proxy "$(awk 'NR==5 {print $5}' "$dir/proxies.txt")" | tee "$dir/p.txt"
+    grep -q '^kind hdf5' "$dir/p.txt"
+    if "$INSPECT" proxy "pxs2:00" >/dev/null; then exit 1; fi
+    run 1 "$@" "$exe" damage "$dir/store" "$dir/proxies.txt"
+    rc=0
+    "$INSPECT" verify "$dir/store" >"$dir/v2.txt" || rc=$?
+    cat "$dir/v2.txt"
+    test "$rc" = 2
+    grep -q 'payload checksum mismatch' "$dir/v2.txt"
+    grep -q '^CORRUPT' "$dir/v2.txt"
+    if [ -n "${REPLAY:-}" ]; then
+        run 4 "$@" "$REPLAY" live "$dir/s2" "$dir/log"
+        "$INSPECT" ls "$dir/log" | tee "$dir/logls.txt"
+        grep -q 'producer 2 topic 2: 5 event(s), seq 0..4, END' "$dir/logls.txt"
+        test "$("$INSPECT" dump "$dir/log" --topic 1 | grep -c 'seq')" = 60
+        "$INSPECT" verify "$dir/log"
+    fi
+    ;;
 replay)
     run 4 "$@" "$exe" live "$dir/store" "$dir/log"
     ls "$dir/log"
