@@ -19,6 +19,15 @@ if(PXS_HAVE_HDF5)
             ${MPIEXEC_EXECUTABLE} ${MPIEXEC_NUMPROC_FLAG} ${MPIEXEC_PREFLAGS})
   set_tests_properties(mpi.stream.replay PROPERTIES LABELS "mpi;hdf5"
     PROCESSORS 4 TIMEOUT 120 ENVIRONMENT "${PXS_ROOT_ENV}")
+  # spill under pressure: a stalled consumer, every chunk verified
+  pxs_test_exe(mpitest_store_spill ${PXS_HDF5_T}/mpi/test_store_spill.c)
+  foreach(osc sm ucx)
+    add_test(NAME mpi.store.spill.${osc}
+      COMMAND bash ${PXS_HDF5_T}/tools/hdf5-jobs.sh spill $<TARGET_FILE:mpitest_store_spill>
+              ${MPIEXEC_EXECUTABLE} ${MPIEXEC_NUMPROC_FLAG} ${MPIEXEC_PREFLAGS})
+    set_tests_properties(mpi.store.spill.${osc} PROPERTIES LABELS "mpi;hdf5;osc-${osc}"
+      PROCESSORS 3 TIMEOUT 120 ENVIRONMENT "${PXS_ROOT_ENV};OMPI_MCA_osc=${osc}")
+  endforeach()
   # pxs-inspect: ls, verify (exit 2 on a flipped bit), proxy, log ls/dump
   if(TARGET pxs-inspect)
     add_test(NAME mpi.tools.inspect

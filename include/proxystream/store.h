@@ -60,6 +60,17 @@ typedef struct pxs_store_opts {
                                flushed to the OS (readers see it at once);
                                0 = fsync at destroy only (default), 1 = after
                                every put, N > 1 = after every N puts */
+    const char *spill_path; /**< PXS_CONN_RMA: spill directory. Set, a put that
+                               does not fit the arena (too big, or still full
+                               after spill_after s of backpressure) goes to an
+                               HDF5 store in this directory instead of failing
+                               or blocking; its proxy is an HDF5 proxy, which
+                               this store resolves (consumers need not know).
+                               Spilled objects are keep-until-evict. NULL
+                               (default): no spill. Needs HDF5 in the build
+                               (else PXS_ERR_NOTSUP). Collective like create. */
+    double spill_after;   /**< seconds of backpressure before a put spills;
+                               default 0 (spill at once) */
 } pxs_store_opts_t;
 
 /** Per-put options. Initialise with pxs_put_opts_init(&o). */
@@ -228,6 +239,11 @@ PXS_API int pxs_store_progress(pxs_store_t *store);
 /** Bytes of the arena in use on this rank (after reclaiming). */
 PXS_API PXS_NODISCARD int pxs_store_used(pxs_store_t *store, size_t *used_out,
                                          size_t *capacity_out);
+/** Objects and bytes this rank spilled to its HDF5 spill store (opts.spill_path);
+ *  0 without spill. Either output may be NULL. */
+PXS_API int pxs_store_spilled(const pxs_store_t *store, uint64_t *objects_out,
+                              uint64_t *bytes_out);
+
 /** This store's rank in its communicator. */
 PXS_API int pxs_store_rank(const pxs_store_t *store);
 

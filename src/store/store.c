@@ -38,6 +38,8 @@ pxs_store_opts_init_(pxs_store_opts_t *opts, size_t size)
     d.max_objects = 0;
     d.path = NULL;
     d.durable = 0;
+    d.spill_path = NULL;
+    d.spill_after = 0.0;
     memcpy(opts, &d, d.struct_size);
     opts->struct_size = size;
     return PXS_OK;
@@ -232,6 +234,14 @@ pxs_store_create(MPI_Comm comm, const pxs_store_opts_t *opts, pxs_store_t **stor
         local_rc = pxsi_err(PXS_ERR_INVALID, SUB, "put_timeout is NaN");
     if (local_rc == PXS_OK && (o.shm < -1 || o.shm > 1))
         local_rc = pxsi_err(PXS_ERR_INVALID, SUB, "shm must be -1, 0 or 1");
+    if (local_rc == PXS_OK && o.spill_path && kind != PXS_CONN_RMA)
+        local_rc = pxsi_err(PXS_ERR_INVALID, SUB, "spill_path needs the RMA connector");
+    if (local_rc == PXS_OK && o.spill_path && !(o.spill_after >= 0))
+        local_rc = pxsi_err(PXS_ERR_INVALID, SUB, "spill_after must be >= 0");
+#ifndef PXS_HAVE_HDF5
+    if (local_rc == PXS_OK && o.spill_path)
+        local_rc = pxsi_err(PXS_ERR_NOTSUP, SUB, "spill_path: this library was built without HDF5");
+#endif
     rc = collective ? pxsi_agree(comm, local_rc) : local_rc;
     if (rc)
         return rc;
@@ -306,6 +316,24 @@ pxs_store_create(MPI_Comm comm, const pxs_store_opts_t *opts, pxs_store_t **stor
         return rc;
     }
     s->magic = PXSI_STORE_MAGIC;
+    if (o.spill_path) {
+        /* the spill store: an HDF5 store on the same ranks (collective,
+         * agreed inside); failing, the RMA store goes again (collective) */
+        pxs_store_opts_t ho;
+        (void)pxs_store_opts_init(&ho);
+        ho.connector = PXS_CONN_HDF5;
+        ho.path = o.spill_path;
+        rc = pxs_store_create(s->comm, &ho, &s->spill);
+        if (rc) {
+            s->spill = NULL;
+            (void)pxsi_err_prefix(rc, SUB, "spill store in \"%s\"", o.spill_path);
+            char why[512];
+            snprintf(why, sizeof why, "%s", pxs_last_error_detail());
+            (void)pxs_store_destroy(s);
+            return pxsi_err(rc, SUB, "%s", strncmp(why, SUB ": ", 7) == 0 ? why + 7 : why);
+        }
+        s->spill_after = o.spill_after;
+    }
     pxsi_store_register(s); /* registry.c: bus destroy gives objects back */
     *store_out = s;
     return PXS_OK;
@@ -399,6 +427,12 @@ pxs_store_destroy(pxs_store_t *s)
     pthread_mutex_lock(&s->mu);
     int nout = s->outstanding, nv = s->nviews;
     pthread_mutex_unlock(&s->mu);
+    if (s->spill) { /* the spill store's views and requests count as ours */
+        pthread_mutex_lock(&s->spill->mu);
+        nout += s->spill->outstanding;
+        nv += s->spill->nviews;
+        pthread_mutex_unlock(&s->spill->mu);
+    }
     int busy = (nout || nv) ? pxsi_err(PXS_ERR_BUSY, SUB,
                                        "destroy: rank %d has %d view(s) and %d async request(s) "
                                        "outstanding; the store stays usable on every rank: "
@@ -419,6 +453,12 @@ pxs_store_destroy(pxs_store_t *s)
         return rc;
     }
     pxsi_store_unregister(s);
+    if (s->spill) {
+        int src = pxs_store_destroy(s->spill); /* collective, nothing outstanding */
+        s->spill = NULL;
+        if (src)
+            PXSI_WARN(SUB, "destroy of the spill store: %s", pxs_last_error_detail());
+    }
     rc = s->ops->destroy(s->st);
     if (s->comm != MPI_COMM_NULL)
         MPI_Comm_free(&s->comm);
@@ -451,7 +491,18 @@ store_put(pxs_store_t *s, const void *data, size_t len, const pxs_put_opts_t *op
     double timeout = o.timeout == PXSI_TIMEOUT_DEFAULT_ ? s->put_timeout : o.timeout;
     pxs_proxy_info_t pi;
     memset(&pi, 0, sizeof pi);
+    if (s->spill && (timeout < 0 || timeout > s->spill_after))
+        timeout = s->spill_after;
     rc = s->ops->put(s->st, data, len, &o, timeout, &pi);
+    if (s->spill && (rc == PXS_ERR_AGAIN || rc == PXS_ERR_TOO_BIG)) {
+        /* does not fit: to the spill store (docs/DESIGN.md, section "Spill") */
+        rc = pxs_store_put(s->spill, data, len, &o, proxy_out);
+        if (rc == PXS_OK) {
+            s->spilled++;
+            s->spilled_bytes += len;
+        }
+        return rc;
+    }
     if (rc)
         return rc;
     pi.version = PXS_PROXY_VERSION;
@@ -794,6 +845,31 @@ store_used(pxs_store_t *s, size_t *used_out, size_t *capacity_out)
 }
 
 int
+pxs_store_spilled(const pxs_store_t *s, uint64_t *objects_out, uint64_t *bytes_out)
+{
+    if (!store_ok(s))
+        return pxsi_err(PXS_ERR_INVALID, SUB, "spilled: not a live store handle");
+    if (objects_out)
+        *objects_out = s->spilled;
+    if (bytes_out)
+        *bytes_out = s->spilled_bytes;
+    return PXS_OK;
+}
+
+/* A store with a spill store: a proxy of the spill store's kind and
+ * instance goes there (consumers resolve spilled objects without knowing). */
+static pxs_store_t *
+route(pxs_store_t *s, const pxs_proxy_t *proxy)
+{
+    if (!store_ok(s) || !s->spill || !proxy)
+        return s;
+    pxs_proxy_info_t pi;
+    if (pxs_proxy_decode(proxy->bytes, PXS_PROXY_SIZE, &pi) != PXS_OK)
+        return s;
+    return pi.kind == s->spill->kind && pi.store_nonce == s->spill->nonce ? s->spill : s;
+}
+
+int
 pxs_store_rank(const pxs_store_t *s)
 {
     if (!store_ok(s))
@@ -825,6 +901,7 @@ int
 pxs_store_resolve(pxs_store_t *s, const pxs_proxy_t *proxy, void *buf, size_t cap,
                   size_t *len_out)
 {
+    s = route(s, proxy);
     GUARDED(s, "resolve", store_resolve(s, proxy, buf, cap, len_out));
 }
 
@@ -832,18 +909,22 @@ int
 pxs_store_resolve_alloc(pxs_store_t *s, const pxs_proxy_t *proxy, void **buf_out,
                         size_t *len_out)
 {
+    s = route(s, proxy);
     GUARDED(s, "resolve_alloc", store_resolve_alloc(s, proxy, buf_out, len_out));
 }
 
 int
 pxs_store_view(pxs_store_t *s, const pxs_proxy_t *proxy, pxs_view_t *view_out)
 {
+    s = route(s, proxy);
     GUARDED(s, "view", store_view(s, proxy, view_out));
 }
 
 int
 pxs_store_release(pxs_store_t *s, pxs_view_t *view)
 {
+    if (store_ok(s) && s->spill && view && view->internal_[3] == s->spill)
+        s = s->spill;
     GUARDED(s, "release", store_release(s, view));
 }
 
@@ -851,6 +932,7 @@ int
 pxs_store_resolve_start(pxs_store_t *s, const pxs_proxy_t *proxy, void *buf, size_t cap,
                         pxs_request_t **req_out)
 {
+    s = route(s, proxy);
     GUARDED(s, "resolve_start", store_resolve_start(s, proxy, buf, cap, req_out));
 }
 
@@ -877,12 +959,14 @@ pxs_store_resolve_wait(pxs_request_t *r, size_t *len_out)
 int
 pxs_store_evict(pxs_store_t *s, const pxs_proxy_t *proxy)
 {
+    s = route(s, proxy);
     GUARDED(s, "evict", store_evict(s, proxy));
 }
 
 int
 pxs_store_drop(pxs_store_t *s, const pxs_proxy_t *proxy)
 {
+    s = route(s, proxy);
     GUARDED(s, "drop", store_drop(s, proxy));
 }
 
@@ -915,6 +999,8 @@ pxsi_store_stats(pxs_store_t *s, pxsi_store_stats_t *out)
         return PXS_ERR_INVALID;
     NEED_OP(s, stats);
     s->ops->stats(s->st, out);
+    out->spilled = s->spilled;
+    out->spilled_bytes = s->spilled_bytes;
     return PXS_OK;
 }
 

@@ -114,6 +114,8 @@ typedef struct pxsi_store_stats {
     uint64_t gets;            /* MPI_Get/Rget calls (chunks) */
     uint64_t put_waits;       /* puts that had to wait for space */
     uint64_t reclaimed;       /* objects freed */
+    uint64_t spilled;         /* puts that went to the spill store (front end) */
+    uint64_t spilled_bytes;
 } pxsi_store_stats_t;
 
 /* Paths, for tests and the benchmark. */
@@ -348,6 +350,11 @@ struct pxs_store {
     uint64_t next_view;
     atomic_int in_use;    /* RMA only: a call is running (see above) */
     int thread_level;     /* MPI_Query_thread at create (RMA) */
+    /* spill (opts.spill_path): the HDF5 store a put that does not fit goes
+     * to; proxies of its kind and nonce are routed to it (store.c, route) */
+    pxs_store_t *spill;
+    double spill_after;
+    uint64_t spilled, spilled_bytes;
 };
 
 /* ------------------------------------------------------------ test / introspection */

@@ -7,6 +7,8 @@
 #   faults   bad directories and manifests
 #   full     disk full (RLIMIT_FSIZE) on one rank; a later job resolves
 #            every put that succeeded
+#   spill    (EXE: mpitest_store_spill) an RMA store spilling to HDF5
+#            with a stalled consumer
 #   replay   (EXE: mpitest_stream_replay) 3 producers log a stream while a
 #            consumer reads it live; a later one-rank job replays the log
 set -eu
@@ -57,6 +59,11 @@ inspect)
         test "$("$INSPECT" dump "$dir/log" --topic 1 | grep -c 'seq')" = 60
         "$INSPECT" verify "$dir/log"
     fi
+    ;;
+spill)
+    # EXE is mpitest_store_spill
+    run 3 "$@" "$exe" "$dir"
+    ls "$dir/spill"
     ;;
 replay)
     run 4 "$@" "$exe" live "$dir/store" "$dir/log"
