@@ -28,6 +28,14 @@ if(PXS_HAVE_HDF5)
     set_tests_properties(mpi.store.spill.${osc} PROPERTIES LABELS "mpi;hdf5;osc-${osc}"
       PROCESSORS 3 TIMEOUT 120 ENVIRONMENT "${PXS_ROOT_ENV};OMPI_MCA_osc=${osc}")
   endforeach()
+  # pxs-demo --log DIR, then --replay DIR in a new job (every chunk verified)
+  if(TARGET pxs-demo)
+    add_test(NAME mpi.stream.demo.replay
+      COMMAND bash ${PXS_HDF5_T}/tools/hdf5-jobs.sh demo $<TARGET_FILE:pxs-demo>
+              ${MPIEXEC_EXECUTABLE} ${MPIEXEC_NUMPROC_FLAG} ${MPIEXEC_PREFLAGS})
+    set_tests_properties(mpi.stream.demo.replay PROPERTIES LABELS "mpi;hdf5"
+      PROCESSORS 4 TIMEOUT 120 ENVIRONMENT "${PXS_ROOT_ENV}")
+  endif()
   # pxs-inspect: ls, verify (exit 2 on a flipped bit), proxy, log ls/dump
   if(TARGET pxs-inspect)
     add_test(NAME mpi.tools.inspect

@@ -7,6 +7,7 @@
 #   faults   bad directories and manifests
 #   full     disk full (RLIMIT_FSIZE) on one rank; a later job resolves
 #            every put that succeeded
+#   demo     (EXE: pxs-demo) pxs-demo --log, then --replay in a new job
 #   spill    (EXE: mpitest_store_spill) an RMA store spilling to HDF5
 #            with a stalled consumer
 #   replay   (EXE: mpitest_stream_replay) 3 producers log a stream while a
@@ -59,6 +60,12 @@ inspect)
         test "$("$INSPECT" dump "$dir/log" --topic 1 | grep -c 'seq')" = 60
         "$INSPECT" verify "$dir/log"
     fi
+    ;;
+demo)
+    # EXE is pxs-demo: record a run, replay it in a new job
+    run 4 "$@" "$exe" --log "$dir/run" --chunks 12 --chunk-size 64K --quiet
+    run 1 "$@" "$exe" --replay "$dir/run" | tee "$dir/replay.txt"
+    grep -q 'replayed 12 chunk(s).*verified 12/12: OK' "$dir/replay.txt"
     ;;
 spill)
     # EXE is mpitest_store_spill
