@@ -29,6 +29,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <hdf5.h>
 #include <inttypes.h>
 #include <limits.h>
@@ -145,6 +146,8 @@ static int PXSI_PRINTF(2, 3) h5fail(int code, const char *fmt, ...)
 /* ------------------------------------------------------------ state */
 typedef struct h5file {
     hid_t f, data, index;
+    int final; /* its writer closed it (the .closed marker was there at open):
+                  nothing in it changes any more, no refresh needed */
     uint64_t nrec;     /* records seen */
     uint64_t data_len; /* data log bytes seen */
 } h5file_t;
@@ -612,6 +615,16 @@ h_destroy(void *st)
                           "fsync at close of rank %d's file in \"%s\": %s",
                           s->rank, s->dir, strerror(errno));
     }
+    if (rc == PXS_OK && s->w.f >= 0 && !s->broken) {
+        /* the file is final: readers need not refresh it (a marker beside
+         * it, written after the fsync; docs/DESIGN.md, "HDF5 connector") */
+        char fn[PATH_MAX + 80];
+        pxsi_h5_file_name(fn, sizeof fn, s->dir, s->nonce, s->rank);
+        strncat(fn, ".closed", sizeof fn - strlen(fn) - 1);
+        int fd = open(fn, O_CREAT | O_WRONLY | O_TRUNC, 0644);
+        if (fd >= 0)
+            close(fd);
+    }
     state_free(s);
     h5_leave(&g);
     return rc;
@@ -859,6 +872,9 @@ peer_open(h5st_t *s, int owner, h5file_t **out)
     }
     h->nrec = dims_of(h->index);
     h->data_len = dims_of(h->data);
+    char mk[PATH_MAX + 80];
+    snprintf(mk, sizeof mk, "%s.closed", fn);
+    h->final = access(mk, F_OK) == 0;
     *out = h;
     return PXS_OK;
 }
@@ -873,7 +889,7 @@ record_get(h5st_t *s, const pxs_proxy_info_t *pi, h5file_t **hout,
     if (rc)
         return rc;
     int own = h == &s->w;
-    if (!own) {
+    if (!own && !h->final) {
         /* The writer may be live: its index (new records, an evict) is
          * re-read on every resolve; the data log only when the record lies
          * beyond what we saw (its bytes never change once written). */
