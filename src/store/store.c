@@ -362,7 +362,9 @@ pxs_store_open(MPI_Comm comm, const char *path, pxs_store_t **store_out)
 #endif
     if ((rc = pxsi_agree_why(comm, rc)) != PXS_OK)
         return rc;
-#ifdef PXS_HAVE_HDF5
+#ifndef PXS_HAVE_HDF5
+    return PXS_ERR_NOTSUP; /* not reached: agreed above */
+#else
     pxs_store_t *s = calloc(1, sizeof *s);
     rc = s ? PXS_OK : pxsi_err(PXS_ERR_NOMEM, SUB, "store handle");
     if (rc == PXS_OK && pthread_mutex_init(&s->mu, NULL) != 0) {

@@ -114,6 +114,9 @@ main(int argc, char **argv)
     CHECK_RC(pxs_store_create(MPI_COMM_WORLD, &so, &st), PXS_ERR_INVALID); /* no opts.path */
 #else
     CHECK_RC(pxs_store_create(MPI_COMM_WORLD, &so, &st), PXS_ERR_NOTSUP);
+    CHECK_RC(pxs_store_open(MPI_COMM_WORLD, "/tmp", &st), PXS_ERR_NOTSUP);
+    pxs_subscriber_t *lsub = NULL;
+    CHECK_RC(pxs_log_subscriber_open("/tmp", NULL, 0, &lsub), PXS_ERR_NOTSUP);
 #endif
     so.connector = 99;
     CHECK_RC(pxs_store_create(MPI_COMM_WORLD, &so, &st), PXS_ERR_INVALID);

@@ -1202,4 +1202,8 @@ const pxsi_store_conn_ops_t pxsi_store_hdf5_ops = {
     PXSI_STORE_CONN_OPS(h),
 };
 
+#else
+/* Built without HDF5: PXS_CONN_HDF5 and pxs_store_open give PXS_ERR_NOTSUP
+ * (store.c); this unit only keeps ISO C happy. */
+typedef int pxsi_hdf5_not_built_t;
 #endif /* PXS_HAVE_HDF5 */
