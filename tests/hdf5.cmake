@@ -12,6 +12,14 @@ if(PXS_HAVE_HDF5)
     set_tests_properties(mpi.store.hdf5.${scenario} PROPERTIES LABELS "mpi;hdf5"
       PROCESSORS 3 TIMEOUT 120 ENVIRONMENT "${PXS_ROOT_ENV}")
   endforeach()
+  # the same across two emulated nodes (tests/tools/fakenodes.sh: each fake
+  # node sees the same directory; jobs of 3 ranks put 2 on one node)
+  add_test(NAME mpi.store.hdf5.durable.2node
+    COMMAND bash ${PXS_HDF5_T}/tools/hdf5-jobs.sh durable $<TARGET_FILE:mpitest_store_hdf5>
+            ${PXS_FAKENODES} -np --oversubscribe --mca osc pt2pt)
+  set_tests_properties(mpi.store.hdf5.durable.2node PROPERTIES
+    LABELS "mpi;hdf5;two-node;osc-pt2pt" PROCESSORS 3 TIMEOUT 240 RUN_SERIAL TRUE
+    ENVIRONMENT "${PXS_ROOT_ENV};FAKENODES_PPN=2;FAKENODES_TIMEOUT=200")
   # stream log and replay: 3 producers + a live consumer, then a later job
   pxs_test_exe(mpitest_stream_replay ${PXS_HDF5_T}/mpi/test_stream_replay.c)
   add_test(NAME mpi.stream.replay
@@ -28,6 +36,12 @@ if(PXS_HAVE_HDF5)
     set_tests_properties(mpi.store.spill.${osc} PROPERTIES LABELS "mpi;hdf5;osc-${osc}"
       PROCESSORS 3 TIMEOUT 120 ENVIRONMENT "${PXS_ROOT_ENV};OMPI_MCA_osc=${osc}")
   endforeach()
+  add_test(NAME mpi.store.spill.2node.ucx
+    COMMAND bash ${PXS_HDF5_T}/tools/hdf5-jobs.sh spill $<TARGET_FILE:mpitest_store_spill>
+            ${PXS_FAKENODES} -np --oversubscribe --mca osc ucx)
+  set_tests_properties(mpi.store.spill.2node.ucx PROPERTIES
+    LABELS "mpi;hdf5;two-node;osc-ucx" PROCESSORS 3 TIMEOUT 240 RUN_SERIAL TRUE
+    ENVIRONMENT "${PXS_ROOT_ENV};FAKENODES_PPN=2;FAKENODES_TIMEOUT=200")
   # pxs-demo --log DIR, then --replay DIR in a new job (every chunk verified)
   if(TARGET pxs-demo)
     add_test(NAME mpi.stream.demo.replay
