@@ -12,7 +12,9 @@
  *  recorded stream, in order per (producer, topic), with PXS_END once every
  *  logged producer closed every subscribed topic it logged. The proxies are
  *  the ones published: they resolve in a later job when the producers'
- *  store was an HDF5 store (pxs_store_open on its directory). */
+ *  store was an HDF5 store (pxs_store_open on its directory); with
+ *  log_bytes = 1 the log names durable copies, opened with
+ *  pxs_store_open(log_path). */
 #ifndef PROXYSTREAM_LOG_H
 #define PROXYSTREAM_LOG_H
 

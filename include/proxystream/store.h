@@ -118,8 +118,10 @@ PXS_API PXS_NODISCARD int pxs_store_create(MPI_Comm comm, const pxs_store_opts_t
                                            pxs_store_t **store_out);
 
 /** Open a finished (or still running) HDF5 store read-only, e.g. in a later
- *  job: `path` is its directory (holding exactly one store) or its
- *  pxs-<nonce>.manifest file. Collective over comm (MPI_COMM_SELF is fine);
+ *  job: `path` is its pxs-<nonce>.manifest file, or a directory: every
+ *  store in it and in its immediate subdirectories is opened, and the one
+ *  handle resolves the proxies of all of them (e.g. the durable copies a
+ *  stream log keeps with log_bytes). Collective over comm (MPI_COMM_SELF is fine);
  *  fails on every rank together. Proxies the producing job made resolve
  *  here (any rank, any owner); a proxy of another store is PXS_ERR_STALE,
  *  a damaged or truncated file PXS_ERR_CORRUPT (or PXS_ERR_STALE for a

@@ -97,9 +97,13 @@ typedef struct pxs_producer_opts {
      *  later reader. NULL (default): no log. Copied at create. Without HDF5
      *  in the build: PXS_ERR_NOTSUP at create. */
     const char *log_path;
-    /** 1: also a durable copy of each payload in the log (not built yet:
-     *  PXS_ERR_NOTSUP; use an HDF5 store so the logged proxies resolve
-     *  later). 0 (default). */
+    /** 1: the log also keeps a durable copy of each payload sent with
+     *  pxs_producer_send whose store is not an HDF5 store (an RMA object
+     *  is gone when its job ends): an HDF5 store of this process in
+     *  log_path/bytes-p<rank>-<random>/, and the logged event names the
+     *  copy. A later job resolves them with pxs_store_open(log_path), which
+     *  opens every store below it. send_proxy events are logged as sent.
+     *  0 (default): the logged proxies are the published ones. */
     int log_bytes;
 } pxs_producer_opts_t;
 

@@ -339,34 +339,13 @@ pxs_store_create(MPI_Comm comm, const pxs_store_opts_t *opts, pxs_store_t **stor
     return PXS_OK;
 }
 
-/* A finished HDF5 store, read-only (docs/DESIGN.md, section "HDF5 connector"). */
-int
-pxs_store_open(MPI_Comm comm, const char *path, pxs_store_t **store_out)
+#ifdef PXS_HAVE_HDF5
+/* One finished HDF5 store (its manifest `mpath`), read-only. Collective. */
+static int
+open_one(MPI_Comm comm, int rank, int size, const char *mpath, pxs_store_t **out)
 {
-    if (comm == MPI_COMM_NULL)
-        return pxsi_err(PXS_ERR_INVALID, SUB, "open: MPI_COMM_NULL");
-    int initialized = 0, finalized = 0;
-    MPI_Initialized(&initialized);
-    MPI_Finalized(&finalized);
-    if (!initialized || finalized)
-        return pxsi_err(PXS_ERR_INVALID, SUB, "open: MPI is not initialised (or finalised)");
-    int rank = 0, size = 1;
-    if (MPI_Comm_rank(comm, &rank) != MPI_SUCCESS || MPI_Comm_size(comm, &size) != MPI_SUCCESS)
-        return pxsi_err(PXS_ERR_INVALID, SUB, "open: invalid communicator");
-    int rc = PXS_OK;
-    if (!store_out || !path)
-        rc = pxsi_err(PXS_ERR_INVALID, SUB, "open: NULL %s", path ? "store_out" : "path");
-#ifndef PXS_HAVE_HDF5
-    if (rc == PXS_OK)
-        rc = pxsi_err(PXS_ERR_NOTSUP, SUB, "open: the HDF5 connector is not built in this library");
-#endif
-    if ((rc = pxsi_agree_why(comm, rc)) != PXS_OK)
-        return rc;
-#ifndef PXS_HAVE_HDF5
-    return PXS_ERR_NOTSUP; /* not reached: agreed above */
-#else
     pxs_store_t *s = calloc(1, sizeof *s);
-    rc = s ? PXS_OK : pxsi_err(PXS_ERR_NOMEM, SUB, "store handle");
+    int rc = s ? PXS_OK : pxsi_err(PXS_ERR_NOMEM, SUB, "store handle");
     if (rc == PXS_OK && pthread_mutex_init(&s->mu, NULL) != 0) {
         free(s);
         s = NULL;
@@ -385,7 +364,7 @@ pxs_store_open(MPI_Comm comm, const char *path, pxs_store_t **store_out)
     int nowners = 0;
     void *st = NULL;
     if (rc == PXS_OK)
-        rc = pxsi_h5_open(dup, path, &nonce, &nowners, &st); /* collective, agreed */
+        rc = pxsi_h5_open(dup, mpath, &nonce, &nowners, &st); /* collective, agreed */
     if (rc) {
         if (dup != MPI_COMM_NULL && rc != PXS_ERR_MPI)
             MPI_Comm_free(&dup);
@@ -407,7 +386,83 @@ pxs_store_open(MPI_Comm comm, const char *path, pxs_store_t **store_out)
     s->put_timeout = 0;
     s->magic = PXSI_STORE_MAGIC;
     pxsi_store_register(s);
-    *store_out = s;
+    *out = s;
+    return PXS_OK;
+}
+#endif
+
+/* Finished HDF5 stores, read-only (docs/DESIGN.md, section "HDF5
+ * connector"): every manifest at `path`; the first is the handle's own
+ * store, the others are routed to by their nonce (route). */
+int
+pxs_store_open(MPI_Comm comm, const char *path, pxs_store_t **store_out)
+{
+    if (comm == MPI_COMM_NULL)
+        return pxsi_err(PXS_ERR_INVALID, SUB, "open: MPI_COMM_NULL");
+    int initialized = 0, finalized = 0;
+    MPI_Initialized(&initialized);
+    MPI_Finalized(&finalized);
+    if (!initialized || finalized)
+        return pxsi_err(PXS_ERR_INVALID, SUB, "open: MPI is not initialised (or finalised)");
+    int rank = 0, size = 1;
+    if (MPI_Comm_rank(comm, &rank) != MPI_SUCCESS || MPI_Comm_size(comm, &size) != MPI_SUCCESS)
+        return pxsi_err(PXS_ERR_INVALID, SUB, "open: invalid communicator");
+    int rc = PXS_OK;
+    if (!store_out || !path)
+        rc = pxsi_err(PXS_ERR_INVALID, SUB, "open: NULL %s", path ? "store_out" : "path");
+#ifndef PXS_HAVE_HDF5
+    if (rc == PXS_OK)
+        rc = pxsi_err(PXS_ERR_NOTSUP, SUB, "open: the HDF5 connector is not built in this library");
+    return pxsi_agree_why(comm, rc);
+#else
+    enum { LIST = 1 << 16 };
+    char *list = calloc(1, LIST);
+    int n = 0;
+    if (rc == PXS_OK && !list)
+        rc = pxsi_err(PXS_ERR_NOMEM, SUB, "open: manifest list");
+    if (rc == PXS_OK && rank == 0)
+        rc = pxsi_h5_manifests(path, list, LIST, &n);
+    if ((rc = pxsi_agree_why(comm, rc)) != PXS_OK) {
+        free(list);
+        return rc;
+    }
+    int mrc = MPI_Bcast(&n, 1, MPI_INT, 0, comm);
+    if (mrc == MPI_SUCCESS)
+        mrc = MPI_Bcast(list, LIST, MPI_CHAR, 0, comm);
+    if ((rc = pxsi_agree_why(comm, pxsi_mpi_err(mrc, SUB, "MPI_Bcast (manifests)"))) != PXS_OK) {
+        free(list);
+        return rc;
+    }
+    pxs_store_t *first = NULL;
+    char *save = NULL;
+    int k = 0;
+    for (char *m = strtok_r(list, "\n", &save); m; m = strtok_r(NULL, "\n", &save), k++) {
+        pxs_store_t *o = NULL;
+        rc = open_one(comm, rank, size, m, &o); /* collective, agreed */
+        if (rc)
+            break;
+        if (!first) {
+            first = o;
+            continue;
+        }
+        pxs_store_t **na = realloc(first->alt, (size_t)(first->nalt + 1) * sizeof *na);
+        rc = pxsi_agree(comm, na ? PXS_OK : pxsi_err(PXS_ERR_NOMEM, SUB, "open: store list"));
+        if (na)
+            first->alt = na;
+        if (rc) {
+            (void)pxs_store_destroy(o);
+            break;
+        }
+        first->alt[first->nalt++] = o;
+    }
+    free(list);
+    if (rc) {
+        if (first)
+            (void)pxs_store_destroy(first); /* and its alternates; collective */
+        return rc;
+    }
+    (void)k;
+    *store_out = first;
     return PXS_OK;
 #endif
 }
@@ -429,11 +484,16 @@ pxs_store_destroy(pxs_store_t *s)
     pthread_mutex_lock(&s->mu);
     int nout = s->outstanding, nv = s->nviews;
     pthread_mutex_unlock(&s->mu);
-    if (s->spill) { /* the spill store's views and requests count as ours */
-        pthread_mutex_lock(&s->spill->mu);
-        nout += s->spill->outstanding;
-        nv += s->spill->nviews;
-        pthread_mutex_unlock(&s->spill->mu);
+    for (int i = -1; i < s->nalt; i++) { /* the spill store's and the
+                                          * alternates' views and requests
+                                          * count as ours */
+        pxs_store_t *o = i < 0 ? s->spill : s->alt[i];
+        if (!o)
+            continue;
+        pthread_mutex_lock(&o->mu);
+        nout += o->outstanding;
+        nv += o->nviews;
+        pthread_mutex_unlock(&o->mu);
     }
     int busy = (nout || nv) ? pxsi_err(PXS_ERR_BUSY, SUB,
                                        "destroy: rank %d has %d view(s) and %d async request(s) "
@@ -461,6 +521,11 @@ pxs_store_destroy(pxs_store_t *s)
         if (src)
             PXSI_WARN(SUB, "destroy of the spill store: %s", pxs_last_error_detail());
     }
+    for (int i = 0; i < s->nalt; i++)
+        (void)pxs_store_destroy(s->alt[i]); /* collective, read-only */
+    free(s->alt);
+    s->alt = NULL;
+    s->nalt = 0;
     rc = s->ops->destroy(s->st);
     if (s->comm != MPI_COMM_NULL)
         MPI_Comm_free(&s->comm);
@@ -863,12 +928,17 @@ pxs_store_spilled(const pxs_store_t *s, uint64_t *objects_out, uint64_t *bytes_o
 static pxs_store_t *
 route(pxs_store_t *s, const pxs_proxy_t *proxy)
 {
-    if (!store_ok(s) || !s->spill || !proxy)
+    if (!store_ok(s) || (!s->spill && !s->nalt) || !proxy)
         return s;
     pxs_proxy_info_t pi;
     if (pxs_proxy_decode(proxy->bytes, PXS_PROXY_SIZE, &pi) != PXS_OK)
         return s;
-    return pi.kind == s->spill->kind && pi.store_nonce == s->spill->nonce ? s->spill : s;
+    if (s->spill && pi.kind == s->spill->kind && pi.store_nonce == s->spill->nonce)
+        return s->spill;
+    for (int i = 0; i < s->nalt; i++)
+        if (pi.kind == s->alt[i]->kind && pi.store_nonce == s->alt[i]->nonce)
+            return s->alt[i];
+    return s;
 }
 
 int
@@ -927,6 +997,11 @@ pxs_store_release(pxs_store_t *s, pxs_view_t *view)
 {
     if (store_ok(s) && s->spill && view && view->internal_[3] == s->spill)
         s = s->spill;
+    for (int i = 0; store_ok(s) && view && i < s->nalt; i++)
+        if (view->internal_[3] == s->alt[i]) {
+            s = s->alt[i];
+            break;
+        }
     GUARDED(s, "release", store_release(s, view));
 }
 

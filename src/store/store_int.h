@@ -353,6 +353,9 @@ struct pxs_store {
     /* spill (opts.spill_path): the HDF5 store a put that does not fit goes
      * to; proxies of its kind and nonce are routed to it (store.c, route) */
     pxs_store_t *spill;
+    /* pxs_store_open of several stores: the others, routed to by nonce */
+    pxs_store_t **alt;
+    int nalt;
     double spill_after;
     uint64_t spilled, spilled_bytes;
 };

@@ -26,6 +26,7 @@
  *   stored". A close that fails leaves the topic CLOSING: no more sends, and
  *   close/flush/destroy retry until END is delivered. */
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -245,14 +246,32 @@ pxs_producer_create(pxs_store_t *store, pxs_publisher_t *publisher,
     /* the stream log (docs/DESIGN.md, section "Stream log and replay") */
     p->opts.log_path = NULL;
     rc = PXS_OK;
-    if (o.log_bytes)
-        rc = pxsi_err(PXS_ERR_NOTSUP, SUBSYS,
-                      "producer opts: log_bytes is not built yet (log an HDF5 store's proxies)");
+    if (o.log_bytes != 0 && o.log_bytes != 1)
+        rc = pxsi_err(PXS_ERR_INVALID, SUBSYS, "producer opts: log_bytes must be 0 or 1");
+    else if (o.log_bytes && !o.log_path)
+        rc = pxsi_err(PXS_ERR_INVALID, SUBSYS, "producer opts: log_bytes needs log_path");
     else if (o.log_path) {
         int prank = 0;
         rc = pxsi_publisher_rank(publisher, &prank);
         if (rc == PXS_OK)
             rc = pxsi_slog_open(o.log_path, prank, &p->log);
+        uint64_t r = 0;
+        if (rc == PXS_OK && o.log_bytes && (rc = pxsi_random_u64(&r)) == PXS_OK) {
+            /* durable copies: a store of this process alone, beside the log */
+            char dir[4200];
+            snprintf(dir, sizeof dir, "%s/bytes-p%d-%016llx", o.log_path, prank,
+                     (unsigned long long)r);
+            pxs_store_opts_t so;
+            (void)pxs_store_opts_init(&so);
+            so.connector = PXS_CONN_HDF5;
+            so.path = dir;
+            rc = pxs_store_create(MPI_COMM_SELF, &so, &p->log_store);
+            if (rc < 0) {
+                p->log_store = NULL;
+                pxsi_slog_close(p->log);
+                p->log = NULL;
+            }
+        }
     }
     if (rc < 0) {
         free(p->topics);
@@ -261,6 +280,8 @@ pxs_producer_create(pxs_store_t *store, pxs_publisher_t *publisher,
     }
     p->ref = pubref_get(publisher, !p->fixed_topics && o.close_on_destroy);
     if (!p->ref) {
+        if (p->log_store)
+            (void)pxs_store_destroy(p->log_store);
         pxsi_slog_close(p->log);
         free(p->topics);
         free(p);
@@ -441,7 +462,28 @@ pxs_producer_send(pxs_producer_t *prod, uint32_t topic, const void *data, size_t
         return pxsi_err(rc, SUBSYS, "publish on topic %u failed (%s); object evicted",
                         topic, pxs_errname(rc));
     }
-    prod_log(prod, topic, pseq, &proxy, so.meta, so.meta_len, 0);
+    if (prod->log_store) {
+        /* log_bytes: the log names a durable copy of the payload */
+        pxs_proxy_info_t pi;
+        pxs_proxy_t dur = proxy;
+        if (pxs_proxy_decode(proxy.bytes, PXS_PROXY_SIZE, &pi) == PXS_OK &&
+            pi.kind != PXS_CONN_HDF5) {
+            pxs_put_opts_t dpo;
+            (void)pxs_put_opts_init(&dpo);
+            dpo.topic = topic;
+            dpo.seq = pseq;
+            int drc = pxs_store_put(prod->log_store, data, len, &dpo, &dur);
+            if (drc < 0) {
+                PXSI_WARN(SUBSYS, "stream log: durable copy: %s", pxs_last_error_detail());
+                if (prod->log_rc == PXS_OK)
+                    prod->log_rc = drc;
+                dur = proxy;
+            }
+        }
+        prod_log(prod, topic, pseq, &dur, so.meta, so.meta_len, 0);
+    } else {
+        prod_log(prod, topic, pseq, &proxy, so.meta, so.meta_len, 0);
+    }
     t = prod_commit(prod, t);
     t->next_seq++;
     t->used = 1;
@@ -596,6 +638,11 @@ pxs_producer_destroy(pxs_producer_t *prod)
     int rc = pxs_publisher_flush(prod->pub);
     if (rc < 0 && first == PXS_OK)
         first = rc;
+    if (prod->log_store) {
+        int drc = pxs_store_destroy(prod->log_store); /* MPI_COMM_SELF: local */
+        if (drc < 0 && first == PXS_OK)
+            first = drc;
+    }
     if (prod->log) {
         pxsi_slog_close(prod->log);
         if (first == PXS_OK && prod->log_rc < 0)

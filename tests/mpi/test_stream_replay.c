@@ -3,11 +3,16 @@
  *   live STORE LOG    NP 4: ranks 0-2 produce topics 1 and 2 into an HDF5
  *                     store with log_path = LOG (rank 2 closes topic 2
  *                     early, after 5 events); rank 3 consumes live
+ *   liverma - LOG     the same with an RMA store and log_bytes = 1: the log
+ *                     keeps durable copies (one HDF5 store per producer
+ *                     under LOG)
  *   replay STORE LOG  a later job, one rank: pxs_store_open(STORE) and
  *                     pxs_log_subscriber_open(LOG); a consumer on them reads
  *                     the whole stream: order per (producer, topic), every
  *                     payload and metadata verified, END once every
- *                     producer closed; a topic-1-only replay; bad paths */
+ *                     producer closed; a topic-1-only replay; bad paths.
+ *                     After liverma: STORE = LOG (pxs_store_open of the log
+ *                     directory opens every producer's copy store) */
 #include <stdlib.h>
 
 #include "pxs_test.h"
@@ -71,12 +76,14 @@ drain(pxs_consumer_t *c, int want_t1, int want_t2)
 }
 
 static void
-do_live(const char *store_dir, const char *log_dir)
+do_live(const char *store_dir, const char *log_dir, int rma)
 {
     pxs_store_opts_t so;
     CHECK_OK(pxs_store_opts_init(&so));
-    so.connector = PXS_CONN_HDF5;
-    so.path = store_dir;
+    if (!rma) {
+        so.connector = PXS_CONN_HDF5;
+        so.path = store_dir;
+    }
     pxs_store_t *st = NULL;
     CHECK_OK(pxs_store_create(MPI_COMM_WORLD, &so, &st));
     uint32_t topics[] = {1, 2};
@@ -99,6 +106,7 @@ do_live(const char *store_dir, const char *log_dir)
         pxs_producer_opts_t po;
         CHECK_OK(pxs_producer_opts_init(&po));
         po.log_path = log_dir;
+        po.log_bytes = rma; /* RMA objects die with the job: log copies */
         pxs_producer_t *prod;
         CHECK_OK(pxs_producer_create(st, pub, &po, &prod));
         for (uint64_t i = 0; i < NEV; i++) {
@@ -155,8 +163,9 @@ do_replay(const char *store_dir, const char *log_dir)
     CHECK_OK(pxs_log_subscriber_close(sub));
 
     /* bad input */
-    CHECK_RC(pxs_log_subscriber_open(store_dir, subs, 2, &sub),
-             PXS_ERR_NOT_FOUND);
+    if (strcmp(store_dir, log_dir) != 0)
+        CHECK_RC(pxs_log_subscriber_open(store_dir, subs, 2, &sub),
+                 PXS_ERR_NOT_FOUND);
     CHECK_RC(pxs_log_subscriber_open("/nonexistent/pxs-log", subs, 2, &sub),
              PXS_ERR_IO);
     CHECK_RC(pxs_log_subscriber_open(NULL, subs, 2, &sub), PXS_ERR_INVALID);
@@ -171,7 +180,9 @@ main(int argc, char **argv)
     MPI_Comm_rank(MPI_COMM_WORLD, &rank);
     CHECK(argc == 4);
     if (strcmp(argv[1], "live") == 0)
-        do_live(argv[2], argv[3]);
+        do_live(argv[2], argv[3], 0);
+    else if (strcmp(argv[1], "liverma") == 0)
+        do_live(argv[2], argv[3], 1);
     else if (strcmp(argv[1], "replay") == 0)
         do_replay(argv[2], argv[3]);
     else

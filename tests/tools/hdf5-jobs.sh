@@ -76,6 +76,10 @@ replay)
     run 4 "$@" "$exe" live "$dir/store" "$dir/log"
     ls "$dir/log"
     run 1 "$@" "$exe" replay "$dir/store" "$dir/log"
+    # an RMA store: the log keeps durable copies (log_bytes = 1)
+    run 4 "$@" "$exe" liverma - "$dir/log2"
+    ls "$dir/log2"
+    run 1 "$@" "$exe" replay "$dir/log2" "$dir/log2"
     ;;
 *)
     echo "unknown scenario $scenario" >&2

@@ -514,6 +514,70 @@ manifest_find(const char *path, char *out, size_t cap)
     return PXS_OK;
 }
 
+static int
+is_manifest(const char *name)
+{
+    size_t l = strlen(name);
+    return strncmp(name, "pxs-", 4) == 0 && l > 9 && strcmp(name + l - 9, ".manifest") == 0;
+}
+
+/* Append the manifests in directory dir to buf ("path\n" each). */
+static int
+manifests_in(const char *dir, char *buf, size_t cap, int *n, int depth)
+{
+    DIR *d = opendir(dir);
+    if (!d)
+        return depth ? PXS_OK
+                     : pxsi_err(PXS_ERR_IO, SUB, "store directory \"%s\": %s", dir,
+                                strerror(errno));
+    int rc = PXS_OK;
+    struct dirent *e;
+    while (rc == PXS_OK && (e = readdir(d)) != NULL) {
+        if (e->d_name[0] == '.')
+            continue;
+        char p[PATH_MAX + 300];
+        snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
+        if (is_manifest(e->d_name)) {
+            size_t l = strlen(buf);
+            if (l + strlen(p) + 2 > cap)
+                rc = pxsi_err(PXS_ERR_INVALID, SUB, "too many stores under \"%s\"", dir);
+            else
+                snprintf(buf + l, cap - l, "%s\n", p);
+            (*n)++;
+        } else if (depth == 0) {
+            struct stat sb;
+            if (stat(p, &sb) == 0 && S_ISDIR(sb.st_mode))
+                rc = manifests_in(p, buf, cap, n, 1);
+        }
+    }
+    closedir(d);
+    return rc;
+}
+
+int
+pxsi_h5_manifests(const char *path, char *buf, size_t cap, int *n)
+{
+    buf[0] = '\0';
+    *n = 0;
+    struct stat sb;
+    if (stat(path, &sb) != 0)
+        return pxsi_err(PXS_ERR_IO, SUB, "store \"%s\": %s", path, strerror(errno));
+    if (!S_ISDIR(sb.st_mode)) {
+        if (strlen(path) + 2 > cap)
+            return pxsi_err(PXS_ERR_INVALID, SUB, "path too long");
+        snprintf(buf, cap, "%s\n", path);
+        *n = 1;
+        return PXS_OK;
+    }
+    int rc = manifests_in(path, buf, cap, n, 0);
+    if (rc == PXS_OK && *n == 0)
+        rc = pxsi_err(PXS_ERR_NOT_FOUND, SUB,
+                      "no store in \"%s\" or its subdirectories (no pxs-<nonce>.manifest: the "
+                      "store was never created completely, or this is not a store directory)",
+                      path);
+    return rc;
+}
+
 int
 pxsi_h5_manifest_read(const char *path, char *dir, size_t dircap,
                       uint64_t *nonce, int *nranks)

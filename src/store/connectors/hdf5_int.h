@@ -30,6 +30,10 @@ void pxsi_h5_file_name(char *buf, size_t cap, const char *dir, uint64_t nonce,
  * store, or the manifest file): directory, nonce, rank count. Local. */
 int pxsi_h5_manifest_read(const char *path, char *dir, size_t dircap,
                           uint64_t *nonce, int *nranks);
+/* Every store manifest at `path` (a manifest file; or a directory: the
+ * manifests in it and in its immediate subdirectories), as "path\n" lines
+ * in buf, and their number. PXS_ERR_NOT_FOUND when there is none. Local. */
+int pxsi_h5_manifests(const char *path, char *buf, size_t cap, int *n);
 /* Read-only connector state for a finished (or live) store: collective over
  * comm, agreed. */
 int pxsi_h5_open(MPI_Comm comm, const char *path, uint64_t *nonce_out,
