@@ -15,7 +15,12 @@
  *   full DIR FILE      NP 2: rank 1 runs into RLIMIT_FSIZE (disk full):
  *                      PXS_ERR_IO with HDF5's text, later puts refused
  *   readfull DIR FILE  every put that succeeded before the disk was full
- *                      resolves in a later job */
+ *                      resolves in a later job
+ *   small DIR FILE     NP 1: a few objects, proxies to FILE
+ *   ro DIR FILE        DIR on a read-only mount (hdf5-jobs.sh: unshare -m,
+ *                      bind mount remounted ro): create there is PXS_ERR_IO
+ *                      ("Read-only file system"), the store still opens and
+ *                      resolves */
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -549,6 +554,50 @@ do_readfull(const char *dir, const char *file)
     CHECK_OK(pxs_store_destroy(st));
 }
 
+/* ------------------------------------------------------------ read-only file
+ * system */
+/* small: one rank per job puts K objects and writes their proxies.
+ * ro: run with DIR on a read-only mount: a new store there is PXS_ERR_IO
+ * naming the path and the system's text; the existing store opens and
+ * resolves (a reader writes nothing). */
+static void
+do_small(const char *dir, const char *file)
+{
+    pxs_store_t *st = make_store(dir, 1);
+    FILE *f = rank == 0 ? fopen(file, "w") : NULL;
+    for (int i = 0; i < K; i++) {
+        pxs_proxy_t p = put_obj(st, sizes[i], seed_of(rank, i));
+        char t[PXS_PROXY_TEXT_LEN];
+        CHECK_OK(pxs_proxy_to_text(&p, t, sizeof t));
+        if (f)
+            fprintf(f, "%d %d %zu L %s\n", rank, i, sizes[i], t);
+    }
+    if (f)
+        CHECK(fclose(f) == 0);
+    CHECK_OK(pxs_store_destroy(st));
+}
+
+static void
+do_ro(const char *dir, const char *file)
+{
+    char p[2048];
+    snprintf(p, sizeof p, "%s/new", dir);
+    pxs_store_opts_t so;
+    CHECK_OK(pxs_store_opts_init(&so));
+    so.connector = PXS_CONN_HDF5;
+    so.path = p;
+    pxs_store_t *st = NULL;
+    CHECK_RC(pxs_store_create(MPI_COMM_WORLD, &so, &st), PXS_ERR_IO);
+    check_detail(p);
+    check_detail("Read-only file system");
+    ent_t e[64];
+    int n = load(file, e, 64);
+    CHECK(n == K);
+    CHECK_OK(pxs_store_open(MPI_COMM_WORLD, dir, &st));
+    resolve_all(st, e, n);
+    CHECK_OK(pxs_store_destroy(st));
+}
+
 int
 main(int argc, char **argv)
 {
@@ -569,6 +618,10 @@ main(int argc, char **argv)
         do_full(dir, file);
     else if (strcmp(mode, "readfull") == 0)
         do_readfull(dir, file);
+    else if (strcmp(mode, "small") == 0)
+        do_small(dir, file);
+    else if (strcmp(mode, "ro") == 0)
+        do_ro(dir, file);
     else
         CHECK(!"mode");
     if (rank == 0)

@@ -7,6 +7,7 @@
 #   faults   bad directories and manifests
 #   full     disk full (RLIMIT_FSIZE) on one rank; a later job resolves
 #            every put that succeeded
+#   readonly create on a read-only mount fails (PXS_ERR_IO), open works
 #   demo     (EXE: pxs-demo) pxs-demo --log, then --replay in a new job
 #   spill    (EXE: mpitest_store_spill) an RMA store spilling to HDF5
 #            with a stalled consumer
@@ -60,6 +61,18 @@ inspect)
         test "$("$INSPECT" dump "$dir/log" --topic 1 | grep -c 'seq')" = 60
         "$INSPECT" verify "$dir/log"
     fi
+    ;;
+readonly)
+    # no permission, as root: a read-only bind mount in a private mount
+    # namespace (unshare -m; skipped where that is not allowed)
+    run 1 "$@" "$exe" small "$dir/store" "$dir/proxies.txt"
+    if ! unshare --mount true 2>/dev/null; then
+        echo "hdf5 readonly: SKIPPED (no unshare --mount here)"
+        exit 0
+    fi
+    cmd=$(printf '%q ' "$mpiexec" "$npflag" 1 "$@" "$exe" ro "$dir/store" "$dir/proxies.txt")
+    unshare --mount bash -c "mount --bind '$dir/store' '$dir/store' &&
+        mount -o remount,bind,ro '$dir/store' && $cmd"
     ;;
 demo)
     # EXE is pxs-demo: record a run, replay it in a new job
