@@ -31,8 +31,7 @@ static int rank, nranks;
 static void
 die(const char *what, int rc)
 {
-    fprintf(stderr, "[%d] %s: %s (%s)\n", rank, what, pxs_errname(rc),
-            pxs_last_error_detail());
+    fprintf(stderr, "[%d] %s: %s (%s)\n", rank, what, pxs_errname(rc), pxs_last_error_detail());
     MPI_Abort(MPI_COMM_WORLD, 1);
 }
 
@@ -65,15 +64,13 @@ main(int argc, char **argv)
     if ((v = app_opt(argc, argv, "--dir")))
         snprintf(base, sizeof base, "%s", v);
     else
-        snprintf(base, sizeof base, "%s/pxs-bench-hdf5-%ld", tmp ? tmp : "/tmp",
-                 (long)getpid());
+        snprintf(base, sizeof base, "%s/pxs-bench-hdf5-%ld", tmp ? tmp : "/tmp", (long)getpid());
     MPI_Bcast(base, (int)sizeof base, MPI_CHAR, 0, MPI_COMM_WORLD);
     if (rank == 0 && mkdir(base, 0777) != 0 && errno != EEXIST)
         die("mkdir --dir", PXS_ERR_IO);
     MPI_Barrier(MPI_COMM_WORLD);
 
-    const size_t sizes[] = {(size_t)64 << 10, (size_t)1 << 20,
-                            (size_t)16 << 20};
+    const size_t sizes[] = {(size_t)64 << 10, (size_t)1 << 20, (size_t)16 << 20};
     for (size_t k = 0; k < sizeof sizes / sizeof sizes[0]; k++) {
         size_t sz = sizes[k];
         if (sz > maxsz)
@@ -119,8 +116,8 @@ main(int argc, char **argv)
         close(fd);
         double gb = (double)n * (double)sz / 1e9;
         if (rank == 0)
-            app_report(json, "store-hdf5", "put", nranks, sz, gb / t_put,
-                       gb / t_write, "write()", "GB/s", 1);
+            app_report(json, "store-hdf5", "put", nranks, sz, gb / t_put, gb / t_write, "write()",
+                       "GB/s", 1);
 
         /* resolve (a reader job: pxs_store_open) vs pread() */
         if ((rc = pxs_store_open(MPI_COMM_WORLD, sdir, &st)) != PXS_OK)
@@ -129,8 +126,7 @@ main(int argc, char **argv)
         t0 = app_now();
         for (size_t i = 0; i < n; i++) {
             size_t len = 0;
-            if ((rc = pxs_store_resolve(st, &px[i], buf, sz, &len)) != PXS_OK ||
-                len != sz)
+            if ((rc = pxs_store_resolve(st, &px[i], buf, sz, &len)) != PXS_OK || len != sz)
                 die("resolve", rc);
         }
         double t_res = app_now() - t0;
@@ -146,8 +142,8 @@ main(int argc, char **argv)
         double t_read = app_now() - t0;
         close(fd);
         if (rank == 0)
-            app_report(json, "store-hdf5", "resolve", nranks, sz, gb / t_res,
-                       gb / t_read, "pread()", "GB/s", 1);
+            app_report(json, "store-hdf5", "resolve", nranks, sz, gb / t_res, gb / t_read,
+                       "pread()", "GB/s", 1);
         MPI_Barrier(MPI_COMM_WORLD);
         if (rank == 0)
             rm_tree(sdir);

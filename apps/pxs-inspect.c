@@ -65,30 +65,25 @@ cmd_proxy(const char *text)
         if (json)
             printf("{\"valid\": false, \"error\": \"%s\"}\n", pxs_errname(rc));
         else
-            printf("invalid proxy: %s: %s\n", pxs_errname(rc),
-                   pxs_last_error_detail());
+            printf("invalid proxy: %s: %s\n", pxs_errname(rc), pxs_last_error_detail());
         return 1;
     }
     if (json)
         printf("{\"valid\": true, \"version\": %u, \"kind\": \"%s\", "
                "\"owner\": %u, "
-               "\"store_nonce\": \"%016" PRIx64 "\", \"offset\": %" PRIu64
-               ", \"size\": %" PRIu64 ", \"generation\": %" PRIu64
-               ", \"seq\": %" PRIu64 ", \"topic\": %u, "
+               "\"store_nonce\": \"%016" PRIx64 "\", \"offset\": %" PRIu64 ", \"size\": %" PRIu64
+               ", \"generation\": %" PRIu64 ", \"seq\": %" PRIu64 ", \"topic\": %u, "
                "\"flags\": %u, \"payload_crc\": \"%08x\", \"budget\": %u}\n",
-               pi.version, kind_name(pi.kind), pi.owner, pi.store_nonce,
-               pi.offset, pi.size, pi.generation, pi.seq, pi.topic, pi.flags,
-               pi.payload_crc, pi.budget);
+               pi.version, kind_name(pi.kind), pi.owner, pi.store_nonce, pi.offset, pi.size,
+               pi.generation, pi.seq, pi.topic, pi.flags, pi.payload_crc, pi.budget);
     else
-        printf("version %u\nkind %s\nowner %u\nstore nonce %016" PRIx64
-               "\noffset %" PRIu64 "\nsize %" PRIu64 "\ngeneration %" PRIu64
-               "\nseq %" PRIu64 "\ntopic %u\nflags "
+        printf("version %u\nkind %s\nowner %u\nstore nonce %016" PRIx64 "\noffset %" PRIu64
+               "\nsize %" PRIu64 "\ngeneration %" PRIu64 "\nseq %" PRIu64 "\ntopic %u\nflags "
                "0x%x%s%s\npayload crc %08x\nbudget %u\n",
-               pi.version, kind_name(pi.kind), pi.owner, pi.store_nonce,
-               pi.offset, pi.size, pi.generation, pi.seq, pi.topic, pi.flags,
+               pi.version, kind_name(pi.kind), pi.owner, pi.store_nonce, pi.offset, pi.size,
+               pi.generation, pi.seq, pi.topic, pi.flags,
                (pi.flags & PXS_PROXY_F_PAYLOAD_CRC) ? " crc" : "",
-               (pi.flags & PXS_PROXY_F_KEEP) ? " keep" : "", pi.payload_crc,
-               pi.budget);
+               (pi.flags & PXS_PROXY_F_KEEP) ? " keep" : "", pi.payload_crc, pi.budget);
     return 0;
 }
 
@@ -129,8 +124,7 @@ idx_type(void)
     hid_t t = H5Tcreate(H5T_COMPOUND, sizeof(pxsi_h5_rec_t));
     H5Tinsert(t, "offset", HOFFSET(pxsi_h5_rec_t, offset), H5T_NATIVE_UINT64);
     H5Tinsert(t, "size", HOFFSET(pxsi_h5_rec_t, size), H5T_NATIVE_UINT64);
-    H5Tinsert(t, "generation", HOFFSET(pxsi_h5_rec_t, generation),
-              H5T_NATIVE_UINT64);
+    H5Tinsert(t, "generation", HOFFSET(pxsi_h5_rec_t, generation), H5T_NATIVE_UINT64);
     H5Tinsert(t, "seq", HOFFSET(pxsi_h5_rec_t, seq), H5T_NATIVE_UINT64);
     H5Tinsert(t, "crc", HOFFSET(pxsi_h5_rec_t, crc), H5T_NATIVE_UINT32);
     H5Tinsert(t, "topic", HOFFSET(pxsi_h5_rec_t, topic), H5T_NATIVE_UINT32);
@@ -142,8 +136,8 @@ idx_type(void)
 /* Read a whole 1-D dataset `name` of file fn with memory type t into a new
  * buffer; *n records. 0 on success, -1 (with why) on failure. */
 static int
-read_all(const char *fn, const char *name, hid_t t, size_t esz, void **out,
-         size_t *n, char *why, size_t whycap)
+read_all(const char *fn, const char *name, hid_t t, size_t esz, void **out, size_t *n, char *why,
+         size_t whycap)
 {
     hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
     H5Pset_fapl_sec2(fapl);
@@ -151,9 +145,7 @@ read_all(const char *fn, const char *name, hid_t t, size_t esz, void **out,
     hid_t f = H5Fopen(fn, H5F_ACC_RDONLY | H5F_ACC_SWMR_READ, fapl);
     H5Pclose(fapl);
     if (f < 0) {
-        snprintf(why, whycap,
-                 "cannot open \"%s\" (not an HDF5 file, truncated or damaged)",
-                 fn);
+        snprintf(why, whycap, "cannot open \"%s\" (not an HDF5 file, truncated or damaged)", fn);
         return -1;
     }
     hid_t d = H5Dopen2(f, name, H5P_DEFAULT);
@@ -162,9 +154,8 @@ read_all(const char *fn, const char *name, hid_t t, size_t esz, void **out,
     if (sp >= 0)
         H5Sget_simple_extent_dims(sp, &dims, NULL);
     void *b = malloc(dims ? (size_t)dims * esz : 1);
-    int ok =
-        d >= 0 && sp >= 0 && b &&
-        (dims == 0 || H5Dread(d, t, H5S_ALL, H5S_ALL, H5P_DEFAULT, b) >= 0);
+    int ok = d >= 0 && sp >= 0 && b &&
+             (dims == 0 || H5Dread(d, t, H5S_ALL, H5S_ALL, H5P_DEFAULT, b) >= 0);
     if (sp >= 0)
         H5Sclose(sp);
     if (d >= 0)
@@ -184,48 +175,40 @@ static int
 is_log(const char *name)
 {
     size_t l = strlen(name);
-    return strncmp(name, "pxs-log-", 8) == 0 && l > 11 &&
-           strcmp(name + l - 3, ".h5") == 0;
+    return strncmp(name, "pxs-log-", 8) == 0 && l > 11 && strcmp(name + l - 3, ".h5") == 0;
 }
 
 /* ------------------------------------------------------------ ls / verify of
  * the store */
 static int
-store_walk(const char *dir, int verify, int *bad)
+store_one(const char *dir, int verify, int *bad)
 {
     char sdir[PATH_MAX];
     uint64_t nonce = 0;
     int nranks = 0;
-    if (pxsi_h5_manifest_read(dir, sdir, sizeof sdir, &nonce, &nranks) !=
-        PXS_OK)
+    if (pxsi_h5_manifest_read(dir, sdir, sizeof sdir, &nonce, &nranks) != PXS_OK)
         return 0; /* no store here (maybe only logs) */
     pxs_store_t *st = NULL;
     if (verify && pxs_store_open(MPI_COMM_SELF, dir, &st) != PXS_OK) {
-        printf(json ? "{\"store\": \"%016" PRIx64
-                      "\", \"error\": \"open failed\"}\n"
+        printf(json ? "{\"store\": \"%016" PRIx64 "\", \"error\": \"open failed\"}\n"
                     : "store %016" PRIx64 ": cannot open: %s\n",
                nonce, pxs_last_error_detail());
         (*bad)++;
         return 1;
     }
     if (json)
-        printf("{\"store\": \"%016" PRIx64
-               "\", \"ranks\": %d, \"dir\": \"%s\"}\n",
-               nonce, nranks, sdir);
-    else
-        printf("store %016" PRIx64 ": %d rank file(s) in %s\n", nonce, nranks,
+        printf("{\"store\": \"%016" PRIx64 "\", \"ranks\": %d, \"dir\": \"%s\"}\n", nonce, nranks,
                sdir);
+    else
+        printf("store %016" PRIx64 ": %d rank file(s) in %s\n", nonce, nranks, sdir);
     hid_t t = idx_type();
     for (int r = 0; r < nranks; r++) {
         char fn[PATH_MAX + 64], why[PATH_MAX + 128];
         pxsi_h5_file_name(fn, sizeof fn, sdir, nonce, r);
         pxsi_h5_rec_t *rec = NULL;
         size_t n = 0;
-        if (read_all(fn, "index", t, sizeof *rec, (void **)&rec, &n, why,
-                     sizeof why)) {
-            printf(json ? "{\"rank\": %d, \"error\": \"%s\"}\n"
-                        : "  rank %d: ERROR %s\n",
-                   r, why);
+        if (read_all(fn, "index", t, sizeof *rec, (void **)&rec, &n, why, sizeof why)) {
+            printf(json ? "{\"rank\": %d, \"error\": \"%s\"}\n" : "  rank %d: ERROR %s\n", r, why);
             (*bad)++;
             continue;
         }
@@ -262,8 +245,7 @@ store_walk(const char *dir, int verify, int *bad)
                     printf(json ? "{\"rank\": %d, \"record\": %zu, \"error\": "
                                   "\"%s\"}\n"
                                 : "  rank %d record %zu: %s\n",
-                           r, i,
-                           json ? pxs_errname(rc) : pxs_last_error_detail());
+                           r, i, json ? pxs_errname(rc) : pxs_last_error_detail());
                 }
                 free(data);
             }
@@ -274,12 +256,9 @@ store_walk(const char *dir, int verify, int *bad)
                    "%zu, "
                    "\"incomplete\": %zu, \"live_bytes\": %" PRIu64 "%s}\n",
                    r, n, live, dead, other, bytes,
-                   verify ? (nbad ? ", \"verified\": false"
-                                  : ", \"verified\": true")
-                          : "");
+                   verify ? (nbad ? ", \"verified\": false" : ", \"verified\": true") : "");
         else
-            printf("  rank %d: %zu record(s): %zu live (%" PRIu64
-                   " B), %zu dead, %zu "
+            printf("  rank %d: %zu record(s): %zu live (%" PRIu64 " B), %zu dead, %zu "
                    "incomplete%s\n",
                    r, n, live, bytes, dead, other,
                    verify ? (nbad ? ", CORRUPT" : ", all CRCs good") : "");
@@ -289,6 +268,25 @@ store_walk(const char *dir, int verify, int *bad)
     if (st)
         (void)pxs_store_destroy(st);
     return 1;
+}
+
+/* Every store at dir (the manifests in it and its subdirectories, e.g. the
+ * durable copies beside a stream log). */
+static int
+store_walk(const char *dir, int verify, int *bad)
+{
+    enum { LIST = 1 << 16 };
+    char *list = calloc(1, LIST);
+    int n = 0, found = 0;
+    if (!list || pxsi_h5_manifests(dir, list, LIST, &n) != PXS_OK) {
+        free(list);
+        return 0;
+    }
+    char *save = NULL;
+    for (char *m = strtok_r(list, "\n", &save); m; m = strtok_r(NULL, "\n", &save))
+        found += store_one(m, verify, bad);
+    free(list);
+    return found;
 }
 
 /* ------------------------------------------------------------ logs */
@@ -317,10 +315,8 @@ logs_walk(const char *dir, int mode, long topic, int *bad)
         snprintf(fn, sizeof fn, "%s/%s", dir, e->d_name);
         lrec_t *r = NULL;
         size_t n = 0;
-        if (read_all(fn, "events", t, sizeof *r, (void **)&r, &n, why,
-                     sizeof why)) {
-            printf(json ? "{\"log\": \"%s\", \"error\": \"%s\"}\n"
-                        : "log %s: ERROR %s\n",
+        if (read_all(fn, "events", t, sizeof *r, (void **)&r, &n, why, sizeof why)) {
+            printf(json ? "{\"log\": \"%s\", \"error\": \"%s\"}\n" : "log %s: ERROR %s\n",
                    e->d_name, why);
             (*bad)++;
             continue;
@@ -331,8 +327,7 @@ logs_walk(const char *dir, int mode, long topic, int *bad)
         for (size_t i = 0; i < n; i++) {
             int end = (r[i].flags & 1u) != 0;
             if (!end && (r[i].meta_len > PXS_EVENT_META_MAX ||
-                         pxs_proxy_validate(
-                             (const pxs_proxy_t *)(const void *)r[i].proxy))) {
+                         pxs_proxy_validate((const pxs_proxy_t *)(const void *)r[i].proxy))) {
                 nbad++;
                 if (mode == 2)
                     printf(json ? "{\"log\": \"%s\", \"record\": %zu, "
@@ -342,35 +337,28 @@ logs_walk(const char *dir, int mode, long topic, int *bad)
             }
             if (mode == 1 && (long)r[i].topic == topic) {
                 char text[PXS_PROXY_TEXT_LEN] = "";
-                if (!end && pxs_proxy_to_text(
-                                (const pxs_proxy_t *)(const void *)r[i].proxy,
-                                text, sizeof text) != PXS_OK)
+                if (!end && pxs_proxy_to_text((const pxs_proxy_t *)(const void *)r[i].proxy, text,
+                                              sizeof text) != PXS_OK)
                     snprintf(text, sizeof text, "invalid");
                 char meta[2 * PXS_EVENT_META_MAX + 1] = "";
-                for (uint32_t k = 0;
-                     !end && k < r[i].meta_len && k < PXS_EVENT_META_MAX; k++)
+                for (uint32_t k = 0; !end && k < r[i].meta_len && k < PXS_EVENT_META_MAX; k++)
                     snprintf(meta + 2 * k, 3, "%02x", r[i].meta[k]);
                 if (json)
                     printf("{\"producer\": %d, \"topic\": %u, \"seq\": %" PRIu64
                            ", \"end\": %s, \"meta_hex\": \"%s\", \"proxy\": "
                            "\"%s\"}\n",
-                           r[i].producer, r[i].topic, r[i].seq,
-                           end ? "true" : "false", meta, text);
+                           r[i].producer, r[i].topic, r[i].seq, end ? "true" : "false", meta, text);
                 else if (end)
-                    printf("producer %d topic %u END\n", r[i].producer,
-                           r[i].topic);
+                    printf("producer %d topic %u END\n", r[i].producer, r[i].topic);
                 else
-                    printf("producer %d topic %u seq %" PRIu64
-                           " meta %s proxy %s\n",
-                           r[i].producer, r[i].topic, r[i].seq,
-                           meta[0] ? meta : "-", text);
+                    printf("producer %d topic %u seq %" PRIu64 " meta %s proxy %s\n", r[i].producer,
+                           r[i].topic, r[i].seq, meta[0] ? meta : "-", text);
             }
             int k = 0;
             while (k < nts && ts[k].topic != r[i].topic)
                 k++;
             if (k == nts && nts < 64) {
-                ts[nts] = (tstat_t){r[i].producer, r[i].topic, 0,
-                                    r[i].seq,      r[i].seq,   0};
+                ts[nts] = (tstat_t){r[i].producer, r[i].topic, 0, r[i].seq, r[i].seq, 0};
                 nts++;
             }
             if (k < nts) {
@@ -390,16 +378,14 @@ logs_walk(const char *dir, int mode, long topic, int *bad)
                 if (json)
                     printf("{\"log\": \"%s\", \"producer\": %d, \"topic\": %u, "
                            "\"events\": "
-                           "%" PRIu64 ", \"first_seq\": %" PRIu64
-                           ", \"last_seq\": %" PRIu64 ", \"end\": %s}\n",
-                           e->d_name, ts[k].producer, ts[k].topic, ts[k].n,
-                           ts[k].first, ts[k].last,
+                           "%" PRIu64 ", \"first_seq\": %" PRIu64 ", \"last_seq\": %" PRIu64
+                           ", \"end\": %s}\n",
+                           e->d_name, ts[k].producer, ts[k].topic, ts[k].n, ts[k].first, ts[k].last,
                            ts[k].ended ? "true" : "false");
                 else
-                    printf("log %s: producer %d topic %u: %" PRIu64
-                           " event(s), seq %" PRIu64 "..%" PRIu64 "%s\n",
-                           e->d_name, ts[k].producer, ts[k].topic, ts[k].n,
-                           ts[k].first, ts[k].last,
+                    printf("log %s: producer %d topic %u: %" PRIu64 " event(s), seq %" PRIu64
+                           "..%" PRIu64 "%s\n",
+                           e->d_name, ts[k].producer, ts[k].topic, ts[k].n, ts[k].first, ts[k].last,
                            ts[k].ended ? ", END" : ", open");
             }
         free(r);
@@ -459,9 +445,7 @@ main(int argc, char **argv)
     found += logs_walk(dir, mode, topic, &bad);
     MPI_Finalize();
     if (!found) {
-        fprintf(stderr,
-                "pxs-inspect: no store manifest and no stream log in %s\n",
-                dir);
+        fprintf(stderr, "pxs-inspect: no store manifest and no stream log in %s\n", dir);
         return 2;
     }
     if (mode == 2 && !json)

@@ -33,9 +33,8 @@ extern "C" {
  *  @return PXS_OK, PXS_ERR_INVALID, PXS_ERR_NOT_FOUND (no log file in path),
  *  PXS_ERR_CORRUPT (a file that is not a stream log), PXS_ERR_IO,
  *  PXS_ERR_NOMEM, PXS_ERR_NOTSUP (no HDF5 in this build). */
-PXS_API PXS_NODISCARD int
-pxs_log_subscriber_open(const char *path, const pxs_subscription_t *subs,
-                        size_t n, pxs_subscriber_t **sub_out);
+PXS_API PXS_NODISCARD int pxs_log_subscriber_open(const char *path, const pxs_subscription_t *subs,
+                                                  size_t n, pxs_subscriber_t **sub_out);
 /** Close a replay subscriber. NULL: no-op. */
 PXS_API int pxs_log_subscriber_close(pxs_subscriber_t *sub);
 

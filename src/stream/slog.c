@@ -99,8 +99,7 @@ static int
 slog_create(pxsi_slog_t *l, const char *dir)
 {
     if (mkdir(dir, 0777) != 0 && errno != EEXIST)
-        return pxsi_err(PXS_ERR_IO, SUB, "log directory \"%s\": mkdir: %s", dir,
-                        strerror(errno));
+        return pxsi_err(PXS_ERR_IO, SUB, "log directory \"%s\": mkdir: %s", dir, strerror(errno));
     struct stat sb;
     if (stat(dir, &sb) != 0 || !S_ISDIR(sb.st_mode))
         return pxsi_err(PXS_ERR_IO, SUB, "log directory \"%s\": %s", dir,
@@ -109,15 +108,12 @@ slog_create(pxsi_slog_t *l, const char *dir)
     int rc = pxsi_random_u64(&r);
     if (rc)
         return rc;
-    snprintf(l->path, sizeof l->path, "%s/pxs-log-p%d-%016" PRIx64 ".h5", dir,
-             l->producer, r);
+    snprintf(l->path, sizeof l->path, "%s/pxs-log-p%d-%016" PRIx64 ".h5", dir, l->producer, r);
     char what[PATH_MAX + 64];
     hid_t fapl = fapl_new(0);
-    l->f = fapl >= 0 ? H5Fcreate(l->path, H5F_ACC_EXCL, H5P_DEFAULT, fapl)
-                     : H5I_INVALID_HID;
+    l->f = fapl >= 0 ? H5Fcreate(l->path, H5F_ACC_EXCL, H5P_DEFAULT, fapl) : H5I_INVALID_HID;
     if (l->f < 0) {
-        snprintf(what, sizeof what, "cannot create the stream log \"%s\"",
-                 l->path);
+        snprintf(what, sizeof what, "cannot create the stream log \"%s\"", l->path);
         rc = pxsi_h5_fail(PXS_ERR_IO, what);
         if (fapl >= 0)
             H5Pclose(fapl);
@@ -128,11 +124,9 @@ slog_create(pxsi_slog_t *l, const char *dir)
     hid_t sp = H5Screate_simple(1, &zero, &unl);
     hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
     if (sp >= 0 && dcpl >= 0 && H5Pset_chunk(dcpl, 1, &ch) >= 0)
-        l->ds = H5Dcreate2(l->f, "events", l->type, sp, H5P_DEFAULT, dcpl,
-                           H5P_DEFAULT);
+        l->ds = H5Dcreate2(l->f, "events", l->type, sp, H5P_DEFAULT, dcpl, H5P_DEFAULT);
     if (l->ds < 0 || H5Fstart_swmr_write(l->f) < 0) {
-        snprintf(what, sizeof what, "cannot set up the stream log \"%s\"",
-                 l->path);
+        snprintf(what, sizeof what, "cannot set up the stream log \"%s\"", l->path);
         rc = pxsi_h5_fail(PXS_ERR_IO, what);
     }
     if (sp >= 0)
@@ -165,8 +159,7 @@ pxsi_slog_open(const char *dir, int producer, pxsi_slog_t **out)
     void *g;
     pxsi_h5_enter(&g);
     l->type = rec_type();
-    int rc = l->type < 0 ? pxsi_err(PXS_ERR_NOMEM, SUB, "record type")
-                         : slog_create(l, dir);
+    int rc = l->type < 0 ? pxsi_err(PXS_ERR_NOMEM, SUB, "record type") : slog_create(l, dir);
     if (rc) {
         if (l->f >= 0)
             remove(l->path);
@@ -179,9 +172,8 @@ pxsi_slog_open(const char *dir, int producer, pxsi_slog_t **out)
 }
 
 int
-pxsi_slog_event(pxsi_slog_t *l, uint32_t topic, uint64_t seq,
-                const pxs_proxy_t *proxy, const void *meta, size_t meta_len,
-                int end)
+pxsi_slog_event(pxsi_slog_t *l, uint32_t topic, uint64_t seq, const pxs_proxy_t *proxy,
+                const void *meta, size_t meta_len, int end)
 {
     slog_rec_t r;
     memset(&r, 0, sizeof r);
@@ -200,8 +192,7 @@ pxsi_slog_event(pxsi_slog_t *l, uint32_t topic, uint64_t seq,
     hsize_t next = l->n + 1, start = l->n, one = 1;
     hid_t fs = H5I_INVALID_HID, ms = H5I_INVALID_HID;
     herr_t e = H5Dset_extent(l->ds, &next);
-    if (e >= 0 && (fs = H5Dget_space(l->ds)) >= 0 &&
-        (ms = H5Screate_simple(1, &one, NULL)) >= 0)
+    if (e >= 0 && (fs = H5Dget_space(l->ds)) >= 0 && (ms = H5Screate_simple(1, &one, NULL)) >= 0)
         e = H5Sselect_hyperslab(fs, H5S_SELECT_SET, &start, NULL, &one, NULL);
     else
         e = -1;
@@ -211,8 +202,7 @@ pxsi_slog_event(pxsi_slog_t *l, uint32_t topic, uint64_t seq,
         e = H5Fflush(l->f, H5F_SCOPE_LOCAL);
     if (e < 0) {
         char what[PATH_MAX + 64];
-        snprintf(what, sizeof what, "cannot append to the stream log \"%s\"",
-                 l->path);
+        snprintf(what, sizeof what, "cannot append to the stream log \"%s\"", l->path);
         rc = pxsi_h5_fail(PXS_ERR_IO, what);
     } else {
         l->n++;
@@ -313,16 +303,13 @@ read_rec(replay_t *r, rfile_t *f, slog_rec_t *rec)
     hid_t fs = H5Dget_space(f->ds);
     hid_t ms = H5Screate_simple(1, &one, NULL);
     herr_t e =
-        (fs < 0 || ms < 0)
-            ? -1
-            : H5Sselect_hyperslab(fs, H5S_SELECT_SET, &start, NULL, &one, NULL);
+        (fs < 0 || ms < 0) ? -1 : H5Sselect_hyperslab(fs, H5S_SELECT_SET, &start, NULL, &one, NULL);
     if (e >= 0)
         e = H5Dread(f->ds, r->type, ms, fs, H5P_DEFAULT, rec);
     int rc = PXS_OK;
     if (e < 0) {
         char what[PATH_MAX + 64];
-        snprintf(what, sizeof what,
-                 "cannot read record %" PRIu64 " of a stream log in \"%s\"",
+        snprintf(what, sizeof what, "cannot read record %" PRIu64 " of a stream log in \"%s\"",
                  f->cur, r->dir);
         rc = pxsi_h5_fail(PXS_ERR_CORRUPT, what);
     }
@@ -331,8 +318,7 @@ read_rec(replay_t *r, rfile_t *f, slog_rec_t *rec)
     if (fs >= 0)
         H5Sclose(fs);
     if (rc == PXS_OK && rec->meta_len > PXS_EVENT_META_MAX)
-        rc = pxsi_err(PXS_ERR_CORRUPT, SUB,
-                      "record %" PRIu64 " in \"%s\": meta_len %u", f->cur,
+        rc = pxsi_err(PXS_ERR_CORRUPT, SUB, "record %" PRIu64 " in \"%s\": meta_len %u", f->cur,
                       r->dir, rec->meta_len);
     if (rc == PXS_OK)
         f->cur++;
@@ -352,8 +338,7 @@ replay_step(replay_t *r, pxs_event_t *ev)
             int rc = read_rec(r, f, &rec);
             if (rc)
                 return rc;
-            if ((rc = note_topic(f, rec.topic,
-                                 (rec.flags & SLOG_F_END) != 0)) != PXS_OK)
+            if ((rc = note_topic(f, rec.topic, (rec.flags & SLOG_F_END) != 0)) != PXS_OK)
                 return rc;
             if ((rec.flags & SLOG_F_END) || !wants(r, rec.topic))
                 continue;
@@ -370,9 +355,7 @@ replay_step(replay_t *r, pxs_event_t *ev)
     }
     for (size_t k = 0; k < r->nfiles; k++) {
         rfile_t *f = &r->files[k];
-        int open =
-            f->nt ==
-            0; /* a log with no record yet: its producer may still write */
+        int open = f->nt == 0; /* a log with no record yet: its producer may still write */
         for (size_t i = 0; i < f->nt; i++)
             if (wants(r, f->topics[i]) && !f->ended[i])
                 open = 1;
@@ -389,8 +372,7 @@ replay_refresh(replay_t *r)
         rfile_t *f = &r->files[k];
         if (H5Drefresh(f->ds) < 0) {
             char what[PATH_MAX + 64];
-            snprintf(what, sizeof what, "cannot refresh a stream log in \"%s\"",
-                     r->dir);
+            snprintf(what, sizeof what, "cannot refresh a stream log in \"%s\"", r->dir);
             return pxsi_h5_fail(PXS_ERR_IO, what);
         }
         f->n = extent(f->ds);
@@ -455,15 +437,13 @@ replay_open_files(replay_t *r)
 {
     DIR *d = opendir(r->dir);
     if (!d)
-        return pxsi_err(PXS_ERR_IO, SUB, "log directory \"%s\": %s", r->dir,
-                        strerror(errno));
+        return pxsi_err(PXS_ERR_IO, SUB, "log directory \"%s\": %s", r->dir, strerror(errno));
     int rc = PXS_OK;
     size_t cap = 0;
     struct dirent *e;
     while (rc == PXS_OK && (e = readdir(d)) != NULL) {
         size_t l = strlen(e->d_name);
-        if (strncmp(e->d_name, "pxs-log-", 8) != 0 || l < 12 ||
-            strcmp(e->d_name + l - 3, ".h5"))
+        if (strncmp(e->d_name, "pxs-log-", 8) != 0 || l < 12 || strcmp(e->d_name + l - 3, ".h5"))
             continue;
         if (r->nfiles == cap) {
             cap = cap ? 2 * cap : 8;
@@ -481,14 +461,12 @@ replay_open_files(replay_t *r)
         char fn[PATH_MAX + 300];
         snprintf(fn, sizeof fn, "%s/%s", r->dir, e->d_name);
         hid_t fapl = fapl_new(1);
-        f->f = fapl >= 0 ? H5Fopen(fn, H5F_ACC_RDONLY | H5F_ACC_SWMR_READ, fapl)
-                         : H5I_INVALID_HID;
+        f->f = fapl >= 0 ? H5Fopen(fn, H5F_ACC_RDONLY | H5F_ACC_SWMR_READ, fapl) : H5I_INVALID_HID;
         if (f->f >= 0)
             f->ds = H5Dopen2(f->f, "events", H5P_DEFAULT);
         if (f->ds < 0) {
             char what[PATH_MAX + 400];
-            snprintf(what, sizeof what, "\"%s\" is not a readable stream log",
-                     fn);
+            snprintf(what, sizeof what, "\"%s\" is not a readable stream log", fn);
             rc = pxsi_h5_fail(PXS_ERR_CORRUPT, what);
         } else {
             f->n = extent(f->ds);
@@ -498,21 +476,18 @@ replay_open_files(replay_t *r)
     }
     closedir(d);
     if (rc == PXS_OK && r->nfiles == 0)
-        rc = pxsi_err(PXS_ERR_NOT_FOUND, SUB,
-                      "no stream log (pxs-log-*.h5) in \"%s\"", r->dir);
+        rc = pxsi_err(PXS_ERR_NOT_FOUND, SUB, "no stream log (pxs-log-*.h5) in \"%s\"", r->dir);
     return rc;
 }
 
 int
-pxs_log_subscriber_open(const char *path, const pxs_subscription_t *subs,
-                        size_t n, pxs_subscriber_t **out)
+pxs_log_subscriber_open(const char *path, const pxs_subscription_t *subs, size_t n,
+                        pxs_subscriber_t **out)
 {
     if (!path || !out || (n && !subs))
-        return pxsi_err(PXS_ERR_INVALID, SUB,
-                        "log_subscriber_open: NULL argument");
+        return pxsi_err(PXS_ERR_INVALID, SUB, "log_subscriber_open: NULL argument");
     if (strlen(path) >= PATH_MAX - 300)
-        return pxsi_err(PXS_ERR_INVALID, SUB,
-                        "log_subscriber_open: path too long");
+        return pxsi_err(PXS_ERR_INVALID, SUB, "log_subscriber_open: path too long");
     replay_t *r = calloc(1, sizeof *r);
     pxs_subscriber_t *s = calloc(1, sizeof *s);
     if (!r || !s || (n && !(r->subs = calloc(n, sizeof *r->subs)))) {
@@ -532,8 +507,7 @@ pxs_log_subscriber_open(const char *path, const pxs_subscription_t *subs,
     void *g;
     pxsi_h5_enter(&g);
     r->type = rec_type();
-    int rc = r->type < 0 ? pxsi_err(PXS_ERR_NOMEM, SUB, "record type")
-                         : replay_open_files(r);
+    int rc = r->type < 0 ? pxsi_err(PXS_ERR_NOMEM, SUB, "record type") : replay_open_files(r);
     if (rc)
         replay_free(r);
     pxsi_h5_leave(g);
@@ -555,8 +529,7 @@ pxs_log_subscriber_close(pxs_subscriber_t *s)
     if (!s)
         return PXS_OK;
     if (!PXSI_HANDLE_OK(s, PXSI_MAGIC_SUB) || s->ops != &replay_ops)
-        return pxsi_err(PXS_ERR_INVALID, SUB,
-                        "log_subscriber_close: not a replay subscriber");
+        return pxsi_err(PXS_ERR_INVALID, SUB, "log_subscriber_close: not a replay subscriber");
     void *g;
     pxsi_h5_enter(&g);
     replay_free(s->state);
@@ -574,14 +547,12 @@ pxsi_slog_open(const char *dir, int producer, pxsi_slog_t **out)
     (void)dir;
     (void)producer;
     (void)out;
-    return pxsi_err(PXS_ERR_NOTSUP, SUB,
-                    "stream log: this library was built without HDF5");
+    return pxsi_err(PXS_ERR_NOTSUP, SUB, "stream log: this library was built without HDF5");
 }
 
 int
-pxsi_slog_event(pxsi_slog_t *l, uint32_t topic, uint64_t seq,
-                const pxs_proxy_t *proxy, const void *meta, size_t meta_len,
-                int end)
+pxsi_slog_event(pxsi_slog_t *l, uint32_t topic, uint64_t seq, const pxs_proxy_t *proxy,
+                const void *meta, size_t meta_len, int end)
 {
     (void)l;
     (void)topic;
@@ -600,15 +571,14 @@ pxsi_slog_close(pxsi_slog_t *l)
 }
 
 int
-pxs_log_subscriber_open(const char *path, const pxs_subscription_t *subs,
-                        size_t n, pxs_subscriber_t **out)
+pxs_log_subscriber_open(const char *path, const pxs_subscription_t *subs, size_t n,
+                        pxs_subscriber_t **out)
 {
     (void)path;
     (void)subs;
     (void)n;
     (void)out;
-    return pxsi_err(PXS_ERR_NOTSUP, SUB,
-                    "replay: this library was built without HDF5");
+    return pxsi_err(PXS_ERR_NOTSUP, SUB, "replay: this library was built without HDF5");
 }
 
 int

@@ -15,9 +15,8 @@ typedef struct pxsi_slog pxsi_slog_t;
 int pxsi_slog_open(const char *dir, int producer, pxsi_slog_t **out);
 /* Append one event (end = 0) or the END of `topic` (end = 1, proxy NULL),
  * flushed to the OS before it returns. */
-int pxsi_slog_event(pxsi_slog_t *l, uint32_t topic, uint64_t seq,
-                    const pxs_proxy_t *proxy, const void *meta, size_t meta_len,
-                    int end);
+int pxsi_slog_event(pxsi_slog_t *l, uint32_t topic, uint64_t seq, const pxs_proxy_t *proxy,
+                    const void *meta, size_t meta_len, int end);
 void pxsi_slog_close(pxsi_slog_t *l);
 
 #endif

@@ -100,10 +100,8 @@ do_write(const char *dir, const char *file)
         mine[i] = put_obj(st, sizes[i], seed_of(rank, i));
     pxs_proxy_info_t pi;
     CHECK_OK(pxs_proxy_decode(mine[2].bytes, PXS_PROXY_SIZE, &pi));
-    CHECK(pi.kind == PXS_CONN_HDF5 && (int)pi.owner == rank &&
-          pi.generation == 2);
-    CHECK((pi.flags & PXS_PROXY_F_KEEP) &&
-          (pi.flags & PXS_PROXY_F_PAYLOAD_CRC));
+    CHECK(pi.kind == PXS_CONN_HDF5 && (int)pi.owner == rank && pi.generation == 2);
+    CHECK((pi.flags & PXS_PROXY_F_KEEP) && (pi.flags & PXS_PROXY_F_PAYLOAD_CRC));
     CHECK(pi.size == sizes[2]);
     CHECK(pi.payload_crc == pxs_crc32c(0, NULL, 0) || pi.size > 0);
 
@@ -114,8 +112,7 @@ do_write(const char *dir, const char *file)
     }
     pxs_view_t v;
     CHECK_OK(pxs_store_view(st, &mine[3], &v));
-    CHECK(v.len == sizes[3] &&
-          pxs_test_verify(v.data, v.len, seed_of(rank, 3)));
+    CHECK(v.len == sizes[3] && pxs_test_verify(v.data, v.len, seed_of(rank, 3)));
     CHECK_OK(pxs_store_release(st, &v));
     CHECK_RC(pxs_store_release(st, &v), PXS_ERR_INVALID);
     unsigned char *buf = malloc(sizes[4]);
@@ -129,8 +126,8 @@ do_write(const char *dir, const char *file)
 
     /* every rank's objects, read from the owner's live file (SWMR) */
     pxs_proxy_t *all = malloc(sizeof(pxs_proxy_t) * (K + 1) * (size_t)nranks);
-    MPI_Allgather(mine, K * PXS_PROXY_SIZE, MPI_BYTE, all, K * PXS_PROXY_SIZE,
-                  MPI_BYTE, MPI_COMM_WORLD);
+    MPI_Allgather(mine, K * PXS_PROXY_SIZE, MPI_BYTE, all, K * PXS_PROXY_SIZE, MPI_BYTE,
+                  MPI_COMM_WORLD);
     for (int r = 0; r < nranks; r++)
         for (int i = 0; i < K; i++)
             expect_bytes(st, &all[r * K + i], sizes[i], seed_of(r, i));
@@ -140,23 +137,21 @@ do_write(const char *dir, const char *file)
     MPI_Barrier(MPI_COMM_WORLD);
     mine[K] = put_obj(st, 3000, seed_of(rank, K));
     pxs_proxy_t *late = malloc(sizeof(pxs_proxy_t) * (size_t)nranks);
-    MPI_Allgather(&mine[K], PXS_PROXY_SIZE, MPI_BYTE, late, PXS_PROXY_SIZE,
-                  MPI_BYTE, MPI_COMM_WORLD);
+    MPI_Allgather(&mine[K], PXS_PROXY_SIZE, MPI_BYTE, late, PXS_PROXY_SIZE, MPI_BYTE,
+                  MPI_COMM_WORLD);
     for (int r = 0; r < nranks; r++)
         expect_bytes(st, &late[r], 3000, seed_of(r, K));
 
     /* evict: the owner ends object 3; nobody resolves it after */
     int prev = (rank + nranks - 1) % nranks;
-    CHECK_OK(
-        pxs_store_drop(st, &all[prev * K + 3])); /* keep: validated no-op */
+    CHECK_OK(pxs_store_drop(st, &all[prev * K + 3])); /* keep: validated no-op */
     expect_bytes(st, &all[prev * K + 3], sizes[3], seed_of(prev, 3));
     MPI_Barrier(MPI_COMM_WORLD);
     CHECK_OK(pxs_store_evict(st, &mine[3]));
     CHECK_RC(pxs_store_evict(st, &mine[3]), PXS_ERR_STALE);
     MPI_Barrier(MPI_COMM_WORLD);
     for (int r = 0; r < nranks; r++) {
-        CHECK_RC(pxs_store_resolve(st, &all[r * K + 3], buf, sizes[4], &n),
-                 PXS_ERR_STALE);
+        CHECK_RC(pxs_store_resolve(st, &all[r * K + 3], buf, sizes[4], &n), PXS_ERR_STALE);
         check_detail("evicted");
     }
 
@@ -169,8 +164,8 @@ do_write(const char *dir, const char *file)
                 const pxs_proxy_t *p = i < K ? &all[r * K + i] : &late[r];
                 char t[PXS_PROXY_TEXT_LEN];
                 CHECK_OK(pxs_proxy_to_text(p, t, sizeof t));
-                fprintf(f, "%d %d %zu %c %s\n", r, i,
-                        i < K ? sizes[i] : (size_t)3000, i == 3 ? 'D' : 'L', t);
+                fprintf(f, "%d %d %zu %c %s\n", r, i, i < K ? sizes[i] : (size_t)3000,
+                        i == 3 ? 'D' : 'L', t);
             }
         CHECK(fclose(f) == 0);
     }
@@ -216,12 +211,10 @@ resolve_all(pxs_store_t *st, const ent_t *e, int n)
         if (e[k].state == 'D') {
             size_t m = 0;
             unsigned char b[8];
-            CHECK_RC(
-                pxs_store_resolve(st, &e[k].p, b, e[k].len > 8 ? 8 : 0, &m),
-                e[k].len > 8 ? PXS_ERR_TRUNC : PXS_ERR_STALE);
+            CHECK_RC(pxs_store_resolve(st, &e[k].p, b, e[k].len > 8 ? 8 : 0, &m),
+                     e[k].len > 8 ? PXS_ERR_TRUNC : PXS_ERR_STALE);
             void *x = NULL;
-            CHECK_RC(pxs_store_resolve_alloc(st, &e[k].p, &x, &m),
-                     PXS_ERR_STALE);
+            CHECK_RC(pxs_store_resolve_alloc(st, &e[k].p, &x, &m), PXS_ERR_STALE);
         } else {
             expect_bytes(st, &e[k].p, e[k].len, seed_of(e[k].owner, e[k].idx));
         }
@@ -288,8 +281,7 @@ do_read(const char *dir, const char *file)
     char mf[8192];
     pxs_proxy_info_t pi;
     CHECK_OK(pxs_proxy_decode(big->bytes, PXS_PROXY_SIZE, &pi));
-    snprintf(mf, sizeof mf, "%s/pxs-%016llx.manifest", dir,
-             (unsigned long long)pi.store_nonce);
+    snprintf(mf, sizeof mf, "%s/pxs-%016llx.manifest", dir, (unsigned long long)pi.store_nonce);
     CHECK_OK(pxs_store_open(MPI_COMM_SELF, mf, &st));
     resolve_all(st, e, n);
     CHECK_OK(pxs_store_destroy(st));
@@ -325,8 +317,7 @@ rank_file(char *fn, size_t cap, const char *dir, const pxs_proxy_t *p)
 {
     pxs_proxy_info_t pi;
     CHECK_OK(pxs_proxy_decode(p->bytes, PXS_PROXY_SIZE, &pi));
-    snprintf(fn, cap, "%s/pxs-%016llx-r%u.h5", dir,
-             (unsigned long long)pi.store_nonce, pi.owner);
+    snprintf(fn, cap, "%s/pxs-%016llx-r%u.h5", dir, (unsigned long long)pi.store_nonce, pi.owner);
 }
 
 static void
@@ -392,8 +383,7 @@ do_damage(const char *dir, const char *file)
         }
         /* complete records of damaged and intact files resolve */
         CHECK_RC(rc, PXS_OK);
-        CHECK(m == e[k].len &&
-              pxs_test_verify(x, m, seed_of(e[k].owner, e[k].idx)));
+        CHECK(m == e[k].len && pxs_test_verify(x, m, seed_of(e[k].owner, e[k].idx)));
         pxs_free(x);
         ok++;
     }
@@ -525,8 +515,8 @@ do_full(const char *dir, const char *file)
     int goods[256];
     MPI_Gather(&good, 1, MPI_INT, goods, 1, MPI_INT, 0, MPI_COMM_WORLD);
     pxs_proxy_t *all = malloc(sizeof(pxs_proxy_t) * N * (size_t)nranks);
-    MPI_Gather(p, N * PXS_PROXY_SIZE, MPI_BYTE, all, N * PXS_PROXY_SIZE,
-               MPI_BYTE, 0, MPI_COMM_WORLD);
+    MPI_Gather(p, N * PXS_PROXY_SIZE, MPI_BYTE, all, N * PXS_PROXY_SIZE, MPI_BYTE, 0,
+               MPI_COMM_WORLD);
     if (rank == 0) {
         FILE *f = fopen(file, "w");
         CHECK(f);

@@ -39,8 +39,7 @@ consume(pxs_store_t *st, pxs_subscriber_t *sub, int *nspill)
             /* a view of a spilled object, released through the RMA store */
             pxs_view_t v;
             CHECK_OK(pxs_store_view(st, &ev.proxy, &v));
-            CHECK(v.len == want &&
-                  pxs_test_verify(v.data, v.len, 100 + ev.seq));
+            CHECK(v.len == want && pxs_test_verify(v.data, v.len, 100 + ev.seq));
             CHECK_OK(pxs_store_release(st, &v));
         }
         pxs_free(data);
@@ -121,8 +120,7 @@ main(int argc, char **argv)
     } else {
         if (rank == 2) { /* the stalled consumer: waits until all was sent */
             uint64_t objs = 0;
-            MPI_Recv(&objs, 1, MPI_UINT64_T, 0, 7, MPI_COMM_WORLD,
-                     MPI_STATUS_IGNORE);
+            MPI_Recv(&objs, 1, MPI_UINT64_T, 0, 7, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
         }
         int nspill = 0;
         consume(st, sub, &nspill);

@@ -61,8 +61,7 @@ drain(pxs_consumer_t *c, int want_t1, int want_t2)
         char meta[64];
         snprintf(meta, sizeof meta, "p%d t%u i%llu", ev.producer, ev.topic,
                  (unsigned long long)ev.seq);
-        CHECK(ev.meta_len == strlen(meta) + 1 &&
-              memcmp(ev.meta, meta, ev.meta_len) == 0);
+        CHECK(ev.meta_len == strlen(meta) + 1 && memcmp(ev.meta, meta, ev.meta_len) == 0);
         pxs_free(data);
         n++;
     }
@@ -87,8 +86,7 @@ do_live(const char *store_dir, const char *log_dir, int rma)
     pxs_store_t *st = NULL;
     CHECK_OK(pxs_store_create(MPI_COMM_WORLD, &so, &st));
     uint32_t topics[] = {1, 2};
-    pxs_subscription_t subs[] = {{.topic = 1, .group = NULL},
-                                 {.topic = 2, .group = NULL}};
+    pxs_subscription_t subs[] = {{.topic = 1, .group = NULL}, {.topic = 2, .group = NULL}};
     pxs_bus_opts_t bo;
     CHECK_OK(pxs_bus_opts_init(&bo));
     if (rank < NPROD) {
@@ -117,8 +115,7 @@ do_live(const char *store_dir, const char *log_dir, int rma)
                 unsigned char *b = malloc(len);
                 pxs_test_fill(b, len, seed(rank, t, i));
                 char meta[64];
-                snprintf(meta, sizeof meta, "p%d t%u i%llu", rank, t,
-                         (unsigned long long)i);
+                snprintf(meta, sizeof meta, "p%d t%u i%llu", rank, t, (unsigned long long)i);
                 pxs_send_opts_t sendo;
                 CHECK_OK(pxs_send_opts_init(&sendo));
                 sendo.meta = meta;
@@ -145,8 +142,7 @@ do_replay(const char *store_dir, const char *log_dir)
 {
     pxs_store_t *st = NULL;
     CHECK_OK(pxs_store_open(MPI_COMM_SELF, store_dir, &st));
-    pxs_subscription_t subs[] = {{.topic = 1, .group = NULL},
-                                 {.topic = 2, .group = NULL}};
+    pxs_subscription_t subs[] = {{.topic = 1, .group = NULL}, {.topic = 2, .group = NULL}};
     pxs_subscriber_t *sub = NULL;
     CHECK_OK(pxs_log_subscriber_open(log_dir, subs, 2, &sub));
     pxs_consumer_t *c;
@@ -164,10 +160,8 @@ do_replay(const char *store_dir, const char *log_dir)
 
     /* bad input */
     if (strcmp(store_dir, log_dir) != 0)
-        CHECK_RC(pxs_log_subscriber_open(store_dir, subs, 2, &sub),
-                 PXS_ERR_NOT_FOUND);
-    CHECK_RC(pxs_log_subscriber_open("/nonexistent/pxs-log", subs, 2, &sub),
-             PXS_ERR_IO);
+        CHECK_RC(pxs_log_subscriber_open(store_dir, subs, 2, &sub), PXS_ERR_NOT_FOUND);
+    CHECK_RC(pxs_log_subscriber_open("/nonexistent/pxs-log", subs, 2, &sub), PXS_ERR_IO);
     CHECK_RC(pxs_log_subscriber_open(NULL, subs, 2, &sub), PXS_ERR_INVALID);
     CHECK_RC(pxs_log_subscriber_close((pxs_subscriber_t *)st), PXS_ERR_INVALID);
     CHECK_OK(pxs_store_destroy(st));

@@ -60,6 +60,11 @@ inspect)
         grep -q 'producer 2 topic 2: 5 event(s), seq 0..4, END' "$dir/logls.txt"
         test "$("$INSPECT" dump "$dir/log" --topic 1 | grep -c 'seq')" = 60
         "$INSPECT" verify "$dir/log"
+        # the durable copies beside an RMA stream's log: one store per producer
+        run 4 "$@" "$REPLAY" liverma - "$dir/log3"
+        "$INSPECT" ls "$dir/log3" | tee "$dir/log3.txt"
+        test "$(grep -c '^store ' "$dir/log3.txt")" = 3
+        "$INSPECT" verify "$dir/log3" | tail -1 | grep -q '^OK'
     fi
     ;;
 readonly)

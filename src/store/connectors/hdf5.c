@@ -49,10 +49,9 @@
 #define SUB "store.hdf5"
 
 #define H5_FORMAT      1
-#define H5_DATA_CHUNK  ((hsize_t)1 << 20) /* 1 MiB data log chunks */
-#define H5_INDEX_CHUNK ((hsize_t)1024)    /* records per index chunk */
-#define H5_SLACK                                                               \
-    ((uint64_t)256 << 10) /* index chunk + metadata a put may add */
+#define H5_DATA_CHUNK  ((hsize_t)1 << 20)    /* 1 MiB data log chunks */
+#define H5_INDEX_CHUNK ((hsize_t)1024)       /* records per index chunk */
+#define H5_SLACK       ((uint64_t)256 << 10) /* index chunk + metadata a put may add */
 
 /* ------------------------------------------------------------ process lock,
  * errors */
@@ -99,9 +98,8 @@ walk_cb(unsigned n, const H5E_error2_t *e, void *cd)
     h5walk_t *w = cd;
     if (w->n >= 3 || w->len + 1 >= w->cap)
         return 0;
-    int k = snprintf(w->buf + w->len, w->cap - w->len, "%s%s(): %s",
-                     w->n ? "; " : "", e->func_name ? e->func_name : "?",
-                     e->desc ? e->desc : "?");
+    int k = snprintf(w->buf + w->len, w->cap - w->len, "%s%s(): %s", w->n ? "; " : "",
+                     e->func_name ? e->func_name : "?", e->desc ? e->desc : "?");
     if (k > 0)
         w->len = w->len + (size_t)k < w->cap ? w->len + (size_t)k : w->cap - 1;
     w->n++;
@@ -146,8 +144,8 @@ static int PXSI_PRINTF(2, 3) h5fail(int code, const char *fmt, ...)
 /* ------------------------------------------------------------ state */
 typedef struct h5file {
     hid_t f, data, index;
-    int final; /* its writer closed it (the .closed marker was there at open):
-                  nothing in it changes any more, no refresh needed */
+    int final;         /* its writer closed it (the .closed marker was there at open):
+                          nothing in it changes any more, no refresh needed */
     uint64_t nrec;     /* records seen */
     uint64_t data_len; /* data log bytes seen */
 } h5file_t;
@@ -175,8 +173,7 @@ rec_type(void)
         return t;
     H5Tinsert(t, "offset", HOFFSET(pxsi_h5_rec_t, offset), H5T_NATIVE_UINT64);
     H5Tinsert(t, "size", HOFFSET(pxsi_h5_rec_t, size), H5T_NATIVE_UINT64);
-    H5Tinsert(t, "generation", HOFFSET(pxsi_h5_rec_t, generation),
-              H5T_NATIVE_UINT64);
+    H5Tinsert(t, "generation", HOFFSET(pxsi_h5_rec_t, generation), H5T_NATIVE_UINT64);
     H5Tinsert(t, "seq", HOFFSET(pxsi_h5_rec_t, seq), H5T_NATIVE_UINT64);
     H5Tinsert(t, "crc", HOFFSET(pxsi_h5_rec_t, crc), H5T_NATIVE_UINT32);
     H5Tinsert(t, "topic", HOFFSET(pxsi_h5_rec_t, topic), H5T_NATIVE_UINT32);
@@ -186,8 +183,7 @@ rec_type(void)
 }
 
 void
-pxsi_h5_file_name(char *buf, size_t cap, const char *dir, uint64_t nonce,
-                  int rank)
+pxsi_h5_file_name(char *buf, size_t cap, const char *dir, uint64_t nonce, int rank)
 {
     if (rank < 0)
         snprintf(buf, cap, "%s/pxs-%016" PRIx64 ".manifest", dir, nonce);
@@ -258,9 +254,7 @@ static int
 attr_put_u64(hid_t f, const char *name, uint64_t v)
 {
     hid_t sp = H5Screate(H5S_SCALAR);
-    hid_t a = sp >= 0 ? H5Acreate2(f, name, H5T_STD_U64LE, sp, H5P_DEFAULT,
-                                   H5P_DEFAULT)
-                      : -1;
+    hid_t a = sp >= 0 ? H5Acreate2(f, name, H5T_STD_U64LE, sp, H5P_DEFAULT, H5P_DEFAULT) : -1;
     herr_t e = a >= 0 ? H5Awrite(a, H5T_NATIVE_UINT64, &v) : -1;
     if (e < 0)
         h5_save();
@@ -277,14 +271,11 @@ dir_check(const char *dir, int make)
 {
     struct stat sb;
     if (make && mkdir(dir, 0777) != 0 && errno != EEXIST)
-        return pxsi_err(PXS_ERR_IO, SUB, "store directory \"%s\": mkdir: %s",
-                        dir, strerror(errno));
+        return pxsi_err(PXS_ERR_IO, SUB, "store directory \"%s\": mkdir: %s", dir, strerror(errno));
     if (stat(dir, &sb) != 0)
-        return pxsi_err(PXS_ERR_IO, SUB, "store directory \"%s\": %s", dir,
-                        strerror(errno));
+        return pxsi_err(PXS_ERR_IO, SUB, "store directory \"%s\": %s", dir, strerror(errno));
     if (!S_ISDIR(sb.st_mode))
-        return pxsi_err(PXS_ERR_IO, SUB,
-                        "store directory \"%s\" is not a directory", dir);
+        return pxsi_err(PXS_ERR_IO, SUB, "store directory \"%s\" is not a directory", dir);
     return PXS_OK;
 }
 
@@ -300,8 +291,7 @@ own_file_create(h5st_t *s)
         return h5fail(PXS_ERR_IO, "file access list for \"%s\"", fn);
     s->w.f = H5Fcreate(fn, H5F_ACC_EXCL, H5P_DEFAULT, fapl);
     if (s->w.f < 0) {
-        int rc = h5fail(PXS_ERR_IO, "cannot create \"%s\"",
-                        fn); /* before any other call */
+        int rc = h5fail(PXS_ERR_IO, "cannot create \"%s\"", fn); /* before any other call */
         H5Pclose(fapl);
         return rc;
     }
@@ -314,8 +304,8 @@ own_file_create(h5st_t *s)
     if (sp < 0 || dcpl < 0 || H5Pset_chunk(dcpl, 1, &ch) < 0)
         rc = h5fail(PXS_ERR_IO, "dataset properties for \"%s\"", fn);
     if (rc == PXS_OK) {
-        s->w.data = H5Dcreate2(s->w.f, "data", H5T_NATIVE_UINT8, sp,
-                               H5P_DEFAULT, dcpl, H5P_DEFAULT);
+        s->w.data =
+            H5Dcreate2(s->w.f, "data", H5T_NATIVE_UINT8, sp, H5P_DEFAULT, dcpl, H5P_DEFAULT);
         ch = H5_INDEX_CHUNK;
         if (s->w.data < 0 || H5Pset_chunk(dcpl, 1, &ch) < 0)
             rc = h5fail(PXS_ERR_IO, "cannot create the data log in \"%s\"", fn);
@@ -324,8 +314,7 @@ own_file_create(h5st_t *s)
         pxsi_h5_rec_t fill;
         memset(&fill, 0, sizeof fill);
         H5Pset_fill_value(dcpl, s->rtype, &fill);
-        s->w.index = H5Dcreate2(s->w.f, "index", s->rtype, sp, H5P_DEFAULT,
-                                dcpl, H5P_DEFAULT);
+        s->w.index = H5Dcreate2(s->w.f, "index", s->rtype, sp, H5P_DEFAULT, dcpl, H5P_DEFAULT);
         if (s->w.index < 0)
             rc = h5fail(PXS_ERR_IO, "cannot create the index in \"%s\"", fn);
     }
@@ -355,11 +344,8 @@ manifest_write(const h5st_t *s)
     snprintf(tmp, sizeof tmp, "%s.tmp", fn);
     FILE *f = fopen(tmp, "w");
     if (!f)
-        return pxsi_err(PXS_ERR_IO, SUB, "manifest \"%s\": %s", tmp,
-                        strerror(errno));
-    int ok = fprintf(f,
-                     "proxystream-store %d\nconnector hdf5\nnonce %016" PRIx64
-                     "\nranks %d\n",
+        return pxsi_err(PXS_ERR_IO, SUB, "manifest \"%s\": %s", tmp, strerror(errno));
+    int ok = fprintf(f, "proxystream-store %d\nconnector hdf5\nnonce %016" PRIx64 "\nranks %d\n",
                      H5_FORMAT, s->nonce, s->nranks) > 0;
     ok = fflush(f) == 0 && ok;
     ok = fsync(fileno(f)) == 0 && ok;
@@ -368,8 +354,7 @@ manifest_write(const h5st_t *s)
     if (!ok || rename(tmp, fn) != 0) {
         err = errno ? errno : err;
         unlink(tmp);
-        return pxsi_err(PXS_ERR_IO, SUB, "manifest \"%s\": %s", fn,
-                        strerror(err));
+        return pxsi_err(PXS_ERR_IO, SUB, "manifest \"%s\": %s", fn, strerror(err));
     }
     return PXS_OK;
 }
@@ -418,14 +403,11 @@ h_create(MPI_Comm comm, const pxs_store_opts_t *o, uint64_t nonce, void **out)
     MPI_Comm_size(comm, &size);
     int rc = PXS_OK;
     if (!o->path || !o->path[0])
-        rc = pxsi_err(PXS_ERR_INVALID, SUB,
-                      "the HDF5 connector needs opts.path (a directory)");
+        rc = pxsi_err(PXS_ERR_INVALID, SUB, "the HDF5 connector needs opts.path (a directory)");
     else if (strlen(o->path) >= PATH_MAX - 64)
-        rc = pxsi_err(PXS_ERR_INVALID, SUB, "opts.path is too long (%zu bytes)",
-                      strlen(o->path));
+        rc = pxsi_err(PXS_ERR_INVALID, SUB, "opts.path is too long (%zu bytes)", strlen(o->path));
     else if (o->durable < 0)
-        rc = pxsi_err(PXS_ERR_INVALID, SUB,
-                      "opts.durable must be >= 0 (got %d)", o->durable);
+        rc = pxsi_err(PXS_ERR_INVALID, SUB, "opts.durable must be >= 0 (got %d)", o->durable);
     if (rc == PXS_OK && rank == 0)
         rc = dir_check(o->path, 1);
     if ((rc = pxsi_agree_why(comm, rc)) != PXS_OK)
@@ -474,16 +456,14 @@ manifest_find(const char *path, char *out, size_t cap)
 {
     struct stat sb;
     if (stat(path, &sb) != 0)
-        return pxsi_err(PXS_ERR_IO, SUB, "store \"%s\": %s", path,
-                        strerror(errno));
+        return pxsi_err(PXS_ERR_IO, SUB, "store \"%s\": %s", path, strerror(errno));
     if (!S_ISDIR(sb.st_mode)) {
         snprintf(out, cap, "%s", path);
         return PXS_OK;
     }
     DIR *d = opendir(path);
     if (!d)
-        return pxsi_err(PXS_ERR_IO, SUB, "store directory \"%s\": %s", path,
-                        strerror(errno));
+        return pxsi_err(PXS_ERR_IO, SUB, "store directory \"%s\": %s", path, strerror(errno));
     int n = 0;
     char first[256] = "", second[256] = "";
     struct dirent *e;
@@ -500,16 +480,14 @@ manifest_find(const char *path, char *out, size_t cap)
     }
     closedir(d);
     if (n == 0)
-        return pxsi_err(
-            PXS_ERR_NOT_FOUND, SUB,
-            "no store in \"%s\" (no pxs-<nonce>.manifest: the store was never "
-            "created completely, or this is not a store directory)",
-            path);
+        return pxsi_err(PXS_ERR_NOT_FOUND, SUB,
+                        "no store in \"%s\" (no pxs-<nonce>.manifest: the store was never "
+                        "created completely, or this is not a store directory)",
+                        path);
     if (n > 1)
-        return pxsi_err(
-            PXS_ERR_INVALID, SUB,
-            "%d stores in \"%s\" (%s, %s, ...): give the path of one manifest",
-            n, path, first, second);
+        return pxsi_err(PXS_ERR_INVALID, SUB,
+                        "%d stores in \"%s\" (%s, %s, ...): give the path of one manifest", n, path,
+                        first, second);
     snprintf(out, cap, "%s/%s", path, first);
     return PXS_OK;
 }
@@ -527,9 +505,9 @@ manifests_in(const char *dir, char *buf, size_t cap, int *n, int depth)
 {
     DIR *d = opendir(dir);
     if (!d)
-        return depth ? PXS_OK
-                     : pxsi_err(PXS_ERR_IO, SUB, "store directory \"%s\": %s", dir,
-                                strerror(errno));
+        return depth
+                   ? PXS_OK
+                   : pxsi_err(PXS_ERR_IO, SUB, "store directory \"%s\": %s", dir, strerror(errno));
     int rc = PXS_OK;
     struct dirent *e;
     while (rc == PXS_OK && (e = readdir(d)) != NULL) {
@@ -579,8 +557,7 @@ pxsi_h5_manifests(const char *path, char *buf, size_t cap, int *n)
 }
 
 int
-pxsi_h5_manifest_read(const char *path, char *dir, size_t dircap,
-                      uint64_t *nonce, int *nranks)
+pxsi_h5_manifest_read(const char *path, char *dir, size_t dircap, uint64_t *nonce, int *nranks)
 {
     char mf[PATH_MAX + 300];
     int rc = manifest_find(path, mf, sizeof mf);
@@ -588,16 +565,14 @@ pxsi_h5_manifest_read(const char *path, char *dir, size_t dircap,
         return rc;
     FILE *f = fopen(mf, "r");
     if (!f)
-        return pxsi_err(PXS_ERR_IO, SUB, "manifest \"%s\": %s", mf,
-                        strerror(errno));
+        return pxsi_err(PXS_ERR_IO, SUB, "manifest \"%s\": %s", mf, strerror(errno));
     int fmt = 0, nr = 0;
     unsigned long long nn = 0;
     char conn[32] = "";
-    int k = fscanf(f, "proxystream-store %d connector %31s nonce %llx ranks %d",
-                   &fmt, conn, &nn, &nr);
+    int k =
+        fscanf(f, "proxystream-store %d connector %31s nonce %llx ranks %d", &fmt, conn, &nn, &nr);
     fclose(f);
-    if (k != 4 || fmt != H5_FORMAT || strcmp(conn, "hdf5") != 0 || nn == 0 ||
-        nr <= 0)
+    if (k != 4 || fmt != H5_FORMAT || strcmp(conn, "hdf5") != 0 || nn == 0 || nr <= 0)
         return pxsi_err(PXS_ERR_CORRUPT, SUB,
                         "manifest \"%s\" is not a proxystream HDF5 store "
                         "manifest of format %d",
@@ -615,8 +590,8 @@ pxsi_h5_manifest_read(const char *path, char *dir, size_t dircap,
 }
 
 int
-pxsi_h5_open(MPI_Comm comm, const char *path, uint64_t *nonce_out,
-             int *nranks_out, void **state_out)
+pxsi_h5_open(MPI_Comm comm, const char *path, uint64_t *nonce_out, int *nranks_out,
+             void **state_out)
 {
     int rank = 0;
     MPI_Comm_rank(comm, &rank);
@@ -643,8 +618,7 @@ pxsi_h5_open(MPI_Comm comm, const char *path, uint64_t *nonce_out,
     h5_enter(&g);
     h5st_t *s = state_new(m.dir, m.nonce, -1, (int)m.nranks);
     h5_leave(&g);
-    rc = s ? dir_check(m.dir, 0)
-           : pxsi_err(PXS_ERR_NOMEM, SUB, "connector state");
+    rc = s ? dir_check(m.dir, 0) : pxsi_err(PXS_ERR_NOMEM, SUB, "connector state");
     rc = pxsi_agree_why(comm, rc);
     if (rc) {
         if (s) {
@@ -669,14 +643,11 @@ h_destroy(void *st)
     int rc = PXS_OK;
     if (s->w.f >= 0 && !s->broken) {
         if (H5Fflush(s->w.f, H5F_SCOPE_LOCAL) < 0)
-            rc =
-                h5fail(PXS_ERR_IO, "flush at close of rank %d's file in \"%s\"",
-                       s->rank, s->dir);
+            rc = h5fail(PXS_ERR_IO, "flush at close of rank %d's file in \"%s\"", s->rank, s->dir);
         void *fdp = NULL;
-        if (rc == PXS_OK && H5Fget_vfd_handle(s->w.f, H5P_DEFAULT, &fdp) >= 0 &&
-            fdp && fsync(*(int *)fdp) != 0)
-            rc = pxsi_err(PXS_ERR_IO, SUB,
-                          "fsync at close of rank %d's file in \"%s\": %s",
+        if (rc == PXS_OK && H5Fget_vfd_handle(s->w.f, H5P_DEFAULT, &fdp) >= 0 && fdp &&
+            fsync(*(int *)fdp) != 0)
+            rc = pxsi_err(PXS_ERR_IO, SUB, "fsync at close of rank %d's file in \"%s\": %s",
                           s->rank, s->dir, strerror(errno));
     }
     if (rc == PXS_OK && s->w.f >= 0 && !s->broken) {
@@ -705,8 +676,7 @@ h_check(void *st, const pxs_proxy_info_t *pi)
                         " given to store instance 0x%016" PRIx64,
                         pi->store_nonce, s->nonce);
     if (pi->owner >= (uint32_t)s->nranks)
-        return pxsi_err(PXS_ERR_CORRUPT, SUB,
-                        "proxy owner %u out of range (%d files)", pi->owner,
+        return pxsi_err(PXS_ERR_CORRUPT, SUB, "proxy owner %u out of range (%d files)", pi->owner,
                         s->nranks);
     if (pi->size > UINT64_MAX - pi->offset)
         return pxsi_err(PXS_ERR_CORRUPT, SUB, "proxy offset + size overflow");
@@ -718,19 +688,16 @@ static int
 do_sync(h5st_t *s, int force)
 {
     if (H5Fflush(s->w.f, H5F_SCOPE_LOCAL) < 0)
-        return h5fail(PXS_ERR_IO, "flush of rank %d's file in \"%s\"", s->rank,
-                      s->dir);
+        return h5fail(PXS_ERR_IO, "flush of rank %d's file in \"%s\"", s->rank, s->dir);
     s->unsynced++;
     if (!force && (s->durable == 0 || s->unsynced < (uint64_t)s->durable))
         return PXS_OK;
     void *fdp = NULL;
     if (H5Fget_vfd_handle(s->w.f, H5P_DEFAULT, &fdp) < 0 || !fdp)
-        return h5fail(PXS_ERR_IO, "file handle of rank %d's file in \"%s\"",
-                      s->rank, s->dir);
+        return h5fail(PXS_ERR_IO, "file handle of rank %d's file in \"%s\"", s->rank, s->dir);
     if (fsync(*(int *)fdp) != 0)
-        return pxsi_err(PXS_ERR_IO, SUB,
-                        "fsync of rank %d's file in \"%s\": %s", s->rank,
-                        s->dir, strerror(errno));
+        return pxsi_err(PXS_ERR_IO, SUB, "fsync of rank %d's file in \"%s\": %s", s->rank, s->dir,
+                        strerror(errno));
     s->unsynced = 0;
     return PXS_OK;
 }
@@ -743,9 +710,7 @@ write_at(hid_t d, hid_t mtype, uint64_t at, uint64_t n, const void *buf)
         return -1;
     hsize_t start = at, count = n;
     hid_t ms = H5Screate_simple(1, &count, NULL);
-    herr_t e = ms < 0 ? -1
-                      : H5Sselect_hyperslab(fs, H5S_SELECT_SET, &start, NULL,
-                                            &count, NULL);
+    herr_t e = ms < 0 ? -1 : H5Sselect_hyperslab(fs, H5S_SELECT_SET, &start, NULL, &count, NULL);
     if (e >= 0)
         e = H5Dwrite(d, mtype, ms, fs, H5P_DEFAULT, buf);
     if (e < 0)
@@ -764,9 +729,7 @@ read_at(hid_t d, hid_t mtype, uint64_t at, uint64_t n, void *buf)
         return -1;
     hsize_t start = at, count = n;
     hid_t ms = H5Screate_simple(1, &count, NULL);
-    herr_t e = ms < 0 ? -1
-                      : H5Sselect_hyperslab(fs, H5S_SELECT_SET, &start, NULL,
-                                            &count, NULL);
+    herr_t e = ms < 0 ? -1 : H5Sselect_hyperslab(fs, H5S_SELECT_SET, &start, NULL, &count, NULL);
     if (e >= 0)
         e = H5Dread(d, mtype, ms, fs, H5P_DEFAULT, buf);
     if (e < 0)
@@ -794,21 +757,20 @@ room_check(h5st_t *s, size_t len)
     struct rlimit rl;
     if (getrlimit(RLIMIT_FSIZE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
         (uint64_t)cur + need > (uint64_t)rl.rlim_cur)
-        return pxsi_err(
-            PXS_ERR_IO, SUB,
-            "put of %zu bytes: rank %d's file in \"%s\" (%llu bytes) could "
-            "pass the "
-            "file size limit (RLIMIT_FSIZE %llu bytes); nothing was written",
-            len, s->rank, s->dir, (unsigned long long)cur,
-            (unsigned long long)rl.rlim_cur);
+        return pxsi_err(PXS_ERR_IO, SUB,
+                        "put of %zu bytes: rank %d's file in \"%s\" (%llu bytes) could "
+                        "pass the "
+                        "file size limit (RLIMIT_FSIZE %llu bytes); nothing was written",
+                        len, s->rank, s->dir, (unsigned long long)cur,
+                        (unsigned long long)rl.rlim_cur);
     struct statvfs v;
     if (statvfs(s->dir, &v) == 0 && (uint64_t)v.f_bavail * v.f_frsize < need)
         return pxsi_err(PXS_ERR_IO, SUB,
                         "put of %zu bytes: disk full: %llu bytes free on the "
                         "file system of "
                         "\"%s\", the put needs up to %llu; nothing was written",
-                        len, (unsigned long long)v.f_bavail * v.f_frsize,
-                        s->dir, (unsigned long long)need);
+                        len, (unsigned long long)v.f_bavail * v.f_frsize, s->dir,
+                        (unsigned long long)need);
     return PXS_OK;
 }
 
@@ -817,15 +779,13 @@ h_put_locked(h5st_t *s, const void *data, size_t len, const pxs_put_opts_t *o,
              pxs_proxy_info_t *out)
 {
     if (s->rank < 0)
-        return pxsi_err(
-            PXS_ERR_INVALID, SUB,
-            "put: store \"%s\" was opened read-only (pxs_store_open)", s->dir);
+        return pxsi_err(PXS_ERR_INVALID, SUB,
+                        "put: store \"%s\" was opened read-only (pxs_store_open)", s->dir);
     if (s->broken)
-        return pxsi_err(
-            PXS_ERR_IO, SUB,
-            "put: rank %d's file in \"%s\" failed a write before; no more puts "
-            "(records already complete stay readable)",
-            s->rank, s->dir);
+        return pxsi_err(PXS_ERR_IO, SUB,
+                        "put: rank %d's file in \"%s\" failed a write before; no more puts "
+                        "(records already complete stay readable)",
+                        s->rank, s->dir);
     int rc = room_check(s, len);
     if (rc)
         return rc;
@@ -844,10 +804,9 @@ h_put_locked(h5st_t *s, const void *data, size_t len, const pxs_put_opts_t *o,
         if (H5Dset_extent(s->w.data, &ext) < 0 ||
             write_at(s->w.data, H5T_NATIVE_UINT8, r.offset, len, data) < 0) {
             s->broken = 1;
-            return h5fail(
-                PXS_ERR_IO,
-                "put: cannot append %zu bytes to rank %d's data log in \"%s\"",
-                len, s->rank, s->dir);
+            return h5fail(PXS_ERR_IO,
+                          "put: cannot append %zu bytes to rank %d's data log in \"%s\"", len,
+                          s->rank, s->dir);
         }
     }
     hsize_t next = (hsize_t)(s->w.nrec + 1);
@@ -855,8 +814,7 @@ h_put_locked(h5st_t *s, const void *data, size_t len, const pxs_put_opts_t *o,
         write_at(s->w.index, s->rtype, s->w.nrec, 1, &r) < 0) {
         s->broken = 1;
         return h5fail(PXS_ERR_IO,
-                      "put: cannot append record %" PRIu64
-                      " to rank %d's index in \"%s\"",
+                      "put: cannot append record %" PRIu64 " to rank %d's index in \"%s\"",
                       s->w.nrec, s->rank, s->dir);
     }
     rc = do_sync(s, 0);
@@ -876,8 +834,8 @@ h_put_locked(h5st_t *s, const void *data, size_t len, const pxs_put_opts_t *o,
 }
 
 static int
-h_put(void *st, const void *data, size_t len, const pxs_put_opts_t *o,
-      double timeout, pxs_proxy_info_t *out)
+h_put(void *st, const void *data, size_t len, const pxs_put_opts_t *o, double timeout,
+      pxs_proxy_info_t *out)
 {
     (void)timeout;
     h5guard_t g;
@@ -903,16 +861,14 @@ peer_open(h5st_t *s, int owner, h5file_t **out)
     char fn[PATH_MAX + 64];
     pxsi_h5_file_name(fn, sizeof fn, s->dir, s->nonce, owner);
     if (access(fn, F_OK) != 0)
-        return pxsi_err(PXS_ERR_IO, SUB, "rank %d's file \"%s\": %s", owner, fn,
-                        strerror(errno));
+        return pxsi_err(PXS_ERR_IO, SUB, "rank %d's file \"%s\": %s", owner, fn, strerror(errno));
     hid_t fapl = fapl_new(1);
     if (fapl < 0)
         return h5fail(PXS_ERR_IO, "file access list for \"%s\"", fn);
     h->f = H5Fopen(fn, H5F_ACC_RDONLY | H5F_ACC_SWMR_READ, fapl);
     if (h->f < 0) {
         /* HDF5's text first: any other HDF5 call clears its error stack */
-        int rc = h5fail(PXS_ERR_CORRUPT, "cannot open rank %d's file \"%s\"",
-                        owner, fn);
+        int rc = h5fail(PXS_ERR_CORRUPT, "cannot open rank %d's file \"%s\"", owner, fn);
         H5Pclose(fapl);
         return rc;
     }
@@ -922,8 +878,7 @@ peer_open(h5st_t *s, int owner, h5file_t **out)
     h->index = H5Dopen2(h->f, "index", H5P_DEFAULT);
     if (h->data < 0 || h->index < 0 || attr_u64(h->f, "nonce", &nn) ||
         attr_u64(h->f, "rank", &rk)) {
-        int rc = h5fail(PXS_ERR_CORRUPT,
-                        "\"%s\" is not a proxystream HDF5 store file", fn);
+        int rc = h5fail(PXS_ERR_CORRUPT, "\"%s\" is not a proxystream HDF5 store file", fn);
         file_close(h);
         return rc;
     }
@@ -945,8 +900,7 @@ peer_open(h5st_t *s, int owner, h5file_t **out)
 
 /* The record a proxy names, checked against the proxy. */
 static int
-record_get(h5st_t *s, const pxs_proxy_info_t *pi, h5file_t **hout,
-           pxsi_h5_rec_t *r)
+record_get(h5st_t *s, const pxs_proxy_info_t *pi, h5file_t **hout, pxsi_h5_rec_t *r)
 {
     h5file_t *h = NULL;
     int rc = peer_open(s, (int)pi->owner, &h);
@@ -958,49 +912,41 @@ record_get(h5st_t *s, const pxs_proxy_info_t *pi, h5file_t **hout,
          * re-read on every resolve; the data log only when the record lies
          * beyond what we saw (its bytes never change once written). */
         if (H5Drefresh(h->index) < 0)
-            return h5fail(PXS_ERR_IO, "refresh of rank %u's file in \"%s\"",
-                          pi->owner, s->dir);
+            return h5fail(PXS_ERR_IO, "refresh of rank %u's file in \"%s\"", pi->owner, s->dir);
         h->nrec = dims_of(h->index);
         if (pi->offset + pi->size > h->data_len) {
             if (H5Drefresh(h->data) < 0)
-                return h5fail(PXS_ERR_IO, "refresh of rank %u's file in \"%s\"",
-                              pi->owner, s->dir);
+                return h5fail(PXS_ERR_IO, "refresh of rank %u's file in \"%s\"", pi->owner, s->dir);
             h->data_len = dims_of(h->data);
         }
     }
     if (pi->generation >= h->nrec)
-        return pxsi_err(
-            PXS_ERR_STALE, SUB,
-            "record %" PRIu64 " is not in rank %u's file in \"%s\" (%" PRIu64
-            " records: the file was truncated or the record never completed)",
-            pi->generation, pi->owner, s->dir, h->nrec);
+        return pxsi_err(PXS_ERR_STALE, SUB,
+                        "record %" PRIu64 " is not in rank %u's file in \"%s\" (%" PRIu64
+                        " records: the file was truncated or the record never completed)",
+                        pi->generation, pi->owner, s->dir, h->nrec);
     if (read_at(h->index, s->rtype, pi->generation, 1, r) < 0)
         return h5fail(own ? PXS_ERR_IO : PXS_ERR_CORRUPT,
-                      "cannot read record %" PRIu64
-                      " of rank %u's file in \"%s\"",
-                      pi->generation, pi->owner, s->dir);
+                      "cannot read record %" PRIu64 " of rank %u's file in \"%s\"", pi->generation,
+                      pi->owner, s->dir);
     if (r->state == PXSI_H5_DEAD)
-        return pxsi_err(PXS_ERR_STALE, SUB,
-                        "record %" PRIu64 " of rank %u was evicted",
+        return pxsi_err(PXS_ERR_STALE, SUB, "record %" PRIu64 " of rank %u was evicted",
                         pi->generation, pi->owner);
     if (r->state != PXSI_H5_LIVE)
         return pxsi_err(PXS_ERR_STALE, SUB,
-                        "record %" PRIu64
-                        " of rank %u never completed (state %u)",
-                        pi->generation, pi->owner, r->state);
-    if (r->generation != pi->generation || r->offset != pi->offset ||
-        r->size != pi->size || r->crc != pi->payload_crc)
+                        "record %" PRIu64 " of rank %u never completed (state %u)", pi->generation,
+                        pi->owner, r->state);
+    if (r->generation != pi->generation || r->offset != pi->offset || r->size != pi->size ||
+        r->crc != pi->payload_crc)
         return pxsi_err(PXS_ERR_CORRUPT, SUB,
-                        "proxy does not match record %" PRIu64
-                        " of rank %u (file: offset %" PRIu64 " size %" PRIu64
-                        " crc %08x; proxy: offset %" PRIu64 " size %" PRIu64
+                        "proxy does not match record %" PRIu64 " of rank %u (file: offset %" PRIu64
+                        " size %" PRIu64 " crc %08x; proxy: offset %" PRIu64 " size %" PRIu64
                         " crc %08x)",
-                        pi->generation, pi->owner, r->offset, r->size, r->crc,
-                        pi->offset, pi->size, pi->payload_crc);
+                        pi->generation, pi->owner, r->offset, r->size, r->crc, pi->offset, pi->size,
+                        pi->payload_crc);
     if (r->offset + r->size > h->data_len)
         return pxsi_err(PXS_ERR_CORRUPT, SUB,
-                        "record %" PRIu64
-                        " of rank %u lies beyond the data log (%" PRIu64
+                        "record %" PRIu64 " of rank %u lies beyond the data log (%" PRIu64
                         " bytes): truncated file",
                         pi->generation, pi->owner, h->data_len);
     *hout = h;
@@ -1008,8 +954,7 @@ record_get(h5st_t *s, const pxs_proxy_info_t *pi, h5file_t **hout,
 }
 
 static int
-resolve_locked(h5st_t *s, const pxs_proxy_info_t *pi, void *buf,
-               size_t *len_out)
+resolve_locked(h5st_t *s, const pxs_proxy_info_t *pi, void *buf, size_t *len_out)
 {
     h5file_t *h = NULL;
     pxsi_h5_rec_t r;
@@ -1018,14 +963,12 @@ resolve_locked(h5st_t *s, const pxs_proxy_info_t *pi, void *buf,
         return rc;
     if (r.size && read_at(h->data, H5T_NATIVE_UINT8, r.offset, r.size, buf) < 0)
         return h5fail(h == &s->w ? PXS_ERR_IO : PXS_ERR_CORRUPT,
-                      "cannot read record %" PRIu64
-                      " of rank %u's file in \"%s\"",
-                      pi->generation, pi->owner, s->dir);
+                      "cannot read record %" PRIu64 " of rank %u's file in \"%s\"", pi->generation,
+                      pi->owner, s->dir);
     uint32_t crc = pxs_crc32c(0, buf, (size_t)r.size);
     if (crc != r.crc)
         return pxsi_err(PXS_ERR_CORRUPT, SUB,
-                        "record %" PRIu64
-                        " of rank %u in \"%s\": payload checksum mismatch "
+                        "record %" PRIu64 " of rank %u in \"%s\": payload checksum mismatch "
                         "(stored %08x, read %08x): the file is damaged",
                         pi->generation, pi->owner, s->dir, r.crc, crc);
     if (h == &s->w)
@@ -1037,8 +980,7 @@ resolve_locked(h5st_t *s, const pxs_proxy_info_t *pi, void *buf,
 }
 
 static int
-h_resolve(void *st, const pxs_proxy_info_t *pi, void *buf, size_t cap,
-          size_t *len_out)
+h_resolve(void *st, const pxs_proxy_info_t *pi, void *buf, size_t cap, size_t *len_out)
 {
     (void)cap; /* the front end checked pi->size <= cap */
     h5guard_t g;
@@ -1050,8 +992,7 @@ h_resolve(void *st, const pxs_proxy_info_t *pi, void *buf, size_t cap,
 
 /* Async resolves complete at once (file reads are synchronous here). */
 static int
-h_resolve_start(void *st, const pxs_proxy_info_t *pi, void *buf, size_t cap,
-                pxs_request_t *req)
+h_resolve_start(void *st, const pxs_proxy_info_t *pi, void *buf, size_t cap, pxs_request_t *req)
 {
     size_t n = 0;
     req->status = h_resolve(st, pi, buf, cap, &n);
@@ -1084,8 +1025,7 @@ h_view(void *st, const pxs_proxy_info_t *pi, pxs_view_t *v)
         return pxsi_err(PXS_ERR_CORRUPT, SUB, "view: size out of range");
     void *b = malloc(pi->size ? (size_t)pi->size : 1);
     if (!b)
-        return pxsi_err(PXS_ERR_NOMEM, SUB, "view: %" PRIu64 " bytes",
-                        pi->size);
+        return pxsi_err(PXS_ERR_NOMEM, SUB, "view: %" PRIu64 " bytes", pi->size);
     size_t n = 0;
     int rc = h_resolve(st, pi, b, (size_t)pi->size, &n);
     if (rc) {
@@ -1122,12 +1062,9 @@ h_evict(void *st, const pxs_proxy_info_t *pi)
         /* the owner: the record dies (its bytes stay until the file goes) */
         r.state = PXSI_H5_DEAD;
         if (s->broken)
-            rc = pxsi_err(PXS_ERR_IO, SUB,
-                          "evict: rank %d's file failed a write before",
-                          s->rank);
+            rc = pxsi_err(PXS_ERR_IO, SUB, "evict: rank %d's file failed a write before", s->rank);
         else if (write_at(s->w.index, s->rtype, pi->generation, 1, &r) < 0)
-            rc = h5fail(PXS_ERR_IO,
-                        "evict: cannot mark record %" PRIu64 " dead in \"%s\"",
+            rc = h5fail(PXS_ERR_IO, "evict: cannot mark record %" PRIu64 " dead in \"%s\"",
                         pi->generation, s->dir);
         else
             rc = do_sync(s, 0);
@@ -1192,12 +1129,9 @@ h_corrupt(void *st, uint64_t offset)
     h5guard_t g;
     h5_enter(&g);
     unsigned char b = 0;
-    int rc = read_at(s->w.data, H5T_NATIVE_UINT8, offset, 1, &b) < 0
-                 ? PXS_ERR_IO
-                 : PXS_OK;
+    int rc = read_at(s->w.data, H5T_NATIVE_UINT8, offset, 1, &b) < 0 ? PXS_ERR_IO : PXS_OK;
     b ^= 0xffu;
-    if (rc == PXS_OK &&
-        write_at(s->w.data, H5T_NATIVE_UINT8, offset, 1, &b) < 0)
+    if (rc == PXS_OK && write_at(s->w.data, H5T_NATIVE_UINT8, offset, 1, &b) < 0)
         rc = PXS_ERR_IO;
     if (rc == PXS_OK)
         rc = do_sync(s, 0);
@@ -1220,8 +1154,7 @@ h_add_claims(void *st, uint32_t slot, int64_t n)
     (void)st;
     (void)slot;
     (void)n;
-    return pxsi_err(PXS_ERR_NOTSUP, SUB,
-                    "add_claims: HDF5 records are not claimed");
+    return pxsi_err(PXS_ERR_NOTSUP, SUB, "add_claims: HDF5 records are not claimed");
 }
 #endif
 

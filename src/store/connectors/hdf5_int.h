@@ -24,20 +24,18 @@ typedef struct pxsi_h5_rec {
 enum { PXSI_H5_UNWRITTEN = 0, PXSI_H5_LIVE = 1, PXSI_H5_DEAD = 2 };
 
 /* "<dir>/pxs-<nonce hex>-r<rank>.h5", or the manifest for rank < 0. */
-void pxsi_h5_file_name(char *buf, size_t cap, const char *dir, uint64_t nonce,
-                       int rank);
+void pxsi_h5_file_name(char *buf, size_t cap, const char *dir, uint64_t nonce, int rank);
 /* The manifest of the store at `path` (its directory, holding exactly one
  * store, or the manifest file): directory, nonce, rank count. Local. */
-int pxsi_h5_manifest_read(const char *path, char *dir, size_t dircap,
-                          uint64_t *nonce, int *nranks);
+int pxsi_h5_manifest_read(const char *path, char *dir, size_t dircap, uint64_t *nonce, int *nranks);
 /* Every store manifest at `path` (a manifest file; or a directory: the
  * manifests in it and in its immediate subdirectories), as "path\n" lines
  * in buf, and their number. PXS_ERR_NOT_FOUND when there is none. Local. */
 int pxsi_h5_manifests(const char *path, char *buf, size_t cap, int *n);
 /* Read-only connector state for a finished (or live) store: collective over
  * comm, agreed. */
-int pxsi_h5_open(MPI_Comm comm, const char *path, uint64_t *nonce_out,
-                 int *nranks_out, void **state_out);
+int pxsi_h5_open(MPI_Comm comm, const char *path, uint64_t *nonce_out, int *nranks_out,
+                 void **state_out);
 
 /* The process-wide HDF5 lock with HDF5's error printing off (enter), and
  * back (leave); pxsi_h5_fail: pxsi_err(code) with `what` and HDF5's error
