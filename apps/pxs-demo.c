@@ -24,7 +24,18 @@
  *          backpressure, visible with PXS_LOG=debug and --stats)
  *          --quiet (only the summary) --stats (every rank's bus counters after
  *          each mode, store counters at the end: app_print_stats)
+ *          --log DIR (HDF5 builds: the generators' chunks go to an HDF5 store in
+ *          DIR/store and their events to a stream log in DIR/log; one mode,
+ *          group unless --mode says otherwise)
+ *
+ *   mpirun -n 4 pxs-demo --log /tmp/run1 --chunks 16     # record a run
+ *   mpirun -n 1 pxs-demo --replay /tmp/run1              # replay it in a new job
+ *
+ * --replay DIR: rank 0 replays DIR/log with a store opened on DIR/store and
+ * verifies every chunk (contiguous per generator, pattern and length).
  * Exit status: 0 only if every chunk was resolved and verified in every mode. */
+#include <errno.h>
+#include <sys/stat.h>
 #include <inttypes.h>
 #include <mpi.h>
 #include <stdio.h>
@@ -48,6 +59,7 @@ typedef struct chunk_meta {
 } chunk_meta_t;
 
 static int g_rank, g_size, g_ngen, g_nwork, g_disp;
+static char g_log[4096]; /* --log: the stream log directory, else "" */
 
 #define DIE_IF(rc, what)                                                       \
     do {                                                                       \
@@ -178,6 +190,8 @@ run_generator(const demo_opts_t *o, pxs_store_t *store, pxs_publisher_t *pub,
     po.topics = topics;
     po.n_topics = 1;
     po.checksum = o->checksum;
+    if (g_log[0])
+        po.log_path = g_log;
     pxs_producer_t *prod;
     DIE_IF(pxs_producer_create(store, pub, &po, &prod), "producer_create");
     unsigned char *buf = malloc(o->chunk_size ? o->chunk_size : 1);
@@ -448,13 +462,73 @@ run_mode(const demo_opts_t *o, int mode, pxs_store_t *store, double *verified_ou
     return ok;
 }
 
+/* --replay DIR: the recorded run, in this job (rank 0; the others wait). */
+static int
+run_replay(const char *dir)
+{
+    int ok = 1;
+    if (g_rank == 0) {
+        char sdir[4200], ldir[4200];
+        snprintf(sdir, sizeof sdir, "%s/store", dir);
+        snprintf(ldir, sizeof ldir, "%s/log", dir);
+        pxs_store_t *store;
+        DIE_IF(pxs_store_open(MPI_COMM_SELF, sdir, &store), "store_open");
+        pxs_subscription_t subs[] = {{.topic = T_CHUNKS, .group = NULL}};
+        pxs_subscriber_t *sub;
+        DIE_IF(pxs_log_subscriber_open(ldir, subs, 1, &sub), "log_subscriber_open");
+        pxs_consumer_t *cons;
+        DIE_IF(pxs_consumer_create(store, sub, NULL, &cons), "consumer_create");
+        uint32_t next[64] = {0};
+        double n = 0, verified = 0, bytes = 0;
+        double t0 = MPI_Wtime();
+        for (;;) {
+            pxs_event_t ev;
+            void *data = NULL;
+            size_t len = 0;
+            int rc = pxs_consumer_next_object(cons, &ev, &data, &len, 10.0);
+            if (rc == PXS_END)
+                break;
+            DIE_IF(rc, "consumer_next_object (replay)");
+            chunk_meta_t m;
+            n++;
+            int good = ev.meta_len == sizeof m;
+            if (good) {
+                memcpy(&m, ev.meta, sizeof m);
+                good = m.gen < 64 && m.idx == next[m.gen] && m.len == len &&
+                       m.check == chunk_seed(m.gen, m.idx) && pattern_ok(data, len, m.check);
+                if (m.gen < 64)
+                    next[m.gen] = m.idx + 1;
+            }
+            verified += good;
+            bytes += (double)len;
+            pxs_free(data);
+        }
+        double secs = MPI_Wtime() - t0;
+        int gens = 0;
+        for (int g = 0; g < 64; g++)
+            gens += next[g] > 0;
+        ok = n > 0 && verified == n;
+        printf("pxs-demo: replayed %.0f chunk(s) (%.1f MiB) of %d generator(s) from %s in %.3f "
+               "s; verified %.0f/%.0f: %s\n",
+               n, bytes / 1048576.0, gens, dir, secs, verified, n, ok ? "OK" : "FAILED");
+        fflush(stdout);
+        DIE_IF(pxs_consumer_destroy(cons), "consumer_destroy");
+        DIE_IF(pxs_log_subscriber_close(sub), "log_subscriber_close");
+        DIE_IF(pxs_store_destroy(store), "store_destroy");
+    }
+    MPI_Bcast(&ok, 1, MPI_INT, 0, MPI_COMM_WORLD);
+    return ok;
+}
+
 static void
 usage(void)
 {
     fprintf(stderr,
             "usage: mpirun -n N pxs-demo [--generators G] [--chunks N] [--chunk-size S]\n"
             "       [--mode group|forward|mpi|all] [--rate R] [--steady] [--checksum]\n"
-            "       [--arena S] [--quiet] [--stats]   (N >= G + 2: G generators, 1 dispatcher, workers)\n");
+            "       [--arena S] [--quiet] [--stats] [--log DIR]   (N >= G + 2: G generators,\n"
+            "       1 dispatcher, workers)\n"
+            "       mpirun -n 1 pxs-demo --replay DIR   (replay a run recorded with --log DIR)\n");
 }
 
 int
@@ -488,6 +562,18 @@ main(int argc, char **argv)
         else if (strcmp(v, "all"))
             bad = 1;
     }
+    if ((v = app_opt(argc, argv, "--replay"))) {
+        int ok = run_replay(v);
+        MPI_Finalize();
+        return ok ? 0 : 1;
+    }
+    if ((v = app_opt(argc, argv, "--log"))) {
+        snprintf(g_log, sizeof g_log, "%s/log", v);
+        if (o.modes == (MODE_GROUP | MODE_FORWARD | MODE_MPI))
+            o.modes = MODE_GROUP; /* one recorded run */
+        else if (o.modes != MODE_GROUP && o.modes != MODE_FORWARD && o.modes != MODE_MPI)
+            bad = 1;
+    }
     o.fluctuate = !app_has_flag(argc, argv, "--steady");
     o.checksum = app_has_flag(argc, argv, "--checksum");
     o.quiet = app_has_flag(argc, argv, "--quiet");
@@ -518,6 +604,16 @@ main(int argc, char **argv)
     DIE_IF(pxs_store_opts_init(&so), "store_opts_init");
     if (o.arena)
         so.arena_bytes = o.arena;
+    char sdir[4200];
+    if (g_log[0]) { /* --log: a durable store in DIR/store, the log in DIR/log */
+        const char *dir = app_opt(argc, argv, "--log");
+        snprintf(sdir, sizeof sdir, "%s/store", dir);
+        if (g_rank == 0 && mkdir(dir, 0777) != 0 && errno != EEXIST)
+            fprintf(stderr, "pxs-demo: mkdir %s: %s\n", dir, strerror(errno));
+        MPI_Barrier(MPI_COMM_WORLD);
+        so.connector = PXS_CONN_HDF5;
+        so.path = sdir;
+    }
     pxs_store_t *store;
     DIE_IF(pxs_store_create(MPI_COMM_WORLD, &so, &store), "store_create");
 

@@ -27,6 +27,10 @@ for osc in sm rdma ucx; do
     run "pipeline.$osc.n4" mpirun --oversubscribe -n 4 "$build/apps/pxs-bench-pipeline" --repeats 3
 done
 unset OMPI_MCA_osc
+# HDF5 connector vs raw write()/pread() (only in HDF5 builds)
+if [ -x "$build/apps/pxs-bench-hdf5" ]; then
+    run "store-hdf5.n1" mpirun -n 1 "$build/apps/pxs-bench-hdf5" --max-size 16M --mib 256
+fi
 for osc in pt2pt ucx; do
     run "store.2node.$osc" "$fake" -np 2 --mca osc $osc "$build/apps/pxs-bench-store" \
         --max-size 16M --mib-per-sample 16

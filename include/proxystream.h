@@ -10,6 +10,7 @@
 #include "proxystream/pubsub.h"
 #include "proxystream/store.h"
 #include "proxystream/stats.h"
+#include "proxystream/log.h"
 #if __has_include("proxystream/stream.h")
 #include "proxystream/stream.h"
 #endif

@@ -50,7 +50,10 @@ extern "C" {
     /* unknown topic, group or key */                                                              \
     X(PXS_ERR_NOT_FOUND, -12, "not found: unknown topic, group or key")                            \
     /* caller's buffer too small (needed size returned) */                                         \
-    X(PXS_ERR_TRUNC, -13, "buffer too small for the result")
+    X(PXS_ERR_TRUNC, -13, "buffer too small for the result")                                       \
+    /* -14 is reserved. File system or HDF5 I/O failed (missing or unusable directory, no          \
+     * permission, disk full, file gone); the detail has the path and the system's or HDF5's text */ \
+    X(PXS_ERR_IO, -15, "file system or HDF5 I/O failed (see pxs_last_error_detail)")
 
 #define PXS_STATUS_ENUM_ITEM_(name, num, text) name = (num),
 /** The status codes, generated from PXS_STATUS_LIST (explicit numbers). */

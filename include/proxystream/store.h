@@ -4,7 +4,12 @@
  *  can resolve it, and only that rank moves the bytes, straight from the owner.
  *
  *  Connectors: PXS_CONN_RMA (default; MPI window arena, same-node peers read
- *  through MPI shared memory) and PXS_CONN_LOCAL (one process, heap arena).
+ *  through MPI shared memory), PXS_CONN_LOCAL (one process, heap arena) and
+ *  PXS_CONN_HDF5 (durable: one HDF5 file per rank in opts.path; objects
+ *  outlive the job and resolve in a later one through pxs_store_open; built
+ *  when HDF5 is found, else PXS_ERR_NOTSUP). HDF5 objects are always
+ *  keep-until-evict with a payload CRC32C (put's `resolves` and `checksum`
+ *  are ignored): a resolve budget cannot be counted across jobs.
  *
  *  Threads: PXS_CONN_RMA: one thread at a time per store handle (and its
  *  requests and views). A call that finds another call on the same handle
@@ -48,6 +53,25 @@ typedef struct pxs_store_opts {
                                (PXS_MAX_OBJECTS, else arena_bytes / 4 KiB clamped
                                to [1024, 1M]); a full table is backpressure like
                                a full arena */
+    const char *path;     /**< PXS_CONN_HDF5: the store directory (created if
+                               missing; its parent must exist); one file per
+                               rank, pxs-<nonce>-r<rank>.h5, and a manifest
+                               pxs-<nonce>.manifest. Copied at create. */
+    int durable;          /**< PXS_CONN_HDF5: when to fsync. Every put is
+                               flushed to the OS (readers see it at once);
+                               0 = fsync at destroy only (default), 1 = after
+                               every put, N > 1 = after every N puts */
+    const char *spill_path; /**< PXS_CONN_RMA: spill directory. Set, a put that
+                               does not fit the arena (too big, or still full
+                               after spill_after s of backpressure) goes to an
+                               HDF5 store in this directory instead of failing
+                               or blocking; its proxy is an HDF5 proxy, which
+                               this store resolves (consumers need not know).
+                               Spilled objects are keep-until-evict. NULL
+                               (default): no spill. Needs HDF5 in the build
+                               (else PXS_ERR_NOTSUP). Collective like create. */
+    double spill_after;   /**< seconds of backpressure before a put spills;
+                               default 0 (spill at once) */
 } pxs_store_opts_t;
 
 /** Per-put options. Initialise with pxs_put_opts_init(&o). */
@@ -94,6 +118,23 @@ PXS_API int pxs_put_opts_init_(pxs_put_opts_t *opts, size_t size);
  *  PXS_ERR_NOTSUP (connector not built). */
 PXS_API PXS_NODISCARD int pxs_store_create(MPI_Comm comm, const pxs_store_opts_t *opts,
                                            pxs_store_t **store_out);
+
+/** Open a finished (or still running) HDF5 store read-only, e.g. in a later
+ *  job: `path` is its pxs-<nonce>.manifest file, or a directory: every
+ *  store in it and in its immediate subdirectories is opened, and the one
+ *  handle resolves the proxies of all of them (e.g. the durable copies a
+ *  stream log keeps with log_bytes). Collective over comm (MPI_COMM_SELF is fine);
+ *  fails on every rank together. Proxies the producing job made resolve
+ *  here (any rank, any owner); a proxy of another store is PXS_ERR_STALE,
+ *  a damaged or truncated file PXS_ERR_CORRUPT (or PXS_ERR_STALE for a
+ *  record the file no longer holds), a deleted file PXS_ERR_IO: never
+ *  other bytes. put returns PXS_ERR_INVALID; evict and drop only validate.
+ *  Destroy with pxs_store_destroy.
+ *  @return PXS_OK, PXS_ERR_INVALID, PXS_ERR_NOT_FOUND (no manifest),
+ *  PXS_ERR_CORRUPT (bad manifest), PXS_ERR_IO, PXS_ERR_NOTSUP (no HDF5 in
+ *  this build), PXS_ERR_MPI. */
+PXS_API PXS_NODISCARD int pxs_store_open(MPI_Comm comm, const char *path,
+                                         pxs_store_t **store_out);
 
 /** Destroy a store. Collective: no rank frees its arena before every rank
  *  has entered destroy, so a peer's in-flight resolve completes first.
@@ -202,6 +243,11 @@ PXS_API int pxs_store_progress(pxs_store_t *store);
 /** Bytes of the arena in use on this rank (after reclaiming). */
 PXS_API PXS_NODISCARD int pxs_store_used(pxs_store_t *store, size_t *used_out,
                                          size_t *capacity_out);
+/** Objects and bytes this rank spilled to its HDF5 spill store (opts.spill_path);
+ *  0 without spill. Either output may be NULL. */
+PXS_API int pxs_store_spilled(const pxs_store_t *store, uint64_t *objects_out,
+                              uint64_t *bytes_out);
+
 /** This store's rank in its communicator. */
 PXS_API int pxs_store_rank(const pxs_store_t *store);
 

@@ -89,6 +89,20 @@ typedef struct pxs_producer_opts {
     /** 1 (default): destroy closes (sends END on) every topic this producer
      *  owns or used that is not closed yet; 0: destroy only flushes. */
     int close_on_destroy;
+    /** Stream log (HDF5 builds; include/proxystream/log.h): a directory
+     *  (created if missing) where every event this producer publishes and
+     *  every END it sends is appended to its own HDF5 file, for replay by a
+     *  later reader. NULL (default): no log. Copied at create. Without HDF5
+     *  in the build: PXS_ERR_NOTSUP at create. */
+    const char *log_path;
+    /** 1: the log also keeps a durable copy of each payload sent with
+     *  pxs_producer_send whose store is not an HDF5 store (an RMA object
+     *  is gone when its job ends): an HDF5 store of this process in
+     *  log_path/bytes-p<rank>-<random>/, and the logged event names the
+     *  copy. A later job resolves them with pxs_store_open(log_path), which
+     *  opens every store below it. send_proxy events are logged as sent.
+     *  0 (default): the logged proxies are the published ones. */
+    int log_bytes;
 } pxs_producer_opts_t;
 
 /** Per-send options. Initialise with pxs_send_opts_init(&o); NULL = defaults. */

@@ -934,6 +934,17 @@ pxsi_publisher_topic(pxs_publisher_t *pub, size_t i, uint32_t *id_out, size_t *n
 }
 
 int
+pxsi_publisher_rank(pxs_publisher_t *pub, int *rank_out)
+{
+    struct pxsi_core *c;
+    int rc = pub_core(pub, &c);
+    if (rc != PXS_OK)
+        return rc;
+    *rank_out = c->rank;
+    return PXS_OK;
+}
+
+int
 pxsi_publisher_fanout(pxs_publisher_t *pub, uint32_t topic, uint32_t *n_out)
 {
     struct pxsi_core *c;

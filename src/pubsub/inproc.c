@@ -456,7 +456,7 @@ pxs_inproc_bus_create(pxs_inproc_hub_t *hub, int index, const pxs_bus_opts_t *op
     b->bus.stats = ip_stats;
     b->bus.backend = b;
     b->bus.pub = (struct pxs_publisher){PXSI_MAGIC_PUB, &ip_pub_ops, b};
-    b->bus.sub = (struct pxs_subscriber){PXSI_MAGIC_SUB, &ip_sub_ops, b};
+    b->bus.sub = (struct pxs_subscriber){PXSI_MAGIC_SUB, &ip_sub_ops, b, 0};
     *bus_out = &b->bus;
     return PXS_OK;
 }

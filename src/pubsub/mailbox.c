@@ -867,7 +867,7 @@ pxs_bus_create(MPI_Comm comm, const pxs_bus_opts_t *opts, pxs_bus_t **bus_out)
     m->bus.stats = mb_stats;
     m->bus.backend = m;
     m->bus.pub = (struct pxs_publisher){PXSI_MAGIC_PUB, &pxsi_core_pub_ops, &m->core};
-    m->bus.sub = (struct pxs_subscriber){PXSI_MAGIC_SUB, &pxsi_core_sub_ops, &m->core};
+    m->bus.sub = (struct pxs_subscriber){PXSI_MAGIC_SUB, &pxsi_core_sub_ops, &m->core, 0};
     *bus_out = &m->bus;
     return PXS_OK;
 

@@ -218,6 +218,8 @@ pxs_subscriber_recv(pxs_subscriber_t *sub, pxs_event_t *ev_out, double timeout)
         return pxsi_err(PXS_ERR_INVALID, SUBSYS, "pxs_subscriber_recv: bad handle or NULL ev_out");
     if (timeout != timeout)
         return pxsi_err(PXS_ERR_INVALID, SUBSYS, "pxs_subscriber_recv: timeout is NaN");
+    if (sub->standalone)
+        return sub->ops->recv(sub->state, ev_out, timeout);
     pxs_bus_t *b = sub_bus(sub);
     int rc = side_enter(b, 1);
     return rc != PXS_OK ? rc : side_leave(b, 1, sub->ops->recv(sub->state, ev_out, timeout));

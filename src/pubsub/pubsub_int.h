@@ -48,6 +48,8 @@ struct pxs_subscriber {
     uint32_t magic;
     const pxsi_sub_ops_t *ops;
     void *state;
+    int standalone; /* not inside a bus (the replay subscriber, src/stream/slog.c):
+                       pxs_subscriber_recv calls ops->recv without the bus's side guard */
 };
 
 /* ---------------------------------------------------------------- records */

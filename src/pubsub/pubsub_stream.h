@@ -36,4 +36,7 @@ int pxsi_publisher_topic(pxs_publisher_t *pub, size_t i, uint32_t *id_out,
 int pxsi_publisher_fanout(pxs_publisher_t *pub, uint32_t topic,
                           uint32_t *n_out);
 
+/* This publisher's rank in its bus (the events' producer field). */
+int pxsi_publisher_rank(pxs_publisher_t *pub, int *rank_out);
+
 #endif

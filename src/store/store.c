@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "proxystream/stats.h"
+#include "store/connectors/hdf5_int.h"
 #include "store/registry.h"
 #include "store/store_int.h"
 #include "util/options.h"
@@ -110,8 +111,12 @@ conn_ops(int kind)
         return &pxsi_store_rma_ops;
     case PXS_CONN_LOCAL:
         return &pxsi_store_local_ops;
+#ifdef PXS_HAVE_HDF5
+    case PXS_CONN_HDF5:
+        return &pxsi_store_hdf5_ops;
+#endif
     default:
-        return NULL; /* UCX, HDF5: not built yet */
+        return NULL; /* UCX (not built yet), HDF5 in a build without HDF5 */
     }
 }
 
@@ -251,6 +256,14 @@ pxs_store_create(MPI_Comm comm, const pxs_store_opts_t *opts, pxs_store_t **stor
         local_rc = pxsi_err(PXS_ERR_INVALID, SUBSYS, "put_timeout is NaN");
     if (local_rc == PXS_OK && (o.shm < -1 || o.shm > 1))
         local_rc = pxsi_err(PXS_ERR_INVALID, SUBSYS, "shm must be -1, 0 or 1");
+    if (local_rc == PXS_OK && o.spill_path && kind != PXS_CONN_RMA)
+        local_rc = pxsi_err(PXS_ERR_INVALID, SUBSYS, "spill_path needs the RMA connector");
+    if (local_rc == PXS_OK && o.spill_path && !(o.spill_after >= 0))
+        local_rc = pxsi_err(PXS_ERR_INVALID, SUBSYS, "spill_after must be >= 0");
+#ifndef PXS_HAVE_HDF5
+    if (local_rc == PXS_OK && o.spill_path)
+        local_rc = pxsi_err(PXS_ERR_NOTSUP, SUBSYS, "spill_path: this library was built without HDF5");
+#endif
     rc = collective ? pxsi_agree(comm, local_rc) : local_rc;
     if (rc)
         return rc;
@@ -306,6 +319,7 @@ pxs_store_create(MPI_Comm comm, const pxs_store_opts_t *opts, pxs_store_t **stor
         s->comm = dup;
         s->rank = rank;
         s->size = size;
+        s->nowners = size;
         s->nonce = nonce;
         atomic_init(&s->in_use, 0);
         s->thread_level = MPI_THREAD_MULTIPLE;
@@ -324,6 +338,24 @@ pxs_store_create(MPI_Comm comm, const pxs_store_opts_t *opts, pxs_store_t **stor
         return rc;
     }
     s->magic = PXSI_STORE_MAGIC;
+    if (o.spill_path) {
+        /* the spill store: an HDF5 store on the same ranks (collective,
+         * agreed inside); failing, the RMA store goes again (collective) */
+        pxs_store_opts_t ho;
+        (void)pxs_store_opts_init(&ho);
+        ho.connector = PXS_CONN_HDF5;
+        ho.path = o.spill_path;
+        rc = pxs_store_create(s->comm, &ho, &s->spill);
+        if (rc) {
+            s->spill = NULL;
+            (void)pxsi_err_prefix(rc, SUBSYS, "spill store in \"%s\"", o.spill_path);
+            char why[512];
+            snprintf(why, sizeof why, "%s", pxs_last_error_detail());
+            (void)pxs_store_destroy(s);
+            return pxsi_err(rc, SUBSYS, "%s", strncmp(why, SUBSYS ": ", 7) == 0 ? why + 7 : why);
+        }
+        s->spill_after = o.spill_after;
+    }
     pxsi_store_register(s); /* registry.c: bus destroy gives objects back */
     *store_out = s;
     return PXS_OK;
@@ -362,6 +394,8 @@ store_stats_full(pxs_store_t *s, pxs_store_stats_t *f)
     f->largest_free = cs.largest_free;
     f->objects_live = cs.objects_live;
     f->reclaimed = cs.reclaimed;
+    f->spill_objects = s->spilled;
+    f->spill_bytes = s->spilled_bytes;
 }
 
 static void
@@ -412,6 +446,133 @@ store_stats(pxs_store_t *s, pxs_store_stats_t *out)
     pxsi_stats_copy(out, &full, sizeof full);
     return PXS_OK;
 }
+#ifdef PXS_HAVE_HDF5
+/* One finished HDF5 store (its manifest `mpath`), read-only. Collective. */
+static int
+open_one(MPI_Comm comm, int rank, int size, const char *mpath, pxs_store_t **out)
+{
+    pxs_store_t *s = calloc(1, sizeof *s);
+    int rc = s ? PXS_OK : pxsi_err(PXS_ERR_NOMEM, SUBSYS, "store handle");
+    if (rc == PXS_OK && pthread_mutex_init(&s->mu, NULL) != 0) {
+        free(s);
+        s = NULL;
+        rc = pxsi_err(PXS_ERR_NOMEM, SUBSYS, "store mutex");
+    }
+    MPI_Comm dup = MPI_COMM_NULL;
+    int mrc = MPI_Comm_dup(comm, &dup);
+    if (mrc != MPI_SUCCESS)
+        dup = MPI_COMM_NULL;
+    else
+        mrc = MPI_Comm_set_errhandler(dup, MPI_ERRORS_RETURN);
+    if (rc == PXS_OK)
+        rc = pxsi_mpi_err(mrc, SUBSYS, "MPI_Comm_dup");
+    rc = pxsi_agree(comm, rc);
+    uint64_t nonce = 0;
+    int nowners = 0;
+    void *st = NULL;
+    if (rc == PXS_OK)
+        rc = pxsi_h5_open(dup, mpath, &nonce, &nowners, &st); /* collective, agreed */
+    if (rc) {
+        if (dup != MPI_COMM_NULL && rc != PXS_ERR_MPI)
+            MPI_Comm_free(&dup);
+        if (s)
+            pthread_mutex_destroy(&s->mu);
+        free(s);
+        return rc;
+    }
+    s->kind = PXS_CONN_HDF5;
+    s->ops = &pxsi_store_hdf5_ops;
+    s->st = st;
+    s->comm = dup;
+    s->rank = rank;
+    s->size = size;
+    s->nowners = nowners;
+    s->nonce = nonce;
+    atomic_init(&s->in_use, 0);
+    MPI_Query_thread(&s->thread_level);
+    s->put_timeout = 0;
+    s->magic = PXSI_STORE_MAGIC;
+    pxsi_store_register(s);
+    *out = s;
+    return PXS_OK;
+}
+#endif
+
+/* Finished HDF5 stores, read-only (docs/DESIGN.md, section "HDF5
+ * connector"): every manifest at `path`; the first is the handle's own
+ * store, the others are routed to by their nonce (route). */
+int
+pxs_store_open(MPI_Comm comm, const char *path, pxs_store_t **store_out)
+{
+    if (comm == MPI_COMM_NULL)
+        return pxsi_err(PXS_ERR_INVALID, SUBSYS, "open: MPI_COMM_NULL");
+    int initialized = 0, finalized = 0;
+    MPI_Initialized(&initialized);
+    MPI_Finalized(&finalized);
+    if (!initialized || finalized)
+        return pxsi_err(PXS_ERR_INVALID, SUBSYS, "open: MPI is not initialised (or finalised)");
+    int rank = 0, size = 1;
+    if (MPI_Comm_rank(comm, &rank) != MPI_SUCCESS || MPI_Comm_size(comm, &size) != MPI_SUCCESS)
+        return pxsi_err(PXS_ERR_INVALID, SUBSYS, "open: invalid communicator");
+    int rc = PXS_OK;
+    if (!store_out || !path)
+        rc = pxsi_err(PXS_ERR_INVALID, SUBSYS, "open: NULL %s", path ? "store_out" : "path");
+#ifndef PXS_HAVE_HDF5
+    if (rc == PXS_OK)
+        rc = pxsi_err(PXS_ERR_NOTSUP, SUBSYS, "open: the HDF5 connector is not built in this library");
+    return pxsi_agree_why(comm, rc);
+#else
+    enum { LIST = 1 << 16 };
+    char *list = calloc(1, LIST);
+    int n = 0;
+    if (rc == PXS_OK && !list)
+        rc = pxsi_err(PXS_ERR_NOMEM, SUBSYS, "open: manifest list");
+    if (rc == PXS_OK && rank == 0)
+        rc = pxsi_h5_manifests(path, list, LIST, &n);
+    if ((rc = pxsi_agree_why(comm, rc)) != PXS_OK) {
+        free(list);
+        return rc;
+    }
+    int mrc = MPI_Bcast(&n, 1, MPI_INT, 0, comm);
+    if (mrc == MPI_SUCCESS)
+        mrc = MPI_Bcast(list, LIST, MPI_CHAR, 0, comm);
+    if ((rc = pxsi_agree_why(comm, pxsi_mpi_err(mrc, SUBSYS, "MPI_Bcast (manifests)"))) != PXS_OK) {
+        free(list);
+        return rc;
+    }
+    pxs_store_t *first = NULL;
+    char *save = NULL;
+    int k = 0;
+    for (char *m = strtok_r(list, "\n", &save); m; m = strtok_r(NULL, "\n", &save), k++) {
+        pxs_store_t *o = NULL;
+        rc = open_one(comm, rank, size, m, &o); /* collective, agreed */
+        if (rc)
+            break;
+        if (!first) {
+            first = o;
+            continue;
+        }
+        pxs_store_t **na = realloc(first->alt, (size_t)(first->nalt + 1) * sizeof *na);
+        rc = pxsi_agree(comm, na ? PXS_OK : pxsi_err(PXS_ERR_NOMEM, SUBSYS, "open: store list"));
+        if (na)
+            first->alt = na;
+        if (rc) {
+            (void)pxs_store_destroy(o);
+            break;
+        }
+        first->alt[first->nalt++] = o;
+    }
+    free(list);
+    if (rc) {
+        if (first)
+            (void)pxs_store_destroy(first); /* and its alternates; collective */
+        return rc;
+    }
+    (void)k;
+    *store_out = first;
+    return PXS_OK;
+#endif
+}
 
 int
 pxs_store_destroy(pxs_store_t *s)
@@ -430,6 +591,17 @@ pxs_store_destroy(pxs_store_t *s)
     pthread_mutex_lock(&s->mu);
     int nout = s->outstanding, nv = s->nviews;
     pthread_mutex_unlock(&s->mu);
+    for (int i = -1; i < s->nalt; i++) { /* the spill store's and the
+                                          * alternates' views and requests
+                                          * count as ours */
+        pxs_store_t *o = i < 0 ? s->spill : s->alt[i];
+        if (!o)
+            continue;
+        pthread_mutex_lock(&o->mu);
+        nout += o->outstanding;
+        nv += o->nviews;
+        pthread_mutex_unlock(&o->mu);
+    }
     int busy = (nout || nv) ? pxsi_err(PXS_ERR_BUSY, SUBSYS,
                                        "destroy: rank %d has %d view(s) and %d async request(s) "
                                        "outstanding; the store stays usable on every rank: "
@@ -456,6 +628,17 @@ pxs_store_destroy(pxs_store_t *s)
         store_stats_full(s, &full);
         store_stats_print(&full, smode);
     }
+    if (s->spill) {
+        int src = pxs_store_destroy(s->spill); /* collective, nothing outstanding */
+        s->spill = NULL;
+        if (src)
+            PXSI_WARN(SUBSYS, "destroy of the spill store: %s", pxs_last_error_detail());
+    }
+    for (int i = 0; i < s->nalt; i++)
+        (void)pxs_store_destroy(s->alt[i]); /* collective, read-only */
+    free(s->alt);
+    s->alt = NULL;
+    s->nalt = 0;
     rc = s->ops->destroy(s->st);
     if (s->comm != MPI_COMM_NULL)
         MPI_Comm_free(&s->comm);
@@ -488,7 +671,18 @@ store_put(pxs_store_t *s, const void *data, size_t len, const pxs_put_opts_t *op
     double timeout = o.timeout == PXS_TIMEOUT_DEFAULT ? s->put_timeout : o.timeout;
     pxs_proxy_info_t pi;
     memset(&pi, 0, sizeof pi);
+    if (s->spill && (timeout < 0 || timeout > s->spill_after))
+        timeout = s->spill_after;
     rc = s->ops->put(s->st, data, len, &o, timeout, &pi);
+    if (s->spill && (rc == PXS_ERR_AGAIN || rc == PXS_ERR_TOO_BIG)) {
+        /* does not fit: to the spill store (docs/DESIGN.md, section "Spill") */
+        rc = pxs_store_put(s->spill, data, len, &o, proxy_out);
+        if (rc == PXS_OK) {
+            s->spilled++;
+            s->spilled_bytes += len;
+        }
+        return rc;
+    }
     if (rc)
         return rc;
     pi.version = PXS_PROXY_VERSION;
@@ -528,9 +722,9 @@ check_proxy(const pxs_store_t *s, const pxs_proxy_t *proxy, pxs_proxy_info_t *pi
     if (pi->kind != s->kind)
         return pxsi_err(PXS_ERR_CORRUPT, SUBSYS, "proxy of connector kind %u given to a kind %d store",
                         pi->kind, s->kind);
-    if (pi->owner >= (uint32_t)s->size)
+    if (pi->owner >= (uint32_t)s->nowners)
         return pxsi_err(PXS_ERR_CORRUPT, SUBSYS, "proxy owner %u out of range (%d ranks)",
-                        pi->owner, s->size);
+                        pi->owner, s->nowners);
     return s->ops->check(s->st, pi);
 }
 
@@ -845,6 +1039,36 @@ store_used(pxs_store_t *s, size_t *used_out, size_t *capacity_out)
 }
 
 int
+pxs_store_spilled(const pxs_store_t *s, uint64_t *objects_out, uint64_t *bytes_out)
+{
+    if (!store_ok(s))
+        return pxsi_err(PXS_ERR_INVALID, SUBSYS, "spilled: not a live store handle");
+    if (objects_out)
+        *objects_out = s->spilled;
+    if (bytes_out)
+        *bytes_out = s->spilled_bytes;
+    return PXS_OK;
+}
+
+/* A store with a spill store: a proxy of the spill store's kind and
+ * instance goes there (consumers resolve spilled objects without knowing). */
+static pxs_store_t *
+route(pxs_store_t *s, const pxs_proxy_t *proxy)
+{
+    if (!store_ok(s) || (!s->spill && !s->nalt) || !proxy)
+        return s;
+    pxs_proxy_info_t pi;
+    if (pxs_proxy_decode(proxy->bytes, PXS_PROXY_SIZE, &pi) != PXS_OK)
+        return s;
+    if (s->spill && pi.kind == s->spill->kind && pi.store_nonce == s->spill->nonce)
+        return s->spill;
+    for (int i = 0; i < s->nalt; i++)
+        if (pi.kind == s->alt[i]->kind && pi.store_nonce == s->alt[i]->nonce)
+            return s->alt[i];
+    return s;
+}
+
+int
 pxs_store_rank(const pxs_store_t *s)
 {
     if (!store_ok(s))
@@ -882,6 +1106,7 @@ int
 pxs_store_resolve(pxs_store_t *s, const pxs_proxy_t *proxy, void *buf, size_t cap,
                   size_t *len_out)
 {
+    s = route(s, proxy);
     GUARDED(s, "resolve", store_resolve(s, proxy, buf, cap, len_out));
 }
 
@@ -889,18 +1114,27 @@ int
 pxs_store_resolve_alloc(pxs_store_t *s, const pxs_proxy_t *proxy, void **buf_out,
                         size_t *len_out)
 {
+    s = route(s, proxy);
     GUARDED(s, "resolve_alloc", store_resolve_alloc(s, proxy, buf_out, len_out));
 }
 
 int
 pxs_store_view(pxs_store_t *s, const pxs_proxy_t *proxy, pxs_view_t *view_out)
 {
+    s = route(s, proxy);
     GUARDED(s, "view", store_view(s, proxy, view_out));
 }
 
 int
 pxs_store_release(pxs_store_t *s, pxs_view_t *view)
 {
+    if (store_ok(s) && s->spill && view && view->internal_[3] == s->spill)
+        s = s->spill;
+    for (int i = 0; store_ok(s) && view && i < s->nalt; i++)
+        if (view->internal_[3] == s->alt[i]) {
+            s = s->alt[i];
+            break;
+        }
     GUARDED(s, "release", store_release(s, view));
 }
 
@@ -908,6 +1142,7 @@ int
 pxs_store_resolve_start(pxs_store_t *s, const pxs_proxy_t *proxy, void *buf, size_t cap,
                         pxs_request_t **req_out)
 {
+    s = route(s, proxy);
     GUARDED(s, "resolve_start", store_resolve_start(s, proxy, buf, cap, req_out));
 }
 
@@ -934,12 +1169,14 @@ pxs_store_resolve_wait(pxs_request_t *r, size_t *len_out)
 int
 pxs_store_evict(pxs_store_t *s, const pxs_proxy_t *proxy)
 {
+    s = route(s, proxy);
     GUARDED(s, "evict", store_evict(s, proxy));
 }
 
 int
 pxs_store_drop(pxs_store_t *s, const pxs_proxy_t *proxy)
 {
+    s = route(s, proxy);
     GUARDED(s, "drop", store_drop(s, proxy));
 }
 
@@ -972,6 +1209,8 @@ pxsi_store_stats(pxs_store_t *s, pxsi_store_stats_t *out)
         return PXS_ERR_INVALID;
     NEED_OP(s, stats);
     s->ops->stats(s->st, out);
+    out->spilled = s->spilled;
+    out->spilled_bytes = s->spilled_bytes;
     return PXS_OK;
 }
 

@@ -114,6 +114,8 @@ typedef struct pxsi_store_stats {
     double put_wait_seconds;  /* total time those puts waited */
     /* the arena now (filled by pxsi_conn_arena_stats when asked) */
     uint64_t arena_cap, arena_used, arena_hwm, largest_free, objects_live;
+    uint64_t spilled;         /* puts that went to the spill store (front end) */
+    uint64_t spilled_bytes;
 } pxsi_store_stats_t;
 
 /* Paths, for tests and the benchmark. */
@@ -314,6 +316,9 @@ typedef struct pxsi_store_conn_ops {
 
 extern const pxsi_store_conn_ops_t pxsi_store_rma_ops;
 extern const pxsi_store_conn_ops_t pxsi_store_local_ops;
+#ifdef PXS_HAVE_HDF5
+extern const pxsi_store_conn_ops_t pxsi_store_hdf5_ops;
+#endif
 
 /* A live view: the store's own copy of what the connector filled in. The
  * caller's pxs_view_t only carries the id (internal_u_[3]) and the store
@@ -338,6 +343,8 @@ struct pxs_store {
                          (MPI_ERRORS_RETURN; freed by destroy), or
                          MPI_COMM_NULL for the local connector */
     int rank, size;
+    int nowners;      /* ranks that own objects (proxy owner bound): size,
+                         or the producing job's size for pxs_store_open */
     uint64_t nonce;   /* store instance identity: random, agreed at create, never 0 */
     double put_timeout;
     pthread_mutex_t mu;
@@ -352,6 +359,14 @@ struct pxs_store {
         uint64_t puts, bytes_put, resolves, bytes_resolved, stale, corrupt;
     } fst;
     int thread_level;     /* MPI_Query_thread at create (RMA) */
+    /* spill (opts.spill_path): the HDF5 store a put that does not fit goes
+     * to; proxies of its kind and nonce are routed to it (store.c, route) */
+    pxs_store_t *spill;
+    /* pxs_store_open of several stores: the others, routed to by nonce */
+    pxs_store_t **alt;
+    int nalt;
+    double spill_after;
+    uint64_t spilled, spilled_bytes;
 };
 
 /* ------------------------------------------------------------ test / introspection */

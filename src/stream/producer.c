@@ -24,6 +24,7 @@
 #include <string.h>
 
 #include "pubsub/pubsub_stream.h"
+#include "stream/slog.h"
 #include "stream/stream_internal.h"
 #include "util/stats.h"
 #include "util/util.h"
@@ -187,8 +188,46 @@ pxs_producer_create(pxs_store_t *store, pxs_publisher_t *publisher, const pxs_pr
             }
         }
     }
+    /* the stream log (docs/DESIGN.md, section "Stream log and replay") */
+    p->opts.log_path = NULL;
+    rc = PXS_OK;
+    if (o.log_bytes != 0 && o.log_bytes != 1)
+        rc = pxsi_err(PXS_ERR_INVALID, SUBSYS, "producer opts: log_bytes must be 0 or 1");
+    else if (o.log_bytes && !o.log_path)
+        rc = pxsi_err(PXS_ERR_INVALID, SUBSYS, "producer opts: log_bytes needs log_path");
+    else if (o.log_path) {
+        int prank = 0;
+        rc = pxsi_publisher_rank(publisher, &prank);
+        if (rc == PXS_OK)
+            rc = pxsi_slog_open(o.log_path, prank, &p->log);
+        uint64_t r = 0;
+        if (rc == PXS_OK && o.log_bytes && (rc = pxsi_random_u64(&r)) == PXS_OK) {
+            /* durable copies: a store of this process alone, beside the log */
+            char dir[4200];
+            snprintf(dir, sizeof dir, "%s/bytes-p%d-%016llx", o.log_path, prank,
+                     (unsigned long long)r);
+            pxs_store_opts_t so;
+            (void)pxs_store_opts_init(&so);
+            so.connector = PXS_CONN_HDF5;
+            so.path = dir;
+            rc = pxs_store_create(MPI_COMM_SELF, &so, &p->log_store);
+            if (rc < 0) {
+                p->log_store = NULL;
+                pxsi_slog_close(p->log);
+                p->log = NULL;
+            }
+        }
+    }
+    if (rc < 0) {
+        free(p->topics);
+        free(p);
+        return rc;
+    }
     p->ref = pubref_get(publisher, !p->fixed_topics && o.close_on_destroy);
     if (!p->ref) {
+        if (p->log_store)
+            (void)pxs_store_destroy(p->log_store);
+        pxsi_slog_close(p->log);
         free(p->topics);
         free(p);
         return pxsi_err(PXS_ERR_NOMEM, SUBSYS, "producer registry");
@@ -198,10 +237,28 @@ pxs_producer_create(pxs_store_t *store, pxs_publisher_t *publisher, const pxs_pr
     return PXS_OK;
 }
 
+/* Append to the stream log, if any. A failure does not undo the publish
+ * (the event went out): it is kept and reported by destroy. */
+static void
+prod_log(pxs_producer_t *p, uint32_t topic, uint64_t seq, const pxs_proxy_t *proxy,
+         const void *meta, size_t meta_len, int end)
+{
+    if (!p->log)
+        return;
+    int rc = pxsi_slog_event(p->log, topic, seq, proxy, meta, meta_len, end);
+    if (rc < 0) {
+        PXSI_WARN(SUBSYS, "stream log: %s", pxs_last_error_detail());
+        if (p->log_rc == PXS_OK)
+            p->log_rc = rc;
+    }
+}
+
 /* The publisher's close of `t` succeeded (or reports it done earlier). */
 static void
 prod_closed(pxs_producer_t *p, pxsi_prod_topic_t *t)
 {
+    if (t->closed != PXSI_TOPIC_CLOSED)
+        prod_log(p, t->topic, 0, NULL, NULL, 0, 1);
     if (t->closed == PXSI_TOPIC_CLOSING)
         p->n_closing--;
     t->closed = PXSI_TOPIC_CLOSED;
@@ -341,7 +398,8 @@ prod_send(pxs_producer_t *prod, uint32_t topic, const void *data, size_t len,
     }
     if (rc < 0)
         return rc;
-    rc = pxs_publisher_send(prod->pub, topic, &proxy, so.meta, so.meta_len, NULL);
+    uint64_t pseq = 0;
+    rc = pxs_publisher_send(prod->pub, topic, &proxy, so.meta, so.meta_len, &pseq);
     if (rc < 0) {
         /* Nobody got the proxy: take the object back so the arena does not
          * leak. The publisher's detail is the cause: keep it (a failed evict
@@ -356,6 +414,28 @@ prod_send(pxs_producer_t *prod, uint32_t topic, const void *data, size_t len,
                             topic, pxs_errname(erc), cause);
         }
         return pxsi_err_prefix(rc, SUBSYS, "publish on topic %u failed; object evicted", topic);
+    }
+    if (prod->log_store) {
+        /* log_bytes: the log names a durable copy of the payload */
+        pxs_proxy_info_t pi;
+        pxs_proxy_t dur = proxy;
+        if (pxs_proxy_decode(proxy.bytes, PXS_PROXY_SIZE, &pi) == PXS_OK &&
+            pi.kind != PXS_CONN_HDF5) {
+            pxs_put_opts_t dpo;
+            (void)pxs_put_opts_init(&dpo);
+            dpo.topic = topic;
+            dpo.seq = pseq;
+            int drc = pxs_store_put(prod->log_store, data, len, &dpo, &dur);
+            if (drc < 0) {
+                PXSI_WARN(SUBSYS, "stream log: durable copy: %s", pxs_last_error_detail());
+                if (prod->log_rc == PXS_OK)
+                    prod->log_rc = drc;
+                dur = proxy;
+            }
+        }
+        prod_log(prod, topic, pseq, &dur, so.meta, so.meta_len, 0);
+    } else {
+        prod_log(prod, topic, pseq, &proxy, so.meta, so.meta_len, 0);
     }
     t = prod_commit(prod, t);
     t->next_seq++;
@@ -401,9 +481,11 @@ prod_send_proxy(pxs_producer_t *prod, uint32_t topic, const pxs_proxy_t *proxy,
         return rc;
     if (t->closed != PXSI_TOPIC_OPEN)
         return pxsi_err(PXS_ERR_CLOSED, SUBSYS, "send_proxy on topic %u after close", topic);
-    rc = pxs_publisher_send(prod->pub, topic, proxy, meta, meta_len, NULL);
+    uint64_t pseq = 0;
+    rc = pxs_publisher_send(prod->pub, topic, proxy, meta, meta_len, &pseq);
     if (rc < 0)
         return rc;
+    prod_log(prod, topic, pseq, proxy, meta, meta_len, 0);
     t = prod_commit(prod, t);
     t->next_seq++;
     t->used = 1;
@@ -552,6 +634,8 @@ pxs_producer_destroy(pxs_producer_t *prod)
         int rc = pxs_publisher_close_topic(prod->pub, t->topic);
         if (rc < 0 && rc != PXS_ERR_CLOSED && first == PXS_OK)
             first = rc;
+        if (rc == PXS_OK || rc == PXS_ERR_CLOSED)
+            prod_log(prod, t->topic, 0, NULL, NULL, 0, 1);
         t->closed = PXSI_TOPIC_CLOSED;
     }
     /* The last producer of the publisher, if one of them had no topic list:
@@ -569,6 +653,8 @@ pxs_producer_destroy(pxs_producer_t *prod)
             int crc = pxs_publisher_close_topic(prod->pub, id);
             if (crc < 0 && crc != PXS_ERR_CLOSED && first == PXS_OK)
                 first = crc;
+            if (crc == PXS_OK)
+                prod_log(prod, id, 0, NULL, NULL, 0, 1);
         }
     }
     /* Always: events or an END queued in the publisher by an earlier call
@@ -580,6 +666,18 @@ pxs_producer_destroy(pxs_producer_t *prod)
     int smode = pxsi_stats_mode();
     if (smode != PXSI_STATS_OFF)
         prod_stats_print(prod, smode); /* after its ENDs went out */
+    if (prod->log_store) {
+        int drc = pxs_store_destroy(prod->log_store); /* MPI_COMM_SELF: local */
+        if (drc < 0 && first == PXS_OK)
+            first = drc;
+    }
+    if (prod->log) {
+        pxsi_slog_close(prod->log);
+        if (first == PXS_OK && prod->log_rc < 0)
+            first = pxsi_err(prod->log_rc, SUBSYS,
+                             "stream log: some events were published but not logged (see the "
+                             "warnings, PXS_LOG=warn)");
+    }
     prod->magic = PXSI_MAGIC_DEAD;
     free(prod->topics);
     free(prod);

@@ -35,6 +35,10 @@ struct pxs_producer {
     double first_unflushed_t; /* time of the oldest unflushed send */
     uint64_t sent, bytes, forwarded, failed;
     struct pxsi_pubref *ref; /* this publisher's producers (stream.c) */
+    struct pxsi_slog *log;   /* opts.log_path: the stream log (slog.c), else NULL */
+    int log_rc;              /* first failure to append to the log (reported by destroy) */
+    pxs_store_t *log_store;  /* log_bytes: a one-rank HDF5 store in the log directory
+                                holding durable copies of non-HDF5 payloads */
 };
 
 struct pxs_consumer {

@@ -110,7 +110,14 @@ main(int argc, char **argv)
     so.connector = PXS_CONN_UCX;
     CHECK_RC(pxs_store_create(MPI_COMM_WORLD, &so, &st), PXS_ERR_NOTSUP);
     so.connector = PXS_CONN_HDF5;
+#ifdef PXS_HAVE_HDF5
+    CHECK_RC(pxs_store_create(MPI_COMM_WORLD, &so, &st), PXS_ERR_INVALID); /* no opts.path */
+#else
     CHECK_RC(pxs_store_create(MPI_COMM_WORLD, &so, &st), PXS_ERR_NOTSUP);
+    CHECK_RC(pxs_store_open(MPI_COMM_WORLD, "/tmp", &st), PXS_ERR_NOTSUP);
+    pxs_subscriber_t *lsub = NULL;
+    CHECK_RC(pxs_log_subscriber_open("/tmp", NULL, 0, &lsub), PXS_ERR_NOTSUP);
+#endif
     so.connector = 99;
     CHECK_RC(pxs_store_create(MPI_COMM_WORLD, &so, &st), PXS_ERR_INVALID);
     CHECK_OK(pxs_store_opts_init(&so));

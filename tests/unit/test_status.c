@@ -8,7 +8,7 @@ main(void)
     int codes[] = {PXS_OK, PXS_END, PXS_TIMEOUT, PXS_ERR_INVALID, PXS_ERR_NOMEM,
                    PXS_ERR_AGAIN, PXS_ERR_TIMEDOUT, PXS_ERR_STALE, PXS_ERR_CORRUPT,
                    PXS_ERR_TOO_BIG, PXS_ERR_CLOSED, PXS_ERR_MPI, PXS_ERR_NOTSUP,
-                   PXS_ERR_BUSY, PXS_ERR_NOT_FOUND, PXS_ERR_TRUNC};
+                   PXS_ERR_BUSY, PXS_ERR_NOT_FOUND, PXS_ERR_TRUNC, PXS_ERR_IO};
     for (size_t i = 0; i < sizeof codes / sizeof codes[0]; i++) {
         CHECK(strcmp(pxs_errname(codes[i]), "PXS_UNKNOWN") != 0);
         CHECK(strcmp(pxs_strerror(codes[i]), "unknown status code") != 0);
@@ -18,7 +18,8 @@ main(void)
     CHECK(strcmp(pxs_errname(12345), "PXS_UNKNOWN") == 0);
     CHECK(strcmp(pxs_strerror(-999), "unknown status code") == 0);
     /* codes are wire-stable numbers */
-    CHECK(PXS_ERR_INVALID == -1 && PXS_ERR_MPI == -9 && PXS_ERR_TRUNC == -13);
+    CHECK(PXS_ERR_INVALID == -1 && PXS_ERR_MPI == -9 && PXS_ERR_TRUNC == -13 &&
+          PXS_ERR_IO == -15);
     CHECK(PXS_END == 1 && PXS_TIMEOUT == 2);
 
     /* detail line: set by the failing call, kept until the next failure */
