@@ -51,3 +51,17 @@ pxs_add_mpi_test(NAME store.collective.funneled NP 2 TIMEOUT 120 OSC sm
 # RLIMIT_DATA: every rank fails with the reason)
 pxs_add_mpi_test(NAME bus.memcheck NP 2 TIMEOUT 120 OSC sm rdma
   SOURCES ${PXS_STORE_T}/mpi/test_bus_memcheck.c)
+# The UCX connector through the same tests (PXS_TEST_CONNECTOR=ucx; UCX's
+# default transports and UCX_TLS=tcp), label ucx-conn; built with UCX only.
+pxs_add_ucx_conn_test(NAME store.roundtrip NP 3 EXE mpitest_store_roundtrip)
+pxs_add_ucx_conn_test(NAME store.evict NP 3 EXE mpitest_store_evict ARGS 1000)
+pxs_add_ucx_conn_test(NAME store.forged NP 2 EXE mpitest_store_forged TIMEOUT 300)
+pxs_add_ucx_conn_test(NAME store.create NP 3 EXE mpitest_store_create)
+# PXS_ERR_PEER: the owner process dies (exits without MPI_Finalize; the job
+# survives it through orte_allowed_exit_without_sync): the resolve fails with
+# PXS_ERR_PEER naming the rank, no hang
+if(PXS_HAVE_UCX)
+  pxs_test_exe(mpitest_store_ucx_peer ${PXS_STORE_T}/mpi/test_store_ucx_peer.c)
+  pxs_add_ucx_conn_test(NAME store.ucx_peer NP 2 EXE mpitest_store_ucx_peer
+    ENV OMPI_MCA_orte_allowed_exit_without_sync=1 TIMEOUT 60)
+endif()

@@ -31,8 +31,9 @@ enum pxs_status {
     PXS_ERR_NOTSUP = -10,   /**< not supported by this connector/transport/build */
     PXS_ERR_BUSY = -11,     /**< object in use (destroy while outstanding work) */
     PXS_ERR_NOT_FOUND = -12,/**< unknown topic, group or key */
-    PXS_ERR_TRUNC = -13     /**< caller's buffer too small (needed size returned) */
+    PXS_ERR_TRUNC = -13,    /**< caller's buffer too small (needed size returned) */
     /* -14 is reserved (was "internal error" before any release; not reused) */
+    PXS_ERR_PEER = -15      /**< a peer process is gone or unreachable (UCX: detail names the rank and UCX's status text) */ /* [ucx] PXS_ERR_PEER */
 };
 
 /** Short English description of any status code (static string, never NULL). */

@@ -4,7 +4,9 @@
  *  can resolve it, and only that rank moves the bytes, straight from the owner.
  *
  *  Connectors: PXS_CONN_RMA (default; MPI window arena, same-node peers read
- *  through MPI shared memory) and PXS_CONN_LOCAL (one process, heap arena).
+ *  through MPI shared memory), PXS_CONN_LOCAL (one process, heap arena) and
+ *  PXS_CONN_UCX (UCX-registered arena, resolves by ucp_get_nbx; built when
+ *  UCX is found, else PXS_ERR_NOTSUP; threads as PXS_CONN_RMA).
  *
  *  Threads: PXS_CONN_RMA: one thread at a time per store handle (and its
  *  requests and views). A call that finds another call on the same handle
@@ -47,6 +49,11 @@ typedef struct pxs_store_opts {
                                (PXS_MAX_OBJECTS, else arena_bytes / 4 KiB clamped
                                to [1024, 1M]); a full table is backpressure like
                                a full arena */
+    int progress_thread;  /**< PXS_CONN_UCX: a thread that progresses this rank's
+                               UCX worker, so network peers' resolves complete
+                               while this rank computes or waits in MPI:
+                               -1 = PXS_PROGRESS_THREAD (default 0), 0 = off,
+                               1 = on. Other connectors ignore it. */
 } pxs_store_opts_t;
 
 /** Per-put options. Initialise with pxs_put_opts_init(&o). */

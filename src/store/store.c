@@ -35,6 +35,7 @@ pxs_store_opts_init_(pxs_store_opts_t *opts, size_t size)
     d.shm = -1;
     d.get_chunk = 0;
     d.max_objects = 0;
+    d.progress_thread = -1;
     memcpy(opts, &d, d.struct_size);
     opts->struct_size = size;
     return PXS_OK;
@@ -84,8 +85,12 @@ conn_ops(int kind)
         return &pxsi_store_rma_ops;
     case PXS_CONN_LOCAL:
         return &pxsi_store_local_ops;
+#ifdef PXS_HAVE_UCX
+    case PXS_CONN_UCX:
+        return &pxsi_store_ucx_ops;
+#endif
     default:
-        return NULL; /* UCX, HDF5: not built yet */
+        return NULL; /* HDF5, and UCX when UCX was not found: not built */
     }
 }
 
@@ -225,6 +230,8 @@ pxs_store_create(MPI_Comm comm, const pxs_store_opts_t *opts, pxs_store_t **stor
         local_rc = pxsi_err(PXS_ERR_INVALID, SUB, "put_timeout is NaN");
     if (local_rc == PXS_OK && (o.shm < -1 || o.shm > 1))
         local_rc = pxsi_err(PXS_ERR_INVALID, SUB, "shm must be -1, 0 or 1");
+    if (local_rc == PXS_OK && (o.progress_thread < -1 || o.progress_thread > 1))
+        local_rc = pxsi_err(PXS_ERR_INVALID, SUB, "progress_thread must be -1, 0 or 1");
     rc = collective ? pxsi_agree(comm, local_rc) : local_rc;
     if (rc)
         return rc;

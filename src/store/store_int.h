@@ -310,6 +310,9 @@ typedef struct pxsi_store_conn_ops {
 
 extern const pxsi_store_conn_ops_t pxsi_store_rma_ops;
 extern const pxsi_store_conn_ops_t pxsi_store_local_ops;
+#ifdef PXS_HAVE_UCX
+extern const pxsi_store_conn_ops_t pxsi_store_ucx_ops; /* connectors/ucx.c */
+#endif
 
 /* A live view: the store's own copy of what the connector filled in. The
  * caller's pxs_view_t only carries the id (internal_u_[3]) and the store

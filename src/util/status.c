@@ -26,6 +26,7 @@ pxs_strerror(int code)
     case PXS_ERR_BUSY: return "busy: outstanding operations still use the object";
     case PXS_ERR_NOT_FOUND: return "not found: unknown topic, group or key";
     case PXS_ERR_TRUNC: return "buffer too small for the result";
+    case PXS_ERR_PEER: return "a peer process is gone or unreachable (see pxs_last_error_detail)"; /* [ucx] PXS_ERR_PEER */
     default: return "unknown status code";
     }
 }
@@ -50,6 +51,7 @@ pxs_errname(int code)
     case PXS_ERR_BUSY: return "PXS_ERR_BUSY";
     case PXS_ERR_NOT_FOUND: return "PXS_ERR_NOT_FOUND";
     case PXS_ERR_TRUNC: return "PXS_ERR_TRUNC";
+    case PXS_ERR_PEER: return "PXS_ERR_PEER"; /* [ucx] PXS_ERR_PEER */
     default: return "PXS_UNKNOWN";
     }
 }
