@@ -9,6 +9,7 @@
 #include "proxystream/proxy.h"
 #include "proxystream/pubsub.h"
 #include "proxystream/store.h"
+#include "proxystream/attach.h"
 #if __has_include("proxystream/stream.h")
 #include "proxystream/stream.h"
 #endif

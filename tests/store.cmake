@@ -65,3 +65,22 @@ if(PXS_HAVE_UCX)
   pxs_add_ucx_conn_test(NAME store.ucx_peer NP 2 EXE mpitest_store_ucx_peer
     ENV OMPI_MCA_orte_allowed_exit_without_sync=1 TIMEOUT 60)
 endif()
+# Export/attach across two mpiexec runs (tests/tools/ucx_attach.sh): bytes
+# verified across jobs, stale/forged/loose contact files refused, producer
+# killed -> PXS_ERR_PEER; UCX default transports and UCX_TLS=tcp
+if(PXS_HAVE_UCX)
+  pxs_test_exe(mpitest_ucx_attach ${PXS_STORE_T}/mpi/test_ucx_attach.c)
+  foreach(tls default tcp)
+    set(tname mpi.ucx.attach)
+    set(tenv "")
+    if(tls STREQUAL "tcp")
+      set(tname mpi.ucx.attach.tcp)
+      set(tenv UCX_TLS=tcp)
+    endif()
+    add_test(NAME ${tname}
+      COMMAND bash ${PXS_STORE_T}/tools/ucx_attach.sh $<TARGET_FILE:mpitest_ucx_attach>
+              ${MPIEXEC_EXECUTABLE} ${MPIEXEC_NUMPROC_FLAG} ${MPIEXEC_PREFLAGS})
+    set_tests_properties(${tname} PROPERTIES LABELS "mpi;ucx-conn" PROCESSORS 4 TIMEOUT 300
+      RUN_SERIAL TRUE ENVIRONMENT "${PXS_ROOT_ENV};${tenv}")
+  endforeach()
+endif()

@@ -917,3 +917,31 @@ pxsi_store_test_swap_ops(pxs_store_t *s, const pxsi_store_conn_ops_t *ops)
     return NULL;
 #endif
 }
+
+/* ------------------------------------------------------------ attached stores */
+int
+pxsi_store_adopt(MPI_Comm comm, const pxsi_store_conn_ops_t *ops, void *st, uint64_t nonce,
+                 int size, pxs_store_t **out)
+{
+    pxs_store_t *s = calloc(1, sizeof *s);
+    if (!s)
+        return pxsi_err(PXS_ERR_NOMEM, SUB, "store handle");
+    if (pthread_mutex_init(&s->mu, NULL) != 0) {
+        free(s);
+        return pxsi_err(PXS_ERR_NOMEM, SUB, "store mutex");
+    }
+    s->kind = ops->kind;
+    s->ops = ops;
+    s->st = st;
+    s->comm = comm;
+    s->rank = -1; /* owns no object: every proxy's owner is another job's rank */
+    s->size = size;
+    s->nonce = nonce;
+    atomic_init(&s->in_use, 0);
+    MPI_Query_thread(&s->thread_level);
+    s->put_timeout = 0;
+    s->magic = PXSI_STORE_MAGIC;
+    pxsi_store_register(s);
+    *out = s;
+    return PXS_OK;
+}

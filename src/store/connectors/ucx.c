@@ -48,11 +48,16 @@
 #define SUB     "store.ucx"
 #define GEN_ONE ((uint64_t)1 << PXSI_INFLIGHT_BITS)
 #define BATCH   256 /* nonblocking operations posted before one wait */
+/* control words per rank: A, U, D (5 per slot), then the store nonce */
+#define CTL_WORDS(n) (5 * (size_t)(n) + 1)
 
 typedef struct ucx_st {
     MPI_Comm comm; /* the front end's duplicate */
     uint64_t nonce;
     int rank, size, shm_on, mt;
+    int attached;      /* a handle of another job's store (pxs_attach): no arena
+                          of its own, rank -1, size = the exporting job's */
+    double op_timeout; /* attached: bound of every wait (< 0: none) */
     uint64_t cap;
     uint32_t nslots;
     size_t chunk, piece;
@@ -115,7 +120,7 @@ wait_all(ucx_t *u, ucs_status_ptr_t *rq, int n)
 {
     ucs_status_t first = UCS_OK;
     pxsi_backoff_t b;
-    pxsi_backoff_init(&b, -1.0);
+    pxsi_backoff_init(&b, u->op_timeout);
     for (int i = 0; i < n; i++) {
         ucs_status_t st = UCS_OK;
         if (rq[i] == NULL) {
@@ -123,8 +128,17 @@ wait_all(ucx_t *u, ucs_status_ptr_t *rq, int n)
         } else if (UCS_PTR_IS_ERR(rq[i])) {
             st = UCS_PTR_STATUS(rq[i]);
         } else {
-            while ((st = ucp_request_check_status(rq[i])) == UCS_INPROGRESS)
+            while ((st = ucp_request_check_status(rq[i])) == UCS_INPROGRESS) {
+                if (pxsi_backoff_expired(&b)) {
+                    /* attached: the exporting job does not answer. The
+                     * request is released (UCX completes it later); its
+                     * buffers are the state's or the caller's, which the
+                     * caller must not free before destroy (documented). */
+                    st = UCS_ERR_ENDPOINT_TIMEOUT;
+                    break;
+                }
                 pause_progress(u, &b);
+            }
             ucp_request_free(rq[i]);
         }
         rq[i] = NULL;
@@ -186,7 +200,7 @@ w_d(const ucx_t *u, int o, uint32_t s)
 static int
 path_of(const ucx_t *u, int o)
 {
-    if (o == u->rank)
+    if (o == u->rank && !u->attached)
         return PXSI_PATH_SELF;
     return u->peer_base[o] ? PXSI_PATH_SHM : PXSI_PATH_RMA;
 }
@@ -420,6 +434,10 @@ ucx_put(void *st, const void *data, size_t len, const pxs_put_opts_t *o,
         double timeout, pxs_proxy_info_t *out)
 {
     ucx_t *u = st;
+    if (u->attached)
+        return pxsi_err(
+            PXS_ERR_INVALID, SUB,
+            "put on an attached store: objects are put by the exporting job");
     const pxsi_conn_waiter_t wt = {reclaim_cb, put_pause, u,
                                    &u->stats.put_waits};
     pxsi_conn_block_t blk;
@@ -668,7 +686,7 @@ ucx_evict(void *st, const pxs_proxy_info_t *pi)
     ucx_t *u = st;
     int o = (int)pi->owner;
     uint32_t s = pxsi_gen_slot(pi->generation);
-    if (o != u->rank)
+    if (o != u->rank || u->attached)
         return ucx_drop(st, pi);
     int rc = pxsi_conn_match(SUB, &u->slots[s], u->al.off[s], pi, "evict");
     if (rc)
@@ -957,6 +975,8 @@ map_region(ucx_t *u, size_t len, unsigned prot, ucp_mem_h *mh, void **addr)
     st = ucp_mem_query(*mh, &ma);
     if (st != UCS_OK || ma.length < len)
         return ucs_fail(st != UCS_OK ? st : UCS_ERR_NO_MEMORY, "ucp_mem_query");
+    PXSI_DEBUG(SUB, "mapped %zu B at %p (asked %zu)", ma.length, ma.address,
+               len);
     *addr = ma.address;
     return PXS_OK;
 }
@@ -966,9 +986,10 @@ map_region(ucx_t *u, size_t len, unsigned prot, ucp_mem_h *mh, void **addr)
 static int
 create_regions(ucx_t *u)
 {
-    int rc = pxsi_node_mem_fits(u->comm, MPI_COMM_NULL, SUB, u->cap,
-                                5 * (uint64_t)u->nslots * sizeof(uint64_t), 0,
-                                "arena", "PXS_ARENA_BYTES / opts.arena_bytes");
+    int rc =
+        pxsi_node_mem_fits(u->comm, MPI_COMM_NULL, SUB, u->cap,
+                           (uint64_t)CTL_WORDS(u->nslots) * sizeof(uint64_t), 0,
+                           "arena", "PXS_ARENA_BYTES / opts.arena_bytes");
     if (rc)
         return rc;
     void *a = NULL, *c = NULL;
@@ -978,14 +999,17 @@ create_regions(ucx_t *u)
                     &u->arena_mh, &a);
     if (rc == PXS_OK)
         rc = map_region(
-            u, 5 * (size_t)u->nslots * sizeof(uint64_t),
+            u, CTL_WORDS(u->nslots) * sizeof(uint64_t),
             UCP_MEM_MAP_PROT_LOCAL_READ | UCP_MEM_MAP_PROT_LOCAL_WRITE |
                 UCP_MEM_MAP_PROT_REMOTE_READ | UCP_MEM_MAP_PROT_REMOTE_WRITE,
             &u->ctl_mh, &c);
     if (rc == PXS_OK) {
         u->arena = a;
         u->ctl = c;
-        memset(u->ctl, 0, 5 * (size_t)u->nslots * sizeof(uint64_t));
+        memset(u->ctl, 0, CTL_WORDS(u->nslots) * sizeof(uint64_t));
+        /* the instance's nonce, read (never changed) by attaching jobs to
+         * recognise a stale contact file */
+        u->ctl[CTL_WORDS(u->nslots) - 1] = u->nonce;
     }
     return pxsi_agree(u->comm, rc);
 }
@@ -1195,6 +1219,7 @@ ucx_create(MPI_Comm comm, const pxs_store_opts_t *o, uint64_t nonce, void **out)
     }
     u->comm = comm;
     u->nonce = nonce;
+    u->op_timeout = -1.0;
     atomic_init(&u->stop, 0);
     MPI_Comm_rank(comm, &u->rank);
     MPI_Comm_size(comm, &u->size);
@@ -1240,6 +1265,187 @@ ucx_destroy(void *st)
     int rc = ucx_barrier(u, "MPI_Ibarrier (destroy)");
     free_all(u);
     return rc;
+}
+
+/* ------------------------------------------------------------ export / attach
+ */
+/* See docs/DESIGN.md, section "Export and attach". A rank's export blob:
+ *   u64 arena address, control address, arena bytes, slot count,
+ *       worker address length, arena key length, control key length
+ *   the worker address (UCP_WORKER_ADDRESS_FLAG_NET_ONLY: usable from other
+ *   nodes), the arena key (remote read only), the control key. */
+#define BLOB_HDR (7 * sizeof(uint64_t))
+
+int
+pxsi_ucx_export_blob(void *st, unsigned char **blob_out, size_t *len_out)
+{
+    ucx_t *u = st;
+    if (u->attached)
+        return pxsi_err(PXS_ERR_INVALID, SUB, "export of an attached store");
+    ucp_worker_attr_t wa;
+    memset(&wa, 0, sizeof wa);
+    wa.field_mask =
+        UCP_WORKER_ATTR_FIELD_ADDRESS | UCP_WORKER_ATTR_FIELD_ADDRESS_FLAGS;
+    wa.address_flags = UCP_WORKER_ADDRESS_FLAG_NET_ONLY;
+    ucs_status_t us = ucp_worker_query(u->w, &wa);
+    if (us != UCS_OK)
+        return ucs_fail(us, "ucp_worker_query (network address)");
+    void *ka = NULL, *kc = NULL;
+    size_t la = 0, lc = 0;
+    us = ucp_rkey_pack(u->ctx, u->arena_mh, &ka, &la);
+    if (us == UCS_OK)
+        us = ucp_rkey_pack(u->ctx, u->ctl_mh, &kc, &lc);
+    int rc = us == UCS_OK ? PXS_OK : ucs_fail(us, "ucp_rkey_pack");
+    size_t len = BLOB_HDR + wa.address_length + la + lc;
+    unsigned char *b = rc == PXS_OK ? malloc(len) : NULL;
+    if (rc == PXS_OK && !b)
+        rc = pxsi_err(PXS_ERR_NOMEM, SUB, "export blob");
+    if (b) {
+        uint64_t h[7] = {(uint64_t)(uintptr_t)u->arena,
+                         (uint64_t)(uintptr_t)u->ctl,
+                         u->cap,
+                         u->nslots,
+                         wa.address_length,
+                         la,
+                         lc};
+        memcpy(b, h, sizeof h);
+        memcpy(b + BLOB_HDR, wa.address, wa.address_length);
+        memcpy(b + BLOB_HDR + wa.address_length, ka, la);
+        memcpy(b + BLOB_HDR + wa.address_length + la, kc, lc);
+        *blob_out = b;
+        *len_out = len;
+    }
+    if (ka)
+        ucp_rkey_buffer_release(ka);
+    if (kc)
+        ucp_rkey_buffer_release(kc);
+    ucp_worker_release_address(u->w, wa.address);
+    return rc;
+}
+
+/* Parse and connect every exporting rank's blob; read each rank's nonce
+ * word. Local (each attaching rank connects on its own); bounded by
+ * timeout. */
+static int
+attach_connect(ucx_t *u, const unsigned char *const *blob, const size_t *blen,
+               double timeout)
+{
+    u->op_timeout = timeout;
+    for (int i = 0; i < u->size; i++) {
+        uint64_t h[7];
+        if (blen[i] < BLOB_HDR)
+            return pxsi_err(PXS_ERR_CORRUPT, SUB,
+                            "contact: rank %d's entry is truncated", i);
+        memcpy(h, blob[i], sizeof h);
+        if (h[4] > blen[i] || h[5] > blen[i] || h[6] > blen[i] ||
+            BLOB_HDR + h[4] + h[5] + h[6] != blen[i] || h[3] == 0 ||
+            h[3] > PXSI_MAX_SLOTS || h[2] < PXSI_ARENA_ALIGN)
+            return pxsi_err(PXS_ERR_CORRUPT, SUB,
+                            "contact: rank %d's entry is malformed", i);
+        u->peer_arena[i] = h[0];
+        u->peer_ctl[i] = h[1];
+        u->peer_cap[i] = h[2];
+        u->peer_nslots[i] = (uint32_t)h[3];
+        const unsigned char *a = blob[i] + BLOB_HDR;
+        ucp_ep_params_t ep;
+        memset(&ep, 0, sizeof ep);
+        ep.field_mask = UCP_EP_PARAM_FIELD_REMOTE_ADDRESS |
+                        UCP_EP_PARAM_FIELD_ERR_HANDLING_MODE |
+                        UCP_EP_PARAM_FIELD_ERR_HANDLER;
+        ep.address = (const ucp_address_t *)a;
+        ep.err_mode = UCP_ERR_HANDLING_MODE_PEER;
+        ep.err_handler.cb = ep_error;
+        ep.err_handler.arg = &u->peer_err[i];
+        ucs_status_t us = ucp_ep_create(u->w, &ep, &u->ep[i]);
+        if (us != UCS_OK) {
+            u->ep[i] = NULL;
+            return pxsi_err(
+                PXS_ERR_PEER, SUB,
+                "contact file is stale or the exporting job is gone: rank %d "
+                "unreachable (UCX: %s)",
+                i, ucs_status_string(us));
+        }
+        us = ucp_ep_rkey_unpack(u->ep[i], a + h[4], &u->arena_rk[i]);
+        if (us == UCS_OK)
+            us = ucp_ep_rkey_unpack(u->ep[i], a + h[4] + h[5], &u->ctl_rk[i]);
+        if (us != UCS_OK)
+            return pxsi_err(PXS_ERR_CORRUPT, SUB,
+                            "contact: rank %d's remote keys: UCX: %s", i,
+                            ucs_status_string(us));
+    }
+    /* liveness and identity: every exporting rank's nonce word (into the
+     * state's scratch: a timed-out get may still land later) */
+    for (int i = 0; i < u->size; i++) {
+        ucs_status_ptr_t r =
+            get(u, i, &u->snap[0], sizeof(uint64_t),
+                u->peer_ctl[i] + 8 * (CTL_WORDS(u->peer_nslots[i]) - 1),
+                u->ctl_rk[i]);
+        ucs_status_t us = wait1(u, r);
+        if (us != UCS_OK)
+            return pxsi_err(PXS_ERR_PEER, SUB,
+                            "contact file is stale or the exporting job is "
+                            "gone: rank %d does "
+                            "not answer (UCX: %s)",
+                            i, ucs_status_string(us));
+        if (u->snap[0] != u->nonce)
+            return pxsi_err(PXS_ERR_STALE, SUB,
+                            "contact file is stale: rank %d serves store "
+                            "instance 0x%016llx, "
+                            "the file names 0x%016llx",
+                            i, (unsigned long long)u->snap[0],
+                            (unsigned long long)u->nonce);
+    }
+    u->op_timeout = -1.0; /* from now on: waits end by the peer error mode */
+    return PXS_OK;
+}
+
+int
+pxsi_ucx_attach(MPI_Comm comm, uint64_t nonce, int nranks,
+                const unsigned char *const *blob, const size_t *blen,
+                double timeout, void **out)
+{
+    ucx_t *u = calloc(1, sizeof *u);
+    int rc = u ? PXS_OK : pxsi_err(PXS_ERR_NOMEM, SUB, "attached store state");
+    if (rc == PXS_OK) {
+        u->comm = comm;
+        u->nonce = nonce;
+        u->attached = 1;
+        u->rank = -1;
+        u->size = nranks;
+        u->op_timeout = -1.0;
+        u->mt = pxsi_env_bool("PXS_PROGRESS_THREAD", 1);
+        u->chunk = pxsi_store_get_chunk(&(pxs_store_opts_t){.struct_size = 0});
+        u->piece = pxsi_conn_piece(u->chunk);
+        atomic_init(&u->stop, 0);
+        size_t n = (size_t)nranks;
+        u->ep = calloc(n, sizeof *u->ep);
+        u->arena_rk = calloc(n, sizeof *u->arena_rk);
+        u->ctl_rk = calloc(n, sizeof *u->ctl_rk);
+        u->peer_arena = calloc(n, sizeof *u->peer_arena);
+        u->peer_ctl = calloc(n, sizeof *u->peer_ctl);
+        u->peer_cap = calloc(n, sizeof *u->peer_cap);
+        u->peer_nslots = calloc(n, sizeof *u->peer_nslots);
+        u->peer_base = calloc(n, sizeof *u->peer_base);
+        u->peer_err = calloc(n, sizeof *u->peer_err);
+        u->snap = calloc(1, sizeof *u->snap);
+        if (!u->ep || !u->arena_rk || !u->ctl_rk || !u->peer_arena ||
+            !u->peer_ctl || !u->peer_cap || !u->peer_nslots || !u->peer_base ||
+            !u->peer_err || !u->snap)
+            rc = pxsi_err(PXS_ERR_NOMEM, SUB, "attached store tables");
+    }
+    if (rc == PXS_OK)
+        rc = create_worker(u); /* agreed over comm (the attaching job's) */
+    if (rc == PXS_OK)
+        rc = pxsi_agree(comm, attach_connect(u, blob, blen, timeout));
+    if (rc == PXS_OK)
+        rc = start_thread(u);
+    if (rc) {
+        if (u)
+            free_all(u);
+        return rc;
+    }
+    *out = u;
+    return PXS_OK;
 }
 
 const pxsi_store_conn_ops_t pxsi_store_ucx_ops = {
