@@ -83,9 +83,10 @@ endfunction()
 #   by pxs_test_connector() in tests/common/pxs_test.h), when the UCX
 #   connector is built: "mpi.<name>.np<n>.ucxconn" (UCX's default transports:
 #   shared memory here) and "mpi.<name>.np<n>.ucxconn.tcp" (UCX_TLS=tcp: the
-#   network path, as to another node). Label ucx-conn.
+#   network path, as to another node). Label ucx-conn. TWO_NODE: also
+#   "mpi.<name>.np<n>.2node.ucxconn" across two emulated nodes (fakenodes.sh).
 function(pxs_add_ucx_conn_test)
-  cmake_parse_arguments(T "" "NAME;NP;TIMEOUT;EXE" "ARGS;ENV" ${ARGN})
+  cmake_parse_arguments(T "TWO_NODE" "NAME;NP;TIMEOUT;EXE" "ARGS;ENV" ${ARGN})
   if(NOT PXS_HAVE_UCX)
     return()
   endif()
@@ -105,4 +106,13 @@ function(pxs_add_ucx_conn_test)
       PROCESSORS ${T_NP} TIMEOUT ${T_TIMEOUT}
       ENVIRONMENT "${PXS_ROOT_ENV};${tenv};${T_ENV}")
   endforeach()
+  if(T_TWO_NODE)
+    math(EXPR ppn "(${T_NP} + 1) / 2")
+    set(tname mpi.${T_NAME}.np${T_NP}.2node.ucxconn)
+    add_test(NAME ${tname} COMMAND ${PXS_FAKENODES} -np ${T_NP} --oversubscribe
+      $<TARGET_FILE:${T_EXE}> ${T_ARGS})
+    set_tests_properties(${tname} PROPERTIES LABELS "mpi;two-node;ucx-conn"
+      PROCESSORS ${T_NP} TIMEOUT ${T_TIMEOUT} RUN_SERIAL TRUE
+      ENVIRONMENT "${PXS_ROOT_ENV};PXS_TEST_CONNECTOR=ucx;FAKENODES_PPN=${ppn};FAKENODES_TIMEOUT=${T_TIMEOUT};${T_ENV}")
+  endif()
 endfunction()

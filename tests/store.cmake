@@ -53,8 +53,8 @@ pxs_add_mpi_test(NAME bus.memcheck NP 2 TIMEOUT 120 OSC sm rdma
   SOURCES ${PXS_STORE_T}/mpi/test_bus_memcheck.c)
 # The UCX connector through the same tests (PXS_TEST_CONNECTOR=ucx; UCX's
 # default transports and UCX_TLS=tcp), label ucx-conn; built with UCX only.
-pxs_add_ucx_conn_test(NAME store.roundtrip NP 3 EXE mpitest_store_roundtrip)
-pxs_add_ucx_conn_test(NAME store.evict NP 3 EXE mpitest_store_evict ARGS 1000)
+pxs_add_ucx_conn_test(NAME store.roundtrip NP 3 EXE mpitest_store_roundtrip TWO_NODE)
+pxs_add_ucx_conn_test(NAME store.evict NP 3 EXE mpitest_store_evict ARGS 1000 TWO_NODE)
 pxs_add_ucx_conn_test(NAME store.forged NP 2 EXE mpitest_store_forged TIMEOUT 300)
 pxs_add_ucx_conn_test(NAME store.create NP 3 EXE mpitest_store_create)
 # PXS_ERR_PEER: the owner process dies (exits without MPI_Finalize; the job
@@ -83,4 +83,9 @@ if(PXS_HAVE_UCX)
     set_tests_properties(${tname} PROPERTIES LABELS "mpi;ucx-conn" PROCESSORS 4 TIMEOUT 300
       RUN_SERIAL TRUE ENVIRONMENT "${PXS_ROOT_ENV};${tenv}")
   endforeach()
+endif()
+# progress thread off: resolves complete while the owner is in library calls
+if(PXS_HAVE_UCX)
+  pxs_test_exe(mpitest_store_ucx_nothread ${PXS_STORE_T}/mpi/test_store_ucx_nothread.c)
+  pxs_add_ucx_conn_test(NAME store.ucx_nothread NP 3 EXE mpitest_store_ucx_nothread)
 endif()
