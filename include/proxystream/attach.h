@@ -48,9 +48,10 @@ PXS_API PXS_NODISCARD int pxs_export(pxs_bus_t *bus, pxs_store_t *store,
  *  (pxs_store_resolve pulls the bytes from its memory); it owns no arena:
  *  put is PXS_ERR_INVALID. If the exporting job dies later, operations on
  *  it end with PXS_ERR_PEER. Destroy with pxs_store_destroy (collective
- *  over comm).
- *  @return PXS_OK, PXS_TIMEOUT is never returned: no file within the
- *  timeout is PXS_ERR_TIMEDOUT. */
+ *  over comm). pxs_store_rank of an attached store is -1 (it owns nothing).
+ *  @return PXS_OK, PXS_ERR_TIMEDOUT (no file within the timeout),
+ *  PXS_ERR_INVALID, PXS_ERR_CORRUPT, PXS_ERR_PEER, PXS_ERR_STALE,
+ *  PXS_ERR_NOTSUP (a bus asked for; a build without UCX), PXS_ERR_NOMEM. */
 PXS_API PXS_NODISCARD int pxs_attach(MPI_Comm comm, const char *contact_path,
                                      const pxs_subscription_t *subs,
                                      size_t n_subs, double timeout,
