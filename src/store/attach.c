@@ -27,9 +27,9 @@
 #define HDR      112u
 #define MAX_FILE ((size_t)64 << 20)
 
+#ifdef PXS_HAVE_UCX
 static const char magic[8] = {'P', 'X', 'S', 'C', 'O', 'N', 'T', '1'};
 
-#ifdef PXS_HAVE_UCX
 /* Rank 0: write buf to path atomically with mode 0600. */
 static int
 write_atomic(const char *path, const unsigned char *buf, size_t len)

@@ -1454,4 +1454,6 @@ const pxsi_store_conn_ops_t pxsi_store_ucx_ops = {
     PXSI_STORE_CONN_OPS(ucx),
 };
 
+#else
+typedef int pxsi_ucx_not_built_; /* ISO C: no empty translation unit */
 #endif /* PXS_HAVE_UCX */
