@@ -49,7 +49,7 @@ function(pxs_test_exe exe)
     target_link_libraries(${exe} PRIVATE proxystream_testhooks)
     target_include_directories(${exe} PRIVATE ${PXS_TEST_COMMON} ${PROJECT_SOURCE_DIR}/src)
     target_compile_options(${exe} PRIVATE ${PXS_WARNINGS})
-    target_compile_definitions(${exe} PRIVATE _GNU_SOURCE)
+    target_compile_definitions(${exe} PRIVATE _GNU_SOURCE $<$<BOOL:${PXS_HAVE_UCX}>:PXS_HAVE_UCX=1>)
   endif()
 endfunction()
 
@@ -126,5 +126,44 @@ function(pxs_add_mpi_test)
         PROCESSORS ${T_NP} TIMEOUT ${T_TIMEOUT} RUN_SERIAL TRUE
         ENVIRONMENT "${PXS_ROOT_ENV};FAKENODES_PPN=${T_PPN};FAKENODES_TIMEOUT=${T_TIMEOUT};${T_ENV}")
     endforeach()
+  endif()
+endfunction()
+
+# pxs_add_ucx_conn_test(NAME name EXE exe NP n [ARGS a...] [ENV K=V...] [TIMEOUT s])
+#   The store test `exe` with the UCX connector (PXS_TEST_CONNECTOR=ucx, read
+#   by pxs_test_connector() in tests/common/pxs_test.h), when the UCX
+#   connector is built: "mpi.<name>.np<n>.ucxconn" (UCX's default transports:
+#   shared memory here) and "mpi.<name>.np<n>.ucxconn.tcp" (UCX_TLS=tcp: the
+#   network path, as to another node). Label ucx-conn. TWO_NODE: also
+#   "mpi.<name>.np<n>.2node.ucxconn" across two emulated nodes (fakenodes.sh).
+function(pxs_add_ucx_conn_test)
+  cmake_parse_arguments(T "TWO_NODE" "NAME;NP;TIMEOUT;EXE" "ARGS;ENV" ${ARGN})
+  if(NOT PXS_HAVE_UCX)
+    return()
+  endif()
+  if(NOT T_TIMEOUT)
+    set(T_TIMEOUT 120)
+  endif()
+  foreach(tls default tcp)
+    set(tname mpi.${T_NAME}.np${T_NP}.ucxconn)
+    set(tenv PXS_TEST_CONNECTOR=ucx)
+    if(tls STREQUAL "tcp")
+      set(tname ${tname}.tcp)
+      list(APPEND tenv UCX_TLS=tcp)
+    endif()
+    add_test(NAME ${tname} COMMAND ${MPIEXEC_EXECUTABLE} ${MPIEXEC_NUMPROC_FLAG} ${T_NP}
+      ${MPIEXEC_PREFLAGS} $<TARGET_FILE:${T_EXE}> ${MPIEXEC_POSTFLAGS} ${T_ARGS})
+    set_tests_properties(${tname} PROPERTIES LABELS "mpi;ucx-conn"
+      PROCESSORS ${T_NP} TIMEOUT ${T_TIMEOUT}
+      ENVIRONMENT "${PXS_ROOT_ENV};${tenv};${T_ENV}")
+  endforeach()
+  if(T_TWO_NODE)
+    math(EXPR ppn "(${T_NP} + 1) / 2")
+    set(tname mpi.${T_NAME}.np${T_NP}.2node.ucxconn)
+    add_test(NAME ${tname} COMMAND ${PXS_FAKENODES} -np ${T_NP} --oversubscribe
+      $<TARGET_FILE:${T_EXE}> ${T_ARGS})
+    set_tests_properties(${tname} PROPERTIES LABELS "mpi;two-node;ucx-conn"
+      PROCESSORS ${T_NP} TIMEOUT ${T_TIMEOUT} RUN_SERIAL TRUE
+      ENVIRONMENT "${PXS_ROOT_ENV};PXS_TEST_CONNECTOR=ucx;FAKENODES_PPN=${ppn};FAKENODES_TIMEOUT=${T_TIMEOUT};${T_ENV}")
   endif()
 endfunction()

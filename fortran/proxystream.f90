@@ -26,7 +26,7 @@ module proxystream
        PXS_ERR_CORRUPT = -6, PXS_ERR_TOO_BIG = -7, PXS_ERR_CLOSED = -8, &
        PXS_ERR_MPI = -9, PXS_ERR_NOTSUP = -10, PXS_ERR_BUSY = -11, &
        PXS_ERR_NOT_FOUND = -12, PXS_ERR_TRUNC = -13, &
-       PXS_ERR_IO = -15
+       PXS_ERR_IO = -15, PXS_ERR_PEER = -16
   integer, parameter, public :: PXS_PROXY_SIZE = 64, PXS_EVENT_META_MAX = 96, &
        PXS_PROXY_TEXT_LEN = 134, PXS_GROUP_NAME_MAX = 31
   integer, parameter, public :: PXS_CONN_LOCAL = 1, PXS_CONN_RMA = 2

@@ -11,6 +11,7 @@
 #include "proxystream/store.h"
 #include "proxystream/stats.h"
 #include "proxystream/log.h"
+#include "proxystream/attach.h"
 #if __has_include("proxystream/stream.h")
 #include "proxystream/stream.h"
 #endif

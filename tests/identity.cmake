@@ -17,3 +17,5 @@ add_test(NAME mpi.store.crossjob
           ${MPIEXEC_EXECUTABLE} ${MPIEXEC_NUMPROC_FLAG} ${MPIEXEC_PREFLAGS})
 set_tests_properties(mpi.store.crossjob PROPERTIES LABELS "mpi" PROCESSORS 2 TIMEOUT 120
   ENVIRONMENT "${PXS_ROOT_ENV}")
+# the UCX connector (PXS_TEST_CONNECTOR=ucx), label ucx-conn
+pxs_add_ucx_conn_test(NAME store.identity NP 4 EXE mpitest_store_identity)

@@ -51,3 +51,41 @@ pxs_add_mpi_test(NAME store.collective.funneled NP 2 TIMEOUT 120 OSC sm
 # RLIMIT_DATA: every rank fails with the reason)
 pxs_add_mpi_test(NAME bus.memcheck NP 2 TIMEOUT 120 OSC sm rdma
   SOURCES ${PXS_STORE_T}/mpi/test_bus_memcheck.c)
+# The UCX connector through the same tests (PXS_TEST_CONNECTOR=ucx; UCX's
+# default transports and UCX_TLS=tcp), label ucx-conn; built with UCX only.
+pxs_add_ucx_conn_test(NAME store.roundtrip NP 3 EXE mpitest_store_roundtrip TWO_NODE)
+pxs_add_ucx_conn_test(NAME store.evict NP 3 EXE mpitest_store_evict ARGS 1000 TWO_NODE)
+pxs_add_ucx_conn_test(NAME store.forged NP 2 EXE mpitest_store_forged TIMEOUT 300)
+pxs_add_ucx_conn_test(NAME store.create NP 3 EXE mpitest_store_create)
+# PXS_ERR_PEER: the owner process dies (exits without MPI_Finalize; the job
+# survives it through orte_allowed_exit_without_sync): the resolve fails with
+# PXS_ERR_PEER naming the rank, no hang
+if(PXS_HAVE_UCX)
+  pxs_test_exe(mpitest_store_ucx_peer ${PXS_STORE_T}/mpi/test_store_ucx_peer.c)
+  pxs_add_ucx_conn_test(NAME store.ucx_peer NP 2 EXE mpitest_store_ucx_peer
+    ENV OMPI_MCA_orte_allowed_exit_without_sync=1 TIMEOUT 60)
+endif()
+# Export/attach across two mpiexec runs (tests/tools/ucx_attach.sh): bytes
+# verified across jobs, stale/forged/loose contact files refused, producer
+# killed -> PXS_ERR_PEER; UCX default transports and UCX_TLS=tcp
+if(PXS_HAVE_UCX)
+  pxs_test_exe(mpitest_ucx_attach ${PXS_STORE_T}/mpi/test_ucx_attach.c)
+  foreach(tls default tcp)
+    set(tname mpi.ucx.attach)
+    set(tenv "")
+    if(tls STREQUAL "tcp")
+      set(tname mpi.ucx.attach.tcp)
+      set(tenv UCX_TLS=tcp)
+    endif()
+    add_test(NAME ${tname}
+      COMMAND bash ${PXS_STORE_T}/tools/ucx_attach.sh $<TARGET_FILE:mpitest_ucx_attach>
+              ${MPIEXEC_EXECUTABLE} ${MPIEXEC_NUMPROC_FLAG} ${MPIEXEC_PREFLAGS})
+    set_tests_properties(${tname} PROPERTIES LABELS "mpi;ucx-conn" PROCESSORS 4 TIMEOUT 300
+      RUN_SERIAL TRUE ENVIRONMENT "${PXS_ROOT_ENV};${tenv}")
+  endforeach()
+endif()
+# progress thread off: resolves complete while the owner is in library calls
+if(PXS_HAVE_UCX)
+  pxs_test_exe(mpitest_store_ucx_nothread ${PXS_STORE_T}/mpi/test_store_ucx_nothread.c)
+  pxs_add_ucx_conn_test(NAME store.ucx_nothread NP 3 EXE mpitest_store_ucx_nothread)
+endif()

@@ -36,7 +36,7 @@ enum pxs_connector_kind {
     PXS_CONN_NONE = 0,
     PXS_CONN_LOCAL = 1, /**< one process, heap arena (unit tests, threads) */
     PXS_CONN_RMA = 2,   /**< MPI RMA window arena (+ node shared memory) */
-    PXS_CONN_UCX = 3,   /**< reserved: UCX registered memory */
+    PXS_CONN_UCX = 3,   /**< UCX registered memory (built when UCX is found) */
     PXS_CONN_HDF5 = 4,  /**< reserved: durable HDF5 store */
     PXS_CONN_MAX_ = 5
 };

@@ -53,7 +53,9 @@ extern "C" {
     X(PXS_ERR_TRUNC, -13, "buffer too small for the result")                                       \
     /* -14 is reserved. File system or HDF5 I/O failed (missing or unusable directory, no          \
      * permission, disk full, file gone); the detail has the path and the system's or HDF5's text */ \
-    X(PXS_ERR_IO, -15, "file system or HDF5 I/O failed (see pxs_last_error_detail)")
+    X(PXS_ERR_IO, -15, "file system or HDF5 I/O failed (see pxs_last_error_detail)")              \
+    /* a peer process is gone or unreachable (UCX: the detail names the rank and UCX's status) */ \
+    X(PXS_ERR_PEER, -16, "a peer process is gone or unreachable (see pxs_last_error_detail)")
 
 #define PXS_STATUS_ENUM_ITEM_(name, num, text) name = (num),
 /** The status codes, generated from PXS_STATUS_LIST (explicit numbers). */

@@ -10,6 +10,8 @@
  *  when HDF5 is found, else PXS_ERR_NOTSUP). HDF5 objects are always
  *  keep-until-evict with a payload CRC32C (put's `resolves` and `checksum`
  *  are ignored): a resolve budget cannot be counted across jobs.
+ *  PXS_CONN_UCX (UCX-registered arena, resolves by ucp_get_nbx; built when
+ *  UCX is found, else PXS_ERR_NOTSUP; threads as PXS_CONN_RMA).
  *
  *  Threads: PXS_CONN_RMA: one thread at a time per store handle (and its
  *  requests and views). A call that finds another call on the same handle
@@ -72,6 +74,11 @@ typedef struct pxs_store_opts {
                                (else PXS_ERR_NOTSUP). Collective like create. */
     double spill_after;   /**< seconds of backpressure before a put spills;
                                default 0 (spill at once) */
+    int progress_thread;  /**< PXS_CONN_UCX: a thread that progresses this rank's
+                               UCX worker, so network peers' resolves complete
+                               while this rank computes or waits in MPI:
+                               -1 (default) = PXS_PROGRESS_THREAD (default on),
+                               1 = on. Other connectors ignore it. */
 } pxs_store_opts_t;
 
 /** Per-put options. Initialise with pxs_put_opts_init(&o). */

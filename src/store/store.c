@@ -115,8 +115,12 @@ conn_ops(int kind)
     case PXS_CONN_HDF5:
         return &pxsi_store_hdf5_ops;
 #endif
+#ifdef PXS_HAVE_UCX
+    case PXS_CONN_UCX:
+        return &pxsi_store_ucx_ops;
+#endif
     default:
-        return NULL; /* UCX (not built yet), HDF5 in a build without HDF5 */
+        return NULL; /* a connector this build does not have */
     }
 }
 
@@ -264,6 +268,8 @@ pxs_store_create(MPI_Comm comm, const pxs_store_opts_t *opts, pxs_store_t **stor
     if (local_rc == PXS_OK && o.spill_path)
         local_rc = pxsi_err(PXS_ERR_NOTSUP, SUBSYS, "spill_path: this library was built without HDF5");
 #endif
+    if (local_rc == PXS_OK && (o.progress_thread < -1 || o.progress_thread > 1))
+        local_rc = pxsi_err(PXS_ERR_INVALID, SUBSYS, "progress_thread must be -1, 0 or 1");
     rc = collective ? pxsi_agree(comm, local_rc) : local_rc;
     if (rc)
         return rc;
@@ -1284,4 +1290,33 @@ pxsi_store_test_swap_ops(pxs_store_t *s, const pxsi_store_conn_ops_t *ops)
     (void)ops;
     return NULL;
 #endif
+}
+
+/* ------------------------------------------------------------ attached stores */
+int
+pxsi_store_adopt(MPI_Comm comm, const pxsi_store_conn_ops_t *ops, void *st, uint64_t nonce,
+                 int size, pxs_store_t **out)
+{
+    pxs_store_t *s = calloc(1, sizeof *s);
+    if (!s)
+        return pxsi_err(PXS_ERR_NOMEM, SUBSYS, "store handle");
+    if (pthread_mutex_init(&s->mu, NULL) != 0) {
+        free(s);
+        return pxsi_err(PXS_ERR_NOMEM, SUBSYS, "store mutex");
+    }
+    s->kind = ops->kind;
+    s->ops = ops;
+    s->st = st;
+    s->comm = comm;
+    s->rank = -1; /* owns no object: every proxy's owner is another job's rank */
+    s->size = size;
+    s->nowners = size; /* the exporting job's ranks own the objects */
+    s->nonce = nonce;
+    atomic_init(&s->in_use, 0);
+    MPI_Query_thread(&s->thread_level);
+    s->put_timeout = 0;
+    s->magic = PXSI_STORE_MAGIC;
+    pxsi_store_register(s);
+    *out = s;
+    return PXS_OK;
 }

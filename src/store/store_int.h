@@ -319,6 +319,20 @@ extern const pxsi_store_conn_ops_t pxsi_store_local_ops;
 #ifdef PXS_HAVE_HDF5
 extern const pxsi_store_conn_ops_t pxsi_store_hdf5_ops;
 #endif
+#ifdef PXS_HAVE_UCX
+extern const pxsi_store_conn_ops_t pxsi_store_ucx_ops; /* connectors/ucx.c */
+/* Export/attach (connectors/ucx.c; docs/DESIGN.md, section "Export and
+ * attach"): this rank's contact entry (malloc'd), and the state of an
+ * attached store built from every exporting rank's entry (collective over
+ * the attaching job's comm, agreed). */
+int pxsi_ucx_export_blob(void *st, unsigned char **blob_out, size_t *len_out);
+int pxsi_ucx_attach(MPI_Comm comm, uint64_t nonce, int nranks, const unsigned char *const *blob,
+                    const size_t *blen, double timeout, void **out);
+#endif
+/* An attached store's handle over connector state st (attach.c): rank -1
+ * (owns nothing), size = the exporting job's. Takes comm (a duplicate). */
+int pxsi_store_adopt(MPI_Comm comm, const pxsi_store_conn_ops_t *ops, void *st, uint64_t nonce,
+                     int size, pxs_store_t **out);
 
 /* A live view: the store's own copy of what the connector filled in. The
  * caller's pxs_view_t only carries the id (internal_u_[3]) and the store

@@ -58,6 +58,35 @@ pxs_test_fail(const char *file, int line, const char *what)
 /* CHECK_OK(expr): expr must return PXS_OK. */
 #define CHECK_OK(expr) CHECK_RC(expr, PXS_OK)
 
+/* The store connector under test: PXS_TEST_CONNECTOR=ucx selects PXS_CONN_UCX
+ * (the store tests registered with a ucx variant, label ucx-conn), anything
+ * else the default PXS_CONN_RMA. Tests set opts.connector from it where
+ * they mean "the collective connector". */
+static inline int
+pxs_test_connector(void)
+{
+    const char *c = getenv("PXS_TEST_CONNECTOR");
+    return c && strcmp(c, "ucx") == 0 ? PXS_CONN_UCX : PXS_CONN_RMA;
+}
+
+/* Are same-node peers expected on the shared-memory path (PXSI_PATH_SHM)?
+ * PXS_SHM=0 turns it off for every connector; the UCX connector maps a
+ * peer's arena only through UCX's shared-memory transports, which a UCX_TLS
+ * naming none of them (tcp, or fakenodes.sh's tcp,self) leaves out. */
+static inline int
+pxs_test_shm_expected(void)
+{
+    const char *s = getenv("PXS_SHM");
+    if (s && strcmp(s, "0") == 0)
+        return 0;
+    if (pxs_test_connector() == PXS_CONN_UCX) {
+        const char *t = getenv("UCX_TLS");
+        return !t || strstr(t, "sm") || strstr(t, "posix") || strstr(t, "sysv") ||
+               strstr(t, "all") || t[0] == '^';
+    }
+    return 1;
+}
+
 /* Create an MPI mailbox bus on MPI_COMM_WORLD (collective) and take its
  * publisher and subscriber; any failure aborts the test. */
 static inline void

@@ -21,6 +21,7 @@ mismatched_arguments(void)
 {
     pxs_store_opts_t so;
     CHECK_OK(pxs_store_opts_init(&so));
+    so.connector = pxs_test_connector();
     pxs_store_t *st = NULL;
     /* rank 0: store_out NULL; the others: valid */
     CHECK_RC(pxs_store_create(MPI_COMM_WORLD, &so, rank == 0 ? NULL : &st), PXS_ERR_INVALID);
@@ -36,12 +37,14 @@ mismatched_arguments(void)
     }
     /* one rank with a bad option */
     CHECK_OK(pxs_store_opts_init(&so));
+    so.connector = pxs_test_connector();
     if (rank == size / 2)
         so.shm = 5;
     CHECK_RC(pxs_store_create(MPI_COMM_WORLD, &so, &st), PXS_ERR_INVALID);
     CHECK(st == NULL);
     /* and afterwards a good create works (nobody was left behind) */
     CHECK_OK(pxs_store_opts_init(&so));
+    so.connector = pxs_test_connector();
     so.arena_bytes = 1 << 20;
     CHECK_OK(pxs_store_create(MPI_COMM_WORLD, &so, &st));
     CHECK_OK(pxs_store_destroy(st));
@@ -61,6 +64,7 @@ freed_communicator(void)
         MPI_Comm_size(sub, &subsize);
         pxs_store_opts_t so;
         CHECK_OK(pxs_store_opts_init(&so));
+        so.connector = pxs_test_connector();
         so.arena_bytes = 1 << 20;
         CHECK_OK(pxs_store_create(sub, &so, &st));
         MPI_Comm_free(&sub); /* the store must not need it any more */
@@ -117,6 +121,7 @@ view_double_release(int shm)
 {
     pxs_store_opts_t so;
     CHECK_OK(pxs_store_opts_init(&so));
+    so.connector = pxs_test_connector();
     so.arena_bytes = 1 << 20;
     so.shm = shm;
     pxs_store_t *st = NULL;

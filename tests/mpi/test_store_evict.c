@@ -246,6 +246,7 @@ backpressure(void)
 {
     pxs_store_opts_t so;
     CHECK_OK(pxs_store_opts_init(&so));
+    so.connector = pxs_test_connector();
     so.arena_bytes = 1 << 20;
     so.put_timeout = 0.2;
     pxs_store_t *st;
@@ -326,6 +327,7 @@ main(int argc, char **argv)
 
     pxs_store_opts_t so;
     CHECK_OK(pxs_store_opts_init(&so));
+    so.connector = pxs_test_connector();
     so.arena_bytes = 1 << 20;
     so.put_timeout = 5;
     pxs_store_t *st;
@@ -336,6 +338,7 @@ main(int argc, char **argv)
 
     /* tiny arena and slot table: slots and bytes are reused constantly */
     CHECK_OK(pxs_store_opts_init(&so));
+    so.connector = pxs_test_connector();
     so.arena_bytes = 128 << 10;
     so.max_objects = 16;
     so.put_timeout = 30;

@@ -107,8 +107,13 @@ main(int argc, char **argv)
     pxs_store_opts_t so;
     pxs_store_t *st = NULL;
     CHECK_OK(pxs_store_opts_init(&so));
-    so.connector = PXS_CONN_UCX;
+#ifndef PXS_HAVE_UCX
+    so.connector = PXS_CONN_UCX; /* not built: NOTSUP */
     CHECK_RC(pxs_store_create(MPI_COMM_WORLD, &so, &st), PXS_ERR_NOTSUP);
+#endif
+    so.connector = pxs_test_connector();
+    so.progress_thread = 2;
+    CHECK_RC(pxs_store_create(MPI_COMM_WORLD, &so, &st), PXS_ERR_INVALID);
     so.connector = PXS_CONN_HDF5;
 #ifdef PXS_HAVE_HDF5
     CHECK_RC(pxs_store_create(MPI_COMM_WORLD, &so, &st), PXS_ERR_INVALID); /* no opts.path */
@@ -139,6 +144,7 @@ main(int argc, char **argv)
     CHECK(st == NULL);
 
     CHECK_OK(pxs_store_opts_init(&so));
+    so.connector = pxs_test_connector();
     so.arena_bytes = 1 << 20;
     CHECK_OK(pxs_store_create(MPI_COMM_WORLD, &so, &st));
     pxs_store_t *other = NULL; /* a second store: its proxies are foreign here */
@@ -220,7 +226,8 @@ main(int argc, char **argv)
     CHECK_RC(resolve_rc(st, &f), PXS_ERR_CORRUPT);
     f = forge(&gi, e_kind, PXS_CONN_LOCAL);
     CHECK_RC(resolve_rc(st, &f), PXS_ERR_CORRUPT);
-    f = forge(&gi, e_kind, PXS_CONN_UCX);
+    /* the other collective connector's kind */
+    f = forge(&gi, e_kind, pxs_test_connector() == PXS_CONN_UCX ? PXS_CONN_RMA : PXS_CONN_UCX);
     CHECK_RC(resolve_rc(st, &f), PXS_ERR_CORRUPT);
     /* another store instance's nonce: STALE, and no connector runs */
     f = forge(&gi, e_store, gi.store_nonce + 100);

@@ -28,7 +28,7 @@ make_store(MPI_Comm comm, int kind)
 {
     pxs_store_opts_t so;
     CHECK_OK(pxs_store_opts_init(&so));
-    so.connector = kind;
+    so.connector = kind == PXS_CONN_RMA ? pxs_test_connector() : kind;
     so.arena_bytes = 1 << 20;
     pxs_store_t *st = NULL;
     CHECK_OK(pxs_store_create(comm, &so, &st));

@@ -129,13 +129,14 @@ main(int argc, char **argv)
         MPI_Group_free(&gn);
         MPI_Group_free(&gw);
     }
-    int shm = pxsi_env_bool("PXS_SHM", 1);
+    int shm = pxs_test_shm_expected();
     int nnodes_local = nrank_of_world[rank] == 0, nnodes = 0;
     MPI_Allreduce(&nnodes_local, &nnodes, 1, MPI_INT, MPI_SUM, MPI_COMM_WORLD);
 
     /* ---- store 1: every size class, up to 64 MiB (one object) */
     pxs_store_opts_t so;
     CHECK_OK(pxs_store_opts_init(&so));
+    so.connector = pxs_test_connector();
     so.arena_bytes = (size_t)80 << 20;
     so.put_timeout = 5;
     pxs_store_t *st = NULL;
@@ -194,6 +195,7 @@ main(int argc, char **argv)
 
     /* ---- store 2: tiny get chunk (chunking), checksums, async */
     CHECK_OK(pxs_store_opts_init(&so));
+    so.connector = pxs_test_connector();
     so.arena_bytes = (size_t)16 << 20;
     so.get_chunk = 4096;
     so.put_timeout = 5;

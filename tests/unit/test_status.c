@@ -8,7 +8,8 @@ main(void)
     int codes[] = {PXS_OK, PXS_END, PXS_TIMEOUT, PXS_ERR_INVALID, PXS_ERR_NOMEM,
                    PXS_ERR_AGAIN, PXS_ERR_TIMEDOUT, PXS_ERR_STALE, PXS_ERR_CORRUPT,
                    PXS_ERR_TOO_BIG, PXS_ERR_CLOSED, PXS_ERR_MPI, PXS_ERR_NOTSUP,
-                   PXS_ERR_BUSY, PXS_ERR_NOT_FOUND, PXS_ERR_TRUNC, PXS_ERR_IO};
+                   PXS_ERR_BUSY, PXS_ERR_NOT_FOUND, PXS_ERR_TRUNC, PXS_ERR_IO,
+                   PXS_ERR_PEER};
     for (size_t i = 0; i < sizeof codes / sizeof codes[0]; i++) {
         CHECK(strcmp(pxs_errname(codes[i]), "PXS_UNKNOWN") != 0);
         CHECK(strcmp(pxs_strerror(codes[i]), "unknown status code") != 0);
@@ -21,6 +22,7 @@ main(void)
     CHECK(PXS_ERR_INVALID == -1 && PXS_ERR_MPI == -9 && PXS_ERR_TRUNC == -13 &&
           PXS_ERR_IO == -15);
     CHECK(PXS_END == 1 && PXS_TIMEOUT == 2);
+    CHECK(PXS_ERR_PEER == -16); /* -14 stays reserved; -15 is PXS_ERR_IO */
 
     /* detail line: set by the failing call, kept until the next failure */
     CHECK(pxsi_err(PXS_ERR_STALE, "t", "x=%d", 5) == PXS_ERR_STALE);
