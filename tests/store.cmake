@@ -68,7 +68,7 @@ endif()
 # Export/attach across two mpiexec runs (tests/tools/ucx_attach.sh): bytes
 # verified across jobs, stale/forged/loose contact files refused, producer
 # killed -> PXS_ERR_PEER; UCX default transports and UCX_TLS=tcp
-if(PXS_HAVE_UCX)
+if(PXS_HAVE_UCX AND PXS_MPI_IMPL STREQUAL "OpenMPI") # see pxs_add_ucx_conn_test
   pxs_test_exe(mpitest_ucx_attach ${PXS_STORE_T}/mpi/test_ucx_attach.c)
   foreach(tls default tcp)
     set(tname mpi.ucx.attach)
