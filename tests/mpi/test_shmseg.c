@@ -1,0 +1,116 @@
+/* Node segments (src/util/shmseg.h): every rank's segment is reachable
+ * read-write from the ranks of its node and from nowhere else; PXS_SHM=0 (or
+ * shm 0) gives no mapping at all; an impossible size fails on every rank
+ * with PXS_ERR_NOMEM naming the failing rank; nothing stays in /dev/shm. */
+#include <dirent.h>
+#include <string.h>
+
+#include "pxs_test.h"
+#include "util/shmseg.h"
+
+/* segment files of this job left in /dev/shm (names start "pxs.seg.") */
+static int
+leftovers(void)
+{
+    int n = 0;
+    DIR *d = opendir("/dev/shm");
+    struct dirent *e;
+    while (d && (e = readdir(d)))
+        if (strncmp(e->d_name, "pxs.seg.", 8) == 0)
+            n++;
+    if (d)
+        closedir(d);
+    return n;
+}
+
+int
+main(int argc, char **argv)
+{
+    MPI_Init(&argc, &argv);
+    int me, np;
+    MPI_Comm_rank(MPI_COMM_WORLD, &me);
+    MPI_Comm_size(MPI_COMM_WORLD, &np);
+    MPI_Comm node;
+    MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, me, MPI_INFO_NULL, &node);
+    /* which world ranks share my node */
+    int *color = malloc((size_t)np * sizeof *color);
+    char host[MPI_MAX_PROCESSOR_NAME] = {0};
+    int hl = 0, nsz = 0;
+    MPI_Comm_size(node, &nsz);
+    int nleader = me;
+    MPI_Bcast(&nleader, 1, MPI_INT, 0, node);
+    MPI_Allgather(&nleader, 1, MPI_INT, color, 1, MPI_INT, MPI_COMM_WORLD);
+    (void)host;
+    (void)hl;
+    const char *env = getenv("PXS_SHM");
+    int off_env = env && strcmp(env, "0") == 0;
+
+    /* sizes differ per rank; rank 1 has none */
+    size_t mysz = me == 1 ? 0 : 4096 * (size_t)(me + 1);
+    pxsi_shmseg_t *s = NULL;
+    CHECK_OK(pxsi_shmseg_create(MPI_COMM_WORLD, mysz, -1, "test", "test segment", &s));
+    CHECK(s);
+    MPI_Barrier(MPI_COMM_WORLD);
+    CHECK(leftovers() == 0 || !pxsi_shmseg_on(s)); /* names unlinked at create */
+    if (off_env) {
+        CHECK(!pxsi_shmseg_on(s));
+        for (int r = 0; r < np; r++)
+            CHECK(pxsi_shmseg_base(s, r) == NULL && pxsi_shmseg_size(s, r) == 0);
+    } else {
+        CHECK(pxsi_shmseg_on(s));
+        for (int r = 0; r < np; r++) {
+            size_t want = r == 1 ? 0 : 4096 * (size_t)(r + 1);
+            int same = color[r] == color[me];
+            unsigned char *b = pxsi_shmseg_base(s, r);
+            CHECK((b != NULL) == (same && want > 0));
+            CHECK(pxsi_shmseg_size(s, r) == (b ? want : 0));
+            if (b)
+                for (size_t i = 0; i < want; i++)
+                    CHECK(b[i] == 0); /* zero-filled */
+        }
+        MPI_Barrier(MPI_COMM_WORLD); /* every look above before any write below */
+        /* every rank writes its rank into byte `me` of each same-node
+         * segment (read-write for peers), then checks its own segment */
+        for (int r = 0; r < np; r++) {
+            unsigned char *b = pxsi_shmseg_base(s, r);
+            if (b)
+                __atomic_store_n(&b[16 + me], (unsigned char)(me + 1), __ATOMIC_RELEASE);
+        }
+        MPI_Barrier(MPI_COMM_WORLD);
+        unsigned char *mine = pxsi_shmseg_base(s, me);
+        for (int r = 0; mine && r < np; r++)
+            CHECK(__atomic_load_n(&mine[16 + r], __ATOMIC_ACQUIRE) ==
+                  (color[r] == color[me] ? (unsigned char)(r + 1) : 0));
+        CHECK(pxsi_shmseg_base(s, -1) == NULL && pxsi_shmseg_base(s, np) == NULL);
+    }
+    MPI_Barrier(MPI_COMM_WORLD);
+    pxsi_shmseg_free(s);
+
+    /* explicitly off: no mapping even if PXS_SHM allows it */
+    CHECK_OK(pxsi_shmseg_create(MPI_COMM_WORLD, 4096, 0, "test", "test segment", &s));
+    CHECK(!pxsi_shmseg_on(s) && pxsi_shmseg_base(s, me) == NULL);
+    pxsi_shmseg_free(s);
+
+    /* an impossible size on the last rank: every rank fails together, and
+     * the detail names the segment (and, where the memory check or the
+     * creation failed, the rank) */
+    if (!off_env) {
+        size_t big = me == np - 1 ? ((size_t)1 << 62) : 4096;
+        s = (pxsi_shmseg_t *)1;
+        CHECK_RC(pxsi_shmseg_create(MPI_COMM_WORLD, big, 1, "test", "test segment", &s),
+                 PXS_ERR_NOMEM);
+        CHECK(s == NULL);
+        CHECK(strstr(pxs_last_error_detail(), "test segment") != NULL);
+        if (me != np - 1)
+            CHECK(strstr(pxs_last_error_detail(), "rank") != NULL);
+        MPI_Barrier(MPI_COMM_WORLD);
+        CHECK(leftovers() == 0);
+    }
+    /* a bad argument is agreed too */
+    CHECK_RC(pxsi_shmseg_create(MPI_COMM_WORLD, 4096, 1, "test", "test segment", NULL),
+             PXS_ERR_INVALID);
+    free(color);
+    MPI_Comm_free(&node);
+    MPI_Finalize();
+    return 0;
+}
