@@ -7,3 +7,15 @@ pxs_add_mpi_test(NAME nodelocal.shmseg NP 3 SOURCES ${PXS_NL_DIR}/mpi/test_shmse
   TWO_NODE pt2pt LABELS nodelocal TIMEOUT 120)
 pxs_add_mpi_test(NAME nodelocal.shmseg.noshm NP 2 EXE mpitest_nodelocal_shmseg OSC sm
   ENV PXS_SHM=0 LABELS nodelocal TIMEOUT 120)
+
+# the mailbox's node ring: node-local and remote traffic in one bus. One node
+# under every osc (everything through the node ring; the MPI ring unused),
+# PXS_SHM=0 (everything through the MPI ring), two emulated nodes (2 ranks
+# each: every subscriber gets both kinds at once) under pt2pt and ucx.
+pxs_test_exe(mpitest_nodelocal_mixed ${PXS_NL_DIR}/mpi/test_nodelocal_mixed.c)
+foreach(mode all two)
+  pxs_add_mpi_test(NAME nodelocal.mixed.${mode} NP 4 EXE mpitest_nodelocal_mixed
+    OSC sm rdma ucx pt2pt TWO_NODE pt2pt ucx ARGS ${mode} LABELS nodelocal events TIMEOUT 180)
+  pxs_add_mpi_test(NAME nodelocal.mixed.${mode}.noshm NP 4 EXE mpitest_nodelocal_mixed
+    OSC sm rdma TWO_NODE pt2pt ARGS ${mode} ENV PXS_SHM=0 LABELS nodelocal events TIMEOUT 180)
+endforeach()

@@ -50,6 +50,7 @@
 #include <string.h>
 
 #include "pubsub/pubsub_int.h"
+#include "util/shmseg.h"
 #include "util/util.h"
 #include "util/window.h"
 
@@ -60,6 +61,21 @@
 #define MB_GCRED 16
 #define MB_BROKEN 24
 #define MB_SEQ  64
+/* Node ring (docs/DESIGN.md, section "Node ring"): every rank's own POSIX
+ * segment (util/shmseg.h), mapped read-write by its node; same-node
+ * publishers append there with C11 atomics and memcpy, never through MPI.
+ * Every word on its own cache line; no word here is ever touched by MPI.
+ *     0 u64 tail ticket   (same-node publishers: fetch_add)
+ *    64 i64 credits       (publishers: CAS take; owner: fetch_add release)
+ *   128 i64 group credits (as credits; starts at the node share of prefetch)
+ *   192 i64 broken        (same-node peers: store release)
+ *   256 u64 seq[slots]    (slot i holds ticket t when seq[i] == t + 1)
+ *   nr_rec_off(slots): records[slots][PXSI_REC_SIZE] */
+#define NR_TAIL   0
+#define NR_CRED   64
+#define NR_GCRED  128
+#define NR_BROKEN 192
+#define NR_SEQ    256
 /* mb_inbox_next gives back held credits once this many pauses of its wait
  * passed (half the spin phase), not on the first miss */
 #define MB_CREDIT_RETURN_STEP (PXSI_BACKOFF_YIELD / 2)
@@ -97,6 +113,17 @@ struct mbox {
     MPI_Request *creq;    /* [size] pending credit refill (sole writer) */
     int64_t *cres;        /* [2 size] its result: credits, group credits */
     int64_t czero[2];     /* origin operand of the NO_OP */
+    /* node ring (see NR_* above): */
+    pxsi_shmseg_t *seg;   /* every rank's segment (NULL base: other node, or off) */
+    unsigned char *nbase; /* this rank's segment (NULL: node path off) */
+    unsigned char **nr;   /* [size] target's segment when this rank appends
+                             to its node ring, else NULL (MPI ring) */
+    uint64_t nhead;       /* next ticket to read in the own node ring */
+    int64_t npending;     /* consumed node-ring slots not yet given back */
+    int last_node;        /* the last record inbox_next returned came from
+                             the node ring (give_group gives back there) */
+    int turn;             /* ring looked at first by the next inbox_next */
+    uint32_t pnode, pmpi; /* the rings' shares of the prefetch (mb_routes) */
     struct pxsi_core core;
     struct pxs_bus bus;
 };
@@ -105,6 +132,24 @@ static MPI_Aint
 rec_off(uint32_t slots)
 {
     return (MPI_Aint)MB_SEQ + (MPI_Aint)8 * (MPI_Aint)slots;
+}
+
+static size_t
+nr_rec_off(uint32_t slots)
+{
+    return (NR_SEQ + 8 * (size_t)slots + 63) & ~(size_t)63;
+}
+
+static int64_t *
+nr_word(unsigned char *base, size_t off)
+{
+    return (int64_t *)(void *)(base + off);
+}
+
+static uint64_t *
+nr_seq(unsigned char *base)
+{
+    return (uint64_t *)(void *)(base + NR_SEQ);
 }
 
 #define MB_CHECK(call)                                                         \
@@ -140,6 +185,8 @@ mb_peer_broken(struct mbox *m)
 {
     int64_t br =
         __atomic_load_n((const int64_t *)(void *)(m->base + MB_BROKEN), __ATOMIC_ACQUIRE);
+    if (PXSI_LIKELY(br == 0) && m->nbase) /* a same-node peer marks the node word */
+        br = __atomic_load_n(nr_word(m->nbase, NR_BROKEN), __ATOMIC_ACQUIRE);
     if (PXSI_LIKELY(br == 0))
         return PXS_OK;
     return pxsi_err(PXS_ERR_MPI, SUBSYS,
@@ -234,6 +281,53 @@ mb_take_word(struct mbox *m, int64_t *buf, int target, MPI_Aint disp, uint32_t w
     return PXS_OK;
 }
 
+/* Node ring: take up to `want` from a CPU-atomic word (compare-and-swap,
+ * never below 0). Acquire on success: pairs with the owner's release add
+ * after its copies out of the freed slots. Returns the number taken. */
+static uint32_t
+nr_take(int64_t *w, uint32_t want, uint32_t *left_out)
+{
+    int64_t old = __atomic_load_n(w, __ATOMIC_RELAXED);
+    for (;;) {
+        int64_t take = old < (int64_t)want ? (old > 0 ? old : 0) : (int64_t)want;
+        if (take == 0) {
+            *left_out = 0;
+            return 0;
+        }
+        if (__atomic_compare_exchange_n(w, &old, old - take, 1, __ATOMIC_ACQUIRE,
+                                        __ATOMIC_RELAXED)) {
+            *left_out = (uint32_t)(old - take);
+            return (uint32_t)take;
+        }
+    }
+}
+
+/* take_credits at a same-node target: its node ring's words, no MPI. */
+static int
+nr_take_credits(struct mbox *m, int target, uint32_t want, int group, uint32_t *got_out,
+                uint32_t *left_out)
+{
+    unsigned char *b = m->nr[target];
+    uint32_t gleft = 0, left = 0;
+    if (group) {
+        uint32_t g = nr_take(nr_word(b, NR_GCRED), want, &gleft);
+        if (g == 0) {
+            *got_out = 0;
+            *left_out = 0;
+            return PXS_OK;
+        }
+        want = g;
+    }
+    uint32_t got = nr_take(nr_word(b, NR_CRED), want, &left);
+    if (group && got < want) { /* ring full: the unused group credits go back */
+        __atomic_fetch_add(nr_word(b, NR_GCRED), (int64_t)(want - got), __ATOMIC_RELAXED);
+        gleft += want - got;
+    }
+    *got_out = got;
+    *left_out = group && gleft < left ? gleft : left;
+    return PXS_OK;
+}
+
 static int
 mb_take_credits(void *x, int target, uint32_t want, int group, uint32_t *got_out,
                 uint32_t *left_out)
@@ -243,6 +337,8 @@ mb_take_credits(void *x, int target, uint32_t want, int group, uint32_t *got_out
     int rc = mb_peer_broken(m);
     if (rc != PXS_OK)
         return rc;
+    if (m->nr[target])
+        return nr_take_credits(m, target, want, group, got_out, left_out);
     if (m->sole[target])
         return mb_take_credits_sole(m, target, want, group, got_out, left_out);
     uint32_t gleft = 0;
@@ -275,12 +371,47 @@ mb_take_credits(void *x, int target, uint32_t want, int group, uint32_t *got_out
     return PXS_OK;
 }
 
+/* append at a same-node target: tickets (fetch_add, or local for the
+ * ring's sole writer), records by memcpy, release, sequence words. */
+static int
+nr_append(struct mbox *m, int target, const unsigned char *recs, uint32_t n)
+{
+    unsigned char *b = m->nr[target];
+    uint32_t S = m->slots[target];
+    uint64_t t0;
+    if (m->sole[target]) {
+        t0 = m->ltail[target];
+        m->ltail[target] += n;
+    } else {
+        t0 = __atomic_fetch_add((uint64_t *)(void *)(b + NR_TAIL), (uint64_t)n,
+                                __ATOMIC_RELAXED);
+    }
+    MB_FAIL(m, PXSI_FAIL_TICKET, target);
+    MB_FAIL(m, PXSI_FAIL_PUT, target);
+    uint32_t i0 = (uint32_t)(t0 % S);
+    uint32_t first = n < S - i0 ? n : S - i0;
+    unsigned char *ring = b + nr_rec_off(S);
+    memcpy(ring + (size_t)i0 * PXSI_REC_SIZE, recs, (size_t)first * PXSI_REC_SIZE);
+    if (n > first)
+        memcpy(ring, recs + (size_t)first * PXSI_REC_SIZE, (size_t)(n - first) * PXSI_REC_SIZE);
+    MB_FAIL(m, PXSI_FAIL_FLUSH, target);
+    MB_FAIL(m, PXSI_FAIL_SEQ, target);
+    /* records before sequence words: each store releases (pairs with the
+     * owner's acquire load of the word in nr_next) */
+    uint64_t *seq = nr_seq(b);
+    for (uint32_t j = 0; j < n; j++)
+        __atomic_store_n(&seq[(i0 + j) % S], t0 + j + 1, __ATOMIC_RELEASE);
+    return PXS_OK;
+}
+
 static int
 mb_append(void *x, int target, unsigned char *recs, uint32_t n)
 {
     struct mbox *m = x;
     uint32_t S = m->slots[target];
     uint64_t t0;
+    if (m->nr[target])
+        return nr_append(m, target, recs, n);
     if (m->sole[target]) {
         t0 = m->ltail[target]; /* nobody else takes tickets here */
         m->ltail[target] += n;
@@ -357,11 +488,28 @@ mb_return_credits(struct mbox *m)
     return PXS_OK;
 }
 
-/* The subscriber is done with n group events: n group credits back. */
+/* Node ring: consumed slots back (one release add: the copies out of the
+ * slots happen before a publisher's acquire take sees the credits). */
+static void
+nr_return_credits(struct mbox *m)
+{
+    if (m->npending == 0)
+        return;
+    __atomic_fetch_add(nr_word(m->nbase, NR_CRED), m->npending, __ATOMIC_RELEASE);
+    m->npending = 0;
+}
+
+/* The subscriber is done with n group events: n group credits back, to the
+ * ring they came from. The core gives back at most the last event returned
+ * (see give_group in pubsub_int.h), so that is the last record's ring. */
 static int
 mb_give_group(void *x, uint32_t n)
 {
     struct mbox *m = x;
+    if (m->last_node) {
+        __atomic_fetch_add(nr_word(m->nbase, NR_GCRED), (int64_t)n, __ATOMIC_RELEASE);
+        return PXS_OK;
+    }
     m->rbuf[1] = (int64_t)n;
     MB_CHECK(MPI_Accumulate(&m->rbuf[1], 1, MPI_INT64_T, m->rank, MB_GCRED, 1, MPI_INT64_T,
                             MPI_SUM, m->win));
@@ -378,54 +526,122 @@ mb_poison(void *x)
 {
     struct mbox *m = x;
     m->poison_val = (int64_t)m->rank + 1;
-    for (int r = 0; r < m->size; r++)
-        if (r != m->rank)
+    for (int r = 0; r < m->size; r++) {
+        if (r == m->rank)
+            continue;
+        /* a same-node peer: its node word (CPU store, no MPI needed there) */
+        unsigned char *nb = pxsi_shmseg_base(m->seg, r);
+        if (nb)
+            __atomic_store_n(nr_word(nb, NR_BROKEN), m->poison_val, __ATOMIC_RELEASE);
+        else
             (void)MPI_Accumulate(&m->poison_val, 1, MPI_INT64_T, r, MB_BROKEN, 1, MPI_INT64_T,
                                  MPI_REPLACE, m->win);
+    }
     (void)MPI_Win_flush_all(m->win);
+}
+
+/* Raise the depth high-water mark (stats) from a ring whose slot `head` was
+ * just read: is the slot `hwm` records ahead filled too? One relaxed load
+ * per receive, amortised: every hit raises the mark (docs/DESIGN.md,
+ * section "Logging and statistics"). */
+static void
+mb_hwm(struct mbox *m, const uint64_t *seqw, uint32_t S, uint64_t head)
+{
+    uint32_t *hwm = &m->core.st.depth_hwm;
+    while (*hwm < S &&
+           __atomic_load_n(&seqw[(uint32_t)((head + *hwm) % S)], __ATOMIC_RELAXED) ==
+               head + *hwm + 1)
+        (*hwm)++;
+}
+
+/* One look at the MPI ring: 1 and the record copied out, 0 nothing, or an
+ * error. */
+static int
+mpi_next(struct mbox *m, unsigned char *rec_out)
+{
+    uint32_t S = m->my_slots;
+    const uint64_t *seqw = (const uint64_t *)(void *)(m->base + MB_SEQ);
+    uint32_t i = (uint32_t)(m->head % S);
+    /* equality with head + 1: an older or torn value never matches. The
+     * acquire load pairs with the publisher's release fence between its
+     * record puts and the sequence words (mb_append): the record copy
+     * below cannot read older bytes. MPI_Win_sync is kept for the MPI
+     * memory model; the ordering does not depend on it. */
+    if (__atomic_load_n(&seqw[i], __ATOMIC_ACQUIRE) != m->head + 1)
+        return 0;
+    MB_CHECK(MPI_Win_sync(m->win));
+    memcpy(rec_out, m->base + rec_off(S) + (size_t)i * PXSI_REC_SIZE, PXSI_REC_SIZE);
+    mb_hwm(m, seqw, S, m->head);
+    m->head++;
+    if (++m->pending >= m->credit_batch) {
+        int rc = mb_return_credits(m);
+        if (rc != PXS_OK)
+            return rc;
+    }
+    return 1;
+}
+
+/* One look at the node ring: 1 and the record copied out, or 0. */
+static int
+nr_next(struct mbox *m, unsigned char *rec_out)
+{
+    uint32_t S = m->my_slots;
+    const uint64_t *seqw = nr_seq(m->nbase);
+    uint32_t i = (uint32_t)(m->nhead % S);
+    /* pairs with the publisher's release store of the word (nr_append) */
+    if (__atomic_load_n(&seqw[i], __ATOMIC_ACQUIRE) != m->nhead + 1)
+        return 0;
+    memcpy(rec_out, m->nbase + nr_rec_off(S) + (size_t)i * PXSI_REC_SIZE, PXSI_REC_SIZE);
+    mb_hwm(m, seqw, S, m->nhead);
+    m->nhead++;
+    if (++m->npending >= m->credit_batch)
+        nr_return_credits(m);
+    return 1;
+}
+
+/* One look at both rings, starting with the one not served last (neither
+ * kind of traffic starves the other). */
+static int
+mb_next(struct mbox *m, unsigned char *rec_out)
+{
+    for (int k = 0; k < 2; k++) {
+        int node = m->turn ^ k;
+        if (node && !m->nbase)
+            continue;
+        int got = node ? nr_next(m, rec_out) : mpi_next(m, rec_out);
+        if (got != 0) {
+            if (got > 0) {
+                m->last_node = node;
+                m->turn = !node;
+            }
+            return got;
+        }
+    }
+    return 0;
 }
 
 static int
 mb_inbox_next(void *x, unsigned char *rec_out, double timeout)
 {
     struct mbox *m = x;
-    uint32_t S = m->my_slots;
-    if (S == 0)
+    if (m->my_slots == 0)
         return PXS_TIMEOUT; /* not reached: no subscriptions means END */
-    const uint64_t *seqw = (const uint64_t *)(void *)(m->base + MB_SEQ);
-    const unsigned char *recs = m->base + rec_off(S);
     /* progress by hand (MPI_Win_sync's result is checked): no hook */
     pxsi_backoff_t b;
     pxsi_backoff_init_mpi(&b, timeout, NULL, NULL);
     int polled_mpi = 0;
     for (;;) {
-        uint32_t i = (uint32_t)(m->head % S);
-        /* equality with head + 1: an older or torn value never matches. The
-         * acquire load pairs with the publisher's release fence between its
-         * record puts and the sequence words (mb_append): the record copy
-         * below cannot read older bytes. MPI_Win_sync is kept for the MPI
-         * memory model; the ordering does not depend on it. */
-        if (__atomic_load_n(&seqw[i], __ATOMIC_ACQUIRE) == m->head + 1) {
-            MB_CHECK(MPI_Win_sync(m->win));
-            memcpy(rec_out, recs + (size_t)i * PXSI_REC_SIZE, PXSI_REC_SIZE);
-            /* depth high-water (stats): is the slot `hwm` records ahead of
-             * this one filled too? One relaxed load per receive, amortised:
-             * every hit raises the mark (docs/DESIGN.md, section "Logging
-             * and statistics") */
-            uint32_t *hwm = &m->core.st.depth_hwm;
-            while (*hwm < S &&
-                   __atomic_load_n(&seqw[(uint32_t)((m->head + *hwm) % S)], __ATOMIC_RELAXED) ==
-                       m->head + *hwm + 1)
-                (*hwm)++;
-            m->head++;
-            if (++m->pending >= m->credit_batch)
-                return mb_return_credits(m);
+        int got = mb_next(m, rec_out);
+        if (got < 0)
+            return got;
+        if (got)
             return PXS_OK;
-        }
         /* about to wait: never sit on credits a publisher may be waiting for.
          * Given back once the short spin phase is over (or before returning
          * PXS_TIMEOUT), not on the first miss: a reply that is about to land
          * (ping-pong) should not wait behind an accumulate and flush. */
+        if (m->npending && (b.iter >= MB_CREDIT_RETURN_STEP || m->npending >= m->credit_batch))
+            nr_return_credits(m);
         if (m->pending && (b.iter >= MB_CREDIT_RETURN_STEP || m->pending >= m->credit_batch)) {
             int rc = mb_return_credits(m);
             if (rc != PXS_OK)
@@ -435,7 +651,8 @@ mb_inbox_next(void *x, unsigned char *rec_out, double timeout)
          * wait behind an MPI_Iprobe), except for a poll (timeout 0), which
          * gets one look after progress */
         if ((timeout == 0 && !polled_mpi) || pxsi_backoff_progress_due(&b)) {
-            /* osc/ucx atomics and osc/pt2pt need the target inside MPI */
+            /* osc/ucx atomics and osc/pt2pt need the target inside MPI
+             * (the MPI ring only: the node ring needs nothing from here) */
             pxsi_mpi_progress(m->comm);
             MB_CHECK(MPI_Win_sync(m->win));
             if (!polled_mpi) {
@@ -448,13 +665,17 @@ mb_inbox_next(void *x, unsigned char *rec_out, double timeout)
         int brc = mb_peer_broken(m);
         if (brc != PXS_OK) {
             /* records completed before the marker was written are still
-             * delivered: the marker was seen (acquire) after the slot was
+             * delivered: the marker was seen (acquire) after the rings were
              * looked at above, so look again before failing */
-            if (__atomic_load_n(&seqw[(uint32_t)(m->head % S)], __ATOMIC_ACQUIRE) == m->head + 1)
-                continue;
+            got = mb_next(m, rec_out);
+            if (got < 0)
+                return got;
+            if (got)
+                return PXS_OK;
             return brc;
         }
         if (pxsi_backoff_expired(&b)) {
+            nr_return_credits(m);
             int rc = mb_return_credits(m);
             return rc != PXS_OK ? rc : PXS_TIMEOUT;
         }
@@ -470,12 +691,18 @@ static uint32_t
 mb_depth(void *x)
 {
     struct mbox *m = x;
-    uint32_t S = m->my_slots, d = 0;
+    uint32_t S = m->my_slots, d = 0, e = 0;
     const uint64_t *seqw = (const uint64_t *)(void *)(m->base + MB_SEQ);
     while (d < S &&
            __atomic_load_n(&seqw[(uint32_t)((m->head + d) % S)], __ATOMIC_RELAXED) == m->head + d + 1)
         d++;
-    return d;
+    if (m->nbase) { /* and the node ring's */
+        const uint64_t *nseq = nr_seq(m->nbase);
+        while (e < S && __atomic_load_n(&nseq[(uint32_t)((m->nhead + e) % S)],
+                                        __ATOMIC_RELAXED) == m->nhead + e + 1)
+            e++;
+    }
+    return d + e;
 }
 
 static void
@@ -523,6 +750,8 @@ mb_free(struct mbox *m)
     free(m->writer);
     free(m->creq);
     free(m->cres);
+    free(m->nr);
+    pxsi_shmseg_free(m->seg);
     m->bus.magic = PXSI_MAGIC_DEAD;
     m->bus.pub.magic = PXSI_MAGIC_DEAD;
     m->bus.sub.magic = PXSI_MAGIC_DEAD;
@@ -639,12 +868,30 @@ cmp_pair(const void *a, const void *b)
     return (x->rank > y->rank) - (x->rank < y->rank);
 }
 
-/* Mark every mailbox whose only writer is this rank (m->sole). Every rank
- * sees the same declarations, so writers and owners agree on the mode.
- * Cost: one sort of all (topic, publisher) pairs, then a binary search per
- * subscribed topic of each mailbox. PXS_MAILBOX_SOLE=0 turns it off. */
+/* Do ranks a and b share a node (and the node path is on)? */
 static int
-mb_find_sole(struct mbox *m, unsigned char *const *decls)
+mb_same_node(const struct mbox *m, int a, int b)
+{
+    return pxsi_shmseg_on(m->seg) &&
+           pxsi_shmseg_node_of(m->seg, a) == pxsi_shmseg_node_of(m->seg, b);
+}
+
+/* Routes, from the declarations (the same on every rank, so writers and
+ * owners agree on every choice):
+ * - the ring this rank appends to at each target: the node ring when the
+ *   target is on this node (m->nr), else the MPI ring. A writer uses one
+ *   ring per target, so per-(producer, topic) order holds;
+ * - the sole writers (m->sole, m->writer), per ring: this rank is the sole
+ *   writer of a ring when no other rank appends to that ring (the other
+ *   kind of ring may have writers of its own). PXS_MAILBOX_SOLE=0 (sole_on
+ *   0) turns the fast path off;
+ * - this rank's prefetch split between its two rings (m->pnode): all of it
+ *   on the ring its group topics' publishers use, half each when both kinds
+ *   publish to it (each ring at least 1).
+ * Cost: one sort of all (topic, publisher) pairs, then a binary search per
+ * subscribed topic of each mailbox. */
+static int
+mb_routes(struct mbox *m, unsigned char *const *decls, int sole_on)
 {
     size_t np = 0;
     for (int r = 0; r < m->size; r++)
@@ -661,15 +908,19 @@ mb_find_sole(struct mbox *m, unsigned char *const *decls)
         }
     }
     qsort(pp, np, sizeof *pp, cmp_pair);
+    int glocal = 0, gremote = 0; /* kinds of publishers of my group topics */
     for (int t = 0; t < m->size; t++) {
         if (m->slots[t] == 0)
             continue;
+        int mine_node = mb_same_node(m, m->rank, t);
+        m->nr[t] = mine_node ? pxsi_shmseg_base(m->seg, t) : NULL;
         const unsigned char *d = decls[t];
         uint32_t npub = pxsi_get_le32(d + 8), nsub = pxsi_get_le32(d + 12);
         const unsigned char *sp = d + 16 + 4 * (size_t)npub;
         int writer = -1, several = 0;
-        for (uint32_t i = 0; i < nsub && !several; i++) {
+        for (uint32_t i = 0; i < nsub; i++) {
             uint32_t topic = pxsi_get_le32(sp);
+            int is_group = sp[4] != 0;
             sp += 5 + sp[4];
             size_t lo = 0, hi = np; /* first pair with this topic */
             while (lo < hi) {
@@ -680,24 +931,46 @@ mb_find_sole(struct mbox *m, unsigned char *const *decls)
                     hi = mid;
             }
             for (size_t j = lo; j < np && pp[j].topic == topic; j++) {
+                int w = pp[j].rank, w_node = mb_same_node(m, w, t);
+                if (t == m->rank && is_group) {
+                    glocal |= w_node;
+                    gremote |= !w_node;
+                }
+                if (w_node != mine_node)
+                    continue; /* appends to the other ring */
                 if (writer < 0)
-                    writer = pp[j].rank;
-                else if (pp[j].rank != writer)
+                    writer = w;
+                else if (w != writer)
                     several = 1;
             }
         }
+        if (!sole_on)
+            continue;
         if (!several)
             m->writer[t] = writer;
         if (!several && writer == m->rank) {
             m->sole[t] = 1;
-            /* the word starts at the owner's slots (set before the barrier
-             * that ends create): they are ours without a look. Group
-             * credits start at the owner's prefetch, which is not known
-             * here: the first look gains them. */
-            m->lcred[t] = m->cseen[t] = (int64_t)m->slots[t];
+            /* MPI ring: the word starts at the owner's slots (set before
+             * the barrier that ends create): they are ours without a look.
+             * Group credits start at the owner's prefetch share, which is
+             * not known here: the first look gains them. (Node ring: the
+             * credits are taken from the word itself.) */
+            if (!m->nr[t])
+                m->lcred[t] = m->cseen[t] = (int64_t)m->slots[t];
         }
     }
     free(pp);
+    uint32_t P = m->prefetch;
+    if (!m->nbase || !glocal) {
+        m->pnode = 0;
+        m->pmpi = P;
+    } else if (!gremote) {
+        m->pnode = P;
+        m->pmpi = 0;
+    } else { /* both kinds: half each, at least 1 each */
+        m->pnode = P > 1 ? (P + 1) / 2 : 1;
+        m->pmpi = P > 1 ? P - m->pnode : 1;
+    }
     return PXS_OK;
 }
 
@@ -772,12 +1045,11 @@ pxs_bus_create(MPI_Comm comm, const pxs_bus_opts_t *opts, pxs_bus_t **bus_out)
         m->writer[r] = -1;
         m->creq[r] = MPI_REQUEST_NULL;
     }
+    m->nr = calloc((size_t)m->size, sizeof *m->nr);
     lrc = m->slots && m->seqbuf && m->sole && m->ltail && m->lcred && m->cseen && m->lgcred && m->gseen && m->crstart && m->writer &&
-                  m->creq && m->cres
+                  m->creq && m->cres && m->nr
               ? PXS_OK
               : pxsi_err(PXS_ERR_NOMEM, SUBSYS, "bus tables");
-    if (lrc == PXS_OK && pxsi_opt_bool(PXSI_OPT_MAILBOX_SOLE))
-        lrc = mb_find_sole(m, decls);
     if ((rc = pxsi_agree(m->comm, lrc)) != PXS_OK)
         goto fail;
     m->credit_batch = m->my_slots / 8;
@@ -818,6 +1090,18 @@ pxs_bus_create(MPI_Comm comm, const pxs_bus_opts_t *opts, pxs_bus_t **bus_out)
                        "mailbox polls window memory directly and needs the unified model");
     if ((rc = pxsi_agree(m->comm, lrc)) != PXS_OK)
         goto fail;
+    /* the node ring: every rank's own segment (at least the control words:
+     * a same-node peer marks a broken bus there), mapped by its node; off
+     * with PXS_SHM=0. Agreed (a failure fails the create on every rank,
+     * naming the remedy PXS_SHM=0). Then the routes, which need the nodes. */
+    if ((rc = pxsi_shmseg_create(m->comm, nr_rec_off(m->my_slots) +
+                                              (size_t)m->my_slots * PXSI_REC_SIZE,
+                                 -1, SUBSYS, "mailbox node ring", &m->seg)) != PXS_OK)
+        goto fail;
+    m->nbase = pxsi_shmseg_base(m->seg, m->rank);
+    if ((rc = pxsi_agree(m->comm, mb_routes(m, decls, pxsi_opt_bool(PXSI_OPT_MAILBOX_SOLE)))) !=
+        PXS_OK)
+        goto fail;
     if (PXSI_LOG_ON(PXSI_LOG_DEBUG)) {
         char osc[200], sole[300] = "";
         pxsi_win_osc(m->win, osc, sizeof osc);
@@ -830,19 +1114,31 @@ pxs_bus_create(MPI_Comm comm, const pxs_bus_opts_t *opts, pxs_bus_t **bus_out)
                                             nsole ? "," : "", r);
                 nsole++;
             }
+        int nnode = 0;
+        for (int r = 0; r < m->size; r++)
+            nnode += m->nr[r] != NULL;
         PXSI_DEBUG(SUBSYS,
                    "mailbox window: MPI_Win_allocate of %lld B (%u slots of %d B), %s; "
-                   "sole-writer path %s: this rank is the only writer of %d mailbox(es) [%s]",
+                   "sole-writer path %s: this rank is the only writer of %d ring(s) [%s]; "
+                   "node ring %s: %d mailbox(es) reached through shared memory, prefetch "
+                   "%u node + %u MPI",
                    (long long)wsize, m->my_slots, PXSI_REC_SIZE, osc,
                    pxsi_opt_bool(PXSI_OPT_MAILBOX_SOLE) ? "on" : "off (PXS_MAILBOX_SOLE=0)",
-                   nsole, sole);
+                   nsole, sole, m->nbase ? "on" : "off (PXS_SHM=0)", nnode, m->pnode,
+                   m->pmpi);
     }
 
     /* initial state, before the epoch opens and before anyone can target it */
     memset(m->base, 0, (size_t)wsize);
-    int64_t cred = m->my_slots, gcred = m->prefetch;
+    /* the prefetch split between the rings (mb_routes); with publishers of
+     * both kinds and a prefetch of 1, each ring holds 1 */
+    int64_t cred = m->my_slots, gcred = (int64_t)m->pmpi;
     memcpy(m->base + MB_CRED, &cred, sizeof cred);
     memcpy(m->base + MB_GCRED, &gcred, sizeof gcred);
+    if (m->nbase) {
+        __atomic_store_n(nr_word(m->nbase, NR_CRED), (int64_t)m->my_slots, __ATOMIC_RELAXED);
+        __atomic_store_n(nr_word(m->nbase, NR_GCRED), (int64_t)m->pnode, __ATOMIC_RELAXED);
+    }
     mrc = MPI_Win_lock_all(MPI_MODE_NOCHECK, m->win);
     if (mrc == MPI_SUCCESS) {
         m->locked = 1;
@@ -914,6 +1210,19 @@ pxsi_bus_test_inject(pxs_bus_t *bus, int target, const unsigned char *rec)
 }
 
 int
+pxsi_bus_test_route(pxs_bus_t *bus, int target)
+{
+    if (!PXSI_HANDLE_OK(bus, PXSI_MAGIC_BUS))
+        return PXS_ERR_INVALID;
+    if (bus->destroy != mb_destroy)
+        return PXS_ERR_NOTSUP;
+    struct mbox *m = bus->backend;
+    if (target < 0 || target >= m->size || m->slots[target] == 0)
+        return PXS_ERR_INVALID;
+    return m->nr[target] != NULL;
+}
+
+int
 pxsi_bus_test_fail(pxs_bus_t *bus, int step)
 {
     if (!PXSI_HANDLE_OK(bus, PXSI_MAGIC_BUS) || step < 0 || step >= PXSI_FAIL_N_)
@@ -924,6 +1233,14 @@ pxsi_bus_test_fail(pxs_bus_t *bus, int step)
     return PXS_OK;
 }
 #else
+int
+pxsi_bus_test_route(pxs_bus_t *bus, int target)
+{
+    (void)bus;
+    (void)target;
+    return PXS_ERR_NOTSUP;
+}
+
 int
 pxsi_bus_test_fail(pxs_bus_t *bus, int step)
 {

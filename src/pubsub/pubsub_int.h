@@ -91,7 +91,10 @@ typedef struct pxsi_xport_ops {
     int (*take_credits)(void *x, int target, uint32_t want, int group, uint32_t *got_out,
                         uint32_t *left_out);
     /* this rank (a group member) is done with n group events: give back n
-     * group credits (see docs/DESIGN.md, section "Prefetch") */
+     * group credits (see docs/DESIGN.md, section "Prefetch"). The core
+     * calls it before the next inbox_next, for the group event inbox_next
+     * returned last (n <= 1): the mailbox gives it back to that record's
+     * ring (docs/DESIGN.md, section "Node ring") */
     int (*give_group)(void *x, uint32_t n);
     /* best effort, after the bus broke on this rank: make other ranks'
      * waits on this bus end (NULL: nothing to do) */
@@ -258,6 +261,11 @@ int pxsi_bus_test_inject(pxs_bus_t *bus, int target, const unsigned char *rec);
 enum { PXSI_FAIL_NONE, PXSI_FAIL_CREDITS, PXSI_FAIL_TICKET, PXSI_FAIL_PUT, PXSI_FAIL_FLUSH,
        PXSI_FAIL_SEQ, PXSI_FAIL_N_ };
 int pxsi_bus_test_fail(pxs_bus_t *bus, int step);
+/* Which ring this rank appends to at `target` on an MPI bus: 1 the node
+ * ring (shared memory, docs/DESIGN.md "Node ring"), 0 the MPI ring,
+ * PXS_ERR_INVALID (no mailbox there, bad arguments), PXS_ERR_NOTSUP (inproc
+ * bus, or built without PXS_TEST_HOOKS). Local. */
+int pxsi_bus_test_route(pxs_bus_t *bus, int target);
 /* Set (1) or clear (0) a side's in-use flag as if a thread were inside it:
  * side 0 publisher, 1 subscriber. Tests the thread guards deterministically. */
 int pxsi_bus_test_hold(pxs_bus_t *bus, int side, int on);

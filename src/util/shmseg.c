@@ -39,6 +39,7 @@ struct pxsi_shmseg {
     int size;          /* comm size */
     int nsize;         /* node size */
     int *comm_to_node; /* [size] node rank, -1 elsewhere */
+    int *node_of;      /* [size] lowest comm rank of each rank's node (NULL: off) */
     void **base;       /* [nsize] mapping, NULL if none */
     size_t *len;       /* [nsize] */
 };
@@ -58,6 +59,7 @@ pxsi_shmseg_free(pxsi_shmseg_t *s)
         return;
     seg_unmap(s);
     free(s->comm_to_node);
+    free(s->node_of);
     free(s->base);
     free(s->len);
     free(s);
@@ -76,6 +78,14 @@ pxsi_shmseg_base(const pxsi_shmseg_t *s, int rank)
         return NULL;
     int n = s->comm_to_node[rank];
     return n < 0 ? NULL : s->base[n];
+}
+
+int
+pxsi_shmseg_node_of(const pxsi_shmseg_t *s, int rank)
+{
+    if (!s || !s->on || !s->node_of || rank < 0 || rank >= s->size)
+        return -1;
+    return s->node_of[rank];
 }
 
 size_t
@@ -211,13 +221,24 @@ pxsi_shmseg_create(MPI_Comm comm, size_t size, int shm, const char *sub, const c
         s->base = calloc((size_t)s->nsize, sizeof *s->base);
         s->len = calloc((size_t)s->nsize, sizeof *s->len);
         info = malloc(2 * (size_t)s->nsize * sizeof *info);
-        lrc = s->base && s->len && info ? PXS_OK : pxsi_err(PXS_ERR_NOMEM, sub, "%s: tables", what);
+        s->node_of = malloc((size_t)size_c * sizeof *s->node_of);
+        lrc = s->base && s->len && info && s->node_of
+                  ? PXS_OK
+                  : pxsi_err(PXS_ERR_NOMEM, sub, "%s: tables", what);
         if (lrc == PXS_OK) {
             uint64_t mine[2] = {(uint64_t)me, (uint64_t)size};
             lrc = pxsi_mpi_err(MPI_Allgather(mine, 2, MPI_UINT64_T, info, 2, MPI_UINT64_T, node),
                                sub, "MPI_Allgather (node segment sizes)");
         }
         rc = pxsi_agree_why(comm, lrc);
+    }
+    /* every rank's node, named by its lowest comm rank (node rank 0: the
+     * split keeps comm order) */
+    if (rc == PXS_OK) {
+        int leader = (int)info[0];
+        rc = pxsi_agree_why(comm, pxsi_mpi_err(MPI_Allgather(&leader, 1, MPI_INT, s->node_of, 1,
+                                                             MPI_INT, comm),
+                                               sub, "MPI_Allgather (nodes)"));
     }
     if (rc == PXS_OK) {
         for (int q = 0; q < s->nsize; q++)

@@ -41,6 +41,11 @@ int pxsi_shmseg_on(const pxsi_shmseg_t *s);
  * included. Local, O(1). */
 void *pxsi_shmseg_base(const pxsi_shmseg_t *s, int rank);
 
+/* The node of comm rank `rank`, named by the lowest comm rank on it (the
+ * same value on every rank), or -1 (path off, rank out of range). Two ranks
+ * share a node iff their values are equal. Local, O(1). */
+int pxsi_shmseg_node_of(const pxsi_shmseg_t *s, int rank);
+
 /* The size of comm rank `rank`'s segment (0 where base is NULL). Local. */
 size_t pxsi_shmseg_size(const pxsi_shmseg_t *s, int rank);
 

@@ -55,7 +55,8 @@ main(int argc, char **argv)
     if (off_env) {
         CHECK(!pxsi_shmseg_on(s));
         for (int r = 0; r < np; r++)
-            CHECK(pxsi_shmseg_base(s, r) == NULL && pxsi_shmseg_size(s, r) == 0);
+            CHECK(pxsi_shmseg_base(s, r) == NULL && pxsi_shmseg_size(s, r) == 0 &&
+                  pxsi_shmseg_node_of(s, r) == -1);
     } else {
         CHECK(pxsi_shmseg_on(s));
         for (int r = 0; r < np; r++) {
@@ -64,6 +65,7 @@ main(int argc, char **argv)
             unsigned char *b = pxsi_shmseg_base(s, r);
             CHECK((b != NULL) == (same && want > 0));
             CHECK(pxsi_shmseg_size(s, r) == (b ? want : 0));
+            CHECK(pxsi_shmseg_node_of(s, r) == color[r]);
             if (b)
                 for (size_t i = 0; i < want; i++)
                     CHECK(b[i] == 0); /* zero-filled */
