@@ -19,3 +19,20 @@ foreach(mode all two)
   pxs_add_mpi_test(NAME nodelocal.mixed.${mode}.noshm NP 4 EXE mpitest_nodelocal_mixed
     OSC sm rdma TWO_NODE pt2pt ARGS ${mode} ENV PXS_SHM=0 LABELS nodelocal events TIMEOUT 180)
 endforeach()
+
+# one stream with a same-node and an off-node producer per consumer: the
+# multi-producer stream test on two emulated nodes with ranks placed round
+# robin over the nodes (--map-by node: ranks 0, 2 on one node, 1, 3 on the
+# other), so each consumer's events come through both of its rings and its
+# resolves go to a same-node and an off-node arena
+if(PXS_MPI_IMPL STREQUAL OpenMPI)
+  foreach(osc pt2pt ucx)
+    set(tname mpi.nodelocal.stream.np4.2node.${osc})
+    add_test(NAME ${tname} COMMAND ${PXS_FAKENODES} -np 4 --oversubscribe --map-by node
+      --mca osc ${osc} $<TARGET_FILE:mpitest_stream_multi>)
+    set_tests_properties(${tname} PROPERTIES
+      LABELS "mpi;openmpi;two-node;osc-${osc};nodelocal;events"
+      PROCESSORS 4 TIMEOUT 180 RUN_SERIAL TRUE
+      ENVIRONMENT "${PXS_ROOT_ENV};FAKENODES_PPN=2;FAKENODES_TIMEOUT=180")
+  endforeach()
+endif()

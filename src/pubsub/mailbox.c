@@ -1,6 +1,8 @@
 /* MPI mailbox transport (pxs_bus_create): every rank owns a ring of
- * fixed-size slots in one MPI_Win_allocate window; publishers append with
- * one-sided operations. See docs/DESIGN.md, section "The event plane: mailboxes" (and
+ * fixed-size slots in one MPI_Win_allocate window, where off-node publishers
+ * append with one-sided operations, and a node ring in its own shared-memory
+ * segment, where same-node publishers append with C11 atomics (NR_* below;
+ * docs/DESIGN.md, section "Node ring"). See docs/DESIGN.md, section "The event plane: mailboxes" (and
  * docs/DESIGN.md sections "Prefetch", "Broken bus", "Threads", "Memory
  * ordering of the mailbox").
  *
