@@ -36,3 +36,11 @@ if(PXS_MPI_IMPL STREQUAL OpenMPI)
       ENVIRONMENT "${PXS_ROOT_ENV};FAKENODES_PPN=2;FAKENODES_TIMEOUT=180")
   endforeach()
 endif()
+
+# a node-local exchange needs nothing from the target's MPI: the subscriber
+# makes no MPI call while a same-node publisher appends (every osc; under ucx
+# and pt2pt an append through the MPI window would wait for it)
+pxs_add_mpi_test(NAME nodelocal.nompi NP 2 SOURCES ${PXS_NL_DIR}/mpi/test_nodelocal_nompi.c
+  OSC sm rdma ucx pt2pt LABELS nodelocal events TIMEOUT 120)
+pxs_add_mpi_test(NAME nodelocal.nompi.b8 NP 2 EXE mpitest_nodelocal_nompi OSC ucx pt2pt
+  ARGS 8 LABELS nodelocal events TIMEOUT 120)

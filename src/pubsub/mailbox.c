@@ -314,6 +314,7 @@ nr_take_credits(struct mbox *m, int target, uint32_t want, int group, uint32_t *
     if (group) {
         uint32_t g = nr_take(nr_word(b, NR_GCRED), want, &gleft);
         if (g == 0) {
+            pxsi_mpi_progress(m->comm); /* a miss: see below */
             *got_out = 0;
             *left_out = 0;
             return PXS_OK;
@@ -325,6 +326,12 @@ nr_take_credits(struct mbox *m, int target, uint32_t want, int group, uint32_t *
         __atomic_fetch_add(nr_word(b, NR_GCRED), (int64_t)(want - got), __ATOMIC_RELAXED);
         gleft += want - got;
     }
+    /* a miss progresses MPI once, as an MPI-ring attempt does implicitly:
+     * a caller polling a full node ring (send_timeout 0) in a loop must
+     * not starve peers whose operations on this rank's windows need it
+     * inside MPI (osc/ucx, pt2pt: e.g. the consumer's store claims) */
+    if (got == 0)
+        pxsi_mpi_progress(m->comm);
     *got_out = got;
     *left_out = group && gleft < left ? gleft : left;
     return PXS_OK;

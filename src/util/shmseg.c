@@ -138,8 +138,8 @@ seg_create_own(pxsi_shmseg_t *s, int nrank, const char *name, size_t size, const
 
 /* Step 6: the peers' segments, read-write. */
 static int
-seg_map_peers(pxsi_shmseg_t *s, int nrank, long pid, unsigned long long nonce,
-              const uint64_t *info, const char *sub, const char *what)
+seg_map_peers(pxsi_shmseg_t *s, int nrank, long pid, unsigned long long nonce, const uint64_t *info,
+              const char *sub, const char *what)
 {
     for (int q = 0; q < s->nsize; q++) {
         size_t len = (size_t)info[2 * q + 1];
@@ -236,9 +236,9 @@ pxsi_shmseg_create(MPI_Comm comm, size_t size, int shm, const char *sub, const c
      * split keeps comm order) */
     if (rc == PXS_OK) {
         int leader = (int)info[0];
-        rc = pxsi_agree_why(comm, pxsi_mpi_err(MPI_Allgather(&leader, 1, MPI_INT, s->node_of, 1,
-                                                             MPI_INT, comm),
-                                               sub, "MPI_Allgather (nodes)"));
+        rc = pxsi_agree_why(
+            comm, pxsi_mpi_err(MPI_Allgather(&leader, 1, MPI_INT, s->node_of, 1, MPI_INT, comm),
+                               sub, "MPI_Allgather (nodes)"));
     }
     if (rc == PXS_OK) {
         for (int q = 0; q < s->nsize; q++)

@@ -13,8 +13,8 @@
  * every topic-1 event arrives once, in order per producer, intact; group
  * events are each delivered once (sum over members), in order per producer
  * at each member; END after every close. Args: all|two [events]. */
-#include "test_events_common.h"
 #include "pubsub/pubsub_int.h"
+#include "test_events_common.h"
 
 enum { T1 = 1, T2 = 2 };
 
