@@ -778,7 +778,7 @@ store_resolve_alloc(pxs_store_t *s, const pxs_proxy_t *proxy, void **buf_out,
         return pxsi_err(PXS_ERR_CORRUPT, SUBSYS, "resolve_alloc: size out of range");
     /* A forged size is bounded by the owner's arena, checked by the
      * connector; check it before allocating. */
-    void *b = malloc(pi.size ? (size_t)pi.size : 1);
+    void *b = pxsi_alloc_pages((size_t)pi.size); /* page-aligned */
     if (!b)
         return pxsi_err(PXS_ERR_NOMEM, SUBSYS, "resolve_alloc: %llu bytes",
                         (unsigned long long)pi.size);

@@ -101,6 +101,12 @@ int pxsi_arena_full_detail(const pxsi_arena_t *a, int code, const char *subsys, 
  * docs/DESIGN.md, section "Arena and allocator". */
 void pxsi_copy_pieces(void *dst, const void *src, size_t len, size_t piece);
 
+/* Page-aligned (4096) memory for what the store hands out (resolve_alloc,
+ * a view's private copy), freed with free() / pxs_free; at least 1 byte.
+ * NULL when out of memory. See docs/DESIGN.md, section "Remote reads into
+ * unaligned buffers". */
+void *pxsi_alloc_pages(size_t len);
+
 /* ------------------------------------------------------------ statistics */
 typedef struct pxsi_store_stats {
     uint64_t resolves_self;   /* owner resolved its own object (memcpy) */

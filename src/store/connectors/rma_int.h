@@ -73,7 +73,6 @@ typedef struct pxsi_rma {
     void **lmaps;
     size_t *lmap_len;
     int nlmaps;
-    unsigned char *bounce; /* page-aligned MPI_Get target (lazy, r->chunk) */
     pxsi_arena_t al;
     pxsi_conn_slot_t *slots; /* mirror of A's gen and D (only the owner writes) */
     uint32_t ndying;

@@ -234,7 +234,6 @@ pxsi_rma_free_all(pxsi_rma_t *r)
     posix_teardown(r, 0);
     seg_unmap(&r->lmaps, &r->lmap_len, &r->nlmaps, -1);
     free(r->peer_lctl);
-    free(r->bounce);
     if (r->node != MPI_COMM_NULL)
         MPI_Comm_free(&r->node);
     pxsi_arena_fini(&r->al);
