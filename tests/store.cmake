@@ -9,6 +9,10 @@ pxs_add_mpi_test(NAME store.roundtrip NP 4 TIMEOUT 120
   TWO_NODE pt2pt ucx)
 pxs_add_mpi_test(NAME store.roundtrip.noshm NP 3 TIMEOUT 120
   EXE mpitest_store_roundtrip ENV PXS_SHM=0)
+# one rank refuses its node-local claim-word segment (test hook): every rank
+# falls back to MPI atomics (docs/DESIGN.md, section "Node-local claim words")
+pxs_add_mpi_test(NAME store.roundtrip.nolocalctl NP 3 TIMEOUT 120 OSC sm rdma
+  EXE mpitest_store_roundtrip ENV PXS_TEST_LOCAL_CTL_FAIL=1)
 pxs_add_mpi_test(NAME store.evict NP 3 TIMEOUT 120
   SOURCES ${PXS_STORE_T}/mpi/test_store_evict.c
   TWO_NODE pt2pt ucx ARGS 1000)

@@ -664,10 +664,13 @@ store_put(pxs_store_t *s, const void *data, size_t len, const pxs_put_opts_t *op
         return pxsi_err(PXS_ERR_INVALID, SUBSYS, "put: not a live store handle");
     if (!proxy_out || (!data && len))
         return pxsi_err(PXS_ERR_INVALID, SUBSYS, "put: NULL %s", proxy_out ? "data" : "proxy_out");
-    pxs_put_opts_t o;
-    int rc = pxs_put_opts_init(&o);
-    if (rc)
-        return rc;
+    int rc;
+    if (!s->put_dflt_ok) {
+        if ((rc = pxs_put_opts_init(&s->put_dflt)) != PXS_OK)
+            return rc;
+        s->put_dflt_ok = 1;
+    }
+    pxs_put_opts_t o = s->put_dflt;
     if ((rc = pxsi_opts_take(&o, sizeof o, opts)) != PXS_OK)
         return rc;
     if (o.checksum != 0 && o.checksum != 1)

@@ -115,6 +115,8 @@ typedef struct pxsi_store_stats {
     uint64_t views_zero_copy;
     uint64_t views_copied;
     uint64_t gets;            /* MPI_Get/Rget calls (chunks) */
+    uint64_t claims_local;    /* claims on node-local words (C11 atomics) */
+    uint64_t claims_mpi;      /* claims with MPI atomics */
     uint64_t put_waits;       /* puts that had to wait for space */
     uint64_t reclaimed;       /* objects freed */
     double put_wait_seconds;  /* total time those puts waited */
@@ -367,6 +369,11 @@ struct pxs_store {
                          or the producing job's size for pxs_store_open */
     uint64_t nonce;   /* store instance identity: random, agreed at create, never 0 */
     double put_timeout;
+    /* pxs_put_opts_init's result, made by the first put (put options have
+     * no environment override: the same every time; saves the table walk
+     * on every put, issue 15 §3) */
+    pxs_put_opts_t put_dflt;
+    int put_dflt_ok;
     pthread_mutex_t mu;
     int outstanding;  /* async requests not yet completed on this rank */
     int nviews, vcap; /* live views on this rank: vt[0 .. nviews) */

@@ -189,6 +189,19 @@ main(int argc, char **argv)
             }
         CHECK(s1.resolves_shm - s0.resolves_shm == (uint64_t)(same * ncls));
         CHECK(s1.resolves_rma - s0.resolves_rma == (uint64_t)(other * ncls));
+        /* the claim words (docs/DESIGN.md, section "Node-local claim words"):
+         * same-node claims on node-local words, others with MPI atomics;
+         * with PXS_TEST_LOCAL_CTL_FAIL (one rank refused its segment) every
+         * rank falls back to MPI atomics for every claim */
+        if (pxs_test_connector() == PXS_CONN_RMA) {
+            int refused = getenv("PXS_TEST_LOCAL_CTL_FAIL") != NULL;
+            uint64_t loc = s1.claims_local - s0.claims_local, mpi = s1.claims_mpi - s0.claims_mpi;
+            /* + the stale resolve at the end of roundtrip (owner rank + 1) */
+            int o1 = (rank + 1) % size, o1_same = shm && nrank_of_world[o1] >= 0;
+            uint64_t want_loc = refused ? 0 : (uint64_t)(same * ncls + o1_same);
+            CHECK(loc == want_loc);
+            CHECK(mpi == (uint64_t)((same + other) * ncls + 1) - want_loc);
+        }
     }
     /* one 64 MiB object, from rank 0, resolved by everyone else */
     {

@@ -146,6 +146,7 @@ claim(pxsi_rma_t *r, const pxs_proxy_info_t *pi)
          * acquire of the owner's publication, and one total order with the
          * owner's kill on this word) */
         old = atomic_fetch_add(pxsi_rma_l_a(r, o, s), 1);
+        r->stats.claims_local++;
         if (old >> PXSI_INFLIGHT_BITS == gen) {
             const _Atomic uint64_t *ld = pxsi_rma_l_d(r, o, s);
             for (int i = 0; i < 3; i++)
@@ -162,6 +163,7 @@ claim(pxsi_rma_t *r, const pxs_proxy_info_t *pi)
             mrc = MPI_Win_flush(o, r->ctl_win);
         if (mrc != MPI_SUCCESS)
             return pxsi_mpi_err(mrc, SUBSYS, "claim: generation/descriptor atomics");
+        r->stats.claims_mpi++;
     }
     if (old >> PXSI_INFLIGHT_BITS != gen) {
         int rc = unclaim(r, o, s);

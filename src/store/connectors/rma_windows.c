@@ -193,9 +193,16 @@ rma_create_local_ctl(pxsi_rma_t *r)
         return PXS_OK;
     uint64_t *bytes = calloc((size_t)r->nsize, sizeof *bytes);
     r->peer_lctl = calloc((size_t)r->size, sizeof *r->peer_lctl);
-    int rc = pxsi_agree(r->comm, bytes && r->peer_lctl
-                                     ? PXS_OK
-                                     : pxsi_err(PXS_ERR_NOMEM, SUBSYS, "node-local word tables"));
+    int rc = bytes && r->peer_lctl ? PXS_OK
+                                   : pxsi_err(PXS_ERR_NOMEM, SUBSYS, "node-local word tables");
+#ifdef PXS_TEST_HOOKS
+    /* test hook: PXS_TEST_LOCAL_CTL_FAIL=<rank> refuses the segment on that
+     * rank; every rank must then fall back to the MPI words */
+    const char *tf = getenv("PXS_TEST_LOCAL_CTL_FAIL");
+    if (rc == PXS_OK && tf && atoi(tf) == r->rank)
+        rc = pxsi_err(PXS_ERR_NOMEM, SUBSYS, "node-local words refused (test hook)");
+#endif
+    rc = pxsi_agree(r->comm, rc);
     if (rc == PXS_OK) {
         for (int q = 0; q < r->nsize; q++)
             bytes[q] = 5 * (uint64_t)r->peer_nslots[r->node_to_comm[q]] * sizeof(uint64_t);
