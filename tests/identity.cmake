@@ -3,9 +3,13 @@
 set(PXS_IDENTITY_T ${CMAKE_CURRENT_SOURCE_DIR})
 
 # MPI_COMM_SELF stores (ring across processes, pairs in one process), split
-# communicators, generation wrap / slot retirement (test hook)
+# communicators, generation wrap / slot retirement (test hook). One node:
+# node-local claim words only; two emulated nodes: node-local + MPI words
+# (docs/DESIGN.md, section "Node-local claim words").
 pxs_add_mpi_test(NAME store.identity NP 4 TIMEOUT 120 OSC sm rdma ucx
-  SOURCES ${PXS_IDENTITY_T}/mpi/test_store_identity.c)
+  SOURCES ${PXS_IDENTITY_T}/mpi/test_store_identity.c TWO_NODE pt2pt ucx)
+pxs_add_mpi_test(NAME store.identity.noshm NP 4 TIMEOUT 120 OSC rdma
+  EXE mpitest_store_identity ENV PXS_SHM=0)
 
 # Two separate mpiexec runs: the first writes a proxy to a file, the second
 # (a new job, a new store instance whose first object has the same slot,

@@ -9,6 +9,10 @@ pxs_add_mpi_test(NAME store.roundtrip NP 4 TIMEOUT 120
   TWO_NODE pt2pt ucx)
 pxs_add_mpi_test(NAME store.roundtrip.noshm NP 3 TIMEOUT 120
   EXE mpitest_store_roundtrip ENV PXS_SHM=0)
+# one rank refuses its node-local claim-word segment (test hook): every rank
+# falls back to MPI atomics (docs/DESIGN.md, section "Node-local claim words")
+pxs_add_mpi_test(NAME store.roundtrip.nolocalctl NP 3 TIMEOUT 120 OSC sm rdma
+  EXE mpitest_store_roundtrip ENV PXS_TEST_LOCAL_CTL_FAIL=1)
 pxs_add_mpi_test(NAME store.evict NP 3 TIMEOUT 120
   SOURCES ${PXS_STORE_T}/mpi/test_store_evict.c
   TWO_NODE pt2pt ucx ARGS 1000)
@@ -47,6 +51,14 @@ pxs_add_mpi_test(NAME store.collective.noshm NP 2 TIMEOUT 120 OSC rdma
 # MPI_THREAD_FUNNELED: a call from another thread is PXS_ERR_INVALID
 pxs_add_mpi_test(NAME store.collective.funneled NP 2 TIMEOUT 120 OSC sm
   EXE mpitest_store_collective ARGS funneled)
+# a same-node reader dies holding a view's claim: the object dies, its block
+# stays pinned (never reused), the rest of the arena keeps working (Open MPI:
+# the job survives the exit through orte_allowed_exit_without_sync)
+if(PXS_MPI_IMPL STREQUAL "OpenMPI")
+  pxs_add_mpi_test(NAME store.dead_reader NP 2 TIMEOUT 60 OSC sm rdma ucx
+    SOURCES ${PXS_STORE_T}/mpi/test_store_dead_reader.c
+    ENV OMPI_MCA_orte_allowed_exit_without_sync=1)
+endif()
 # the same memory check before the bus's mailbox window (one rank over its
 # RLIMIT_DATA: every rank fails with the reason)
 pxs_add_mpi_test(NAME bus.memcheck NP 2 TIMEOUT 120 OSC sm rdma

@@ -200,7 +200,8 @@ PXS_API PXS_NODISCARD int pxs_store_put(pxs_store_t *store, const void *data, si
 PXS_API PXS_NODISCARD int pxs_store_resolve(pxs_store_t *store, const pxs_proxy_t *proxy,
                                             void *buf, size_t cap, size_t *len_out);
 
-/** Like resolve, into a new buffer: free *buf_out with pxs_free(). */
+/** Like resolve, into a new page-aligned (4096) buffer: free *buf_out with
+ *  pxs_free(). */
 PXS_API PXS_NODISCARD int pxs_store_resolve_alloc(pxs_store_t *store,
                                                   const pxs_proxy_t *proxy,
                                                   void **buf_out, size_t *len_out);

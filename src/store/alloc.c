@@ -202,3 +202,12 @@ pxsi_copy_pieces(void *dst, const void *src, size_t len, size_t piece)
         len -= n;
     }
 }
+
+void *
+pxsi_alloc_pages(size_t len)
+{
+    void *p = NULL;
+    if (posix_memalign(&p, 4096, len ? len : 1) != 0)
+        return NULL;
+    return p;
+}

@@ -664,10 +664,13 @@ store_put(pxs_store_t *s, const void *data, size_t len, const pxs_put_opts_t *op
         return pxsi_err(PXS_ERR_INVALID, SUBSYS, "put: not a live store handle");
     if (!proxy_out || (!data && len))
         return pxsi_err(PXS_ERR_INVALID, SUBSYS, "put: NULL %s", proxy_out ? "data" : "proxy_out");
-    pxs_put_opts_t o;
-    int rc = pxs_put_opts_init(&o);
-    if (rc)
-        return rc;
+    int rc;
+    if (!s->put_dflt_ok) {
+        if ((rc = pxs_put_opts_init(&s->put_dflt)) != PXS_OK)
+            return rc;
+        s->put_dflt_ok = 1;
+    }
+    pxs_put_opts_t o = s->put_dflt;
     if ((rc = pxsi_opts_take(&o, sizeof o, opts)) != PXS_OK)
         return rc;
     if (o.checksum != 0 && o.checksum != 1)
@@ -778,7 +781,7 @@ store_resolve_alloc(pxs_store_t *s, const pxs_proxy_t *proxy, void **buf_out,
         return pxsi_err(PXS_ERR_CORRUPT, SUBSYS, "resolve_alloc: size out of range");
     /* A forged size is bounded by the owner's arena, checked by the
      * connector; check it before allocating. */
-    void *b = malloc(pi.size ? (size_t)pi.size : 1);
+    void *b = pxsi_alloc_pages((size_t)pi.size); /* page-aligned */
     if (!b)
         return pxsi_err(PXS_ERR_NOMEM, SUBSYS, "resolve_alloc: %llu bytes",
                         (unsigned long long)pi.size);

@@ -101,6 +101,12 @@ int pxsi_arena_full_detail(const pxsi_arena_t *a, int code, const char *subsys, 
  * docs/DESIGN.md, section "Arena and allocator". */
 void pxsi_copy_pieces(void *dst, const void *src, size_t len, size_t piece);
 
+/* Page-aligned (4096) memory for what the store hands out (resolve_alloc,
+ * a view's private copy), freed with free() / pxs_free; at least 1 byte.
+ * NULL when out of memory. See docs/DESIGN.md, section "Remote reads into
+ * unaligned buffers". */
+void *pxsi_alloc_pages(size_t len);
+
 /* ------------------------------------------------------------ statistics */
 typedef struct pxsi_store_stats {
     uint64_t resolves_self;   /* owner resolved its own object (memcpy) */
@@ -109,6 +115,8 @@ typedef struct pxsi_store_stats {
     uint64_t views_zero_copy;
     uint64_t views_copied;
     uint64_t gets;            /* MPI_Get/Rget calls (chunks) */
+    uint64_t claims_local;    /* claims on node-local words (C11 atomics) */
+    uint64_t claims_mpi;      /* claims with MPI atomics */
     uint64_t put_waits;       /* puts that had to wait for space */
     uint64_t reclaimed;       /* objects freed */
     double put_wait_seconds;  /* total time those puts waited */
@@ -361,6 +369,11 @@ struct pxs_store {
                          or the producing job's size for pxs_store_open */
     uint64_t nonce;   /* store instance identity: random, agreed at create, never 0 */
     double put_timeout;
+    /* pxs_put_opts_init's result, made by the first put (put options have
+     * no environment override: the same every time; saves the table walk
+     * on every put, issue 15 §3) */
+    pxs_put_opts_t put_dflt;
+    int put_dflt_ok;
     pthread_mutex_t mu;
     int outstanding;  /* async requests not yet completed on this rank */
     int nviews, vcap; /* live views on this rank: vt[0 .. nviews) */

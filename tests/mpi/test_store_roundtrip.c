@@ -41,16 +41,39 @@ roundtrip(pxs_store_t *st, const size_t *sizes, int n, int checksum, int async)
     MPI_Allgather(mine, n * 64, MPI_BYTE, all, n * 64, MPI_BYTE, MPI_COMM_WORLD);
     enum { NOUT = 4 };
     unsigned char *bufs[NOUT];
+    /* page-aligned buffers with room for a misaligned destination (offset
+     * 0, 16 or 4095: the head + aligned bulk split of remote reads) and a
+     * guard after it */
+    enum { ROOM = 8192, GUARD = 64 };
     for (int k = 0; k < NOUT; k++)
-        bufs[k] = malloc(maxs ? maxs : 1);
+        CHECK(posix_memalign((void **)&bufs[k], 4096, maxs + ROOM) == 0);
+    static const size_t mis_of[3] = {0, 16, 4095};
     for (int d = 1; d < size; d++) {
         int o = (rank + d) % size;
         if (!async) {
             for (int i = 0; i < n; i++) {
-                size_t len = 77;
-                CHECK_OK(pxs_store_resolve(st, &all[o * n + i], bufs[0], maxs, &len));
+                size_t len = 77, mis = mis_of[(i + d) % 3];
+                if ((i + d) % 4 == 3) {
+                    /* resolve_alloc hands out page-aligned memory */
+                    void *m = NULL;
+                    CHECK_OK(pxs_store_resolve_alloc(st, &all[o * n + i], &m, &len));
+                    CHECK(((uintptr_t)m & 4095u) == 0);
+                    CHECK(len == sizes[i]);
+                    CHECK(pxs_test_verify(m, len, seed_of(o, i)));
+                    pxs_free(m);
+                    continue;
+                }
+                unsigned char *dst = bufs[0] + mis;
+                memset(dst + sizes[i], 0xEE, GUARD);
+                if (mis)
+                    memset(bufs[0], 0xEE, mis);
+                CHECK_OK(pxs_store_resolve(st, &all[o * n + i], dst, maxs, &len));
                 CHECK(len == sizes[i]);
-                CHECK(pxs_test_verify(bufs[0], len, seed_of(o, i)));
+                CHECK(pxs_test_verify(dst, len, seed_of(o, i)));
+                for (size_t g = 0; g < GUARD; g++)
+                    CHECK(dst[sizes[i] + g] == 0xEE); /* nothing written past the object */
+                for (size_t g = 0; g < mis; g++)
+                    CHECK(bufs[0][g] == 0xEE); /* nor before the destination */
             }
             continue;
         }
@@ -58,7 +81,9 @@ roundtrip(pxs_store_t *st, const size_t *sizes, int n, int checksum, int async)
             pxs_request_t *rq[NOUT] = {0};
             int m = n - i0 < NOUT ? n - i0 : NOUT;
             for (int k = 0; k < m; k++)
-                CHECK_OK(pxs_store_resolve_start(st, &all[o * n + i0 + k], bufs[k], maxs, &rq[k]));
+                CHECK_OK(pxs_store_resolve_start(st, &all[o * n + i0 + k],
+                                                 bufs[k] + mis_of[(i0 + k + d) % 3], maxs,
+                                                 &rq[k]));
             for (int k = m - 1; k >= 0; k--) {
                 size_t len = 0;
                 if (k % 2) {
@@ -69,7 +94,7 @@ roundtrip(pxs_store_t *st, const size_t *sizes, int n, int checksum, int async)
                     CHECK_OK(pxs_store_resolve_wait(rq[k], &len));
                 }
                 CHECK(len == sizes[i0 + k]);
-                CHECK(pxs_test_verify(bufs[k], len, seed_of(o, i0 + k)));
+                CHECK(pxs_test_verify(bufs[k] + mis_of[(i0 + k + d) % 3], len, seed_of(o, i0 + k)));
             }
         }
     }
@@ -164,6 +189,19 @@ main(int argc, char **argv)
             }
         CHECK(s1.resolves_shm - s0.resolves_shm == (uint64_t)(same * ncls));
         CHECK(s1.resolves_rma - s0.resolves_rma == (uint64_t)(other * ncls));
+        /* the claim words (docs/DESIGN.md, section "Node-local claim words"):
+         * same-node claims on node-local words, others with MPI atomics;
+         * with PXS_TEST_LOCAL_CTL_FAIL (one rank refused its segment) every
+         * rank falls back to MPI atomics for every claim */
+        if (pxs_test_connector() == PXS_CONN_RMA) {
+            int refused = getenv("PXS_TEST_LOCAL_CTL_FAIL") != NULL;
+            uint64_t loc = s1.claims_local - s0.claims_local, mpi = s1.claims_mpi - s0.claims_mpi;
+            /* + the stale resolve at the end of roundtrip (owner rank + 1) */
+            int o1 = (rank + 1) % size, o1_same = shm && nrank_of_world[o1] >= 0;
+            uint64_t want_loc = refused ? 0 : (uint64_t)(same * ncls + o1_same);
+            CHECK(loc == want_loc);
+            CHECK(mpi == (uint64_t)((same + other) * ncls + 1) - want_loc);
+        }
     }
     /* one 64 MiB object, from rank 0, resolved by everyone else */
     {

@@ -1023,7 +1023,7 @@ h_view(void *st, const pxs_proxy_info_t *pi, pxs_view_t *v)
 {
     if (pi->size > SIZE_MAX - 1)
         return pxsi_err(PXS_ERR_CORRUPT, SUBSYS, "view: size out of range");
-    void *b = malloc(pi->size ? (size_t)pi->size : 1);
+    void *b = pxsi_alloc_pages((size_t)pi->size);
     if (!b)
         return pxsi_err(PXS_ERR_NOMEM, SUBSYS, "view: %" PRIu64 " bytes", pi->size);
     size_t n = 0;

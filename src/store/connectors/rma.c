@@ -58,6 +58,13 @@
  *   A put whose publication failed after the gen update was issued leaves
  *   the slot BROKEN (never freed or reused: its word may be odd).
  *
+ * NODE-LOCAL WORDS: between ranks of one node the same steps run on a
+ *   second set of words (LA, LU, LD in a shared segment, C11 atomics only;
+ *   never touched by MPI), the owner sums LA's and A's inflight; the budget
+ *   is LU when the store is one node, else the MPI word U for everyone.
+ *   See rma_int.h (PXSI_RMA_L_*) and docs/DESIGN.md, section "Node-local
+ *   claim words".
+ *
  * MEMORY ORDERING: C11 fences carry the same-node protocol; MPI_Win_sync is
  * kept for MPI's semantics but not relied on (under osc rdma/pt2pt it holds
  * no barrier). F1 (owner, release: after copying the bytes in, before
@@ -88,6 +95,21 @@ path_of(const pxsi_rma_t *r, int o)
     return r->peer_base[o] ? PXSI_PATH_SHM : PXSI_PATH_RMA;
 }
 
+/* Does a claim on owner o's objects use the node-local words? (rma_int.h,
+ * PXSI_RMA_L_*; docs/DESIGN.md, section "Node-local claim words") */
+static inline int
+local_words(const pxsi_rma_t *r, int o)
+{
+    return r->lmode != PXSI_RMA_L_NONE && r->peer_lctl[o] != NULL;
+}
+
+/* Does this store use the MPI control words at all? (not in NODE mode) */
+static inline int
+mpi_words(const pxsi_rma_t *r)
+{
+    return r->lmode != PXSI_RMA_L_NODE;
+}
+
 /* ------------------------------------------------------------ claim protocol */
 static int
 unclaim(pxsi_rma_t *r, int o, uint32_t s)
@@ -98,6 +120,10 @@ unclaim(pxsi_rma_t *r, int o, uint32_t s)
      * back; pairs with F4 in reclaim. See docs/DESIGN.md, section "Store:
      * memory ordering". */
     atomic_thread_fence(memory_order_release);
+    if (local_words(r, o)) {
+        atomic_fetch_sub(pxsi_rma_l_a(r, o, s), 1); /* seq_cst: release too */
+        return PXS_OK;
+    }
     PXSI_MPI_CHECK(
         MPI_Fetch_and_op(&m, &ign, MPI_UINT64_T, o, pxsi_rma_w_a(s), MPI_SUM, r->ctl_win), SUBSYS);
     PXSI_MPI_CHECK(MPI_Win_flush(o, r->ctl_win), SUBSYS);
@@ -115,14 +141,30 @@ claim(pxsi_rma_t *r, const pxs_proxy_info_t *pi)
     uint32_t s = pxsi_gen_slot(pi->generation);
     uint64_t gen = pxsi_gen_gen(pi->generation);
     uint64_t one = 1, old = 0, d[3] = {0, 0, 0}, dummy[3] = {0, 0, 0};
-    int mrc = MPI_Fetch_and_op(&one, &old, MPI_UINT64_T, o, pxsi_rma_w_a(s), MPI_SUM, r->ctl_win);
-    if (mrc == MPI_SUCCESS)
-        mrc = MPI_Get_accumulate(dummy, 3, MPI_UINT64_T, d, 3, MPI_UINT64_T, o,
-                                 pxsi_rma_w_d(r, o, s), 3, MPI_UINT64_T, MPI_NO_OP, r->ctl_win);
-    if (mrc == MPI_SUCCESS)
-        mrc = MPI_Win_flush(o, r->ctl_win);
-    if (mrc != MPI_SUCCESS)
-        return pxsi_mpi_err(mrc, SUBSYS, "claim: generation/descriptor atomics");
+    if (local_words(r, o)) {
+        /* same node: the same step on LA/LD with C11 atomics (seq_cst RMW:
+         * acquire of the owner's publication, and one total order with the
+         * owner's kill on this word) */
+        old = atomic_fetch_add(pxsi_rma_l_a(r, o, s), 1);
+        r->stats.claims_local++;
+        if (old >> PXSI_INFLIGHT_BITS == gen) {
+            const _Atomic uint64_t *ld = pxsi_rma_l_d(r, o, s);
+            for (int i = 0; i < 3; i++)
+                d[i] = atomic_load_explicit(&ld[i], memory_order_relaxed);
+        }
+    } else {
+        int mrc =
+            MPI_Fetch_and_op(&one, &old, MPI_UINT64_T, o, pxsi_rma_w_a(s), MPI_SUM, r->ctl_win);
+        if (mrc == MPI_SUCCESS)
+            mrc = MPI_Get_accumulate(dummy, 3, MPI_UINT64_T, d, 3, MPI_UINT64_T, o,
+                                     pxsi_rma_w_d(r, o, s), 3, MPI_UINT64_T, MPI_NO_OP,
+                                     r->ctl_win);
+        if (mrc == MPI_SUCCESS)
+            mrc = MPI_Win_flush(o, r->ctl_win);
+        if (mrc != MPI_SUCCESS)
+            return pxsi_mpi_err(mrc, SUBSYS, "claim: generation/descriptor atomics");
+        r->stats.claims_mpi++;
+    }
     if (old >> PXSI_INFLIGHT_BITS != gen) {
         int rc = unclaim(r, o, s);
         return rc ? rc
@@ -159,6 +201,16 @@ take(pxsi_rma_t *r, const pxs_proxy_info_t *pi)
     int o = (int)pi->owner;
     uint32_t s = pxsi_gen_slot(pi->generation);
     int64_t delta = -1, rem = 0;
+    if (r->lmode == PXSI_RMA_L_NODE) {
+        /* every rank on this node: the budget is LU (node-local only) */
+        rem = (int64_t)atomic_fetch_sub(pxsi_rma_l_u(r, o, s), 1);
+        if (rem <= 0) {
+            (void)unclaim(r, o, s);
+            return pxsi_err(PXS_ERR_STALE, SUBSYS,
+                            "object (rank %d slot %u) used its resolve budget", o, s);
+        }
+        return PXS_OK;
+    }
     int mrc =
         MPI_Fetch_and_op(&delta, &rem, MPI_INT64_T, o, pxsi_rma_w_u(r, o, s), MPI_SUM, r->ctl_win);
     if (mrc == MPI_SUCCESS)
@@ -184,6 +236,35 @@ acquire(pxsi_rma_t *r, const pxs_proxy_info_t *pi)
     return rc ? rc : take(r, pi);
 }
 
+/* The next MPI_Get of a remote read into buf at `done` of len: chunks of
+ * get_chunk; a destination that is not page-aligned first gets a head up to
+ * its next page boundary when the read is >= PXSI_RMA_ALIGN_SPLIT, so the
+ * bulk lands page-aligned (issue 15: osc/rdma over btl vader was measured
+ * 12-28x slower into a page + 16 buffer; docs/DESIGN.md, section "Remote
+ * reads into unaligned buffers"). */
+#define PXSI_RMA_ALIGN_SPLIT ((size_t)64 << 10)
+static size_t
+get_piece(const pxsi_rma_t *r, const unsigned char *buf, size_t done, size_t len)
+{
+    size_t n = len - done < r->chunk ? len - done : r->chunk;
+    if (done == 0 && len >= PXSI_RMA_ALIGN_SPLIT) {
+        size_t head = (size_t)(-(uintptr_t)buf & 4095u);
+        if (head && head < n)
+            n = head;
+    }
+    return n;
+}
+
+/* Number of MPI_Gets get_piece makes for len bytes into buf. */
+static size_t
+get_pieces(const pxsi_rma_t *r, const unsigned char *buf, size_t len)
+{
+    size_t k = 0;
+    for (size_t done = 0; done < len; k++)
+        done += get_piece(r, buf, done, len);
+    return k;
+}
+
 static int
 fetch(pxsi_rma_t *r, int o, uint64_t off, void *buf, size_t len, int path)
 {
@@ -193,7 +274,7 @@ fetch(pxsi_rma_t *r, int o, uint64_t off, void *buf, size_t len, int path)
          * gen; pairs with F1 in put. MPI_Win_sync stays for MPI's own
          * semantics but is not relied on (osc rdma/pt2pt: no barrier). */
         atomic_thread_fence(memory_order_acquire);
-        if (r->sync_win != MPI_WIN_NULL)
+        if (r->sync_win != MPI_WIN_NULL && !local_words(r, o))
             PXSI_MPI_CHECK(MPI_Win_sync(r->sync_win), SUBSYS);
         pxsi_copy_pieces(buf, r->peer_base[o] + off, len, r->piece);
         if (path == PXSI_PATH_SHM)
@@ -204,7 +285,7 @@ fetch(pxsi_rma_t *r, int o, uint64_t off, void *buf, size_t len, int path)
     }
     unsigned char *b = buf;
     for (size_t done = 0; done < len;) {
-        size_t n = len - done < r->chunk ? len - done : r->chunk;
+        size_t n = get_piece(r, b, done, len);
         PXSI_MPI_CHECK(MPI_Get(b + done, (int)n, MPI_BYTE, o, (MPI_Aint)(off + done), (int)n,
                                MPI_BYTE, r->data_win),
                        SUBSYS);
@@ -222,9 +303,12 @@ static int
 kill_slot(pxsi_rma_t *r, uint32_t s)
 {
     uint64_t g = GEN_ONE, ign;
-    PXSI_MPI_CHECK(
-        MPI_Fetch_and_op(&g, &ign, MPI_UINT64_T, r->rank, pxsi_rma_w_a(s), MPI_SUM, r->ctl_win),
-        SUBSYS);
+    if (mpi_words(r))
+        PXSI_MPI_CHECK(MPI_Fetch_and_op(&g, &ign, MPI_UINT64_T, r->rank, pxsi_rma_w_a(s), MPI_SUM,
+                                        r->ctl_win),
+                       SUBSYS);
+    if (local_words(r, r->rank))
+        atomic_fetch_add(pxsi_rma_l_a(r, r->rank, s), GEN_ONE); /* kill on LA (seq_cst) */
     r->slots[s].gen++;
     r->slots[s].state = PXSI_SLOT_DYING;
     r->ndying++;
@@ -238,11 +322,20 @@ reclaim(pxsi_rma_t *r)
     if (!r->al.nlive || !n)
         return PXS_OK;
     int64_t *u = (int64_t *)r->snap;
-    PXSI_MPI_CHECK(MPI_Get_accumulate(r->snap + r->nslots, (int)n, MPI_INT64_T, u, (int)n,
-                                      MPI_INT64_T, r->rank, pxsi_rma_w_u(r, r->rank, 0), (int)n,
-                                      MPI_INT64_T, MPI_NO_OP, r->ctl_win),
-                   SUBSYS);
-    PXSI_MPI_CHECK(MPI_Win_flush(r->rank, r->ctl_win), SUBSYS);
+    int mpi = mpi_words(r), loc = local_words(r, r->rank);
+    if (mpi) {
+        PXSI_MPI_CHECK(MPI_Get_accumulate(r->snap + r->nslots, (int)n, MPI_INT64_T, u, (int)n,
+                                          MPI_INT64_T, r->rank, pxsi_rma_w_u(r, r->rank, 0),
+                                          (int)n, MPI_INT64_T, MPI_NO_OP, r->ctl_win),
+                       SUBSYS);
+        PXSI_MPI_CHECK(MPI_Win_flush(r->rank, r->ctl_win), SUBSYS);
+    } else {
+        /* NODE: the budget is LU */
+        for (uint32_t s = 0; s < n; s++)
+            u[s] = r->slots[s].state == PXSI_SLOT_LIVE
+                       ? (int64_t)atomic_load(pxsi_rma_l_u(r, r->rank, s))
+                       : 1;
+    }
     int kills = 0;
     for (uint32_t s = 0; s < n; s++) {
         if (r->slots[s].state == PXSI_SLOT_LIVE && (u[s] <= 0 || r->slots[s].evict)) {
@@ -252,20 +345,29 @@ reclaim(pxsi_rma_t *r)
             kills++;
         }
     }
-    if (kills)
+    if (kills && mpi)
         PXSI_MPI_CHECK(MPI_Win_flush(r->rank, r->ctl_win), SUBSYS);
     if (!r->ndying)
         return PXS_OK;
-    PXSI_MPI_CHECK(MPI_Get_accumulate(r->snap + r->nslots, (int)n, MPI_UINT64_T, r->snap, (int)n,
-                                      MPI_UINT64_T, r->rank, pxsi_rma_w_a(0), (int)n, MPI_UINT64_T,
-                                      MPI_NO_OP, r->ctl_win),
-                   SUBSYS);
-    PXSI_MPI_CHECK(MPI_Win_flush(r->rank, r->ctl_win), SUBSYS);
+    if (mpi) {
+        PXSI_MPI_CHECK(MPI_Get_accumulate(r->snap + r->nslots, (int)n, MPI_UINT64_T, r->snap,
+                                          (int)n, MPI_UINT64_T, r->rank, pxsi_rma_w_a(0), (int)n,
+                                          MPI_UINT64_T, MPI_NO_OP, r->ctl_win),
+                       SUBSYS);
+        PXSI_MPI_CHECK(MPI_Win_flush(r->rank, r->ctl_win), SUBSYS);
+    }
     /* F4 (acquire): a block is reused (the next put writes into it) only
      * after we saw inflight 0, i.e. after every reader's F3 + unclaim */
     atomic_thread_fence(memory_order_acquire);
     for (uint32_t s = 0; s < n; s++) {
-        if (r->slots[s].state == PXSI_SLOT_DYING && (r->snap[s] & PXSI_INFLIGHT_MASK) == 0) {
+        if (r->slots[s].state != PXSI_SLOT_DYING)
+            continue;
+        /* in flight: the remote claims (A) plus the same-node ones (LA),
+         * each read after this slot's kill on that word */
+        uint64_t inflight = mpi ? (r->snap[s] & PXSI_INFLIGHT_MASK) : 0;
+        if (loc)
+            inflight += atomic_load(pxsi_rma_l_a(r, r->rank, s)) & PXSI_INFLIGHT_MASK;
+        if (inflight == 0) {
             r->ndying--;
             r->stats.reclaimed++;
             /* freed or retired; may lower hwm: n stays valid */
@@ -326,11 +428,27 @@ rma_put(void *st, const void *data, size_t len, const pxs_put_opts_t *o, double 
      * gen are published (pairs with F2 in fetch/view); MPI_Win_sync alone
      * is no barrier under osc rdma/pt2pt */
     atomic_thread_fence(memory_order_release);
-    if (r->sync_win != MPI_WIN_NULL)
-        mrc = MPI_Win_sync(r->sync_win); /* release: bytes before the descriptor */
     uint64_t d[3] = {off, (uint64_t)len, (uint64_t)crc | ((uint64_t)flags << 32)};
     int64_t u = pxsi_conn_put_budget(o), ign_i;
     uint64_t g = GEN_ONE, ign_u;
+    int loc = local_words(r, r->rank);
+    if (loc) {
+        /* node-local words: LD (and LU when NODE) before LA's gen (the
+         * seq_cst RMW below releases them) */
+        _Atomic uint64_t *ld = pxsi_rma_l_d(r, r->rank, s);
+        for (int i = 0; i < 3; i++)
+            atomic_store_explicit(&ld[i], d[i], memory_order_relaxed);
+        if (r->lmode == PXSI_RMA_L_NODE)
+            atomic_store_explicit(pxsi_rma_l_u(r, r->rank, s), (uint64_t)u, memory_order_relaxed);
+    }
+    if (r->lmode == PXSI_RMA_L_NODE) {
+        /* every reader is on this node: no MPI call at all */
+        atomic_fetch_add(pxsi_rma_l_a(r, r->rank, s), GEN_ONE);
+        pxsi_conn_publish(&r->slots[s], s, off, len, flags, crc, o, out);
+        return PXS_OK;
+    }
+    if (r->sync_win != MPI_WIN_NULL)
+        mrc = MPI_Win_sync(r->sync_win); /* release: bytes before the descriptor */
     if (mrc == MPI_SUCCESS)
         mrc = MPI_Accumulate(d, 3, MPI_UINT64_T, r->rank, pxsi_rma_w_d(r, r->rank, s), 3,
                              MPI_UINT64_T, MPI_REPLACE, r->ctl_win);
@@ -342,6 +460,10 @@ rma_put(void *st, const void *data, size_t len, const pxs_put_opts_t *o, double 
     int gen_issued = 0;
     if (mrc == MPI_SUCCESS) {
         gen_issued = 1;
+        /* MIXED: LA's gen first (same-node readers), then A's (remote ones);
+         * U, the one budget word, was published above */
+        if (loc)
+            atomic_fetch_add(pxsi_rma_l_a(r, r->rank, s), GEN_ONE);
         mrc = MPI_Fetch_and_op(&g, &ign_u, MPI_UINT64_T, r->rank, pxsi_rma_w_a(s), MPI_SUM,
                                r->ctl_win);
     }
@@ -474,7 +596,7 @@ rma_resolve_start(void *st, const pxs_proxy_info_t *pi, void *buf, size_t cap,
     if (rc)
         return rc;
     size_t len = (size_t)pi->size;
-    size_t nreq = (len + r->chunk - 1) / r->chunk;
+    size_t nreq = get_pieces(r, buf, len);
     rma_req_t *c = malloc(sizeof *c + nreq * sizeof c->mpi[0]);
     if (!c) {
         (void)unclaim(r, o, s);
@@ -485,7 +607,7 @@ rma_resolve_start(void *st, const pxs_proxy_info_t *pi, void *buf, size_t cap,
     c->nmpi = 0;
     unsigned char *b = buf;
     for (size_t done = 0; done < len;) {
-        size_t n = len - done < r->chunk ? len - done : r->chunk;
+        size_t n = get_piece(r, b, done, len);
         int mrc = MPI_Rget(b + done, (int)n, MPI_BYTE, o, (MPI_Aint)(pi->offset + done), (int)n,
                            MPI_BYTE, r->data_win, &c->mpi[c->nmpi]);
         if (mrc != MPI_SUCCESS) {
@@ -534,7 +656,7 @@ rma_view(void *st, const pxs_proxy_info_t *pi, pxs_view_t *v)
     int path = path_of(r, o);
     if (path == PXSI_PATH_RMA) {
         /* another node (or shm off): a private copy, freed by release */
-        void *b = malloc(pi->size ? (size_t)pi->size : 1);
+        void *b = pxsi_alloc_pages((size_t)pi->size);
         if (!b)
             return pxsi_err(PXS_ERR_NOMEM, SUBSYS, "view copy of %llu bytes",
                             (unsigned long long)pi->size);
@@ -556,7 +678,7 @@ rma_view(void *st, const pxs_proxy_info_t *pi, pxs_view_t *v)
     if (rc)
         return rc;
     atomic_thread_fence(memory_order_acquire); /* F2, as in fetch */
-    if (r->sync_win != MPI_WIN_NULL)
+    if (r->sync_win != MPI_WIN_NULL && !local_words(r, o))
         (void)MPI_Win_sync(r->sync_win);
     const unsigned char *p = r->peer_base[o] + pi->offset;
     if ((rc = pxsi_conn_crc_check(SUBSYS, pi, p)) != PXS_OK) {
@@ -613,7 +735,8 @@ rma_evict(void *st, const pxs_proxy_info_t *pi)
         return rc;
     rc = kill_slot(r, s);
     if (rc == PXS_OK) {
-        PXSI_MPI_CHECK(MPI_Win_flush(r->rank, r->ctl_win), SUBSYS);
+        if (mpi_words(r))
+            PXSI_MPI_CHECK(MPI_Win_flush(r->rank, r->ctl_win), SUBSYS);
         rc = reclaim(r);
     }
     return rc;
@@ -675,16 +798,23 @@ rma_set_gen(void *st, uint32_t s, uint64_t gen)
         if (r->al.free_stack[i] != s)
             continue;
         uint64_t delta = (gen - r->slots[s].gen) << PXSI_INFLIGHT_BITS, ign;
-        PXSI_MPI_CHECK(MPI_Fetch_and_op(&delta, &ign, MPI_UINT64_T, r->rank, pxsi_rma_w_a(s),
-                                        MPI_SUM, r->ctl_win),
-                       SUBSYS);
-        PXSI_MPI_CHECK(MPI_Win_flush(r->rank, r->ctl_win), SUBSYS);
+        if (mpi_words(r)) {
+            PXSI_MPI_CHECK(MPI_Fetch_and_op(&delta, &ign, MPI_UINT64_T, r->rank, pxsi_rma_w_a(s),
+                                            MPI_SUM, r->ctl_win),
+                           SUBSYS);
+            PXSI_MPI_CHECK(MPI_Win_flush(r->rank, r->ctl_win), SUBSYS);
+        }
+        if (local_words(r, r->rank))
+            atomic_fetch_add(pxsi_rma_l_a(r, r->rank, s), delta);
         r->slots[s].gen = gen;
         return PXS_OK;
     }
     return pxsi_err(PXS_ERR_INVALID, SUBSYS, "test_set_gen: slot %u is in use", s);
 }
 
+/* Adds n claims to every claim word of slot s this store uses (A and/or LA),
+ * so a resolver on any path sees them and the owner's sum stays 0 after the
+ * matching -n. */
 static int
 rma_add_claims(void *st, uint32_t s, int64_t n)
 {
@@ -692,19 +822,28 @@ rma_add_claims(void *st, uint32_t s, int64_t n)
     uint64_t zero = 0, old = 0, ign;
     if (s >= r->nslots)
         return pxsi_err(PXS_ERR_INVALID, SUBSYS, "test_add_claims: slot %u beyond the table", s);
-    PXSI_MPI_CHECK(MPI_Fetch_and_op(&zero, &old, MPI_UINT64_T, r->rank, pxsi_rma_w_a(s), MPI_NO_OP,
-                                    r->ctl_win),
-                   SUBSYS);
-    PXSI_MPI_CHECK(MPI_Win_flush(r->rank, r->ctl_win), SUBSYS);
-    int64_t now = (int64_t)(old & PXSI_INFLIGHT_MASK);
-    if (now + n < 0 || now + n > (int64_t)PXSI_INFLIGHT_MASK)
+    int mpi = mpi_words(r), loc = local_words(r, r->rank);
+    if (mpi) {
+        PXSI_MPI_CHECK(MPI_Fetch_and_op(&zero, &old, MPI_UINT64_T, r->rank, pxsi_rma_w_a(s),
+                                        MPI_NO_OP, r->ctl_win),
+                       SUBSYS);
+        PXSI_MPI_CHECK(MPI_Win_flush(r->rank, r->ctl_win), SUBSYS);
+    }
+    uint64_t lold = loc ? atomic_load(pxsi_rma_l_a(r, r->rank, s)) : 0;
+    int64_t now = (int64_t)(old & PXSI_INFLIGHT_MASK), lnow = (int64_t)(lold & PXSI_INFLIGHT_MASK);
+    if ((mpi && (now + n < 0 || now + n > (int64_t)PXSI_INFLIGHT_MASK)) ||
+        (loc && (lnow + n < 0 || lnow + n > (int64_t)PXSI_INFLIGHT_MASK)))
         return pxsi_err(PXS_ERR_INVALID, SUBSYS, "test_add_claims: %lld + %lld out of range",
-                        (long long)now, (long long)n);
+                        (long long)(mpi ? now : lnow), (long long)n);
     uint64_t d = (uint64_t)n;
-    PXSI_MPI_CHECK(
-        MPI_Fetch_and_op(&d, &ign, MPI_UINT64_T, r->rank, pxsi_rma_w_a(s), MPI_SUM, r->ctl_win),
-        SUBSYS);
-    PXSI_MPI_CHECK(MPI_Win_flush(r->rank, r->ctl_win), SUBSYS);
+    if (mpi) {
+        PXSI_MPI_CHECK(MPI_Fetch_and_op(&d, &ign, MPI_UINT64_T, r->rank, pxsi_rma_w_a(s), MPI_SUM,
+                                        r->ctl_win),
+                       SUBSYS);
+        PXSI_MPI_CHECK(MPI_Win_flush(r->rank, r->ctl_win), SUBSYS);
+    }
+    if (loc)
+        atomic_fetch_add(pxsi_rma_l_a(r, r->rank, s), d);
     return PXS_OK;
 }
 #endif

@@ -32,6 +32,19 @@ enum {
     PXSI_RMA_MODE_POSIX_SHM
 };
 
+/* Node-local control words (docs/DESIGN.md, section "Node-local claim
+ * words"): a POSIX segment per rank, mapped read-write by same-node peers,
+ * with the same layout as ctl_win (LA[s], LU[n+s], LD[2n+3s..]) but touched
+ * only with C11 atomics, never by MPI.
+ *   NONE   no segment (shm off, plain arena, or the segment failed): every
+ *          claim goes through the MPI words, as before.
+ *   MIXED  the communicator spans nodes: same-node claims use LA (the owner
+ *          sums LA's and A's inflight), the budget stays in the MPI word U
+ *          for everyone (one budget word, so no split), LD mirrors D.
+ *   NODE   every rank is on this node: every word is node-local (LA, LU,
+ *          LD); the MPI control words are never touched after create. */
+enum { PXSI_RMA_L_NONE = 0, PXSI_RMA_L_MIXED, PXSI_RMA_L_NODE };
+
 /* One rank's RMA store. Every handle field starts NULL / MPI_*_NULL, so the
  * one cleanup (pxsi_rma_free_all) handles any partial state of create. */
 typedef struct pxsi_rma {
@@ -53,6 +66,13 @@ typedef struct pxsi_rma {
     void **maps;
     size_t *map_len;
     int nmaps;
+    /* node-local control words: [comm rank] base of that rank's segment
+     * (NULL: not on this node or lmode NONE); lmaps/lmap_len by node rank */
+    int lmode;
+    _Atomic uint64_t **peer_lctl;
+    void **lmaps;
+    size_t *lmap_len;
+    int nlmaps;
     pxsi_arena_t al;
     pxsi_conn_slot_t *slots; /* mirror of A's gen and D (only the owner writes) */
     uint32_t ndying;
@@ -76,6 +96,23 @@ static inline MPI_Aint
 pxsi_rma_w_d(const pxsi_rma_t *r, int o, uint32_t s)
 {
     return 2 * (MPI_Aint)r->peer_nslots[o] + 3 * (MPI_Aint)s;
+}
+
+/* Node-local words of owner o's slot s (only when r->peer_lctl[o]). */
+static inline _Atomic uint64_t *
+pxsi_rma_l_a(const pxsi_rma_t *r, int o, uint32_t s)
+{
+    return r->peer_lctl[o] + s;
+}
+static inline _Atomic uint64_t *
+pxsi_rma_l_u(const pxsi_rma_t *r, int o, uint32_t s)
+{
+    return r->peer_lctl[o] + r->peer_nslots[o] + s;
+}
+static inline _Atomic uint64_t *
+pxsi_rma_l_d(const pxsi_rma_t *r, int o, uint32_t s)
+{
+    return r->peer_lctl[o] + 2 * (size_t)r->peer_nslots[o] + 3 * (size_t)s;
 }
 
 /* rma_windows.c. Collective create over comm (the ops table's create):

@@ -52,38 +52,50 @@
 
 /* ------------------------------------------------------------ POSIX segments
  */
+static void
+seg_unmap(void ***maps, size_t **lens, int *n, int keep)
+{
+    for (int i = 0; i < *n; i++)
+        if ((*maps)[i] && (*maps)[i] != MAP_FAILED && i != keep)
+            munmap((*maps)[i], (*lens)[i]);
+    free(*maps);
+    free(*lens);
+    *maps = NULL;
+    *lens = NULL;
+    *n = 0;
+}
+
 /* keep_own: leave this rank's own segment mapped (a window that could not
  * be freed still covers it). */
 static void
 posix_teardown(pxsi_rma_t *r, int keep_own)
 {
-    for (int i = 0; i < r->nmaps; i++)
-        if (r->maps[i] && r->maps[i] != MAP_FAILED && !(keep_own && i == r->nrank))
-            munmap(r->maps[i], r->map_len[i]);
-    free(r->maps);
-    free(r->map_len);
-    r->maps = NULL;
-    r->map_len = NULL;
-    r->nmaps = 0;
+    seg_unmap(&r->maps, &r->map_len, &r->nmaps, keep_own ? r->nrank : -1);
 }
 
-/* Own POSIX segment per rank, mapped by same-node peers. Collective over
- * comm; every step agreed. On success r->arena and r->maps[] are set. */
+/* One POSIX segment per rank of the node ("/pxs.<leader pid>.<nonce>.<tag><node
+ * rank>"), bytes[q] long for node rank q, mapped by every same-node peer
+ * (read-only, or read-write when peer_rw), unlinked once everyone mapped it
+ * (nothing leaks, even if a process dies later). Collective over comm;
+ * every step agreed. On success (*maps)[nrank] is our own segment, zero
+ * filled. */
 static int
-posix_setup(pxsi_rma_t *r)
+seg_setup(pxsi_rma_t *r, const char *tag, const uint64_t *bytes, int peer_rw, void ***maps,
+          size_t **lens, int *nmaps)
 {
     long leader = (long)getpid();
     int rc = pxsi_agree(r->comm, pxsi_mpi_err(MPI_Bcast(&leader, 1, MPI_LONG, 0, r->node), SUBSYS,
                                               "MPI_Bcast (segment names)"));
     if (rc)
         return rc;
-    r->maps = calloc((size_t)r->nsize, sizeof *r->maps);
-    r->map_len = calloc((size_t)r->nsize, sizeof *r->map_len);
-    r->nmaps = r->maps && r->map_len ? r->nsize : 0;
-    if (!r->nmaps)
+    *maps = calloc((size_t)r->nsize, sizeof **maps);
+    *lens = calloc((size_t)r->nsize, sizeof **lens);
+    *nmaps = *maps && *lens ? r->nsize : 0;
+    if (!*nmaps)
         rc = pxsi_err(PXS_ERR_NOMEM, SUBSYS, "posix shm tables");
     char name[96];
-    snprintf(name, sizeof name, "/pxs.%ld.%016llx.%d", leader, (unsigned long long)r->nonce,
+    uint64_t own = bytes[r->nrank];
+    snprintf(name, sizeof name, "/pxs.%ld.%016llx.%s%d", leader, (unsigned long long)r->nonce, tag,
              r->nrank);
     int created = 0;
     if (rc == PXS_OK) {
@@ -96,20 +108,20 @@ posix_setup(pxsi_rma_t *r)
              * /dev/shm filled later by someone else would SIGBUS on a put;
              * this way a lack of space is an agreed PXS_ERR_NOMEM here */
             int fe = 0;
-            if (ftruncate(fd, (off_t)r->cap) != 0) {
+            if (ftruncate(fd, (off_t)own) != 0) {
                 rc = pxsi_err(PXS_ERR_NOMEM, SUBSYS, "ftruncate(%s, %llu) failed", name,
-                              (unsigned long long)r->cap);
-            } else if ((fe = posix_fallocate(fd, 0, (off_t)r->cap)) != 0 && fe != EINVAL &&
+                              (unsigned long long)own);
+            } else if ((fe = posix_fallocate(fd, 0, (off_t)own)) != 0 && fe != EINVAL &&
                        fe != EOPNOTSUPP) {
                 rc = pxsi_err(PXS_ERR_NOMEM, SUBSYS, "posix_fallocate(%s, %llu): %s", name,
-                              (unsigned long long)r->cap, strerror(fe));
+                              (unsigned long long)own, strerror(fe));
             } else {
-                void *p = mmap(NULL, (size_t)r->cap, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+                void *p = mmap(NULL, (size_t)own, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
                 if (p == MAP_FAILED) {
                     rc = pxsi_err(PXS_ERR_NOMEM, SUBSYS, "mmap of own segment failed");
                 } else {
-                    r->maps[r->nrank] = p;
-                    r->map_len[r->nrank] = (size_t)r->cap;
+                    (*maps)[r->nrank] = p;
+                    (*lens)[r->nrank] = (size_t)own;
                 }
             }
             close(fd);
@@ -120,21 +132,22 @@ posix_setup(pxsi_rma_t *r)
         if (q == r->nrank)
             continue;
         char pn[96];
-        snprintf(pn, sizeof pn, "/pxs.%ld.%016llx.%d", leader, (unsigned long long)r->nonce, q);
-        int cr = r->node_to_comm[q];
-        int fd = shm_open(pn, O_RDONLY, 0);
+        snprintf(pn, sizeof pn, "/pxs.%ld.%016llx.%s%d", leader, (unsigned long long)r->nonce, tag,
+                 q);
+        int fd = shm_open(pn, peer_rw ? O_RDWR : O_RDONLY, 0);
         if (fd < 0) {
             rc = pxsi_err(PXS_ERR_NOMEM, SUBSYS, "shm_open(%s) of a peer failed", pn);
             break;
         }
-        void *p = mmap(NULL, (size_t)r->peer_cap[cr], PROT_READ, MAP_SHARED, fd, 0);
+        void *p = mmap(NULL, (size_t)bytes[q], peer_rw ? PROT_READ | PROT_WRITE : PROT_READ,
+                       MAP_SHARED, fd, 0);
         close(fd);
         if (p == MAP_FAILED) {
             rc = pxsi_err(PXS_ERR_NOMEM, SUBSYS, "mmap of a peer's segment failed");
             break;
         }
-        r->maps[q] = p;
-        r->map_len[q] = (size_t)r->peer_cap[cr];
+        (*maps)[q] = p;
+        (*lens)[q] = (size_t)bytes[q];
     }
     rc = pxsi_agree(r->comm, rc);
     /* every peer has mapped (or failed): the name is not needed any more */
@@ -142,11 +155,68 @@ posix_setup(pxsi_rma_t *r)
     if (created)
         shm_unlink(name);
     rc = pxsi_agree(r->comm, rc ? rc : pxsi_mpi_err(brc, SUBSYS, "MPI_Barrier"));
+    if (rc)
+        seg_unmap(maps, lens, nmaps, -1);
+    return rc;
+}
+
+/* Own POSIX arena segment per rank, mapped read-only by same-node peers.
+ * Collective over comm; every step agreed. On success r->arena and r->maps[]
+ * are set. */
+static int
+posix_setup(pxsi_rma_t *r)
+{
+    uint64_t *bytes = calloc((size_t)r->nsize, sizeof *bytes);
+    int rc = pxsi_agree(r->comm, bytes ? PXS_OK : pxsi_err(PXS_ERR_NOMEM, SUBSYS, "segment sizes"));
     if (rc) {
-        posix_teardown(r, 0);
+        free(bytes);
         return rc;
     }
+    for (int q = 0; q < r->nsize; q++)
+        bytes[q] = r->peer_cap[r->node_to_comm[q]];
+    rc = seg_setup(r, "", bytes, 0, &r->maps, &r->map_len, &r->nmaps);
+    free(bytes);
+    if (rc)
+        return rc;
     r->arena = r->maps[r->nrank];
+    return PXS_OK;
+}
+
+/* Node-local control words (rma_int.h, PXSI_RMA_L_*): one read-write segment
+ * per rank of 5 words per slot. Any failure leaves lmode NONE on every rank
+ * (the MPI words carry every claim, as before): agreed. */
+static int
+rma_create_local_ctl(pxsi_rma_t *r)
+{
+    r->lmode = PXSI_RMA_L_NONE;
+    if (!r->shm_on || r->mode == PXSI_RMA_MODE_PLAIN || r->mode == PXSI_RMA_MODE_NONE)
+        return PXS_OK;
+    uint64_t *bytes = calloc((size_t)r->nsize, sizeof *bytes);
+    r->peer_lctl = calloc((size_t)r->size, sizeof *r->peer_lctl);
+    int rc = bytes && r->peer_lctl ? PXS_OK
+                                   : pxsi_err(PXS_ERR_NOMEM, SUBSYS, "node-local word tables");
+#ifdef PXS_TEST_HOOKS
+    /* test hook: PXS_TEST_LOCAL_CTL_FAIL=<rank> refuses the segment on that
+     * rank; every rank must then fall back to the MPI words */
+    const char *tf = getenv("PXS_TEST_LOCAL_CTL_FAIL");
+    if (rc == PXS_OK && tf && atoi(tf) == r->rank)
+        rc = pxsi_err(PXS_ERR_NOMEM, SUBSYS, "node-local words refused (test hook)");
+#endif
+    rc = pxsi_agree(r->comm, rc);
+    if (rc == PXS_OK) {
+        for (int q = 0; q < r->nsize; q++)
+            bytes[q] = 5 * (uint64_t)r->peer_nslots[r->node_to_comm[q]] * sizeof(uint64_t);
+        rc = seg_setup(r, "c", bytes, 1, &r->lmaps, &r->lmap_len, &r->nlmaps);
+    }
+    free(bytes);
+    if (rc) {
+        PXSI_DEBUG(SUBSYS, "node-local claim words refused (%s): MPI atomics for every claim",
+                   pxs_last_error_detail());
+        return PXS_OK;
+    }
+    for (int q = 0; q < r->nsize; q++)
+        r->peer_lctl[r->node_to_comm[q]] = r->lmaps[q];
+    r->lmode = r->nsize == r->size ? PXSI_RMA_L_NODE : PXSI_RMA_L_MIXED;
     return PXS_OK;
 }
 
@@ -169,6 +239,8 @@ pxsi_rma_free_all(pxsi_rma_t *r)
         MPI_Win_free(&r->shm_win);
     }
     posix_teardown(r, 0);
+    seg_unmap(&r->lmaps, &r->lmap_len, &r->nlmaps, -1);
+    free(r->peer_lctl);
     if (r->node != MPI_COMM_NULL)
         MPI_Comm_free(&r->node);
     pxsi_arena_fini(&r->al);
@@ -540,6 +612,8 @@ pxsi_rma_create(MPI_Comm comm, const pxs_store_opts_t *o, uint64_t nonce, void *
         goto fail;
     if ((rc = rma_create_control(r)) != PXS_OK)
         goto fail;
+    if ((rc = rma_create_local_ctl(r)) != PXS_OK)
+        goto fail;
     if ((rc = rma_lock_epochs(r)) != PXS_OK)
         goto fail;
     if ((rc = rma_map_peers(r)) != PXS_OK)
@@ -552,10 +626,13 @@ pxsi_rma_create(MPI_Comm comm, const pxs_store_opts_t *o, uint64_t nonce, void *
         char osc[200];
         pxsi_win_osc(r->data_win, osc, sizeof osc);
         PXSI_DEBUG(SUBSYS,
-                   "store %016llx: arena %llu B, %u slots, mode %s, shm %d, %d rank(s) on this "
-                   "node of %d, chunk %zu, %s",
+                   "store %016llx: arena %llu B, %u slots, mode %s, shm %d, claim words %s, "
+                   "%d rank(s) on this node of %d, chunk %zu, %s",
                    (unsigned long long)nonce, (unsigned long long)r->cap, r->nslots,
-                   mode_name(r->mode), r->shm_on, r->nsize, r->size, r->chunk, osc);
+                   mode_name(r->mode), r->shm_on,
+                   r->lmode == PXSI_RMA_L_NODE    ? "node-local"
+                   : r->lmode == PXSI_RMA_L_MIXED ? "node-local + MPI"
+                                                  : "MPI", r->nsize, r->size, r->chunk, osc);
     }
     *out = r;
     return PXS_OK;

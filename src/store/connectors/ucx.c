@@ -618,7 +618,7 @@ ucx_view(void *st, const pxs_proxy_info_t *pi, pxs_view_t *v)
     ucx_t *u = st;
     int o = (int)pi->owner;
     if (path_of(u, o) == PXSI_PATH_RMA) {
-        void *b = malloc(pi->size ? (size_t)pi->size : 1);
+        void *b = pxsi_alloc_pages((size_t)pi->size);
         if (!b)
             return pxsi_err(PXS_ERR_NOMEM, SUBSYS, "view copy of %llu bytes",
                             (unsigned long long)pi->size);
