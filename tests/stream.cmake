@@ -2,6 +2,7 @@
 # Time budget: the whole set runs in well under 4 minutes on 2 cores.
 
 pxs_add_unit_test(NAME stream.local SOURCES ${CMAKE_CURRENT_LIST_DIR}/unit/test_stream_local.c)
+pxs_add_unit_test(NAME inline.local SOURCES ${CMAKE_CURRENT_LIST_DIR}/unit/test_inline.c)
 
 pxs_add_mpi_test(NAME stream.multi NP 4
   SOURCES ${CMAKE_CURRENT_LIST_DIR}/mpi/test_stream_multi.c

@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "proxystream/stats.h"
+#include "pubsub/inline.h"
 #include "store/connectors/hdf5_int.h"
 #include "store/registry.h"
 #include "store/store_int.h"
@@ -1112,6 +1113,8 @@ int
 pxs_store_resolve(pxs_store_t *s, const pxs_proxy_t *proxy, void *buf, size_t cap,
                   size_t *len_out)
 {
+    if (pxsi_inline_is(proxy)) /* docs/DESIGN.md, "Inline chunks" */
+        return pxsi_inline_resolve(proxy, buf, cap, len_out);
     s = route(s, proxy);
     GUARDED(s, "resolve", store_resolve(s, proxy, buf, cap, len_out));
 }
@@ -1120,6 +1123,8 @@ int
 pxs_store_resolve_alloc(pxs_store_t *s, const pxs_proxy_t *proxy, void **buf_out,
                         size_t *len_out)
 {
+    if (pxsi_inline_is(proxy))
+        return pxsi_inline_resolve_alloc(proxy, buf_out, len_out);
     s = route(s, proxy);
     GUARDED(s, "resolve_alloc", store_resolve_alloc(s, proxy, buf_out, len_out));
 }
@@ -1127,6 +1132,8 @@ pxs_store_resolve_alloc(pxs_store_t *s, const pxs_proxy_t *proxy, void **buf_out
 int
 pxs_store_view(pxs_store_t *s, const pxs_proxy_t *proxy, pxs_view_t *view_out)
 {
+    if (pxsi_inline_is(proxy))
+        return pxsi_inline_view(proxy, view_out);
     s = route(s, proxy);
     GUARDED(s, "view", store_view(s, proxy, view_out));
 }
@@ -1134,6 +1141,8 @@ pxs_store_view(pxs_store_t *s, const pxs_proxy_t *proxy, pxs_view_t *view_out)
 int
 pxs_store_release(pxs_store_t *s, pxs_view_t *view)
 {
+    if (pxsi_inline_is_view(view))
+        return pxsi_inline_release(view);
     if (store_ok(s) && s->spill && view && view->internal_[3] == s->spill)
         s = s->spill;
     for (int i = 0; store_ok(s) && view && i < s->nalt; i++)
@@ -1148,6 +1157,10 @@ int
 pxs_store_resolve_start(pxs_store_t *s, const pxs_proxy_t *proxy, void *buf, size_t cap,
                         pxs_request_t **req_out)
 {
+    if (pxsi_inline_is(proxy))
+        return pxsi_err(PXS_ERR_NOTSUP, SUBSYS,
+                        "resolve_start: an inline proxy (payload held by this process) has "
+                        "nothing to wait for: use pxs_store_resolve or pxs_store_view");
     s = route(s, proxy);
     GUARDED(s, "resolve_start", store_resolve_start(s, proxy, buf, cap, req_out));
 }
@@ -1175,6 +1188,8 @@ pxs_store_resolve_wait(pxs_request_t *r, size_t *len_out)
 int
 pxs_store_evict(pxs_store_t *s, const pxs_proxy_t *proxy)
 {
+    if (pxsi_inline_is(proxy))
+        return pxsi_inline_drop(proxy);
     s = route(s, proxy);
     GUARDED(s, "evict", store_evict(s, proxy));
 }
@@ -1182,6 +1197,8 @@ pxs_store_evict(pxs_store_t *s, const pxs_proxy_t *proxy)
 int
 pxs_store_drop(pxs_store_t *s, const pxs_proxy_t *proxy)
 {
+    if (pxsi_inline_is(proxy))
+        return pxsi_inline_drop(proxy);
     s = route(s, proxy);
     GUARDED(s, "drop", store_drop(s, proxy));
 }
