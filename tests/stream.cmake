@@ -75,3 +75,16 @@ pxs_add_mpi_test(NAME stream.end NP 3
 pxs_add_mpi_test(NAME stream.fanout NP 4
   SOURCES ${CMAKE_CURRENT_LIST_DIR}/mpi/test_stream_fanout.c
   OSC sm rdma TIMEOUT 120)
+
+# Inline chunks (docs/DESIGN.md, "Inline chunks"): sizes around inline_max
+# interleaved with stored chunks, forwarded through a dispatcher to a group,
+# group delivery, END, STALE for proxies outside their event. Also with the
+# shared mailbox protocol (no sole writer) and with a 16-slot ring, where the
+# credits held for whole runs and the wrap are exercised.
+pxs_add_mpi_test(NAME stream.inline NP 4
+  SOURCES ${CMAKE_CURRENT_LIST_DIR}/mpi/test_stream_inline.c
+  OSC sm rdma ucx TWO_NODE pt2pt TIMEOUT 180)
+pxs_add_mpi_test(NAME stream.inline.nosole NP 4 EXE mpitest_stream_inline
+  ENV PXS_MAILBOX_SOLE=0 OSC sm TIMEOUT 180)
+pxs_add_mpi_test(NAME stream.inline.slots16 NP 4 EXE mpitest_stream_inline
+  ENV PXS_MAILBOX_SLOTS=16 PXS_BATCH=4 OSC sm rdma TIMEOUT 180)
