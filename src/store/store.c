@@ -932,6 +932,42 @@ store_resolve_start(pxs_store_t *s, const pxs_proxy_t *proxy, void *buf, size_t 
     return PXS_OK;
 }
 
+/* An inline proxy (docs/DESIGN.md, "Inline chunks"): the payload is in this
+ * process, so the request is done at start; a proxy the table refuses fails
+ * here, as pxs_store_resolve would. */
+static int
+store_inline_start(pxs_store_t *s, const pxs_proxy_t *proxy, void *buf, size_t cap,
+                   pxs_request_t **req_out)
+{
+    if (!store_ok(s))
+        return pxsi_err(PXS_ERR_INVALID, SUBSYS, "resolve_start: not a live store handle");
+    if (!req_out || (!buf && cap))
+        return pxsi_err(PXS_ERR_INVALID, SUBSYS, "resolve_start: NULL argument");
+    pxs_request_t *r = calloc(1, sizeof *r);
+    if (!r)
+        return pxsi_err(PXS_ERR_NOMEM, SUBSYS, "request");
+    size_t n = 0;
+    int rc = pxsi_inline_resolve(proxy, buf, cap, &n);
+    if (rc != PXS_OK && rc != PXS_ERR_TRUNC) {
+        free(r);
+        return rc;
+    }
+    r->magic = PXSI_REQ_MAGIC;
+    r->store = s;
+    if (pxs_proxy_decode(proxy->bytes, PXS_PROXY_SIZE, &r->pi) != PXS_OK) /* checked above */
+        memset(&r->pi, 0, sizeof r->pi);
+    r->buf = buf;
+    r->done = 1;
+    r->status = rc;
+    r->len = n;
+    req_note(r);
+    pthread_mutex_lock(&s->mu);
+    s->outstanding++;
+    pthread_mutex_unlock(&s->mu);
+    *req_out = r;
+    return PXS_OK;
+}
+
 static int
 req_finish(pxs_request_t *r, size_t *len_out)
 {
@@ -1158,9 +1194,7 @@ pxs_store_resolve_start(pxs_store_t *s, const pxs_proxy_t *proxy, void *buf, siz
                         pxs_request_t **req_out)
 {
     if (pxsi_inline_is(proxy))
-        return pxsi_err(PXS_ERR_NOTSUP, SUBSYS,
-                        "resolve_start: an inline proxy (payload held by this process) has "
-                        "nothing to wait for: use pxs_store_resolve or pxs_store_view");
+        return store_inline_start(s, proxy, buf, cap, req_out);
     s = route(s, proxy);
     GUARDED(s, "resolve_start", store_resolve_start(s, proxy, buf, cap, req_out));
 }

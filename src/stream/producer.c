@@ -343,7 +343,8 @@ prod_send_inline(pxs_producer_t *prod, pxsi_prod_topic_t *t, uint32_t topic, con
     int rc = pxsi_publisher_send_inline(prod->pub, topic, data, len, so->meta, so->meta_len,
                                         &pseq);
     if (rc < 0)
-        return rc;
+        return pxsi_err_prefix(rc, SUBSYS, "publish on topic %u failed (inline, %zu B)", topic,
+                               len);
     if (proxy_out) {
         int prank = 0;
         (void)pxsi_publisher_rank(prod->pub, &prank);

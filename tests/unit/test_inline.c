@@ -3,7 +3,7 @@
  * (store) in one ordered stream with a store chunk between; next_object,
  * resolve, view/release and discard of inline events; no arena space used;
  * what an inline proxy means outside its event (the sender's proxy, a
- * forged or consumed one, another process's, resolve_start); a forward
+ * forged or consumed one, another process's); resolve_start; a forward
  * through send_proxy carries the payload; END after inline events; the
  * table's bound (displaced entries resolve to STALE). */
 #include "pxs_test.h"
@@ -176,13 +176,16 @@ test_roundtrip(void)
     CHECK_RC(pxs_store_resolve(store, &forged, out, 8192, &len), PXS_ERR_STALE);
     CHECK(strstr(pxs_last_error_detail(), "another process") != NULL);
     pxs_request_t *req = NULL;
-    CHECK_RC(pxs_store_resolve_start(store, &keep_ev.proxy, out, 8192, &req), PXS_ERR_NOTSUP);
+    CHECK_RC(pxs_store_resolve_start(store, &forged, out, 8192, &req), PXS_ERR_STALE);
     /* text form round trip in the same process still names the entry */
     char text[PXS_PROXY_TEXT_LEN];
     CHECK_OK(pxs_proxy_to_text(&keep_ev.proxy, text, sizeof text));
     CHECK_OK(pxs_proxy_from_text(text, &forged));
-    CHECK_OK(pxs_consumer_discard(cons, &keep_ev));
-    CHECK_RC(pxs_store_resolve(store, &forged, out, 8192, &len), PXS_ERR_STALE);
+    CHECK_OK(pxs_store_resolve_start(store, &forged, out, 8192, &req)); /* done at start */
+    int done = 0;
+    CHECK_OK(pxs_store_resolve_test(req, &done, &len));
+    CHECK(done && len == 1024 && pxs_test_verify(out, len, 100 + (uint64_t)(n - 1)));
+    CHECK_RC(pxs_consumer_discard(cons, &keep_ev), PXS_ERR_STALE); /* consumed */
 
     CHECK_OK(pxs_producer_destroy(prod));
     CHECK_OK(pxs_producer_destroy(fwd));
