@@ -3,6 +3,7 @@
  *
  *   mpirun --oversubscribe -n 4 pxs-bench-pipeline [--json] [--stats] [--repeats R]
  *          [--scale F] [--batch B] [--arena S] [--only pipeline|stream]
+ *          [--sizes S,S,...]
  *
  * Layout: rank 0 generator, rank 1 dispatcher, ranks 2.. workers (default 4
  * ranks: 2 workers). Cases:
@@ -22,7 +23,10 @@
  *                  64 B proxy, metadata room) + its 8 B sequence word.
  *  stream-1to1     1 producer (rank 0) -> 1 consumer (rank 1) that resolves
  *                  every chunk, 1 KiB .. 16 MiB; baseline MPI_Send/MPI_Recv of
- *                  the chunk; plus stream-1to1-bw in GB/s.
+ *                  the chunk; plus stream-1to1-bw in GB/s. --sizes replaces
+ *                  its sizes (e.g. 64,256,1K,4K,16K: with PXS_INLINE_MAX
+ *                  on and off, the inline crossover, docs/DESIGN.md
+ *                  "Inline chunks").
  * Every figure is the median over --repeats runs (default 5). ratio > 1 means
  * proxystream is better. */
 #include <mpi.h>
@@ -366,8 +370,19 @@ main(int argc, char **argv)
         }
     }
     if (!only || !strcmp(only, "stream")) {
-        const size_t sizes[] = {1u << 10, 64u << 10, 1u << 20, 16u << 20};
-        for (int s = 0; s < 4; s++) {
+        size_t sizes[16] = {1u << 10, 64u << 10, 1u << 20, 16u << 20};
+        int nsizes = 4;
+        if ((v = app_opt(argc, argv, "--sizes"))) {
+            char list[256];
+            snprintf(list, sizeof list, "%s", v);
+            nsizes = 0;
+            for (char *tok = strtok(list, ","); tok && nsizes < 16; tok = strtok(NULL, ",")) {
+                size_t z = app_parse_size(tok);
+                if (z > 0 && z <= maxsz)
+                    sizes[nsizes++] = z;
+            }
+        }
+        for (int s = 0; s < nsizes; s++) {
             size_t sz = sizes[s];
             long n = count_for(sz, scale);
             double base = median_rate(send1to1_once, sz, n, repeats);

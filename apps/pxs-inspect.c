@@ -48,6 +48,8 @@ kind_name(int k)
         return "ucx";
     case PXS_CONN_HDF5:
         return "hdf5";
+    case PXS_CONN_INLINE:
+        return "inline";
     default:
         return "none";
     }

@@ -82,3 +82,9 @@ pxs_add_mpi_test(NAME events.threads.multiple NP 1 EXE mpitest_events_threads OS
 # out at once (the sole writer's credits; it hung under MPICH).
 pxs_add_mpi_test(NAME events.pingpong NP 2 SOURCES ${PXS_EV_DIR}/mpi/test_events_pingpong.c
   LABELS events TIMEOUT 120)
+
+# Inline chunks (docs/DESIGN.md, "Inline chunks"): malformed record runs
+# injected through the test hook are PXS_ERR_CORRUPT (one waits out the
+# bounded 10 s for a continuation that never comes), then a real inline event.
+pxs_add_mpi_test(NAME events.inline_bad NP 2 SOURCES ${PXS_EV_DIR}/mpi/test_events_inline_bad.c
+  OSC sm rdma LABELS events TIMEOUT 120)

@@ -2,6 +2,7 @@
 # Time budget: the whole set runs in well under 4 minutes on 2 cores.
 
 pxs_add_unit_test(NAME stream.local SOURCES ${CMAKE_CURRENT_LIST_DIR}/unit/test_stream_local.c)
+pxs_add_unit_test(NAME inline.local SOURCES ${CMAKE_CURRENT_LIST_DIR}/unit/test_inline.c)
 
 pxs_add_mpi_test(NAME stream.multi NP 4
   SOURCES ${CMAKE_CURRENT_LIST_DIR}/mpi/test_stream_multi.c
@@ -74,3 +75,16 @@ pxs_add_mpi_test(NAME stream.end NP 3
 pxs_add_mpi_test(NAME stream.fanout NP 4
   SOURCES ${CMAKE_CURRENT_LIST_DIR}/mpi/test_stream_fanout.c
   OSC sm rdma TIMEOUT 120)
+
+# Inline chunks (docs/DESIGN.md, "Inline chunks"): sizes around inline_max
+# interleaved with stored chunks, forwarded through a dispatcher to a group,
+# group delivery, END, STALE for proxies outside their event. Also with the
+# shared mailbox protocol (no sole writer) and with a 16-slot ring, where the
+# credits held for whole runs and the wrap are exercised.
+pxs_add_mpi_test(NAME stream.inline NP 4
+  SOURCES ${CMAKE_CURRENT_LIST_DIR}/mpi/test_stream_inline.c
+  OSC sm rdma ucx TWO_NODE pt2pt TIMEOUT 180)
+pxs_add_mpi_test(NAME stream.inline.nosole NP 4 EXE mpitest_stream_inline
+  ENV PXS_MAILBOX_SOLE=0 OSC sm TIMEOUT 180)
+pxs_add_mpi_test(NAME stream.inline.slots16 NP 4 EXE mpitest_stream_inline
+  ENV PXS_MAILBOX_SLOTS=16 PXS_BATCH=4 OSC sm rdma TIMEOUT 180)

@@ -38,7 +38,10 @@ enum pxs_connector_kind {
     PXS_CONN_RMA = 2,   /**< MPI RMA window arena (+ node shared memory) */
     PXS_CONN_UCX = 3,   /**< UCX registered memory (built when UCX is found) */
     PXS_CONN_HDF5 = 4,  /**< reserved: durable HDF5 store */
-    PXS_CONN_MAX_ = 5
+    PXS_CONN_INLINE = 5, /**< a payload that travelled inside its event: held by
+                              the process that received the event (offset = its
+                              entry there); see docs/DESIGN.md "Inline chunks" */
+    PXS_CONN_MAX_ = 6
 };
 
 #define PXS_PROXY_F_PAYLOAD_CRC 0x0001u /**< payload_crc is valid and checked */

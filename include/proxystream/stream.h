@@ -103,6 +103,13 @@ typedef struct pxs_producer_opts {
      *  opens every store below it. send_proxy events are logged as sent.
      *  0 (default): the logged proxies are the published ones. */
     int log_bytes;
+    /** Inline chunks (docs/DESIGN.md, "Inline chunks"): a pxs_producer_send
+     *  of at most this many bytes carries the payload inside its event (no
+     *  store space, no claim, no MPI_Get; resolve, view and next_object work
+     *  as usual on the receiving side). 0 = off. Default PXS_INLINE_MAX
+     *  (1024), at most 16384. A chunk whose record run exceeds a
+     *  destination mailbox's bound goes through the store. */
+    uint32_t inline_max;
 } pxs_producer_opts_t;
 
 /** Per-send options. Initialise with pxs_send_opts_init(&o); NULL = defaults. */

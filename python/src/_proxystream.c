@@ -587,6 +587,12 @@ proxy_get_owner(ProxyObject *o, void *c)
     return PyLong_FromUnsignedLong(o->info.owner);
 }
 static PyObject *
+proxy_get_inline(ProxyObject *o, void *c)
+{
+    (void)c;
+    return PyBool_FromLong(o->info.kind == PXS_CONN_INLINE);
+}
+static PyObject *
 proxy_get_resolved(ProxyObject *o, void *c)
 {
     (void)c;
@@ -604,6 +610,8 @@ static PyGetSetDef proxy_getset[] = {
     {"owner", (getter)proxy_get_owner, NULL, "rank holding the bytes", NULL},
     {"resolved", (getter)proxy_get_resolved, NULL,
      "resolve() was called (cached)", NULL},
+    {"inline", (getter)proxy_get_inline, NULL,
+     "the payload travelled inside the event (held by this process until resolved)", NULL},
     {NULL, NULL, NULL, NULL, NULL}};
 
 static PyObject *
@@ -1607,12 +1615,12 @@ producer_init(ProducerObject *self, PyObject *args, PyObject *kw)
     static char *kwlist[] = {"store",    "publisher",   "topics",
                              "batch",    "max_delay",   "resolves",
                              "checksum", "put_timeout", "close_on_destroy",
-                             NULL};
+                             "inline_max", NULL};
     PyObject *so, *po, *topics = NULL, *batch = NULL, *md = NULL, *res = NULL,
-                       *cs = NULL, *pt = NULL, *coc = NULL;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "OO|$OOOOOOO:StreamProducer",
+                       *cs = NULL, *pt = NULL, *coc = NULL, *im = NULL;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "OO|$OOOOOOOO:StreamProducer",
                                      kwlist, &so, &po, &topics, &batch, &md,
-                                     &res, &cs, &pt, &coc))
+                                     &res, &cs, &pt, &coc, &im))
         return -1;
     if (self->h) {
         PyErr_SetString(PyExc_RuntimeError, "StreamProducer already created");
@@ -1643,6 +1651,8 @@ producer_init(ProducerObject *self, PyObject *args, PyObject *kw)
         goto out;
     if (coc && coc != Py_None &&
         opt_int(coc, "close_on_destroy", &o.close_on_destroy) < 0)
+        goto out;
+    if (im && im != Py_None && get_u32(im, "inline_max", &o.inline_max) < 0)
         goto out;
     pxs_publisher_t *p;
     int rc = pxs_bus_publisher(pub->bus->h, &p);
@@ -1923,7 +1933,8 @@ static PyTypeObject ProducerType = {
     .tp_doc =
         "StreamProducer(store, publisher, *, topics=None, batch=0, "
         "max_delay=0, "
-        "resolves=0, checksum=0, put_timeout=None, close_on_destroy=True)",
+        "resolves=0, checksum=0, put_timeout=None, close_on_destroy=True, "
+        "inline_max=None (PXS_INLINE_MAX))",
     .tp_new = PyType_GenericNew,
     .tp_init = (initproc)producer_init,
     .tp_dealloc = (destructor)producer_dealloc,

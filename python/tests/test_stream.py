@@ -287,3 +287,27 @@ def test_wait_releases_the_gil(store):
                 cons.next()  # the thread closed S: END
             prod.close()
             cons.close()
+
+
+def test_inline_chunks(store):
+    """Chunks up to inline_max ride inside the event (docs/DESIGN.md,
+    "Inline chunks"): resolve works the same; one byte more goes through the
+    store; a second resolve of a consumed inline proxy is StaleProxyError."""
+    sizes = [0, 1, 256, 257, 100]
+    with plain_bus(slots=64) as bus:
+        if rank == 0:
+            with pxs.StreamProducer(store, bus.publisher(), inline_max=256) as prod:
+                for i, n in enumerate(sizes):
+                    prod.send(T, bytes([i % 251]) * n, metadata=b"%d" % n)
+        else:
+            with pxs.StreamConsumer(store, bus.subscriber()) as cons:
+                for i, n in enumerate(sizes):
+                    p = cons.next(timeout=30)
+                    assert p.seq == i and p.size == n and p.metadata == b"%d" % n
+                    assert p.inline == (n <= 256)
+                    assert p.resolve() == bytes([i % 251]) * n
+                    if p.inline:  # consumed by the resolve: a copy names nothing now
+                        with pytest.raises(pxs.StaleProxyError):
+                            store.resolve(pxs.Proxy.from_bytes(bytes(p)))
+                with pytest.raises(StopIteration):
+                    cons.next(timeout=30)

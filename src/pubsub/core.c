@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "pubsub/inline.h"
 #include "pubsub/pubsub_int.h"
 #include "pubsub/pubsub_stream.h"
 #include "store/registry.h"
@@ -152,8 +153,24 @@ stopic_find(const struct pxsi_core *c, uint32_t id)
     return -1;
 }
 
+/* The longest record run (an inline event: head + continuations) allowed
+ * to target r: with P ranks that publish, every one holding at most
+ * rmax - 1 credits of r's ring between its appends, P * (rmax - 1) + 1 <= C
+ * leaves one that can complete its run (docs/DESIGN.md, "Inline chunks"). */
+static uint32_t
+target_rmax(const struct pxsi_core *c, int r)
+{
+    uint32_t hard = 1 + PXSI_INLINE_CONTS(PXSI_INLINE_HARD_MAX);
+    uint32_t cap = c->xops->capacity(c->x, r);
+    if (!cap)
+        return 1;
+    uint32_t p = c->n_publishers > 0 ? (uint32_t)c->n_publishers : 1;
+    uint32_t m = (cap - 1) / p + 1;
+    return m < hard ? m : hard;
+}
+
 static struct pxsi_queue *
-queue_new(int target, struct pxsi_group *g, uint32_t cap)
+queue_new(int target, struct pxsi_group *g, uint32_t cap, uint32_t rmax)
 {
     struct pxsi_queue *q = calloc(1, sizeof *q);
     if (!q)
@@ -161,8 +178,10 @@ queue_new(int target, struct pxsi_group *g, uint32_t cap)
     q->target = target;
     q->group = g;
     q->cap = cap;
-    q->recs = malloc((size_t)cap * PXSI_REC_SIZE);
-    q->tidx = malloc((size_t)cap * sizeof *q->tidx);
+    q->rmax = rmax;
+    q->room = cap > rmax ? cap : rmax;
+    q->recs = malloc((size_t)q->room * PXSI_REC_SIZE);
+    q->tidx = malloc((size_t)q->room * sizeof *q->tidx);
     if (!q->recs || !q->tidx) {
         free(q->recs);
         free(q->tidx);
@@ -192,7 +211,7 @@ direct_queue(struct pxsi_core *c, int r)
     uint32_t tcap = c->xops->capacity(c->x, r);
     if (tcap && cap > tcap)
         cap = tcap;
-    c->direct[r] = queue_new(r, NULL, cap);
+    c->direct[r] = queue_new(r, NULL, cap, target_rmax(c, r));
     if (!c->direct[r] || add_queue(c, c->direct[r]) != PXS_OK)
         return pxsi_err(PXS_ERR_NOMEM, SUBSYS, "publisher queues");
     return PXS_OK;
@@ -338,9 +357,12 @@ pxsi_core_init(struct pxsi_core *c, int rank, int size, unsigned char *const *de
     }
 
     c->direct = calloc((size_t)size, sizeof *c->direct);
+    c->held = calloc((size_t)size, sizeof *c->held);
+    for (int r = 0; r < size; r++)
+        c->n_publishers += pxsi_get_le32(decls[r] + 8) != 0;
     c->lseq = calloc((size_t)(c->n_ptopics ? c->n_ptopics : 1) * (size_t)size, sizeof *c->lseq);
     c->links = calloc((size_t)(c->n_stopics ? c->n_stopics : 1) * (size_t)size, sizeof *c->links);
-    if (!c->direct || !c->lseq || !c->links)
+    if (!c->direct || !c->lseq || !c->links || !c->held)
         goto fail;
 
     /* walk everyone's declarations */
@@ -408,8 +430,12 @@ pxsi_core_init(struct pxsi_core *c, int rank, int size, unsigned char *const *de
             for (int i = 0; i < g->n; i++)
                 if ((rc = direct_queue(c, g->members[i])) != PXS_OK)
                     goto fail_rc;
-            uint32_t cap = c->batch;
-            g->q = queue_new(-1, g, cap);
+            uint32_t cap = c->batch, rmax = UINT32_MAX;
+            for (int i = 0; i < g->n; i++) {
+                uint32_t m = target_rmax(c, g->members[i]);
+                rmax = m < rmax ? m : rmax;
+            }
+            g->q = queue_new(-1, g, cap, rmax);
             if (!g->q || add_queue(c, g->q) != PXS_OK) {
                 rc = pxsi_err(PXS_ERR_NOMEM, SUBSYS, "group queues");
                 goto fail_rc;
@@ -462,6 +488,9 @@ pxsi_core_fini(struct pxsi_core *c)
         free(c->stopics[j].is_producer);
     free(c->stopics);
     free(c->direct);
+    free(c->held);
+    free(c->ibuf);
+    free(c->irun);
     free(c->lseq);
     free(c->links);
     memset(c, 0, sizeof *c);
@@ -529,11 +558,42 @@ queue_append(struct pxsi_core *c, struct pxsi_queue *q, int target, uint32_t n)
     return PXS_OK;
 }
 
+/* Records of the run that starts with record rec: 1, or an inline head
+ * and its continuations. */
 static uint32_t
-want_at(struct pxsi_core *c, int target, uint32_t n)
+run_len(const unsigned char *rec)
+{
+    if (!(pxsi_get_le16(rec + PXSI_REC_O_FLAGS) & PXSI_REC_F_INLINE))
+        return 1;
+    return 1 + PXSI_INLINE_CONTS(pxsi_get_le32(rec + PXSI_REC_O_RSVD));
+}
+
+/* The longest prefix of q made of whole runs with at most max_rec records,
+ * at most max_ev events and at most max_cont continuation records: its
+ * records (return) and events (*ev_out). A run is never split. */
+static uint32_t
+queue_prefix(const struct pxsi_queue *q, uint32_t max_rec, uint32_t max_ev, uint32_t max_cont,
+             uint32_t *ev_out)
+{
+    uint32_t n = 0, ev = 0, cont = 0;
+    while (n < q->n && ev < max_ev) {
+        uint32_t k = run_len(q->recs + (size_t)n * PXSI_REC_SIZE);
+        if (n + k > max_rec || cont + (k - 1) > max_cont)
+            break;
+        n += k;
+        cont += k - 1;
+        ev++;
+    }
+    if (ev_out)
+        *ev_out = ev;
+    return n;
+}
+
+static uint32_t
+cap_at(struct pxsi_core *c, int target)
 {
     uint32_t cap = c->xops->capacity(c->x, target);
-    return cap && n > cap ? cap : n;
+    return cap ? cap : UINT32_MAX;
 }
 
 /* Deliver everything queued in q, waiting for credits up to timeout. For a
@@ -571,17 +631,25 @@ queue_flush_(struct pxsi_core *c, struct pxsi_queue *q, double timeout, double *
         int moved = 0, rc;
         uint32_t got = 0;
         if (q->target >= 0) {
-            uint32_t left;
-            rc = c->xops->take_credits(c->x, q->target, want_at(c, q->target, q->n), 0, &got,
-                                       &left);
-            if (rc != PXS_OK)
-                return rc;
-            if (got) {
-                if ((rc = queue_append(c, q, q->target, got)) != PXS_OK)
+            /* credits for whole runs only; what is taken beyond the runs
+             * that fit stays held for the next attempt (docs/DESIGN.md,
+             * "Inline chunks") */
+            int t = q->target;
+            uint32_t left, want = queue_prefix(q, cap_at(c, t), UINT32_MAX, UINT32_MAX, NULL);
+            if (want > c->held[t]) {
+                rc = c->xops->take_credits(c->x, t, want - c->held[t], 0, &got, &left);
+                if (rc != PXS_OK)
                     return rc;
+                c->held[t] += got;
+            }
+            uint32_t n = queue_prefix(q, c->held[t], UINT32_MAX, UINT32_MAX, NULL);
+            if (n) {
+                if ((rc = queue_append(c, q, t, n)) != PXS_OK)
+                    return rc;
+                c->held[t] -= n;
                 moved = 1;
             } else {
-                blocked = q->target;
+                blocked = t;
             }
         } else {
             /* work sharing: the member with the most free credits last seen
@@ -606,13 +674,33 @@ queue_flush_(struct pxsi_core *c, struct pxsi_queue *q, double timeout, double *
                 g->tried[best] = 1;
                 int m = g->members[best];
                 uint32_t left = 0;
-                rc = c->xops->take_credits(c->x, m, want_at(c, m, q->n), 1, &got, &left);
-                if (rc != PXS_OK)
-                    return rc;
-                g->known[best] = left;
-                if (got) {
-                    if ((rc = queue_append(c, q, m, got)) != PXS_OK)
+                /* an inline head first gets its continuation credits (plain
+                 * mailbox credits, held until used); then one group credit
+                 * per event, taken with its head's mailbox credit, for the
+                 * events whose continuations are held: every group credit
+                 * taken is used at once (docs/DESIGN.md, "Inline chunks") */
+                uint32_t cont0 = run_len(q->recs) - 1;
+                if (cont0 > c->held[m]) {
+                    rc = c->xops->take_credits(c->x, m, cont0 - c->held[m], 0, &got, &left);
+                    if (rc != PXS_OK)
                         return rc;
+                    c->held[m] += got;
+                }
+                uint32_t ev = 0, cap = cap_at(c, m);
+                (void)queue_prefix(q, cap, UINT32_MAX, c->held[m], &ev);
+                got = 0;
+                if (ev) {
+                    rc = c->xops->take_credits(c->x, m, ev, 1, &got, &left);
+                    if (rc != PXS_OK)
+                        return rc;
+                    g->known[best] = left;
+                    c->held[m] += got;
+                }
+                uint32_t n = got ? queue_prefix(q, c->held[m], got, UINT32_MAX, NULL) : 0;
+                if (n) {
+                    if ((rc = queue_append(c, q, m, n)) != PXS_OK)
+                        return rc;
+                    c->held[m] -= n;
                     g->sent[best] += got;
                     if (PXSI_LOG_ON(PXSI_LOG_DEBUG))
                         log_group(g);
@@ -664,17 +752,60 @@ pxsi_core_drain_nowait(struct pxsi_core *c)
 }
 
 static void
-queue_push(struct pxsi_queue *q, const unsigned char *rec, uint32_t tidx)
+queue_push(struct pxsi_queue *q, const unsigned char *rec, uint32_t k, uint32_t tidx)
 {
-    memcpy(q->recs + (size_t)q->n * PXSI_REC_SIZE, rec, PXSI_REC_SIZE);
-    q->tidx[q->n++] = tidx;
+    memcpy(q->recs + (size_t)q->n * PXSI_REC_SIZE, rec, (size_t)k * PXSI_REC_SIZE);
+    for (uint32_t i = 0; i < k; i++)
+        q->tidx[q->n++] = tidx;
 }
 
-static int
-core_send(void *state, uint32_t topic, const pxs_proxy_t *proxy, const void *meta,
-          size_t meta_len, uint64_t *seq_out)
+/* Encode an inline event's run (head + continuations) into recs. */
+static void
+inline_encode(unsigned char *recs, uint32_t topic, int32_t producer, uint64_t seq,
+              const unsigned char *data, uint32_t len, const void *meta, uint16_t meta_len)
 {
-    struct pxsi_core *c = state;
+    pxsi_rec_encode(recs, topic, producer, seq, 0, PXSI_REC_F_INLINE, NULL, meta, meta_len);
+    pxsi_put_le32(recs + PXSI_REC_O_RSVD, len);
+    uint32_t h = len < PXSI_INLINE_HEAD ? len : PXSI_INLINE_HEAD;
+    if (h)
+        memcpy(recs + PXSI_REC_O_PROXY, data, h);
+    uint32_t k = PXSI_INLINE_CONTS(len);
+    for (uint32_t i = 1; i <= k; i++) {
+        unsigned char *r = recs + (size_t)i * PXSI_REC_SIZE;
+        memset(r, 0, PXSI_REC_SIZE);
+        pxsi_put_le32(r + PXSI_REC_O_TOPIC, topic);
+        pxsi_put_le32(r + PXSI_REC_O_PROD, (uint32_t)producer);
+        pxsi_put_le64(r + PXSI_REC_O_SEQ, seq);
+        pxsi_put_le16(r + PXSI_REC_O_FLAGS, PXSI_REC_F_CONT);
+        pxsi_put_le32(r + PXSI_REC_O_RSVD, i);
+        size_t off = PXSI_INLINE_HEAD + (size_t)(i - 1) * PXSI_INLINE_CONT;
+        size_t n = len - off < PXSI_INLINE_CONT ? len - off : PXSI_INLINE_CONT;
+        memcpy(r + PXSI_REC_O_PROXY, data + off, n);
+    }
+}
+
+/* Does a run of k records fit every destination queue of topic ti? */
+static int
+run_fits(const struct pxsi_core *c, const struct pxsi_ptopic *pt, uint32_t k, int *bad_out)
+{
+    for (int i = 0; i < pt->n_plain; i++)
+        if (k > c->direct[pt->plain[i]]->rmax) {
+            *bad_out = pt->plain[i];
+            return 0;
+        }
+    for (int gi = 0; gi < pt->n_groups; gi++)
+        if (k > pt->groups[gi].q->rmax) {
+            *bad_out = pt->groups[gi].members[0];
+            return 0;
+        }
+    return 1;
+}
+
+/* Publish one event: a proxy (data NULL) or an inline payload of len bytes. */
+static int
+core_publish(struct pxsi_core *c, uint32_t topic, const pxs_proxy_t *proxy, const void *data,
+             uint32_t len, const void *meta, size_t meta_len, uint64_t *seq_out)
+{
     int rc = pxsi_core_check(c);
     if (rc != PXS_OK)
         return rc;
@@ -685,24 +816,48 @@ core_send(void *state, uint32_t topic, const pxs_proxy_t *proxy, const void *met
     struct pxsi_ptopic *pt = &c->ptopics[ti];
     if (pt->closed != PXSI_TOPIC_OPEN)
         return pxsi_err(PXS_ERR_CLOSED, SUBSYS, "topic %u is closed", topic);
+    uint32_t k = 1;
+    int bad = -1;
+    if (!proxy) {
+        if (len > PXSI_INLINE_HARD_MAX)
+            return pxsi_err(PXS_ERR_TOO_BIG, SUBSYS, "inline payload of %u B (at most %u)", len,
+                            PXSI_INLINE_HARD_MAX);
+        k = 1 + PXSI_INLINE_CONTS(len);
+        if (!run_fits(c, pt, k, &bad))
+            return pxsi_err(PXS_ERR_TOO_BIG, SUBSYS,
+                            "inline payload of %u B needs %u records, more than the bound at "
+                            "rank %d (docs/DESIGN.md, \"Inline chunks\")",
+                            len, k, bad);
+        if (!c->irun && !(c->irun = malloc((size_t)(1 + PXSI_INLINE_CONTS(PXSI_INLINE_HARD_MAX)) *
+                                           PXSI_REC_SIZE)))
+            return pxsi_err(PXS_ERR_NOMEM, SUBSYS, "inline record run");
+    }
     /* make room first, so that AGAIN (or MPI) means "this event was not
      * accepted" */
     for (int i = 0; i < pt->n_plain; i++) {
         struct pxsi_queue *q = c->direct[pt->plain[i]];
-        if (q->n == q->cap && (rc = queue_flush(c, q, c->send_timeout)) != PXS_OK)
+        if ((q->n >= q->cap || q->n + k > q->room) &&
+            (rc = queue_flush(c, q, c->send_timeout)) != PXS_OK)
             return xrc(c, rc);
     }
     for (int gi = 0; gi < pt->n_groups; gi++) {
         struct pxsi_queue *q = pt->groups[gi].q;
-        if (q->n == q->cap && (rc = queue_flush(c, q, c->send_timeout)) != PXS_OK)
+        if ((q->n >= q->cap || q->n + k > q->room) &&
+            (rc = queue_flush(c, q, c->send_timeout)) != PXS_OK)
             return xrc(c, rc);
     }
     uint64_t seq = pt->next_seq++;
-    pxsi_rec_encode(c->srec, topic, c->rank, seq, 0, 0, proxy, meta, (uint16_t)meta_len);
+    const unsigned char *recs = c->srec;
+    if (proxy) {
+        pxsi_rec_encode(c->srec, topic, c->rank, seq, 0, 0, proxy, meta, (uint16_t)meta_len);
+    } else {
+        inline_encode(c->irun, topic, c->rank, seq, data, len, meta, (uint16_t)meta_len);
+        recs = c->irun;
+    }
     for (int i = 0; i < pt->n_plain; i++)
-        queue_push(c->direct[pt->plain[i]], c->srec, (uint32_t)ti);
+        queue_push(c->direct[pt->plain[i]], recs, k, (uint32_t)ti);
     for (int gi = 0; gi < pt->n_groups; gi++)
-        queue_push(pt->groups[gi].q, c->srec, (uint32_t)ti);
+        queue_push(pt->groups[gi].q, recs, k, (uint32_t)ti);
     /* automatic flush of full queues: one non-blocking attempt; what does not
      * fit stays queued (accepted) and the next send waits for room. The event
      * is accepted now: a failure here breaks the bus (the next call reports
@@ -710,23 +865,38 @@ core_send(void *state, uint32_t topic, const pxs_proxy_t *proxy, const void *met
      * retries (duplicates) or frees (STALE) an event that was queued. */
     for (int i = 0; i < pt->n_plain; i++) {
         struct pxsi_queue *q = c->direct[pt->plain[i]];
-        if (q->n == q->cap && (rc = queue_flush(c, q, 0.0)) != PXS_OK && rc != PXS_ERR_AGAIN) {
+        if (q->n >= q->cap && (rc = queue_flush(c, q, 0.0)) != PXS_OK && rc != PXS_ERR_AGAIN) {
             (void)xrc(c, rc);
             break;
         }
     }
     for (int gi = 0; gi < pt->n_groups && pxsi_core_check(c) == PXS_OK; gi++) {
         struct pxsi_queue *q = pt->groups[gi].q;
-        if (q->n == q->cap && (rc = queue_flush(c, q, 0.0)) != PXS_OK && rc != PXS_ERR_AGAIN) {
+        if (q->n >= q->cap && (rc = queue_flush(c, q, 0.0)) != PXS_OK && rc != PXS_ERR_AGAIN) {
             (void)xrc(c, rc);
             break;
         }
     }
     c->st.events_sent++;
-    PXSI_TRACE(SUBSYS, "send topic %u seq %llu", topic, (unsigned long long)seq);
+    PXSI_TRACE(SUBSYS, "send topic %u seq %llu%s", topic, (unsigned long long)seq,
+               proxy ? "" : " (inline)");
     if (seq_out)
         *seq_out = seq;
     return PXS_OK;
+}
+
+static int
+core_send(void *state, uint32_t topic, const pxs_proxy_t *proxy, const void *meta,
+          size_t meta_len, uint64_t *seq_out)
+{
+    return core_publish(state, topic, proxy, NULL, 0, meta, meta_len, seq_out);
+}
+
+static int
+core_send_inline(void *state, uint32_t topic, const void *data, uint32_t len, const void *meta,
+                 size_t meta_len, uint64_t *seq_out)
+{
+    return core_publish(state, topic, NULL, data, len, meta, meta_len, seq_out);
 }
 
 static int
@@ -765,7 +935,7 @@ core_close_topic(void *state, uint32_t topic)
                         0);
         uint64_t nend = (uint64_t)pt->n_plain;
         for (int i = 0; i < pt->n_plain; i++)
-            queue_push(c->direct[pt->plain[i]], c->srec, (uint32_t)ti);
+            queue_push(c->direct[pt->plain[i]], c->srec, 1, (uint32_t)ti);
         for (int gi = 0; gi < pt->n_groups; gi++)
             for (int k = 0; k < pt->groups[gi].n; k++) {
                 struct pxsi_queue *q = c->direct[pt->groups[gi].members[k]];
@@ -773,7 +943,7 @@ core_close_topic(void *state, uint32_t topic)
                 for (int i = 0; i < pt->n_plain; i++)
                     dup |= pt->plain[i] == pt->groups[gi].members[k];
                 if (!dup) {
-                    queue_push(q, c->srec, (uint32_t)ti);
+                    queue_push(q, c->srec, 1, (uint32_t)ti);
                     nend++;
                 }
             }
@@ -796,6 +966,7 @@ const pxsi_pub_ops_t pxsi_core_pub_ops = {
     .send = core_send,
     .flush = core_flush,
     .close_topic = core_close_topic,
+    .send_inline = core_send_inline,
 };
 
 /* ---------------------------------------------------------------- subscriber */
@@ -807,6 +978,61 @@ corrupt(const struct pxsi_core *c, const char *why, uint32_t topic, int32_t prod
                     "rank %d: bad event record (%s): topic %u producer %d (%llu vs %llu)",
                     c->rank, why, topic, (int)prod, (unsigned long long)a,
                     (unsigned long long)b);
+}
+
+/* An inline head passed the record checks: read its continuation records
+ * (appended in the same run, so they are there or about to be visible),
+ * check each against the head, reassemble the payload and keep it in this
+ * process's inline table; proxy_out names it (docs/DESIGN.md, "Inline
+ * chunks"). Any mismatch is PXS_ERR_CORRUPT. */
+#define PXSI_INLINE_RUN_WAIT 10.0 /* s: a run's last sequence words landing */
+static int
+inline_gather(struct pxsi_core *c, const unsigned char *head, pxs_proxy_t *proxy_out)
+{
+    uint32_t topic = pxsi_get_le32(head + PXSI_REC_O_TOPIC);
+    int32_t prod = (int32_t)pxsi_get_le32(head + PXSI_REC_O_PROD);
+    uint64_t seq = pxsi_get_le64(head + PXSI_REC_O_SEQ);
+    uint64_t lseq = pxsi_get_le64(head + PXSI_REC_O_LSEQ);
+    uint32_t len = pxsi_get_le32(head + PXSI_REC_O_RSVD);
+    if (!c->ibuf && !(c->ibuf = malloc(PXSI_INLINE_HARD_MAX)))
+        return pxsi_err(PXS_ERR_NOMEM, SUBSYS, "inline reassembly buffer");
+    uint32_t h = len < PXSI_INLINE_HEAD ? len : PXSI_INLINE_HEAD;
+    memcpy(c->ibuf, head + PXSI_REC_O_PROXY, h);
+    uint32_t k = PXSI_INLINE_CONTS(len);
+    unsigned char rec[PXSI_REC_SIZE];
+    for (uint32_t i = 1; i <= k; i++) {
+        int rc = c->xops->inbox_next(c->x, rec, PXSI_INLINE_RUN_WAIT);
+        if (rc == PXS_TIMEOUT)
+            return pxsi_err(PXS_ERR_CORRUPT, SUBSYS,
+                            "rank %d: inline event topic %u producer %d seq %llu: continuation "
+                            "%u of %u missing after %g s",
+                            c->rank, topic, (int)prod, (unsigned long long)seq, i, k,
+                            PXSI_INLINE_RUN_WAIT);
+        if (rc != PXS_OK)
+            return xrc(c, rc);
+        const char *why = NULL;
+        if (pxsi_get_le16(rec + PXSI_REC_O_FLAGS) != PXSI_REC_F_CONT)
+            why = "not a continuation record";
+        else if (pxsi_get_le32(rec + PXSI_REC_O_TOPIC) != topic ||
+                 pxsi_get_le32(rec + PXSI_REC_O_PROD) != (uint32_t)prod ||
+                 pxsi_get_le64(rec + PXSI_REC_O_SEQ) != seq)
+            why = "continuation of another event";
+        else if (pxsi_get_le32(rec + PXSI_REC_O_RSVD) != i)
+            why = "continuation index";
+        else if (pxsi_get_le64(rec + PXSI_REC_O_LSEQ) != lseq + i)
+            why = "continuation link sequence";
+        else if (pxsi_get_le16(rec + PXSI_REC_O_MLEN) != 0)
+            why = "continuation metadata length";
+        if (why)
+            return pxsi_err(PXS_ERR_CORRUPT, SUBSYS,
+                            "rank %d: bad inline record run (%s): topic %u producer %d seq %llu, "
+                            "record %u of %u",
+                            c->rank, why, topic, (int)prod, (unsigned long long)seq, i, k);
+        size_t off = PXSI_INLINE_HEAD + (size_t)(i - 1) * PXSI_INLINE_CONT;
+        size_t n = len - off < PXSI_INLINE_CONT ? len - off : PXSI_INLINE_CONT;
+        memcpy(c->ibuf + off, rec + PXSI_REC_O_PROXY, n);
+    }
+    return pxsi_inline_put(c->ibuf, len, topic, prod, seq, proxy_out);
 }
 
 static int
@@ -853,8 +1079,18 @@ core_recv(void *state, pxs_event_t *ev_out, double timeout)
         struct pxsi_stopic *st = &c->stopics[si];
         if (prod < 0 || prod >= c->size || !st->is_producer[prod])
             return corrupt(c, "producer not a declared publisher", topic, prod, 0, 0);
-        if ((flags & ~PXSI_REC_F_MASK) || pxsi_get_le32(r + PXSI_REC_O_RSVD) != 0)
+        uint32_t rsvd = pxsi_get_le32(r + PXSI_REC_O_RSVD);
+        if (flags & ~PXSI_REC_F_MASK)
             return corrupt(c, "unknown flags", topic, prod, flags, 0);
+        if (flags & PXSI_REC_F_CONT)
+            return corrupt(c, "inline continuation record without its head", topic, prod, seq,
+                           rsvd);
+        if ((flags & PXSI_REC_F_END) && (flags & PXSI_REC_F_INLINE))
+            return corrupt(c, "END flagged inline", topic, prod, flags, 0);
+        if (!(flags & PXSI_REC_F_INLINE) && rsvd != 0)
+            return corrupt(c, "reserved field not 0", topic, prod, rsvd, 0);
+        if ((flags & PXSI_REC_F_INLINE) && rsvd > PXSI_INLINE_HARD_MAX)
+            return corrupt(c, "inline payload length", topic, prod, rsvd, PXSI_INLINE_HARD_MAX);
         if (mlen > PXS_EVENT_META_MAX)
             return corrupt(c, "metadata length", topic, prod, mlen, PXS_EVENT_META_MAX);
         struct pxsi_link *l = &c->links[(size_t)si * (size_t)c->size + (size_t)prod];
@@ -864,6 +1100,11 @@ core_recv(void *state, pxs_event_t *ev_out, double timeout)
             return corrupt(c, "link sequence gap", topic, prod, lseq, l->lseq_next);
         if (st->is_group ? seq < l->seq_next : seq != l->seq_next)
             return corrupt(c, "sequence gap", topic, prod, seq, l->seq_next);
+        if (flags & PXSI_REC_F_INLINE) {
+            if ((rc = inline_gather(c, r, &ev_out->proxy)) != PXS_OK)
+                return rc;
+            l->lseq_next += PXSI_INLINE_CONTS(rsvd);
+        }
         l->lseq_next++;
         l->seq_next = seq + 1;
         if (flags & PXSI_REC_F_END) {
@@ -882,7 +1123,8 @@ core_recv(void *state, pxs_event_t *ev_out, double timeout)
             ev_out->seq = seq;
             return PXS_END;
         }
-        memcpy(ev_out->proxy.bytes, r + PXSI_REC_O_PROXY, PXS_PROXY_SIZE);
+        if (!(flags & PXSI_REC_F_INLINE))
+            memcpy(ev_out->proxy.bytes, r + PXSI_REC_O_PROXY, PXS_PROXY_SIZE);
         ev_out->topic = topic;
         ev_out->producer = prod;
         ev_out->seq = seq;
@@ -945,6 +1187,23 @@ pxsi_publisher_rank(pxs_publisher_t *pub, int *rank_out)
 }
 
 int
+pxsi_publisher_inline_fits(pxs_publisher_t *pub, uint32_t topic, size_t len, int *ok_out)
+{
+    struct pxsi_core *c;
+    int rc = pub_core(pub, &c);
+    if (rc != PXS_OK)
+        return rc;
+    int ti = ptopic_find(c, topic);
+    if (ti < 0)
+        return pxsi_err(PXS_ERR_NOT_FOUND, SUBSYS, "topic %u was not declared as published",
+                        topic);
+    int bad;
+    *ok_out = len <= PXSI_INLINE_HARD_MAX &&
+              run_fits(c, &c->ptopics[ti], 1 + PXSI_INLINE_CONTS((uint32_t)len), &bad);
+    return PXS_OK;
+}
+
+int
 pxsi_publisher_fanout(pxs_publisher_t *pub, uint32_t topic, uint32_t *n_out)
 {
     struct pxsi_core *c;
@@ -969,7 +1228,9 @@ pxsi_core_giveback(struct pxsi_core *c)
         struct pxsi_queue *q = c->queues[i];
         for (uint32_t k = 0; k < q->n; k++) {
             const unsigned char *r = q->recs + (size_t)k * PXSI_REC_SIZE;
-            if (pxsi_get_le16(r + PXSI_REC_O_FLAGS) & PXSI_REC_F_END)
+            /* END and inline records name no stored object */
+            if (pxsi_get_le16(r + PXSI_REC_O_FLAGS) &
+                (PXSI_REC_F_END | PXSI_REC_F_INLINE | PXSI_REC_F_CONT))
                 continue;
             pxs_proxy_t p;
             memcpy(p.bytes, r + PXSI_REC_O_PROXY, PXS_PROXY_SIZE);

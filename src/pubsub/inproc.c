@@ -324,6 +324,20 @@ ip_close_topic(void *state, uint32_t topic)
 }
 
 static int
+ip_send_inline(void *state, uint32_t topic, const void *data, uint32_t len, const void *meta,
+               size_t meta_len, uint64_t *seq_out)
+{
+    struct ip_bus *b = state;
+    int rc = ip_ready(b, b->o.send_timeout);
+    if (rc == PXS_TIMEOUT)
+        return pxsi_err(PXS_ERR_TIMEDOUT, SUBSYS,
+                        "gave up after send_timeout: not every participant joined the hub");
+    if (rc != PXS_OK)
+        return rc;
+    return pxsi_core_pub_ops.send_inline(&b->core, topic, data, len, meta, meta_len, seq_out);
+}
+
+static int
 ip_recv(void *state, pxs_event_t *ev_out, double timeout)
 {
     struct ip_bus *b = state;
@@ -341,6 +355,7 @@ static const pxsi_pub_ops_t ip_pub_ops = {
     .send = ip_send,
     .flush = ip_flush,
     .close_topic = ip_close_topic,
+    .send_inline = ip_send_inline,
 };
 static const pxsi_sub_ops_t ip_sub_ops = {
     .recv = ip_recv,

@@ -1,9 +1,11 @@
 /* Event plane front end: options, argument checks, dispatch through the
  * publisher/subscriber function tables. Backends trust what arrives here. */
 #include <stddef.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 
+#include "pubsub/inline.h"
 #include "pubsub/pubsub_int.h"
 #include "util/options.h"
 #include "util/stats.h"
@@ -179,10 +181,52 @@ pxs_publisher_send(pxs_publisher_t *pub, uint32_t topic, const pxs_proxy_t *prox
                         "made by a store (or pxs_proxy_encode) can be sent",
                         why);
     }
+    if (pxsi_inline_is(proxy)) {
+        /* a received inline event forwarded: its payload travels again, in
+         * the new event (docs/DESIGN.md, "Inline chunks"); the forward
+         * consumes this process's copy */
+        unsigned char *buf = malloc(PXSI_INLINE_HARD_MAX);
+        size_t len = 0;
+        if (!buf)
+            return pxsi_err(PXS_ERR_NOMEM, SUBSYS, "forward of an inline event");
+        rc = pxsi_inline_copy(proxy, buf, PXSI_INLINE_HARD_MAX, &len);
+        if (rc == PXS_OK)
+            rc = pxsi_publisher_send_inline(pub, topic, buf, len, meta, meta_len, seq_out);
+        free(buf);
+        if (rc == PXS_OK)
+            (void)pxsi_inline_drop(proxy);
+        return rc == PXS_OK ? rc : pxsi_err_prefix(rc, SUBSYS, "forward of an inline event");
+    }
     pxs_bus_t *b = pub_bus(pub);
     if ((rc = side_enter(b, 0)) != PXS_OK)
         return rc;
     return side_leave(b, 0, pub->ops->send(pub->state, topic, proxy, meta, meta_len, seq_out));
+}
+
+int
+pxsi_publisher_send_inline(pxs_publisher_t *pub, uint32_t topic, const void *data, size_t len,
+                           const void *meta, size_t meta_len, uint64_t *seq_out)
+{
+    if (!PXSI_HANDLE_OK(pub, PXSI_MAGIC_PUB))
+        return pxsi_err(PXS_ERR_INVALID, SUBSYS, "send_inline: bad publisher handle");
+    if (topic == PXS_TOPIC_ALL)
+        return pxsi_err(PXS_ERR_INVALID, SUBSYS, "PXS_TOPIC_ALL is not a topic");
+    if (meta_len > PXS_EVENT_META_MAX)
+        return pxsi_err(PXS_ERR_TOO_BIG, SUBSYS, "metadata %zu bytes, capacity %d", meta_len,
+                        PXS_EVENT_META_MAX);
+    if ((meta_len && !meta) || (len && !data))
+        return pxsi_err(PXS_ERR_INVALID, SUBSYS, "send_inline: NULL data or metadata");
+    if (len > PXSI_INLINE_HARD_MAX)
+        return pxsi_err(PXS_ERR_TOO_BIG, SUBSYS, "inline payload of %zu B (at most %u)", len,
+                        PXSI_INLINE_HARD_MAX);
+    if (!pub->ops->send_inline)
+        return pxsi_err(PXS_ERR_NOTSUP, SUBSYS, "inline events not supported by this publisher");
+    pxs_bus_t *b = pub_bus(pub);
+    int rc = side_enter(b, 0);
+    if (rc != PXS_OK)
+        return rc;
+    return side_leave(b, 0, pub->ops->send_inline(pub->state, topic, data, (uint32_t)len, meta,
+                                                  meta_len, seq_out));
 }
 
 int

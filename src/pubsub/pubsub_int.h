@@ -29,6 +29,11 @@ typedef struct pxsi_pub_ops {
                 const void *meta, size_t meta_len, uint64_t *seq_out);
     int (*flush)(void *state);
     int (*close_topic)(void *state, uint32_t topic);
+    /* an inline event: the payload rides in the record run (docs/DESIGN.md,
+     * "Inline chunks"); PXS_ERR_TOO_BIG when a destination's bound does not
+     * allow the run (pxsi_publisher_inline_fits says so first) */
+    int (*send_inline)(void *state, uint32_t topic, const void *data, uint32_t len,
+                       const void *meta, size_t meta_len, uint64_t *seq_out);
 } pxsi_pub_ops_t;
 typedef struct pxsi_sub_ops {
     int (*recv)(void *state, pxs_event_t *ev_out, double timeout);
@@ -60,10 +65,21 @@ struct pxs_subscriber {
  *  16 u64 link seq (per producer, destination, topic: contiguous even for
  *     work-sharing groups, so gaps are detectable there too)
  *  24 u16 flags       26 u16 meta_len     28 u32 reserved (0)
- *  32 64 B proxy      96 96 B metadata */
+ *  32 64 B proxy      96 96 B metadata
+ * Inline events (docs/DESIGN.md, "Inline chunks"): the head has flag INLINE,
+ * reserved = payload length, the proxy field = payload bytes 0..63; then
+ * PXSI_INLINE_CONTS(len) continuation records (flag CONT, same topic,
+ * producer and seq, their own link seqs, meta_len 0, reserved = index 1..k,
+ * 160 payload bytes each from offset 32), appended in the same run. */
 #define PXSI_REC_SIZE     192
 #define PXSI_REC_F_END    0x0001u
-#define PXSI_REC_F_MASK   0x0001u
+#define PXSI_REC_F_INLINE 0x0002u
+#define PXSI_REC_F_CONT   0x0004u
+#define PXSI_REC_F_MASK   0x0007u
+#define PXSI_INLINE_HEAD  64u  /* payload bytes in the head record */
+#define PXSI_INLINE_CONT  160u /* payload bytes per continuation record */
+#define PXSI_INLINE_CONTS(len) \
+    ((len) <= PXSI_INLINE_HEAD ? 0u : (uint32_t)(((len) - PXSI_INLINE_HEAD + PXSI_INLINE_CONT - 1) / PXSI_INLINE_CONT))
 #define PXSI_REC_O_TOPIC  0
 #define PXSI_REC_O_PROD   4
 #define PXSI_REC_O_SEQ    8
@@ -145,8 +161,12 @@ struct pxsi_ptopic {
 struct pxsi_queue {
     int target;              /* >= 0: a rank; -1: a group (chosen at flush) */
     struct pxsi_group *group;
-    uint32_t n, cap;
-    unsigned char *recs;     /* cap records */
+    uint32_t n, cap;         /* records queued; flush threshold (batch) */
+    uint32_t room;           /* records allocated: max(cap, rmax) */
+    uint32_t rmax;           /* longest record run allowed to every target of
+                                this queue (inline events; docs/DESIGN.md,
+                                "Inline chunks") */
+    unsigned char *recs;     /* room records */
     uint32_t *tidx;          /* topic index per queued record */
 };
 struct pxsi_stopic {
@@ -192,6 +212,11 @@ struct pxsi_core {
     struct pxsi_link *links; /* [n_stopics * size] */
     int n_stopics_ended;
     uint32_t gowed; /* subscriber: group credits to give back at the next recv */
+    /* inline events (docs/DESIGN.md, "Inline chunks") */
+    int n_publishers;  /* ranks that publish anything (bounds a run) */
+    uint32_t *held;    /* [size] mailbox credits taken and not used yet */
+    unsigned char *ibuf; /* subscriber: PXSI_INLINE_HARD_MAX reassembly buffer */
+    unsigned char *irun; /* publisher: one inline event's record run */
     /* broken bus (sticky, see docs/DESIGN.md "Broken bus"): 0 healthy, 1 the
      * first failure is recording its detail, 2 detail recorded */
     atomic_int broken;

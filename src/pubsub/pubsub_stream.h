@@ -39,4 +39,14 @@ int pxsi_publisher_fanout(pxs_publisher_t *pub, uint32_t topic,
 /* This publisher's rank in its bus (the events' producer field). */
 int pxsi_publisher_rank(pxs_publisher_t *pub, int *rank_out);
 
+/* Inline events (docs/DESIGN.md, section "Inline chunks"). fits: *ok_out
+ * = 1 when an inline event of len payload bytes may go to every destination
+ * of the topic (its record run is within each one's bound). send: publish
+ * an inline event; PXS_ERR_TOO_BIG when it does not fit, else as
+ * pxs_publisher_send. */
+int pxsi_publisher_inline_fits(pxs_publisher_t *pub, uint32_t topic, size_t len, int *ok_out);
+int pxsi_publisher_send_inline(pxs_publisher_t *pub, uint32_t topic, const void *data,
+                               size_t len, const void *meta, size_t meta_len,
+                               uint64_t *seq_out);
+
 #endif

@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "proxystream/stats.h"
+#include "pubsub/inline.h"
 #include "store/connectors/hdf5_int.h"
 #include "store/registry.h"
 #include "store/store_int.h"
@@ -934,6 +935,42 @@ store_resolve_start(pxs_store_t *s, const pxs_proxy_t *proxy, void *buf, size_t 
     return PXS_OK;
 }
 
+/* An inline proxy (docs/DESIGN.md, "Inline chunks"): the payload is in this
+ * process, so the request is done at start; a proxy the table refuses fails
+ * here, as pxs_store_resolve would. */
+static int
+store_inline_start(pxs_store_t *s, const pxs_proxy_t *proxy, void *buf, size_t cap,
+                   pxs_request_t **req_out)
+{
+    if (!store_ok(s))
+        return pxsi_err(PXS_ERR_INVALID, SUBSYS, "resolve_start: not a live store handle");
+    if (!req_out || (!buf && cap))
+        return pxsi_err(PXS_ERR_INVALID, SUBSYS, "resolve_start: NULL argument");
+    pxs_request_t *r = calloc(1, sizeof *r);
+    if (!r)
+        return pxsi_err(PXS_ERR_NOMEM, SUBSYS, "request");
+    size_t n = 0;
+    int rc = pxsi_inline_resolve(proxy, buf, cap, &n);
+    if (rc != PXS_OK && rc != PXS_ERR_TRUNC) {
+        free(r);
+        return rc;
+    }
+    r->magic = PXSI_REQ_MAGIC;
+    r->store = s;
+    if (pxs_proxy_decode(proxy->bytes, PXS_PROXY_SIZE, &r->pi) != PXS_OK) /* checked above */
+        memset(&r->pi, 0, sizeof r->pi);
+    r->buf = buf;
+    r->done = 1;
+    r->status = rc;
+    r->len = n;
+    req_note(r);
+    pthread_mutex_lock(&s->mu);
+    s->outstanding++;
+    pthread_mutex_unlock(&s->mu);
+    *req_out = r;
+    return PXS_OK;
+}
+
 static int
 req_finish(pxs_request_t *r, size_t *len_out)
 {
@@ -1115,6 +1152,8 @@ int
 pxs_store_resolve(pxs_store_t *s, const pxs_proxy_t *proxy, void *buf, size_t cap,
                   size_t *len_out)
 {
+    if (pxsi_inline_is(proxy)) /* docs/DESIGN.md, "Inline chunks" */
+        return pxsi_inline_resolve(proxy, buf, cap, len_out);
     s = route(s, proxy);
     GUARDED(s, "resolve", store_resolve(s, proxy, buf, cap, len_out));
 }
@@ -1123,6 +1162,8 @@ int
 pxs_store_resolve_alloc(pxs_store_t *s, const pxs_proxy_t *proxy, void **buf_out,
                         size_t *len_out)
 {
+    if (pxsi_inline_is(proxy))
+        return pxsi_inline_resolve_alloc(proxy, buf_out, len_out);
     s = route(s, proxy);
     GUARDED(s, "resolve_alloc", store_resolve_alloc(s, proxy, buf_out, len_out));
 }
@@ -1130,6 +1171,8 @@ pxs_store_resolve_alloc(pxs_store_t *s, const pxs_proxy_t *proxy, void **buf_out
 int
 pxs_store_view(pxs_store_t *s, const pxs_proxy_t *proxy, pxs_view_t *view_out)
 {
+    if (pxsi_inline_is(proxy))
+        return pxsi_inline_view(proxy, view_out);
     s = route(s, proxy);
     GUARDED(s, "view", store_view(s, proxy, view_out));
 }
@@ -1137,6 +1180,8 @@ pxs_store_view(pxs_store_t *s, const pxs_proxy_t *proxy, pxs_view_t *view_out)
 int
 pxs_store_release(pxs_store_t *s, pxs_view_t *view)
 {
+    if (pxsi_inline_is_view(view))
+        return pxsi_inline_release(view);
     if (store_ok(s) && s->spill && view && view->internal_[3] == s->spill)
         s = s->spill;
     for (int i = 0; store_ok(s) && view && i < s->nalt; i++)
@@ -1151,6 +1196,8 @@ int
 pxs_store_resolve_start(pxs_store_t *s, const pxs_proxy_t *proxy, void *buf, size_t cap,
                         pxs_request_t **req_out)
 {
+    if (pxsi_inline_is(proxy))
+        return store_inline_start(s, proxy, buf, cap, req_out);
     s = route(s, proxy);
     GUARDED(s, "resolve_start", store_resolve_start(s, proxy, buf, cap, req_out));
 }
@@ -1178,6 +1225,8 @@ pxs_store_resolve_wait(pxs_request_t *r, size_t *len_out)
 int
 pxs_store_evict(pxs_store_t *s, const pxs_proxy_t *proxy)
 {
+    if (pxsi_inline_is(proxy))
+        return pxsi_inline_drop(proxy);
     s = route(s, proxy);
     GUARDED(s, "evict", store_evict(s, proxy));
 }
@@ -1185,6 +1234,8 @@ pxs_store_evict(pxs_store_t *s, const pxs_proxy_t *proxy)
 int
 pxs_store_drop(pxs_store_t *s, const pxs_proxy_t *proxy)
 {
+    if (pxsi_inline_is(proxy))
+        return pxsi_inline_drop(proxy);
     s = route(s, proxy);
     GUARDED(s, "drop", store_drop(s, proxy));
 }

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "pubsub/inline.h"
 #include "stream/stream_internal.h"
 #include "util/stats.h"
 #include "util/util.h"
@@ -66,6 +67,12 @@ static void
 cons_drop(pxs_consumer_t *c, const pxs_event_t *ev)
 {
     c->dropped++;
+    if (pxsi_inline_is(&ev->proxy)) {
+        /* this process's copy of an inline payload: nobody else can give it
+         * back (docs/DESIGN.md, "Inline chunks") */
+        (void)pxsi_inline_drop(&ev->proxy);
+        return;
+    }
     if (c->opts.drop_policy != PXS_DROP_EVICT || !c->store)
         return;
     int rc = pxs_store_drop(c->store, &ev->proxy);

@@ -24,6 +24,7 @@
 #include <string.h>
 
 #include "pubsub/pubsub_stream.h"
+#include "pubsub/inline.h"
 #include "stream/slog.h"
 #include "stream/stream_internal.h"
 #include "util/stats.h"
@@ -332,6 +333,32 @@ check_meta(const void *meta, size_t meta_len)
     return PXS_OK;
 }
 
+/* An inline send: the payload goes in the event's record run; the proxy
+ * handed back names no stored object (pxsi_inline_sender_proxy). */
+static int
+prod_send_inline(pxs_producer_t *prod, pxsi_prod_topic_t *t, uint32_t topic, const void *data,
+                 size_t len, const pxs_send_opts_t *so, pxs_proxy_t *proxy_out)
+{
+    uint64_t pseq = 0;
+    int rc = pxsi_publisher_send_inline(prod->pub, topic, data, len, so->meta, so->meta_len,
+                                        &pseq);
+    if (rc < 0)
+        return pxsi_err_prefix(rc, SUBSYS, "publish on topic %u failed (inline, %zu B)", topic,
+                               len);
+    if (proxy_out) {
+        int prank = 0;
+        (void)pxsi_publisher_rank(prod->pub, &prank);
+        (void)pxsi_inline_sender_proxy(data, (uint32_t)len, topic, prank, pseq, proxy_out);
+    }
+    t = prod_commit(prod, t);
+    t->next_seq++;
+    t->used = 1;
+    prod->sent++;
+    prod->bytes += len;
+    prod_after_publish(prod); /* accepted: from here the send succeeded */
+    return PXS_OK;
+}
+
 static int
 prod_send(pxs_producer_t *prod, uint32_t topic, const void *data, size_t len,
           const pxs_send_opts_t *opts, pxs_proxy_t *proxy_out)
@@ -356,6 +383,19 @@ prod_send(pxs_producer_t *prod, uint32_t topic, const void *data, size_t len,
         return rc;
     if (t->closed != PXSI_TOPIC_OPEN)
         return pxsi_err(PXS_ERR_CLOSED, SUBSYS, "send on topic %u after close", topic);
+
+    /* small chunks ride inside the event (docs/DESIGN.md, "Inline chunks"):
+     * not with store semantics asked for (keep, an explicit budget: the
+     * proxy is meant to be resolved elsewhere) nor with a stream log (its
+     * replay resolves the logged proxies) */
+    if (len <= prod->opts.inline_max && !so.keep && !so.resolves && !prod->opts.resolves &&
+        !prod->log) {
+        int fits = 0;
+        if ((rc = pxsi_publisher_inline_fits(prod->pub, topic, len, &fits)) < 0)
+            return rc;
+        if (fits)
+            return prod_send_inline(prod, t, topic, data, len, &so, proxy_out);
+    }
 
     pxs_put_opts_t po;
     if ((rc = pxs_put_opts_init(&po)) < 0)

@@ -32,6 +32,7 @@ enum pxsi_opt_id {
     PXSI_OPT_MEMORY_CHECK,
     PXSI_OPT_PROGRESS_THREAD,
     PXSI_OPT_STATS,
+    PXSI_OPT_INLINE_MAX,
     /* field defaults without an environment variable */
     PXSI_OPT_STORE_CONNECTOR,
     PXSI_OPT_STORE_SHM_FIELD,

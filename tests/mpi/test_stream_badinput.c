@@ -90,6 +90,7 @@ main(int argc, char **argv)
 
         /* The real producer owns T and T_OTHER. */
         CHECK_OK(pxs_producer_opts_init(&po));
+        po.inline_max = 0; /* the arena checks below count stored objects */
         po.topics = pubs;
         po.n_topics = 2;
         pxs_producer_t *prod;

@@ -69,6 +69,7 @@ part_send(pxs_store_t *store, int rank)
     if (rank == 0) {
         pxs_producer_opts_t po;
         CHECK_OK(pxs_producer_opts_init(&po));
+        po.inline_max = 0; /* slot and arena counting of the store path */
         po.batch = 1;
         pxs_producer_t *prod;
         CHECK_OK(pxs_producer_create(store, pub, &po, &prod));
@@ -165,6 +166,7 @@ part_close(pxs_store_t *store, int rank)
     if (rank == 0) {
         pxs_producer_opts_t po;
         CHECK_OK(pxs_producer_opts_init(&po));
+        po.inline_max = 0; /* slot and arena counting of the store path */
         po.topics = pubs;
         po.n_topics = 2;
         po.close_on_destroy = 0; /* a pending close is finished anyway */
@@ -226,6 +228,7 @@ part_poll(pxs_store_t *store, int rank)
     if (rank == 0) {
         pxs_producer_opts_t po;
         CHECK_OK(pxs_producer_opts_init(&po));
+        po.inline_max = 0; /* slot and arena counting of the store path */
         po.batch = 1;
         pxs_producer_t *prod;
         CHECK_OK(pxs_producer_create(store, pub, &po, &prod));
