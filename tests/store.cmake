@@ -101,3 +101,24 @@ if(PXS_HAVE_UCX)
   pxs_test_exe(mpitest_store_ucx_nothread ${PXS_STORE_T}/mpi/test_store_ucx_nothread.c)
   pxs_add_ucx_conn_test(NAME store.ucx_nothread NP 3 EXE mpitest_store_ucx_nothread)
 endif()
+# Events across jobs (tests/tools/ucx_xbus.sh): a bus exported with its
+# store, attaching jobs with plain and group subscriptions, detach after
+# half + a second job for the rest (END), refused registrations (wrong
+# token, oversized mailbox), exporting job killed -> PXS_ERR_PEER; UCX
+# default transports and UCX_TLS=tcp. Label ucx.
+if(PXS_HAVE_UCX AND PXS_MPI_IMPL STREQUAL "OpenMPI")
+  pxs_test_exe(mpitest_xbus ${PXS_STORE_T}/mpi/test_xbus.c)
+  foreach(tls default tcp)
+    set(tname mpi.ucx.xbus)
+    set(tenv "")
+    if(tls STREQUAL "tcp")
+      set(tname mpi.ucx.xbus.tcp)
+      set(tenv UCX_TLS=tcp)
+    endif()
+    add_test(NAME ${tname}
+      COMMAND bash ${PXS_STORE_T}/tools/ucx_xbus.sh $<TARGET_FILE:mpitest_xbus>
+              ${MPIEXEC_EXECUTABLE} ${MPIEXEC_NUMPROC_FLAG} ${MPIEXEC_PREFLAGS})
+    set_tests_properties(${tname} PROPERTIES LABELS "mpi;ucx;ucx-conn" PROCESSORS 4 TIMEOUT 400
+      RUN_SERIAL TRUE ENVIRONMENT "${PXS_ROOT_ENV};${tenv}")
+  endforeach()
+endif()

@@ -5,10 +5,10 @@
  *  broker, daemon or server process. See docs/DESIGN.md, section "Export
  *  and attach".
  *
- *  Built with the UCX connector only (else PXS_ERR_NOTSUP). This release
- *  exports and attaches the store (the data plane); exporting a bus's
- *  topics (subscriptions of the attaching job) is not built yet: bus, subs
- *  and bus_out must be NULL / 0 (else PXS_ERR_NOTSUP). */
+ *  Built with the UCX connector only (else PXS_ERR_NOTSUP). The store (the
+ *  data plane) and, optionally, a bus's events: the attaching job's
+ *  subscriptions are registered with the exporting producers (docs/DESIGN.md,
+ *  subsection "Events across jobs"). */
 #ifndef PROXYSTREAM_ATTACH_H
 #define PROXYSTREAM_ATTACH_H
 
@@ -22,22 +22,33 @@
 extern "C" {
 #endif
 
-/** Export `store` (a PXS_CONN_UCX store) to `contact_path`. Collective over
- *  the store's communicator. Rank 0 writes the file atomically (a
+/** Export `store` (a PXS_CONN_UCX store) and, if `bus` is not NULL, that
+ *  bus's published topics (an MPI bus over the same ranks in the same
+ *  order, exported once) to `contact_path`. Collective over the store's
+ *  communicator. An exported bus's producers pick attaching jobs'
+ *  registrations up inside their own calls (send, flush, close) and route
+ *  to them from then on; opts.export_wait makes the first send wait for
+ *  that many attaching jobs. Destroy the bus before the store. Rank 0 writes the file atomically (a
  *  temporary name in the same directory, then rename), mode 0600 whatever
  *  the umask: every rank's network worker address, the store's remote keys
  *  (the arena read-only), the store nonce, a random attach token, the
  *  creation time, host and process id. The store must stay alive (and its
  *  ranks running) while attached jobs use it; its progress thread serves
  *  them.
- *  @return PXS_OK, PXS_ERR_INVALID (bus not NULL is PXS_ERR_NOTSUP; not a
- *  UCX store: PXS_ERR_NOTSUP), PXS_ERR_NOMEM, PXS_ERR_MPI (file I/O
- *  failures are PXS_ERR_INVALID naming the path and errno text). */
+ *  @return PXS_OK, PXS_ERR_INVALID (not an MPI bus, exported already, other
+ *  ranks than the store's), PXS_ERR_NOTSUP (not a UCX store), PXS_ERR_NOMEM,
+ *  PXS_ERR_MPI (file I/O failures are PXS_ERR_INVALID naming the path and
+ *  errno text). */
 PXS_API PXS_NODISCARD int pxs_export(pxs_bus_t *bus, pxs_store_t *store,
                                      const char *contact_path);
 
-/** Attach to an exported store. Collective over `comm` (the attaching
- *  job's). Waits up to `timeout` s (< 0: forever) for the contact file,
+/** Attach to an exported store and, with bus_out, to its exported bus
+ *  with the subscriptions subs[0 .. n_subs) of this rank (plain or group;
+ *  at most 16; a group name the exporting job also uses for that topic is
+ *  PXS_ERR_NOTSUP). The bus receives only (its publisher has no topics);
+ *  recv ends with PXS_ERR_PEER if an exporting rank dies; pxs_bus_destroy
+ *  (collective over comm, before pxs_store_destroy) detaches. Collective
+ *  over `comm` (the attaching job's). Waits up to `timeout` s (< 0: forever) for the contact file,
  *  refuses a file that another user owns or that group or others can write
  *  (PXS_ERR_INVALID, as ssh refuses loose key files) or that is damaged
  *  (PXS_ERR_CORRUPT), connects to every exporting rank and checks that it
@@ -51,7 +62,8 @@ PXS_API PXS_NODISCARD int pxs_export(pxs_bus_t *bus, pxs_store_t *store,
  *  over comm). pxs_store_rank of an attached store is -1 (it owns nothing).
  *  @return PXS_OK, PXS_ERR_TIMEDOUT (no file within the timeout),
  *  PXS_ERR_INVALID, PXS_ERR_CORRUPT, PXS_ERR_PEER, PXS_ERR_STALE,
- *  PXS_ERR_NOTSUP (a bus asked for; a build without UCX), PXS_ERR_NOMEM. */
+ *  PXS_ERR_NOTSUP (a mixed group; a build without UCX), PXS_ERR_NOMEM,
+ *  PXS_ERR_AGAIN (the export's registration slots are used up). */
 PXS_API PXS_NODISCARD int pxs_attach(MPI_Comm comm, const char *contact_path,
                                      const pxs_subscription_t *subs,
                                      size_t n_subs, double timeout,

@@ -310,6 +310,7 @@ pxsi_core_init(struct pxsi_core *c, int rank, int size, unsigned char *const *de
     c->x = x;
     c->batch = o->batch;
     c->send_timeout = o->send_timeout;
+    c->export_wait = o->export_wait;
     int rc = PXS_ERR_NOMEM;
 
     /* my own declarations (from the blob: the caller's arrays may be gone) */
@@ -1096,6 +1097,8 @@ core_recv(void *state, pxs_event_t *ev_out, double timeout)
         struct pxsi_link *l = &c->links[(size_t)si * (size_t)c->size + (size_t)prod];
         if (l->ended)
             return corrupt(c, "record after END", topic, prod, seq, 0);
+        if (c->join_late && l->lseq_next == 0 && lseq == 0)
+            l->seq_next = seq; /* attached job: the stream starts where it registered */
         if (lseq != l->lseq_next)
             return corrupt(c, "link sequence gap", topic, prod, lseq, l->lseq_next);
         if (st->is_group ? seq < l->seq_next : seq != l->seq_next)
@@ -1158,6 +1161,12 @@ pub_core(pxs_publisher_t *pub, struct pxsi_core **out)
         *out = pub->state;
         return PXS_OK;
     }
+#ifdef PXS_HAVE_UCX
+    if (pub->ops == &pxsi_xexp_pub_ops) { /* an exported bus (xport_ucx.c) */
+        *out = pxsi_xexp_core(pub->state);
+        return PXS_OK;
+    }
+#endif
     return pxsi_inproc_pub_core(pub, out);
 }
 

@@ -221,6 +221,12 @@ struct pxsi_core {
      * first failure is recording its detail, 2 detail recorded */
     atomic_int broken;
     char broken_detail[400];
+    /* across jobs (xport_ucx.c): export_wait of the bus opts (exporting
+     * side); join_late: an attached job's subscriber, whose links start at
+     * the first event after it registered (sequence numbers need not start
+     * at 0) */
+    uint32_t export_wait;
+    int join_late;
     /* scratch records: one for the publisher side, one for the subscriber
      * side (different handles may be used from different threads) */
     unsigned char srec[PXSI_REC_SIZE];
@@ -273,6 +279,31 @@ struct pxs_bus {
 /* Normalise options: defaults, then the caller's struct; 0 = default. */
 int pxsi_bus_opts_resolve(const pxs_bus_opts_t *opts, pxs_bus_opts_t *o_out);
 
+
+/* ---------------------------------------------------------------- across jobs */
+/* UCX event transport (xport_ucx.c; docs/DESIGN.md, section "Export and
+ * attach"). Registration slots per exporting rank (one per attaching rank
+ * and attach, not reused), subscriptions per attaching rank. */
+#define PXSI_XBUS_REGS     128
+#define PXSI_XBUS_SUBS_MAX 16
+#ifdef PXS_HAVE_UCX
+extern const pxsi_pub_ops_t pxsi_xexp_pub_ops;
+struct pxsi_core *pxsi_xexp_core(void *state);
+/* Exporting side (pxs_export, local): wrap bus's publisher (routes also to
+ * attached registrations picked up in its own calls) using the UCX store
+ * state store_st's worker; this rank's contact-file bus entry (malloc). */
+int pxsi_xbus_export(pxs_bus_t *bus, void *store_st, uint64_t token, uint32_t attach_slots,
+                     unsigned char **blob_out, size_t *len_out);
+/* The export failed on another rank: unwrap (no registration can exist). */
+void pxsi_xbus_unexport(pxs_bus_t *bus);
+/* Attaching side (pxs_attach, collective over comm, a duplicate the bus
+ * owns, freed on failure too): register subs at the E exporting ranks
+ * (their bus entries ent/elen) through the attached store store_st. */
+int pxsi_xbus_attach(MPI_Comm comm, void *store_st, uint64_t token, uint32_t attach_slots, int E,
+                     const unsigned char *const *ent, const size_t *elen,
+                     const pxs_subscription_t *subs, size_t n_subs, double timeout,
+                     pxs_bus_t **bus_out);
+#endif
 
 /* ---------------------------------------------------------------- test hooks */
 /* Append one raw PXSI_REC_SIZE-byte record to `target`'s mailbox through the

@@ -6,10 +6,13 @@
  *
  * Contact file (native byte order; both jobs run on the same kind of
  * machine):
- *     0  "PXSCONT1"      8  u32 version (1)   12 u32 ranks
+ *     0  "PXSCONT1"      8  u32 version (2)   12 u32 ranks
  *    16  u64 store nonce 24  u64 attach token 32 f64 creation time (epoch s)
  *    40  u32 uid         44  i32 pid of rank 0  48 char host[64]
- *   112  per rank: u64 length, the rank's entry (pxsi_ucx_export_blob)
+ *   112  u32 bus exported (0/1)  116 u32 attached mailbox slots
+ *   128  per rank: u64 length, the rank's entry: u64 store part length,
+ *        the store part (pxsi_ucx_export_blob), the bus part (the rest;
+ *        pxsi_xbus_export: topics, local groups, registration area key)
  *   end  u32 CRC32C of everything before it */
 #include <errno.h>
 #include <fcntl.h>
@@ -21,10 +24,12 @@
 #include <unistd.h>
 
 #include "proxystream/attach.h"
+#include "pubsub/pubsub_int.h"
 #include "store/store_int.h"
 
 #define SUBSYS      "attach"
-#define HDR      112u
+#define HDR      128u
+#define VERSION  2u
 #define MAX_FILE ((size_t)64 << 20)
 
 #ifdef PXS_HAVE_UCX
@@ -83,24 +88,61 @@ pxs_export(pxs_bus_t *bus, pxs_store_t *s, const char *path)
                           "pxs_export: this library was built without UCX"));
 #else
     int rc = PXS_OK;
-    if (bus)
-        rc = pxsi_err(PXS_ERR_NOTSUP, SUBSYS,
-                      "pxs_export: exporting a bus is not built yet "
-                      "(store only: pass bus = NULL)");
-    else if (s->kind != PXS_CONN_UCX || s->rank < 0)
+    if (s->kind != PXS_CONN_UCX || s->rank < 0)
         rc = pxsi_err(PXS_ERR_NOTSUP, SUBSYS,
                       "pxs_export: needs a PXS_CONN_UCX store of this job");
     else if (!path || !*path)
         rc = pxsi_err(PXS_ERR_INVALID, SUBSYS, "pxs_export: no contact path");
+    else if (bus && (!PXSI_HANDLE_OK(bus, PXSI_MAGIC_BUS) ||
+                     bus->pub.ops != &pxsi_core_pub_ops))
+        rc = pxsi_err(PXS_ERR_INVALID, SUBSYS,
+                      "pxs_export: not an MPI bus (pxs_bus_create), or exported "
+                      "already");
+    else if (bus && (((struct pxsi_core *)bus->pub.state)->rank != s->rank ||
+                     ((struct pxsi_core *)bus->pub.state)->size != s->size))
+        rc = pxsi_err(PXS_ERR_INVALID, SUBSYS,
+                      "pxs_export: the bus and the store must span the same "
+                      "ranks in the same order");
     rc = pxsi_agree(s->comm, rc);
     if (rc)
         return rc;
-    unsigned char *blob = NULL;
-    size_t blen = 0;
-    rc = pxsi_agree(s->comm, pxsi_ucx_export_blob(s->st, &blob, &blen));
+    /* the attach token and the attached mailbox size: rank 0's */
+    uint64_t hdr2[2] = {0, pxsi_opt_uint(PXSI_OPT_MAILBOX_SLOTS)};
+    if (s->rank == 0)
+        rc = pxsi_random_u64(&hdr2[0]);
+    rc = pxsi_agree(s->comm, rc);
+    if (rc == PXS_OK)
+        rc = pxsi_agree(s->comm,
+                        pxsi_mpi_err(MPI_Bcast(hdr2, 2, MPI_UINT64_T, 0, s->comm),
+                                     SUBSYS, "MPI_Bcast (token)"));
     if (rc)
         return rc;
-    int me = (int)blen, *lens = NULL, *displ = NULL;
+    uint64_t token = hdr2[0];
+    uint32_t aslots = (uint32_t)hdr2[1];
+    unsigned char *sblob = NULL, *bblob = NULL, *blob = NULL;
+    size_t slen = 0, blen = 0;
+    rc = pxsi_ucx_export_blob(s->st, &sblob, &slen);
+    if (rc == PXS_OK && bus)
+        rc = pxsi_xbus_export(bus, s->st, token, aslots, &bblob, &blen);
+    if (rc == PXS_OK && !(blob = malloc(8 + slen + blen)))
+        rc = pxsi_err(PXS_ERR_NOMEM, SUBSYS, "export entry");
+    if (rc == PXS_OK) {
+        uint64_t l = slen;
+        memcpy(blob, &l, 8);
+        memcpy(blob + 8, sblob, slen);
+        if (blen)
+            memcpy(blob + 8 + slen, bblob, blen);
+    }
+    size_t elen = 8 + slen + blen;
+    free(sblob);
+    free(bblob);
+    rc = pxsi_agree_why(s->comm, rc);
+    if (rc) {
+        free(blob);
+        pxsi_xbus_unexport(bus);
+        return rc;
+    }
+    int me = (int)elen, *lens = NULL, *displ = NULL;
     unsigned char *all = NULL;
     if (s->rank == 0) {
         lens = calloc((size_t)s->size, sizeof *lens);
@@ -132,13 +174,11 @@ pxs_export(pxs_bus_t *bus, pxs_store_t *s, const char *path)
     if (rc == PXS_OK && s->rank == 0) {
         size_t flen = HDR + 8 * (size_t)s->size + total + 4;
         unsigned char *f = calloc(1, flen);
-        uint64_t token = 0;
         if (!f)
             rc = pxsi_err(PXS_ERR_NOMEM, SUBSYS, "contact file buffer");
-        else
-            rc = pxsi_random_u64(&token);
         if (rc == PXS_OK) {
-            uint32_t ver = 1, n = (uint32_t)s->size, uid = (uint32_t)geteuid();
+            uint32_t ver = VERSION, n = (uint32_t)s->size, uid = (uint32_t)geteuid();
+            uint32_t hasbus = bus != NULL;
             int32_t pid = (int32_t)getpid();
             struct timespec ts;
             clock_gettime(CLOCK_REALTIME, &ts);
@@ -152,6 +192,8 @@ pxs_export(pxs_bus_t *bus, pxs_store_t *s, const char *path)
             memcpy(f + 40, &uid, 4);
             memcpy(f + 44, &pid, 4);
             gethostname((char *)f + 48, 63);
+            memcpy(f + 112, &hasbus, 4);
+            memcpy(f + 116, &aslots, 4);
             size_t at = HDR;
             for (int i = 0; i < s->size; i++) {
                 uint64_t l = (uint64_t)lens[i];
@@ -168,7 +210,10 @@ pxs_export(pxs_bus_t *bus, pxs_store_t *s, const char *path)
     free(all);
     free(lens);
     free(displ);
-    return pxsi_agree_why(s->comm, rc);
+    rc = pxsi_agree_why(s->comm, rc);
+    if (rc)
+        pxsi_xbus_unexport(bus);
+    return rc;
 #endif
 }
 
@@ -238,13 +283,29 @@ read_contact(const char *path, double timeout, unsigned char **buf_out,
     return PXS_OK;
 }
 
-/* Any rank: the file's fields; blob pointers into buf. */
+/* Any rank: the file's fields; blob pointers into buf (each rank's store
+ * part sblob/slen and bus part bblob/bl). */
+struct contact {
+    uint64_t nonce, token;
+    uint32_t n, hasbus, aslots;
+    const unsigned char **sblob, **bblob;
+    size_t *slen, *bl;
+};
+
+static void
+contact_free(struct contact *c)
+{
+    free(c->sblob);
+    free(c->bblob);
+    free(c->slen);
+    free(c->bl);
+}
+
 static int
-parse_contact(const unsigned char *f, size_t len, uint64_t *nonce,
-              uint32_t *n_out, const unsigned char ***blob_out,
-              size_t **blen_out)
+parse_contact(const unsigned char *f, size_t len, struct contact *c)
 {
     uint32_t ver = 0, n = 0, crc = 0;
+    memset(c, 0, sizeof *c);
     if (len < HDR + 4 || memcmp(f, magic, 8) != 0)
         return pxsi_err(PXS_ERR_CORRUPT, SUBSYS, "not a proxystream contact file");
     memcpy(&crc, f + len - 4, 4);
@@ -254,41 +315,49 @@ parse_contact(const unsigned char *f, size_t len, uint64_t *nonce,
                         "edited)");
     memcpy(&ver, f + 8, 4);
     memcpy(&n, f + 12, 4);
-    memcpy(nonce, f + 16, 8);
-    if (ver != 1)
+    memcpy(&c->nonce, f + 16, 8);
+    memcpy(&c->token, f + 24, 8);
+    memcpy(&c->hasbus, f + 112, 4);
+    memcpy(&c->aslots, f + 116, 4);
+    if (ver != VERSION)
         return pxsi_err(PXS_ERR_CORRUPT, SUBSYS,
-                        "contact file version %u (this library: 1)", ver);
-    if (n == 0 || n > (1u << 24) || *nonce == 0)
+                        "contact file version %u (this library: %u)", ver, VERSION);
+    if (n == 0 || n > (1u << 24) || c->nonce == 0 ||
+        (c->hasbus && (c->aslots == 0 || c->aslots > PXSI_SLOTS_MAX)))
         return pxsi_err(PXS_ERR_CORRUPT, SUBSYS,
-                        "contact file names %u ranks / nonce 0", n);
-    const unsigned char **blob = calloc(n, sizeof *blob);
-    size_t *blen = calloc(n, sizeof *blen);
-    if (!blob || !blen) {
-        free(blob);
-        free(blen);
+                        "contact file names %u ranks / nonce 0 / %u mailbox slots", n,
+                        c->aslots);
+    c->sblob = calloc(n, sizeof *c->sblob);
+    c->bblob = calloc(n, sizeof *c->bblob);
+    c->slen = calloc(n, sizeof *c->slen);
+    c->bl = calloc(n, sizeof *c->bl);
+    if (!c->sblob || !c->bblob || !c->slen || !c->bl) {
+        contact_free(c);
         return pxsi_err(PXS_ERR_NOMEM, SUBSYS, "contact entries");
     }
     size_t at = HDR;
     for (uint32_t i = 0; i < n; i++) {
-        uint64_t l = 0;
+        uint64_t l = 0, sl = 0;
         if (at + 8 > len - 4)
             goto bad;
         memcpy(&l, f + at, 8);
-        if (l > len - 4 - at - 8)
+        if (l > len - 4 - at - 8 || l < 8)
             goto bad;
-        blob[i] = f + at + 8;
-        blen[i] = (size_t)l;
+        memcpy(&sl, f + at + 8, 8);
+        if (sl > l - 8)
+            goto bad;
+        c->sblob[i] = f + at + 16;
+        c->slen[i] = (size_t)sl;
+        c->bblob[i] = f + at + 16 + sl;
+        c->bl[i] = (size_t)(l - 8 - sl);
         at += 8 + (size_t)l;
     }
     if (at != len - 4)
         goto bad;
-    *n_out = n;
-    *blob_out = blob;
-    *blen_out = blen;
+    c->n = n;
     return PXS_OK;
 bad:
-    free(blob);
-    free(blen);
+    contact_free(c);
     return pxsi_err(PXS_ERR_CORRUPT, SUBSYS, "contact file entries are malformed");
 }
 #endif
@@ -305,10 +374,10 @@ pxs_attach(MPI_Comm comm, const char *path, const pxs_subscription_t *subs,
         return pxsi_err(PXS_ERR_INVALID, SUBSYS,
                         "pxs_attach: invalid communicator");
     int rc = PXS_OK;
-    if (subs || n_subs || bus_out)
-        rc = pxsi_err(PXS_ERR_NOTSUP, SUBSYS,
-                      "pxs_attach: attaching to a bus is not built yet "
-                      "(store only: subs NULL, n_subs 0, bus_out NULL)");
+    if ((n_subs && !subs) || (n_subs && !bus_out))
+        rc = pxsi_err(PXS_ERR_INVALID, SUBSYS,
+                      "pxs_attach: %zu subscription(s) with subs or bus_out NULL",
+                      n_subs);
     else if (!path || !*path || !store_out)
         rc = pxsi_err(PXS_ERR_INVALID, SUBSYS,
                       "pxs_attach: no contact path or store_out");
@@ -344,14 +413,16 @@ pxs_attach(MPI_Comm comm, const char *path, const pxs_subscription_t *subs,
         rc = pxsi_agree(comm,
                         pxsi_mpi_err(mrc, SUBSYS, "MPI_Bcast (contact file)"));
     }
-    uint64_t nonce = 0;
-    uint32_t n = 0;
-    const unsigned char **blob = NULL;
-    size_t *blen = NULL;
+    struct contact ct;
+    memset(&ct, 0, sizeof ct);
     if (rc == PXS_OK)
-        rc = pxsi_agree_why(
-            comm, parse_contact(f, (size_t)flen, &nonce, &n, &blob, &blen));
-    MPI_Comm dup = MPI_COMM_NULL;
+        rc = pxsi_agree_why(comm, parse_contact(f, (size_t)flen, &ct));
+    if (rc == PXS_OK && bus_out && !ct.hasbus)
+        rc = pxsi_agree(comm, pxsi_err(PXS_ERR_INVALID, SUBSYS,
+                                       "pxs_attach: %s exports a store only (no bus): "
+                                       "pass bus_out NULL",
+                                       path));
+    MPI_Comm dup = MPI_COMM_NULL, bdup = MPI_COMM_NULL;
     if (rc == PXS_OK) {
         mrc = MPI_Comm_dup(comm, &dup);
         if (mrc == MPI_SUCCESS)
@@ -362,15 +433,36 @@ pxs_attach(MPI_Comm comm, const char *path, const pxs_subscription_t *subs,
     if (rc == PXS_OK) {
         /* what is left of the timeout bounds the connection (at least 1 s) */
         double left = timeout < 0 ? 30.0 : timeout - (pxsi_now() - t0);
-        rc = pxsi_ucx_attach(dup, nonce, (int)n, blob, blen,
+        rc = pxsi_ucx_attach(dup, ct.nonce, (int)ct.n, ct.sblob, ct.slen,
                              left < 1.0 ? 1.0 : left, &st);
         rc = pxsi_agree_why(dup, rc);
     }
+    pxs_store_t *store = NULL;
     if (rc == PXS_OK)
         rc = pxsi_agree(dup, pxsi_store_adopt(dup, &pxsi_store_ucx_ops, st,
-                                              nonce, (int)n, store_out));
-    free(blob);
-    free(blen);
+                                              ct.nonce, (int)ct.n, &store));
+    if (rc == PXS_OK && bus_out) {
+        mrc = MPI_Comm_dup(comm, &bdup);
+        if (mrc == MPI_SUCCESS)
+            mrc = MPI_Comm_set_errhandler(bdup, MPI_ERRORS_RETURN);
+        rc = pxsi_agree(comm, pxsi_mpi_err(mrc, SUBSYS, "MPI_Comm_dup"));
+        if (rc == PXS_OK) {
+            double left = timeout < 0 ? 30.0 : timeout - (pxsi_now() - t0);
+            /* bdup is the bus's from here on (freed on failure too) */
+            rc = pxsi_xbus_attach(bdup, st, ct.token, ct.aslots, (int)ct.n, ct.bblob,
+                                  ct.bl, subs, n_subs, left < 1.0 ? 1.0 : left, bus_out);
+        }
+        if (rc != PXS_OK) {
+            (void)pxs_store_destroy(store);
+            store = NULL;
+            dup = MPI_COMM_NULL; /* the store's, freed by its destroy */
+        }
+    }
+    if (rc == PXS_OK)
+        *store_out = store;
+    else if (store)
+        dup = MPI_COMM_NULL;
+    contact_free(&ct);
     free(f);
     if (rc && dup != MPI_COMM_NULL)
         MPI_Comm_free(&dup);

@@ -31,6 +31,7 @@ enum pxsi_opt_id {
     PXSI_OPT_MAILBOX_SOLE,
     PXSI_OPT_MEMORY_CHECK,
     PXSI_OPT_PROGRESS_THREAD,
+    PXSI_OPT_EXPORT_WAIT,
     PXSI_OPT_STATS,
     PXSI_OPT_INLINE_MAX,
     /* field defaults without an environment variable */

@@ -43,6 +43,7 @@
 #include <string.h>
 #include <ucp/api/ucp.h>
 
+#include "store/connectors/ucx_int.h"
 #include "store/store_int.h"
 #include "util/options.h"
 
@@ -114,14 +115,13 @@ pause_progress(ucx_t *u, pxsi_backoff_t *b)
 }
 
 /* Wait for n requests (NULL: done at once; errors: as posted); frees them.
- * The first failure wins. Waits as long as it takes: with the peer error
- * mode a dead peer completes the request with an error. */
-static ucs_status_t
-wait_all(ucx_t *u, ucs_status_ptr_t *rq, int n)
+ * The first failure wins. See ucx_int.h. */
+ucs_status_t
+pxsi_ucx_wait(ucp_worker_h w, MPI_Comm comm, ucs_status_ptr_t *rq, int n, double timeout)
 {
     ucs_status_t first = UCS_OK;
     pxsi_backoff_t b;
-    pxsi_backoff_init(&b, u->op_timeout);
+    pxsi_backoff_init(&b, timeout);
     for (int i = 0; i < n; i++) {
         ucs_status_t st = UCS_OK;
         if (rq[i] == NULL) {
@@ -131,14 +131,18 @@ wait_all(ucx_t *u, ucs_status_ptr_t *rq, int n)
         } else {
             while ((st = ucp_request_check_status(rq[i])) == UCS_INPROGRESS) {
                 if (pxsi_backoff_expired(&b)) {
-                    /* attached: the exporting job does not answer. The
-                     * request is released (UCX completes it later); its
-                     * buffers are the state's or the caller's, which the
-                     * caller must not free before destroy (documented). */
+                    /* the peer does not answer. The request is released
+                     * (UCX completes it later); its buffers must outlive
+                     * the worker (documented) */
                     st = UCS_ERR_ENDPOINT_TIMEOUT;
                     break;
                 }
-                pause_progress(u, &b);
+                if (ucp_worker_progress(w))
+                    continue;
+                if (comm != MPI_COMM_NULL)
+                    pxsi_backoff_pause_mpi(&b, comm); /* sleeps capped, MPI now and then */
+                else
+                    pxsi_backoff_pause(&b);
             }
             ucp_request_free(rq[i]);
         }
@@ -147,6 +151,16 @@ wait_all(ucx_t *u, ucs_status_ptr_t *rq, int n)
             first = st;
     }
     return first;
+}
+
+/* Waits as long as it takes (op_timeout < 0): with the peer error mode a
+ * dead peer completes the request with an error. Attached: op_timeout bounds
+ * the wait (the request's buffers are the state's or the caller's, which the
+ * caller must not free before destroy). */
+static ucs_status_t
+wait_all(ucx_t *u, ucs_status_ptr_t *rq, int n)
+{
+    return pxsi_ucx_wait(u->w, u->comm, rq, n, u->op_timeout);
 }
 
 static ucs_status_t
@@ -952,20 +966,21 @@ create_worker(ucx_t *u)
     return pxsi_agree(u->comm, rc);
 }
 
-static int
-map_region(ucx_t *u, size_t len, unsigned prot, ucp_mem_h *mh, void **addr)
+int
+pxsi_ucx_map(ucp_context_h ctx, size_t len, unsigned prot, ucp_mem_h *mh, void **addr)
 {
     ucp_mem_map_params_t mp;
     memset(&mp, 0, sizeof mp);
     mp.field_mask =
         UCP_MEM_MAP_PARAM_FIELD_ADDRESS | UCP_MEM_MAP_PARAM_FIELD_LENGTH |
         UCP_MEM_MAP_PARAM_FIELD_FLAGS | UCP_MEM_MAP_PARAM_FIELD_PROT;
-    mp.address = NULL;
+    mp.address = *addr;
     mp.length = len;
-    mp.flags = UCP_MEM_MAP_ALLOCATE; /* UCX's shareable memory: same-node peers
-                                        map it */
+    /* NULL: UCX allocates shareable memory (same-node peers map it); else
+     * the caller's memory is registered */
+    mp.flags = *addr ? 0 : UCP_MEM_MAP_ALLOCATE;
     mp.prot = prot;
-    ucs_status_t st = ucp_mem_map(u->ctx, &mp, mh);
+    ucs_status_t st = ucp_mem_map(ctx, &mp, mh);
     if (st != UCS_OK) {
         *mh = NULL;
         return ucs_fail(st, "ucp_mem_map");
@@ -980,6 +995,60 @@ map_region(ucx_t *u, size_t len, unsigned prot, ucp_mem_h *mh, void **addr)
                len);
     *addr = ma.address;
     return PXS_OK;
+}
+
+static int
+map_region(ucx_t *u, size_t len, unsigned prot, ucp_mem_h *mh, void **addr)
+{
+    *addr = NULL;
+    return pxsi_ucx_map(u->ctx, len, prot, mh, addr);
+}
+
+int
+pxsi_ucx_ep_open(ucp_worker_h w, const void *addr, ucs_status_t *err_slot, ucp_ep_h *ep)
+{
+    ucp_ep_params_t p;
+    memset(&p, 0, sizeof p);
+    p.field_mask = UCP_EP_PARAM_FIELD_REMOTE_ADDRESS |
+                   UCP_EP_PARAM_FIELD_ERR_HANDLING_MODE |
+                   UCP_EP_PARAM_FIELD_ERR_HANDLER;
+    p.address = (const ucp_address_t *)addr;
+    p.err_mode = UCP_ERR_HANDLING_MODE_PEER;
+    p.err_handler.cb = ep_error;
+    p.err_handler.arg = err_slot;
+    ucs_status_t st = ucp_ep_create(w, &p, ep);
+    if (st != UCS_OK) {
+        *ep = NULL;
+        return pxsi_err(PXS_ERR_PEER, SUBSYS, "ucp_ep_create: UCX: %s",
+                        ucs_status_string(st));
+    }
+    return PXS_OK;
+}
+
+void
+pxsi_ucx_ep_close(ucp_worker_h w, ucp_ep_h ep)
+{
+    if (!ep)
+        return;
+    ucp_request_param_t p;
+    memset(&p, 0, sizeof p);
+    p.op_attr_mask = UCP_OP_ATTR_FIELD_FLAGS;
+    p.flags = UCP_EP_CLOSE_FLAG_FORCE;
+    ucs_status_ptr_t r = ucp_ep_close_nbx(ep, &p);
+    (void)pxsi_ucx_wait(w, MPI_COMM_NULL, &r, 1, 5.0);
+}
+
+void
+pxsi_ucx_parts(void *st, pxsi_ucx_parts_t *out)
+{
+    ucx_t *u = st;
+    out->ctx = u->ctx;
+    out->w = u->w;
+    out->comm = u->comm;
+    out->rank = u->rank;
+    out->n = u->size;
+    out->ep = u->ep;
+    out->peer_err = u->peer_err;
 }
 
 /* The arena (remote read only) and the control words (remote read and
@@ -1077,20 +1146,7 @@ create_endpoints(ucx_t *u)
     if (rc)
         return rc;
     for (int i = 0; i < u->size && rc == PXS_OK; i++) {
-        ucp_ep_params_t ep;
-        memset(&ep, 0, sizeof ep);
-        ep.field_mask = UCP_EP_PARAM_FIELD_REMOTE_ADDRESS |
-                        UCP_EP_PARAM_FIELD_ERR_HANDLING_MODE |
-                        UCP_EP_PARAM_FIELD_ERR_HANDLER;
-        ep.address = (const ucp_address_t *)(all + displ[i]);
-        ep.err_mode = UCP_ERR_HANDLING_MODE_PEER;
-        ep.err_handler.cb = ep_error;
-        ep.err_handler.arg = &u->peer_err[i];
-        st = ucp_ep_create(u->w, &ep, &u->ep[i]);
-        if (st != UCS_OK) {
-            u->ep[i] = NULL;
-            rc = ucs_fail(st, "ucp_ep_create");
-        }
+        rc = pxsi_ucx_ep_open(u->w, all + displ[i], &u->peer_err[i], &u->ep[i]);
     }
     free(all);
     free(displ);
@@ -1348,25 +1404,13 @@ attach_connect(ucx_t *u, const unsigned char *const *blob, const size_t *blen,
         u->peer_cap[i] = h[2];
         u->peer_nslots[i] = (uint32_t)h[3];
         const unsigned char *a = blob[i] + BLOB_HDR;
-        ucp_ep_params_t ep;
-        memset(&ep, 0, sizeof ep);
-        ep.field_mask = UCP_EP_PARAM_FIELD_REMOTE_ADDRESS |
-                        UCP_EP_PARAM_FIELD_ERR_HANDLING_MODE |
-                        UCP_EP_PARAM_FIELD_ERR_HANDLER;
-        ep.address = (const ucp_address_t *)a;
-        ep.err_mode = UCP_ERR_HANDLING_MODE_PEER;
-        ep.err_handler.cb = ep_error;
-        ep.err_handler.arg = &u->peer_err[i];
-        ucs_status_t us = ucp_ep_create(u->w, &ep, &u->ep[i]);
-        if (us != UCS_OK) {
-            u->ep[i] = NULL;
+        if (pxsi_ucx_ep_open(u->w, a, &u->peer_err[i], &u->ep[i]) != PXS_OK)
             return pxsi_err(
                 PXS_ERR_PEER, SUBSYS,
                 "contact file is stale or the exporting job is gone: rank %d "
-                "unreachable (UCX: %s)",
-                i, ucs_status_string(us));
-        }
-        us = ucp_ep_rkey_unpack(u->ep[i], a + h[4], &u->arena_rk[i]);
+                "unreachable (%s)",
+                i, pxs_last_error_detail());
+        ucs_status_t us = ucp_ep_rkey_unpack(u->ep[i], a + h[4], &u->arena_rk[i]);
         if (us == UCS_OK)
             us = ucp_ep_rkey_unpack(u->ep[i], a + h[4] + h[5], &u->ctl_rk[i]);
         if (us != UCS_OK)

@@ -1,0 +1,1381 @@
+/* UCX event transport: events across jobs (pxs_export of a bus, pxs_attach
+ * with subscriptions; public: proxystream/attach.h). See docs/DESIGN.md,
+ * section "Export and attach", subsection "Events across jobs".
+ *
+ * It borrows the UCX context, worker and endpoints of the UCX store the bus
+ * is exported or attached with (connectors/ucx_int.h): one worker per
+ * process and side, no thread of its own.
+ *
+ * ATTACHED MAILBOX (one per attaching rank with subscriptions; ucp_mem_map,
+ * remote read/write: it holds nothing but these words and records):
+ *     0  u64 tail ticket  (exporting producers: fetch-add +n)
+ *     8  i64 credits      (producers: fetch-add -k; the owner gives back
+ *                          with fetch-add +k through an endpoint to itself)
+ *    16  u64 detach acks  (exporting ranks: fetch-add +1 once they stopped
+ *                          routing here; the owner reads with fetch-add 0)
+ *    64  u64 seq[S]       (slot i holds ticket t when seq[i] == t + 1;
+ *                          written by producers' puts, read by the owner)
+ *    64 + 8 S: records[S][PXSI_REC_SIZE]
+ * One kind of access per word: the atomic words only ever see UCX atomics
+ * (the owner's through its self endpoint), the sequence words only puts
+ * (and the owner's loads). Append of n records (credits held): fetch-add
+ * the tail, put the records (two puts at the wrap), flush the endpoint,
+ * put the n sequence words, flush. The flush between records and sequence
+ * words orders them; credits first, so a ticket's slot is always free.
+ *
+ * REGISTRATION AREA (one per exporting rank; ucp_mem_map, remote
+ * read/write, nothing else in it):
+ *     0  u64 ticket (registrants: fetch-add +1 -> their slot)
+ *    64  XR_SLOTS slots of XR_SLOT_SIZE bytes (layout: XS_* below)
+ * A registrant puts its slot's body, flushes, then puts the state word
+ * (XS_ON); at detach it puts XS_OFF. The exporting producer polls the state
+ * words inside its own library calls (send, flush, close; and while it
+ * waits for credits), checks the attach token of every registration
+ * (refused and logged without printing the token when wrong), connects to
+ * the registrant and routes to it; on XS_OFF it stops, acknowledges with a
+ * fetch-add on the registrant's ack word and never writes there again. */
+#ifdef PXS_HAVE_UCX
+
+#include <stdatomic.h>
+#include <sys/mman.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <ucp/api/ucp.h>
+
+#include "proxystream/attach.h"
+#include "pubsub/pubsub_int.h"
+#include "store/connectors/ucx_int.h"
+#include "util/util.h"
+
+#define SUBSYS "xbus"
+
+#define XM_TAIL 0
+#define XM_CRED 8
+#define XM_ACK  16
+#define XM_SEQ  64
+#define XM_SIZE(S) ((size_t)XM_SEQ + (size_t)(S) * (8 + PXSI_REC_SIZE))
+
+#define XR_HDR       64
+#define XR_SLOT_SIZE 4096
+#define XS_STATE 0  /* u64 XS_ON / XS_OFF (0: empty) */
+#define XS_TOKEN 8  /* u64 attach token */
+#define XS_JOB   16 /* u64 attaching job id (random) */
+#define XS_JRANK 24 /* u32 rank in the attaching job, u32 its size */
+#define XS_SLOTS 32 /* u32 mailbox slots, u32 subscriptions */
+#define XS_MBOX  40 /* u64 mailbox address */
+#define XS_ALEN  48 /* u32 worker address length, u32 mailbox key length */
+#define XS_SUBS  56 /* subscriptions: u32 topic, u8 group length, char[31] */
+#define XS_SUB_SIZE 36
+#define XS_VAR   (XS_SUBS + PXSI_XBUS_SUBS_MAX * XS_SUB_SIZE) /* address, key */
+#define XS_ON  0x4f4e4f4e4f4e4f4eull
+#define XS_OFF 0x4f46464f46464f46ull
+#define XR_AREA ((size_t)XR_HDR + (size_t)PXSI_XBUS_REGS * XR_SLOT_SIZE)
+_Static_assert(XS_VAR < XR_SLOT_SIZE, "registration slot layout");
+
+/* ================================================================ helpers */
+static ucs_status_ptr_t
+x_amo(ucp_ep_h ep, ucp_atomic_op_t op, const uint64_t *val, uint64_t *res, uint64_t raddr,
+      ucp_rkey_h rk)
+{
+    ucp_request_param_t p;
+    memset(&p, 0, sizeof p);
+    p.op_attr_mask = UCP_OP_ATTR_FIELD_DATATYPE | UCP_OP_ATTR_FIELD_REPLY_BUFFER;
+    p.datatype = ucp_dt_make_contig(sizeof(uint64_t));
+    p.reply_buffer = res;
+    return ucp_atomic_op_nbx(ep, op, val, 1, raddr, rk, &p);
+}
+
+static ucs_status_ptr_t
+x_put(ucp_ep_h ep, const void *buf, size_t len, uint64_t raddr, ucp_rkey_h rk)
+{
+    ucp_request_param_t p;
+    memset(&p, 0, sizeof p);
+    return ucp_put_nbx(ep, buf, len, raddr, rk, &p);
+}
+
+static ucs_status_ptr_t
+x_get(ucp_ep_h ep, void *buf, size_t len, uint64_t raddr, ucp_rkey_h rk)
+{
+    ucp_request_param_t p;
+    memset(&p, 0, sizeof p);
+    return ucp_get_nbx(ep, buf, len, raddr, rk, &p);
+}
+
+static ucs_status_ptr_t
+x_flush(ucp_ep_h ep)
+{
+    ucp_request_param_t p;
+    memset(&p, 0, sizeof p);
+    return ucp_ep_flush_nbx(ep, &p);
+}
+
+/* ================================================================ exporting side */
+struct xreg {
+    int slot;
+    uint64_t job;
+    uint32_t jrank, jsize, S;
+    uint32_t n_subs;
+    uint32_t topic[PXSI_XBUS_SUBS_MAX];
+    char group[PXSI_XBUS_SUBS_MAX][PXS_GROUP_NAME_MAX + 1];
+    ucp_ep_h ep;
+    ucs_status_t err;
+    ucp_rkey_h rk;
+    uint64_t mbox;
+    uint64_t *lseq;   /* [n_ptopics] next link seq */
+    unsigned char *ended; /* [n_ptopics] END sent */
+    int64_t held;     /* credits held */
+    uint64_t buf[2];  /* atomic operand / result */
+    uint64_t *seqbuf; /* [S] */
+};
+
+struct xexp {
+    pxs_bus_t *bus;
+    struct pxsi_core *core;
+    const pxsi_pub_ops_t *inner_ops;
+    void *inner_state;
+    int (*inner_destroy)(pxs_bus_t *bus);
+    pxsi_ucx_parts_t up;
+    ucp_mem_h mh;
+    unsigned char *area;
+    uint64_t token;
+    uint32_t S; /* attach mailbox slots asked of registrants */
+    uint32_t export_wait;
+    int waited;
+    unsigned char seen[PXSI_XBUS_REGS]; /* 0 new, 1 live, 2 over */
+    struct xreg *regs[PXSI_XBUS_REGS];
+    uint32_t rr;
+    uint64_t refused, accepted, detached;
+    unsigned char rec[PXSI_REC_SIZE];
+};
+
+static int
+pt_find(const struct pxsi_core *c, uint32_t topic)
+{
+    int lo = 0, hi = c->n_ptopics;
+    while (lo < hi) {
+        int mid = (lo + hi) / 2;
+        if (c->ptopics[mid].id < topic)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo < c->n_ptopics && c->ptopics[lo].id == topic ? lo : -1;
+}
+
+/* the subscription index of reg r on topic, or -1 */
+static int
+reg_sub(const struct xreg *r, uint32_t topic)
+{
+    for (uint32_t i = 0; i < r->n_subs; i++)
+        if (r->topic[i] == topic)
+            return (int)i;
+    return -1;
+}
+
+static void
+reg_free(struct xexp *x, struct xreg *r)
+{
+    if (!r)
+        return;
+    if (r->rk)
+        ucp_rkey_destroy(r->rk);
+    pxsi_ucx_ep_close(x->up.w, r->ep);
+    free(r->lseq);
+    free(r->ended);
+    free(r->seqbuf);
+    free(r);
+}
+
+/* Drop a registration (detached, dead, refused later): never written again. */
+static void
+reg_drop(struct xexp *x, int s, const char *why)
+{
+    struct xreg *r = x->regs[s];
+    if (r)
+        PXSI_DEBUG(SUBSYS, "rank %d: registration %d (job %016llx rank %u) dropped: %s",
+                   x->core->rank, s, (unsigned long long)r->job, r->jrank, why);
+    reg_free(x, r);
+    x->regs[s] = NULL;
+    x->seen[s] = 2;
+}
+
+static int
+ucs_peer(struct xreg *r, ucs_status_t st, const char *what)
+{
+    return pxsi_err(PXS_ERR_PEER, SUBSYS, "%s: attached job %016llx rank %u: UCX: %s", what,
+                    (unsigned long long)r->job, r->jrank,
+                    ucs_status_string(r->err != UCS_OK ? r->err : st));
+}
+
+static double
+op_timeout(const struct xexp *x)
+{
+    double t = x->core->send_timeout;
+    return t < 0 || t > 10.0 ? 10.0 : (t < 1.0 ? 1.0 : t);
+}
+
+/* Append n records at r (credits held). */
+static int
+reg_append(struct xexp *x, struct xreg *r, unsigned char *recs, uint32_t n)
+{
+    ucs_status_ptr_t rq[2];
+    uint64_t add = n;
+    rq[0] = x_amo(r->ep, UCP_ATOMIC_OP_ADD, &add, &r->buf[1], r->mbox + XM_TAIL, r->rk);
+    ucs_status_t st = pxsi_ucx_wait(x->up.w, MPI_COMM_NULL, rq, 1, op_timeout(x));
+    if (st != UCS_OK)
+        return ucs_peer(r, st, "tail ticket");
+    uint64_t t0 = r->buf[1];
+    uint32_t i0 = (uint32_t)(t0 % r->S), first = n < r->S - i0 ? n : r->S - i0;
+    uint64_t ro = r->mbox + XM_SEQ + 8 * (uint64_t)r->S;
+    rq[0] = x_put(r->ep, recs, (size_t)first * PXSI_REC_SIZE, ro + (uint64_t)i0 * PXSI_REC_SIZE,
+                  r->rk);
+    rq[1] = n > first ? x_put(r->ep, recs + (size_t)first * PXSI_REC_SIZE,
+                              (size_t)(n - first) * PXSI_REC_SIZE, ro, r->rk)
+                      : NULL;
+    st = pxsi_ucx_wait(x->up.w, MPI_COMM_NULL, rq, 2, op_timeout(x));
+    if (st == UCS_OK) {
+        rq[0] = x_flush(r->ep);
+        st = pxsi_ucx_wait(x->up.w, MPI_COMM_NULL, rq, 1, op_timeout(x));
+    }
+    if (st != UCS_OK)
+        return ucs_peer(r, st, "record put");
+    atomic_thread_fence(memory_order_release);
+    for (uint32_t j = 0; j < n; j++)
+        r->seqbuf[j] = t0 + j + 1;
+    rq[0] = x_put(r->ep, r->seqbuf, 8 * (size_t)first, r->mbox + XM_SEQ + 8 * (uint64_t)i0, r->rk);
+    rq[1] = n > first ? x_put(r->ep, r->seqbuf + first, 8 * (size_t)(n - first), r->mbox + XM_SEQ,
+                              r->rk)
+                      : NULL;
+    st = pxsi_ucx_wait(x->up.w, MPI_COMM_NULL, rq, 2, op_timeout(x));
+    if (st == UCS_OK) {
+        rq[0] = x_flush(r->ep);
+        st = pxsi_ucx_wait(x->up.w, MPI_COMM_NULL, rq, 1, op_timeout(x));
+    }
+    if (st != UCS_OK)
+        return ucs_peer(r, st, "sequence words");
+    return PXS_OK;
+}
+
+/* Take up to want credits at r (no waiting for room): r->held grows. */
+static int
+reg_take(struct xexp *x, struct xreg *r, uint32_t want)
+{
+    uint64_t neg = (uint64_t)(-(int64_t)want);
+    ucs_status_ptr_t rq =
+        x_amo(r->ep, UCP_ATOMIC_OP_ADD, &neg, &r->buf[1], r->mbox + XM_CRED, r->rk);
+    ucs_status_t st = pxsi_ucx_wait(x->up.w, MPI_COMM_NULL, &rq, 1, op_timeout(x));
+    if (st != UCS_OK)
+        return ucs_peer(r, st, "credits");
+    int64_t old = (int64_t)r->buf[1];
+    if (old >= (int64_t)want) {
+        r->held += want;
+        return PXS_OK;
+    }
+    int64_t avail = old > 0 ? old : 0;
+    r->buf[0] = (uint64_t)((int64_t)want - avail);
+    rq = x_amo(r->ep, UCP_ATOMIC_OP_ADD, &r->buf[0], &r->buf[1], r->mbox + XM_CRED, r->rk);
+    st = pxsi_ucx_wait(x->up.w, MPI_COMM_NULL, &rq, 1, op_timeout(x));
+    if (st != UCS_OK)
+        return ucs_peer(r, st, "credits (give back)");
+    r->held += avail;
+    return PXS_OK;
+}
+
+/* END of topic index ti to r (one credit, waiting up to the op timeout). */
+static int
+reg_end(struct xexp *x, struct xreg *r, int ti)
+{
+    if (r->ended[ti])
+        return PXS_OK;
+    pxsi_backoff_t b;
+    pxsi_backoff_init(&b, op_timeout(x));
+    while (r->held == 0) {
+        int rc = reg_take(x, r, 1);
+        if (rc != PXS_OK)
+            return rc;
+        if (r->held)
+            break;
+        if (pxsi_backoff_expired(&b))
+            return pxsi_err(PXS_ERR_AGAIN, SUBSYS, "END: mailbox of job %016llx rank %u full",
+                            (unsigned long long)r->job, r->jrank);
+        if (!ucp_worker_progress(x->up.w))
+            pxsi_backoff_pause(&b);
+    }
+    const struct pxsi_ptopic *pt = &x->core->ptopics[ti];
+    pxsi_rec_encode(x->rec, pt->id, x->core->rank, pt->next_seq, r->lseq[ti]++, PXSI_REC_F_END,
+                    NULL, NULL, 0);
+    r->held--;
+    r->ended[ti] = 1;
+    return reg_append(x, r, x->rec, 1);
+}
+
+/* Check and connect a new registration in slot s (state XS_ON seen). */
+static int
+reg_accept(struct xexp *x, int s)
+{
+    const unsigned char *b = x->area + XR_HDR + (size_t)s * XR_SLOT_SIZE;
+    uint64_t tok, job, mbox;
+    uint32_t jrank, jsize, S, ns, alen, klen;
+    memcpy(&tok, b + XS_TOKEN, 8);
+    memcpy(&job, b + XS_JOB, 8);
+    memcpy(&jrank, b + XS_JRANK, 4);
+    memcpy(&jsize, b + XS_JRANK + 4, 4);
+    memcpy(&S, b + XS_SLOTS, 4);
+    memcpy(&ns, b + XS_SLOTS + 4, 4);
+    memcpy(&mbox, b + XS_MBOX, 8);
+    memcpy(&alen, b + XS_ALEN, 4);
+    memcpy(&klen, b + XS_ALEN + 4, 4);
+    const char *why = NULL;
+    if (tok != x->token)
+        why = "wrong attach token";
+    else if (S != x->S)
+        why = "mailbox size differs from the export's (would write outside it)";
+    else if (ns > PXSI_XBUS_SUBS_MAX || alen == 0 || klen == 0 ||
+             (size_t)alen + klen > XR_SLOT_SIZE - XS_VAR || jsize == 0 || jrank >= jsize)
+        why = "malformed registration";
+    if (why) {
+        x->refused++;
+        PXSI_WARN(SUBSYS,
+                  "rank %d: registration %d from attaching job %016llx rank %u refused: %s",
+                  x->core->rank, s, (unsigned long long)job, jrank, why);
+        return PXS_ERR_INVALID;
+    }
+    struct xreg *r = calloc(1, sizeof *r);
+    int n = x->core->n_ptopics;
+    if (!r || !(r->lseq = calloc((size_t)n + 1, sizeof *r->lseq)) ||
+        !(r->ended = calloc((size_t)n + 1, 1)) || !(r->seqbuf = malloc(8 * (size_t)S))) {
+        reg_free(x, r);
+        return pxsi_err(PXS_ERR_NOMEM, SUBSYS, "registration");
+    }
+    r->slot = s;
+    r->job = job;
+    r->jrank = jrank;
+    r->jsize = jsize;
+    r->S = S;
+    r->n_subs = ns;
+    r->mbox = mbox;
+    for (uint32_t i = 0; i < ns; i++) {
+        const unsigned char *q = b + XS_SUBS + (size_t)i * XS_SUB_SIZE;
+        memcpy(&r->topic[i], q, 4);
+        size_t gl = q[4] > PXS_GROUP_NAME_MAX ? PXS_GROUP_NAME_MAX : q[4];
+        memcpy(r->group[i], q + 5, gl);
+        r->group[i][gl] = '\0';
+    }
+    int rc = pxsi_ucx_ep_open(x->up.w, b + XS_VAR, &r->err, &r->ep);
+    if (rc == PXS_OK) {
+        ucs_status_t st = ucp_ep_rkey_unpack(r->ep, b + XS_VAR + alen, &r->rk);
+        if (st != UCS_OK) {
+            r->rk = NULL;
+            rc = pxsi_err(PXS_ERR_PEER, SUBSYS, "mailbox key: UCX: %s", ucs_status_string(st));
+        }
+    }
+    if (rc != PXS_OK) {
+        PXSI_WARN(SUBSYS, "rank %d: registration %d (job %016llx rank %u): %s", x->core->rank, s,
+                  (unsigned long long)job, jrank, pxs_last_error_detail());
+        reg_free(x, r);
+        return rc;
+    }
+    x->regs[s] = r;
+    x->accepted++;
+    PXSI_DEBUG(SUBSYS, "rank %d: attached job %016llx rank %u/%u registered (slot %d, %u subs)",
+               x->core->rank, (unsigned long long)job, jrank, jsize, s, ns);
+    /* topics already closed: END at once (the mailbox is empty) */
+    for (uint32_t i = 0; i < ns; i++) {
+        int ti = pt_find(x->core, r->topic[i]);
+        if (ti >= 0 && x->core->ptopics[ti].closed == PXSI_TOPIC_CLOSED &&
+            reg_end(x, r, ti) != PXS_OK)
+            return PXS_ERR_PEER;
+    }
+    return PXS_OK;
+}
+
+/* Detach seen: stop, acknowledge (best effort), forget. */
+static void
+reg_detach(struct xexp *x, int s)
+{
+    struct xreg *r = x->regs[s];
+    if (r) {
+        uint64_t one = 1;
+        ucs_status_ptr_t rq =
+            x_amo(r->ep, UCP_ATOMIC_OP_ADD, &one, &r->buf[1], r->mbox + XM_ACK, r->rk);
+        ucs_status_t st = pxsi_ucx_wait(x->up.w, MPI_COMM_NULL, &rq, 1, 2.0);
+        PXSI_DEBUG(SUBSYS, "rank %d: detach of job %016llx rank %u acknowledged: UCX: %s",
+                   x->core->rank, (unsigned long long)r->job, r->jrank, ucs_status_string(st));
+    }
+    x->detached++;
+    reg_drop(x, s, "detached");
+}
+
+/* Pick registrations up (inside the producer's own calls). */
+static void
+xexp_poll(struct xexp *x)
+{
+    ucp_worker_progress(x->up.w); /* puts into the area need it over tcp */
+    for (int s = 0; s < PXSI_XBUS_REGS; s++) {
+        if (x->seen[s] == 2)
+            continue;
+        uint64_t v = __atomic_load_n(
+            (const uint64_t *)(const void *)(x->area + XR_HDR + (size_t)s * XR_SLOT_SIZE),
+            __ATOMIC_ACQUIRE);
+        if (v == XS_ON && x->seen[s] == 0) {
+            if (reg_accept(x, s) == PXS_OK)
+                x->seen[s] = 1;
+            else
+                reg_drop(x, s, "refused");
+        } else if (v == XS_OFF) {
+            reg_detach(x, s);
+        }
+    }
+}
+
+/* Attaching jobs complete here (every rank of the job registered). */
+static uint32_t
+jobs_attached(const struct xexp *x)
+{
+    uint32_t n = 0;
+    for (int s = 0; s < PXSI_XBUS_REGS; s++) {
+        const struct xreg *r = x->regs[s];
+        if (!r || r->jrank != 0)
+            continue;
+        uint32_t have = 0;
+        for (int t = 0; t < PXSI_XBUS_REGS; t++)
+            have += x->regs[t] && x->regs[t]->job == r->job;
+        n += have >= r->jsize;
+    }
+    return n;
+}
+
+/* Destinations of one event on topic ti: every registration subscribing
+ * plainly, one member per attached group (rotating, with credits). Credits
+ * are taken before the event is handed to the core, so PXS_ERR_AGAIN still
+ * means "not accepted". chosen[s] = 1 for each destination. */
+static int
+pick(struct xexp *x, int ti, unsigned char *chosen, pxsi_backoff_t *b)
+{
+    uint32_t topic = x->core->ptopics[ti].id;
+    memset(chosen, 0, PXSI_XBUS_REGS);
+    for (;;) {
+        int missing = 0;
+        /* plain */
+        for (int s = 0; s < PXSI_XBUS_REGS; s++) {
+            struct xreg *r = x->regs[s];
+            int k;
+            if (!r || chosen[s] || (k = reg_sub(r, topic)) < 0 || r->group[k][0])
+                continue;
+            if (r->held == 0 && reg_take(x, r, r->S / 8 ? r->S / 8 : 1) != PXS_OK) {
+                reg_drop(x, s, pxs_last_error_detail());
+                continue;
+            }
+            if (r->held)
+                chosen[s] = 1;
+            else
+                missing = 1;
+        }
+        /* groups: each distinct name once */
+        for (int s = 0; s < PXSI_XBUS_REGS; s++) {
+            struct xreg *r = x->regs[s];
+            int k;
+            if (!r || (k = reg_sub(r, topic)) < 0 || !r->group[k][0])
+                continue;
+            const char *g = r->group[k];
+            int first = 1, done = 0;
+            for (int t = 0; t < s && first; t++) {
+                int kk;
+                first = !(x->regs[t] && (kk = reg_sub(x->regs[t], topic)) >= 0 &&
+                          strcmp(x->regs[t]->group[kk], g) == 0);
+            }
+            if (!first)
+                continue;
+            for (int t = 0; t < PXSI_XBUS_REGS && !done; t++) {
+                int kk;
+                if (chosen[t] && x->regs[t] && (kk = reg_sub(x->regs[t], topic)) >= 0 &&
+                    strcmp(x->regs[t]->group[kk], g) == 0)
+                    done = 1;
+            }
+            for (uint32_t i = 0; i < PXSI_XBUS_REGS && !done; i++) {
+                int t = (int)((x->rr + i) % PXSI_XBUS_REGS);
+                struct xreg *m = x->regs[t];
+                int kk;
+                if (!m || (kk = reg_sub(m, topic)) < 0 || strcmp(m->group[kk], g) != 0)
+                    continue;
+                if (m->held == 0 && reg_take(x, m, 1) != PXS_OK) {
+                    reg_drop(x, t, pxs_last_error_detail());
+                    continue;
+                }
+                if (m->held) {
+                    chosen[t] = 1;
+                    done = 1;
+                    x->rr = (uint32_t)t + 1;
+                }
+            }
+            if (!done)
+                missing = 1;
+        }
+        if (!missing)
+            return PXS_OK;
+        if (pxsi_backoff_expired(b))
+            return pxsi_err(PXS_ERR_AGAIN, SUBSYS,
+                            "topic %u: an attached job's mailbox stayed full (send_timeout)",
+                            topic);
+        if (!ucp_worker_progress(x->up.w))
+            pxsi_backoff_pause(b);
+        xexp_poll(x);
+        memset(chosen, 0, PXSI_XBUS_REGS);
+    }
+}
+
+static int
+xexp_send(void *state, uint32_t topic, const pxs_proxy_t *proxy, const void *meta,
+          size_t meta_len, uint64_t *seq_out)
+{
+    struct xexp *x = state;
+    struct pxsi_core *c = x->core;
+    xexp_poll(x);
+    int ti = pt_find(c, topic);
+    if (ti < 0 || c->ptopics[ti].closed != PXSI_TOPIC_OPEN || pxsi_core_check(c) != PXS_OK)
+        return x->inner_ops->send(x->inner_state, topic, proxy, meta, meta_len, seq_out);
+    pxsi_backoff_t b;
+    pxsi_backoff_init(&b, c->send_timeout);
+    if (!x->waited && x->export_wait) {
+        uint32_t have;
+        while ((have = jobs_attached(x)) < x->export_wait) {
+            if (pxsi_backoff_expired(&b))
+                return pxsi_err(PXS_ERR_AGAIN, SUBSYS,
+                                "export_wait: %u of %u attaching job(s) registered within "
+                                "send_timeout",
+                                have, x->export_wait);
+            if (!ucp_worker_progress(x->up.w))
+                pxsi_backoff_pause(&b);
+            xexp_poll(x);
+        }
+        x->waited = 1;
+    }
+    unsigned char chosen[PXSI_XBUS_REGS];
+    int rc = pick(x, ti, chosen, &b);
+    if (rc != PXS_OK)
+        return rc;
+    uint64_t seq = 0;
+    rc = x->inner_ops->send(x->inner_state, topic, proxy, meta, meta_len, &seq);
+    if (rc != PXS_OK)
+        return rc;
+    if (seq_out)
+        *seq_out = seq;
+    for (int s = 0; s < PXSI_XBUS_REGS; s++) {
+        struct xreg *r = x->regs[s];
+        if (!chosen[s] || !r)
+            continue;
+        pxsi_rec_encode(x->rec, topic, c->rank, seq, r->lseq[ti]++, 0, proxy, meta,
+                        (uint16_t)meta_len);
+        r->held--;
+        /* accepted: a failure here loses the attached job, not the event's
+         * local delivery */
+        if (reg_append(x, r, x->rec, 1) != PXS_OK)
+            reg_drop(x, s, pxs_last_error_detail());
+    }
+    return PXS_OK;
+}
+
+static int
+xexp_flush(void *state)
+{
+    struct xexp *x = state;
+    xexp_poll(x);
+    return x->inner_ops->flush(x->inner_state);
+}
+
+static int
+xexp_close(void *state, uint32_t topic)
+{
+    struct xexp *x = state;
+    xexp_poll(x);
+    int rc = x->inner_ops->close_topic(x->inner_state, topic);
+    int ti = pt_find(x->core, topic);
+    if (rc != PXS_OK || ti < 0)
+        return rc;
+    for (int s = 0; s < PXSI_XBUS_REGS; s++)
+        if (x->regs[s] && reg_sub(x->regs[s], topic) >= 0 &&
+            reg_end(x, x->regs[s], ti) != PXS_OK)
+            reg_drop(x, s, pxs_last_error_detail());
+    return PXS_OK;
+}
+
+const pxsi_pub_ops_t pxsi_xexp_pub_ops = {
+    .send = xexp_send,
+    .flush = xexp_flush,
+    .close_topic = xexp_close,
+};
+
+struct pxsi_core *
+pxsi_xexp_core(void *state)
+{
+    return ((struct xexp *)state)->core;
+}
+
+static int
+xexp_destroy(pxs_bus_t *bus)
+{
+    struct xexp *x = bus->pub.state;
+    bus->pub.ops = x->inner_ops;
+    bus->pub.state = x->inner_state;
+    bus->destroy = x->inner_destroy;
+    PXSI_DEBUG(SUBSYS, "rank %d: export over: %llu registration(s) accepted, %llu refused, %llu "
+               "detached",
+               x->core->rank, (unsigned long long)x->accepted, (unsigned long long)x->refused,
+               (unsigned long long)x->detached);
+    for (int s = 0; s < PXSI_XBUS_REGS; s++)
+        reg_free(x, x->regs[s]);
+    if (x->mh)
+        ucp_mem_unmap(x->up.ctx, x->mh);
+    free(x);
+    return bus->destroy(bus);
+}
+
+int
+pxsi_xbus_export(pxs_bus_t *bus, void *store_st, uint64_t token, uint32_t attach_slots,
+                 unsigned char **blob_out, size_t *len_out)
+{
+    if (!bus || bus->magic != PXSI_MAGIC_BUS || bus->pub.ops != &pxsi_core_pub_ops)
+        return pxsi_err(PXS_ERR_INVALID, SUBSYS,
+                        "pxs_export: not an MPI bus, or exported already");
+    struct xexp *x = calloc(1, sizeof *x);
+    if (!x)
+        return pxsi_err(PXS_ERR_NOMEM, SUBSYS, "export state");
+    x->bus = bus;
+    x->core = bus->pub.state;
+    x->inner_ops = bus->pub.ops;
+    x->inner_state = bus->pub.state;
+    x->inner_destroy = bus->destroy;
+    x->token = token;
+    x->S = attach_slots;
+    x->export_wait = x->core->export_wait;
+    pxsi_ucx_parts(store_st, &x->up);
+    void *a = NULL;
+    int rc = pxsi_ucx_map(x->up.ctx, XR_AREA,
+                          UCP_MEM_MAP_PROT_LOCAL_READ | UCP_MEM_MAP_PROT_LOCAL_WRITE |
+                              UCP_MEM_MAP_PROT_REMOTE_READ | UCP_MEM_MAP_PROT_REMOTE_WRITE,
+                          &x->mh, &a);
+    void *key = NULL;
+    size_t klen = 0;
+    if (rc == PXS_OK) {
+        x->area = a;
+        memset(x->area, 0, XR_AREA);
+        ucs_status_t st = ucp_rkey_pack(x->up.ctx, x->mh, &key, &klen);
+        if (st != UCS_OK)
+            rc = pxsi_err(PXS_ERR_NOTSUP, SUBSYS, "ucp_rkey_pack: UCX: %s",
+                          ucs_status_string(st));
+    }
+    /* blob: u32 topics, u32 local groups, u64 area address, u64 key length,
+     * topics, groups (u32 topic, u8 len, name), key */
+    const struct pxsi_core *c = x->core;
+    uint32_t ng = 0;
+    size_t len = 24 + 4 * (size_t)c->n_ptopics + klen;
+    for (int ti = 0; ti < c->n_ptopics; ti++)
+        for (int gi = 0; gi < c->ptopics[ti].n_groups; gi++, ng++)
+            len += 5 + strlen(c->ptopics[ti].groups[gi].name);
+    unsigned char *b = rc == PXS_OK ? malloc(len) : NULL;
+    if (rc == PXS_OK && !b)
+        rc = pxsi_err(PXS_ERR_NOMEM, SUBSYS, "export entry");
+    if (rc == PXS_OK) {
+        uint32_t nt = (uint32_t)c->n_ptopics;
+        uint64_t aa = (uint64_t)(uintptr_t)x->area, kl = klen;
+        memcpy(b, &nt, 4);
+        memcpy(b + 4, &ng, 4);
+        memcpy(b + 8, &aa, 8);
+        memcpy(b + 16, &kl, 8);
+        size_t at = 24;
+        for (int ti = 0; ti < c->n_ptopics; ti++, at += 4)
+            memcpy(b + at, &c->ptopics[ti].id, 4);
+        for (int ti = 0; ti < c->n_ptopics; ti++)
+            for (int gi = 0; gi < c->ptopics[ti].n_groups; gi++) {
+                size_t gl = strlen(c->ptopics[ti].groups[gi].name);
+                memcpy(b + at, &c->ptopics[ti].id, 4);
+                b[at + 4] = (unsigned char)gl;
+                memcpy(b + at + 5, c->ptopics[ti].groups[gi].name, gl);
+                at += 5 + gl;
+            }
+        memcpy(b + at, key, klen);
+    }
+    if (key)
+        ucp_rkey_buffer_release(key);
+    if (rc != PXS_OK) {
+        free(b);
+        if (x->mh)
+            ucp_mem_unmap(x->up.ctx, x->mh);
+        free(x);
+        return rc;
+    }
+    bus->pub.ops = &pxsi_xexp_pub_ops;
+    bus->pub.state = x;
+    bus->destroy = xexp_destroy;
+    *blob_out = b;
+    *len_out = len;
+    return PXS_OK;
+}
+
+/* An export that failed on another rank: undo this rank's wrapping. */
+void
+pxsi_xbus_unexport(pxs_bus_t *bus)
+{
+    if (!bus || bus->pub.ops != &pxsi_xexp_pub_ops)
+        return;
+    struct xexp *x = bus->pub.state;
+    bus->pub.ops = x->inner_ops;
+    bus->pub.state = x->inner_state;
+    bus->destroy = x->inner_destroy;
+    if (x->mh)
+        ucp_mem_unmap(x->up.ctx, x->mh);
+    free(x);
+}
+
+/* ================================================================ attaching side */
+struct xatt {
+    struct pxsi_core core;
+    struct pxs_bus bus;
+    MPI_Comm comm; /* our duplicate (attaching job) */
+    int arank, asize, E;
+    pxsi_ucx_parts_t up; /* endpoints to the exporting ranks */
+    uint32_t S;
+    ucp_mem_h mh;
+    unsigned char *mb;
+    void *mpages; /* mmap'd mailbox pages */
+    size_t mlen;
+    ucp_rkey_h self_rk;
+    ucp_ep_h self_ep;
+    ucs_status_t self_err;
+    uint64_t head;
+    int64_t pending, credit_batch;
+    int *slot;           /* [E] registration slot there, -1 none */
+    ucp_rkey_h *area_rk; /* [E] */
+    uint64_t *area;      /* [E] */
+    uint64_t live_buf;
+    ucs_status_ptr_t live_rq;
+    int live_at;
+    double live_t;
+    uint64_t buf[2];
+    unsigned char *body;  /* registration body scratch */
+    uint64_t state_word;  /* XS_ON / XS_OFF operand */
+};
+
+static int
+xatt_self_add(struct xatt *a, uint64_t off, uint64_t v, uint64_t *old_out)
+{
+    a->buf[0] = v;
+    ucs_status_ptr_t rq = x_amo(a->self_ep, UCP_ATOMIC_OP_ADD, &a->buf[0], &a->buf[1],
+                                (uint64_t)(uintptr_t)a->mb + off, a->self_rk);
+    ucs_status_t st = pxsi_ucx_wait(a->up.w, MPI_COMM_NULL, &rq, 1, 10.0);
+    if (st != UCS_OK)
+        return pxsi_err(PXS_ERR_PEER, SUBSYS, "own mailbox word: UCX: %s",
+                        ucs_status_string(st));
+    if (old_out)
+        *old_out = a->buf[1];
+    return PXS_OK;
+}
+
+static int
+xatt_give_back(struct xatt *a)
+{
+    if (a->pending == 0)
+        return PXS_OK;
+    /* our reads of the consumed slots happen before producers reuse them */
+    atomic_thread_fence(memory_order_release);
+    int rc = xatt_self_add(a, XM_CRED, (uint64_t)a->pending, NULL);
+    if (rc == PXS_OK)
+        a->pending = 0;
+    return rc;
+}
+
+/* Is every exporting rank still there? A small get now and then (peer error
+ * mode: a dead peer completes it with an error); PXS_ERR_PEER naming it. */
+static int
+xatt_live(struct xatt *a)
+{
+    for (int i = 0; i < a->E; i++)
+        if (a->up.peer_err[i] != UCS_OK)
+            return pxsi_err(PXS_ERR_PEER, SUBSYS,
+                            "exporting rank %d is gone (UCX: %s); its events end here", i,
+                            ucs_status_string(a->up.peer_err[i]));
+    if (a->live_rq) {
+        ucs_status_t st = UCS_PTR_IS_ERR(a->live_rq) ? UCS_PTR_STATUS(a->live_rq)
+                                                     : ucp_request_check_status(a->live_rq);
+        if (st == UCS_INPROGRESS) {
+            if (pxsi_now() - a->live_t > 30.0)
+                st = UCS_ERR_ENDPOINT_TIMEOUT;
+            else
+                return PXS_OK;
+        }
+        if (!UCS_PTR_IS_ERR(a->live_rq))
+            ucp_request_free(a->live_rq);
+        a->live_rq = NULL;
+        if (st != UCS_OK)
+            return pxsi_err(PXS_ERR_PEER, SUBSYS,
+                            "exporting rank %d does not answer (UCX: %s); its events end here",
+                            a->live_at, ucs_status_string(st));
+    }
+    if (pxsi_now() - a->live_t < 0.5)
+        return PXS_OK;
+    a->live_at = (a->live_at + 1) % a->E;
+    a->live_t = pxsi_now();
+    a->live_rq = x_get(a->up.ep[a->live_at], &a->live_buf, 8, a->area[a->live_at],
+                       a->area_rk[a->live_at]);
+    if (a->live_rq == NULL)
+        return PXS_OK;
+    return PXS_OK;
+}
+
+static int
+xatt_inbox_next(void *xv, unsigned char *rec_out, double timeout)
+{
+    struct xatt *a = xv;
+    if (a->S == 0)
+        return timeout == 0 ? PXS_TIMEOUT : pxsi_err(PXS_ERR_INVALID, SUBSYS,
+                                                     "this rank subscribed to nothing");
+    pxsi_backoff_t b;
+    pxsi_backoff_init(&b, timeout);
+    const uint64_t *seq = (const uint64_t *)(const void *)(a->mb + XM_SEQ);
+    for (;;) {
+        uint32_t i = (uint32_t)(a->head % a->S);
+        if (__atomic_load_n(&seq[i], __ATOMIC_ACQUIRE) == a->head + 1) {
+            memcpy(rec_out, a->mb + XM_SEQ + 8 * (size_t)a->S + (size_t)i * PXSI_REC_SIZE,
+                   PXSI_REC_SIZE);
+            a->head++;
+            if (++a->pending >= a->credit_batch)
+                return xatt_give_back(a);
+            return PXS_OK;
+        }
+        int rc = xatt_give_back(a); /* waiting: producers may need room */
+        if (rc == PXS_OK)
+            rc = xatt_live(a);
+        if (rc != PXS_OK)
+            return rc;
+        if (pxsi_backoff_expired(&b))
+            return PXS_TIMEOUT;
+        if (!ucp_worker_progress(a->up.w))
+            pxsi_backoff_pause_mpi(&b, a->comm);
+    }
+}
+
+static int
+xatt_no_send(void *xv, int target, uint32_t want, int group, uint32_t *got, uint32_t *left)
+{
+    (void)xv;
+    (void)target;
+    (void)want;
+    (void)group;
+    *got = *left = 0;
+    return pxsi_err(PXS_ERR_NOTSUP, SUBSYS, "an attached job does not publish");
+}
+static int
+xatt_give_group(void *xv, uint32_t n)
+{
+    (void)xv;
+    (void)n;
+    return PXS_OK; /* attached groups: member choice by mailbox credits only */
+}
+static int
+xatt_append(void *xv, int target, unsigned char *recs, uint32_t n)
+{
+    (void)xv;
+    (void)target;
+    (void)recs;
+    (void)n;
+    return pxsi_err(PXS_ERR_NOTSUP, SUBSYS, "an attached job does not publish");
+}
+static void
+xatt_progress(void *xv)
+{
+    ucp_worker_progress(((struct xatt *)xv)->up.w);
+}
+static uint32_t
+xatt_capacity(void *xv, int target)
+{
+    (void)target;
+    return ((struct xatt *)xv)->S;
+}
+static uint32_t
+xatt_depth(void *xv)
+{
+    (void)xv;
+    return 0;
+}
+
+static const pxsi_xport_ops_t xatt_ops = {
+    .take_credits = xatt_no_send,
+    .give_group = xatt_give_group,
+    .poison = NULL,
+    .append = xatt_append,
+    .progress = xatt_progress,
+    .inbox_next = xatt_inbox_next,
+    .capacity = xatt_capacity,
+    .depth = xatt_depth,
+};
+
+static void
+xatt_stats(pxs_bus_t *bus, pxs_bus_stats_t *out)
+{
+    struct xatt *a = bus->backend;
+    pxsi_core_stats(&a->core, out);
+}
+
+/* Detach: XS_OFF into each of our registration slots; then wait (bounded)
+ * for the exporting ranks that may still write here to acknowledge, so no
+ * write lands in unmapped memory; a mailbox not acknowledged is left
+ * mapped (freed with the worker's context). */
+static void
+xatt_free(struct xatt *a, int unmap)
+{
+    if (a->live_rq && !UCS_PTR_IS_ERR(a->live_rq))
+        (void)pxsi_ucx_wait(a->up.w, MPI_COMM_NULL, &a->live_rq, 1, 2.0);
+    for (int i = 0; a->area_rk && i < a->E; i++)
+        if (a->area_rk[i])
+            ucp_rkey_destroy(a->area_rk[i]);
+    if (a->self_rk)
+        ucp_rkey_destroy(a->self_rk);
+    pxsi_ucx_ep_close(a->up.w, a->self_ep);
+    if (a->mh)
+        ucp_mem_unmap(a->up.ctx, a->mh);
+    if (a->mpages && unmap)
+        munmap(a->mpages, a->mlen);
+    pxsi_core_fini(&a->core);
+    free(a->slot);
+    free(a->area_rk);
+    free(a->area);
+    free(a->body);
+    if (a->comm != MPI_COMM_NULL)
+        MPI_Comm_free(&a->comm);
+    free(a);
+}
+
+static int
+xatt_destroy(pxs_bus_t *bus)
+{
+    struct xatt *a = bus->backend;
+    a->state_word = XS_OFF;
+    uint32_t want = 0;
+    for (int i = 0; i < a->E; i++) {
+        if (a->slot[i] < 0)
+            continue;
+        int ended = 1; /* all our topics from rank i over: it writes no more */
+        for (int j = 0; j < a->core.n_stopics; j++) {
+            const struct pxsi_stopic *st = &a->core.stopics[j];
+            if (st->is_producer[i] && !a->core.links[(size_t)j * (size_t)a->core.size + (size_t)i].ended)
+                ended = 0;
+        }
+        uint64_t at = a->area[i] + XR_HDR + (uint64_t)a->slot[i] * XR_SLOT_SIZE + XS_STATE;
+        ucs_status_ptr_t rq[2];
+        rq[0] = x_put(a->up.ep[i], &a->state_word, 8, at, a->area_rk[i]);
+        rq[1] = x_flush(a->up.ep[i]);
+        ucs_status_t st = pxsi_ucx_wait(a->up.w, MPI_COMM_NULL, rq, 2, 5.0);
+        if (st == UCS_OK && !ended)
+            want++;
+    }
+    /* acknowledgements, bounded: 2 x send_timeout at most 10 s */
+    double bound = a->core.send_timeout < 0 || a->core.send_timeout > 5.0
+                       ? 10.0
+                       : 2 * a->core.send_timeout;
+    int acked = want == 0;
+    if (!acked && a->S) {
+        pxsi_backoff_t b;
+        pxsi_backoff_init(&b, bound);
+        uint64_t got = 0;
+        while (xatt_self_add(a, XM_ACK, 0, &got) == PXS_OK && got < want &&
+               !pxsi_backoff_expired(&b) && xatt_live(a) == PXS_OK) {
+            if (!ucp_worker_progress(a->up.w))
+                pxsi_backoff_pause(&b);
+        }
+        acked = got >= want;
+        PXSI_DEBUG(SUBSYS, "detach: %llu of %u acknowledgement(s) after %.2f s", (unsigned long long)got, want, bound - pxsi_backoff_left(&b));
+        if (!acked)
+            PXSI_DEBUG(SUBSYS, "detach: %llu of %u exporting rank(s) acknowledged; the "
+                       "mailbox pages (%zu B) are left allocated",
+                       (unsigned long long)got, want, a->mlen);
+    }
+    int mrc = MPI_Barrier(a->comm);
+    pxsi_bus_stats_at_destroy(bus);
+    xatt_free(a, acked || a->S == 0);
+    return pxsi_mpi_err(mrc, SUBSYS, "MPI_Barrier (detach)");
+}
+
+/* One exporting rank's bus entry parsed. */
+struct xent {
+    uint32_t nt, ng;
+    const unsigned char *topics, *groups, *key;
+    uint64_t area, klen;
+};
+
+static int
+parse_ent(const unsigned char *b, size_t len, struct xent *e, int i)
+{
+    if (len < 24)
+        goto bad;
+    memcpy(&e->nt, b, 4);
+    memcpy(&e->ng, b + 4, 4);
+    memcpy(&e->area, b + 8, 8);
+    memcpy(&e->klen, b + 16, 8);
+    if (e->nt > 65536 || e->ng > 65536 || 24 + 4 * (size_t)e->nt > len)
+        goto bad;
+    e->topics = b + 24;
+    size_t at = 24 + 4 * (size_t)e->nt;
+    e->groups = b + at;
+    for (uint32_t g = 0; g < e->ng; g++) {
+        if (at + 5 > len || b[at + 4] > PXS_GROUP_NAME_MAX)
+            goto bad;
+        at += 5 + b[at + 4];
+    }
+    if (at > len || len - at != e->klen || e->klen == 0)
+        goto bad;
+    e->key = b + at;
+    return PXS_OK;
+bad:
+    return pxsi_err(PXS_ERR_CORRUPT, SUBSYS, "contact: rank %d's bus entry is malformed", i);
+}
+
+/* Register this rank at exporting rank i (slot ticket, body, state). */
+static int
+xatt_register(struct xatt *a, int i, uint64_t token, uint64_t job,
+              const pxs_subscription_t *subs, size_t n_subs, double timeout)
+{
+    ucs_status_ptr_t rq[2];
+    uint64_t one = 1;
+    rq[0] = x_amo(a->up.ep[i], UCP_ATOMIC_OP_ADD, &one, &a->buf[1], a->area[i], a->area_rk[i]);
+    ucs_status_t st = pxsi_ucx_wait(a->up.w, a->comm, rq, 1, timeout);
+    if (st != UCS_OK)
+        return pxsi_err(PXS_ERR_PEER, SUBSYS, "registration at exporting rank %d: UCX: %s", i,
+                        ucs_status_string(st));
+    if (a->buf[1] >= PXSI_XBUS_REGS)
+        return pxsi_err(PXS_ERR_AGAIN, SUBSYS,
+                        "exporting rank %d: its %d registration slots are used up (every "
+                        "attach takes one per attaching rank): export again",
+                        i, PXSI_XBUS_REGS);
+    int s = (int)a->buf[1];
+    unsigned char *b = a->body;
+    memset(b, 0, XR_SLOT_SIZE);
+    ucp_address_t *wa = NULL;
+    size_t alen = 0;
+    void *key = NULL;
+    size_t klen = 0;
+    st = ucp_worker_get_address(a->up.w, &wa, &alen);
+    if (st == UCS_OK)
+        st = ucp_rkey_pack(a->up.ctx, a->mh, &key, &klen);
+    int rc = st == UCS_OK ? PXS_OK
+                          : pxsi_err(PXS_ERR_NOTSUP, SUBSYS, "worker address / key: UCX: %s",
+                                     ucs_status_string(st));
+    if (rc == PXS_OK && alen + klen > XR_SLOT_SIZE - XS_VAR)
+        rc = pxsi_err(PXS_ERR_NOTSUP, SUBSYS,
+                      "worker address (%zu B) and key (%zu B) do not fit a registration slot",
+                      alen, klen);
+    if (rc == PXS_OK) {
+        uint32_t v32[2];
+        uint64_t mb = (uint64_t)(uintptr_t)a->mb;
+        memcpy(b + XS_TOKEN, &token, 8);
+        memcpy(b + XS_JOB, &job, 8);
+        v32[0] = (uint32_t)a->arank;
+        v32[1] = (uint32_t)a->asize;
+        memcpy(b + XS_JRANK, v32, 8);
+        v32[0] = a->S;
+        v32[1] = (uint32_t)n_subs;
+        memcpy(b + XS_SLOTS, v32, 8);
+        memcpy(b + XS_MBOX, &mb, 8);
+        v32[0] = (uint32_t)alen;
+        v32[1] = (uint32_t)klen;
+        memcpy(b + XS_ALEN, v32, 8);
+        for (size_t k = 0; k < n_subs; k++) {
+            unsigned char *q = b + XS_SUBS + k * XS_SUB_SIZE;
+            size_t gl = subs[k].group ? strlen(subs[k].group) : 0;
+            memcpy(q, &subs[k].topic, 4);
+            q[4] = (unsigned char)gl;
+            memcpy(q + 5, subs[k].group ? subs[k].group : "", gl);
+        }
+        memcpy(b + XS_VAR, wa, alen);
+        memcpy(b + XS_VAR + alen, key, klen);
+#ifdef PXS_TEST_HOOKS
+        /* test hooks (tests/mpi/test_xbus.c): a wrong token, a mailbox
+         * size that is not the export's */
+        if (pxsi_env_bool("PXS_TEST_XBUS_BAD_TOKEN", 0)) {
+            uint64_t bad = token ^ 0x5a5a5a5a5a5a5a5aull;
+            memcpy(b + XS_TOKEN, &bad, 8);
+        }
+        if (pxsi_env_bool("PXS_TEST_XBUS_BIG_MAILBOX", 0)) {
+            uint32_t big = a->S * 64;
+            memcpy(b + XS_SLOTS, &big, 4);
+        }
+#endif
+    }
+    if (wa)
+        ucp_worker_release_address(a->up.w, wa);
+    if (key)
+        ucp_rkey_buffer_release(key);
+    if (rc != PXS_OK)
+        return rc;
+    uint64_t at = a->area[i] + XR_HDR + (uint64_t)s * XR_SLOT_SIZE;
+    rq[0] = x_put(a->up.ep[i], b + 8, XR_SLOT_SIZE - 8, at + 8, a->area_rk[i]);
+    rq[1] = x_flush(a->up.ep[i]);
+    st = pxsi_ucx_wait(a->up.w, a->comm, rq, 2, timeout);
+    if (st == UCS_OK) {
+        a->state_word = XS_ON;
+        rq[0] = x_put(a->up.ep[i], &a->state_word, 8, at, a->area_rk[i]);
+        rq[1] = x_flush(a->up.ep[i]);
+        st = pxsi_ucx_wait(a->up.w, a->comm, rq, 2, timeout);
+    }
+    if (st != UCS_OK)
+        return pxsi_err(PXS_ERR_PEER, SUBSYS, "registration at exporting rank %d: UCX: %s", i,
+                        ucs_status_string(st));
+    a->slot[i] = s;
+    return PXS_OK;
+}
+
+int
+pxsi_xbus_attach(MPI_Comm comm, void *store_st, uint64_t token, uint32_t attach_slots, int E,
+                 const unsigned char *const *ent, const size_t *elen,
+                 const pxs_subscription_t *subs, size_t n_subs, double timeout,
+                 pxs_bus_t **bus_out)
+{
+    /* comm: a duplicate this bus owns (freed on failure too) */
+    struct xatt *a = calloc(1, sizeof *a);
+    int rc = a ? PXS_OK : pxsi_err(PXS_ERR_NOMEM, SUBSYS, "attached bus");
+    if (a)
+        a->comm = comm;
+    struct xent *e = calloc((size_t)E, sizeof *e);
+    unsigned char **decls = calloc((size_t)E + 1, sizeof *decls);
+    unsigned char *mine = NULL, *all = NULL;
+    int *lens = NULL, *displ = NULL;
+    if (rc == PXS_OK && (!e || !decls))
+        rc = pxsi_err(PXS_ERR_NOMEM, SUBSYS, "attached bus tables");
+    pxs_bus_opts_t o, in;
+    if (rc == PXS_OK) {
+        MPI_Comm_rank(comm, &a->arank);
+        MPI_Comm_size(comm, &a->asize);
+        a->E = E;
+        pxsi_ucx_parts(store_st, &a->up);
+        rc = pxs_bus_opts_init(&in); /* PXS_* environment defaults */
+        in.subscribe = subs;
+        in.n_subscribe = n_subs;
+        if (rc == PXS_OK)
+            rc = pxsi_bus_opts_resolve(&in, &o);
+    }
+    if (rc == PXS_OK && n_subs > PXSI_XBUS_SUBS_MAX)
+        rc = pxsi_err(PXS_ERR_INVALID, SUBSYS, "pxs_attach: %zu subscriptions (at most %d)",
+                      n_subs, PXSI_XBUS_SUBS_MAX);
+    for (int i = 0; rc == PXS_OK && i < E; i++)
+        rc = parse_ent(ent[i], elen[i], &e[i], i);
+    /* a group mixing members of both jobs is not built: refuse clearly */
+    for (int i = 0; rc == PXS_OK && i < E; i++) {
+        const unsigned char *g = e[i].groups;
+        for (uint32_t k = 0; rc == PXS_OK && k < e[i].ng; k++) {
+            uint32_t t;
+            memcpy(&t, g, 4);
+            size_t gl = g[4];
+            for (size_t j = 0; j < n_subs; j++)
+                if (subs[j].topic == t && subs[j].group && strlen(subs[j].group) == gl &&
+                    memcmp(subs[j].group, g + 5, gl) == 0)
+                    rc = pxsi_err(PXS_ERR_NOTSUP, SUBSYS,
+                                  "pxs_attach: group \"%s\" of topic %u has members in the "
+                                  "exporting job: a group mixing members of both jobs is not "
+                                  "built yet (use another group name)",
+                                  subs[j].group, t);
+            g += 5 + gl;
+        }
+    }
+    rc = pxsi_agree_why(comm, rc);
+    if (rc != PXS_OK)
+        goto fail;
+    /* declarations: the exporting ranks publish their topics; ours */
+    for (int i = 0; rc == PXS_OK && i < E; i++) {
+        uint32_t *tp = malloc(4 * ((size_t)e[i].nt + 1));
+        if (!tp) {
+            rc = pxsi_err(PXS_ERR_NOMEM, SUBSYS, "declarations");
+            break;
+        }
+        memcpy(tp, e[i].topics, 4 * (size_t)e[i].nt);
+        pxs_bus_opts_t po;
+        memset(&po, 0, sizeof po);
+        po.publish = tp;
+        po.n_publish = e[i].nt;
+        size_t l = 0;
+        rc = pxsi_decl_pack(&po, 0, &decls[i], &l);
+        free(tp);
+    }
+    a->S = n_subs ? attach_slots : 0;
+    size_t mlen = 0;
+    if (rc == PXS_OK)
+        rc = pxsi_decl_pack(&o, a->S, &mine, &mlen);
+    rc = pxsi_agree(comm, rc);
+    lens = calloc((size_t)a->asize, sizeof *lens);
+    displ = calloc((size_t)a->asize, sizeof *displ);
+    int il = (int)mlen;
+    rc = pxsi_agree(comm, rc == PXS_OK && (!lens || !displ)
+                              ? pxsi_err(PXS_ERR_NOMEM, SUBSYS, "declarations")
+                              : rc);
+    if (rc == PXS_OK)
+        rc = pxsi_agree(comm, pxsi_mpi_err(MPI_Allgather(&il, 1, MPI_INT, lens, 1, MPI_INT,
+                                                         comm),
+                                           SUBSYS, "MPI_Allgather (declarations)"));
+    size_t total = 0;
+    if (rc == PXS_OK) {
+        for (int r = 0; r < a->asize; r++) {
+            displ[r] = (int)total;
+            total += (size_t)lens[r];
+        }
+        all = malloc(total ? total : 1);
+        rc = pxsi_agree(comm, all ? PXS_OK : pxsi_err(PXS_ERR_NOMEM, SUBSYS, "declarations"));
+    }
+    if (rc == PXS_OK)
+        rc = pxsi_agree(comm, pxsi_mpi_err(MPI_Allgatherv(mine, il, MPI_BYTE, all, lens, displ,
+                                                          MPI_BYTE, comm),
+                                           SUBSYS, "MPI_Allgatherv (declarations)"));
+    if (rc != PXS_OK)
+        goto fail;
+    {
+        unsigned char **d2 = realloc(decls, ((size_t)E + (size_t)a->asize) * sizeof *d2);
+        rc = d2 ? PXS_OK : pxsi_err(PXS_ERR_NOMEM, SUBSYS, "declarations");
+        if (d2) {
+            decls = d2;
+            for (int r = 0; r < a->asize; r++)
+                decls[E + r] = all + displ[r];
+        }
+    }
+    rc = pxsi_agree(comm, rc);
+    if (rc != PXS_OK)
+        goto fail;
+    rc = pxsi_core_init(&a->core, E + a->arank, E + a->asize, decls, &o, &xatt_ops, a);
+    if (rc == PXS_OK)
+        a->core.join_late = 1;
+    /* mailbox, self endpoint, the exporting ranks' registration areas */
+    a->slot = malloc((size_t)E * sizeof *a->slot);
+    a->area_rk = calloc((size_t)E, sizeof *a->area_rk);
+    a->area = calloc((size_t)E, sizeof *a->area);
+    a->body = calloc(1, XR_SLOT_SIZE);
+    if (rc == PXS_OK && (!a->slot || !a->area_rk || !a->area || !a->body))
+        rc = pxsi_err(PXS_ERR_NOMEM, SUBSYS, "attached bus tables");
+    for (int i = 0; a->slot && i < E; i++)
+        a->slot[i] = -1;
+    if (rc == PXS_OK && a->S) {
+        /* our own pages, not UCX's: a mailbox whose detach no exporting
+         * rank acknowledged is deregistered but its pages stay (a late
+         * write lands there, harmlessly) */
+        a->mlen = XM_SIZE(a->S);
+        void *p = mmap(NULL, a->mlen, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (p == MAP_FAILED) {
+            p = NULL;
+            rc = pxsi_err(PXS_ERR_NOMEM, SUBSYS, "mailbox of %zu B", a->mlen);
+        } else {
+            a->mpages = p;
+        }
+        if (rc == PXS_OK)
+            rc = pxsi_ucx_map(a->up.ctx, a->mlen,
+                          UCP_MEM_MAP_PROT_LOCAL_READ | UCP_MEM_MAP_PROT_LOCAL_WRITE |
+                              UCP_MEM_MAP_PROT_REMOTE_READ | UCP_MEM_MAP_PROT_REMOTE_WRITE,
+                          &a->mh, &p);
+        if (rc == PXS_OK) {
+            a->mb = p;
+            memset(a->mb, 0, XM_SIZE(a->S));
+            int64_t cred = a->S; /* before anyone can reach it */
+            memcpy(a->mb + XM_CRED, &cred, 8);
+            a->credit_batch = a->S / 8 ? (a->S / 8 > 64 ? 64 : a->S / 8) : 1;
+            ucp_address_t *wa = NULL;
+            size_t wl = 0;
+            void *key = NULL;
+            size_t kl = 0;
+            ucs_status_t st = ucp_worker_get_address(a->up.w, &wa, &wl);
+            if (st == UCS_OK) {
+                rc = pxsi_ucx_ep_open(a->up.w, wa, &a->self_err, &a->self_ep);
+                ucp_worker_release_address(a->up.w, wa);
+            } else {
+                rc = pxsi_err(PXS_ERR_NOTSUP, SUBSYS, "ucp_worker_get_address: UCX: %s",
+                              ucs_status_string(st));
+            }
+            if (rc == PXS_OK) {
+                st = ucp_rkey_pack(a->up.ctx, a->mh, &key, &kl);
+                if (st == UCS_OK)
+                    st = ucp_ep_rkey_unpack(a->self_ep, key, &a->self_rk);
+                if (key)
+                    ucp_rkey_buffer_release(key);
+                if (st != UCS_OK)
+                    rc = pxsi_err(PXS_ERR_NOTSUP, SUBSYS, "own mailbox key: UCX: %s",
+                                  ucs_status_string(st));
+            }
+        }
+    }
+    for (int i = 0; rc == PXS_OK && i < E; i++) {
+        a->area[i] = e[i].area;
+        ucs_status_t st = ucp_ep_rkey_unpack(a->up.ep[i], e[i].key, &a->area_rk[i]);
+        if (st != UCS_OK) {
+            a->area_rk[i] = NULL;
+            rc = pxsi_err(PXS_ERR_CORRUPT, SUBSYS, "contact: rank %d's registration key: %s", i,
+                          ucs_status_string(st));
+        }
+    }
+    rc = pxsi_agree_why(comm, rc);
+    if (rc != PXS_OK)
+        goto fail;
+    /* the job id: random, rank 0's */
+    uint64_t job = 0;
+    if (a->arank == 0)
+        rc = pxsi_random_u64(&job);
+    rc = pxsi_agree(comm, rc);
+    if (rc == PXS_OK)
+        rc = pxsi_agree(comm, pxsi_mpi_err(MPI_Bcast(&job, 1, MPI_UINT64_T, 0, comm), SUBSYS,
+                                           "MPI_Bcast (job id)"));
+    /* register (every rank at every exporting rank: producers count
+     * complete jobs for export_wait) */
+    for (int i = 0; rc == PXS_OK && i < E; i++)
+        rc = xatt_register(a, i, token, job, subs, n_subs, timeout);
+    rc = pxsi_agree_why(comm, rc);
+    if (rc != PXS_OK)
+        goto fail;
+    PXSI_DEBUG(SUBSYS, "attached as job %016llx rank %d/%d: %zu subscription(s), mailbox of %u "
+               "slot(s), registered at %d exporting rank(s)",
+               (unsigned long long)job, a->arank, a->asize, n_subs, a->S, E);
+    for (int i = 0; i < E; i++)
+        free(decls[i]);
+    free(e);
+    free(decls);
+    free(all);
+    free(mine);
+    free(lens);
+    free(displ);
+    a->bus.magic = PXSI_MAGIC_BUS;
+    a->bus.rank = a->arank;
+    atomic_init(&a->bus.pub_in, 0);
+    atomic_init(&a->bus.sub_in, 0);
+    int level = MPI_THREAD_SINGLE;
+    (void)MPI_Query_thread(&level);
+    a->bus.sides_need_multiple = level < MPI_THREAD_MULTIPLE;
+    a->bus.destroy = xatt_destroy;
+    a->bus.stats = xatt_stats;
+    a->bus.backend = a;
+    a->bus.pub = (struct pxs_publisher){PXSI_MAGIC_PUB, &pxsi_core_pub_ops, &a->core};
+    a->bus.sub = (struct pxs_subscriber){PXSI_MAGIC_SUB, &pxsi_core_sub_ops, &a->core, 0};
+    *bus_out = &a->bus;
+    return PXS_OK;
+fail:
+    if (e)
+        for (int i = 0; decls && i < E; i++)
+            free(decls[i]);
+    free(e);
+    free(decls);
+    free(all);
+    free(mine);
+    free(lens);
+    free(displ);
+    if (a) {
+        /* registrations made on some ranks: withdraw them */
+        for (int i = 0; a->slot && i < E; i++)
+            if (a->slot[i] >= 0) {
+                a->state_word = XS_OFF;
+                uint64_t at = a->area[i] + XR_HDR + (uint64_t)a->slot[i] * XR_SLOT_SIZE;
+                ucs_status_ptr_t rq[2] = {x_put(a->up.ep[i], &a->state_word, 8, at,
+                                                a->area_rk[i]),
+                                          x_flush(a->up.ep[i])};
+                (void)pxsi_ucx_wait(a->up.w, MPI_COMM_NULL, rq, 2, 5.0);
+            }
+        xatt_free(a, 1);
+    } else if (comm != MPI_COMM_NULL) {
+        MPI_Comm_free(&comm);
+    }
+    return rc;
+}
+
+#else
+typedef int pxsi_xport_ucx_not_built_; /* ISO C: no empty translation unit */
+#endif /* PXS_HAVE_UCX */
