@@ -101,11 +101,11 @@ app_report(int json, const char *bench, const char *case_name, int ranks,
                ratio, g_busy, g_reps);
     } else {
         if (!header_done) {
-            printf("%-28s %5s %10s %14s %14s %-22s %-9s %7s\n", "case", "ranks",
+            printf("%-38s %5s %10s %14s %14s %-26s %-9s %7s\n", "case", "ranks",
                    "size", "ours", "baseline", "baseline_name", "unit", "ratio");
             header_done = 1;
         }
-        printf("%-28s %5d %10zu %14.4g %14.4g %-22s %-9s %7.2f\n", case_name, ranks,
+        printf("%-38s %5d %10zu %14.4g %14.4g %-26s %-9s %7.2f\n", case_name, ranks,
                size, ours, baseline, baseline_name, unit, ratio);
     }
     fflush(stdout);
