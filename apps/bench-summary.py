@@ -110,7 +110,8 @@ def med(v, field, default=float("nan")):
 
 
 def medians_table(rows):
-    print("| run | case | ranks | size | ours | baseline | unit | ratio (median) | busy | reps | n |")
+    print("| run | case | ranks | size | ours | baseline | unit | ratio (median) | busy | reps "
+          "| n |")
     print("|---|---|---|---|---|---|---|---|---|---|---|")
     for key, v in rows.items():
         run, comp, np_, case, size, ranks, unit, bname = key

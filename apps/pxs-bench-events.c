@@ -259,7 +259,8 @@ lat_shm(int iters)
     if (rank < 2)
         memset(g_shm, 0, 2 * sizeof *g_shm);
     MPI_Barrier(MPI_COMM_WORLD);
-    struct shm_slot *to = rank < 2 ? &g_shm[1 - rank] : NULL, *from = rank < 2 ? &g_shm[rank] : NULL;
+    struct shm_slot *to = rank < 2 ? &g_shm[1 - rank] : NULL;
+    struct shm_slot *from = rank < 2 ? &g_shm[rank] : NULL;
     for (int i = 0; i < iters + 100 && rank < 2; i++) {
         double t0 = app_now();
         uint64_t want = (uint64_t)i + 1;

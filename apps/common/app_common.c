@@ -282,14 +282,15 @@ app_bench_init(MPI_Comm comm, int argc, char **argv, const char *prog, app_bench
         for (;;) {
             r[0] = app_cpu_busy(0.5);
             r[1] = app_now() - t0;
-            if (r[0] < 0 || r[0] < b->quiet_busy || r[1] >= b->quiet_wait)
+            if (r[0] < 0 || r[0] < b->quiet_busy || b->quiet_busy >= 1 || r[1] >= b->quiet_wait)
                 break;
         }
-        r[2] = r[0] >= 0 && r[0] < b->quiet_busy;
+        r[2] = r[0] >= 0 && (r[0] < b->quiet_busy || b->quiet_busy >= 1);
         if (r[0] < 0)
             fprintf(stderr, "# %s: quiet check: cannot read /proc/stat; running\n", prog);
         else if (r[2])
-            fprintf(stderr, "# %s: quiet check: CPU busy %.1f%% (< %.0f%%) after %.1f s; running\n",
+            fprintf(stderr,
+                    "# %s: quiet check: CPU busy %.1f%% (quiet: < %.0f%%) after %.1f s; running\n",
                     prog, 100 * r[0], 100 * b->quiet_busy, r[1]);
         else
             fprintf(stderr,

@@ -45,7 +45,7 @@ typedef struct {
     int json;            /* --json: JSON lines instead of a table */
     int quick;           /* --quick: smoke-run sizes (each program says which) */
     int reps;            /* --reps N (or --repeats N): samples per figure */
-    double quiet_busy;   /* quiet when CPU busy < this fraction (0..1) */
+    double quiet_busy;   /* quiet when CPU busy < this fraction (0..1; 1: always) */
     double quiet_wait;   /* wait at most this many seconds for quiet */
     double busy;         /* CPU busy fraction measured last, before the start */
     double waited;       /* seconds spent waiting for quiet */
@@ -66,7 +66,8 @@ double app_cpu_busy(double seconds);
  * over comm. Options (each with an environment override, the option wins):
  *   --json, --quick
  *   --reps N          PXS_BENCH_REPS        (default 5, N >= 1)
- *   --quiet-busy F    PXS_BENCH_QUIET_BUSY  (default 0.15; 0..1; 0 = never quiet)
+ *   --quiet-busy F    PXS_BENCH_QUIET_BUSY  (default 0.15; 0..1; quiet when the
+ *                     busy fraction is below F; 0 = never quiet, 1 = always)
  *   --quiet-wait S    PXS_BENCH_QUIET_WAIT  (default 60 s, --quick: 0; S >= 0)
  * Rank 0 samples CPU busy over 0.5 s, again and again until it is below
  * quiet_busy or quiet_wait seconds have passed, then the run starts anyway;
