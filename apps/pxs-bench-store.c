@@ -21,7 +21,11 @@
  *   resolve-same-node-aligned-GB/s    resolve into the aligned buffer vs memcpy there
  *   resolve-remote-GB/s, -lat-us      shm = 0 resolve vs raw get, malloc'd buffers
  *   resolve-remote-aligned-GB/s       the same into aligned buffers
- *   resolve-remote-vs-limit-GB/s      malloc'd resolve vs the best raw get (the limit)
+ *   resolve-remote-vs-limit-GB/s      malloc'd resolve vs the best raw get (the limit:
+ *                                     the fastest of the gets into either buffer in
+ *                                     4 MiB pieces, as the store gets, and, above
+ *                                     4 MiB, one MPI_Get of the whole object into
+ *                                     the aligned buffer)
  *   resolve-remote-aligned-vs-limit-GB/s  aligned resolve vs the best raw get
  *   raw-get-unaligned-vs-aligned-GB/s raw get into malloc'd vs into aligned memory
  *                                     (the osc's own alignment cliff)
@@ -284,7 +288,7 @@ main(int argc, char **argv)
         if ((size_t)it > fit)
             it = fit ? (int)fit : 1;
         /* ABCD...: the contenders alternate sample by sample */
-        enum { MC, RS, MCA, RSA, RAW, RR, RAWA, RRA, MC0, PUT, NC };
+        enum { MC, RS, MCA, RSA, RAW, RR, RAWA, RRA, MC0, PUT, RAWW, NC };
         struct samp c[NC] = {
             [MC] = {.src = src, .dst = dst, .who = 1},
             [RS] = {.st = st[1], .src = src, .dst = dst},
@@ -296,27 +300,32 @@ main(int argc, char **argv)
             [RRA] = {.st = st[0], .src = src, .dst = dal},
             [MC0] = {.src = src, .dst = dst, .who = 0},
             [PUT] = {.st = st[1], .src = src},
+            [RAWW] = {.w = w, .dst = dal}, /* one MPI_Get of the whole object */
         };
         app_sample_fn fn[NC];
         void *ctx[NC];
         for (int k = 0; k < NC; k++) {
             c[k].sz = sz;
             c[k].it = it;
-            c[k].chunk = chunk;
+            c[k].chunk = k == RAWW ? sz : chunk;
             fn[k] = k == MC || k == MCA || k == MC0 ? s_memcpy
-                  : k == RAW || k == RAWA         ? s_raw_get
+                  : k == RAW || k == RAWA || k == RAWW ? s_raw_get
                   : k == PUT                      ? s_put
                                                   : s_resolve;
             ctx[k] = &c[k];
         }
         double m[NC];
-        app_interleave(bo.reps, NC, fn, ctx, m);
+        /* the whole-object get differs from the chunked one above the chunk */
+        app_interleave(bo.reps, sz > chunk ? NC : NC - 1, fn, ctx, m);
+        if (sz <= chunk)
+            m[RAWW] = m[RAWA];
         /* rank 0's put numbers to rank 1 for one report */
         double pv[2] = {m[PUT], m[MC0]};
         MPI_Bcast(pv, 2, MPI_DOUBLE, 0, MPI_COMM_WORLD);
         if (rank == 1) {
             double gb = (double)sz / 1e9;
             double best = m[RAW] < m[RAWA] ? m[RAW] : m[RAWA];
+            best = m[RAWW] < best ? m[RAWW] : best;
             app_report(json, "store", shm_case, nranks, sz, gb / m[RS], gb / m[MC],
                        "memcpy", "GB/s", 1);
             app_report(json, "store", shm_lat, nranks, sz, m[RS] * 1e6,
