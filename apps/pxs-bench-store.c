@@ -32,7 +32,6 @@
  *   put-GB/s                          put (copy into the arena) vs memcpy
  * Across two nodes the same-node cases are named resolve-shm-on-2node-*. */
 #include <mpi.h>
-#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -178,14 +177,6 @@ s_put(void *p)
     return acc;
 }
 
-/* A destination "as malloc gives it": glibc returns large blocks at a page
- * boundary + 16 B; smaller ones are 16-byte aligned. Never page-aligned. */
-static unsigned char *
-unaligned_dst(unsigned char *block)
-{
-    return ((uintptr_t)block & 4095) == 0 ? block + 16 : block;
-}
-
 int
 main(int argc, char **argv)
 {
@@ -223,10 +214,14 @@ main(int argc, char **argv)
     size_t arena = top * 2 + ((size_t)8 << 20);
     /* destinations: as malloc gives them, and page-aligned (issue 15: under
      * osc/rdma a get into the former is 12-28x slower) */
-    unsigned char *src = malloc(top), *dblock = malloc(top + 64), *dal = NULL;
-    if (!src || !dblock || posix_memalign((void **)&dal, 4096, top) != 0)
+    /* "malloc'd": a page boundary + 16 B, where glibc puts large blocks
+     * (mmap'd, >= 128 KiB); forced for every size so that the figure does not
+     * depend on where the allocator put a small block */
+    unsigned char *src = malloc(top), *dblock = NULL, *dal = NULL;
+    if (!src || posix_memalign((void **)&dblock, 4096, top + 4096) != 0 ||
+        posix_memalign((void **)&dal, 4096, top) != 0)
         die("malloc", PXS_ERR_NOMEM);
-    unsigned char *dst = unaligned_dst(dblock);
+    unsigned char *dst = dblock + 16;
     memset(src, 0x5a, top);
     memset(dst, 0, top);
     memset(dal, 0, top);
