@@ -146,7 +146,7 @@ def targets_table(rows):
     for desc, case, comp, size, ratio, target, met, busy, reps in out:
         busy_s = "%.0f%%" % (100 * busy) if busy == busy and busy >= 0 else "?"
         note = "" if reps >= 5 else " (reps < 5)"
-        print("| %s `%s` | %s | %s | %.2f | >= %g | %s%s | %s | %d |"
+        print("| %s `%s` | %s | %s | %.3g | >= %g | %s%s | %s | %d |"
               % (desc, case, comp, size_label(size), ratio, target, "yes" if met else "NO",
                  note, busy_s, reps))
         missed += not met

@@ -17,7 +17,7 @@
 #   PXS_BENCH_REPS        samples per median (default 5), read by the programs
 #   PXS_BENCH_QUIET_BUSY, PXS_BENCH_QUIET_WAIT  the quiet check (programs)
 #   PXS_BENCH_RUNS        runs of each program (default 1)
-# --quick: a smoke run (about a minute on an idle 2-core machine): small
+# --quick: a smoke run (under 10 s per component on an idle 2-core machine): small
 # sizes, 2 ranks for events, no oversubscribed and no two-node runs, no
 # waiting for quiet (unless PXS_BENCH_QUIET_WAIT says otherwise). Its figures
 # show that every case runs; they are not results.
