@@ -207,18 +207,10 @@ static int g_shm_ok = -1;       /* -1 unknown, 0 no, 1 yes */
 static void
 shm_setup(void)
 {
-    MPI_Comm node;
-    MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, 0, MPI_INFO_NULL, &node);
-    int lead = rank, leads[2] = {0, 0};
-    MPI_Allreduce(MPI_IN_PLACE, &lead, 1, MPI_INT, MPI_MIN, node);
-    MPI_Comm_free(&node);
-    leads[0] = leads[1] = lead;
-    MPI_Bcast(&leads[0], 1, MPI_INT, 0, MPI_COMM_WORLD);
-    MPI_Bcast(&leads[1], 1, MPI_INT, 1, MPI_COMM_WORLD);
+    int ok = app_same_node(MPI_COMM_WORLD, 0, 1);
     char name[64];
     snprintf(name, sizeof name, "/pxs-bench-events-%ld", (long)getpid());
     MPI_Bcast(name, sizeof name, MPI_CHAR, 0, MPI_COMM_WORLD);
-    int ok = leads[0] == leads[1];
     size_t len = 2 * sizeof(struct shm_slot);
     if (ok && rank == 0) {
         int fd = shm_open(name, O_CREAT | O_EXCL | O_RDWR, 0600);

@@ -237,28 +237,7 @@ main(int argc, char **argv)
     MPI_Barrier(MPI_COMM_WORLD);
 
     /* are ranks 0 and 1 on one node? (not so through fakenodes.sh) */
-    MPI_Comm node;
-    MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, rank, MPI_INFO_NULL, &node);
-    int nsize = 0, same = 0;
-    MPI_Comm_size(node, &nsize);
-    int r1node = 0, mine = 0;
-    {
-        int nr;
-        MPI_Comm_rank(node, &nr);
-        mine = nr == 0 ? rank : -1; /* node leader's world rank identifies the node */
-        int lead = rank;
-        MPI_Allreduce(MPI_IN_PLACE, &lead, 1, MPI_INT, MPI_MIN, node);
-        int leads[2] = {0, 0};
-        int l0 = lead;
-        MPI_Bcast(&l0, 1, MPI_INT, 0, MPI_COMM_WORLD);
-        leads[0] = l0;
-        r1node = lead;
-        MPI_Bcast(&r1node, 1, MPI_INT, 1, MPI_COMM_WORLD);
-        leads[1] = r1node;
-        same = leads[0] == leads[1];
-    }
-    (void)mine;
-    MPI_Comm_free(&node);
+    int same = app_same_node(MPI_COMM_WORLD, 0, 1);
     const char *shm_case = same ? "resolve-same-node-GB/s" : "resolve-shm-on-2node-GB/s";
     const char *shm_case_al =
         same ? "resolve-same-node-aligned-GB/s" : "resolve-shm-on-2node-aligned-GB/s";

@@ -111,6 +111,23 @@ app_report(int json, const char *bench, const char *case_name, int ranks,
     fflush(stdout);
 }
 
+int
+app_same_node(MPI_Comm comm, int a, int b)
+{
+    int rank = 0;
+    MPI_Comm_rank(comm, &rank);
+    MPI_Comm node;
+    MPI_Comm_split_type(comm, MPI_COMM_TYPE_SHARED, rank, MPI_INFO_NULL, &node);
+    /* the node's lowest rank in comm names the node */
+    int lead = rank, la, lb;
+    MPI_Allreduce(MPI_IN_PLACE, &lead, 1, MPI_INT, MPI_MIN, node);
+    MPI_Comm_free(&node);
+    la = lb = lead;
+    MPI_Bcast(&la, 1, MPI_INT, a, comm);
+    MPI_Bcast(&lb, 1, MPI_INT, b, comm);
+    return la == lb;
+}
+
 void
 app_park(MPI_Comm comm, int idle)
 {

@@ -24,6 +24,11 @@ const char *app_opt(int argc, char **argv, const char *name);
  * labelled `label` (pxs_bus_stats, pxs_store_stats). Collective. */
 void app_print_stats(MPI_Comm comm, const char *label, pxs_bus_t *bus, pxs_store_t *store);
 
+/* Do ranks a and b of comm share a node (MPI_COMM_TYPE_SHARED; not so
+ * across tests/tools/fakenodes.sh's emulated nodes)? Collective over comm;
+ * the same answer on every rank. */
+int app_same_node(MPI_Comm comm, int a, int b);
+
 /* Wait for every rank of comm (a barrier): MPI_Ibarrier, then MPI_Test with
  * 100 us naps when `idle`, else with sched_yield (a rank that took part
  * keeps calling MPI: under osc/ucx and pt2pt its peers' atomics on its
