@@ -1,16 +1,33 @@
-/* pxs-bench-events: event plane latency and throughput against raw MPI.
+/* pxs-bench-events: event plane latency and throughput against raw MPI and
+ * raw shared memory, measured in the same run.
  *   mpirun -n 5 pxs-bench-events [--events N] [--iters N] [--json] [--stats]
+ *          [--reps N] [--quick] [--quiet-busy F] [--quiet-wait S]
  * --stats: each rank prints its bus counters after each case (app_print_stats).
+ * --quick: --iters 200 --events 2000 unless given. Shared options (quiet
+ * check, --reps): app_bench_init in apps/common/app_common.h.
+ * Each figure is the median of --reps samples (default 5); ours and its
+ * baselines alternate sample by sample (app_interleave).
  * Cases (those that fit the number of ranks run):
- *   latency.1to1.bK     one-way latency, ping-pong over the bus (RTT/2);
+ *   latency.1to1.bK     one-way latency, ping-pong over the bus (RTT/2, the
+ *                       median of --iters round trips per sample);
  *                       baseline: MPI_Put + flush of the same 192-byte record
  *                       and a polled flag word (ping-pong, RTT/2)
+ *   latency-vs-shm.1to1.bK  the same bus figure against the floor: a raw
+ *                       shared-memory flag chain (shm_open segment; the
+ *                       sender copies the 192-byte record into it and
+ *                       release-stores a sequence word, the receiver polls
+ *                       the word with acquire loads and copies the record
+ *                       out). Ranks 0 and 1 on one node only.
  *   throughput.PtoS.bK  events/s per subscriber, P producers -> S subscribers;
  *                       baseline: MPI_Send/MPI_Recv of the same records
  * ratio > 1 means the bus is better. */
+#include <fcntl.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include <mpi.h>
 
@@ -157,6 +174,109 @@ lat_raw(int iters)
     return med;
 }
 
+/* The floor for one-way latency: two slots in a shared segment, one per
+ * direction; a slot is the record followed by its sequence word (one
+ * cache-line-aligned block). The sender copies the record in and
+ * release-stores the sequence number; the receiver spins on acquire loads
+ * (pause; sched_yield every 1024 polls, so that it cannot starve a peer on
+ * an oversubscribed node) and copies the record out. Plain C11-style
+ * atomics only, no MPI call in the loop: what a programmer who owns both
+ * ends would write. Returns the median RTT/2 on rank 0; -1 on every rank if
+ * ranks 0 and 1 are not on one node or the segment cannot be made. */
+struct shm_slot {
+    unsigned char rec[REC];
+    uint64_t seq;
+} __attribute__((aligned(64)));
+
+static void
+shm_wait(const uint64_t *seq, uint64_t want)
+{
+    unsigned n = 0;
+    while (__atomic_load_n(seq, __ATOMIC_ACQUIRE) != want) {
+#if defined(__x86_64__) || defined(__i386__)
+        __builtin_ia32_pause();
+#endif
+        if (++n % 1024 == 0)
+            sched_yield();
+    }
+}
+
+static struct shm_slot *g_shm;  /* 2 slots, mapped on ranks 0 and 1 */
+static int g_shm_ok = -1;       /* -1 unknown, 0 no, 1 yes */
+
+static void
+shm_setup(void)
+{
+    int ok = app_same_node(MPI_COMM_WORLD, 0, 1);
+    char name[64];
+    snprintf(name, sizeof name, "/pxs-bench-events-%ld", (long)getpid());
+    MPI_Bcast(name, sizeof name, MPI_CHAR, 0, MPI_COMM_WORLD);
+    size_t len = 2 * sizeof(struct shm_slot);
+    if (ok && rank == 0) {
+        int fd = shm_open(name, O_CREAT | O_EXCL | O_RDWR, 0600);
+        if (fd < 0 || ftruncate(fd, (off_t)len) != 0)
+            ok = 0;
+        if (fd >= 0)
+            close(fd);
+    }
+    MPI_Bcast(&ok, 1, MPI_INT, 0, MPI_COMM_WORLD);
+    if (ok && rank < 2) {
+        int fd = shm_open(name, O_RDWR, 0600);
+        void *p = fd >= 0 ? mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0) : MAP_FAILED;
+        if (fd >= 0)
+            close(fd);
+        if (p == MAP_FAILED)
+            ok = 0;
+        else
+            g_shm = p;
+    }
+    MPI_Allreduce(MPI_IN_PLACE, &ok, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD);
+    if (rank == 0)
+        shm_unlink(name); /* the mappings stay */
+    g_shm_ok = ok;
+    if (!ok && rank == 0)
+        fprintf(stderr, "pxs-bench-events: no shared segment between ranks 0 and 1 "
+                        "(not on one node?): latency-vs-shm cases skipped\n");
+}
+
+static double
+lat_shm(int iters)
+{
+    double med = -1;
+    if (!g_shm_ok)
+        return med;
+    double *v = malloc(sizeof(double) * (size_t)iters);
+    unsigned char rec[REC], in[REC];
+    memset(rec, 1, sizeof rec);
+    if (rank < 2)
+        memset(g_shm, 0, 2 * sizeof *g_shm);
+    MPI_Barrier(MPI_COMM_WORLD);
+    struct shm_slot *to = rank < 2 ? &g_shm[1 - rank] : NULL;
+    struct shm_slot *from = rank < 2 ? &g_shm[rank] : NULL;
+    for (int i = 0; i < iters + 100 && rank < 2; i++) {
+        double t0 = app_now();
+        uint64_t want = (uint64_t)i + 1;
+        if (rank == 1) {
+            shm_wait(&from->seq, want);
+            memcpy(in, from->rec, REC);
+        }
+        memcpy(to->rec, rec, REC);
+        __atomic_store_n(&to->seq, want, __ATOMIC_RELEASE);
+        if (rank == 0) {
+            shm_wait(&from->seq, want);
+            memcpy(in, from->rec, REC);
+        }
+        __asm__ __volatile__("" ::"r"(in) : "memory");
+        if (i >= 100)
+            v[i - 100] = (app_now() - t0) / 2;
+    }
+    app_park(MPI_COMM_WORLD, rank >= 2);
+    if (rank == 0)
+        med = app_median(v, iters);
+    free(v);
+    return med;
+}
+
 /* ---------------------------------------------------------------- throughput */
 /* returns events/s per subscriber (median over subscribers, valid on rank 0) */
 static double
@@ -233,47 +353,103 @@ tput_raw(int P, int S, long n)
     return med;
 }
 
+/* ------------------------------------------------------------ samples */
+struct lat_ctx {
+    uint32_t batch; /* 0: raw put chain, else the bus with this batch */
+    int iters;
+    int shm;        /* 1: raw shared-memory chain */
+};
+
+static double
+lat_sample(void *p)
+{
+    const struct lat_ctx *c = p;
+    if (c->shm)
+        return lat_shm(c->iters);
+    return c->batch ? lat_bus(c->batch, c->iters) : lat_raw(c->iters);
+}
+
+struct tput_ctx {
+    int P, S;
+    uint32_t batch; /* 0: MPI_Send/MPI_Recv */
+    long n;
+};
+
+static double
+tput_sample(void *p)
+{
+    const struct tput_ctx *c = p;
+    return c->batch ? tput_bus(c->P, c->S, c->batch, c->n) : tput_raw(c->P, c->S, c->n);
+}
+
 int
 main(int argc, char **argv)
 {
     MPI_Init(&argc, &argv);
     MPI_Comm_rank(MPI_COMM_WORLD, &rank);
     MPI_Comm_size(MPI_COMM_WORLD, &size);
-    json = app_has_flag(argc, argv, "--json");
+    app_bench_t bo;
+    int brc = app_bench_init(MPI_COMM_WORLD, argc, argv, "pxs-bench-events", &bo);
+    if (brc) {
+        MPI_Finalize();
+        return brc;
+    }
+    json = bo.json;
     stats = app_has_flag(argc, argv, "--stats");
     const char *e = app_opt(argc, argv, "--events"), *it = app_opt(argc, argv, "--iters");
-    long n = e ? atol(e) : 20000;
-    int iters = it ? atoi(it) : 2000;
-    if (size < 2) {
+    long n = e ? atol(e) : bo.quick ? 2000 : 20000;
+    int iters = it ? atoi(it) : bo.quick ? 200 : 2000;
+    if (size < 2 || n < 1 || iters < 1) {
         if (rank == 0)
-            fprintf(stderr, "pxs-bench-events: needs at least 2 ranks\n");
+            fprintf(stderr, "pxs-bench-events: needs at least 2 ranks, --events >= 1, "
+                            "--iters >= 1\n");
         MPI_Finalize();
-        return 1;
+        return 2;
     }
+    shm_setup();
     char name[64];
     uint32_t batches[2] = {1, 32};
-    double raw = lat_raw(iters);
-    for (int k = 0; k < 2; k++) {
-        double ours = lat_bus(batches[k], iters);
-        snprintf(name, sizeof name, "latency.1to1.b%u", batches[k]);
-        if (rank == 0)
-            app_report(json, "events", name, 2, REC, ours * 1e6, raw * 1e6, "mpi_put_flush_flag",
-                       "us", 0);
+    {
+        /* ABCD ABCD ...: bus b1, raw put chain, raw shm chain, bus b32 */
+        struct lat_ctx lc[4] = {{1, iters, 0}, {0, iters, 0}, {0, iters, 1}, {32, iters, 0}};
+        app_sample_fn fn[4] = {lat_sample, lat_sample, lat_sample, lat_sample};
+        void *ctx[4] = {&lc[0], &lc[1], &lc[2], &lc[3]};
+        double med[4];
+        app_interleave(bo.reps, 4, fn, ctx, med); /* lat_shm: -1 at once without a segment */
+        double ours[2] = {med[0], med[3]};
+        for (int k = 0; k < 2; k++) {
+            snprintf(name, sizeof name, "latency.1to1.b%u", batches[k]);
+            if (rank == 0)
+                app_report(json, "events", name, 2, REC, ours[k] * 1e6, med[1] * 1e6,
+                           "mpi_put_flush_flag", "us", 0);
+        }
+        for (int k = 0; k < 2 && g_shm_ok; k++) {
+            snprintf(name, sizeof name, "latency-vs-shm.1to1.b%u", batches[k]);
+            if (rank == 0)
+                app_report(json, "events", name, 2, REC, ours[k] * 1e6, med[2] * 1e6,
+                           "shm_store_flag", "us", 0);
+        }
     }
     int cfg[3][2] = {{1, 1}, {4, 1}, {1, 4}};
     for (int c = 0; c < 3; c++) {
         int P = cfg[c][0], S = cfg[c][1];
         if (P + S > size)
             continue;
-        double base = tput_raw(P, S, n);
+        /* ABC ABC ...: MPI_Send/MPI_Recv, bus b1, bus b32 */
+        struct tput_ctx tc[3] = {{P, S, 0, n}, {P, S, 1, n}, {P, S, 32, n}};
+        app_sample_fn fn[3] = {tput_sample, tput_sample, tput_sample};
+        void *ctx[3] = {&tc[0], &tc[1], &tc[2]};
+        double med[3];
+        app_interleave(bo.reps, 3, fn, ctx, med);
         for (int k = 0; k < 2; k++) {
-            double ours = tput_bus(P, S, batches[k], n);
             snprintf(name, sizeof name, "throughput.%dto%d.b%u", P, S, batches[k]);
             if (rank == 0)
-                app_report(json, "events", name, P + S, REC, ours, base, "mpi_send_recv",
-                           "events/s", 1);
+                app_report(json, "events", name, P + S, REC, med[1 + k], med[0],
+                           "mpi_send_recv", "events/s", 1);
         }
     }
+    if (g_shm && rank < 2)
+        munmap(g_shm, 2 * sizeof *g_shm);
     MPI_Finalize();
     return 0;
 }

@@ -3,7 +3,9 @@
  * in the same run (HDF5 builds only).
  *
  *   mpirun -n 1 pxs-bench-hdf5 [--dir DIR] [--max-size 16M] [--mib 256]
- * [--json]
+ *          [--json] [--reps N] [--quick] [--quiet-busy F] [--quiet-wait S]
+ * (--quick: --max-size 1M --mib 8 unless given; shared options: app_bench_init
+ * in apps/common/app_common.h)
  *
  * Each rank writes its own file (as the connector does). For each size
  * (64 KiB, 1 MiB, 16 MiB, capped by --max-size), about --mib MiB per rank:
@@ -13,6 +15,8 @@
  *            CRC32C checked) vs pread() of the plain file
  * Both sides read what they just wrote, so both are served by the page
  * cache: the ratio is the connector's overhead, not the disk's speed.
+ * Each figure is the median of --reps samples (default 5), in the order put,
+ * write(), resolve, pread() per sample (each sample a fresh store and file).
  * Ratios > 1 = ours better. Files are removed at the end. */
 #include <errno.h>
 #include <fcntl.h>
@@ -44,14 +48,125 @@ rm_tree(const char *dir)
         fprintf(stderr, "pxs-bench-hdf5: could not remove %s\n", dir);
 }
 
+/* One sample of each contender, in the order h_put, h_write, h_resolve,
+ * h_read (one round of app_interleave): a fresh store directory and raw
+ * file per round, removed by h_read. Each returns its wall time. */
+struct hsamp {
+    size_t sz, n, k;
+    const char *base;
+    unsigned char *buf;
+    pxs_proxy_t *px;
+    int rep;
+    char sdir[4200], raw[4300];
+};
+
+static double
+h_put(void *p)
+{
+    struct hsamp *c = p;
+    snprintf(c->sdir, sizeof c->sdir, "%s/s%zu-%d", c->base, c->sz, c->rep);
+    snprintf(c->raw, sizeof c->raw, "%s/raw%zu-%d-r%d", c->base, c->sz, c->rep, rank);
+    pxs_store_opts_t so;
+    pxs_store_opts_init(&so);
+    so.connector = PXS_CONN_HDF5;
+    so.path = c->sdir;
+    pxs_store_t *st;
+    int rc = pxs_store_create(MPI_COMM_WORLD, &so, &st);
+    if (rc)
+        die("store_create", rc);
+    MPI_Barrier(MPI_COMM_WORLD);
+    double t0 = app_now();
+    for (size_t i = 0; i < c->n; i++)
+        if ((rc = pxs_store_put(st, c->buf, c->sz, NULL, &c->px[i])) != PXS_OK)
+            die("put", rc);
+    double t = app_now() - t0;
+    if ((rc = pxs_store_destroy(st)) != PXS_OK)
+        die("store_destroy", rc);
+    return t;
+}
+
+static double
+h_write(void *p)
+{
+    struct hsamp *c = p;
+    int fd = open(c->raw, O_CREAT | O_TRUNC | O_WRONLY, 0644);
+    if (fd < 0)
+        die("open raw", PXS_ERR_IO);
+    double t0 = app_now();
+    for (size_t i = 0; i < c->n; i++)
+        if (write(fd, c->buf, c->sz) != (ssize_t)c->sz)
+            die("write raw", PXS_ERR_IO);
+    double t = app_now() - t0;
+    close(fd);
+    return t;
+}
+
+/* a reader job: pxs_store_open */
+static double
+h_resolve(void *p)
+{
+    struct hsamp *c = p;
+    pxs_store_t *st;
+    int rc;
+    if ((rc = pxs_store_open(MPI_COMM_WORLD, c->sdir, &st)) != PXS_OK)
+        die("store_open", rc);
+    MPI_Barrier(MPI_COMM_WORLD);
+    double t0 = app_now();
+    for (size_t i = 0; i < c->n; i++) {
+        size_t len = 0;
+        if ((rc = pxs_store_resolve(st, &c->px[i], c->buf, c->sz, &len)) != PXS_OK ||
+            len != c->sz)
+            die("resolve", rc);
+    }
+    double t = app_now() - t0;
+    if ((rc = pxs_store_destroy(st)) != PXS_OK)
+        die("store_destroy", rc);
+    return t;
+}
+
+static double
+h_read(void *p)
+{
+    struct hsamp *c = p;
+    int fd = open(c->raw, O_RDONLY);
+    if (fd < 0)
+        die("open raw", PXS_ERR_IO);
+    double t0 = app_now();
+    for (size_t i = 0; i < c->n; i++)
+        if (pread(fd, c->buf, c->sz, (off_t)(i * c->sz)) != (ssize_t)c->sz)
+            die("pread raw", PXS_ERR_IO);
+    double t = app_now() - t0;
+    close(fd);
+    MPI_Barrier(MPI_COMM_WORLD);
+    if (rank == 0)
+        rm_tree(c->sdir);
+    unlink(c->raw);
+    c->rep++;
+    return t;
+}
+
 int
 main(int argc, char **argv)
 {
     MPI_Init(&argc, &argv);
     MPI_Comm_rank(MPI_COMM_WORLD, &rank);
     MPI_Comm_size(MPI_COMM_WORLD, &nranks);
-    int json = app_has_flag(argc, argv, "--json");
-    size_t maxsz = (size_t)16 << 20, mib = 256;
+#ifndef PXS_HAVE_HDF5
+    /* a build without the HDF5 connector: nothing to measure (not a failure,
+     * so that apps/run-benchmarks.sh goes on) */
+    if (rank == 0)
+        fprintf(stderr, "pxs-bench-hdf5: this build has no HDF5 connector; nothing measured\n");
+    MPI_Finalize();
+    return 0;
+#endif
+    app_bench_t bo;
+    int brc = app_bench_init(MPI_COMM_WORLD, argc, argv, "pxs-bench-hdf5", &bo);
+    if (brc) {
+        MPI_Finalize();
+        return brc;
+    }
+    int json = bo.json;
+    size_t maxsz = bo.quick ? (size_t)1 << 20 : (size_t)16 << 20, mib = bo.quick ? 8 : 256;
     const char *v;
     if ((v = app_opt(argc, argv, "--max-size")) && !(maxsz = app_parse_size(v)))
         die("--max-size", PXS_ERR_INVALID);
@@ -78,78 +193,27 @@ main(int argc, char **argv)
         size_t n = (mib << 20) / sz;
         if (n < 4)
             n = 4;
-        unsigned char *buf = malloc(sz);
-        pxs_proxy_t *px = malloc(n * sizeof *px);
-        if (!buf || !px)
+        struct hsamp c = {.sz = sz, .n = n, .k = k, .base = base, .rep = 0};
+        c.buf = malloc(sz);
+        c.px = malloc(n * sizeof *c.px);
+        if (!c.buf || !c.px)
             die("malloc", PXS_ERR_NOMEM);
         for (size_t i = 0; i < sz; i++)
-            buf[i] = (unsigned char)(i * 131u + k);
-        char sdir[4200], raw[4300];
-        snprintf(sdir, sizeof sdir, "%s/s%zu", base, sz);
-        snprintf(raw, sizeof raw, "%s/raw%zu-r%d", base, sz, rank);
-
-        /* put vs write() */
-        pxs_store_opts_t so;
-        pxs_store_opts_init(&so);
-        so.connector = PXS_CONN_HDF5;
-        so.path = sdir;
-        pxs_store_t *st;
-        int rc = pxs_store_create(MPI_COMM_WORLD, &so, &st);
-        if (rc)
-            die("store_create", rc);
-        MPI_Barrier(MPI_COMM_WORLD);
-        double t0 = app_now();
-        for (size_t i = 0; i < n; i++)
-            if ((rc = pxs_store_put(st, buf, sz, NULL, &px[i])) != PXS_OK)
-                die("put", rc);
-        double t_put = app_now() - t0;
-        if ((rc = pxs_store_destroy(st)) != PXS_OK)
-            die("store_destroy", rc);
-        int fd = open(raw, O_CREAT | O_TRUNC | O_WRONLY, 0644);
-        if (fd < 0)
-            die("open raw", PXS_ERR_IO);
-        t0 = app_now();
-        for (size_t i = 0; i < n; i++)
-            if (write(fd, buf, sz) != (ssize_t)sz)
-                die("write raw", PXS_ERR_IO);
-        double t_write = app_now() - t0;
-        close(fd);
+            c.buf[i] = (unsigned char)(i * 131u + k);
+        /* ABCD ABCD ...: put, write(), resolve, pread() */
+        app_sample_fn fn[4] = {h_put, h_write, h_resolve, h_read};
+        void *ctx[4] = {&c, &c, &c, &c};
+        double m[4];
+        app_interleave(bo.reps, 4, fn, ctx, m);
         double gb = (double)n * (double)sz / 1e9;
-        if (rank == 0)
-            app_report(json, "store-hdf5", "put", nranks, sz, gb / t_put, gb / t_write, "write()",
+        if (rank == 0) {
+            app_report(json, "store-hdf5", "put", nranks, sz, gb / m[0], gb / m[1], "write()",
                        "GB/s", 1);
-
-        /* resolve (a reader job: pxs_store_open) vs pread() */
-        if ((rc = pxs_store_open(MPI_COMM_WORLD, sdir, &st)) != PXS_OK)
-            die("store_open", rc);
-        MPI_Barrier(MPI_COMM_WORLD);
-        t0 = app_now();
-        for (size_t i = 0; i < n; i++) {
-            size_t len = 0;
-            if ((rc = pxs_store_resolve(st, &px[i], buf, sz, &len)) != PXS_OK || len != sz)
-                die("resolve", rc);
-        }
-        double t_res = app_now() - t0;
-        if ((rc = pxs_store_destroy(st)) != PXS_OK)
-            die("store_destroy", rc);
-        fd = open(raw, O_RDONLY);
-        if (fd < 0)
-            die("open raw", PXS_ERR_IO);
-        t0 = app_now();
-        for (size_t i = 0; i < n; i++)
-            if (pread(fd, buf, sz, (off_t)(i * sz)) != (ssize_t)sz)
-                die("pread raw", PXS_ERR_IO);
-        double t_read = app_now() - t0;
-        close(fd);
-        if (rank == 0)
-            app_report(json, "store-hdf5", "resolve", nranks, sz, gb / t_res, gb / t_read,
+            app_report(json, "store-hdf5", "resolve", nranks, sz, gb / m[2], gb / m[3],
                        "pread()", "GB/s", 1);
-        MPI_Barrier(MPI_COMM_WORLD);
-        if (rank == 0)
-            rm_tree(sdir);
-        unlink(raw);
-        free(buf);
-        free(px);
+        }
+        free(c.buf);
+        free(c.px);
     }
     MPI_Barrier(MPI_COMM_WORLD);
     if (rank == 0 && !app_opt(argc, argv, "--dir"))

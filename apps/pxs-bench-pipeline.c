@@ -1,9 +1,13 @@
 /* pxs-bench-pipeline: the seed scenario against what a user writes without
  * the library, measured in the same run.
  *
- *   mpirun --oversubscribe -n 4 pxs-bench-pipeline [--json] [--stats] [--repeats R]
+ *   mpirun --oversubscribe -n 4 pxs-bench-pipeline [--json] [--stats] [--reps R]
  *          [--scale F] [--batch B] [--arena S] [--only pipeline|stream]
  *          [--sizes S,S,...]
+ *          [--max-size S] [--quick] [--quiet-busy F] [--quiet-wait S]
+ * (--repeats R is the old spelling of --reps R.) --quick: --scale 0.02 and
+ * --max-size 1M unless given. Shared options (quiet check, --reps):
+ * app_bench_init in apps/common/app_common.h.
  *
  * Layout: rank 0 generator, rank 1 dispatcher, ranks 2.. workers (default 4
  * ranks: 2 workers). Cases:
@@ -27,8 +31,9 @@
  *                  its sizes (e.g. 64,256,1K,4K,16K: with PXS_INLINE_MAX
  *                  on and off, the inline crossover, docs/DESIGN.md
  *                  "Inline chunks").
- * Every figure is the median over --repeats runs (default 5). ratio > 1 means
- * proxystream is better. */
+ * Every figure is the median over --reps runs (default 5); the baseline and
+ * ours alternate run by run (app_interleave). Sizes above --max-size are
+ * skipped. ratio > 1 means proxystream is better. */
 #include <mpi.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -283,15 +288,32 @@ count_for(size_t size, double scale)
 
 typedef double (*run_fn)(size_t, long);
 
+struct rate_ctx {
+    run_fn f;
+    size_t size;
+    long n;
+};
+
+/* one run: chunks/s (the slowest rank's wall time) */
 static double
-median_rate(run_fn f, size_t size, long n, int repeats)
+rate_sample(void *p)
 {
-    double v[64];
-    if (repeats > 64)
-        repeats = 64;
-    for (int r = 0; r < repeats; r++)
-        v[r] = (double)n / f(size, n);
-    return app_median(v, repeats);
+    const struct rate_ctx *c = p;
+    return (double)c->n / c->f(c->size, c->n);
+}
+
+/* medians of `reps` runs of the baseline and of ours, alternating */
+static void
+median_rates(run_fn base, run_fn ours, size_t size, long n, int reps, double *base_out,
+             double *ours_out)
+{
+    struct rate_ctx c[2] = {{base, size, n}, {ours, size, n}};
+    app_sample_fn fn[2] = {rate_sample, rate_sample};
+    void *ctx[2] = {&c[0], &c[1]};
+    double m[2];
+    app_interleave(reps, 2, fn, ctx, m);
+    *base_out = m[0];
+    *ours_out = m[1];
 }
 
 int
@@ -300,15 +322,22 @@ main(int argc, char **argv)
     MPI_Init(&argc, &argv);
     MPI_Comm_rank(MPI_COMM_WORLD, &g_rank);
     MPI_Comm_size(MPI_COMM_WORLD, &g_size);
-    int json = app_has_flag(argc, argv, "--json");
+    app_bench_t bo;
+    int brc = app_bench_init(MPI_COMM_WORLD, argc, argv, "pxs-bench-pipeline", &bo);
+    if (brc) {
+        MPI_Finalize();
+        return brc;
+    }
+    int json = bo.json;
     g_stats = app_has_flag(argc, argv, "--stats");
-    int repeats = 5;
-    double scale = 1.0;
+    int repeats = bo.reps;
+    double scale = bo.quick ? 0.02 : 1.0;
+    size_t maxsize = bo.quick ? (size_t)1 << 20 : (size_t)16 << 20;
     size_t arena = 160u << 20;
     const char *only = app_opt(argc, argv, "--only");
     const char *v;
-    if ((v = app_opt(argc, argv, "--repeats")))
-        repeats = atoi(v);
+    if ((v = app_opt(argc, argv, "--max-size")))
+        maxsize = app_parse_size(v);
     if ((v = app_opt(argc, argv, "--scale")))
         scale = atof(v);
     if ((v = app_opt(argc, argv, "--batch")))
@@ -316,10 +345,11 @@ main(int argc, char **argv)
     if ((v = app_opt(argc, argv, "--arena")))
         arena = app_parse_size(v);
     if (g_size < 4 || repeats < 1 || scale <= 0 || g_batch < 1 || arena == 0 ||
-        g_size - 2 > 64) {
+        maxsize == 0 || g_size - 2 > 64) {
         if (g_rank == 0)
-            fprintf(stderr, "usage: mpirun -n 4 pxs-bench-pipeline [--json] [--stats] [--repeats R] "
-                            "[--scale F] [--batch B] [--arena S] [--only pipeline|stream]\n"
+            fprintf(stderr, "usage: mpirun -n 4 pxs-bench-pipeline [--json] [--stats] [--reps R] "
+                            "[--scale F] [--batch B] [--arena S] [--only pipeline|stream] "
+                            "[--max-size S] [--quick] [--quiet-busy F] [--quiet-wait S]\n"
                             "(needs >= 4 ranks: generator, dispatcher, >= 2 workers)\n");
         MPI_Finalize();
         return 2;
@@ -354,10 +384,12 @@ main(int argc, char **argv)
     if (!only || !strcmp(only, "pipeline")) {
         const size_t sizes[] = {64u << 10, 1u << 20, 16u << 20};
         for (int s = 0; s < 3; s++) {
-            size_t sz = sizes[s];
-            long n = count_for(sz, scale);
-            double relay = median_rate(relay_once, sz, n, repeats);
-            double ours = median_rate(pxs_once, sz, n, repeats);
+            size_t sz = sizes[s], n = 0;
+            if (sz > maxsize)
+                continue;
+            n = (size_t)count_for(sz, scale);
+            double relay, ours;
+            median_rates(relay_once, pxs_once, sz, (long)n, repeats, &relay, &ours);
             if (g_rank == 0) {
                 app_report(json, "pipeline", "pipeline", g_size, sz, ours, relay, "relay",
                            "chunks/s", 1);
@@ -383,10 +415,12 @@ main(int argc, char **argv)
             }
         }
         for (int s = 0; s < nsizes; s++) {
-            size_t sz = sizes[s];
-            long n = count_for(sz, scale);
-            double base = median_rate(send1to1_once, sz, n, repeats);
-            double ours = median_rate(stream1to1_once, sz, n, repeats);
+            size_t sz = sizes[s], n = 0;
+            if (sz > maxsize)
+                continue;
+            n = (size_t)count_for(sz, scale);
+            double base, ours;
+            median_rates(send1to1_once, stream1to1_once, sz, (long)n, repeats, &base, &ours);
             if (g_rank == 0) {
                 app_report(json, "pipeline", "stream-1to1", g_size, sz, ours, base, "MPI_Send",
                            "chunks/s", 1);

@@ -4,14 +4,33 @@
  * MPI_Get + MPI_Win_flush from a plain MPI_Win_allocate window under the same
  * osc component. Also put (copy-in) against memcpy.
  *
- *   mpirun -n 2 pxs-bench-store [--max-size 256M] [--iters N] [--json] [--stats]
+ *   mpirun -n 2 pxs-bench-store [--max-size 256M] [--mib-per-sample M] [--json]
+ *          [--stats] [--reps N] [--quick] [--quiet-busy F] [--quiet-wait S]
  *
  * Rank 0 owns the objects, rank 1 resolves (rank 0 waits in a barrier, as an
  * owner doing other MPI work would). Both paths run in one execution: one
  * store with opts.shm = 1 and one with opts.shm = 0. Ratios > 1 = ours better.
- * resolve-remote-unaligned-GB/s: the same remote resolve into a page + 16
- * destination against the raw get into that same buffer (issue 15).
- * Sizes: 4 KiB, 64 KiB, 1 MiB, 16 MiB, 256 MiB (capped by --max-size). */
+ * Sizes: 4 KiB, 64 KiB, 1 MiB, 16 MiB, 256 MiB (capped by --max-size; --quick:
+ * 1 MiB and 4 MiB per sample). A sample copies about --mib-per-sample MiB
+ * (default 64; 3..2000 operations); each figure is the median of --reps
+ * samples (default 5), all contenders alternating sample by sample.
+ * Destinations: "malloc'd" (a page + 16 B, as glibc returns large blocks)
+ * and page-aligned (posix_memalign), each against a baseline into the same
+ * kind of buffer. Cases (per size):
+ *   resolve-same-node-GB/s, -lat-us   resolve into the malloc'd buffer vs memcpy
+ *   resolve-same-node-aligned-GB/s    resolve into the aligned buffer vs memcpy there
+ *   resolve-remote-GB/s, -lat-us      shm = 0 resolve vs raw get, malloc'd buffers
+ *   resolve-remote-aligned-GB/s       the same into aligned buffers
+ *   resolve-remote-vs-limit-GB/s      malloc'd resolve vs the best raw get (the limit:
+ *                                     the fastest of the gets into either buffer in
+ *                                     4 MiB pieces, as the store gets, and, above
+ *                                     4 MiB, one MPI_Get of the whole object into
+ *                                     the aligned buffer)
+ *   resolve-remote-aligned-vs-limit-GB/s  aligned resolve vs the best raw get
+ *   raw-get-unaligned-vs-aligned-GB/s raw get into malloc'd vs into aligned memory
+ *                                     (the osc's own alignment cliff)
+ *   put-GB/s                          put (copy into the arena) vs memcpy
+ * Across two nodes the same-node cases are named resolve-shm-on-2node-*. */
 #include <mpi.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -40,102 +59,122 @@ iters_for(size_t sz, int base)
     return (int)it;
 }
 
-/* median per-op time of `reps` samples of `it` memcpy's */
-static double
-bench_memcpy(void *dst, const void *src, size_t sz, int it, int reps)
-{
-    double t[16];
-    for (int r = 0; r < reps; r++) {
-        double t0 = app_now();
-        for (int i = 0; i < it; i++) {
-            memcpy(dst, src, sz);
-            __asm__ __volatile__("" ::"r"(dst) : "memory");
-        }
-        t[r] = (app_now() - t0) / it;
-    }
-    return app_median(t, reps);
-}
+/* One sample of each contender. Every function is called on every rank
+ * (app_interleave) and ends in a barrier; the figure is the per-operation
+ * time in seconds on the rank that measures (memcpy: `who`; resolve and raw
+ * get: rank 1; put: rank 0). */
+struct samp {
+    pxs_store_t *st;      /* resolve, put */
+    MPI_Win w;            /* raw get */
+    const void *src;
+    void *dst;
+    size_t sz, chunk;
+    int it, who;
+};
 
-/* raw MPI_Get+flush from rank 0's MPI_Win_allocate window, measured on rank 1 */
+/* memcpy of sz bytes, `it` times, on rank `who` */
 static double
-bench_raw_get(MPI_Win w, void *dst, size_t sz, size_t chunk, int it, int reps)
+s_memcpy(void *p)
 {
-    double t[16];
-    double med = 0;
-    if (rank == 1) {
-        for (int r = 0; r < reps; r++) {
-            double t0 = app_now();
-            for (int i = 0; i < it; i++) {
-                for (size_t d = 0; d < sz; d += chunk) {
-                    size_t n = sz - d < chunk ? sz - d : chunk;
-                    MPI_Get((char *)dst + d, (int)n, MPI_BYTE, 0, (MPI_Aint)d, (int)n, MPI_BYTE,
-                            w);
-                }
-                MPI_Win_flush(0, w);
-            }
-            t[r] = (app_now() - t0) / it;
+    const struct samp *c = p;
+    double t = 0;
+    if (rank == c->who) {
+        double t0 = app_now();
+        for (int i = 0; i < c->it; i++) {
+            memcpy(c->dst, c->src, c->sz);
+            __asm__ __volatile__("" ::"r"(c->dst) : "memory");
         }
-        med = app_median(t, reps);
+        t = (app_now() - t0) / c->it;
     }
     MPI_Barrier(MPI_COMM_WORLD);
-    return med;
+    return t;
+}
+
+/* raw MPI_Get+flush from rank 0's MPI_Win_allocate window, measured on rank
+ * 1: what a competent programmer writes (one lock_all epoch for the whole
+ * run, gets of at most `chunk` bytes, one flush per object) */
+static double
+s_raw_get(void *p)
+{
+    const struct samp *c = p;
+    double t = 0;
+    if (rank == 1) {
+        double t0 = app_now();
+        for (int i = 0; i < c->it; i++) {
+            for (size_t d = 0; d < c->sz; d += c->chunk) {
+                size_t n = c->sz - d < c->chunk ? c->sz - d : c->chunk;
+                MPI_Get((char *)c->dst + d, (int)n, MPI_BYTE, 0, (MPI_Aint)d, (int)n, MPI_BYTE,
+                        c->w);
+            }
+            MPI_Win_flush(0, c->w);
+        }
+        t = (app_now() - t0) / c->it;
+    }
+    MPI_Barrier(MPI_COMM_WORLD);
+    return t;
 }
 
 /* Rank 0 puts one keep-until-evict object; rank 1 resolves it `it` times
  * (same source bytes every time, like the baselines, which copy the same
- * buffer: the comparison isolates the store's own overhead). Put: rank 0
- * times `it` puts, each followed (untimed) by an owner evict, so the next put
- * reuses the same arena block, as memcpy reuses its destination. */
+ * buffer: the comparison isolates the store's own overhead). Rank 0 waits in
+ * a barrier meanwhile, as an owner doing other MPI work would. */
 static double
-bench_resolve(pxs_store_t *st, const void *src, void *dst, size_t sz, int it, int reps,
-              double *put_out)
+s_resolve(void *p)
 {
-    double t[16], tp[16];
-    double med = 0;
-    pxs_put_opts_t keep;
-    (void)pxs_put_opts_init(&keep);
-    keep.resolves = 0;
-    for (int r = 0; r < reps; r++) {
-        pxs_proxy_t p;
-        if (rank == 0) {
-            double acc = 0;
-            for (int i = 0; i < it; i++) {
-                double t0 = app_now();
-                int rc = pxs_store_put(st, src, sz, NULL, &p);
-                acc += app_now() - t0;
-                if (rc)
-                    die("put", rc);
-                if ((rc = pxs_store_evict(st, &p)) != PXS_OK)
-                    die("evict", rc);
-            }
-            tp[r] = acc / it;
-            int rc = pxs_store_put(st, src, sz, &keep, &p);
+    const struct samp *c = p;
+    double t = 0;
+    pxs_proxy_t px;
+    if (rank == 0) {
+        pxs_put_opts_t keep;
+        (void)pxs_put_opts_init(&keep);
+        keep.resolves = 0;
+        int rc = pxs_store_put(c->st, c->src, c->sz, &keep, &px);
+        if (rc)
+            die("put", rc);
+    }
+    MPI_Bcast(&px, (int)sizeof px, MPI_BYTE, 0, MPI_COMM_WORLD);
+    if (rank == 1) {
+        double t0 = app_now();
+        for (int i = 0; i < c->it; i++) {
+            size_t len;
+            int rc = pxs_store_resolve(c->st, &px, c->dst, c->sz, &len);
+            if (rc)
+                die("resolve", rc);
+        }
+        t = (app_now() - t0) / c->it;
+    }
+    MPI_Barrier(MPI_COMM_WORLD);
+    if (rank == 0) {
+        int rc = pxs_store_evict(c->st, &px);
+        if (rc)
+            die("evict", rc);
+    }
+    return t;
+}
+
+/* Put: rank 0 times `it` puts, each followed (untimed) by an owner evict, so
+ * the next put reuses the same arena block, as memcpy reuses its
+ * destination. */
+static double
+s_put(void *p)
+{
+    const struct samp *c = p;
+    double acc = 0;
+    if (rank == 0) {
+        for (int i = 0; i < c->it; i++) {
+            pxs_proxy_t px;
+            double t0 = app_now();
+            int rc = pxs_store_put(c->st, c->src, c->sz, NULL, &px);
+            acc += app_now() - t0;
             if (rc)
                 die("put", rc);
-        }
-        MPI_Bcast(&p, 64, MPI_BYTE, 0, MPI_COMM_WORLD);
-        if (rank == 1) {
-            double t0 = app_now();
-            for (int i = 0; i < it; i++) {
-                size_t len;
-                int rc = pxs_store_resolve(st, &p, dst, sz, &len);
-                if (rc)
-                    die("resolve", rc);
-            }
-            t[r] = (app_now() - t0) / it;
-        }
-        MPI_Barrier(MPI_COMM_WORLD);
-        if (rank == 0) {
-            int rc = pxs_store_evict(st, &p);
-            if (rc)
+            if ((rc = pxs_store_evict(c->st, &px)) != PXS_OK)
                 die("evict", rc);
         }
+        acc /= c->it;
     }
-    if (rank == 1)
-        med = app_median(t, reps);
-    if (rank == 0 && put_out)
-        *put_out = app_median(tp, reps);
-    return med;
+    MPI_Barrier(MPI_COMM_WORLD);
+    return acc;
 }
 
 int
@@ -144,19 +183,24 @@ main(int argc, char **argv)
     MPI_Init(&argc, &argv);
     MPI_Comm_rank(MPI_COMM_WORLD, &rank);
     MPI_Comm_size(MPI_COMM_WORLD, &nranks);
-    int json = app_has_flag(argc, argv, "--json");
-    size_t maxsz = (size_t)256 << 20;
+    app_bench_t bo;
+    int brc = app_bench_init(MPI_COMM_WORLD, argc, argv, "pxs-bench-store", &bo);
+    if (brc) {
+        MPI_Finalize();
+        return brc;
+    }
+    int json = bo.json;
+    size_t maxsz = bo.quick ? (size_t)1 << 20 : (size_t)256 << 20;
     const char *ms = app_opt(argc, argv, "--max-size");
     if (ms && !(maxsz = app_parse_size(ms))) {
         if (rank == 0)
             fprintf(stderr, "bad --max-size\n");
         MPI_Abort(MPI_COMM_WORLD, 2);
     }
-    int base = 64;
+    int base = bo.quick ? 4 : 64;
     const char *its = app_opt(argc, argv, "--mib-per-sample");
     if (its)
         base = atoi(its) > 0 ? atoi(its) : base;
-    const int reps = 5;
     if (nranks < 2) {
         fprintf(stderr, "pxs-bench-store needs 2 ranks\n");
         MPI_Abort(MPI_COMM_WORLD, 2);
@@ -168,15 +212,19 @@ main(int argc, char **argv)
         if (sizes[i] <= maxsz)
             top = sizes[i];
     size_t arena = top * 2 + ((size_t)8 << 20);
-    unsigned char *src = malloc(top), *dst = malloc(top), *dst_al = NULL;
+    /* destinations: as malloc gives them, and page-aligned (issue 15: under
+     * osc/rdma a get into the former is 12-28x slower) */
+    /* "malloc'd": a page boundary + 16 B, where glibc puts large blocks
+     * (mmap'd, >= 128 KiB); forced for every size so that the figure does not
+     * depend on where the allocator put a small block */
+    unsigned char *src = malloc(top), *dblock = NULL, *dal = NULL;
+    if (!src || posix_memalign((void **)&dblock, 4096, top + 4096) != 0 ||
+        posix_memalign((void **)&dal, 4096, top) != 0)
+        die("malloc", PXS_ERR_NOMEM);
+    unsigned char *dst = dblock + 16;
     memset(src, 0x5a, top);
     memset(dst, 0, top);
-    /* issue 15: remote reads into a page + 16 destination (what malloc gives
-     * large blocks), next to the raw get into the same kind of buffer */
-    if (posix_memalign((void **)&dst_al, 4096, top + 4096) != 0)
-        die("posix_memalign", PXS_ERR_NOMEM);
-    memset(dst_al, 0, top + 4096);
-    unsigned char *dst_u = dst_al + 16;
+    memset(dal, 0, top);
 
     /* raw baseline window under the same osc */
     void *wbase = NULL;
@@ -189,29 +237,10 @@ main(int argc, char **argv)
     MPI_Barrier(MPI_COMM_WORLD);
 
     /* are ranks 0 and 1 on one node? (not so through fakenodes.sh) */
-    MPI_Comm node;
-    MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, rank, MPI_INFO_NULL, &node);
-    int nsize = 0, same = 0;
-    MPI_Comm_size(node, &nsize);
-    int r1node = 0, mine = 0;
-    {
-        int nr;
-        MPI_Comm_rank(node, &nr);
-        mine = nr == 0 ? rank : -1; /* node leader's world rank identifies the node */
-        int lead = rank;
-        MPI_Allreduce(MPI_IN_PLACE, &lead, 1, MPI_INT, MPI_MIN, node);
-        int leads[2] = {0, 0};
-        int l0 = lead;
-        MPI_Bcast(&l0, 1, MPI_INT, 0, MPI_COMM_WORLD);
-        leads[0] = l0;
-        r1node = lead;
-        MPI_Bcast(&r1node, 1, MPI_INT, 1, MPI_COMM_WORLD);
-        leads[1] = r1node;
-        same = leads[0] == leads[1];
-    }
-    (void)mine;
-    MPI_Comm_free(&node);
+    int same = app_same_node(MPI_COMM_WORLD, 0, 1);
     const char *shm_case = same ? "resolve-same-node-GB/s" : "resolve-shm-on-2node-GB/s";
+    const char *shm_case_al =
+        same ? "resolve-same-node-aligned-GB/s" : "resolve-shm-on-2node-aligned-GB/s";
     const char *shm_lat = same ? "resolve-same-node-lat-us" : "resolve-shm-on-2node-lat-us";
     pxs_store_t *st[2];
     for (int shm = 1; shm >= 0; shm--) {
@@ -232,34 +261,64 @@ main(int argc, char **argv)
         size_t fit = (arena - ((size_t)4 << 20)) / (sz + 64);
         if ((size_t)it > fit)
             it = fit ? (int)fit : 1;
-        double mc = 0;
-        if (rank == 1)
-            mc = bench_memcpy(dst, src, sz, it, reps);
-        double put_shm = 0, put_rma = 0;
-        double r_shm = bench_resolve(st[1], src, dst, sz, it, reps, &put_shm);
-        double r_rma = bench_resolve(st[0], src, dst, sz, it, reps, &put_rma);
-        double raw = bench_raw_get(w, dst, sz, chunk, it, reps);
-        double r_rma_u = bench_resolve(st[0], src, dst_u, sz, it, reps, NULL);
-        double raw_u = bench_raw_get(w, dst_u, sz, chunk, it, reps);
-        double mc0 = 0;
-        if (rank == 0)
-            mc0 = bench_memcpy(dst, src, sz, it, reps);
-        /* gather rank 0's put numbers to rank 1 for one report */
-        double pv[3] = {put_shm, put_rma, mc0};
-        MPI_Bcast(pv, 3, MPI_DOUBLE, 0, MPI_COMM_WORLD);
+        /* ABCD...: the contenders alternate sample by sample */
+        enum { MC, RS, MCA, RSA, RAW, RR, RAWA, RRA, MC0, PUT, RAWW, NC };
+        struct samp c[NC] = {
+            [MC] = {.src = src, .dst = dst, .who = 1},
+            [RS] = {.st = st[1], .src = src, .dst = dst},
+            [MCA] = {.src = src, .dst = dal, .who = 1},
+            [RSA] = {.st = st[1], .src = src, .dst = dal},
+            [RAW] = {.w = w, .dst = dst},
+            [RR] = {.st = st[0], .src = src, .dst = dst},
+            [RAWA] = {.w = w, .dst = dal},
+            [RRA] = {.st = st[0], .src = src, .dst = dal},
+            [MC0] = {.src = src, .dst = dst, .who = 0},
+            [PUT] = {.st = st[1], .src = src},
+            [RAWW] = {.w = w, .dst = dal}, /* one MPI_Get of the whole object */
+        };
+        app_sample_fn fn[NC];
+        void *ctx[NC];
+        for (int k = 0; k < NC; k++) {
+            c[k].sz = sz;
+            c[k].it = it;
+            c[k].chunk = k == RAWW ? sz : chunk;
+            fn[k] = k == MC || k == MCA || k == MC0 ? s_memcpy
+                  : k == RAW || k == RAWA || k == RAWW ? s_raw_get
+                  : k == PUT                      ? s_put
+                                                  : s_resolve;
+            ctx[k] = &c[k];
+        }
+        double m[NC];
+        /* the whole-object get differs from the chunked one above the chunk */
+        app_interleave(bo.reps, sz > chunk ? NC : NC - 1, fn, ctx, m);
+        if (sz <= chunk)
+            m[RAWW] = m[RAWA];
+        /* rank 0's put numbers to rank 1 for one report */
+        double pv[2] = {m[PUT], m[MC0]};
+        MPI_Bcast(pv, 2, MPI_DOUBLE, 0, MPI_COMM_WORLD);
         if (rank == 1) {
             double gb = (double)sz / 1e9;
-            app_report(json, "store", shm_case, nranks, sz, gb / r_shm, gb / mc,
+            double best = m[RAW] < m[RAWA] ? m[RAW] : m[RAWA];
+            best = m[RAWW] < best ? m[RAWW] : best;
+            app_report(json, "store", shm_case, nranks, sz, gb / m[RS], gb / m[MC],
                        "memcpy", "GB/s", 1);
-            app_report(json, "store", shm_lat, nranks, sz, r_shm * 1e6,
-                       mc * 1e6, "memcpy", "us", 0);
-            app_report(json, "store", "resolve-remote-GB/s", nranks, sz, gb / r_rma, gb / raw,
+            app_report(json, "store", shm_lat, nranks, sz, m[RS] * 1e6,
+                       m[MC] * 1e6, "memcpy", "us", 0);
+            app_report(json, "store", shm_case_al, nranks, sz, gb / m[RSA], gb / m[MCA],
+                       "memcpy aligned", "GB/s", 1);
+            app_report(json, "store", "resolve-remote-GB/s", nranks, sz, gb / m[RR], gb / m[RAW],
                        "raw MPI_Get+flush", "GB/s", 1);
-            app_report(json, "store", "resolve-remote-lat-us", nranks, sz, r_rma * 1e6,
-                       raw * 1e6, "raw MPI_Get+flush", "us", 0);
-            app_report(json, "store", "resolve-remote-unaligned-GB/s", nranks, sz, gb / r_rma_u,
-                       gb / raw_u, "raw MPI_Get+flush, same page+16 dst", "GB/s", 1);
-            app_report(json, "store", "put-GB/s", nranks, sz, gb / pv[0], gb / pv[2], "memcpy",
+            app_report(json, "store", "resolve-remote-lat-us", nranks, sz, m[RR] * 1e6,
+                       m[RAW] * 1e6, "raw MPI_Get+flush", "us", 0);
+            app_report(json, "store", "resolve-remote-aligned-GB/s", nranks, sz, gb / m[RRA],
+                       gb / m[RAWA], "raw MPI_Get+flush aligned", "GB/s", 1);
+            app_report(json, "store", "resolve-remote-vs-limit-GB/s", nranks, sz, gb / m[RR],
+                       gb / best, "best raw MPI_Get+flush", "GB/s", 1);
+            app_report(json, "store", "resolve-remote-aligned-vs-limit-GB/s", nranks, sz,
+                       gb / m[RRA], gb / best, "best raw MPI_Get+flush", "GB/s", 1);
+            app_report(json, "store", "raw-get-unaligned-vs-aligned-GB/s", nranks, sz,
+                       gb / m[RAW], gb / m[RAWA], "raw MPI_Get+flush aligned", "GB/s", 1);
+            app_report(json, "store", "put-GB/s", nranks, sz, gb / pv[0], gb / pv[1], "memcpy",
                        "GB/s", 1);
             fflush(stdout);
         }
@@ -277,8 +336,8 @@ main(int argc, char **argv)
     MPI_Win_unlock_all(w);
     MPI_Win_free(&w);
     free(src);
-    free(dst);
-    free(dst_al);
+    free(dblock);
+    free(dal);
     MPI_Finalize();
     return 0;
 }
