@@ -8,7 +8,10 @@ set(PXS_IDENTITY_T ${CMAKE_CURRENT_SOURCE_DIR})
 # (docs/DESIGN.md, section "Node-local claim words").
 pxs_add_mpi_test(NAME store.identity NP 4 TIMEOUT 120 OSC sm rdma ucx
   SOURCES ${PXS_IDENTITY_T}/mpi/test_store_identity.c TWO_NODE pt2pt ucx)
-pxs_add_mpi_test(NAME store.identity.noshm NP 4 TIMEOUT 120 OSC rdma
+# PXS_SHM=0: MPI words only. Not under osc rdma: there Open MPI 4.1.4 fails
+# MPI_Win_allocate on the two concurrently split halves (MPI_ERR_WIN, a
+# /dev/shm/osc_rdma.* segment unlinked twice), and the halves' data mixed.
+pxs_add_mpi_test(NAME store.identity.noshm NP 4 TIMEOUT 120 OSC sm ucx
   EXE mpitest_store_identity ENV PXS_SHM=0)
 
 # Two separate mpiexec runs: the first writes a proxy to a file, the second
