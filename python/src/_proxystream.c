@@ -4,7 +4,10 @@
  * call maps to one library call (or a short loop of them); nothing is
  * reimplemented here. Communicators come from mpi4py (PyMPIComm_Get).
  * Blocking calls release the GIL; pxs_consumer_next is called in short
- * slices with PyErr_CheckSignals() in between so Ctrl-C interrupts a wait.
+ * slices with PyErr_CheckSignals() in between so Ctrl-C interrupts a wait;
+ * put, send, flush and close_topic run with the thread's interrupt hook
+ * (pxs_interrupt_hook) set to intr_hook, which ends a backpressure wait
+ * when a signal handler raised.
  * Design: docs/DESIGN.md, section "Python binding"; the user-facing page is
  * README.md, section "Python". */
 #define PY_SSIZE_T_CLEAN
@@ -104,6 +107,60 @@ now_s(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+/* Interruptible blocking calls (put, send, flush, close_topic): the
+ * library asks intr_hook about every 50 ms while it waits on backpressure;
+ * the hook takes the GIL back, runs Python's signal handlers and, when one
+ * raised (Ctrl-C: KeyboardInterrupt), keeps the exception and ends the wait:
+ * the call returns PXS_ERR_AGAIN (nothing stored or accepted) and
+ * intr_done() raises the kept exception instead. */
+typedef struct intr {
+    PyObject *exc[3];
+} intr_t;
+
+static int
+intr_hook(void *arg)
+{
+    intr_t *it = arg;
+    if (it->exc[0])
+        return 1;
+    PyGILState_STATE g = PyGILState_Ensure();
+    int hit = PyErr_CheckSignals() < 0;
+    if (hit)
+        PyErr_Fetch(&it->exc[0], &it->exc[1], &it->exc[2]);
+    PyGILState_Release(g);
+    return hit;
+}
+
+static void
+intr_begin(intr_t *it)
+{
+    it->exc[0] = it->exc[1] = it->exc[2] = NULL;
+    (void)pxs_interrupt_hook(intr_hook, it);
+}
+
+/* After the call (GIL held): remove the hook. Returns -1 with the kept
+ * exception set if the call failed after an interrupt. A call that
+ * succeeded anyway (e.g. a send accepted before a later flush wait was
+ * interrupted) keeps its result: a KeyboardInterrupt is re-armed with
+ * PyErr_SetInterrupt() to be raised right after it returns (so a send that
+ * was accepted is not reported as failed), another exception is raised. */
+static int
+intr_done(intr_t *it, int rc)
+{
+    (void)pxs_interrupt_hook(NULL, NULL);
+    if (!it->exc[0])
+        return 0;
+    if (rc >= 0 && PyErr_GivenExceptionMatches(it->exc[0], PyExc_KeyboardInterrupt)) {
+        Py_XDECREF(it->exc[0]);
+        Py_XDECREF(it->exc[1]);
+        Py_XDECREF(it->exc[2]);
+        PyErr_SetInterrupt();
+        return 0;
+    }
+    PyErr_Restore(it->exc[0], it->exc[1], it->exc[2]);
+    return -1;
 }
 
 /* timeout argument: None = forever (-1), else a float >= 0. */
@@ -846,12 +903,16 @@ store_put(StoreObject *s, PyObject *args, PyObject *kw)
         return NULL;
     pxs_proxy_t p;
     int rc;
+    intr_t it;
     s->active++;
+    intr_begin(&it);
     Py_BEGIN_ALLOW_THREADS
     rc = pxs_store_put(s->h, b.buf, (size_t)b.len, &o, &p);
     Py_END_ALLOW_THREADS
     s->active--;
     PyBuffer_Release(&b);
+    if (intr_done(&it, rc) < 0)
+        return NULL;
     if (rc < 0)
         return raise_status(rc, NULL);
     return (PyObject *)proxy_from_raw(&p, (PyObject *)s);
@@ -1737,12 +1798,18 @@ producer_send(ProducerObject *p, PyObject *args, PyObject *kw)
     o.meta_len = (size_t)m.len;
     pxs_proxy_t px;
     int rc;
+    intr_t it;
     p->active++;
+    intr_begin(&it);
     Py_BEGIN_ALLOW_THREADS
     rc = pxs_producer_send(p->h, topic, b.buf, (size_t)b.len, &o, &px);
     Py_END_ALLOW_THREADS
     p->active--;
     PyBuffer_Release(&b);
+    if (intr_done(&it, rc) < 0) {
+        meta_release(&m);
+        return NULL;
+    }
     if (rc < 0) {
         meta_release(&m);
         return raise_status(rc, NULL);
@@ -1776,12 +1843,16 @@ producer_send_proxy(ProducerObject *p, PyObject *args, PyObject *kw)
     if (meta_arg(meta, &m) < 0)
         return NULL;
     int rc;
+    intr_t it;
     p->active++;
+    intr_begin(&it);
     Py_BEGIN_ALLOW_THREADS
     rc = pxs_producer_send_proxy(p->h, topic, px, m.buf, (size_t)m.len);
     Py_END_ALLOW_THREADS
     p->active--;
     meta_release(&m);
+    if (intr_done(&it, rc) < 0)
+        return NULL;
     if (rc < 0)
         return raise_status(rc, NULL);
     Py_RETURN_NONE;
@@ -1794,11 +1865,15 @@ producer_flush(ProducerObject *p, PyObject *unused)
     if (producer_check(p) < 0)
         return NULL;
     int rc;
+    intr_t it;
     p->active++;
+    intr_begin(&it);
     Py_BEGIN_ALLOW_THREADS
     rc = pxs_producer_flush(p->h);
     Py_END_ALLOW_THREADS
     p->active--;
+    if (intr_done(&it, rc) < 0)
+        return NULL;
     if (rc < 0)
         return raise_status(rc, NULL);
     Py_RETURN_NONE;
@@ -1811,11 +1886,15 @@ producer_close_topic(ProducerObject *p, PyObject *arg)
     if (get_u32(arg, "topic", &topic) < 0 || producer_check(p) < 0)
         return NULL;
     int rc;
+    intr_t it;
     p->active++;
+    intr_begin(&it);
     Py_BEGIN_ALLOW_THREADS
     rc = pxs_producer_close_topic(p->h, topic);
     Py_END_ALLOW_THREADS
     p->active--;
+    if (intr_done(&it, rc) < 0)
+        return NULL;
     if (rc < 0)
         return raise_status(rc, NULL);
     Py_RETURN_NONE;
