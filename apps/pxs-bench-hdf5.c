@@ -167,7 +167,9 @@ bench_spill(int json, const char *base, size_t sz, size_t mib, size_t arena)
                 "pxs-bench-hdf5: spill-stalled: %llu of %zu chunk(s) spilled (%llu B); arena "
                 "%zu of %zu B used; consumer %s\n",
                 (unsigned long long)sp_obj, n, (unsigned long long)sp_bytes, used, cap,
-                nranks < 2 ? "none (1 rank)" : bad ? "FAILED verification" : "verified every chunk");
+                nranks < 2 ? "none (1 rank)"
+                : bad      ? "FAILED verification"
+                           : "verified every chunk");
     }
     free(buf);
     if ((rc = pxs_bus_destroy(bus)) != PXS_OK)

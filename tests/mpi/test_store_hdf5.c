@@ -440,8 +440,9 @@ do_cuts(const char *dir)
         end[i] = find_payload(fn, seed_of(0, i), len[i]) + (long)len[i];
     /* cuts: fractions of the file, the middle of record 20's payload, the
      * last byte */
-    long cuts[] = {size / 10,  size * 3 / 10, size / 2, size * 7 / 10, size * 9 / 10,
-                   end[20] - (long)len[20] / 2, size - 1};
+    long cuts[] = {size / 10,     size * 3 / 10, size / 2,
+                   size * 7 / 10, size * 9 / 10, end[20] - (long)len[20] / 2,
+                   size - 1};
     int ncuts = (int)(sizeof cuts / sizeof cuts[0]), total_ok = 0, total_bad = 0;
     for (int c = 0; c < ncuts; c++) {
         char cdir[4096], cfn[8192], cmf[8192];

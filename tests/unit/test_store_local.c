@@ -164,7 +164,7 @@ never_stop(void *arg)
 static void
 interrupt_hook(void)
 {
-    pxs_store_t *st = mk(64 << 10, -1.0); /* put_timeout: forever */
+    pxs_store_t *st = mk(64 << 10, -1.0);             /* put_timeout: forever */
     pxs_proxy_t full = put(st, 64 << 10, 1, 0, 0), p; /* the whole arena, kept */
     unsigned char b[100] = {0};
     size_t used = 0;

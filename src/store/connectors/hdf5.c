@@ -1197,9 +1197,8 @@ static int
 resolve_locked(h5st_t *s, const pxs_proxy_info_t *pi, void *buf, size_t *len_out)
 {
     int rc = resolve_locked_(s, pi, buf, len_out);
-    h5file_t *h = pi->owner < (uint32_t)s->nranks && (int)pi->owner != s->rank
-                      ? &s->peers[pi->owner]
-                      : NULL;
+    h5file_t *h =
+        pi->owner < (uint32_t)s->nranks && (int)pi->owner != s->rank ? &s->peers[pi->owner] : NULL;
     if (rc == PXS_ERR_CORRUPT && h && h->recovered) {
         char fn[PATH_MAX + 64];
         pxsi_h5_file_name(fn, sizeof fn, s->dir, s->nonce, (int)pi->owner);
