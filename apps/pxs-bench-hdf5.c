@@ -2,8 +2,9 @@
  * raw write() / pread() of the same bytes to the same file system, measured
  * in the same run (HDF5 builds only).
  *
- *   mpirun -n 1 pxs-bench-hdf5 [--dir DIR] [--max-size 16M] [--mib 256]
- *          [--json] [--reps N] [--quick] [--quiet-busy F] [--quiet-wait S]
+ *   mpirun -n 1|2 pxs-bench-hdf5 [--dir DIR] [--max-size 16M] [--mib 256]
+ *          [--spill-arena 8M] [--json] [--reps N] [--quick] [--quiet-busy F]
+ *          [--quiet-wait S]
  * (--quick: --max-size 1M --mib 8 unless given; shared options: app_bench_init
  * in apps/common/app_common.h)
  *
@@ -17,6 +18,16 @@
  * cache: the ratio is the connector's overhead, not the disk's speed.
  * Each figure is the median of --reps samples (default 5), in the order put,
  * write(), resolve, pread() per sample (each sample a fresh store and file).
+ * Then spill under pressure with a stalled consumer:
+ *   spill-stalled  rank 0 sends about --mib MiB in 1 MiB chunks
+ *            (pxs_producer_send) through an RMA store of --spill-arena
+ *            bytes with spill_path set (spill_after 0) while the consumer
+ *            (rank 1; with one rank: nobody) does not read: once the arena
+ *            is full every chunk spills to HDF5. GB/s and chunks/s vs
+ *            write() of the same chunks to a plain file. Afterwards the
+ *            consumer reads and verifies every chunk (not timed), and the
+ *            spill count and the arena bound are checked (stderr line). One sample
+ *            (a spill run is not repeatable in place), not a median.
  * Ratios > 1 = ours better. Files are removed at the end. */
 #include <errno.h>
 #include <fcntl.h>
@@ -145,6 +156,136 @@ h_read(void *p)
     return t;
 }
 
+/* spill-stalled (see the file comment). Rank 0 produces, rank 1 consumes
+ * after the producer finished, other ranks only join the collectives. */
+static void
+bench_spill(int json, const char *base, size_t sz, size_t mib, size_t arena)
+{
+    size_t n = (mib << 20) / sz;
+    if (n < 8)
+        n = 8;
+    char sp[4200], raw[4300];
+    snprintf(sp, sizeof sp, "%s/spill", base);
+    snprintf(raw, sizeof raw, "%s/rawspill-r%d", base, rank);
+    pxs_store_opts_t so;
+    pxs_store_opts_init(&so);
+    so.connector = PXS_CONN_RMA;
+    so.arena_bytes = arena;
+    so.spill_path = sp;
+    so.spill_after = 0;
+    pxs_store_t *st;
+    int rc = pxs_store_create(MPI_COMM_WORLD, &so, &st);
+    if (rc)
+        die("spill store_create", rc);
+    const uint32_t T = 1;
+    pxs_subscription_t sub = {T, NULL, 0};
+    pxs_bus_opts_t bo;
+    pxs_bus_opts_init(&bo);
+    bo.publish = rank == 0 ? &T : NULL;
+    bo.n_publish = rank == 0 ? 1 : 0;
+    bo.subscribe = rank == 1 ? &sub : NULL;
+    bo.n_subscribe = rank == 1 ? 1 : 0;
+    bo.slots = (uint32_t)(n + 16); /* the mailbox holds every event: only the arena is short */
+    pxs_bus_t *bus;
+    if ((rc = pxs_bus_create(MPI_COMM_WORLD, &bo, &bus)) != PXS_OK)
+        die("spill bus_create", rc);
+    unsigned char *buf = malloc(sz);
+    if (!buf)
+        die("malloc", PXS_ERR_NOMEM);
+    for (size_t i = 0; i < sz; i++)
+        buf[i] = (unsigned char)(i * 131u + 7u);
+    double t_spill = 0, t_write = 0;
+    uint64_t sp_obj = 0, sp_bytes = 0;
+    size_t used = 0, cap = 0;
+    int bad = 0;
+    MPI_Barrier(MPI_COMM_WORLD);
+    if (rank == 0) {
+        pxs_publisher_t *pub;
+        pxs_producer_t *prod;
+        if ((rc = pxs_bus_publisher(bus, &pub)) != PXS_OK ||
+            (rc = pxs_producer_create(st, pub, NULL, &prod)) != PXS_OK)
+            die("spill producer", rc);
+        double t0 = app_now();
+        for (size_t i = 0; i < n; i++) {
+            memcpy(buf, &i, sizeof i); /* chunk number, checked by the consumer */
+            if ((rc = pxs_producer_send(prod, T, buf, sz, NULL, NULL)) != PXS_OK)
+                die("spill send", rc);
+        }
+        if ((rc = pxs_producer_flush(prod)) != PXS_OK)
+            die("spill flush", rc);
+        t_spill = app_now() - t0;
+        if ((rc = pxs_producer_close_topic(prod, T)) != PXS_OK)
+            die("spill close_topic", rc);
+        if ((rc = pxs_producer_destroy(prod)) != PXS_OK)
+            die("spill producer_destroy", rc);
+        (void)pxs_store_spilled(st, &sp_obj, &sp_bytes);
+        if ((rc = pxs_store_used(st, &used, &cap)) != PXS_OK)
+            die("spill used", rc);
+        int fd = open(raw, O_CREAT | O_TRUNC | O_WRONLY, 0644);
+        if (fd < 0)
+            die("open raw", PXS_ERR_IO);
+        t0 = app_now();
+        for (size_t i = 0; i < n; i++) {
+            memcpy(buf, &i, sizeof i);
+            if (write(fd, buf, sz) != (ssize_t)sz)
+                die("write raw", PXS_ERR_IO);
+        }
+        t_write = app_now() - t0;
+        close(fd);
+        unlink(raw);
+    }
+    MPI_Barrier(MPI_COMM_WORLD); /* the consumer stalled until here */
+    size_t got = 0;
+    if (rank == 1) {
+        pxs_subscriber_t *s;
+        pxs_consumer_t *c;
+        if ((rc = pxs_bus_subscriber(bus, &s)) != PXS_OK ||
+            (rc = pxs_consumer_create(st, s, NULL, &c)) != PXS_OK)
+            die("spill consumer", rc);
+        pxs_event_t ev;
+        while ((rc = pxs_consumer_next(c, &ev, 60.0)) == PXS_OK) {
+            size_t len = 0, idx = 0;
+            if ((rc = pxs_consumer_resolve(c, &ev, buf, sz, &len)) != PXS_OK)
+                die("spill resolve", rc);
+            memcpy(&idx, buf, sizeof idx);
+            bad += len != sz || idx != got;
+            for (size_t j = sizeof idx; j < len && !bad; j++)
+                bad += buf[j] != (unsigned char)(j * 131u + 7u);
+            got++;
+        }
+        if (rc != PXS_END)
+            die("spill next", rc);
+        bad += got != n;
+        if ((rc = pxs_consumer_destroy(c)) != PXS_OK)
+            die("spill consumer_destroy", rc);
+    }
+    MPI_Allreduce(MPI_IN_PLACE, &bad, 1, MPI_INT, MPI_SUM, MPI_COMM_WORLD);
+    if (rank == 0) {
+        double gb = (double)n * (double)sz / 1e9;
+        app_report(json, "store-hdf5", "spill-stalled", nranks, sz, gb / t_spill, gb / t_write,
+                   "write()", "GB/s", 1);
+        app_report(json, "store-hdf5", "spill-stalled-chunks", nranks, sz, (double)n / t_spill,
+                   (double)n / t_write, "write()", "chunks/s", 1);
+        fprintf(stderr,
+                "pxs-bench-hdf5: spill-stalled: %llu of %zu chunk(s) spilled (%llu B); arena "
+                "%zu of %zu B used; consumer %s\n",
+                (unsigned long long)sp_obj, n, (unsigned long long)sp_bytes, used, cap,
+                nranks < 2 ? "none (1 rank)"
+                : bad      ? "FAILED verification"
+                           : "verified every chunk");
+    }
+    free(buf);
+    if ((rc = pxs_bus_destroy(bus)) != PXS_OK)
+        die("spill bus_destroy", rc);
+    if ((rc = pxs_store_destroy(st)) != PXS_OK)
+        die("spill store_destroy", rc);
+    if (bad || (rank == 0 && (sp_obj == 0 || used > cap)))
+        die("spill-stalled: check failed", PXS_ERR_CORRUPT);
+    MPI_Barrier(MPI_COMM_WORLD);
+    if (rank == 0)
+        rm_tree(sp);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -215,6 +356,10 @@ main(int argc, char **argv)
         free(c.buf);
         free(c.px);
     }
+    size_t arena = (size_t)8 << 20;
+    if ((v = app_opt(argc, argv, "--spill-arena")) && !(arena = app_parse_size(v)))
+        die("--spill-arena", PXS_ERR_INVALID);
+    bench_spill(json, base, maxsz < ((size_t)1 << 20) ? maxsz : (size_t)1 << 20, mib, arena);
     MPI_Barrier(MPI_COMM_WORLD);
     if (rank == 0 && !app_opt(argc, argv, "--dir"))
         rm_tree(base);

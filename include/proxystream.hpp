@@ -362,6 +362,15 @@ class Store : public detail::handle<pxs_store_t>
     {
         check(pxs_store_create(comm, &opts, &h_), "pxs_store_create");
     }
+    /** A finished (or live) HDF5 store, read-only (pxs_store_open): path is
+     *  its directory or manifest. Collective over comm (MPI_COMM_SELF is
+     *  fine). Throws pxs::error (NOT_FOUND, CORRUPT, IO, NOTSUP, ...). */
+    static Store open(MPI_Comm comm, const std::string &path)
+    {
+        Store s;
+        check(pxs_store_open(comm, path.c_str(), &s.h_), "pxs_store_open");
+        return s;
+    }
     Store(Store &&) noexcept = default;
     Store &operator=(Store &&o) noexcept
     {
@@ -535,6 +544,51 @@ class Bus : public detail::handle<pxs_bus_t>
     pxs_subscriber_t *sub_ = nullptr;
 };
 
+/** A replay subscriber on a stream log (pxs_log_subscriber_open; HDF5
+ *  builds): a Consumer created on it, with a Store::open store, reads the
+ *  recorded stream in order per (producer, topic), then END. Local.
+ *  Destroy the consumers on it first. */
+class LogSubscriber : public detail::handle<pxs_subscriber_t>
+{
+  public:
+    LogSubscriber() noexcept = default;
+    /** topics: the topics to replay; empty = every topic. */
+    explicit LogSubscriber(const std::string &path,
+                           const std::vector<std::uint32_t> &topics = {})
+    {
+        std::vector<pxs_subscription_t> subs(topics.empty() ? 1 : topics.size());
+        for (std::size_t i = 0; i < subs.size(); i++) {
+            subs[i].topic = topics.empty() ? PXS_TOPIC_ALL : topics[i];
+            subs[i].group = nullptr;
+            subs[i].prefetch = 0;
+        }
+        check(pxs_log_subscriber_open(path.c_str(), subs.data(), subs.size(), &h_),
+              "pxs_log_subscriber_open");
+    }
+    LogSubscriber(LogSubscriber &&) noexcept = default;
+    LogSubscriber &operator=(LogSubscriber &&o) noexcept
+    {
+        if (this != &o) {
+            close();
+            h_ = o.release();
+        }
+        return *this;
+    }
+    ~LogSubscriber()
+    {
+        close();
+    }
+    void close() noexcept
+    {
+        if (h_)
+            (void)pxs_log_subscriber_close(release());
+    }
+    pxs_subscriber_t *subscriber() const noexcept
+    {
+        return h_;
+    }
+};
+
 /** A producer (local): puts chunks in a store and publishes their proxies.
  *  Borrows the store and the bus: destroy it first. */
 class Producer : public detail::handle<pxs_producer_t>
@@ -639,6 +693,13 @@ class Consumer : public detail::handle<pxs_consumer_t>
              const pxs_consumer_opts_t &opts = options())
     {
         check(pxs_consumer_create(store.get(), bus.subscriber(), &opts, &h_),
+              "pxs_consumer_create");
+    }
+    /** A consumer of a recorded stream (replay of a stream log). */
+    Consumer(Store &store, const LogSubscriber &log,
+             const pxs_consumer_opts_t &opts = options())
+    {
+        check(pxs_consumer_create(store.get(), log.subscriber(), &opts, &h_),
               "pxs_consumer_create");
     }
     /** A consumer without a store (it forwards, never resolves). */

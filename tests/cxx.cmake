@@ -29,3 +29,9 @@ if(NOT PXS_SANITIZE)
     LABELS "mpi;install;cxx" TIMEOUT 300 PROCESSORS 4
     ENVIRONMENT "${PXS_ROOT_ENV}" PASS_REGULAR_EXPRESSION "install example cxx passed")
 endif()
+
+# the HDF5 calls: Store::open, LogSubscriber (label hdf5 too)
+if(PXS_HAVE_HDF5)
+  pxs_cxx_test_exe(cxxtest_hdf5 ${CMAKE_CURRENT_LIST_DIR}/cxx/test_cxx_hdf5.cpp)
+  pxs_add_mpi_test(NAME cxx.hdf5 NP 2 EXE cxxtest_hdf5 OSC sm TIMEOUT 120 LABELS cxx hdf5)
+endif()

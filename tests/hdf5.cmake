@@ -4,7 +4,7 @@
 if(PXS_HAVE_HDF5)
   set(PXS_HDF5_T ${CMAKE_CURRENT_SOURCE_DIR})
   pxs_test_exe(mpitest_store_hdf5 ${PXS_HDF5_T}/mpi/test_store_hdf5.c)
-  foreach(scenario durable faults full readonly)
+  foreach(scenario durable faults full readonly cuts)
     add_test(NAME mpi.store.hdf5.${scenario}
       COMMAND bash ${PXS_HDF5_T}/tools/hdf5-jobs.sh ${scenario}
               $<TARGET_FILE:mpitest_store_hdf5>

@@ -46,3 +46,9 @@ add_test(NAME python.install
           ${PROJECT_SOURCE_DIR} ${MPIEXEC_EXECUTABLE} ${PXS_PYTHON_EXECUTABLE})
 set_tests_properties(python.install PROPERTIES LABELS "python;mpi;install" TIMEOUT 300
   PROCESSORS 3 ENVIRONMENT "${PXS_ROOT_ENV}")
+# the HDF5 calls (Store connector='hdf5', Store.open, log_path, open_log, spill)
+if(PXS_HAVE_HDF5)
+  pxs_add_python_test(NAME hdf5 NP 2 COMMAND -m pytest -q -p no:cacheprovider --color=no
+    ${PROJECT_SOURCE_DIR}/python/tests/test_hdf5.py)
+  set_tests_properties(python.hdf5.np2 PROPERTIES LABELS "python;mpi;hdf5")
+endif()

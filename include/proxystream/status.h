@@ -70,6 +70,22 @@ PXS_API const char *pxs_errname(int code);
  *  kept until that thread's next failure). Never NULL; "" if none. */
 PXS_API const char *pxs_last_error_detail(void);
 
+/** Interrupt hook of the calling thread (for language bindings: Python's
+ *  Ctrl-C). While a hook is set, every backpressure wait the library makes
+ *  on this thread (arena full in pxs_store_put / pxs_producer_send, mailbox
+ *  full in send / flush / close_topic, consumer and subscriber waits) calls
+ *  `fn(arg)` about every 50 ms; when it returns non-zero the wait ends at
+ *  once as if its timeout had passed, and so does every later wait on this
+ *  thread until the hook is set again: the call returns what its timeout
+ *  gives (PXS_ERR_AGAIN for put and send: nothing stored, nothing accepted;
+ *  PXS_TIMEOUT for a receive). Set it around one blocking, non-collective
+ *  call and remove it after (a collective call must not end on one rank
+ *  only). fn NULL removes the hook (the default: waits end only by their
+ *  timeout, as without this call). The hook must not call the library.
+ *  Thread-local, never fails.
+ *  @return PXS_OK. */
+PXS_API int pxs_interrupt_hook(int (*fn)(void *arg), void *arg);
+
 /** Free memory the library returned through an `_out` pointer and documented
  *  as "free with pxs_free" (e.g. pxs_store_resolve_alloc). NULL is a no-op. */
 PXS_API void pxs_free(void *ptr);

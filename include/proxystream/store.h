@@ -133,8 +133,10 @@ PXS_API PXS_NODISCARD int pxs_store_create(MPI_Comm comm, const pxs_store_opts_t
  *  stream log keeps with log_bytes). Collective over comm (MPI_COMM_SELF is fine);
  *  fails on every rank together. Proxies the producing job made resolve
  *  here (any rank, any owner); a proxy of another store is PXS_ERR_STALE,
- *  a damaged or truncated file PXS_ERR_CORRUPT (or PXS_ERR_STALE for a
- *  record the file no longer holds), a deleted file PXS_ERR_IO: never
+ *  a damaged file PXS_ERR_CORRUPT; in a truncated file every record that
+ *  lies wholly before the cut still resolves, the others are
+ *  PXS_ERR_CORRUPT with the file and the cut in the detail; a deleted file
+ *  PXS_ERR_IO: never
  *  other bytes. put returns PXS_ERR_INVALID; evict and drop only validate.
  *  Destroy with pxs_store_destroy.
  *  @return PXS_OK, PXS_ERR_INVALID, PXS_ERR_NOT_FOUND (no manifest),

@@ -4,7 +4,10 @@
  * call maps to one library call (or a short loop of them); nothing is
  * reimplemented here. Communicators come from mpi4py (PyMPIComm_Get).
  * Blocking calls release the GIL; pxs_consumer_next is called in short
- * slices with PyErr_CheckSignals() in between so Ctrl-C interrupts a wait.
+ * slices with PyErr_CheckSignals() in between so Ctrl-C interrupts a wait;
+ * put, send, flush and close_topic run with the thread's interrupt hook
+ * (pxs_interrupt_hook) set to intr_hook, which ends a backpressure wait
+ * when a signal handler raised.
  * Design: docs/DESIGN.md, section "Python binding"; the user-facing page is
  * README.md, section "Python". */
 #define PY_SSIZE_T_CLEAN
@@ -18,6 +21,7 @@
 #include <string.h>
 #include <time.h>
 
+#include <proxystream/log.h>
 #include <proxystream/proxy.h>
 #include <proxystream/pubsub.h>
 #include <proxystream/status.h>
@@ -32,7 +36,7 @@
 /* ------------------------------------------------------------ errors */
 
 static PyObject *Error;         /* proxystream.Error */
-static PyObject *ErrByCode[16]; /* index -code (1..13) */
+static PyObject *ErrByCode[32]; /* index -code (1..16) */
 
 static PyObject *
 err_class(int code)
@@ -104,6 +108,60 @@ now_s(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+/* Interruptible blocking calls (put, send, flush, close_topic): the
+ * library asks intr_hook about every 50 ms while it waits on backpressure;
+ * the hook takes the GIL back, runs Python's signal handlers and, when one
+ * raised (Ctrl-C: KeyboardInterrupt), keeps the exception and ends the wait:
+ * the call returns PXS_ERR_AGAIN (nothing stored or accepted) and
+ * intr_done() raises the kept exception instead. */
+typedef struct intr {
+    PyObject *exc[3];
+} intr_t;
+
+static int
+intr_hook(void *arg)
+{
+    intr_t *it = arg;
+    if (it->exc[0])
+        return 1;
+    PyGILState_STATE g = PyGILState_Ensure();
+    int hit = PyErr_CheckSignals() < 0;
+    if (hit)
+        PyErr_Fetch(&it->exc[0], &it->exc[1], &it->exc[2]);
+    PyGILState_Release(g);
+    return hit;
+}
+
+static void
+intr_begin(intr_t *it)
+{
+    it->exc[0] = it->exc[1] = it->exc[2] = NULL;
+    (void)pxs_interrupt_hook(intr_hook, it);
+}
+
+/* After the call (GIL held): remove the hook. Returns -1 with the kept
+ * exception set if the call failed after an interrupt. A call that
+ * succeeded anyway (e.g. a send accepted before a later flush wait was
+ * interrupted) keeps its result: a KeyboardInterrupt is re-armed with
+ * PyErr_SetInterrupt() to be raised right after it returns (so a send that
+ * was accepted is not reported as failed), another exception is raised. */
+static int
+intr_done(intr_t *it, int rc)
+{
+    (void)pxs_interrupt_hook(NULL, NULL);
+    if (!it->exc[0])
+        return 0;
+    if (rc >= 0 && PyErr_GivenExceptionMatches(it->exc[0], PyExc_KeyboardInterrupt)) {
+        Py_XDECREF(it->exc[0]);
+        Py_XDECREF(it->exc[1]);
+        Py_XDECREF(it->exc[2]);
+        PyErr_SetInterrupt();
+        return 0;
+    }
+    PyErr_Restore(it->exc[0], it->exc[1], it->exc[2]);
+    return -1;
 }
 
 /* timeout argument: None = forever (-1), else a float >= 0. */
@@ -234,10 +292,14 @@ typedef struct {
 typedef struct {
     PyObject_HEAD
     pxs_bus_t *h;
+    pxs_subscriber_t *log; /* a stream log replay (open_log): h is NULL */
     int active;
     PyObject *children;
     PyObject *weakrefs;
 } BusObject;
+
+/* A bus, or a stream log replay, not closed yet. */
+#define BUS_OPEN(b) ((b)->h != NULL || (b)->log != NULL)
 
 typedef struct {
     PyObject_HEAD
@@ -724,11 +786,14 @@ store_init(StoreObject *self, PyObject *args, PyObject *kw)
 {
     static char *kwlist[] = {"comm",        "connector", "arena_bytes",
                              "put_timeout", "shm",       "max_objects",
-                             "get_chunk",   NULL};
+                             "get_chunk",   "path",      "durable",
+                             "spill_path",  "spill_after", NULL};
     PyObject *comm = Py_None, *conn = NULL, *arena = NULL, *pt = NULL,
-             *shm = NULL, *maxo = NULL, *chunk = NULL;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "|O$OOOOOO:Store", kwlist, &comm,
-                                     &conn, &arena, &pt, &shm, &maxo, &chunk))
+             *shm = NULL, *maxo = NULL, *chunk = NULL, *dur = NULL, *sa = NULL;
+    const char *path = NULL, *spill = NULL;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "|O$OOOOOOzOzO:Store", kwlist, &comm,
+                                     &conn, &arena, &pt, &shm, &maxo, &chunk,
+                                     &path, &dur, &spill, &sa))
         return -1;
     if (self->h) {
         PyErr_SetString(PyExc_RuntimeError, "Store already created");
@@ -748,9 +813,13 @@ store_init(StoreObject *self, PyObject *args, PyObject *kw)
                 o.connector = PXS_CONN_RMA;
             else if (!strcmp(s, "local"))
                 o.connector = PXS_CONN_LOCAL;
+            else if (!strcmp(s, "hdf5"))
+                o.connector = PXS_CONN_HDF5;
+            else if (!strcmp(s, "ucx"))
+                o.connector = PXS_CONN_UCX;
             else {
                 PyErr_Format(PyExc_ValueError,
-                             "connector must be 'rma' or 'local', not '%s'", s);
+                             "connector must be 'rma', 'local', 'hdf5' or 'ucx', not '%s'", s);
                 return -1;
             }
         } else if (opt_int(conn, "connector", &o.connector) < 0) {
@@ -767,6 +836,12 @@ store_init(StoreObject *self, PyObject *args, PyObject *kw)
     if (maxo && opt_size(maxo, "max_objects", &o.max_objects) < 0)
         return -1;
     if (chunk && opt_size(chunk, "get_chunk", &o.get_chunk) < 0)
+        return -1;
+    o.path = path;
+    o.spill_path = spill;
+    if (dur && dur != Py_None && opt_int(dur, "durable", &o.durable) < 0)
+        return -1;
+    if (sa && sa != Py_None && opt_double(sa, "spill_after", &o.spill_after) < 0)
         return -1;
     if (o.connector == PXS_CONN_LOCAL && c == MPI_COMM_NULL)
         c = MPI_COMM_SELF;
@@ -786,6 +861,52 @@ store_init(StoreObject *self, PyObject *args, PyObject *kw)
     self->h = h;
     self->rank = pxs_store_rank(h);
     return 0;
+}
+
+/* pxs_store_open: a new Store object on a finished HDF5 store. */
+static PyObject *
+store_open_impl(PyTypeObject *type, PyObject *args, PyObject *kw)
+{
+    static char *kwlist[] = {"comm", "path", NULL};
+    PyObject *comm;
+    const char *path;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "Os:open", kwlist, &comm, &path))
+        return NULL;
+    MPI_Comm c;
+    if (get_comm(comm, &c) < 0)
+        return NULL;
+    if (c == MPI_COMM_NULL) {
+        PyErr_SetString(PyExc_TypeError, "Store.open needs an mpi4py communicator");
+        return NULL;
+    }
+    StoreObject *self = (StoreObject *)type->tp_alloc(type, 0);
+    if (!self)
+        return NULL;
+    pxs_store_t *h = NULL;
+    int rc;
+    Py_BEGIN_ALLOW_THREADS
+    rc = pxs_store_open(c, path, &h);
+    Py_END_ALLOW_THREADS
+    if (rc < 0) {
+        Py_DECREF(self);
+        return raise_status(rc, NULL);
+    }
+    self->h = h;
+    self->rank = pxs_store_rank(h);
+    return (PyObject *)self;
+}
+
+static PyObject *
+store_open_cls(PyObject *cls, PyObject *args, PyObject *kw)
+{
+    return store_open_impl((PyTypeObject *)cls, args, kw);
+}
+
+static PyObject *
+mod_open_store(PyObject *m, PyObject *args, PyObject *kw)
+{
+    (void)m;
+    return store_open_impl(&StoreType, args, kw);
 }
 
 /* Collective; children (producers, consumers on this store) are closed first.
@@ -854,12 +975,16 @@ store_put(StoreObject *s, PyObject *args, PyObject *kw)
         return NULL;
     pxs_proxy_t p;
     int rc;
+    intr_t it;
     s->active++;
+    intr_begin(&it);
     Py_BEGIN_ALLOW_THREADS
     rc = pxs_store_put(s->h, b.buf, (size_t)b.len, &o, &p);
     Py_END_ALLOW_THREADS
     s->active--;
     PyBuffer_Release(&b);
+    if (intr_done(&it, rc) < 0)
+        return NULL;
     if (rc < 0)
         return raise_status(rc, NULL);
     return (PyObject *)proxy_from_raw(&p, (PyObject *)s);
@@ -1039,6 +1164,10 @@ store_dealloc(StoreObject *s)
 }
 
 static PyMethodDef store_methods[] = {
+    {"open", (PyCFunction)(void (*)(void))store_open_cls,
+     METH_VARARGS | METH_KEYWORDS | METH_CLASS,
+     "Store.open(comm, path) -> Store: a finished (or live) HDF5 store, "
+     "read-only (pxs_store_open; collective, MPI.COMM_SELF is fine)"},
     {"put", (PyCFunction)(void (*)(void))store_put,
      METH_VARARGS | METH_KEYWORDS,
      "put(buf, resolves=1, keep=False, checksum=False, *, timeout=None) -> "
@@ -1068,8 +1197,10 @@ static PyTypeObject StoreType = {
     .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
     .tp_doc =
         "Store(comm, *, connector='rma', arena_bytes=0, put_timeout=None, "
-        "shm=-1, "
-        "max_objects=0, get_chunk=0): collective; 0/None = library defaults",
+        "shm=-1, max_objects=0, get_chunk=0, path=None, durable=0, "
+        "spill_path=None, spill_after=0): collective; 0/None = library "
+        "defaults. connector 'hdf5' needs path (a directory); Store.open(comm, "
+        "path) opens a finished HDF5 store read-only",
     .tp_new = PyType_GenericNew,
     .tp_init = (initproc)store_init,
     .tp_dealloc = (destructor)store_dealloc,
@@ -1248,7 +1379,7 @@ static PyTypeObject ViewType = {
 static int
 bus_check(BusObject *b)
 {
-    if (!b->h) {
+    if (!BUS_OPEN(b)) {
         raise_closed("bus");
         return -1;
     }
@@ -1402,12 +1533,21 @@ static PyObject *
 bus_close(BusObject *b, PyObject *unused)
 {
     (void)unused;
-    if (!b->h)
+    if (!BUS_OPEN(b))
         Py_RETURN_NONE;
     if (b->active || children_busy(b->children))
         return raise_status(PXS_ERR_BUSY, "bus in use by another thread");
     PyObject *exc[3] = {NULL, NULL, NULL};
     children_close(&b->children, exc);
+    if (b->log) { /* a log replay: local */
+        (void)pxs_log_subscriber_close(b->log);
+        b->log = NULL;
+        if (exc[0]) {
+            PyErr_Restore(exc[0], exc[1], exc[2]);
+            return NULL;
+        }
+        Py_RETURN_NONE;
+    }
     pxs_bus_t *h = b->h;
     b->h = NULL;
     int rc;
@@ -1445,6 +1585,8 @@ static PyObject *
 bus_publisher(BusObject *b, PyObject *unused)
 {
     (void)unused;
+    if (b->log)
+        return raise_status(PXS_ERR_INVALID, "a stream log replay has no publisher");
     return bus_endpoint(b, 1);
 }
 
@@ -1461,6 +1603,8 @@ bus_get_rank(BusObject *b, void *c)
     (void)c;
     if (bus_check(b) < 0)
         return NULL;
+    if (!b->h)
+        return PyLong_FromLong(-1); /* a log replay has no rank */
     return PyLong_FromLong(pxs_bus_rank(b->h));
 }
 
@@ -1468,7 +1612,7 @@ static PyObject *
 bus_get_closed(BusObject *b, void *c)
 {
     (void)c;
-    return PyBool_FromLong(b->h == NULL);
+    return PyBool_FromLong(!BUS_OPEN(b));
 }
 
 static int
@@ -1485,6 +1629,9 @@ bus_dealloc(BusObject *b)
     PyObject_GC_UnTrack(b);
     if (b->weakrefs)
         PyObject_ClearWeakRefs((PyObject *)b);
+    if (b->log) /* local; consumers on it keep it alive (their endpoint) */
+        (void)pxs_log_subscriber_close(b->log);
+    b->log = NULL;
     Py_CLEAR(b->children);
     Py_TYPE(b)->tp_free((PyObject *)b);
 }
@@ -1615,12 +1762,13 @@ producer_init(ProducerObject *self, PyObject *args, PyObject *kw)
     static char *kwlist[] = {"store",    "publisher",   "topics",
                              "batch",    "max_delay",   "resolves",
                              "checksum", "put_timeout", "close_on_destroy",
-                             "inline_max", NULL};
+                             "log_path", "log_bytes", "inline_max", NULL};
     PyObject *so, *po, *topics = NULL, *batch = NULL, *md = NULL, *res = NULL,
-                       *cs = NULL, *pt = NULL, *coc = NULL, *im = NULL;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "OO|$OOOOOOOO:StreamProducer",
+                       *cs = NULL, *pt = NULL, *coc = NULL, *lb = NULL, *im = NULL;
+    const char *log_path = NULL;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "OO|$OOOOOOOzOO:StreamProducer",
                                      kwlist, &so, &po, &topics, &batch, &md,
-                                     &res, &cs, &pt, &coc, &im))
+                                     &res, &cs, &pt, &coc, &log_path, &lb, &im))
         return -1;
     if (self->h) {
         PyErr_SetString(PyExc_RuntimeError, "StreamProducer already created");
@@ -1651,6 +1799,9 @@ producer_init(ProducerObject *self, PyObject *args, PyObject *kw)
         goto out;
     if (coc && coc != Py_None &&
         opt_int(coc, "close_on_destroy", &o.close_on_destroy) < 0)
+        goto out;
+    o.log_path = log_path;
+    if (lb && lb != Py_None && opt_int(lb, "log_bytes", &o.log_bytes) < 0)
         goto out;
     if (im && im != Py_None && get_u32(im, "inline_max", &o.inline_max) < 0)
         goto out;
@@ -1747,12 +1898,18 @@ producer_send(ProducerObject *p, PyObject *args, PyObject *kw)
     o.meta_len = (size_t)m.len;
     pxs_proxy_t px;
     int rc;
+    intr_t it;
     p->active++;
+    intr_begin(&it);
     Py_BEGIN_ALLOW_THREADS
     rc = pxs_producer_send(p->h, topic, b.buf, (size_t)b.len, &o, &px);
     Py_END_ALLOW_THREADS
     p->active--;
     PyBuffer_Release(&b);
+    if (intr_done(&it, rc) < 0) {
+        meta_release(&m);
+        return NULL;
+    }
     if (rc < 0) {
         meta_release(&m);
         return raise_status(rc, NULL);
@@ -1786,12 +1943,16 @@ producer_send_proxy(ProducerObject *p, PyObject *args, PyObject *kw)
     if (meta_arg(meta, &m) < 0)
         return NULL;
     int rc;
+    intr_t it;
     p->active++;
+    intr_begin(&it);
     Py_BEGIN_ALLOW_THREADS
     rc = pxs_producer_send_proxy(p->h, topic, px, m.buf, (size_t)m.len);
     Py_END_ALLOW_THREADS
     p->active--;
     meta_release(&m);
+    if (intr_done(&it, rc) < 0)
+        return NULL;
     if (rc < 0)
         return raise_status(rc, NULL);
     Py_RETURN_NONE;
@@ -1804,11 +1965,15 @@ producer_flush(ProducerObject *p, PyObject *unused)
     if (producer_check(p) < 0)
         return NULL;
     int rc;
+    intr_t it;
     p->active++;
+    intr_begin(&it);
     Py_BEGIN_ALLOW_THREADS
     rc = pxs_producer_flush(p->h);
     Py_END_ALLOW_THREADS
     p->active--;
+    if (intr_done(&it, rc) < 0)
+        return NULL;
     if (rc < 0)
         return raise_status(rc, NULL);
     Py_RETURN_NONE;
@@ -1821,11 +1986,15 @@ producer_close_topic(ProducerObject *p, PyObject *arg)
     if (get_u32(arg, "topic", &topic) < 0 || producer_check(p) < 0)
         return NULL;
     int rc;
+    intr_t it;
     p->active++;
+    intr_begin(&it);
     Py_BEGIN_ALLOW_THREADS
     rc = pxs_producer_close_topic(p->h, topic);
     Py_END_ALLOW_THREADS
     p->active--;
+    if (intr_done(&it, rc) < 0)
+        return NULL;
     if (rc < 0)
         return raise_status(rc, NULL);
     Py_RETURN_NONE;
@@ -1934,7 +2103,7 @@ static PyTypeObject ProducerType = {
         "StreamProducer(store, publisher, *, topics=None, batch=0, "
         "max_delay=0, "
         "resolves=0, checksum=0, put_timeout=None, close_on_destroy=True, "
-        "inline_max=None (PXS_INLINE_MAX))",
+        "log_path=None, log_bytes=0, inline_max=None (PXS_INLINE_MAX))",
     .tp_new = PyType_GenericNew,
     .tp_init = (initproc)producer_init,
     .tp_dealloc = (destructor)producer_dealloc,
@@ -2003,8 +2172,8 @@ consumer_init(ConsumerObject *self, PyObject *args, PyObject *kw)
         if (!store)
             o.drop_policy = PXS_DROP_IGNORE;
     }
-    pxs_subscriber_t *s;
-    int rc = pxs_bus_subscriber(sub->bus->h, &s);
+    pxs_subscriber_t *s = sub->bus->log;
+    int rc = s ? PXS_OK : pxs_bus_subscriber(sub->bus->h, &s);
     if (rc == PXS_OK)
         rc = pxs_consumer_create(store ? ((StoreObject *)store)->h : NULL, s,
                                  &o, &self->h);
@@ -2217,7 +2386,7 @@ consumer_dealloc(ConsumerObject *c)
     PyObject_GC_UnTrack(c);
     if (c->weakrefs)
         PyObject_ClearWeakRefs((PyObject *)c);
-    if (c->h && c->sub && c->sub->bus->h &&
+    if (c->h && c->sub && BUS_OPEN(c->sub->bus) &&
         (!c->store || ((StoreObject *)c->store)->h) && !mpi_gone()) {
         int rc = pxs_consumer_destroy(c->h);
         (void)rc;
@@ -2304,7 +2473,49 @@ mod_errname(PyObject *m, PyObject *arg)
     return PyUnicode_FromString(pxs_errname(code));
 }
 
+/* open_log(path, subscribe=[topics]): a replay subscriber on a stream log,
+ * as a Bus object without a publisher (local; close() closes it). */
+static PyObject *
+mod_open_log(PyObject *m, PyObject *args, PyObject *kw)
+{
+    (void)m;
+    static char *kwlist[] = {"path", "subscribe", NULL};
+    const char *path;
+    PyObject *seq = NULL;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "s|O:open_log", kwlist, &path, &seq))
+        return NULL;
+    pxs_subscription_t *subs = NULL, all = {PXS_TOPIC_ALL, NULL, 0};
+    size_t n = 0;
+    PyObject *keep = NULL;
+    if (seq && seq != Py_None && parse_subscriptions(seq, &subs, &n, &keep) < 0)
+        return NULL;
+    BusObject *b = (BusObject *)BusType.tp_alloc(&BusType, 0);
+    if (!b) {
+        PyMem_Free(subs);
+        Py_XDECREF(keep);
+        return NULL;
+    }
+    pxs_subscriber_t *s = NULL;
+    int rc;
+    Py_BEGIN_ALLOW_THREADS
+    rc = pxs_log_subscriber_open(path, subs ? subs : &all, subs ? n : 1, &s);
+    Py_END_ALLOW_THREADS
+    PyMem_Free(subs);
+    Py_XDECREF(keep);
+    if (rc < 0) {
+        Py_DECREF(b);
+        return raise_status(rc, NULL);
+    }
+    b->log = s;
+    return (PyObject *)b;
+}
+
 static PyMethodDef mod_methods[] = {
+    {"open_store", (PyCFunction)(void (*)(void))mod_open_store, METH_VARARGS | METH_KEYWORDS,
+     "open_store(comm, path) -> Store (the same as Store.open)"},
+    {"open_log", (PyCFunction)(void (*)(void))mod_open_log, METH_VARARGS | METH_KEYWORDS,
+     "open_log(path, subscribe=None) -> a Bus-like replay of the stream log in "
+     "directory path (subscriber() only; None = every topic); local"},
     {"strerror", mod_strerror, METH_O, "strerror(code) -> str"},
     {"errname", mod_errname, METH_O, "errname(code) -> 'PXS_ERR_...'"},
     {NULL, NULL, 0, NULL}};
@@ -2339,6 +2550,8 @@ static const struct {
     {"BusyError", PXS_ERR_BUSY, NULL},
     {"NotFoundError", PXS_ERR_NOT_FOUND, "LookupError"},
     {"TruncatedError", PXS_ERR_TRUNC, NULL},
+    {"IOFailedError", PXS_ERR_IO, "OSError"},
+    {"PeerError", PXS_ERR_PEER, NULL},
 };
 
 static int
@@ -2411,7 +2624,9 @@ PyInit__proxystream(void)
         add_int(m, "OK", PXS_OK) < 0 || add_int(m, "END", PXS_END) < 0 ||
         add_int(m, "TIMEOUT", PXS_TIMEOUT) < 0 ||
         add_int(m, "CONN_LOCAL", PXS_CONN_LOCAL) < 0 ||
-        add_int(m, "CONN_RMA", PXS_CONN_RMA) < 0)
+        add_int(m, "CONN_RMA", PXS_CONN_RMA) < 0 ||
+        add_int(m, "CONN_HDF5", PXS_CONN_HDF5) < 0 ||
+        add_int(m, "CONN_UCX", PXS_CONN_UCX) < 0)
         goto fail;
     for (size_t i = 0; i < sizeof err_table / sizeof err_table[0]; i++) {
         char name[40];

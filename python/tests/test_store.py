@@ -297,3 +297,28 @@ def test_error_classes():
     assert codes == set(range(-13, 0))
     assert pxs.errname(pxs.ERR_STALE) == "PXS_ERR_STALE"
     assert pxs.strerror(pxs.ERR_AGAIN)
+
+
+def test_put_wait_is_interruptible():
+    # A put that waits forever on a full arena (put_timeout=-1, objects kept)
+    # ends with KeyboardInterrupt when SIGINT arrives during the wait, stores
+    # nothing, and the store keeps working. Without the interrupt hook the
+    # put would never return (ctest's timeout would fail the test).
+    from pxs_testutil import InterruptWhenStuck
+    s = pxs.Store(comm, arena_bytes=MiB, put_timeout=-1)
+    keep = [s.put(bytes(256 * 1024), keep=True) for _ in range(4)]  # full
+    used_full, _ = s.used()
+    with InterruptWhenStuck() as w:
+        w.begin()
+        with pytest.raises(KeyboardInterrupt):
+            s.put(b"x" * 1000)  # no room: waits until interrupted
+        w.end()
+        assert w.fired == 1
+    assert s.used()[0] == used_full  # the interrupted put stored nothing
+    s.evict(keep.pop())
+    p = s.put(b"after", resolves=1)  # room again: works as before
+    assert s.resolve(p) == b"after"
+    for k in keep:
+        s.evict(k)
+    comm.Barrier()
+    s.close()

@@ -311,3 +311,64 @@ def test_inline_chunks(store):
                             store.resolve(pxs.Proxy.from_bytes(bytes(p)))
                 with pytest.raises(StopIteration):
                     cons.next(timeout=30)
+
+
+def _fill_until_interrupted(prod, payload):
+    """Send until a send blocks (watched) and SIGINT interrupts it; returns
+    how many sends were accepted before."""
+    from pxs_testutil import InterruptWhenStuck
+    n = 0
+    with InterruptWhenStuck() as w:
+        with pytest.raises(KeyboardInterrupt):
+            while True:
+                w.begin()
+                prod.send(T, payload(n))
+                w.end()
+                n += 1
+        assert w.fired == 1
+    return n
+
+
+def test_send_wait_on_full_arena_is_interruptible():
+    # The consumers do not read until rank 0 is done: the 5th send of 256 KiB
+    # finds the 1 MiB arena full and waits forever (put_timeout=-1) until
+    # SIGINT; KeyboardInterrupt, nothing published, the producer still works.
+    s = pxs.Store(comm, arena_bytes=MiB, put_timeout=-1)
+    with plain_bus(slots=64, send_timeout=20) as bus:
+        n = None
+        if rank == 0:
+            prod = pxs.StreamProducer(s, bus.publisher(), topics=[T])
+            n = _fill_until_interrupted(
+                prod, lambda i: bytes([i]) * (256 * 1024))
+            assert n == 4 and prod.stats()["sent"] == 4
+        n = comm.bcast(n, root=0)
+        if rank == 0:
+            prod.close_topic(T)
+            prod.close()
+        else:
+            with pxs.StreamConsumer(s, bus.subscriber()) as cons:
+                got = [p.resolve() for p in cons]
+            assert got == [bytes([i]) * (256 * 1024) for i in range(n)]
+        comm.Barrier()
+    s.close()
+
+
+def test_send_wait_on_full_mailbox_is_interruptible(store):
+    # Small mailboxes, send_timeout=-1 (forever), consumers not reading:
+    # a send blocks on the full mailbox until SIGINT. The interrupted send is
+    # not delivered; every accepted one is, in order, then END.
+    with plain_bus(slots=4, batch=1, send_timeout=-1) as bus:
+        n = None
+        if rank == 0:
+            prod = pxs.StreamProducer(store, bus.publisher(), topics=[T])
+            n = _fill_until_interrupted(prod, lambda i: b"event %d" % i)
+            assert n >= 4 and prod.stats()["sent"] == n
+        n = comm.bcast(n, root=0)
+        if rank == 0:
+            prod.close_topic(T)  # waits until the consumers drain
+            prod.close()
+        else:
+            with pxs.StreamConsumer(store, bus.subscriber()) as cons:
+                got = [p.resolve() for p in cons]
+            assert got == [b"event %d" % i for i in range(n)]
+        comm.Barrier()

@@ -94,10 +94,48 @@ pxsi_backoff_init_mpi(pxsi_backoff_t *b, double timeout, void (*progress)(void *
     b->arg = arg;
 }
 
+/* The calling thread's interrupt hook (pxs_interrupt_hook, status.h): asked
+ * by pxsi_backoff_expired at most every PXSI_INTERRUPT_PERIOD s; once it
+ * said yes, every wait of the thread is expired until the hook is set again
+ * (so a send whose put was interrupted does not then wait on the mailbox). */
+#define PXSI_INTERRUPT_PERIOD 0.05
+static _Thread_local int (*intr_fn)(void *);
+static _Thread_local void *intr_arg;
+static _Thread_local double intr_last;
+static _Thread_local int intr_hit;
+
+int
+pxs_interrupt_hook(int (*fn)(void *arg), void *arg)
+{
+    intr_fn = fn;
+    intr_arg = arg;
+    intr_last = 0.0;
+    intr_hit = 0;
+    return PXS_OK;
+}
+
+static int
+interrupted(void)
+{
+    if (PXSI_LIKELY(!intr_fn))
+        return 0;
+    if (intr_hit)
+        return 1;
+    double now = pxsi_now();
+    if (now - intr_last < PXSI_INTERRUPT_PERIOD)
+        return 0;
+    intr_last = now;
+    if (intr_fn(intr_arg)) {
+        intr_hit = 1;
+        PXSI_DEBUG("util", "wait interrupted by the thread's interrupt hook");
+    }
+    return intr_hit;
+}
+
 int
 pxsi_backoff_expired(const pxsi_backoff_t *b)
 {
-    return b->deadline >= 0 && pxsi_now() >= b->deadline;
+    return (b->deadline >= 0 && pxsi_now() >= b->deadline) || interrupted();
 }
 
 double

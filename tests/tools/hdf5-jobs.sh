@@ -5,6 +5,7 @@
 #   durable  job 1 (3 ranks) writes, job 2 (2 ranks) resolves every proxy,
 #            job 3 (1 rank) damages the files and checks the outcome
 #   faults   bad directories and manifests
+#   cuts     one file truncated at several offsets: complete records resolve
 #   full     disk full (RLIMIT_FSIZE) on one rank; a later job resolves
 #            every put that succeeded
 #   readonly create on a read-only mount fails (PXS_ERR_IO), open works
@@ -32,6 +33,9 @@ durable)
     ;;
 faults)
     run 2 "$@" "$exe" faults "$dir"
+    ;;
+cuts)
+    run 1 "$@" "$exe" cuts "$dir/store"
     ;;
 full)
     run 2 "$@" "$exe" full "$dir/store" "$dir/proxies.txt"

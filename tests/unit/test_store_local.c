@@ -3,7 +3,8 @@
  * producer thread against a consumer thread; drop (one budget unit, keep: a
  * no-op); releasing a view twice or a copy of it (PXS_ERR_INVALID, nothing
  * changes); views from several threads at once; PXS_ERR_NOMEM for an arena
- * that cannot be allocated. */
+ * that cannot be allocated; the thread's interrupt hook (pxs_interrupt_hook)
+ * ending a put that waits forever on a full arena. */
 #include <pthread.h>
 #include <stdlib.h>
 
@@ -143,6 +144,58 @@ drop_and_release(void)
     CHECK(big == NULL);
     so.arena_bytes = 1 << 20;
     CHECK_RC(pxs_store_create(MPI_COMM_NULL, &so, NULL), PXS_ERR_INVALID);
+}
+
+static int hook_n;
+static int
+stop_on_third(void *arg)
+{
+    (void)arg;
+    return ++hook_n >= 3;
+}
+static int
+never_stop(void *arg)
+{
+    (void)arg;
+    hook_n++;
+    return 0;
+}
+
+static void
+interrupt_hook(void)
+{
+    pxs_store_t *st = mk(64 << 10, -1.0);             /* put_timeout: forever */
+    pxs_proxy_t full = put(st, 64 << 10, 1, 0, 0), p; /* the whole arena, kept */
+    unsigned char b[100] = {0};
+    size_t used = 0;
+    /* without the hook this put would wait forever: the hook is asked
+     * until it says stop, then the put fails as its timeout would */
+    hook_n = 0;
+    CHECK_OK(pxs_interrupt_hook(stop_on_third, NULL));
+    CHECK_RC(pxs_store_put(st, b, sizeof b, NULL, &p), PXS_ERR_AGAIN);
+    CHECK(hook_n == 3);
+    CHECK(strstr(pxs_last_error_detail(), "arena full") != NULL);
+    /* latched: the next wait of this thread ends at once, no more asking */
+    CHECK_RC(pxs_store_put(st, b, sizeof b, NULL, &p), PXS_ERR_AGAIN);
+    CHECK(hook_n == 3);
+    CHECK_OK(pxs_store_used(st, &used, NULL));
+    CHECK(used == (64 << 10)); /* nothing stored */
+    /* a hook that never says stop does not end a bounded wait early */
+    hook_n = 0;
+    CHECK_OK(pxs_interrupt_hook(never_stop, NULL));
+    pxs_put_opts_t po;
+    CHECK_OK(pxs_put_opts_init(&po));
+    po.timeout = 0.2;
+    CHECK_RC(pxs_store_put(st, b, sizeof b, &po, &p), PXS_ERR_AGAIN);
+    CHECK(hook_n >= 1);
+    /* removed: not asked any more */
+    CHECK_OK(pxs_interrupt_hook(NULL, NULL));
+    hook_n = 0;
+    CHECK_RC(pxs_store_put(st, b, sizeof b, &po, &p), PXS_ERR_AGAIN);
+    CHECK(hook_n == 0);
+    CHECK_OK(pxs_store_evict(st, &full));
+    p = put(st, 100, 2, 1, 0); /* room again */
+    CHECK_OK(pxs_store_destroy(st));
 }
 
 #define NT 2000
@@ -290,6 +343,7 @@ main(void)
     CHECK_OK(pxs_store_destroy(st));
     free(buf);
     drop_and_release();
+    interrupt_hook();
     printf("store local OK\n");
     return 0;
 }

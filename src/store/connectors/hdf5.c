@@ -148,6 +148,9 @@ typedef struct h5file {
                           nothing in it changes any more, no refresh needed */
     uint64_t nrec;     /* records seen */
     uint64_t data_len; /* data log bytes seen */
+    int recovered;     /* opened through the recovery driver: the file is
+                          shorter than HDF5 recorded (truncated) */
+    uint64_t eof, eoa; /* recovered: its size, and the size HDF5 recorded */
 } h5file_t;
 
 typedef struct h5st {
@@ -201,6 +204,7 @@ file_close(h5file_t *h)
     if (h->f >= 0)
         H5Fclose(h->f);
     h->f = h->data = h->index = H5I_INVALID_HID;
+    h->recovered = 0;
 }
 
 static void
@@ -208,6 +212,190 @@ file_init(h5file_t *h)
 {
     memset(h, 0, sizeof *h);
     h->f = h->data = h->index = H5I_INVALID_HID;
+}
+
+/* ------------------------------------------------------------ recovery
+ * driver: a read-only file driver (pread) for a file shorter than the end
+ * of file HDF5 recorded in it (truncated after its writer closed it), which
+ * HDF5's own drivers refuse as a whole ("truncated file"). It reports the
+ * recorded end (read from the superblock at open: HDF5 compares before it
+ * tells the driver) as the file's end, and reads past the real end give zeros:
+ * every structure and chunk that lies before the cut reads as written, what
+ * lay beyond reads as zeros, which fails HDF5's metadata checksums or the
+ * record checks (state, payload CRC32C) and is reported PXS_ERR_CORRUPT.
+ * docs/DESIGN.md, section "HDF5 connector", "Truncated files". */
+typedef struct rv_file {
+    H5FD_t pub; /* first: HDF5 fills it */
+    int fd;
+    haddr_t eoa, eof, sb_eof; /* sb_eof: the end the superblock records */
+    dev_t dev;
+    ino_t ino;
+} rv_file_t;
+
+static hid_t rv_driver = H5I_INVALID_HID; /* under h5mu */
+
+/* The end of file a version 2/3 superblock at offset 0 records (the latest
+ * format these files use): signature (8), version, sizes of offsets and
+ * lengths, flags, then base, extension and end-of-file addresses (8 bytes
+ * each, LE). 0 when it cannot be read. */
+static uint64_t
+sb_eof_of(int fd)
+{
+    unsigned char b[36];
+    if (pread(fd, b, sizeof b, 0) != (ssize_t)sizeof b || memcmp(b, "\211HDF\r\n\032\n", 8) != 0 ||
+        b[8] < 2 || b[9] != 8)
+        return 0;
+    uint64_t v = 0;
+    for (int i = 7; i >= 0; i--)
+        v = v << 8 | b[28 + i];
+    return v;
+}
+
+static H5FD_t *
+rv_open(const char *name, unsigned flags, hid_t fapl, haddr_t maxaddr)
+{
+    (void)fapl;
+    (void)maxaddr;
+    if (flags & (H5F_ACC_RDWR | H5F_ACC_CREAT | H5F_ACC_TRUNC | H5F_ACC_EXCL))
+        return NULL;
+    int fd = open(name, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return NULL;
+    struct stat sb;
+    rv_file_t *f = fstat(fd, &sb) == 0 ? calloc(1, sizeof *f) : NULL;
+    if (!f) {
+        close(fd);
+        return NULL;
+    }
+    f->fd = fd;
+    f->eof = (haddr_t)sb.st_size;
+    f->sb_eof = (haddr_t)sb_eof_of(fd);
+    f->dev = sb.st_dev;
+    f->ino = sb.st_ino;
+    return &f->pub;
+}
+
+static herr_t
+rv_close(H5FD_t *file)
+{
+    rv_file_t *f = (rv_file_t *)file;
+    close(f->fd);
+    free(f);
+    return 0;
+}
+
+static int
+rv_cmp(const H5FD_t *a, const H5FD_t *b)
+{
+    const rv_file_t *x = (const rv_file_t *)a, *y = (const rv_file_t *)b;
+    if (x->dev != y->dev)
+        return x->dev < y->dev ? -1 : 1;
+    return x->ino < y->ino ? -1 : x->ino > y->ino;
+}
+
+static herr_t
+rv_query(const H5FD_t *file, unsigned long *flags)
+{
+    (void)file;
+    *flags = 0;
+    return 0;
+}
+
+static haddr_t
+rv_get_eoa(const H5FD_t *file, H5FD_mem_t type)
+{
+    (void)type;
+    return ((const rv_file_t *)file)->eoa;
+}
+
+static herr_t
+rv_set_eoa(H5FD_t *file, H5FD_mem_t type, haddr_t addr)
+{
+    (void)type;
+    ((rv_file_t *)file)->eoa = addr;
+    return 0;
+}
+
+static haddr_t
+rv_get_eof(const H5FD_t *file, H5FD_mem_t type)
+{
+    (void)type;
+    const rv_file_t *f = (const rv_file_t *)file;
+    haddr_t e = f->eof > f->eoa ? f->eof : f->eoa;
+    return e > f->sb_eof ? e : f->sb_eof;
+}
+
+static herr_t
+rv_read(H5FD_t *file, H5FD_mem_t type, hid_t dxpl, haddr_t addr, size_t size, void *buf)
+{
+    (void)type;
+    (void)dxpl;
+    rv_file_t *f = (rv_file_t *)file;
+    if (addr == HADDR_UNDEF || addr + size < addr || addr + size > f->eoa)
+        return -1;
+    unsigned char *p = buf;
+    while (size > 0 && addr < f->eof) {
+        size_t n = (size_t)(f->eof - addr) < size ? (size_t)(f->eof - addr) : size;
+        ssize_t k = pread(f->fd, p, n, (off_t)addr);
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k <= 0)
+            break; /* shorter than fstat said: the rest reads as zeros */
+        p += k;
+        addr += (haddr_t)k;
+        size -= (size_t)k;
+    }
+    memset(p, 0, size);
+    return 0;
+}
+
+static herr_t
+rv_write(H5FD_t *file, H5FD_mem_t type, hid_t dxpl, haddr_t addr, size_t size, const void *buf)
+{
+    (void)file, (void)type, (void)dxpl, (void)addr, (void)size, (void)buf;
+    return -1; /* read-only */
+}
+
+static herr_t
+rv_get_handle(H5FD_t *file, hid_t fapl, void **handle)
+{
+    (void)fapl;
+    *handle = &((rv_file_t *)file)->fd;
+    return 0;
+}
+
+static const H5FD_class_t rv_class = {
+    .name = "pxs-recover",
+    .maxaddr = (haddr_t)INT64_MAX,
+    .fc_degree = H5F_CLOSE_WEAK,
+    .open = rv_open,
+    .close = rv_close,
+    .cmp = rv_cmp,
+    .query = rv_query,
+    .get_eoa = rv_get_eoa,
+    .set_eoa = rv_set_eoa,
+    .get_eof = rv_get_eof,
+    .get_handle = rv_get_handle,
+    .read = rv_read,
+    .write = rv_write,
+    .fl_map = H5FD_FLMAP_DICHOTOMY,
+};
+
+/* A file access list with the recovery driver (registered once). */
+static hid_t
+fapl_recover(void)
+{
+    if (rv_driver < 0 && (rv_driver = H5FDregister(&rv_class)) < 0)
+        return H5I_INVALID_HID;
+    hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
+    if (fapl < 0)
+        return fapl;
+    if (H5Pset_driver(fapl, rv_driver, NULL) < 0 ||
+        H5Pset_libver_bounds(fapl, H5F_LIBVER_LATEST, H5F_LIBVER_LATEST) < 0) {
+        H5Pclose(fapl);
+        return H5I_INVALID_HID;
+    }
+    return fapl;
 }
 
 static hid_t
@@ -868,11 +1056,40 @@ peer_open(h5st_t *s, int owner, h5file_t **out)
     h->f = H5Fopen(fn, H5F_ACC_RDONLY | H5F_ACC_SWMR_READ, fapl);
     if (h->f < 0) {
         /* HDF5's text first: any other HDF5 call clears its error stack */
-        int rc = h5fail(PXS_ERR_CORRUPT, "cannot open rank %d's file \"%s\"", owner, fn);
+        char why[700];
+        h5_text(why, sizeof why);
         H5Pclose(fapl);
-        return rc;
+        if (!strstr(why, "truncated file"))
+            return pxsi_err(PXS_ERR_CORRUPT, SUBSYS, "cannot open rank %d's file \"%s\" (HDF5: %s)",
+                            owner, fn, why);
+        /* shorter than HDF5 recorded: open what is left (recovery driver) */
+        hid_t rfapl = fapl_recover();
+        h->f = rfapl >= 0 ? H5Fopen(fn, H5F_ACC_RDONLY, rfapl) : H5I_INVALID_HID;
+        if (rfapl >= 0)
+            H5Pclose(rfapl);
+        if (h->f < 0) {
+            char rwhy[700];
+            h5_text(rwhy, sizeof rwhy);
+            return pxsi_err(PXS_ERR_CORRUPT, SUBSYS,
+                            "cannot open rank %d's file \"%s\" (HDF5: %s); recovery of a "
+                            "truncated file failed too (HDF5: %s)",
+                            owner, fn, why, rwhy);
+        }
+        void *fdp = NULL;
+        struct stat sb;
+        if (H5Fget_vfd_handle(h->f, H5P_DEFAULT, &fdp) >= 0 && fdp &&
+            fstat(*(int *)fdp, &sb) == 0) {
+            h->eof = (uint64_t)sb.st_size;
+            h->eoa = sb_eof_of(*(int *)fdp);
+        }
+        h->recovered = 1;
+        PXSI_WARN(SUBSYS,
+                  "rank %d's file \"%s\" is truncated (%" PRIu64 " of %" PRIu64
+                  " bytes): opened for recovery, records beyond the cut are CORRUPT",
+                  owner, fn, h->eof, h->eoa);
+    } else {
+        H5Pclose(fapl);
     }
-    H5Pclose(fapl);
     uint64_t nn = 0, rk = UINT64_MAX;
     h->data = H5Dopen2(h->f, "data", H5P_DEFAULT);
     h->index = H5Dopen2(h->f, "index", H5P_DEFAULT);
@@ -893,7 +1110,7 @@ peer_open(h5st_t *s, int owner, h5file_t **out)
     h->data_len = dims_of(h->data);
     char mk[PATH_MAX + 80];
     snprintf(mk, sizeof mk, "%s.closed", fn);
-    h->final = access(mk, F_OK) == 0;
+    h->final = h->recovered || access(mk, F_OK) == 0;
     *out = h;
     return PXS_OK;
 }
@@ -920,15 +1137,34 @@ record_get(h5st_t *s, const pxs_proxy_info_t *pi, h5file_t **hout, pxsi_h5_rec_t
             h->data_len = dims_of(h->data);
         }
     }
-    if (pi->generation >= h->nrec)
+    if (h->recovered) {
+        /* a truncated file: its index record may lie beyond the cut (the
+         * index chunk is written in place, often after data chunks). The
+         * proxy carries offset, size, generation and the payload CRC32C:
+         * what the index cannot confirm, the CRC check of the bytes does */
+        int have = pi->generation < h->nrec &&
+                   read_at(h->index, s->rtype, pi->generation, 1, r) == 0 &&
+                   r->state != PXSI_H5_UNWRITTEN;
+        H5Eclear2(H5E_DEFAULT);
+        if (!have) {
+            memset(r, 0, sizeof *r);
+            r->offset = pi->offset;
+            r->size = pi->size;
+            r->generation = pi->generation;
+            r->crc = pi->payload_crc;
+            r->flags = pi->flags;
+            r->state = PXSI_H5_LIVE;
+        }
+    } else if (pi->generation >= h->nrec) {
         return pxsi_err(PXS_ERR_STALE, SUBSYS,
                         "record %" PRIu64 " is not in rank %u's file in \"%s\" (%" PRIu64
                         " records: the file was truncated or the record never completed)",
                         pi->generation, pi->owner, s->dir, h->nrec);
-    if (read_at(h->index, s->rtype, pi->generation, 1, r) < 0)
+    } else if (read_at(h->index, s->rtype, pi->generation, 1, r) < 0) {
         return h5fail(own ? PXS_ERR_IO : PXS_ERR_CORRUPT,
                       "cannot read record %" PRIu64 " of rank %u's file in \"%s\"", pi->generation,
                       pi->owner, s->dir);
+    }
     if (r->state == PXSI_H5_DEAD)
         return pxsi_err(PXS_ERR_STALE, SUBSYS, "record %" PRIu64 " of rank %u was evicted",
                         pi->generation, pi->owner);
@@ -953,8 +1189,29 @@ record_get(h5st_t *s, const pxs_proxy_info_t *pi, h5file_t **hout, pxsi_h5_rec_t
     return PXS_OK;
 }
 
+static int resolve_locked_(h5st_t *s, const pxs_proxy_info_t *pi, void *buf, size_t *len_out);
+
+/* A record of a truncated file that does not read back whole is CORRUPT,
+ * and the detail names the file and the cut. */
 static int
 resolve_locked(h5st_t *s, const pxs_proxy_info_t *pi, void *buf, size_t *len_out)
+{
+    int rc = resolve_locked_(s, pi, buf, len_out);
+    h5file_t *h =
+        pi->owner < (uint32_t)s->nranks && (int)pi->owner != s->rank ? &s->peers[pi->owner] : NULL;
+    if (rc == PXS_ERR_CORRUPT && h && h->recovered) {
+        char fn[PATH_MAX + 64];
+        pxsi_h5_file_name(fn, sizeof fn, s->dir, s->nonce, (int)pi->owner);
+        return pxsi_err_prefix(rc, SUBSYS,
+                               "\"%s\" is truncated (%" PRIu64 " of %" PRIu64
+                               " bytes) and record %" PRIu64 " is damaged",
+                               fn, h->eof, h->eoa, pi->generation);
+    }
+    return rc;
+}
+
+static int
+resolve_locked_(h5st_t *s, const pxs_proxy_info_t *pi, void *buf, size_t *len_out)
 {
     h5file_t *h = NULL;
     pxsi_h5_rec_t r;
