@@ -21,6 +21,7 @@
  * Then spill under pressure with a stalled consumer:
  *   spill-stalled  rank 0 sends about --mib MiB in 1 MiB chunks
  *            (pxs_producer_send) through an RMA store of --spill-arena
+ *            (at most a quarter of the stream, at least 2 chunks)
  *            bytes with spill_path set (spill_after 0) while the consumer
  *            (rank 1; with one rank: nobody) does not read: once the arena
  *            is full every chunk spills to HDF5. GB/s and chunks/s vs
@@ -164,6 +165,12 @@ bench_spill(int json, const char *base, size_t sz, size_t mib, size_t arena)
     size_t n = (mib << 20) / sz;
     if (n < 8)
         n = 8;
+    /* the arena must be smaller than the stream, or nothing spills (smoke
+     * runs send a few MiB): at most a quarter of it, at least 2 chunks */
+    if (arena > n * sz / 4)
+        arena = n * sz / 4;
+    if (arena < 2 * sz + ((size_t)64 << 10))
+        arena = 2 * sz + ((size_t)64 << 10);
     char sp[4200], raw[4300];
     snprintf(sp, sizeof sp, "%s/spill", base);
     snprintf(raw, sizeof raw, "%s/rawspill-r%d", base, rank);
