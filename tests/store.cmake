@@ -110,3 +110,12 @@ if(PXS_HAVE_UCX AND PXS_MPI_IMPL STREQUAL "OpenMPI")
       RUN_SERIAL TRUE ENVIRONMENT "${PXS_ROOT_ENV};${tenv}")
   endforeach()
 endif()
+# pxs-demo --export / --attach (tests/tools/ucx_demo.sh): two worker jobs
+# one after another
+if(PXS_HAVE_UCX AND PXS_MPI_IMPL STREQUAL "OpenMPI" AND TARGET pxs-demo)
+  add_test(NAME mpi.ucx.demo.attach
+    COMMAND bash ${PXS_STORE_T}/tools/ucx_demo.sh $<TARGET_FILE:pxs-demo>
+            ${MPIEXEC_EXECUTABLE} ${MPIEXEC_NUMPROC_FLAG} ${MPIEXEC_PREFLAGS})
+  set_tests_properties(mpi.ucx.demo.attach PROPERTIES LABELS "mpi;ucx" PROCESSORS 4
+    TIMEOUT 300 RUN_SERIAL TRUE ENVIRONMENT "${PXS_ROOT_ENV}")
+endif()

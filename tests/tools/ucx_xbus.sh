@@ -25,6 +25,7 @@ echo "--- attach, detach after half, second attach for the rest: OK"
 #    goes on serving a good job afterwards
 rm -f "$d"/contact "$d"/done "$d"/pid.*
 PXS_LOG=warn run serve "$d" > "$d/xlog" 2>&1 & xp=$!
+run errors "$d" || fail "bad attach arguments"
 PXS_TEST_XBUS_BAD_TOKEN=1 run refused "$d" || fail "wrong token accepted"
 PXS_TEST_XBUS_BIG_MAILBOX=1 run refused "$d" || fail "oversized mailbox accepted"
 run tail "$d" || fail "good job after refused ones"
