@@ -4,6 +4,7 @@
  *   mpirun -n 1 pxs-bench-xjob export FILE [--events N] [--size S] &
  *   mpirun -n 1 pxs-bench-xjob attach FILE [--events N] [--size S]
  *   mpirun -n 2 pxs-bench-xjob local [--events N] [--size S]
+ *   mpirun -n 2 pxs-bench-xjob resolve [--iters N]
  *
  * 1 -> 1: the producer puts each chunk into a UCX store (one resolve) and
  * sends its proxy on topic 1; the consumer resolves every chunk into its
@@ -13,6 +14,10 @@
  *   attach      s from pxs_attach's call to its return (contact file there)
  *   first-event s from pxs_attach's call to the first event received
  *   stream      chunks/s and MB/s from the first event to END
+ * resolve: rank 1 resolves rank 0's kept objects (64 KiB, 1 MiB) from a UCX
+ * store, against a raw ucp_get_nbx of the same size between the same two
+ * processes (own context and worker, UCX-allocated buffer), same run; GB/s,
+ * ours / raw = ratio (UCX_TLS=tcp for the network path).
  * Defaults: 2000 events of 64 KiB. Figures on a loaded machine are noisy. */
 #include <mpi.h>
 #include <stdint.h>
@@ -25,6 +30,8 @@
 #include "proxystream.h"
 
 #ifdef PXS_HAVE_UCX
+#include <ucp/api/ucp.h>
+
 #include "proxystream/attach.h"
 
 #define DIE_IF(rc, what)                                                                 \
@@ -93,6 +100,159 @@ report(const char *mode, uint64_t got, size_t size, double t_first, double t_end
     printf("pxs-bench-xjob %s: stream 1->1 %llu chunks of %zu B: %.0f chunks/s, %.1f MB/s\n",
            mode, (unsigned long long)got, size, got > 1 && s > 0 ? (double)(got - 1) / s : 0.0,
            got > 1 && s > 0 ? (double)(got - 1) * (double)size / s / 1e6 : 0.0);
+}
+
+/* raw: rank 1 gets `size` bytes from rank 0's mapped buffer, iters times */
+static double
+raw_get(int rank, size_t size, int iters)
+{
+    ucp_params_t cp;
+    memset(&cp, 0, sizeof cp);
+    cp.field_mask = UCP_PARAM_FIELD_FEATURES;
+    cp.features = UCP_FEATURE_RMA;
+    ucp_context_h ctx;
+    ucp_worker_h w;
+    if (ucp_init(&cp, NULL, &ctx) != UCS_OK)
+        DIE_IF(PXS_ERR_NOTSUP, "ucp_init");
+    ucp_worker_params_t wp;
+    memset(&wp, 0, sizeof wp);
+    wp.field_mask = UCP_WORKER_PARAM_FIELD_THREAD_MODE;
+    wp.thread_mode = UCS_THREAD_MODE_SINGLE;
+    if (ucp_worker_create(ctx, &wp, &w) != UCS_OK)
+        DIE_IF(PXS_ERR_NOTSUP, "ucp_worker_create");
+    ucp_mem_map_params_t mp;
+    memset(&mp, 0, sizeof mp);
+    mp.field_mask = UCP_MEM_MAP_PARAM_FIELD_ADDRESS | UCP_MEM_MAP_PARAM_FIELD_LENGTH |
+                    UCP_MEM_MAP_PARAM_FIELD_FLAGS;
+    mp.length = size;
+    mp.flags = UCP_MEM_MAP_ALLOCATE;
+    ucp_mem_h mh;
+    if (ucp_mem_map(ctx, &mp, &mh) != UCS_OK)
+        DIE_IF(PXS_ERR_NOMEM, "ucp_mem_map");
+    ucp_mem_attr_t ma;
+    memset(&ma, 0, sizeof ma);
+    ma.field_mask = UCP_MEM_ATTR_FIELD_ADDRESS;
+    ucp_mem_query(mh, &ma);
+    memset(ma.address, 7, size);
+    /* rank 0's address, key and worker address to rank 1 */
+    unsigned char blob[8192];
+    memset(blob, 0, sizeof blob);
+    if (rank == 0) {
+        void *k = NULL;
+        size_t kl = 0, al = 0;
+        ucp_address_t *a = NULL;
+        ucp_rkey_pack(ctx, mh, &k, &kl);
+        ucp_worker_get_address(w, &a, &al);
+        uint64_t h[3] = {(uint64_t)(uintptr_t)ma.address, kl, al};
+        if (24 + kl + al > sizeof blob)
+            DIE_IF(PXS_ERR_NOMEM, "address blob");
+        memcpy(blob, h, 24);
+        memcpy(blob + 24, k, kl);
+        memcpy(blob + 24 + kl, a, al);
+        ucp_rkey_buffer_release(k);
+        ucp_worker_release_address(w, a);
+    }
+    MPI_Bcast(blob, (int)sizeof blob, MPI_BYTE, 0, MPI_COMM_WORLD);
+    double secs = 0;
+    if (rank == 1) {
+        uint64_t h[3];
+        memcpy(h, blob, 24);
+        ucp_ep_params_t ep;
+        memset(&ep, 0, sizeof ep);
+        ep.field_mask = UCP_EP_PARAM_FIELD_REMOTE_ADDRESS;
+        ep.address = (const ucp_address_t *)(blob + 24 + h[1]);
+        ucp_ep_h e;
+        ucp_rkey_h rk;
+        if (ucp_ep_create(w, &ep, &e) != UCS_OK || ucp_ep_rkey_unpack(e, blob + 24, &rk) != UCS_OK)
+            DIE_IF(PXS_ERR_PEER, "raw endpoint");
+        unsigned char *dst = malloc(size);
+        for (int it = -5; it < iters; it++) { /* 5 warm-up */
+            double t = app_now();
+            ucp_request_param_t p;
+            memset(&p, 0, sizeof p);
+            ucs_status_ptr_t r = ucp_get_nbx(e, dst, size, h[0], rk, &p);
+            if (UCS_PTR_IS_PTR(r)) {
+                while (ucp_request_check_status(r) == UCS_INPROGRESS)
+                    ucp_worker_progress(w);
+                ucp_request_free(r);
+            }
+            if (it >= 0)
+                secs += app_now() - t;
+        }
+        if (dst[size - 1] != 7)
+            DIE_IF(PXS_ERR_CORRUPT, "raw get");
+        free(dst);
+        ucp_rkey_destroy(rk);
+        ucp_request_param_t cpar;
+        memset(&cpar, 0, sizeof cpar);
+        cpar.op_attr_mask = UCP_OP_ATTR_FIELD_FLAGS;
+        cpar.flags = UCP_EP_CLOSE_FLAG_FORCE;
+        ucs_status_ptr_t r = ucp_ep_close_nbx(e, &cpar);
+        if (UCS_PTR_IS_PTR(r)) {
+            while (ucp_request_check_status(r) == UCS_INPROGRESS)
+                ucp_worker_progress(w);
+            ucp_request_free(r);
+        }
+    }
+    /* rank 0 progresses its worker until rank 1 is done (tcp needs it) */
+    MPI_Request req;
+    MPI_Ibarrier(MPI_COMM_WORLD, &req);
+    for (int done = 0; !done;) {
+        ucp_worker_progress(w);
+        MPI_Test(&req, &done, MPI_STATUS_IGNORE);
+    }
+    ucp_mem_unmap(ctx, mh);
+    ucp_worker_destroy(w);
+    ucp_cleanup(ctx);
+    return secs;
+}
+
+static void
+bench_resolve(int rank, int iters)
+{
+    static const size_t sizes[2] = {64 << 10, 1 << 20};
+    pxs_store_opts_t so;
+    DIE_IF(pxs_store_opts_init(&so), "store_opts_init");
+    so.connector = PXS_CONN_UCX;
+    so.arena_bytes = 8 << 20;
+    pxs_store_t *st;
+    DIE_IF(pxs_store_create(MPI_COMM_WORLD, &so, &st), "store_create");
+    for (int k = 0; k < 2; k++) {
+        size_t size = sizes[k];
+        unsigned char *b = calloc(1, size);
+        pxs_proxy_t p;
+        if (rank == 0) {
+            pxs_put_opts_t po;
+            DIE_IF(pxs_put_opts_init(&po), "put_opts_init");
+            po.resolves = 0;
+            DIE_IF(pxs_store_put(st, b, size, &po, &p), "put");
+        }
+        MPI_Bcast(p.bytes, PXS_PROXY_SIZE, MPI_BYTE, 0, MPI_COMM_WORLD);
+        double ours = 0;
+        if (rank == 1) {
+            for (int it = -5; it < iters; it++) {
+                double t = app_now();
+                size_t len = 0;
+                DIE_IF(pxs_store_resolve(st, &p, b, size, &len), "resolve");
+                if (it >= 0)
+                    ours += app_now() - t;
+            }
+        }
+        MPI_Barrier(MPI_COMM_WORLD);
+        double raw = raw_get(rank, size, iters);
+        if (rank == 1) {
+            double g_ours = (double)size * iters / ours / 1e9, g_raw = (double)size * iters / raw / 1e9;
+            printf("pxs-bench-xjob resolve %7zu B: ours %.2f GB/s / raw ucp_get_nbx %.2f GB/s = "
+                   "%.2f\n",
+                   size, g_ours, g_raw, g_ours / g_raw);
+            fflush(stdout);
+        }
+        if (rank == 0)
+            DIE_IF(pxs_store_drop(st, &p), "drop");
+        MPI_Barrier(MPI_COMM_WORLD);
+        free(b);
+    }
+    DIE_IF(pxs_store_destroy(st), "store_destroy");
 }
 
 static pxs_store_t *
@@ -194,8 +354,13 @@ main(int argc, char **argv)
         }
         DIE_IF(pxs_bus_destroy(bus), "bus_destroy");
         DIE_IF(pxs_store_destroy(st), "store_destroy");
+    } else if (!strcmp(mode, "resolve") && size == 2) {
+        int iters = 200;
+        if ((v = app_opt(argc, argv, "--iters")))
+            iters = atoi(v);
+        bench_resolve(rank, iters < 1 ? 1 : iters);
     } else if (rank == 0) {
-        fprintf(stderr, "usage: pxs-bench-xjob export FILE | attach FILE | local (-n 2) "
+        fprintf(stderr, "usage: pxs-bench-xjob export FILE | attach FILE | local (-n 2) | resolve (-n 2) "
                         "[--events N] [--size S]\n");
     }
     MPI_Finalize();
