@@ -478,6 +478,16 @@ jobs_attached(const struct xexp *x)
     return n;
 }
 
+/* The event was not accepted: give back the group credits pick() took
+ * (mailbox credits stay held for the next send). */
+static void
+unpick(struct xexp *x, const unsigned char *chosen)
+{
+    for (int s = 0; s < PXSI_XBUS_REGS; s++)
+        if (chosen[s] == 2 && x->regs[s] && reg_give_group(x, x->regs[s]) != PXS_OK)
+            reg_drop(x, s, pxs_last_error_detail());
+}
+
 /* Destinations of one event on topic ti: every registration subscribing
  * plainly, one member per attached group (rotating, with credits). Credits
  * are taken before the event is handed to the core, so PXS_ERR_AGAIN still
@@ -543,7 +553,7 @@ pick(struct xexp *x, int ti, unsigned char *chosen, pxsi_backoff_t *b)
                     continue;
                 }
                 if (m->held) {
-                    chosen[t] = 1;
+                    chosen[t] = 2; /* its group credit is held */
                     done = 1;
                     x->rr = (uint32_t)t + 1;
                 } else if (reg_give_group(x, m) != PXS_OK) {
@@ -555,14 +565,18 @@ pick(struct xexp *x, int ti, unsigned char *chosen, pxsi_backoff_t *b)
         }
         if (!missing)
             return PXS_OK;
-        if (pxsi_backoff_expired(b))
-            return pxsi_err(PXS_ERR_AGAIN, SUBSYS,
-                            "topic %u: an attached job's mailbox stayed full (send_timeout)",
-                            topic);
+        if (pxsi_backoff_expired(b)) {
+            int rc = pxsi_err(PXS_ERR_AGAIN, SUBSYS,
+                              "topic %u: an attached job's mailbox stayed full (send_timeout)",
+                              topic);
+            unpick(x, chosen);
+            return rc;
+        }
         if (!ucp_worker_progress(x->up.w))
             pxsi_backoff_pause(b);
+        /* what was chosen keeps its credits; a registration dropped
+         * meanwhile is skipped at the send */
         xexp_poll(x);
-        memset(chosen, 0, PXSI_XBUS_REGS);
     }
 }
 
@@ -597,8 +611,11 @@ xexp_send(void *state, uint32_t topic, const pxs_proxy_t *proxy, const void *met
         return rc;
     uint64_t seq = 0;
     rc = x->inner_ops->send(x->inner_state, topic, proxy, meta, meta_len, &seq);
-    if (rc != PXS_OK)
-        return rc;
+    if (rc != PXS_OK) {
+        int keep = rc;
+        unpick(x, chosen);
+        return keep;
+    }
     if (seq_out)
         *seq_out = seq;
     for (int s = 0; s < PXSI_XBUS_REGS; s++) {
