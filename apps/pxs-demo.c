@@ -33,6 +33,16 @@
  *
  * --replay DIR: rank 0 replays DIR/log with a store opened on DIR/store and
  * verifies every chunk (contiguous per generator, pattern and length).
+ * Across jobs (UCX builds; README "Across jobs"): the generators and the
+ * dispatcher run in one job, the workers in another, started later:
+ *   mpirun -n 3 pxs-demo --export /tmp/run.pxs --chunks 200   # 2 generators + dispatcher
+ *   mpirun -n 2 pxs-demo --attach /tmp/run.pxs                # workers (group "workers")
+ * --export FILE: ranks 0..N-2 generate, rank N-1 dispatches to topic "work",
+ * exported with the UCX store; its first forward waits (--wait S, 300) for
+ * one attaching job. --attach FILE: every rank is a worker until END;
+ * --max K: leave (detach) after K chunks in total, so that a further
+ * --attach job takes the rest (events queued at a leaving job are lost).
+ *
  * Exit status: 0 only if every chunk was resolved and verified in every mode. */
 #include <errno.h>
 #include <sys/stat.h>
@@ -520,6 +530,165 @@ run_replay(const char *dir)
     return ok;
 }
 
+/* ---------------------------------------------------------------- across jobs */
+#ifdef PXS_HAVE_UCX
+#include "proxystream/attach.h"
+
+/* --export FILE: generators 0..N-2, dispatcher N-1 (forwards to T_WORK,
+ * which only attached workers subscribe to). */
+static int
+run_export(const demo_opts_t *o, const char *file, double wait)
+{
+    int disp = g_size - 1;
+    pxs_store_opts_t so;
+    DIE_IF(pxs_store_opts_init(&so), "store_opts_init");
+    so.connector = PXS_CONN_UCX;
+    so.arena_bytes = o->arena;
+    so.put_timeout = wait;
+    pxs_store_t *store;
+    DIE_IF(pxs_store_create(MPI_COMM_WORLD, &so, &store), "store_create");
+    uint32_t chunks[1] = {T_CHUNKS}, work[1] = {T_WORK};
+    pxs_subscription_t sub = {.topic = T_CHUNKS};
+    pxs_bus_opts_t bo;
+    DIE_IF(pxs_bus_opts_init(&bo), "bus_opts_init");
+    bo.send_timeout = wait;
+    if (g_rank == disp) {
+        bo.subscribe = &sub;
+        bo.n_subscribe = 1;
+        bo.publish = work;
+        bo.n_publish = 1;
+        bo.export_wait = 1; /* the first forward waits for the workers' job */
+    } else {
+        bo.publish = chunks;
+        bo.n_publish = 1;
+    }
+    pxs_bus_t *bus;
+    DIE_IF(pxs_bus_create(MPI_COMM_WORLD, &bo, &bus), "bus_create");
+    DIE_IF(pxs_export(bus, store, file), "export");
+    if (g_rank == 0) {
+        printf("pxs-demo: exported to %s; start the workers: mpirun -n W pxs-demo --attach %s\n",
+               file, file);
+        fflush(stdout);
+    }
+    demo_stats_t st;
+    memset(&st, 0, sizeof st);
+    double t0 = MPI_Wtime();
+    if (g_rank == disp) {
+        pxs_publisher_t *pub;
+        DIE_IF(pxs_bus_publisher(bus, &pub), "bus_publisher");
+        run_dispatcher(MODE_GROUP, store, bus, &st);
+    } else {
+        pxs_publisher_t *pub;
+        DIE_IF(pxs_bus_publisher(bus, &pub), "bus_publisher");
+        run_generator(o, store, pub, &st);
+    }
+    /* the chunks are resolved by the other job: keep serving (the store's
+     * progress thread does) until every generator's arena is empty */
+    for (;;) {
+        size_t used = 0, cap = 0;
+        DIE_IF(pxs_store_progress(store), "store_progress");
+        DIE_IF(pxs_store_used(store, &used, &cap), "store_used");
+        int mine = used == 0, all = 0;
+        MPI_Allreduce(&mine, &all, 1, MPI_INT, MPI_LAND, MPI_COMM_WORLD);
+        if (all || MPI_Wtime() - t0 > wait)
+            break;
+        struct timespec ts = {0, 20000000};
+        nanosleep(&ts, NULL);
+    }
+    double sent = 0, fwd = 0;
+    MPI_Reduce(&st.sent, &sent, 1, MPI_DOUBLE, MPI_SUM, 0, MPI_COMM_WORLD);
+    MPI_Reduce(&st.disp_events, &fwd, 1, MPI_DOUBLE, MPI_SUM, 0, MPI_COMM_WORLD);
+    DIE_IF(pxs_bus_destroy(bus), "bus_destroy");
+    DIE_IF(pxs_store_destroy(store), "store_destroy");
+    if (g_rank == 0) {
+        printf("pxs-demo: export OK: %d generator(s) sent %.0f chunks, the dispatcher forwarded "
+               "%.0f to attached workers (%.1f s)\n",
+               g_size - 1, sent, fwd, MPI_Wtime() - t0);
+        fflush(stdout);
+    }
+    return sent == fwd;
+}
+
+/* --attach FILE: every rank is a worker (group "workers" of T_WORK). */
+static int
+run_attach(const demo_opts_t *o, const char *file, double wait, double max)
+{
+    pxs_subscription_t sub = {.topic = T_WORK, .group = "workers"};
+    pxs_bus_t *bus;
+    pxs_store_t *store;
+    double t0 = MPI_Wtime();
+    DIE_IF(pxs_attach(MPI_COMM_WORLD, file, &sub, 1, wait, &bus, &store), "attach");
+    double t_att = MPI_Wtime() - t0;
+    pxs_subscriber_t *s;
+    DIE_IF(pxs_bus_subscriber(bus, &s), "bus_subscriber");
+    pxs_consumer_t *cons;
+    DIE_IF(pxs_consumer_create(store, s, NULL, &cons), "consumer_create");
+    demo_stats_t st;
+    memset(&st, 0, sizeof st);
+    unsigned char *buf = malloc(o->chunk_size ? o->chunk_size : 1);
+    if (!buf)
+        MPI_Abort(MPI_COMM_WORLD, 2);
+    double first = -1;
+    int ended = 0;
+    for (;;) {
+        if (max > 0) { /* leave together once the job's share is done */
+            double done = 0;
+            int e = ended, any = 0;
+            MPI_Allreduce(&st.verified, &done, 1, MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD);
+            MPI_Allreduce(&e, &any, 1, MPI_INT, MPI_LOR, MPI_COMM_WORLD);
+            if (done >= max || any)
+                break;
+        } else if (ended) {
+            break;
+        }
+        pxs_event_t ev;
+        int rc = pxs_consumer_next(cons, &ev, max > 0 ? 0.05 : wait);
+        if (rc == PXS_TIMEOUT && max > 0)
+            continue;
+        DIE_IF(rc, "consumer_next");
+        if (rc == PXS_END || rc == PXS_TIMEOUT) {
+            ended = 1;
+            continue;
+        }
+        if (first < 0)
+            first = MPI_Wtime() - t0;
+        size_t len = 0;
+        rc = pxs_consumer_resolve(cons, &ev, buf, o->chunk_size, &len);
+        if (rc < 0) {
+            fprintf(stderr, "pxs-demo[%d]: resolve: %s (%s)\n", g_rank, pxs_errname(rc),
+                    pxs_last_error_detail());
+            st.failed += 1;
+            continue;
+        }
+        st.resolved += 1;
+        st.moved += (double)len;
+        chunk_meta_t m;
+        int have = ev.meta_len == sizeof m;
+        if (have)
+            memcpy(&m, ev.meta, sizeof m);
+        else
+            st.failed += 1;
+        worker_check(o, &ev.proxy, buf, len, have ? &m : NULL, &st);
+    }
+    free(buf);
+    DIE_IF(pxs_consumer_destroy(cons), "consumer_destroy");
+    DIE_IF(pxs_bus_destroy(bus), "bus_destroy (detach)");
+    DIE_IF(pxs_store_destroy(store), "store_destroy");
+    double v = 0, r = 0, f = 0;
+    MPI_Reduce(&st.verified, &v, 1, MPI_DOUBLE, MPI_SUM, 0, MPI_COMM_WORLD);
+    MPI_Reduce(&st.resolved, &r, 1, MPI_DOUBLE, MPI_SUM, 0, MPI_COMM_WORLD);
+    MPI_Reduce(&st.failed, &f, 1, MPI_DOUBLE, MPI_SUM, 0, MPI_COMM_WORLD);
+    int ok = f == 0 && v == r;
+    if (g_rank == 0) {
+        printf("pxs-demo: attach %s: %d worker(s) verified %.0f/%.0f chunks from %s (attach "
+               "%.3f s, first chunk %.3f s after it started)\n",
+               ok ? "OK" : "FAILED", g_size, v, r, file, t_att, first);
+        fflush(stdout);
+    }
+    return ok;
+}
+#endif
+
 static void
 usage(void)
 {
@@ -528,7 +697,10 @@ usage(void)
             "       [--mode group|forward|mpi|all] [--rate R] [--steady] [--checksum]\n"
             "       [--arena S] [--quiet] [--stats] [--log DIR]   (N >= G + 2: G generators,\n"
             "       1 dispatcher, workers)\n"
-            "       mpirun -n 1 pxs-demo --replay DIR   (replay a run recorded with --log DIR)\n");
+            "       mpirun -n 1 pxs-demo --replay DIR   (replay a run recorded with --log DIR)\n"
+            "       mpirun -n N pxs-demo --export FILE [--wait S] ...  (N >= 2: generators +\n"
+            "       dispatcher; UCX builds)\n"
+            "       mpirun -n W pxs-demo --attach FILE [--max K]  (W workers, another job)\n");
 }
 
 int
@@ -573,6 +745,34 @@ main(int argc, char **argv)
             o.modes = MODE_GROUP; /* one recorded run */
         else if (o.modes != MODE_GROUP && o.modes != MODE_FORWARD && o.modes != MODE_MPI)
             bad = 1;
+    }
+    const char *xfile = app_opt(argc, argv, "--export");
+    const char *afile = app_opt(argc, argv, "--attach");
+    if (xfile || afile) {
+#ifdef PXS_HAVE_UCX
+        double wait = 300.0, max = 0;
+        if ((v = app_opt(argc, argv, "--wait")))
+            wait = atof(v);
+        if ((v = app_opt(argc, argv, "--max")))
+            max = atof(v);
+        o.fluctuate = !app_has_flag(argc, argv, "--steady");
+        o.checksum = app_has_flag(argc, argv, "--checksum");
+        if (bad || (xfile && afile) || (xfile && g_size < 2)) {
+            if (g_rank == 0)
+                usage();
+            MPI_Finalize();
+            return 2;
+        }
+        g_nwork = 1;
+        int ok = xfile ? run_export(&o, xfile, wait) : run_attach(&o, afile, wait, max);
+        MPI_Finalize();
+        return ok ? 0 : 1;
+#else
+        if (g_rank == 0)
+            fprintf(stderr, "pxs-demo: --export/--attach need a build with UCX\n");
+        MPI_Finalize();
+        return 2;
+#endif
     }
     o.fluctuate = !app_has_flag(argc, argv, "--steady");
     o.checksum = app_has_flag(argc, argv, "--checksum");

@@ -121,4 +121,19 @@ if(PXS_HAVE_UCX AND PXS_MPI_IMPL STREQUAL "OpenMPI")
     set_tests_properties(${tname} PROPERTIES LABELS "mpi;ucx;ucx-conn" PROCESSORS 4 TIMEOUT 400
       RUN_SERIAL TRUE ENVIRONMENT "${PXS_ROOT_ENV};${tenv}")
   endforeach()
+  # each job on its own emulated node (fakenodes.sh): attach, detach, second
+  add_test(NAME mpi.ucx.xbus.2node
+    COMMAND bash ${PXS_STORE_T}/tools/ucx_xbus.sh $<TARGET_FILE:mpitest_xbus>
+            ${MPIEXEC_EXECUTABLE} ${MPIEXEC_NUMPROC_FLAG})
+  set_tests_properties(mpi.ucx.xbus.2node PROPERTIES LABELS "mpi;ucx;two-node" PROCESSORS 4
+    TIMEOUT 400 RUN_SERIAL TRUE ENVIRONMENT "${PXS_ROOT_ENV};XBUS_TWO_NODE=1")
+endif()
+# pxs-demo --export / --attach (tests/tools/ucx_demo.sh): two worker jobs
+# one after another
+if(PXS_HAVE_UCX AND PXS_MPI_IMPL STREQUAL "OpenMPI" AND TARGET pxs-demo)
+  add_test(NAME mpi.ucx.demo.attach
+    COMMAND bash ${PXS_STORE_T}/tools/ucx_demo.sh $<TARGET_FILE:pxs-demo>
+            ${MPIEXEC_EXECUTABLE} ${MPIEXEC_NUMPROC_FLAG} ${MPIEXEC_PREFLAGS})
+  set_tests_properties(mpi.ucx.demo.attach PROPERTIES LABELS "mpi;ucx" PROCESSORS 4
+    TIMEOUT 300 RUN_SERIAL TRUE ENVIRONMENT "${PXS_ROOT_ENV}")
 endif()

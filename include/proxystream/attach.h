@@ -27,8 +27,8 @@ extern "C" {
  *  order, exported once) to `contact_path`. Collective over the store's
  *  communicator. An exported bus's producers pick attaching jobs'
  *  registrations up inside their own calls (send, flush, close) and route
- *  to them from then on; opts.export_wait makes the first send wait for
- *  that many attaching jobs. Destroy the bus before the store. Rank 0 writes the file atomically (a
+ *  to them from then on; opts.export_wait makes sends wait while fewer
+ *  attaching jobs are registered. Destroy the bus before the store. Rank 0 writes the file atomically (a
  *  temporary name in the same directory, then rename), mode 0600 whatever
  *  the umask: every rank's network worker address, the store's remote keys
  *  (the arena read-only), the store nonce, a random attach token, the

@@ -76,10 +76,11 @@ typedef struct pxs_bus_opts {
                                 flush; 0 = default 1 (PXS_BATCH) */
     double send_timeout;   /**< backpressure wait in s before PXS_ERR_AGAIN;
                                 default 30 (PXS_SEND_TIMEOUT); <0 waits forever */
-    uint32_t export_wait;  /**< exported bus (pxs_export): the first send on a
+    uint32_t export_wait;  /**< exported bus (pxs_export): a send on an open
                                 topic waits (up to send_timeout, then
-                                PXS_ERR_AGAIN) until this many attaching jobs
-                                registered here; default 0 (PXS_EXPORT_WAIT) */
+                                PXS_ERR_AGAIN) while fewer than this many
+                                attaching jobs are registered here; default
+                                0 (PXS_EXPORT_WAIT) */
 } pxs_bus_opts_t;
 
 typedef struct pxs_bus pxs_bus_t;

@@ -13,6 +13,9 @@
  *                          with fetch-add +k through an endpoint to itself)
  *    16  u64 detach acks  (exporting ranks: fetch-add +1 once they stopped
  *                          routing here; the owner reads with fetch-add 0)
+ *    24  i64 group credits (prefetch: group events in flight here; taken
+ *                          like credits, given back by the owner when it
+ *                          is done with one: docs/DESIGN.md "Prefetch")
  *    64  u64 seq[S]       (slot i holds ticket t when seq[i] == t + 1;
  *                          written by producers' puts, read by the owner)
  *    64 + 8 S: records[S][PXSI_REC_SIZE]
@@ -53,6 +56,7 @@
 #define XM_TAIL 0
 #define XM_CRED 8
 #define XM_ACK  16
+#define XM_GCRED 24
 #define XM_SEQ  64
 #define XM_SIZE(S) ((size_t)XM_SEQ + (size_t)(S) * (8 + PXSI_REC_SIZE))
 
@@ -136,12 +140,12 @@ struct xexp {
     void *inner_state;
     int (*inner_destroy)(pxs_bus_t *bus);
     pxsi_ucx_parts_t up;
+    void *store_st;
     ucp_mem_h mh;
-    unsigned char *area;
+    unsigned char *area; /* mmap'd pages, XR_AREA bytes */
     uint64_t token;
     uint32_t S; /* attach mailbox slots asked of registrants */
     uint32_t export_wait;
-    int waited;
     unsigned char seen[PXSI_XBUS_REGS]; /* 0 new, 1 live, 2 over */
     struct xreg *regs[PXSI_XBUS_REGS];
     uint32_t rr;
@@ -257,6 +261,16 @@ reg_append(struct xexp *x, struct xreg *r, unsigned char *recs, uint32_t n)
     return PXS_OK;
 }
 
+static int
+reg_give_group(struct xexp *x, struct xreg *r)
+{
+    r->buf[0] = 1;
+    ucs_status_ptr_t rq =
+        x_amo(r->ep, UCP_ATOMIC_OP_ADD, &r->buf[0], &r->buf[1], r->mbox + XM_GCRED, r->rk);
+    ucs_status_t st = pxsi_ucx_wait(x->up.w, MPI_COMM_NULL, &rq, 1, op_timeout(x));
+    return st == UCS_OK ? PXS_OK : ucs_peer(r, st, "group credits (give back)");
+}
+
 /* Take up to want credits at r (no waiting for room): r->held grows. */
 static int
 reg_take(struct xexp *x, struct xreg *r, uint32_t want)
@@ -280,6 +294,24 @@ reg_take(struct xexp *x, struct xreg *r, uint32_t want)
         return ucs_peer(r, st, "credits (give back)");
     r->held += avail;
     return PXS_OK;
+}
+
+/* One group (prefetch) credit at r: 1 taken, 0 none free (given back). */
+static int
+reg_take_group(struct xexp *x, struct xreg *r, int *got)
+{
+    uint64_t neg = (uint64_t)(int64_t)-1;
+    *got = 0;
+    ucs_status_ptr_t rq =
+        x_amo(r->ep, UCP_ATOMIC_OP_ADD, &neg, &r->buf[1], r->mbox + XM_GCRED, r->rk);
+    ucs_status_t st = pxsi_ucx_wait(x->up.w, MPI_COMM_NULL, &rq, 1, op_timeout(x));
+    if (st != UCS_OK)
+        return ucs_peer(r, st, "group credits");
+    if ((int64_t)r->buf[1] >= 1) {
+        *got = 1;
+        return PXS_OK;
+    }
+    return reg_give_group(x, r);
 }
 
 /* END of topic index ti to r (one credit, waiting up to the op timeout). */
@@ -446,6 +478,16 @@ jobs_attached(const struct xexp *x)
     return n;
 }
 
+/* The event was not accepted: give back the group credits pick() took
+ * (mailbox credits stay held for the next send). */
+static void
+unpick(struct xexp *x, const unsigned char *chosen)
+{
+    for (int s = 0; s < PXSI_XBUS_REGS; s++)
+        if (chosen[s] == 2 && x->regs[s] && reg_give_group(x, x->regs[s]) != PXS_OK)
+            reg_drop(x, s, pxs_last_error_detail());
+}
+
 /* Destinations of one event on topic ti: every registration subscribing
  * plainly, one member per attached group (rotating, with credits). Credits
  * are taken before the event is handed to the core, so PXS_ERR_AGAIN still
@@ -499,14 +541,23 @@ pick(struct xexp *x, int ti, unsigned char *chosen, pxsi_backoff_t *b)
                 int kk;
                 if (!m || (kk = reg_sub(m, topic)) < 0 || strcmp(m->group[kk], g) != 0)
                     continue;
+                int gc = 0;
+                if (reg_take_group(x, m, &gc) != PXS_OK) {
+                    reg_drop(x, t, pxs_last_error_detail());
+                    continue;
+                }
+                if (!gc)
+                    continue; /* at its prefetch */
                 if (m->held == 0 && reg_take(x, m, 1) != PXS_OK) {
                     reg_drop(x, t, pxs_last_error_detail());
                     continue;
                 }
                 if (m->held) {
-                    chosen[t] = 1;
+                    chosen[t] = 2; /* its group credit is held */
                     done = 1;
                     x->rr = (uint32_t)t + 1;
+                } else if (reg_give_group(x, m) != PXS_OK) {
+                    reg_drop(x, t, pxs_last_error_detail());
                 }
             }
             if (!done)
@@ -514,14 +565,18 @@ pick(struct xexp *x, int ti, unsigned char *chosen, pxsi_backoff_t *b)
         }
         if (!missing)
             return PXS_OK;
-        if (pxsi_backoff_expired(b))
-            return pxsi_err(PXS_ERR_AGAIN, SUBSYS,
-                            "topic %u: an attached job's mailbox stayed full (send_timeout)",
-                            topic);
+        if (pxsi_backoff_expired(b)) {
+            int rc = pxsi_err(PXS_ERR_AGAIN, SUBSYS,
+                              "topic %u: an attached job's mailbox stayed full (send_timeout)",
+                              topic);
+            unpick(x, chosen);
+            return rc;
+        }
         if (!ucp_worker_progress(x->up.w))
             pxsi_backoff_pause(b);
+        /* what was chosen keeps its credits; a registration dropped
+         * meanwhile is skipped at the send */
         xexp_poll(x);
-        memset(chosen, 0, PXSI_XBUS_REGS);
     }
 }
 
@@ -537,7 +592,7 @@ xexp_send(void *state, uint32_t topic, const pxs_proxy_t *proxy, const void *met
         return x->inner_ops->send(x->inner_state, topic, proxy, meta, meta_len, seq_out);
     pxsi_backoff_t b;
     pxsi_backoff_init(&b, c->send_timeout);
-    if (!x->waited && x->export_wait) {
+    if (x->export_wait) { /* every send: an attached job may have left */
         uint32_t have;
         while ((have = jobs_attached(x)) < x->export_wait) {
             if (pxsi_backoff_expired(&b))
@@ -549,7 +604,6 @@ xexp_send(void *state, uint32_t topic, const pxs_proxy_t *proxy, const void *met
                 pxsi_backoff_pause(&b);
             xexp_poll(x);
         }
-        x->waited = 1;
     }
     unsigned char chosen[PXSI_XBUS_REGS];
     int rc = pick(x, ti, chosen, &b);
@@ -557,8 +611,11 @@ xexp_send(void *state, uint32_t topic, const pxs_proxy_t *proxy, const void *met
         return rc;
     uint64_t seq = 0;
     rc = x->inner_ops->send(x->inner_state, topic, proxy, meta, meta_len, &seq);
-    if (rc != PXS_OK)
-        return rc;
+    if (rc != PXS_OK) {
+        int keep = rc;
+        unpick(x, chosen);
+        return keep;
+    }
     if (seq_out)
         *seq_out = seq;
     for (int s = 0; s < PXSI_XBUS_REGS; s++) {
@@ -625,8 +682,9 @@ xexp_destroy(pxs_bus_t *bus)
                (unsigned long long)x->detached);
     for (int s = 0; s < PXSI_XBUS_REGS; s++)
         reg_free(x, x->regs[s]);
-    if (x->mh)
-        ucp_mem_unmap(x->up.ctx, x->mh);
+    /* attaching jobs may still write the area (detach, late registrations):
+     * the store frees it after its worker */
+    pxsi_ucx_keep_region(x->store_st, x->mh, x->area, XR_AREA);
     free(x);
     return bus->destroy(bus);
 }
@@ -650,7 +708,13 @@ pxsi_xbus_export(pxs_bus_t *bus, void *store_st, uint64_t token, uint32_t attach
     x->S = attach_slots;
     x->export_wait = x->core->export_wait;
     pxsi_ucx_parts(store_st, &x->up);
-    void *a = NULL;
+    x->store_st = store_st;
+    void *a = mmap(NULL, XR_AREA, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (a == MAP_FAILED) {
+        free(x);
+        return pxsi_err(PXS_ERR_NOMEM, SUBSYS, "registration area of %zu B", (size_t)XR_AREA);
+    }
+    x->area = a;
     int rc = pxsi_ucx_map(x->up.ctx, XR_AREA,
                           UCP_MEM_MAP_PROT_LOCAL_READ | UCP_MEM_MAP_PROT_LOCAL_WRITE |
                               UCP_MEM_MAP_PROT_REMOTE_READ | UCP_MEM_MAP_PROT_REMOTE_WRITE,
@@ -702,6 +766,7 @@ pxsi_xbus_export(pxs_bus_t *bus, void *store_st, uint64_t token, uint32_t attach
         free(b);
         if (x->mh)
             ucp_mem_unmap(x->up.ctx, x->mh);
+        munmap(x->area, XR_AREA);
         free(x);
         return rc;
     }
@@ -723,8 +788,8 @@ pxsi_xbus_unexport(pxs_bus_t *bus)
     bus->pub.ops = x->inner_ops;
     bus->pub.state = x->inner_state;
     bus->destroy = x->inner_destroy;
-    if (x->mh)
-        ucp_mem_unmap(x->up.ctx, x->mh);
+    /* its key went to no one, but keep the rule */
+    pxsi_ucx_keep_region(x->store_st, x->mh, x->area, XR_AREA);
     free(x);
 }
 
@@ -735,6 +800,7 @@ struct xatt {
     MPI_Comm comm; /* our duplicate (attaching job) */
     int arank, asize, E;
     pxsi_ucx_parts_t up; /* endpoints to the exporting ranks */
+    void *store_st;
     uint32_t S;
     ucp_mem_h mh;
     unsigned char *mb;
@@ -868,9 +934,8 @@ xatt_no_send(void *xv, int target, uint32_t want, int group, uint32_t *got, uint
 static int
 xatt_give_group(void *xv, uint32_t n)
 {
-    (void)xv;
-    (void)n;
-    return PXS_OK; /* attached groups: member choice by mailbox credits only */
+    struct xatt *a = xv;
+    return a->S ? xatt_self_add(a, XM_GCRED, n, NULL) : PXS_OK;
 }
 static int
 xatt_append(void *xv, int target, unsigned char *recs, uint32_t n)
@@ -932,10 +997,14 @@ xatt_free(struct xatt *a, int unmap)
     if (a->self_rk)
         ucp_rkey_destroy(a->self_rk);
     pxsi_ucx_ep_close(a->up.w, a->self_ep);
-    if (a->mh)
-        ucp_mem_unmap(a->up.ctx, a->mh);
-    if (a->mpages && unmap)
-        munmap(a->mpages, a->mlen);
+    if (unmap) {
+        if (a->mh)
+            ucp_mem_unmap(a->up.ctx, a->mh);
+        if (a->mpages)
+            munmap(a->mpages, a->mlen);
+    } else if (a->mh || a->mpages) {
+        pxsi_ucx_keep_region(a->store_st, a->mh, a->mpages, a->mlen);
+    }
     pxsi_core_fini(&a->core);
     free(a->slot);
     free(a->area_rk);
@@ -961,12 +1030,14 @@ xatt_destroy(pxs_bus_t *bus)
             if (st->is_producer[i] && !a->core.links[(size_t)j * (size_t)a->core.size + (size_t)i].ended)
                 ended = 0;
         }
+        if (ended)
+            continue; /* it routes nothing here any more: nothing to tell */
         uint64_t at = a->area[i] + XR_HDR + (uint64_t)a->slot[i] * XR_SLOT_SIZE + XS_STATE;
         ucs_status_ptr_t rq[2];
         rq[0] = x_put(a->up.ep[i], &a->state_word, 8, at, a->area_rk[i]);
         rq[1] = x_flush(a->up.ep[i]);
         ucs_status_t st = pxsi_ucx_wait(a->up.w, MPI_COMM_NULL, rq, 2, 5.0);
-        if (st == UCS_OK && !ended)
+        if (st == UCS_OK)
             want++;
     }
     /* acknowledgements, bounded: 2 x send_timeout at most 10 s */
@@ -987,7 +1058,7 @@ xatt_destroy(pxs_bus_t *bus)
         PXSI_DEBUG(SUBSYS, "detach: %llu of %u acknowledgement(s) after %.2f s", (unsigned long long)got, want, bound - pxsi_backoff_left(&b));
         if (!acked)
             PXSI_DEBUG(SUBSYS, "detach: %llu of %u exporting rank(s) acknowledged; the "
-                       "mailbox pages (%zu B) are left allocated",
+                       "mailbox (%zu B) is freed with the store",
                        (unsigned long long)got, want, a->mlen);
     }
     int mrc = MPI_Barrier(a->comm);
@@ -1147,6 +1218,7 @@ pxsi_xbus_attach(MPI_Comm comm, void *store_st, uint64_t token, uint32_t attach_
         MPI_Comm_size(comm, &a->asize);
         a->E = E;
         pxsi_ucx_parts(store_st, &a->up);
+        a->store_st = store_st;
         rc = pxs_bus_opts_init(&in); /* PXS_* environment defaults */
         in.subscribe = subs;
         in.n_subscribe = n_subs;
@@ -1251,8 +1323,8 @@ pxsi_xbus_attach(MPI_Comm comm, void *store_st, uint64_t token, uint32_t attach_
         a->slot[i] = -1;
     if (rc == PXS_OK && a->S) {
         /* our own pages, not UCX's: a mailbox whose detach no exporting
-         * rank acknowledged is deregistered but its pages stay (a late
-         * write lands there, harmlessly) */
+         * rank acknowledged is handed to the store, which frees it after
+         * its worker (a late write lands there, harmlessly) */
         a->mlen = XM_SIZE(a->S);
         void *p = mmap(NULL, a->mlen, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
         if (p == MAP_FAILED) {
@@ -1269,8 +1341,9 @@ pxsi_xbus_attach(MPI_Comm comm, void *store_st, uint64_t token, uint32_t attach_
         if (rc == PXS_OK) {
             a->mb = p;
             memset(a->mb, 0, XM_SIZE(a->S));
-            int64_t cred = a->S; /* before anyone can reach it */
+            int64_t cred = a->S, gcred = pxsi_bus_prefetch(&o); /* before anyone can reach it */
             memcpy(a->mb + XM_CRED, &cred, 8);
+            memcpy(a->mb + XM_GCRED, &gcred, 8);
             a->credit_batch = a->S / 8 ? (a->S / 8 > 64 ? 64 : a->S / 8) : 1;
             ucp_address_t *wa = NULL;
             size_t wl = 0;

@@ -69,8 +69,8 @@ static const pxsi_option_t table[PXSI_OPT_N_] = {
     [PXSI_OPT_EXPORT_WAIT] = {"PXS_EXPORT_WAIT", PXSI_OPT_UINT, 0, 0, 128, NULL,
                               PXSI_OWN_BUS, FIELD(pxs_bus_opts_t, export_wait, 'u'),
                               PXSI_INIT_ENV, 0,
-                              "attaching jobs an exported bus's producer waits for before its "
-                              "first send"},
+                              "attaching jobs an exported bus's producer waits for before "
+                              "sending"},
     [PXSI_OPT_STATS] = {"PXS_STATS", PXSI_OPT_ENUM, 0, 0, 0, stats_names, PXSI_OWN_NONE, NOFIELD,
                         PXSI_INIT_NONE, 0,
                         "print every handle's counters at its destroy (off, 1, json)"},

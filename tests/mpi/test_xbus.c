@@ -81,13 +81,15 @@ exp_open(struct exp *e, const char *d, uint32_t export_wait)
     CHECK_OK(pxs_store_create(MPI_COMM_WORLD, &so, &e->st));
     pxs_bus_opts_t bo;
     CHECK_OK(pxs_bus_opts_init(&bo));
-    pxs_subscription_t sub7 = {.topic = 7};
+    /* rank 1: 7 plainly, 9 in the local group "loc" (an attaching job may
+     * not join it: mixed groups are not built) */
+    pxs_subscription_t lsubs[2] = {{.topic = 7}, {.topic = 9, .group = "loc"}};
     if (rank == 0) {
         bo.publish = topics;
         bo.n_publish = 2;
     } else if (rank == 1) {
-        bo.subscribe = &sub7;
-        bo.n_subscribe = 1;
+        bo.subscribe = lsubs;
+        bo.n_subscribe = 2;
     }
     bo.export_wait = export_wait;
     bo.send_timeout = 60;
@@ -101,6 +103,10 @@ exp_open(struct exp *e, const char *d, uint32_t export_wait)
         struct stat sb;
         CHECK(stat(c, &sb) == 0 && (sb.st_mode & 0777) == 0600);
     }
+    /* a bus is exported once */
+    char c2[1024];
+    snprintf(c2, sizeof c2, "%s/contact2", d);
+    CHECK_RC(pxs_export(e->bus, e->st, c2), PXS_ERR_INVALID);
     char p[1024];
     snprintf(p, sizeof p, "%s/pid.%d", d, rank);
     FILE *f = fopen(p, "w");
@@ -124,24 +130,34 @@ exp_send(struct exp *e, uint64_t i)
         CHECK_OK(pxs_publisher_send(e->pub, topics[t], &p, &i, sizeof i, NULL));
 }
 
-/* rank 1: local events on 7, all N in order, then END */
+/* rank 1: local events on 7 and 9, all N in order, then END on both */
 static void
 exp_local(struct exp *e, uint64_t n)
 {
     pxs_event_t ev;
     int rc;
-    while ((rc = pxs_subscriber_recv(e->sub, &ev, 60.0)) == PXS_OK) {
+    uint64_t got9 = 0;
+    for (;;) {
+        rc = pxs_subscriber_recv(e->sub, &ev, 60.0);
+        if (rc == PXS_END && ev.topic != PXS_TOPIC_ALL)
+            continue;
+        if (rc != PXS_OK)
+            break;
         uint64_t i;
         CHECK(ev.meta_len == sizeof i);
         memcpy(&i, ev.meta, sizeof i);
-        CHECK(i == e->got && ev.seq == i);
+        CHECK(ev.seq == i);
+        CHECK(i == (ev.topic == 7 ? e->got : got9));
         size_t len = 0;
         CHECK_OK(pxs_store_resolve(e->st, &ev.proxy, e->b, obj_len(511), &len));
         CHECK(len == obj_len(i) && pxs_test_verify(e->b, len, i));
-        e->got++;
+        if (ev.topic == 7)
+            e->got++;
+        else
+            got9++;
     }
     CHECK_RC(rc, PXS_END);
-    CHECK(n == 0 || e->got == n);
+    CHECK(n == 0 || (e->got == n && got9 == n));
 }
 
 static void
@@ -216,6 +232,7 @@ struct att {
     uint64_t sum9;     /* sum of their indices */
     uint64_t last9;    /* previous index on 9 here (increasing) */
     int ended7, ended9;
+    int peer_ok; /* PXS_ERR_PEER expected (killed mode) */
 };
 
 static void
@@ -254,7 +271,10 @@ att_recv(struct att *a, double timeout, uint64_t first)
     CHECK(ev.seq == i);
     CHECK(ev.producer == 0);
     size_t len = 0;
-    CHECK_OK(pxs_store_resolve(a->st, &ev.proxy, a->b, obj_len(511), &len));
+    int rrc = pxs_store_resolve(a->st, &ev.proxy, a->b, obj_len(511), &len);
+    if (rrc == PXS_ERR_PEER && a->peer_ok)
+        return rrc; /* killed mode: the exporting job may be gone already */
+    CHECK_OK(rrc);
     CHECK(len == obj_len(i) && pxs_test_verify(a->b, len, i));
     if (ev.topic == 7) {
         CHECK(rank == 0);
@@ -367,12 +387,49 @@ do_tail(const char *d)
         printf("tail OK\n");
 }
 
+/* bad attach arguments: every rank gets the same clear error */
+static void
+do_errors(const char *d)
+{
+    char c[1024];
+    snprintf(c, sizeof c, "%s/contact", d);
+    pxs_bus_t *bus = NULL;
+    pxs_store_t *st = NULL;
+    pxs_subscription_t mixed = {.topic = 9, .group = "loc"};
+    CHECK_RC(pxs_attach(MPI_COMM_WORLD, c, &mixed, 1, 30.0, &bus, &st), PXS_ERR_NOTSUP);
+    CHECK(bus == NULL && st == NULL);
+    if (rank == 0)
+        printf("errors: mixed group: %s\n", pxs_last_error_detail());
+    pxs_subscription_t plain = {.topic = 7};
+    CHECK_RC(pxs_attach(MPI_COMM_WORLD, c, &plain, 1, 30.0, NULL, &st), PXS_ERR_INVALID);
+    pxs_subscription_t many[17];
+    for (int i = 0; i < 17; i++)
+        many[i] = (pxs_subscription_t){.topic = (uint32_t)(100 + i)};
+    CHECK_RC(pxs_attach(MPI_COMM_WORLD, c, many, 17, 30.0, &bus, &st), PXS_ERR_INVALID);
+    if (rank == 0)
+        printf("errors: 17 subscriptions: %s\n", pxs_last_error_detail());
+    /* an attached job does not publish */
+    CHECK_OK(pxs_attach(MPI_COMM_WORLD, c, &plain, 1, 30.0, &bus, &st));
+    pxs_publisher_t *pub = NULL;
+    CHECK_OK(pxs_bus_publisher(bus, &pub));
+    pxs_subscriber_t *sub = NULL;
+    CHECK_OK(pxs_bus_subscriber(bus, &sub));
+    pxs_event_t ev;
+    CHECK_OK(pxs_subscriber_recv(sub, &ev, 30.0)); /* a real proxy */
+    CHECK_RC(pxs_publisher_send(pub, 7, &ev.proxy, NULL, 0, NULL), PXS_ERR_NOT_FOUND);
+    CHECK_OK(pxs_bus_destroy(bus));
+    CHECK_OK(pxs_store_destroy(st));
+    if (rank == 0)
+        printf("errors OK\n");
+}
+
 static void
 do_killed(const char *d)
 {
     struct att a = {0};
     att_open(&a, d);
     CHECK_OK(att_recv(&a, 30.0, 0));
+    a.peer_ok = 1;
     MPI_Barrier(MPI_COMM_WORLD);
     if (rank == 0)
         touch(d, "kill");
@@ -410,6 +467,8 @@ main(int argc, char **argv)
         do_tail(d);
     else if (strcmp(m, "killed") == 0)
         do_killed(d);
+    else if (strcmp(m, "errors") == 0)
+        do_errors(d);
     else
         CHECK(!"unknown mode");
     MPI_Finalize();

@@ -10,6 +10,20 @@ trap 'rm -rf "$d"' EXIT
 fail() { echo "FAILED: $*"; [ -n "${xp:-}" ] && kill -9 "$xp" 2>/dev/null; cat "$d"/xlog 2>/dev/null | tail -20; exit 1; }
 run() { "$mpiexec" "$npflag" 2 "${pre[@]}" "$exe" "$@"; }
 N=200
+if [ "${XBUS_TWO_NODE:-0}" = 1 ]; then
+  # each job on its own emulated node (tests/tools/fakenodes.sh: own UTS and
+  # IPC namespaces, so UCX reaches the other job over tcp only)
+  fk=$(dirname "$0")/fakenodes.sh
+  runx() { FAKENODES_NODES=1 FAKENODES_PPN=2 FAKENODES_PREFIX=nodeA bash "$fk" -np 2 "$exe" "$@"; }
+  runa() { FAKENODES_NODES=1 FAKENODES_PPN=2 FAKENODES_PREFIX=nodeB bash "$fk" -np 2 "$exe" "$@"; }
+  runx export "$d" $N > "$d/xlog" 2>&1 & xp=$!
+  runa first "$d" $N || fail "first attaching job (other node)"
+  runa second "$d" $N || fail "second attaching job (other node)"
+  wait $xp || fail "export run"; xp=
+  grep "OK" "$d/xlog"
+  echo "--- two emulated nodes: attach, detach after half, second attach: OK"
+  exit 0
+fi
 
 # 1. attach (export_wait 1: nothing sent before it), detach after half,
 #    a second job attaches for the rest and gets END
@@ -25,6 +39,7 @@ echo "--- attach, detach after half, second attach for the rest: OK"
 #    goes on serving a good job afterwards
 rm -f "$d"/contact "$d"/done "$d"/pid.*
 PXS_LOG=warn run serve "$d" > "$d/xlog" 2>&1 & xp=$!
+run errors "$d" || fail "bad attach arguments"
 PXS_TEST_XBUS_BAD_TOKEN=1 run refused "$d" || fail "wrong token accepted"
 PXS_TEST_XBUS_BIG_MAILBOX=1 run refused "$d" || fail "oversized mailbox accepted"
 run tail "$d" || fail "good job after refused ones"

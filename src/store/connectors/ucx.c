@@ -39,6 +39,7 @@
 #ifdef PXS_HAVE_UCX
 
 #include <poll.h>
+#include <sys/mman.h>
 #include <stdlib.h>
 #include <string.h>
 #include <ucp/api/ucp.h>
@@ -79,6 +80,14 @@ typedef struct ucx_st {
     uint32_t ndying;
     uint64_t *snap; /* nslots fetch results */
     pxsi_store_stats_t stats;
+    /* regions of the event transport handed over at a bus's destroy
+     * (pxsi_ucx_keep_region): deregistered and freed after the worker */
+    struct keep {
+        ucp_mem_h mh;
+        void *pages;
+        size_t len;
+    } *keep;
+    int nkeep;
     /* progress thread */
     pthread_t thr;
     int thr_on;
@@ -872,12 +881,20 @@ free_all(ucx_t *u)
         p.flags = UCP_EP_CLOSE_FLAG_FORCE;
         (void)wait1(u, ucp_ep_close_nbx(u->ep[i], &p));
     }
+    for (int i = 0; i < u->nkeep; i++)
+        if (u->keep[i].mh)
+            ucp_mem_unmap(u->ctx, u->keep[i].mh);
     if (u->arena_mh)
         ucp_mem_unmap(u->ctx, u->arena_mh);
     if (u->ctl_mh)
         ucp_mem_unmap(u->ctx, u->ctl_mh);
     if (u->w)
         ucp_worker_destroy(u->w);
+    /* no incoming operation can touch them any more */
+    for (int i = 0; i < u->nkeep; i++)
+        if (u->keep[i].pages)
+            munmap(u->keep[i].pages, u->keep[i].len);
+    free(u->keep);
     if (u->ctx)
         ucp_cleanup(u->ctx);
     pxsi_arena_fini(&u->al);
@@ -1036,6 +1053,20 @@ pxsi_ucx_ep_close(ucp_worker_h w, ucp_ep_h ep)
     p.flags = UCP_EP_CLOSE_FLAG_FORCE;
     ucs_status_ptr_t r = ucp_ep_close_nbx(ep, &p);
     (void)pxsi_ucx_wait(w, MPI_COMM_NULL, &r, 1, 5.0);
+}
+
+void
+pxsi_ucx_keep_region(void *st, ucp_mem_h mh, void *pages, size_t len)
+{
+    ucx_t *u = st;
+    struct keep *k = realloc(u->keep, (size_t)(u->nkeep + 1) * sizeof *k);
+    if (!k) { /* deregister now; the pages stay (a late write lands there) */
+        if (mh)
+            ucp_mem_unmap(u->ctx, mh);
+        return;
+    }
+    u->keep = k;
+    k[u->nkeep++] = (struct keep){mh, pages, len};
 }
 
 void

@@ -25,6 +25,11 @@ typedef struct pxsi_ucx_parts {
 } pxsi_ucx_parts_t;
 void pxsi_ucx_parts(void *st, pxsi_ucx_parts_t *out);
 
+/* Hand a region (mh, and pages of len bytes from mmap; either may be NULL)
+ * to the store: deregistered before its worker is destroyed, unmapped
+ * after, so that a peer's late put or atomic (software-emulated over tcp,
+ * where keys are not checked) never lands in unmapped memory. */
+void pxsi_ucx_keep_region(void *st, ucp_mem_h mh, void *pages, size_t len);
 /* ucp_mem_map of len bytes with protection prot: *addr NULL: UCX allocates
  * (same-node peers can map it) and *addr gets its address; else the
  * caller's memory at *addr is registered. PXS_OK, PXS_ERR_NOMEM,
