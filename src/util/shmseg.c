@@ -38,31 +38,45 @@ struct pxsi_shmseg {
     int on;
     int size;          /* comm size */
     int nsize;         /* node size */
+    int nrank;         /* this rank's node rank (-1: off) */
     int *comm_to_node; /* [size] node rank, -1 elsewhere */
     int *node_of;      /* [size] lowest comm rank of each rank's node (NULL: off) */
     void **base;       /* [nsize] mapping, NULL if none */
     size_t *len;       /* [nsize] */
 };
 
+/* keep: a node rank whose mapping stays (-1: none) */
 static void
-seg_unmap(pxsi_shmseg_t *s)
+seg_unmap(pxsi_shmseg_t *s, int keep)
 {
     for (int i = 0; s->base && i < s->nsize; i++)
-        if (s->base[i])
+        if (s->base[i] && i != keep)
             munmap(s->base[i], s->len[i]);
 }
 
-void
-pxsi_shmseg_free(pxsi_shmseg_t *s)
+static void
+seg_free(pxsi_shmseg_t *s, int keep_own)
 {
     if (!s)
         return;
-    seg_unmap(s);
+    seg_unmap(s, keep_own ? s->nrank : -1);
     free(s->comm_to_node);
     free(s->node_of);
     free(s->base);
     free(s->len);
     free(s);
+}
+
+void
+pxsi_shmseg_free(pxsi_shmseg_t *s)
+{
+    seg_free(s, 0);
+}
+
+void
+pxsi_shmseg_free_keep_own(pxsi_shmseg_t *s)
+{
+    seg_free(s, 1);
 }
 
 int
@@ -136,22 +150,23 @@ seg_create_own(pxsi_shmseg_t *s, int nrank, const char *name, size_t size, const
     return rc;
 }
 
-/* Step 6: the peers' segments, read-write. */
+/* Step 6: the peers' segments, read-write (read-only with PEER_RO). */
 static int
 seg_map_peers(pxsi_shmseg_t *s, int nrank, long pid, unsigned long long nonce, const uint64_t *info,
-              const char *sub, const char *what)
+              unsigned flags, const char *sub, const char *what)
 {
+    int ro = (flags & PXSI_SHMSEG_PEER_RO) != 0;
     for (int q = 0; q < s->nsize; q++) {
         size_t len = (size_t)info[2 * q + 1];
         if (q == nrank || len == 0)
             continue;
         char pn[96];
         seg_name(pn, sizeof pn, pid, nonce, q);
-        int fd = shm_open(pn, O_RDWR, 0);
+        int fd = shm_open(pn, ro ? O_RDONLY : O_RDWR, 0);
         if (fd < 0)
             return pxsi_err(PXS_ERR_NOMEM, sub, "%s: shm_open(%s) of a peer's segment failed: %s",
                             what, pn, strerror(errno));
-        void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+        void *p = mmap(NULL, len, ro ? PROT_READ : PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
         close(fd);
         if (p == MAP_FAILED)
             return pxsi_err(PXS_ERR_NOMEM, sub, "%s: mmap of a peer's segment (%zu B) failed: %s",
@@ -165,6 +180,13 @@ seg_map_peers(pxsi_shmseg_t *s, int nrank, long pid, unsigned long long nonce, c
 int
 pxsi_shmseg_create(MPI_Comm comm, size_t size, int shm, const char *sub, const char *what,
                    pxsi_shmseg_t **seg_out)
+{
+    return pxsi_shmseg_create_ex(comm, size, shm, 0, sub, what, seg_out);
+}
+
+int
+pxsi_shmseg_create_ex(MPI_Comm comm, size_t size, int shm, unsigned flags, const char *sub,
+                      const char *what, pxsi_shmseg_t **seg_out)
 {
     if (!sub)
         sub = SUBSYS;
@@ -186,6 +208,7 @@ pxsi_shmseg_create(MPI_Comm comm, size_t size, int shm, const char *sub, const c
     if (s) {
         s->size = size_c;
         s->on = want;
+        s->nrank = -1;
         s->comm_to_node = malloc((size_t)size_c * sizeof *s->comm_to_node);
     }
     lrc = s && s->comm_to_node ? PXS_OK : pxsi_err(PXS_ERR_NOMEM, sub, "%s: tables", what);
@@ -211,6 +234,7 @@ pxsi_shmseg_create(MPI_Comm comm, size_t size, int shm, const char *sub, const c
     }
     int nrank = 0;
     MPI_Comm_rank(node, &nrank);
+    s->nrank = nrank;
     MPI_Comm_size(node, &s->nsize);
     rc = pxsi_node_mem_fits(comm, node, sub, (uint64_t)size, 0, 1, what,
                             "PXS_SHM=0 turns the node-local path off");
@@ -268,7 +292,7 @@ pxsi_shmseg_create(MPI_Comm comm, size_t size, int shm, const char *sub, const c
     /* step 6 */
     if (rc == PXS_OK)
         rc = pxsi_agree_why(comm, seg_map_peers(s, nrank, (long)hdr[1], (unsigned long long)hdr[2],
-                                                info, sub, what));
+                                                info, flags, sub, what));
     /* step 7: every rank is past its mapping (the agreement above), or the
      * create failed before anyone mapped: the name is not needed any more */
     if (created)
@@ -279,8 +303,8 @@ pxsi_shmseg_create(MPI_Comm comm, size_t size, int shm, const char *sub, const c
         pxsi_shmseg_free(s);
         return rc;
     }
-    PXSI_DEBUG(sub, "%s: %zu B here, %d rank(s) on this node mapped read-write", what, size,
-               s->nsize);
+    PXSI_DEBUG(sub, "%s: %zu B here, %d rank(s) on this node mapped %s", what, size, s->nsize,
+               (flags & PXSI_SHMSEG_PEER_RO) ? "read-only by peers" : "read-write");
     *seg_out = s;
     return PXS_OK;
 }

@@ -33,6 +33,17 @@ typedef struct pxsi_shmseg pxsi_shmseg_t;
 int pxsi_shmseg_create(MPI_Comm comm, size_t size, int shm, const char *subsys, const char *what,
                        pxsi_shmseg_t **seg_out);
 
+/* Flags of pxsi_shmseg_create_ex. PEER_RO: the node peers map this
+ * segment read-only (PROT_READ, shm_open O_RDONLY); only its creator
+ * writes it (the store's arena: a peer's stray write faults instead of
+ * corrupting another rank's data). */
+enum { PXSI_SHMSEG_PEER_RO = 1u };
+
+/* pxsi_shmseg_create with flags (PXSI_SHMSEG_*; the same on every rank).
+ * Same statuses and guarantees. */
+int pxsi_shmseg_create_ex(MPI_Comm comm, size_t size, int shm, unsigned flags, const char *subsys,
+                          const char *what, pxsi_shmseg_t **seg_out);
+
 /* 1 when the node-local path is on (agreed at create). Local. */
 int pxsi_shmseg_on(const pxsi_shmseg_t *s);
 
@@ -54,5 +65,10 @@ size_t pxsi_shmseg_size(const pxsi_shmseg_t *s, int rank);
  * mapping stays valid after this rank unmaps, so a late access is harmless
  * to the peer but its writes are lost. NULL is a no-op. */
 void pxsi_shmseg_free(pxsi_shmseg_t *s);
+
+/* pxsi_shmseg_free, but this rank's own segment stays mapped (leaked): for
+ * memory that an MPI window which could not be freed (it exists on only
+ * some ranks) still covers. NULL is a no-op. */
+void pxsi_shmseg_free_keep_own(pxsi_shmseg_t *s);
 
 #endif

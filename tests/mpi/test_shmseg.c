@@ -1,9 +1,14 @@
 /* Node segments (src/util/shmseg.h): every rank's segment is reachable
  * read-write from the ranks of its node and from nowhere else; PXS_SHM=0 (or
  * shm 0) gives no mapping at all; an impossible size fails on every rank
- * with PXS_ERR_NOMEM naming the failing rank; nothing stays in /dev/shm. */
+ * with PXS_ERR_NOMEM naming the failing rank; nothing stays in /dev/shm.
+ * PXSI_SHMSEG_PEER_RO (the store's arena): peers map read-only, the owner
+ * read-write; pxsi_shmseg_free_keep_own leaves only the own mapping. */
 #include <dirent.h>
+#include <stdint.h>
+#include <stdio.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "pxs_test.h"
 #include "util/shmseg.h"
@@ -21,6 +26,27 @@ leftovers(void)
     if (d)
         closedir(d);
     return n;
+}
+
+/* The permissions ("rw-s", "r--s", ...) of the mapping holding p, from
+ * /proc/self/maps; "none" if no mapping holds it. */
+static void
+perms_of(const void *p, char out[8])
+{
+    strcpy(out, "none");
+    FILE *f = fopen("/proc/self/maps", "r");
+    char line[512];
+    uintptr_t a = (uintptr_t)p;
+    while (f && fgets(line, sizeof line, f)) {
+        unsigned long lo = 0, hi = 0;
+        char pr[8] = {0};
+        if (sscanf(line, "%lx-%lx %4s", &lo, &hi, pr) == 3 && a >= lo && a < hi) {
+            snprintf(out, 8, "%s", pr);
+            break;
+        }
+    }
+    if (f)
+        fclose(f);
 }
 
 int
@@ -87,6 +113,46 @@ main(int argc, char **argv)
     }
     MPI_Barrier(MPI_COMM_WORLD);
     pxsi_shmseg_free(s);
+
+    /* peers read-only (the store's arena): the owner writes, same-node
+     * peers read it through a PROT_READ mapping */
+    if (!off_env) {
+        CHECK_OK(pxsi_shmseg_create_ex(MPI_COMM_WORLD, 8192, 1, PXSI_SHMSEG_PEER_RO, "test",
+                                       "ro segment", &s));
+        unsigned char *mine = pxsi_shmseg_base(s, me);
+        CHECK(mine);
+        char pr[8];
+        perms_of(mine, pr);
+        CHECK(strncmp(pr, "rw", 2) == 0);
+        __atomic_store_n(&mine[100], (unsigned char)(me + 1), __ATOMIC_RELEASE);
+        MPI_Barrier(MPI_COMM_WORLD);
+        for (int r = 0; r < np; r++) {
+            unsigned char *b = pxsi_shmseg_base(s, r);
+            CHECK((b != NULL) == (color[r] == color[me]));
+            if (!b || r == me)
+                continue;
+            perms_of(b, pr);
+            CHECK(strncmp(pr, "r-", 2) == 0); /* a stray write would fault */
+            CHECK(__atomic_load_n(&b[100], __ATOMIC_ACQUIRE) == (unsigned char)(r + 1));
+        }
+        MPI_Barrier(MPI_COMM_WORLD);
+        CHECK(leftovers() == 0);
+        /* keep_own: the own mapping stays (a window may still cover it),
+         * the peers' go */
+        unsigned char *peer = NULL;
+        for (int r = 0; r < np && !peer; r++)
+            if (r != me)
+                peer = pxsi_shmseg_base(s, r);
+        pxsi_shmseg_free_keep_own(s);
+        perms_of(mine, pr);
+        CHECK(strncmp(pr, "rw", 2) == 0 && mine[100] == (unsigned char)(me + 1));
+        if (peer) {
+            perms_of(peer, pr);
+            CHECK(strncmp(pr, "r--s", 4) != 0); /* unmapped */
+        }
+        munmap(mine, 8192);
+        MPI_Barrier(MPI_COMM_WORLD);
+    }
 
     /* explicitly off: no mapping even if PXS_SHM allows it */
     CHECK_OK(pxsi_shmseg_create(MPI_COMM_WORLD, 4096, 0, "test", "test segment", &s));

@@ -21,6 +21,7 @@
 #define PXSI_STORE_RMA_INT_H
 
 #include "store/store_int.h"
+#include "util/shmseg.h"
 
 #define PXSI_RMA_SUB "store.rma"
 
@@ -62,17 +63,14 @@ typedef struct pxsi_rma {
     uint32_t *peer_nslots;
     const unsigned char **peer_base; /* NULL: not reachable through shm */
     int *node_to_comm;               /* node rank -> comm rank (create only) */
-    /* POSIX segments: [nrank] own, others peers' (read-only) */
-    void **maps;
-    size_t *map_len;
-    int nmaps;
+    /* arena mode POSIX_SHM: the node segments (own read-write, peers'
+     * read-only; util/shmseg.h), else NULL */
+    pxsi_shmseg_t *aseg;
     /* node-local control words: [comm rank] base of that rank's segment
-     * (NULL: not on this node or lmode NONE); lmaps/lmap_len by node rank */
+     * (NULL: not on this node or lmode NONE), from lseg (read-write) */
     int lmode;
     _Atomic uint64_t **peer_lctl;
-    void **lmaps;
-    size_t *lmap_len;
-    int nlmaps;
+    pxsi_shmseg_t *lseg;
     pxsi_arena_t al;
     pxsi_conn_slot_t *slots; /* mirror of A's gen and D (only the owner writes) */
     uint32_t ndying;

@@ -35,166 +35,29 @@
  * pxsi_rma_create unwinds any partial state with pxsi_rma_free_all. See
  * docs/DESIGN.md, section "Collective failure agreement".
  * ====================================================================== */
-#include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include "store/connectors/rma_int.h"
 #include "util/options.h"
+#include "util/shmseg.h"
 #include "util/window.h"
 
 #define SUBSYS PXSI_RMA_SUB
 
-/* ------------------------------------------------------------ POSIX segments
- */
-static void
-seg_unmap(void ***maps, size_t **lens, int *n, int keep)
-{
-    for (int i = 0; i < *n; i++)
-        if ((*maps)[i] && (*maps)[i] != MAP_FAILED && i != keep)
-            munmap((*maps)[i], (*lens)[i]);
-    free(*maps);
-    free(*lens);
-    *maps = NULL;
-    *lens = NULL;
-    *n = 0;
-}
-
-/* keep_own: leave this rank's own segment mapped (a window that could not
- * be freed still covers it). */
-static void
-posix_teardown(pxsi_rma_t *r, int keep_own)
-{
-    seg_unmap(&r->maps, &r->map_len, &r->nmaps, keep_own ? r->nrank : -1);
-}
-
-/* One POSIX segment per rank of the node ("/pxs.<leader pid>.<nonce>.<tag><node
- * rank>"), bytes[q] long for node rank q, mapped by every same-node peer
- * (read-only, or read-write when peer_rw), unlinked once everyone mapped it
- * (nothing leaks, even if a process dies later). Collective over comm;
- * every step agreed. On success (*maps)[nrank] is our own segment, zero
- * filled. */
-static int
-seg_setup(pxsi_rma_t *r, const char *tag, const uint64_t *bytes, int peer_rw, void ***maps,
-          size_t **lens, int *nmaps)
-{
-    long leader = (long)getpid();
-    int rc = pxsi_agree(r->comm, pxsi_mpi_err(MPI_Bcast(&leader, 1, MPI_LONG, 0, r->node), SUBSYS,
-                                              "MPI_Bcast (segment names)"));
-    if (rc)
-        return rc;
-    *maps = calloc((size_t)r->nsize, sizeof **maps);
-    *lens = calloc((size_t)r->nsize, sizeof **lens);
-    *nmaps = *maps && *lens ? r->nsize : 0;
-    if (!*nmaps)
-        rc = pxsi_err(PXS_ERR_NOMEM, SUBSYS, "posix shm tables");
-    char name[96];
-    uint64_t own = bytes[r->nrank];
-    snprintf(name, sizeof name, "/pxs.%ld.%016llx.%s%d", leader, (unsigned long long)r->nonce, tag,
-             r->nrank);
-    int created = 0;
-    if (rc == PXS_OK) {
-        int fd = shm_open(name, O_CREAT | O_EXCL | O_RDWR, 0600);
-        if (fd < 0) {
-            rc = pxsi_err(PXS_ERR_NOMEM, SUBSYS, "shm_open(%s) failed", name);
-        } else {
-            created = 1;
-            /* posix_fallocate, not only ftruncate: a sparse segment on a
-             * /dev/shm filled later by someone else would SIGBUS on a put;
-             * this way a lack of space is an agreed PXS_ERR_NOMEM here */
-            int fe = 0;
-            if (ftruncate(fd, (off_t)own) != 0) {
-                rc = pxsi_err(PXS_ERR_NOMEM, SUBSYS, "ftruncate(%s, %llu) failed", name,
-                              (unsigned long long)own);
-            } else if ((fe = posix_fallocate(fd, 0, (off_t)own)) != 0 && fe != EINVAL &&
-                       fe != EOPNOTSUPP) {
-                rc = pxsi_err(PXS_ERR_NOMEM, SUBSYS, "posix_fallocate(%s, %llu): %s", name,
-                              (unsigned long long)own, strerror(fe));
-            } else {
-                void *p = mmap(NULL, (size_t)own, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-                if (p == MAP_FAILED) {
-                    rc = pxsi_err(PXS_ERR_NOMEM, SUBSYS, "mmap of own segment failed");
-                } else {
-                    (*maps)[r->nrank] = p;
-                    (*lens)[r->nrank] = (size_t)own;
-                }
-            }
-            close(fd);
-        }
-    }
-    rc = pxsi_agree(r->comm, rc);
-    for (int q = 0; rc == PXS_OK && q < r->nsize; q++) {
-        if (q == r->nrank)
-            continue;
-        char pn[96];
-        snprintf(pn, sizeof pn, "/pxs.%ld.%016llx.%s%d", leader, (unsigned long long)r->nonce, tag,
-                 q);
-        int fd = shm_open(pn, peer_rw ? O_RDWR : O_RDONLY, 0);
-        if (fd < 0) {
-            rc = pxsi_err(PXS_ERR_NOMEM, SUBSYS, "shm_open(%s) of a peer failed", pn);
-            break;
-        }
-        void *p = mmap(NULL, (size_t)bytes[q], peer_rw ? PROT_READ | PROT_WRITE : PROT_READ,
-                       MAP_SHARED, fd, 0);
-        close(fd);
-        if (p == MAP_FAILED) {
-            rc = pxsi_err(PXS_ERR_NOMEM, SUBSYS, "mmap of a peer's segment failed");
-            break;
-        }
-        (*maps)[q] = p;
-        (*lens)[q] = (size_t)bytes[q];
-    }
-    rc = pxsi_agree(r->comm, rc);
-    /* every peer has mapped (or failed): the name is not needed any more */
-    int brc = MPI_Barrier(r->node);
-    if (created)
-        shm_unlink(name);
-    rc = pxsi_agree(r->comm, rc ? rc : pxsi_mpi_err(brc, SUBSYS, "MPI_Barrier"));
-    if (rc)
-        seg_unmap(maps, lens, nmaps, -1);
-    return rc;
-}
-
-/* Own POSIX arena segment per rank, mapped read-only by same-node peers.
- * Collective over comm; every step agreed. On success r->arena and r->maps[]
- * are set. */
-static int
-posix_setup(pxsi_rma_t *r)
-{
-    uint64_t *bytes = calloc((size_t)r->nsize, sizeof *bytes);
-    int rc = pxsi_agree(r->comm, bytes ? PXS_OK : pxsi_err(PXS_ERR_NOMEM, SUBSYS, "segment sizes"));
-    if (rc) {
-        free(bytes);
-        return rc;
-    }
-    for (int q = 0; q < r->nsize; q++)
-        bytes[q] = r->peer_cap[r->node_to_comm[q]];
-    rc = seg_setup(r, "", bytes, 0, &r->maps, &r->map_len, &r->nmaps);
-    free(bytes);
-    if (rc)
-        return rc;
-    r->arena = r->maps[r->nrank];
-    return PXS_OK;
-}
-
-/* Node-local control words (rma_int.h, PXSI_RMA_L_*): one read-write segment
- * per rank of 5 words per slot. Any failure leaves lmode NONE on every rank
- * (the MPI words carry every claim, as before): agreed. */
+/* Node-local control words (rma_int.h, PXSI_RMA_L_*): one read-write node
+ * segment (util/shmseg.h) per rank of 5 words per slot. Any failure leaves
+ * lmode NONE on every rank (the MPI words carry every claim, as before):
+ * agreed. */
 static int
 rma_create_local_ctl(pxsi_rma_t *r)
 {
     r->lmode = PXSI_RMA_L_NONE;
     if (!r->shm_on || r->mode == PXSI_RMA_MODE_PLAIN || r->mode == PXSI_RMA_MODE_NONE)
         return PXS_OK;
-    uint64_t *bytes = calloc((size_t)r->nsize, sizeof *bytes);
     r->peer_lctl = calloc((size_t)r->size, sizeof *r->peer_lctl);
-    int rc = bytes && r->peer_lctl ? PXS_OK
-                                   : pxsi_err(PXS_ERR_NOMEM, SUBSYS, "node-local word tables");
+    int rc = r->peer_lctl ? PXS_OK : pxsi_err(PXS_ERR_NOMEM, SUBSYS, "node-local word tables");
 #ifdef PXS_TEST_HOOKS
     /* test hook: PXS_TEST_LOCAL_CTL_FAIL=<rank> refuses the segment on that
      * rank; every rank must then fall back to the MPI words */
@@ -203,19 +66,16 @@ rma_create_local_ctl(pxsi_rma_t *r)
         rc = pxsi_err(PXS_ERR_NOMEM, SUBSYS, "node-local words refused (test hook)");
 #endif
     rc = pxsi_agree(r->comm, rc);
-    if (rc == PXS_OK) {
-        for (int q = 0; q < r->nsize; q++)
-            bytes[q] = 5 * (uint64_t)r->peer_nslots[r->node_to_comm[q]] * sizeof(uint64_t);
-        rc = seg_setup(r, "c", bytes, 1, &r->lmaps, &r->lmap_len, &r->nlmaps);
-    }
-    free(bytes);
+    if (rc == PXS_OK)
+        rc = pxsi_shmseg_create(r->comm, 5 * (size_t)r->nslots * sizeof(uint64_t), 1, SUBSYS,
+                                "node-local claim words", &r->lseg);
     if (rc) {
         PXSI_DEBUG(SUBSYS, "node-local claim words refused (%s): MPI atomics for every claim",
                    pxs_last_error_detail());
         return PXS_OK;
     }
-    for (int q = 0; q < r->nsize; q++)
-        r->peer_lctl[r->node_to_comm[q]] = r->lmaps[q];
+    for (int q = 0; q < r->size; q++)
+        r->peer_lctl[q] = pxsi_shmseg_base(r->lseg, q);
     r->lmode = r->nsize == r->size ? PXSI_RMA_L_NODE : PXSI_RMA_L_MIXED;
     return PXS_OK;
 }
@@ -238,8 +98,8 @@ pxsi_rma_free_all(pxsi_rma_t *r)
         MPI_Win_unlock_all(r->shm_win);
         MPI_Win_free(&r->shm_win);
     }
-    posix_teardown(r, 0);
-    seg_unmap(&r->lmaps, &r->lmap_len, &r->nlmaps, -1);
+    pxsi_shmseg_free(r->aseg);
+    pxsi_shmseg_free(r->lseg);
     free(r->peer_lctl);
     if (r->node != MPI_COMM_NULL)
         MPI_Comm_free(&r->node);
@@ -434,13 +294,17 @@ rma_arena_mpi_shm(pxsi_rma_t *r)
     return PXS_OK;
 }
 
-/* Mode 2: own POSIX segments, MPI_Win_create over them on comm. PXS_OK
- * with or without the mode set (a failure here falls through to mode 3). */
+/* Mode 2: own POSIX segments (a node segment per rank, util/shmseg.h,
+ * mapped read-only by the node peers), MPI_Win_create over them on comm.
+ * PXS_OK with or without the mode set (a failure here falls through to
+ * mode 3). */
 static int
 rma_arena_posix_shm(pxsi_rma_t *r)
 {
-    if (posix_setup(r) != PXS_OK)
-        return PXS_OK;
+    if (pxsi_shmseg_create_ex(r->comm, (size_t)r->cap, 1, PXSI_SHMSEG_PEER_RO, SUBSYS, "arena",
+                              &r->aseg) != PXS_OK)
+        return PXS_OK; /* agreed; r->aseg NULL */
+    r->arena = pxsi_shmseg_base(r->aseg, r->rank);
     int mrc = MPI_Win_create(r->arena, (MPI_Aint)r->cap, 1, MPI_INFO_NULL, r->comm, &r->data_win);
     if (mrc != MPI_SUCCESS)
         r->data_win = MPI_WIN_NULL;
@@ -449,7 +313,11 @@ rma_arena_posix_shm(pxsi_rma_t *r)
         r->mode = PXSI_RMA_MODE_POSIX_SHM;
     } else {
         int partial = leak_partial(r, &r->data_win);
-        posix_teardown(r, partial);
+        if (partial)
+            pxsi_shmseg_free_keep_own(r->aseg); /* a leaked data_win covers it */
+        else
+            pxsi_shmseg_free(r->aseg);
+        r->aseg = NULL;
         r->arena = NULL;
     }
     return PXS_OK;
@@ -571,7 +439,7 @@ rma_map_peers(pxsi_rma_t *r)
             }
             r->peer_base[cr] = p;
         } else if (r->mode == PXSI_RMA_MODE_POSIX_SHM) {
-            r->peer_base[cr] = r->maps[q];
+            r->peer_base[cr] = pxsi_shmseg_base(r->aseg, cr);
         }
     }
     r->sync_win = r->shm_win != MPI_WIN_NULL ? r->shm_win : r->data_win;
