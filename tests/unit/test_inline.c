@@ -299,12 +299,62 @@ test_table_bound(void)
     CHECK_OK(pxs_store_destroy(store));
 }
 
+/* ... and 16 MiB: 1100 unresolved 16 KiB payloads displace the oldest. */
+static void
+test_table_bytes(void)
+{
+    pxs_store_t *store = local_store();
+    pxs_inproc_hub_t *hub;
+    CHECK_OK(pxs_inproc_hub_create(3, &hub));
+    pxs_bus_t *bus[3];
+    make_buses(hub, bus, 256); /* 2 publishers: runs up to 128 records (16 KiB is 103) */
+    pxs_publisher_t *pub0;
+    pxs_subscriber_t *sub1;
+    CHECK_OK(pxs_bus_publisher(bus[0], &pub0));
+    CHECK_OK(pxs_bus_subscriber(bus[1], &sub1));
+    pxs_producer_opts_t po;
+    CHECK_OK(pxs_producer_opts_init(&po));
+    po.inline_max = 16384;
+    pxs_producer_t *prod;
+    CHECK_OK(pxs_producer_create(store, pub0, &po, &prod));
+    pxs_consumer_t *cons;
+    CHECK_OK(pxs_consumer_create(store, sub1, NULL, &cons));
+    enum { M = 1100, L = 16384 };
+    unsigned char *buf = malloc(L);
+    CHECK(buf);
+    pxs_event_t first, last, ev;
+    for (uint32_t i = 0; i < M; i++) {
+        pxs_proxy_t px;
+        pxs_test_fill(buf, L, i);
+        CHECK_OK(pxs_producer_send(prod, T, buf, L, NULL, &px));
+        CHECK(kind_of(&px) == PXS_CONN_INLINE);
+        CHECK_OK(pxs_consumer_next(cons, &ev, 5.0));
+        if (i == 0)
+            first = ev;
+        last = ev;
+    }
+    size_t len = 0;
+    CHECK_RC(pxs_consumer_resolve(cons, &first, buf, L, &len), PXS_ERR_STALE);
+    CHECK(strstr(pxs_last_error_detail(), "displaced") != NULL);
+    CHECK_OK(pxs_consumer_resolve(cons, &last, buf, L, &len));
+    CHECK(len == L && pxs_test_verify(buf, len, M - 1));
+    free(buf);
+    CHECK_OK(pxs_producer_destroy(prod));
+    CHECK_RC(pxs_consumer_next(cons, &ev, 5.0), PXS_END);
+    CHECK_OK(pxs_consumer_destroy(cons));
+    for (int r = 0; r < 3; r++)
+        CHECK_OK(pxs_bus_destroy(bus[r]));
+    CHECK_OK(pxs_inproc_hub_destroy(hub));
+    CHECK_OK(pxs_store_destroy(store));
+}
+
 int
 main(void)
 {
     test_roundtrip();
     test_off_and_bound();
     test_table_bound();
+    test_table_bytes();
     printf("inline: ok\n");
     return 0;
 }
