@@ -107,7 +107,7 @@ typedef struct pxs_producer_opts {
      *  of at most this many bytes carries the payload inside its event (no
      *  store space, no claim, no MPI_Get; resolve, view and next_object work
      *  as usual on the receiving side). 0 = off. Default PXS_INLINE_MAX
-     *  (1024), at most 16384. A chunk whose record run exceeds a
+     *  (384), at most 16384. A chunk whose record run exceeds a
      *  destination mailbox's bound goes through the store. */
     uint32_t inline_max;
 } pxs_producer_opts_t;

@@ -12,7 +12,7 @@
 #include "pubsub/inline.h"
 #include "util/util.h"
 
-#define SUBSYS "inline"
+#define SUBSYS     "inline"
 #define VIEW_MAGIC 0x50494e56494557ull /* "PINVIEW" */
 
 struct entry {
@@ -162,7 +162,8 @@ lookup_locked(const pxs_proxy_t *p, const char *what, struct entry **out)
                         what, (unsigned long long)pi.offset, PXSI_INLINE_HOLD_ENTRIES,
                         PXSI_INLINE_HOLD_BYTES);
     if (pi.size != e->len || pi.payload_crc != e->crc || pi.topic != e->topic ||
-        pi.owner != (uint32_t)e->producer || pi.seq != e->seq || pi.flags != PXS_PROXY_F_PAYLOAD_CRC)
+        pi.owner != (uint32_t)e->producer || pi.seq != e->seq ||
+        pi.flags != PXS_PROXY_F_PAYLOAD_CRC)
         return pxsi_err(PXS_ERR_CORRUPT, SUBSYS,
                         "%s: inline proxy does not match the payload %llu it names (forged "
                         "or damaged fields)",
@@ -183,8 +184,8 @@ pxsi_inline_copy(const pxs_proxy_t *p, void *buf, size_t cap, size_t *len_out)
         if (len_out)
             *len_out = e->len;
         if (e->len > cap)
-            rc = pxsi_err(PXS_ERR_TRUNC, SUBSYS, "inline payload is %u bytes, buffer %zu",
-                          e->len, cap);
+            rc = pxsi_err(PXS_ERR_TRUNC, SUBSYS, "inline payload is %u bytes, buffer %zu", e->len,
+                          cap);
         else if (e->len)
             memcpy(buf, e->data, e->len);
     }
@@ -204,8 +205,8 @@ pxsi_inline_resolve(const pxs_proxy_t *p, void *buf, size_t cap, size_t *len_out
         if (len_out)
             *len_out = e->len;
         if (e->len > cap) {
-            rc = pxsi_err(PXS_ERR_TRUNC, SUBSYS, "resolve: object is %u bytes, buffer %zu",
-                          e->len, cap);
+            rc = pxsi_err(PXS_ERR_TRUNC, SUBSYS, "resolve: object is %u bytes, buffer %zu", e->len,
+                          cap);
         } else {
             if (e->len)
                 memcpy(buf, e->data, e->len);

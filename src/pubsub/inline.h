@@ -28,8 +28,8 @@ int pxsi_inline_is(const pxs_proxy_t *p);
 /* Keep a received payload; proxy_out names it (kind PXS_CONN_INLINE, this
  * process's table nonce, entry id in the offset field, payload CRC32C).
  * PXS_OK, PXS_ERR_NOMEM, PXS_ERR_NOTSUP (no randomness for the nonce). */
-int pxsi_inline_put(const void *data, uint32_t len, uint32_t topic, int32_t producer,
-                    uint64_t seq, pxs_proxy_t *proxy_out);
+int pxsi_inline_put(const void *data, uint32_t len, uint32_t topic, int32_t producer, uint64_t seq,
+                    pxs_proxy_t *proxy_out);
 /* The proxy pxs_producer_send hands its caller for an inline send: nonce 0,
  * names no entry anywhere (resolves to PXS_ERR_STALE with a detail). */
 int pxsi_inline_sender_proxy(const void *data, uint32_t len, uint32_t topic, int32_t producer,

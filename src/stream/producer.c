@@ -498,6 +498,37 @@ pxs_producer_send(pxs_producer_t *prod, uint32_t topic, const void *data, size_t
     return rc;
 }
 
+/* Forward a held inline payload through the store (docs/DESIGN.md,
+ * "Inline chunks"): copy it out, send it as a chunk, then give up this
+ * process's copy. Counted as a forward. */
+static int
+prod_forward_stored(pxs_producer_t *prod, uint32_t topic, const pxs_proxy_t *proxy,
+                    const pxs_proxy_info_t *info, const void *meta, size_t meta_len)
+{
+    size_t cap = info->size < PXSI_INLINE_HARD_MAX ? (size_t)info->size : PXSI_INLINE_HARD_MAX;
+    unsigned char *b = malloc(cap ? cap : 1);
+    if (!b)
+        return pxsi_err(PXS_ERR_NOMEM, SUBSYS, "send_proxy: %zu B", cap);
+    size_t n = 0;
+    int rc = pxsi_inline_copy(proxy, b, cap, &n);
+    if (rc == PXS_OK) {
+        pxs_send_opts_t so;
+        if ((rc = pxs_send_opts_init(&so)) == PXS_OK) {
+            so.meta = meta;
+            so.meta_len = meta_len;
+            rc = prod_send(prod, topic, b, n, &so, NULL);
+        }
+    }
+    free(b);
+    if (rc < 0)
+        return pxsi_err_prefix(rc, SUBSYS, "send_proxy of an inline event through the store");
+    (void)pxsi_inline_drop(proxy);
+    prod->sent--;
+    prod->bytes -= n;
+    prod->forwarded++;
+    return PXS_OK;
+}
+
 static int
 prod_send_proxy(pxs_producer_t *prod, uint32_t topic, const pxs_proxy_t *proxy,
                 const void *meta, size_t meta_len)
@@ -521,6 +552,15 @@ prod_send_proxy(pxs_producer_t *prod, uint32_t topic, const pxs_proxy_t *proxy,
         return rc;
     if (t->closed != PXSI_TOPIC_OPEN)
         return pxsi_err(PXS_ERR_CLOSED, SUBSYS, "send_proxy on topic %u after close", topic);
+    if (info.kind == PXS_CONN_INLINE && prod->store) {
+        /* a received inline payload whose run does not fit this topic's
+         * destinations: this producer's store carries it instead */
+        int fits = 0;
+        if ((rc = pxsi_publisher_inline_fits(prod->pub, topic, (size_t)info.size, &fits)) < 0)
+            return rc;
+        if (!fits)
+            return prod_forward_stored(prod, topic, proxy, &info, meta, meta_len);
+    }
     uint64_t pseq = 0;
     rc = pxs_publisher_send(prod->pub, topic, proxy, meta, meta_len, &pseq);
     if (rc < 0)

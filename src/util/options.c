@@ -74,7 +74,7 @@ static const pxsi_option_t table[PXSI_OPT_N_] = {
     [PXSI_OPT_STATS] = {"PXS_STATS", PXSI_OPT_ENUM, 0, 0, 0, stats_names, PXSI_OWN_NONE, NOFIELD,
                         PXSI_INIT_NONE, 0,
                         "print every handle's counters at its destroy (off, 1, json)"},
-    [PXSI_OPT_INLINE_MAX] = {"PXS_INLINE_MAX", PXSI_OPT_SIZE, 1024, 0, 16384, NULL,
+    [PXSI_OPT_INLINE_MAX] = {"PXS_INLINE_MAX", PXSI_OPT_SIZE, 384, 0, 16384, NULL,
                              PXSI_OWN_PRODUCER, FIELD(pxs_producer_opts_t, inline_max, 'u'),
                              PXSI_INIT_ENV, 0,
                              "largest chunk a producer sends inside its event (0: off)"},

@@ -49,9 +49,9 @@ main(int argc, char **argv)
     pxs_test_bus(&o, &bus, &pub, &sub);
 
     static const char *const why[] = {
-        "without its head", "not a continuation record", "continuation of another event",
+        "without its head",   "not a continuation record",  "continuation of another event",
         "continuation index", "continuation link sequence", "inline payload length",
-        "END flagged inline", "reserved field not 0", "missing after"};
+        "END flagged inline", "reserved field not 0",       "missing after"};
     const int nbad = (int)(sizeof why / sizeof why[0]);
     unsigned char rec[PXSI_REC_SIZE];
     if (rank == 0) {

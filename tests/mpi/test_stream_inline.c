@@ -15,8 +15,8 @@ enum { T1 = 1, TF = 2, TG = 3, NG = 40 };
 static size_t
 size_of(uint32_t i, uint32_t imax)
 {
-    static const size_t base[] = {0, 1, 64, 65, 0 /* imax */, 1 /* imax + 1 */, 224, 225, 3000,
-                                  7, 100000, 0 /* imax */};
+    static const size_t base[] = {0,   1,   64,   65, 0 /* imax */, 1 /* imax + 1 */,
+                                  224, 225, 3000, 7,  100000,       0 /* imax */};
     const uint32_t nb = (uint32_t)(sizeof base / sizeof base[0]);
     uint32_t k = i % nb;
     if (k == 4 || k == nb - 1)

@@ -34,14 +34,14 @@ kind_of(const pxs_proxy_t *p)
 /* Three participants: 0 publishes T, 1 subscribes T and publishes TF
  * (forwarder), 2 subscribes TF. */
 static void
-make_buses(pxs_inproc_hub_t *hub, pxs_bus_t *bus[3], uint32_t slots)
+make_buses2(pxs_inproc_hub_t *hub, pxs_bus_t *bus[3], uint32_t slots, uint32_t slots2)
 {
     static uint32_t pt = T, pf = TF;
     static pxs_subscription_t st = {.topic = T}, sf = {.topic = TF};
     for (int r = 0; r < 3; r++) {
         pxs_bus_opts_t bo;
         CHECK_OK(pxs_bus_opts_init(&bo));
-        bo.slots = slots;
+        bo.slots = r == 2 ? slots2 : slots;
         bo.send_timeout = 5.0;
         if (r == 0) {
             bo.publish = &pt;
@@ -57,6 +57,12 @@ make_buses(pxs_inproc_hub_t *hub, pxs_bus_t *bus[3], uint32_t slots)
         }
         CHECK_OK(pxs_inproc_bus_create(hub, r, &bo, &bus[r]));
     }
+}
+
+static void
+make_buses(pxs_inproc_hub_t *hub, pxs_bus_t *bus[3], uint32_t slots)
+{
+    make_buses2(hub, bus, slots, slots);
 }
 
 static void
@@ -299,12 +305,132 @@ test_table_bound(void)
     CHECK_OK(pxs_store_destroy(store));
 }
 
+/* ... and 16 MiB: 1100 unresolved 16 KiB payloads displace the oldest. */
+static void
+test_table_bytes(void)
+{
+    pxs_store_t *store = local_store();
+    pxs_inproc_hub_t *hub;
+    CHECK_OK(pxs_inproc_hub_create(3, &hub));
+    pxs_bus_t *bus[3];
+    make_buses(hub, bus, 256); /* 2 publishers: runs up to 128 records (16 KiB is 103) */
+    pxs_publisher_t *pub0;
+    pxs_subscriber_t *sub1;
+    CHECK_OK(pxs_bus_publisher(bus[0], &pub0));
+    CHECK_OK(pxs_bus_subscriber(bus[1], &sub1));
+    pxs_producer_opts_t po;
+    CHECK_OK(pxs_producer_opts_init(&po));
+    po.inline_max = 16384;
+    pxs_producer_t *prod;
+    CHECK_OK(pxs_producer_create(store, pub0, &po, &prod));
+    pxs_consumer_t *cons;
+    CHECK_OK(pxs_consumer_create(store, sub1, NULL, &cons));
+    enum { M = 1100, L = 16384 };
+    unsigned char *buf = malloc(L);
+    CHECK(buf);
+    pxs_event_t first, last, ev;
+    for (uint32_t i = 0; i < M; i++) {
+        pxs_proxy_t px;
+        pxs_test_fill(buf, L, i);
+        CHECK_OK(pxs_producer_send(prod, T, buf, L, NULL, &px));
+        CHECK(kind_of(&px) == PXS_CONN_INLINE);
+        CHECK_OK(pxs_consumer_next(cons, &ev, 5.0));
+        if (i == 0)
+            first = ev;
+        last = ev;
+    }
+    size_t len = 0;
+    CHECK_RC(pxs_consumer_resolve(cons, &first, buf, L, &len), PXS_ERR_STALE);
+    CHECK(strstr(pxs_last_error_detail(), "displaced") != NULL);
+    CHECK_OK(pxs_consumer_resolve(cons, &last, buf, L, &len));
+    CHECK(len == L && pxs_test_verify(buf, len, M - 1));
+    free(buf);
+    CHECK_OK(pxs_producer_destroy(prod));
+    CHECK_RC(pxs_consumer_next(cons, &ev, 5.0), PXS_END);
+    CHECK_OK(pxs_consumer_destroy(cons));
+    for (int r = 0; r < 3; r++)
+        CHECK_OK(pxs_bus_destroy(bus[r]));
+    CHECK_OK(pxs_inproc_hub_destroy(hub));
+    CHECK_OK(pxs_store_destroy(store));
+}
+
+/* A forward whose destination's ring is too small for the run: without a
+ * store the forwarder fails with PXS_ERR_TOO_BIG and the payload stays held
+ * (it still resolves); with a store the chunk goes through it. resolve_alloc
+ * without an output is INVALID and consumes nothing. */
+static void
+test_forward_too_big(void)
+{
+    pxs_store_t *store = local_store();
+    pxs_inproc_hub_t *hub;
+    CHECK_OK(pxs_inproc_hub_create(3, &hub));
+    pxs_bus_t *bus[3];
+    make_buses2(hub, bus, 1024, 4); /* rank 2: 4 slots, 2 publishers: runs of 2 */
+    pxs_publisher_t *pub0, *pub1;
+    pxs_subscriber_t *sub1, *sub2;
+    CHECK_OK(pxs_bus_publisher(bus[0], &pub0));
+    CHECK_OK(pxs_bus_publisher(bus[1], &pub1));
+    CHECK_OK(pxs_bus_subscriber(bus[1], &sub1));
+    CHECK_OK(pxs_bus_subscriber(bus[2], &sub2));
+    pxs_producer_opts_t po;
+    CHECK_OK(pxs_producer_opts_init(&po));
+    po.inline_max = 1024;
+    pxs_producer_t *prod, *fwd, *fwd_st;
+    CHECK_OK(pxs_producer_create(store, pub0, &po, &prod));
+    CHECK_OK(pxs_producer_create(NULL, pub1, &po, &fwd));
+    CHECK_OK(pxs_producer_create(store, pub1, &po, &fwd_st));
+    pxs_consumer_t *cons, *cons2;
+    CHECK_OK(pxs_consumer_create(store, sub1, NULL, &cons));
+    CHECK_OK(pxs_consumer_create(store, sub2, NULL, &cons2));
+    unsigned char buf[1024];
+    pxs_test_fill(buf, sizeof buf, 9);
+    CHECK_OK(pxs_producer_send(prod, T, buf, sizeof buf, NULL, NULL));
+    pxs_event_t ev;
+    CHECK_OK(pxs_consumer_next(cons, &ev, 5.0));
+    CHECK(kind_of(&ev.proxy) == PXS_CONN_INLINE);
+    CHECK_RC(pxs_producer_send_proxy(fwd, TF, &ev.proxy, NULL, 0), PXS_ERR_TOO_BIG);
+    CHECK(strstr(pxs_last_error_detail(), "bound at rank 2") != NULL);
+    size_t len = 0;
+    CHECK_RC(pxs_store_resolve_alloc(store, &ev.proxy, NULL, &len), PXS_ERR_INVALID);
+    memset(buf, 0, sizeof buf);
+    CHECK_OK(pxs_consumer_resolve(cons, &ev, buf, sizeof buf, &len));
+    CHECK(len == sizeof buf && pxs_test_verify(buf, len, 9));
+    /* again, forwarded by a producer with a store */
+    pxs_test_fill(buf, sizeof buf, 10);
+    CHECK_OK(pxs_producer_send(prod, T, buf, sizeof buf, NULL, NULL));
+    CHECK_OK(pxs_consumer_next(cons, &ev, 5.0));
+    CHECK_OK(pxs_producer_send_proxy(fwd_st, TF, &ev.proxy, ev.meta, ev.meta_len));
+    CHECK_RC(pxs_consumer_resolve(cons, &ev, buf, sizeof buf, &len), PXS_ERR_STALE); /* given up */
+    pxs_event_t fe;
+    void *d = NULL;
+    CHECK_OK(pxs_consumer_next_object(cons2, &fe, &d, &len, 5.0));
+    CHECK(kind_of(&fe.proxy) == PXS_CONN_LOCAL && len == 1024 && pxs_test_verify(d, len, 10));
+    pxs_free(d);
+    pxs_producer_stats_t ps;
+    CHECK_OK(pxs_producer_stats_init(&ps));
+    CHECK_OK(pxs_producer_stats2(fwd_st, &ps));
+    CHECK(ps.forwarded == 1 && ps.sent == 0 && ps.bytes == 0);
+    CHECK_OK(pxs_producer_destroy(prod));
+    CHECK_OK(pxs_producer_destroy(fwd));
+    CHECK_OK(pxs_producer_destroy(fwd_st));
+    CHECK_RC(pxs_consumer_next(cons, &ev, 5.0), PXS_END);
+    CHECK_RC(pxs_consumer_next(cons2, &fe, 5.0), PXS_END);
+    CHECK_OK(pxs_consumer_destroy(cons));
+    CHECK_OK(pxs_consumer_destroy(cons2));
+    for (int r = 0; r < 3; r++)
+        CHECK_OK(pxs_bus_destroy(bus[r]));
+    CHECK_OK(pxs_inproc_hub_destroy(hub));
+    CHECK_OK(pxs_store_destroy(store));
+}
+
 int
 main(void)
 {
     test_roundtrip();
     test_off_and_bound();
     test_table_bound();
+    test_table_bytes();
+    test_forward_too_big();
     printf("inline: ok\n");
     return 0;
 }

@@ -244,6 +244,12 @@ test_invalid(void)
     CHECK_RC(pxs_proxy_encode(&in, &p), PXS_ERR_INVALID);
     in.kind = 200;
     CHECK_RC(pxs_proxy_encode(&in, &p), PXS_ERR_INVALID);
+    in.kind = PXS_CONN_MAX_; /* 6: one past PXS_CONN_INLINE */
+    CHECK_RC(pxs_proxy_encode(&in, &p), PXS_ERR_INVALID);
+    in.kind = PXS_CONN_INLINE; /* 5: a payload that travelled inside its event */
+    CHECK_OK(pxs_proxy_encode(&in, &p));
+    CHECK(p.bytes[1] == 5);
+    CHECK_OK(pxs_proxy_validate(&p));
     in = sample_info();
     in.flags = 0x8000;
     CHECK_RC(pxs_proxy_encode(&in, &p), PXS_ERR_INVALID);
