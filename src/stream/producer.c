@@ -538,10 +538,14 @@ pxs_producer_ref_wait(pxs_producer_t *prod, const pxs_proxy_t *proxy, double tim
         return pxsi_err(PXS_ERR_INVALID, SUBSYS, "ref_wait: bad producer handle");
     if (!prod->store)
         return pxsi_err(PXS_ERR_INVALID, SUBSYS, "ref_wait: producer has no store");
+    /* done already (the usual case in a ring of buffers): no flush, so the
+     * batch keeps coalescing */
+    int rc = pxs_store_ref_wait(prod->store, proxy, 0);
+    if (rc != PXS_ERR_AGAIN || timeout == 0)
+        return rc;
     /* the event naming the buffer may still be coalesced here: deliver it,
      * or its consumers could never resolve and the wait would not end */
-    int rc = pxs_producer_flush(prod);
-    if (rc < 0)
+    if ((rc = pxs_producer_flush(prod)) < 0)
         return rc;
     return pxs_store_ref_wait(prod->store, proxy, timeout);
 }
