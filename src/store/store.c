@@ -759,7 +759,7 @@ store_put_ref(pxs_store_t *s, const void *data, size_t len, const pxs_put_opts_t
                    s->ops->put_ref ? pxs_last_error_detail() : "connector cannot lend");
         rc = store_put(s, data, len, opts, proxy_out);
         if (rc == PXS_OK)
-            s->lend_copied++;
+            FST_ADD(s, s->lend_copied++);
         return rc;
     }
     if (rc)
