@@ -522,8 +522,7 @@ rma_put_ref(void *st, const void *data, size_t len, const pxs_put_opts_t *o, dou
 {
     pxsi_rma_t *r = st;
     if (!r->lend)
-        return pxsi_err(PXS_ERR_NOTSUP, SUBSYS,
-                        "this store cannot lend: %s",
+        return pxsi_err(PXS_ERR_NOTSUP, SUBSYS, "this store cannot lend: %s",
                         r->lmode != PXSI_RMA_L_NODE
                             ? "not every rank shares this node's memory (or shared memory is off)"
                             : "cross-memory attach refused on this node, or PXS_LEND=0");
