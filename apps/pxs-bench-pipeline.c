@@ -249,20 +249,21 @@ stream1to1_once(size_t size, long n)
     pxs_subscriber_t *sub;
     DIE_IF(pxs_bus_publisher(bus, &pub), "bus_publisher");
     DIE_IF(pxs_bus_subscriber(bus, &sub), "bus_subscriber");
+    /* the lent ring, allocated and touched before the clock starts */
+    unsigned char *ring[REF_RING] = {NULL};
+    for (int k = 0; g_ref && g_rank == 0 && k < REF_RING; k++) {
+        if (posix_memalign((void **)&ring[k], 4096, size))
+            MPI_Abort(MPI_COMM_WORLD, 2);
+        memset(ring[k], 0x5a, size);
+    }
     MPI_Barrier(MPI_COMM_WORLD);
     double t0 = MPI_Wtime();
     if (g_rank == 0) {
         pxs_producer_t *prod;
         DIE_IF(pxs_producer_create(g_store, pub, NULL, &prod), "producer_create");
         if (g_ref) {
-            unsigned char *ring[REF_RING];
             pxs_proxy_t px[REF_RING];
             int lent[REF_RING] = {0};
-            for (int k = 0; k < REF_RING; k++) {
-                if (posix_memalign((void **)&ring[k], 4096, size))
-                    MPI_Abort(MPI_COMM_WORLD, 2);
-                memset(ring[k], 0x5a, size);
-            }
             for (long i = 0; i < n; i++) {
                 int k = (int)(i % REF_RING);
                 if (i >= REF_RING && lent[k])
@@ -275,8 +276,6 @@ stream1to1_once(size_t size, long n)
             for (int k = 0; k < REF_RING && k < n; k++)
                 if (lent[k])
                     DIE_IF(pxs_producer_ref_wait(prod, &px[k], PXS_WAIT_FOREVER), "ref_wait");
-            for (int k = 0; k < REF_RING; k++)
-                free(ring[k]);
         } else {
             for (long i = 0; i < n; i++)
                 DIE_IF(pxs_producer_send(prod, T_CHUNKS, g_buf[0], size, NULL, NULL), "send");
@@ -297,6 +296,8 @@ stream1to1_once(size_t size, long n)
         DIE_IF(pxs_consumer_destroy(cons), "consumer_destroy");
     }
     double dt = slowest(t0, 2);
+    for (int k = 0; k < REF_RING; k++)
+        free(ring[k]);
     if (g_stats)
         app_print_stats(MPI_COMM_WORLD, "pair", bus, NULL);
     DIE_IF(pxs_bus_destroy(bus), "bus_destroy");
