@@ -31,6 +31,11 @@
  *                  its sizes (e.g. 64,256,1K,4K,16K: with PXS_INLINE_MAX
  *                  on and off, the inline crossover, docs/DESIGN.md
  *                  "Inline chunks").
+ *  stream-1to1-ref the same with pxs_producer_send_ref (lent buffers, no copy
+ *                  into the arena; docs/DESIGN.md "Lent buffers"): the
+ *                  producer lends a ring of 4 buffers and reuses one after
+ *                  pxs_producer_ref_wait; same baseline. Where the store
+ *                  cannot lend it copies (the line says lent 0).
  * Every figure is the median over --reps runs (default 5); the baseline and
  * ours alternate run by run (app_interleave). Sizes above --max-size are
  * skipped. ratio > 1 means proxystream is better. */
@@ -204,6 +209,9 @@ pxs_once(size_t size, long n)
 }
 
 /* ---------------------------------------------------------------- 1 -> 1 */
+static int g_ref;       /* stream1to1_once: send_ref from a ring of buffers */
+static int g_ref_lent;  /* the last ref run lent (1) or copied (0) */
+enum { REF_RING = 4 };
 
 static double
 send1to1_once(size_t size, long n)
@@ -241,13 +249,37 @@ stream1to1_once(size_t size, long n)
     pxs_subscriber_t *sub;
     DIE_IF(pxs_bus_publisher(bus, &pub), "bus_publisher");
     DIE_IF(pxs_bus_subscriber(bus, &sub), "bus_subscriber");
+    /* the lent ring, allocated and touched before the clock starts */
+    unsigned char *ring[REF_RING] = {NULL};
+    for (int k = 0; g_ref && g_rank == 0 && k < REF_RING; k++) {
+        if (posix_memalign((void **)&ring[k], 4096, size))
+            MPI_Abort(MPI_COMM_WORLD, 2);
+        memset(ring[k], 0x5a, size);
+    }
     MPI_Barrier(MPI_COMM_WORLD);
     double t0 = MPI_Wtime();
     if (g_rank == 0) {
         pxs_producer_t *prod;
         DIE_IF(pxs_producer_create(g_store, pub, NULL, &prod), "producer_create");
-        for (long i = 0; i < n; i++)
-            DIE_IF(pxs_producer_send(prod, T_CHUNKS, g_buf[0], size, NULL, NULL), "send");
+        if (g_ref) {
+            pxs_proxy_t px[REF_RING];
+            int lent[REF_RING] = {0};
+            for (long i = 0; i < n; i++) {
+                int k = (int)(i % REF_RING);
+                if (i >= REF_RING && lent[k])
+                    DIE_IF(pxs_producer_ref_wait(prod, &px[k], PXS_WAIT_FOREVER), "ref_wait");
+                DIE_IF(pxs_producer_send_ref(prod, T_CHUNKS, ring[k], size, NULL, &px[k],
+                                             &lent[k]),
+                       "send_ref");
+                g_ref_lent = lent[k];
+            }
+            for (int k = 0; k < REF_RING && k < n; k++)
+                if (lent[k])
+                    DIE_IF(pxs_producer_ref_wait(prod, &px[k], PXS_WAIT_FOREVER), "ref_wait");
+        } else {
+            for (long i = 0; i < n; i++)
+                DIE_IF(pxs_producer_send(prod, T_CHUNKS, g_buf[0], size, NULL, NULL), "send");
+        }
         DIE_IF(pxs_producer_destroy(prod), "producer_destroy");
     } else if (g_rank == 1) {
         pxs_consumer_t *cons;
@@ -264,6 +296,8 @@ stream1to1_once(size_t size, long n)
         DIE_IF(pxs_consumer_destroy(cons), "consumer_destroy");
     }
     double dt = slowest(t0, 2);
+    for (int k = 0; k < REF_RING; k++)
+        free(ring[k]);
     if (g_stats)
         app_print_stats(MPI_COMM_WORLD, "pair", bus, NULL);
     DIE_IF(pxs_bus_destroy(bus), "bus_destroy");
@@ -427,6 +461,17 @@ main(int argc, char **argv)
                 app_report(json, "pipeline", "stream-1to1-bw", g_size, sz,
                            ours * (double)sz / 1e9, base * (double)sz / 1e9, "MPI_Send", "GB/s",
                            1);
+                fflush(stdout);
+            }
+            /* lent buffers: send_ref against the same baseline */
+            g_ref = 1;
+            median_rates(send1to1_once, stream1to1_once, sz, (long)n, repeats, &base, &ours);
+            g_ref = 0;
+            if (g_rank == 0) {
+                app_report(json, "pipeline", "stream-1to1-ref", g_size, sz, ours, base,
+                           "MPI_Send", "chunks/s", 1);
+                if (!json)
+                    printf("#   stream-1to1-ref %zu B: lent %d\n", sz, g_ref_lent);
                 fflush(stdout);
             }
         }

@@ -137,3 +137,15 @@ if(PXS_HAVE_UCX AND PXS_MPI_IMPL STREQUAL "OpenMPI" AND TARGET pxs-demo)
   set_tests_properties(mpi.ucx.demo.attach PROPERTIES LABELS "mpi;ucx" PROCESSORS 4
     TIMEOUT 300 RUN_SERIAL TRUE ENVIRONMENT "${PXS_ROOT_ENV}")
 endif()
+# lent buffers (docs/DESIGN.md, section "Lent buffers"): one node under every
+# osc (lent: cross-memory attach); where the store cannot lend, put_ref
+# copies: two emulated nodes, PXS_SHM=0, PXS_LEND=0, a rank whose
+# cross-memory probe fails (test hook)
+pxs_add_mpi_test(NAME store.lend NP 3 TIMEOUT 180 OSC sm rdma ucx pt2pt
+  SOURCES ${PXS_STORE_T}/mpi/test_store_lend.c TWO_NODE pt2pt ARGS 64)
+pxs_add_mpi_test(NAME store.lend.noshm NP 3 TIMEOUT 180 OSC rdma
+  EXE mpitest_store_lend ARGS 16 ENV PXS_SHM=0)
+pxs_add_mpi_test(NAME store.lend.off NP 3 TIMEOUT 180 OSC sm
+  EXE mpitest_store_lend ARGS 16 ENV PXS_LEND=0)
+pxs_add_mpi_test(NAME store.lend.nocma NP 3 TIMEOUT 180 OSC sm
+  EXE mpitest_store_lend ARGS 16 ENV PXS_TEST_CMA_FAIL=2)

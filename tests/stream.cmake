@@ -88,3 +88,11 @@ pxs_add_mpi_test(NAME stream.inline.nosole NP 4 EXE mpitest_stream_inline
   ENV PXS_MAILBOX_SOLE=0 OSC sm TIMEOUT 180)
 pxs_add_mpi_test(NAME stream.inline.slots16 NP 4 EXE mpitest_stream_inline
   ENV PXS_MAILBOX_SLOTS=16 PXS_BATCH=4 OSC sm rdma TIMEOUT 180)
+# lent chunks (pxs_producer_send_ref): two buffers reused after ref_wait,
+# bytes checked by two consumers; one node (lent) under every osc, two
+# emulated nodes and PXS_SHM=0 (copied)
+pxs_add_mpi_test(NAME stream.ref NP 3
+  SOURCES ${CMAKE_CURRENT_LIST_DIR}/mpi/test_stream_ref.c
+  OSC sm rdma ucx pt2pt TWO_NODE pt2pt TIMEOUT 180)
+pxs_add_mpi_test(NAME stream.ref.noshm NP 3 EXE mpitest_stream_ref
+  ENV PXS_SHM=0 OSC rdma TIMEOUT 180)

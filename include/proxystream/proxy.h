@@ -46,7 +46,9 @@ enum pxs_connector_kind {
 
 #define PXS_PROXY_F_PAYLOAD_CRC 0x0001u /**< payload_crc is valid and checked */
 #define PXS_PROXY_F_KEEP        0x0002u /**< kept until evicted (no resolve budget) */
-#define PXS_PROXY_F_MASK_       0x0003u /**< all defined flags */
+#define PXS_PROXY_F_LENT        0x0004u /**< a lent buffer (pxs_store_put_ref):
+                                             offset is the owner's address */
+#define PXS_PROXY_F_MASK_       0x0007u /**< all defined flags */
 
 /** The proxy itself: opaque bytes, copy by value. */
 typedef struct pxs_proxy {

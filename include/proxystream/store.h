@@ -192,6 +192,35 @@ PXS_API PXS_NODISCARD int pxs_store_put(pxs_store_t *store, const void *data, si
                                         const pxs_put_opts_t *opts,
                                         pxs_proxy_t *proxy_out);
 
+/** Lend buf instead of copying it (docs/DESIGN.md, section "Lent buffers"):
+ *  proxy_out names the caller's own bytes, which readers on this node copy
+ *  out with cross-memory attach. The caller must not change or free buf
+ *  until pxs_store_ref_wait returns PXS_OK for the proxy (every resolver is
+ *  done: the budget used up, or the owner evicted it, and no claim in
+ *  flight; after that a resolve is PXS_ERR_STALE and buf is never read
+ *  again). A lent object takes a slot but no arena bytes; no free slot =
+ *  backpressure up to the timeout, like a put.
+ *  A store that cannot lend (not every rank on this node, shared memory or
+ *  cross-memory attach refused at create, PXS_LEND=0, a connector other than
+ *  RMA) copies as pxs_store_put does and sets *lent_out = 0 (buf is free
+ *  at once; ref_wait on that proxy is PXS_ERR_INVALID); *lent_out = 1 when
+ *  lent. lent_out may be NULL.
+ *  @return PXS_OK, PXS_ERR_INVALID (NULL buf or proxy_out, len 0, bad
+ *  options), PXS_ERR_AGAIN (slot table full past the timeout), PXS_ERR_BUSY,
+ *  PXS_ERR_TOO_BIG (copy fallback), PXS_ERR_MPI. */
+PXS_API PXS_NODISCARD int pxs_store_put_ref(pxs_store_t *store, const void *buf, size_t len,
+                                            const pxs_put_opts_t *opts,
+                                            pxs_proxy_t *proxy_out, int *lent_out);
+
+/** Owner: wait up to timeout s (0 = poll once, < 0 = for ever) until the
+ *  lent object of proxy is over and its buffer may be reused.
+ *  @return PXS_OK (done), PXS_ERR_AGAIN (still in use at the timeout),
+ *  PXS_ERR_INVALID (not a lent proxy, not this rank's, NULL, NaN timeout),
+ *  PXS_ERR_STALE (a proxy of another store instance), PXS_ERR_CORRUPT
+ *  (a malformed proxy), PXS_ERR_BUSY, PXS_ERR_MPI. */
+PXS_API PXS_NODISCARD int pxs_store_ref_wait(pxs_store_t *store, const pxs_proxy_t *proxy,
+                                             double timeout);
+
 /** Copy the object into buf (cap bytes); len_out gets its size. Counts as one
  *  resolve. @return PXS_OK, PXS_ERR_INVALID, PXS_ERR_CORRUPT (forged proxy or
  *  payload checksum mismatch), PXS_ERR_STALE (evicted or reused, or a proxy

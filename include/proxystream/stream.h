@@ -169,6 +169,26 @@ PXS_API PXS_NODISCARD int pxs_producer_send(pxs_producer_t *prod, uint32_t topic
                                             const pxs_send_opts_t *opts,
                                             pxs_proxy_t *proxy_out);
 
+/** Like pxs_producer_send, but lends `data` instead of copying it
+ *  (pxs_store_put_ref; docs/DESIGN.md, section "Lent buffers"): when
+ *  *lent_out is 1 the caller must leave `data` unchanged until
+ *  pxs_producer_ref_wait(prod, proxy_out, ...) returns PXS_OK. Where the
+ *  store cannot lend, the bytes are copied and *lent_out is 0 (data is free
+ *  at once). Never inline. proxy_out is required; lent_out may be NULL
+ *  (then call pxs_producer_ref_wait only if the store lends).
+ *  @return as pxs_producer_send; PXS_ERR_INVALID also for proxy_out NULL
+ *  or len 0. */
+PXS_API PXS_NODISCARD int pxs_producer_send_ref(pxs_producer_t *prod, uint32_t topic,
+                                                const void *data, size_t len,
+                                                const pxs_send_opts_t *opts,
+                                                pxs_proxy_t *proxy_out, int *lent_out);
+
+/** Flush, then pxs_store_ref_wait on the producer's store: PXS_OK when the
+ *  buffer lent by pxs_producer_send_ref may be reused.
+ *  @return as pxs_store_ref_wait, and pxs_producer_flush's errors. */
+PXS_API PXS_NODISCARD int pxs_producer_ref_wait(pxs_producer_t *prod, const pxs_proxy_t *proxy,
+                                                double timeout);
+
 /** Publish an existing proxy on `topic` without touching its bytes (the
  *  dispatcher's forward). The proxy is validated first; its resolve budget is
  *  unchanged (forwarding is not a resolve). Local. PXS_OK / errors mean

@@ -37,7 +37,8 @@ pxsi_arena_init(pxsi_arena_t *a, uint64_t cap, uint32_t nslots)
     a->free_stack = calloc(nslots, sizeof *a->free_stack);
     a->off = calloc(nslots, sizeof *a->off);
     a->len = calloc(nslots, sizeof *a->len);
-    if (!a->prev || !a->next || !a->free_stack || !a->off || !a->len) {
+    a->lent = calloc(nslots, sizeof *a->lent);
+    if (!a->prev || !a->next || !a->free_stack || !a->off || !a->len || !a->lent) {
         pxsi_arena_fini(a);
         return pxsi_err(PXS_ERR_NOMEM, SUBSYS, "arena tables for %u slots", nslots);
     }
@@ -57,6 +58,7 @@ pxsi_arena_fini(pxsi_arena_t *a)
     free(a->free_stack);
     free(a->off);
     free(a->len);
+    free(a->lent);
     memset(a, 0, sizeof *a);
 }
 
@@ -99,9 +101,33 @@ pxsi_arena_alloc(pxsi_arena_t *a, uint64_t size, uint32_t *slot_out, uint64_t *o
     return PXS_ERR_AGAIN;
 }
 
+int
+pxsi_arena_alloc_lent(pxsi_arena_t *a, uint32_t *slot_out)
+{
+    if (a->nfree == 0)
+        return PXS_ERR_AGAIN;
+    uint32_t s = a->free_stack[--a->nfree];
+    a->lent[s] = 1;
+    a->off[s] = 0;
+    a->len[s] = 0;
+    a->nlive++;
+    a->nlent++;
+    if (s + 1 > a->hwm)
+        a->hwm = s + 1;
+    *slot_out = s;
+    return PXS_OK;
+}
+
 static void
 unlink_block(pxsi_arena_t *a, uint32_t s)
 {
+    if (a->lent[s]) {
+        /* a lent buffer: no block in the address list */
+        a->lent[s] = 0;
+        a->nlent--;
+        a->nlive--;
+        return;
+    }
     uint32_t p = a->prev[s], n = a->next[s];
     if (p == PXSI_NONE)
         a->head = n;

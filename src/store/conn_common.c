@@ -44,18 +44,29 @@ pxsi_conn_fits(const char *subsys, const pxsi_arena_t *a, size_t len)
     return PXS_OK;
 }
 
-int
-pxsi_conn_alloc(const char *subsys, pxsi_arena_t *a, size_t len, double timeout,
-                const pxsi_conn_waiter_t *w, pxsi_conn_block_t *out)
+/* One allocation attempt: a block of len bytes, or (lent) a slot only. */
+static int
+try_alloc(pxsi_arena_t *a, size_t len, int lent, pxsi_conn_block_t *out)
 {
-    int rc = pxsi_conn_fits(subsys, a, len);
+    if (lent) {
+        out->off = 0;
+        return pxsi_arena_alloc_lent(a, &out->slot);
+    }
+    return pxsi_arena_alloc(a, len, &out->slot, &out->off);
+}
+
+static int
+conn_alloc(const char *subsys, pxsi_arena_t *a, size_t len, int lent, double timeout,
+           const pxsi_conn_waiter_t *w, pxsi_conn_block_t *out)
+{
+    int rc = lent ? PXS_OK : pxsi_conn_fits(subsys, a, len);
     if (rc == PXS_OK)
-        rc = pxsi_arena_alloc(a, len, &out->slot, &out->off);
+        rc = try_alloc(a, len, lent, out);
     if (rc != PXS_ERR_AGAIN)
         return rc;
     if ((rc = w->reclaim(w->ctx)) != PXS_OK)
         return rc;
-    rc = pxsi_arena_alloc(a, len, &out->slot, &out->off);
+    rc = try_alloc(a, len, lent, out);
     /* backpressure: wait for resolvers to give their claims back */
     pxsi_backoff_t b;
     pxsi_backoff_init(&b, timeout);
@@ -90,7 +101,7 @@ pxsi_conn_alloc(const char *subsys, pxsi_arena_t *a, size_t len, double timeout,
         w->pause(w->ctx, &b);
         if ((rc = w->reclaim(w->ctx)) != PXS_OK)
             break;
-        rc = pxsi_arena_alloc(a, len, &out->slot, &out->off);
+        rc = try_alloc(a, len, lent, out);
     }
     if (waited) {
         double d = pxsi_now() - t0;
@@ -100,6 +111,20 @@ pxsi_conn_alloc(const char *subsys, pxsi_arena_t *a, size_t len, double timeout,
                    rc == PXS_OK ? "got its block" : pxs_errname(rc), d);
     }
     return rc;
+}
+
+int
+pxsi_conn_alloc(const char *subsys, pxsi_arena_t *a, size_t len, double timeout,
+                const pxsi_conn_waiter_t *w, pxsi_conn_block_t *out)
+{
+    return conn_alloc(subsys, a, len, 0, timeout, w, out);
+}
+
+int
+pxsi_conn_alloc_lent(const char *subsys, pxsi_arena_t *a, double timeout,
+                     const pxsi_conn_waiter_t *w, pxsi_conn_block_t *out)
+{
+    return conn_alloc(subsys, a, 0, 1, timeout, w, out);
 }
 
 void

@@ -657,6 +657,27 @@ pxs_store_destroy(pxs_store_t *s)
 }
 
 /* ------------------------------------------------------------ put */
+/* A put's options resolved (defaults, the caller's, the timeout). */
+static int
+put_opts(pxs_store_t *s, const pxs_put_opts_t *opts, pxs_put_opts_t *out, double *timeout_out)
+{
+    int rc;
+    if (!s->put_dflt_ok) {
+        if ((rc = pxs_put_opts_init(&s->put_dflt)) != PXS_OK)
+            return rc;
+        s->put_dflt_ok = 1;
+    }
+    *out = s->put_dflt;
+    if ((rc = pxsi_opts_take(out, sizeof *out, opts)) != PXS_OK)
+        return rc;
+    if (out->checksum != 0 && out->checksum != 1)
+        return pxsi_err(PXS_ERR_INVALID, SUBSYS, "put: checksum must be 0 or 1");
+    if (out->timeout != out->timeout)
+        return pxsi_err(PXS_ERR_INVALID, SUBSYS, "put: timeout is NaN");
+    *timeout_out = out->timeout == PXS_TIMEOUT_DEFAULT ? s->put_timeout : out->timeout;
+    return PXS_OK;
+}
+
 static int
 store_put(pxs_store_t *s, const void *data, size_t len, const pxs_put_opts_t *opts,
           pxs_proxy_t *proxy_out)
@@ -706,6 +727,100 @@ store_put(pxs_store_t *s, const void *data, size_t len, const pxs_put_opts_t *op
                pxsi_gen_slot(pi.generation), (unsigned long long)pxsi_gen_gen(pi.generation),
                (unsigned long long)pi.offset);
     return pxs_proxy_encode(&pi, proxy_out);
+}
+
+/* Lend (docs/DESIGN.md, section "Lent buffers"): the connector publishes
+ * the caller's buffer; a store that cannot lend (no put_ref op, or
+ * PXS_ERR_NOTSUP from it) copies instead, *lent_out = 0. No spill: a lent
+ * put that does not get a slot is PXS_ERR_AGAIN. */
+static int
+store_put_ref(pxs_store_t *s, const void *data, size_t len, const pxs_put_opts_t *opts,
+              pxs_proxy_t *proxy_out, int *lent_out)
+{
+    if (lent_out)
+        *lent_out = 0;
+    if (!store_ok(s))
+        return pxsi_err(PXS_ERR_INVALID, SUBSYS, "put_ref: not a live store handle");
+    if (!proxy_out || !data)
+        return pxsi_err(PXS_ERR_INVALID, SUBSYS, "put_ref: NULL %s",
+                        proxy_out ? "data" : "proxy_out");
+    if (len == 0)
+        return pxsi_err(PXS_ERR_INVALID, SUBSYS, "put_ref: size 0 (nothing to lend)");
+    pxs_put_opts_t o;
+    double timeout = 0;
+    int rc = put_opts(s, opts, &o, &timeout);
+    if (rc)
+        return rc;
+    pxs_proxy_info_t pi;
+    memset(&pi, 0, sizeof pi);
+    rc = s->ops->put_ref ? s->ops->put_ref(s->st, data, len, &o, timeout, &pi) : PXS_ERR_NOTSUP;
+    if (rc == PXS_ERR_NOTSUP) {
+        PXSI_TRACE(SUBSYS, "put_ref of %zu B: copied (%s)", len,
+                   s->ops->put_ref ? pxs_last_error_detail() : "connector cannot lend");
+        rc = store_put(s, data, len, opts, proxy_out);
+        if (rc == PXS_OK)
+            FST_ADD(s, s->lend_copied++);
+        return rc;
+    }
+    if (rc)
+        return rc;
+    pi.version = PXS_PROXY_VERSION;
+    pi.kind = (uint8_t)s->kind;
+    pi.owner = (uint32_t)s->rank;
+    pi.store_nonce = s->nonce;
+    pi.topic = o.topic;
+    pi.seq = o.seq;
+    FST_ADD(s, (s->fst.puts++, s->fst.bytes_put += len));
+    rc = pxs_proxy_encode(&pi, proxy_out);
+    if (rc == PXS_OK && lent_out)
+        *lent_out = 1;
+    return rc;
+}
+
+static int check_proxy(const pxs_store_t *s, const pxs_proxy_t *proxy, pxs_proxy_info_t *pi);
+
+/* The owner waits (timeout s; 0 = one test) until its lent object is over:
+ * every resolver is done and none can read the buffer again. */
+static int
+store_ref_wait(pxs_store_t *s, const pxs_proxy_t *proxy, double timeout)
+{
+    if (!store_ok(s))
+        return pxsi_err(PXS_ERR_INVALID, SUBSYS, "ref_wait: not a live store handle");
+    if (timeout != timeout)
+        return pxsi_err(PXS_ERR_INVALID, SUBSYS, "ref_wait: timeout is NaN");
+    pxs_proxy_info_t pi;
+    int rc = check_proxy(s, proxy, &pi);
+    if (rc == PXS_OK && !(pi.flags & PXS_PROXY_F_LENT))
+        rc = pxsi_err(PXS_ERR_INVALID, SUBSYS,
+                      "ref_wait: not a lent object (pxs_store_put_ref copied it, lent_out 0, "
+                      "or a plain put): its buffer was free at once");
+    if (rc == PXS_OK && pi.owner != (uint32_t)s->rank)
+        rc = pxsi_err(PXS_ERR_INVALID, SUBSYS,
+                      "ref_wait: object of rank %u, not this rank's (%d): only the owner waits",
+                      pi.owner, s->rank);
+    if (rc == PXS_OK && !s->ops->ref_test)
+        rc = pxsi_err(PXS_ERR_INVALID, SUBSYS, "ref_wait: the %s connector does not lend",
+                      s->ops->name);
+    if (rc)
+        return rc;
+    pxsi_backoff_t b;
+    pxsi_backoff_init(&b, timeout);
+    for (;;) {
+        int done = 0;
+        if ((rc = s->ops->ref_test(s->st, &pi, &done)) != PXS_OK)
+            return rc;
+        if (done)
+            return PXS_OK;
+        if (pxsi_backoff_expired(&b))
+            return pxsi_err(PXS_ERR_AGAIN, SUBSYS,
+                            "ref_wait: lent object (slot %u) still in use after %g s (budget not "
+                            "used up, or a resolver holds a claim)",
+                            pxsi_gen_slot(pi.generation), timeout);
+        if (s->comm != MPI_COMM_NULL)
+            pxsi_backoff_pause_mpi(&b, s->comm);
+        else
+            pxsi_backoff_pause(&b);
+    }
 }
 
 /* ------------------------------------------------------------ proxies */
@@ -1149,6 +1264,21 @@ pxs_store_put(pxs_store_t *s, const void *data, size_t len, const pxs_put_opts_t
 }
 
 int
+pxs_store_put_ref(pxs_store_t *s, const void *data, size_t len, const pxs_put_opts_t *opts,
+                  pxs_proxy_t *proxy_out, int *lent_out)
+{
+    GUARDED(s, "put_ref", store_put_ref(s, data, len, opts, proxy_out, lent_out));
+}
+
+int
+pxs_store_ref_wait(pxs_store_t *s, const pxs_proxy_t *proxy, double timeout)
+{
+    if (pxsi_inline_is(proxy))
+        return pxsi_err(PXS_ERR_INVALID, SUBSYS, "ref_wait: an inline proxy is not lent");
+    GUARDED(s, "ref_wait", store_ref_wait(s, proxy, timeout));
+}
+
+int
 pxs_store_resolve(pxs_store_t *s, const pxs_proxy_t *proxy, void *buf, size_t cap,
                   size_t *len_out)
 {
@@ -1271,6 +1401,7 @@ pxsi_store_stats(pxs_store_t *s, pxsi_store_stats_t *out)
     s->ops->stats(s->st, out);
     out->spilled = s->spilled;
     out->spilled_bytes = s->spilled_bytes;
+    out->lend_copied = s->lend_copied;
     return PXS_OK;
 }
 

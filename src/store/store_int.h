@@ -75,8 +75,10 @@ typedef struct pxsi_arena {
     uint32_t nretired;    /* slots retired for good (generation exhausted) */
     uint64_t used;        /* bytes in live blocks (rounded) */
     uint64_t used_hwm;    /* most bytes ever in live blocks (stats) */
+    uint32_t nlent;       /* live lent slots (no block; counted in nlive) */
     uint32_t *prev, *next, *free_stack;
     uint64_t *off, *len;
+    uint8_t *lent;        /* [slot] 1: a lent buffer, no arena block */
 } pxsi_arena_t;
 
 int pxsi_arena_init(pxsi_arena_t *a, uint64_t cap, uint32_t nslots);
@@ -86,6 +88,10 @@ uint64_t pxsi_arena_need(uint64_t size);
 /* PXS_OK, PXS_ERR_AGAIN (no gap or no slot; nothing changed). */
 int pxsi_arena_alloc(pxsi_arena_t *a, uint64_t size, uint32_t *slot_out, uint64_t *off_out);
 void pxsi_arena_free(pxsi_arena_t *a, uint32_t slot);
+/* A slot without arena bytes for a lent buffer (docs/DESIGN.md, section
+ * "Lent buffers"): counted in nlive and hwm like a block, freed and retired
+ * the same way. PXS_OK, PXS_ERR_AGAIN (slot table full; nothing changed). */
+int pxsi_arena_alloc_lent(pxsi_arena_t *a, uint32_t *slot_out);
 /* Free the slot's block but never hand the slot out again (its generation
  * is exhausted: see PXSI_GEN_RETIRE). */
 void pxsi_arena_retire(pxsi_arena_t *a, uint32_t slot);
@@ -122,6 +128,8 @@ typedef struct pxsi_store_stats {
     double put_wait_seconds;  /* total time those puts waited */
     /* the arena now (filled by pxsi_conn_arena_stats when asked) */
     uint64_t arena_cap, arena_used, arena_hwm, largest_free, objects_live;
+    uint64_t lent;            /* put_ref that lent the buffer (no copy) */
+    uint64_t lend_copied;     /* put_ref that fell back to a copy (front end) */
     uint64_t spilled;         /* puts that went to the spill store (front end) */
     uint64_t spilled_bytes;
 } pxsi_store_stats_t;
@@ -213,6 +221,10 @@ typedef struct pxsi_conn_block {
 } pxsi_conn_block_t;
 int pxsi_conn_alloc(const char *subsys, pxsi_arena_t *a, size_t len, double timeout,
                     const pxsi_conn_waiter_t *w, pxsi_conn_block_t *out);
+/* A lent put's slot (no arena bytes): the same reclaim and backpressure
+ * as pxsi_conn_alloc while the slot table is full. */
+int pxsi_conn_alloc_lent(const char *subsys, pxsi_arena_t *a, double timeout,
+                         const pxsi_conn_waiter_t *w, pxsi_conn_block_t *out);
 /* The arena part of a connector's stats (capacity, used, high-water,
  * largest free block, live objects). O(live blocks). */
 void pxsi_conn_arena_stats(const pxsi_arena_t *a, pxsi_store_stats_t *out);
@@ -271,6 +283,15 @@ typedef struct pxsi_store_conn_ops {
                double timeout, pxs_proxy_info_t *info_out);
     int (*resolve)(void *st, const pxs_proxy_info_t *pi, void *buf, size_t cap,
                    size_t *len_out);
+    /* Optional (docs/DESIGN.md, section "Lent buffers"): publish the
+     * caller's buffer itself (no copy); PXS_ERR_NOTSUP = this store cannot
+     * lend (the front end copies instead). ref_test: *done_out = 1 when
+     * the owner's lent object is over (gen moved, no claim in flight), so
+     * its buffer is never read again; PXS_ERR_INVALID for a proxy that is
+     * not this rank's lent object. */
+    int (*put_ref)(void *st, const void *data, size_t len, const pxs_put_opts_t *o,
+                   double timeout, pxs_proxy_info_t *info_out);
+    int (*ref_test)(void *st, const pxs_proxy_info_t *pi, int *done_out);
     /* Start: on PXS_OK the request is in flight or done (req->done). */
     int (*resolve_start)(void *st, const pxs_proxy_info_t *pi, void *buf, size_t cap,
                          pxs_request_t *req);
@@ -394,6 +415,7 @@ struct pxs_store {
     int nalt;
     double spill_after;
     uint64_t spilled, spilled_bytes;
+    uint64_t lend_copied; /* put_ref that copied (the store cannot lend) */
 };
 
 /* ------------------------------------------------------------ test / introspection */

@@ -359,9 +359,20 @@ prod_send_inline(pxs_producer_t *prod, pxsi_prod_topic_t *t, uint32_t topic, con
     return PXS_OK;
 }
 
+/* The chunk's store object: a copy put, or (lent_out set: send_ref) a lent
+ * buffer, which falls back to a copy where the store cannot lend. */
+static int
+prod_put(pxs_producer_t *prod, const void *data, size_t len, const pxs_put_opts_t *po,
+         pxs_proxy_t *proxy, int *lent_out)
+{
+    if (lent_out)
+        return pxs_store_put_ref(prod->store, data, len, po, proxy, lent_out);
+    return pxs_store_put(prod->store, data, len, po, proxy);
+}
+
 static int
 prod_send(pxs_producer_t *prod, uint32_t topic, const void *data, size_t len,
-          const pxs_send_opts_t *opts, pxs_proxy_t *proxy_out)
+          const pxs_send_opts_t *opts, pxs_proxy_t *proxy_out, int *lent_out)
 {
     if (!PXSI_HANDLE_OK(prod, PXSI_PRODUCER_MAGIC))
         return pxsi_err(PXS_ERR_INVALID, SUBSYS, "producer_send: bad producer handle");
@@ -389,7 +400,7 @@ prod_send(pxs_producer_t *prod, uint32_t topic, const void *data, size_t len,
      * proxy is meant to be resolved elsewhere) nor with a stream log (its
      * replay resolves the logged proxies) */
     if (len <= prod->opts.inline_max && !so.keep && !so.resolves && !prod->opts.resolves &&
-        !prod->log) {
+        !prod->log && !lent_out) {
         int fits = 0;
         if ((rc = pxsi_publisher_inline_fits(prod->pub, topic, len, &fits)) < 0)
             return rc;
@@ -426,15 +437,15 @@ prod_send(pxs_producer_t *prod, uint32_t topic, const void *data, size_t len,
          * Try without waiting; if full, deliver them, then wait. */
         double wait = po.timeout;
         po.timeout = 0.0;
-        rc = pxs_store_put(prod->store, data, len, &po, &proxy);
+        rc = prod_put(prod, data, len, &po, &proxy, lent_out);
         po.timeout = wait;
         if (rc == PXS_ERR_AGAIN) {
             if ((rc = prod_flush(prod)) < 0)
                 return rc;
-            rc = pxs_store_put(prod->store, data, len, &po, &proxy);
+            rc = prod_put(prod, data, len, &po, &proxy, lent_out);
         }
     } else {
-        rc = pxs_store_put(prod->store, data, len, &po, &proxy);
+        rc = prod_put(prod, data, len, &po, &proxy, lent_out);
     }
     if (rc < 0)
         return rc;
@@ -453,6 +464,8 @@ prod_send(pxs_producer_t *prod, uint32_t topic, const void *data, size_t len,
             return pxsi_err(rc, SUBSYS, "publish on topic %u failed, object not evicted (%s): %s",
                             topic, pxs_errname(erc), cause);
         }
+        if (lent_out)
+            *lent_out = 0; /* evicted before anyone had the proxy: buffer free */
         return pxsi_err_prefix(rc, SUBSYS, "publish on topic %u failed; object evicted", topic);
     }
     if (prod->log_store) {
@@ -492,7 +505,7 @@ int
 pxs_producer_send(pxs_producer_t *prod, uint32_t topic, const void *data, size_t len,
                   const pxs_send_opts_t *opts, pxs_proxy_t *proxy_out)
 {
-    int rc = prod_send(prod, topic, data, len, opts, proxy_out);
+    int rc = prod_send(prod, topic, data, len, opts, proxy_out, NULL);
     if (PXSI_UNLIKELY(rc < 0) && PXSI_HANDLE_OK(prod, PXSI_PRODUCER_MAGIC))
         prod->failed++;
     return rc;
@@ -516,7 +529,7 @@ prod_forward_stored(pxs_producer_t *prod, uint32_t topic, const pxs_proxy_t *pro
         if ((rc = pxs_send_opts_init(&so)) == PXS_OK) {
             so.meta = meta;
             so.meta_len = meta_len;
-            rc = prod_send(prod, topic, b, n, &so, NULL);
+            rc = prod_send(prod, topic, b, n, &so, NULL, NULL);
         }
     }
     free(b);
@@ -527,6 +540,45 @@ prod_forward_stored(pxs_producer_t *prod, uint32_t topic, const pxs_proxy_t *pro
     prod->bytes -= n;
     prod->forwarded++;
     return PXS_OK;
+}
+
+int
+pxs_producer_send_ref(pxs_producer_t *prod, uint32_t topic, const void *data, size_t len,
+                      const pxs_send_opts_t *opts, pxs_proxy_t *proxy_out, int *lent_out)
+{
+    int lent = 0, rc;
+    if (!proxy_out)
+        rc = pxsi_err(PXS_ERR_INVALID, SUBSYS,
+                      "send_ref: proxy_out NULL (needed for pxs_producer_ref_wait)");
+    else if (!data || len == 0)
+        rc = pxsi_err(PXS_ERR_INVALID, SUBSYS, "send_ref: %s",
+                      data ? "len 0 (nothing to lend)" : "data NULL");
+    else
+        rc = prod_send(prod, topic, data, len, opts, proxy_out, &lent);
+    if (lent_out)
+        *lent_out = rc == PXS_OK ? lent : 0;
+    if (PXSI_UNLIKELY(rc < 0) && PXSI_HANDLE_OK(prod, PXSI_PRODUCER_MAGIC))
+        prod->failed++;
+    return rc;
+}
+
+int
+pxs_producer_ref_wait(pxs_producer_t *prod, const pxs_proxy_t *proxy, double timeout)
+{
+    if (!PXSI_HANDLE_OK(prod, PXSI_PRODUCER_MAGIC))
+        return pxsi_err(PXS_ERR_INVALID, SUBSYS, "ref_wait: bad producer handle");
+    if (!prod->store)
+        return pxsi_err(PXS_ERR_INVALID, SUBSYS, "ref_wait: producer has no store");
+    /* done already (the usual case in a ring of buffers): no flush, so the
+     * batch keeps coalescing */
+    int rc = pxs_store_ref_wait(prod->store, proxy, 0);
+    if (rc != PXS_ERR_AGAIN || timeout == 0)
+        return rc;
+    /* the event naming the buffer may still be coalesced here: deliver it,
+     * or its consumers could never resolve and the wait would not end */
+    if ((rc = pxs_producer_flush(prod)) < 0)
+        return rc;
+    return pxs_store_ref_wait(prod->store, proxy, timeout);
 }
 
 static int

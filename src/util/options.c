@@ -78,6 +78,10 @@ static const pxsi_option_t table[PXSI_OPT_N_] = {
                              PXSI_OWN_PRODUCER, FIELD(pxs_producer_opts_t, inline_max, 'u'),
                              PXSI_INIT_ENV, 0,
                              "largest chunk a producer sends inside its event (0: off)"},
+    [PXSI_OPT_LEND] = {"PXS_LEND", PXSI_OPT_BOOL, 1, 0, 1, NULL, PXSI_OWN_NONE, NOFIELD,
+                       PXSI_INIT_NONE, 0,
+                       "lent buffers (pxs_store_put_ref) where the node allows; 0: copy puts "
+                       "(read at store create)"},
     [PXSI_OPT_STORE_CONNECTOR] = {NULL, PXSI_OPT_FIELD, 0, 0, 0, NULL, PXSI_OWN_STORE,
                                   FIELD(pxs_store_opts_t, connector, 'i'), PXSI_INIT_VALUE,
                                   PXS_CONN_RMA, "connector kind: PXS_CONN_RMA"},

@@ -79,8 +79,10 @@
  * back-off calls MPI_Iprobe now and then. destroy: see store.c (agreement
  * that no rank has outstanding work, then Win_free, which is collective).
  * ====================================================================== */
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/uio.h>
 
 #include "store/connectors/rma_int.h"
 
@@ -298,6 +300,33 @@ fetch(pxsi_rma_t *r, int o, uint64_t off, void *buf, size_t len, int path)
     return PXS_OK;
 }
 
+/* A lent object's bytes (docs/DESIGN.md, section "Lent buffers"), under a
+ * claim: the owner's own buffer (memcpy), or a same-node peer's through
+ * cross-memory attach (process_vm_readv, partial reads continued). */
+static int
+fetch_lent(pxsi_rma_t *r, int o, uint64_t addr, void *buf, size_t len)
+{
+    atomic_thread_fence(memory_order_acquire); /* F2, as in fetch */
+    if (o == r->rank) {
+        pxsi_copy_pieces(buf, (const void *)(uintptr_t)addr, len, r->piece);
+        r->stats.resolves_self++;
+        return PXS_OK;
+    }
+    for (size_t done = 0; done < len;) {
+        struct iovec l = {(unsigned char *)buf + done, len - done};
+        struct iovec rm = {(void *)(uintptr_t)(addr + done), len - done};
+        ssize_t n = process_vm_readv((pid_t)r->peer_pid[o], &l, 1, &rm, 1, 0);
+        if (n <= 0)
+            return pxsi_err(PXS_ERR_IO, SUBSYS,
+                            "cross-memory read of rank %d's lent buffer failed at byte %zu of "
+                            "%zu: %s",
+                            o, done, len, n < 0 ? strerror(errno) : "no progress");
+        done += (size_t)n;
+    }
+    r->stats.resolves_shm++;
+    return PXS_OK;
+}
+
 /* ------------------------------------------------------------ owner side */
 static int
 kill_slot(pxsi_rma_t *r, uint32_t s)
@@ -483,12 +512,97 @@ rma_put(void *st, const void *data, size_t len, const pxs_put_opts_t *o, double 
     return PXS_OK;
 }
 
+/* Lend the caller's buffer (docs/DESIGN.md, section "Lent buffers"): a
+ * slot without arena bytes whose descriptor offset is the buffer's address;
+ * the same publication as a put on the node-local words (lend is only on in
+ * lmode NODE). */
+static int
+rma_put_ref(void *st, const void *data, size_t len, const pxs_put_opts_t *o, double timeout,
+            pxs_proxy_info_t *out)
+{
+    pxsi_rma_t *r = st;
+    if (!r->lend)
+        return pxsi_err(PXS_ERR_NOTSUP, SUBSYS, "this store cannot lend: %s",
+                        r->lmode != PXSI_RMA_L_NODE
+                            ? "not every rank shares this node's memory (or shared memory is off)"
+                            : "cross-memory attach refused on this node, or PXS_LEND=0");
+    const pxsi_conn_waiter_t w = {reclaim_cb, put_pause, r, &r->stats.put_waits,
+                                  &r->stats.put_wait_seconds};
+    pxsi_conn_block_t blk;
+    int rc = pxsi_conn_alloc_lent(SUBSYS, &r->al, timeout, &w, &blk);
+    if (rc)
+        return rc;
+    uint32_t s = blk.slot;
+    uint64_t addr = (uint64_t)(uintptr_t)data;
+    r->al.off[s] = addr; /* what evict matches the proxy against */
+    uint32_t crc = o->checksum ? pxs_crc32c(0, data, len) : 0;
+    uint16_t flags = (uint16_t)(pxsi_conn_put_flags(o) | PXS_PROXY_F_LENT);
+    /* F1 (release): the caller's writes to the buffer before the descriptor */
+    atomic_thread_fence(memory_order_release);
+    _Atomic uint64_t *ld = pxsi_rma_l_d(r, r->rank, s);
+    uint64_t d[3] = {addr, (uint64_t)len, (uint64_t)crc | ((uint64_t)flags << 32)};
+    for (int i = 0; i < 3; i++)
+        atomic_store_explicit(&ld[i], d[i], memory_order_relaxed);
+    atomic_store_explicit(pxsi_rma_l_u(r, r->rank, s), (uint64_t)pxsi_conn_put_budget(o),
+                          memory_order_relaxed);
+    atomic_fetch_add(pxsi_rma_l_a(r, r->rank, s), GEN_ONE); /* live (seq_cst: releases LD, LU) */
+    pxsi_conn_publish(&r->slots[s], s, addr, len, flags, crc, o, out);
+    r->stats.lent++;
+    return PXS_OK;
+}
+
+/* Is the owner's lent object over? Reclaim first; then done when its gen
+ * moved on and it is not DYING with claims still in flight. */
+static int
+rma_ref_test(void *st, const pxs_proxy_info_t *pi, int *done)
+{
+    pxsi_rma_t *r = st;
+    *done = 0;
+    if ((int)pi->owner != r->rank)
+        return pxsi_err(PXS_ERR_INVALID, SUBSYS,
+                        "ref_wait: object of rank %u, not this rank's (%d): only the owner waits "
+                        "for its lent buffer",
+                        pi->owner, r->rank);
+    if (!(pi->flags & PXS_PROXY_F_LENT))
+        return pxsi_err(PXS_ERR_INVALID, SUBSYS,
+                        "ref_wait: not a lent object (a copy put: its buffer was free at once)");
+    uint32_t s = pxsi_gen_slot(pi->generation);
+    uint64_t gen = pxsi_gen_gen(pi->generation);
+    int rc = reclaim(r);
+    if (rc)
+        return rc;
+    const pxsi_conn_slot_t *sl = &r->slots[s];
+    if (sl->gen < gen)
+        return pxsi_err(PXS_ERR_INVALID, SUBSYS,
+                        "ref_wait: no such object (slot %u is at gen %llu, proxy gen %llu)", s,
+                        (unsigned long long)sl->gen, (unsigned long long)gen);
+    if (sl->gen == gen) {
+        rc = pxsi_conn_match(SUBSYS, sl, r->al.off[s], pi, "ref_wait");
+        return rc == PXS_ERR_CORRUPT ? pxsi_err(PXS_ERR_INVALID, SUBSYS,
+                                                "ref_wait: proxy does not match the lent object")
+                                     : rc;
+    }
+    *done = !(sl->gen == gen + 1 && sl->state == PXSI_SLOT_DYING);
+    return PXS_OK;
+}
+
 /* ------------------------------------------------------------ resolve */
 static int
 rma_check(void *st, const pxs_proxy_info_t *pi)
 {
     pxsi_rma_t *r = st;
     int o = (int)pi->owner;
+    if (pi->flags & PXS_PROXY_F_LENT) {
+        /* offset is the owner's address: no arena bounds; the claim checks
+         * it against the descriptor (PXS_ERR_CORRUPT if forged) */
+        if (!r->lend)
+            return pxsi_err(PXS_ERR_CORRUPT, SUBSYS,
+                            "proxy of a lent object given to a store that does not lend");
+        pxs_proxy_info_t c = *pi;
+        c.offset = 0;
+        c.size = 0;
+        return pxsi_conn_check(SUBSYS, &c, r->nonce, r->peer_nslots[o], r->peer_cap[o]);
+    }
     /* the owner's record of the instance is the store's nonce (agreed at
      * create): store.c checked it already */
     return pxsi_conn_check(SUBSYS, pi, r->nonce, r->peer_nslots[o], r->peer_cap[o]);
@@ -504,7 +618,10 @@ rma_resolve(void *st, const pxs_proxy_info_t *pi, void *buf, size_t cap, size_t 
     int rc = acquire(r, pi);
     if (rc)
         return rc;
-    rc = fetch(r, o, pi->offset, buf, (size_t)pi->size, path_of(r, o));
+    if (pi->flags & PXS_PROXY_F_LENT)
+        rc = fetch_lent(r, o, pi->offset, buf, (size_t)pi->size);
+    else
+        rc = fetch(r, o, pi->offset, buf, (size_t)pi->size, path_of(r, o));
     if (rc == PXS_OK)
         rc = pxsi_conn_crc_check(SUBSYS, pi, buf);
     int rc2 = unclaim(r, o, s);
@@ -581,8 +698,8 @@ rma_resolve_start(void *st, const pxs_proxy_info_t *pi, void *buf, size_t cap,
     pxsi_rma_t *r = st;
     int o = (int)pi->owner;
     int path = path_of(r, o);
-    if (path != PXSI_PATH_RMA || pi->size == 0) {
-        /* a local copy: done now */
+    if (path != PXSI_PATH_RMA || pi->size == 0 || (pi->flags & PXS_PROXY_F_LENT)) {
+        /* a local copy (or a lent buffer's cross-memory read): done now */
         size_t n = 0;
         q->status = rma_resolve(st, pi, buf, cap, &n);
         if (q->status == PXS_ERR_MPI)
@@ -654,6 +771,37 @@ rma_view(void *st, const pxs_proxy_info_t *pi, pxs_view_t *v)
     pxsi_rma_t *r = st;
     int o = (int)pi->owner;
     int path = path_of(r, o);
+    if (pi->flags & PXS_PROXY_F_LENT) {
+        /* a lent buffer (not mapped here): a private copy, and the claim is
+         * held until release like a zero-copy view's (the owner's ref_wait
+         * does not return while a view is out) */
+        void *b = pxsi_alloc_pages((size_t)pi->size);
+        if (!b)
+            return pxsi_err(PXS_ERR_NOMEM, SUBSYS, "view copy of %llu bytes",
+                            (unsigned long long)pi->size);
+        uint32_t s = pxsi_gen_slot(pi->generation);
+        int rc = acquire(r, pi); /* on failure, nothing held */
+        if (rc) {
+            free(b);
+            return rc;
+        }
+        rc = fetch_lent(r, o, pi->offset, b, (size_t)pi->size);
+        if (rc == PXS_OK)
+            rc = pxsi_conn_crc_check(SUBSYS, pi, b);
+        if (rc) {
+            (void)unclaim(r, o, s);
+            free(b);
+            return rc;
+        }
+        v->data = b;
+        v->len = (size_t)pi->size;
+        v->internal_[0] = b;
+        v->internal_u_[0] = (uint64_t)o;
+        v->internal_u_[1] = s;
+        v->internal_u_[2] = 2; /* holds a claim and a copy */
+        r->stats.views_copied++;
+        return PXS_OK;
+    }
     if (path == PXSI_PATH_RMA) {
         /* another node (or shm off): a private copy, freed by release */
         void *b = pxsi_alloc_pages((size_t)pi->size);
@@ -702,6 +850,8 @@ rma_release(void *st, pxs_view_t *v)
     if (v->internal_u_[2] == 1)
         return unclaim(r, (int)v->internal_u_[0], (uint32_t)v->internal_u_[1]);
     free(v->internal_[0]);
+    if (v->internal_u_[2] == 2)
+        return unclaim(r, (int)v->internal_u_[0], (uint32_t)v->internal_u_[1]);
     return PXS_OK;
 }
 
@@ -867,5 +1017,7 @@ rma_destroy(void *st)
 const pxsi_store_conn_ops_t pxsi_store_rma_ops = {
     .name = "rma",
     .kind = PXS_CONN_RMA,
+    .put_ref = rma_put_ref,
+    .ref_test = rma_ref_test,
     PXSI_STORE_CONN_OPS(rma),
 };

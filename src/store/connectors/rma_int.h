@@ -76,6 +76,12 @@ typedef struct pxsi_rma {
     uint32_t ndying;
     uint64_t *snap; /* 2 * nslots scratch: result, origin (NO_OP, unused) */
     size_t chunk, piece;
+    /* lent buffers (docs/DESIGN.md, section "Lent buffers"): on when every
+     * rank is on this node (lmode NODE) and cross-memory attach
+     * (process_vm_readv) worked between the node's ranks at create, agreed;
+     * peer_pid[comm rank] is that rank's process id */
+    int lend;
+    int *peer_pid;
     pxsi_store_stats_t stats;
 } pxsi_rma_t;
 

@@ -35,9 +35,12 @@
  * pxsi_rma_create unwinds any partial state with pxsi_rma_free_all. See
  * docs/DESIGN.md, section "Collective failure agreement".
  * ====================================================================== */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/uio.h>
+#include <unistd.h>
 
 #include "store/connectors/rma_int.h"
 #include "util/options.h"
@@ -108,6 +111,7 @@ pxsi_rma_free_all(pxsi_rma_t *r)
     free(r->snap);
     free(r->peer_cap);
     free(r->peer_nslots);
+    free(r->peer_pid);
     free((void *)r->peer_base);
     free(r->node_to_comm);
     free(r);
@@ -448,6 +452,67 @@ rma_map_peers(pxsi_rma_t *r)
 
 /* ------------------------------------------------------------ create / destroy
  */
+/* Lent buffers (docs/DESIGN.md, section "Lent buffers"): only when every
+ * rank is on this node (lmode NODE: every claim on node-local words, and
+ * every reader can reach the owner's memory) and PXS_LEND is on. Each rank
+ * reads a probe word of every peer with process_vm_readv (cross-memory
+ * attach: ptrace permission, Yama, containers may refuse it); lend is on
+ * only if every read on every rank worked, agreed. Never a create failure:
+ * a store that cannot lend copies (pxs_store_put_ref). */
+static int
+rma_create_lend(pxsi_rma_t *r)
+{
+    r->lend = 0;
+    int ok = r->lmode == PXSI_RMA_L_NODE && pxsi_opt_bool(PXSI_OPT_LEND);
+    int all = 0;
+    int mrc = MPI_Allreduce(&ok, &all, 1, MPI_INT, MPI_MIN, r->comm);
+    int rc = pxsi_agree(r->comm, pxsi_mpi_err(mrc, SUBSYS, "MPI_Allreduce (lend)"));
+    if (rc || !all)
+        return rc;
+    uint64_t mine[2], *peers = NULL;
+    volatile uint64_t probe = r->nonce ^ ((uint64_t)r->rank * 0x9e3779b97f4a7c15ull + 1);
+    mine[0] = (uint64_t)getpid();
+    mine[1] = (uint64_t)(uintptr_t)&probe;
+    r->peer_pid = calloc((size_t)r->size, sizeof *r->peer_pid);
+    peers = calloc(2 * (size_t)r->size, sizeof *peers);
+    ok = r->peer_pid && peers;
+    rc = pxsi_agree(r->comm, ok ? PXS_OK : pxsi_err(PXS_ERR_NOMEM, SUBSYS, "lend tables"));
+    if (rc == PXS_OK) {
+        mrc = MPI_Allgather(mine, 2, MPI_UINT64_T, peers, 2, MPI_UINT64_T, r->comm);
+        rc = pxsi_agree(r->comm, pxsi_mpi_err(mrc, SUBSYS, "MPI_Allgather (lend)"));
+    }
+    if (rc) {
+        free(peers);
+        return rc;
+    }
+    for (int q = 0; q < r->size; q++) {
+        r->peer_pid[q] = (int)peers[2 * q];
+        if (q == r->rank)
+            continue;
+        uint64_t got = 0, want = r->nonce ^ ((uint64_t)q * 0x9e3779b97f4a7c15ull + 1);
+        struct iovec l = {&got, sizeof got}, rm = {(void *)(uintptr_t)peers[2 * q + 1], sizeof got};
+        if (process_vm_readv((pid_t)peers[2 * q], &l, 1, &rm, 1, 0) != (ssize_t)sizeof got ||
+            got != want) {
+            PXSI_DEBUG(SUBSYS, "lend: cross-memory attach to rank %d refused (%s): put_ref copies",
+                       q, strerror(errno));
+            ok = 0;
+        }
+    }
+    free(peers);
+#ifdef PXS_TEST_HOOKS
+    /* test hook: PXS_TEST_CMA_FAIL=<rank> makes that rank's probe fail */
+    const char *tf = getenv("PXS_TEST_CMA_FAIL");
+    if (tf && atoi(tf) == r->rank)
+        ok = 0;
+#endif
+    /* every rank read every probe before any returns (probe is on our stack) */
+    mrc = MPI_Allreduce(&ok, &all, 1, MPI_INT, MPI_MIN, r->comm);
+    rc = pxsi_agree(r->comm, pxsi_mpi_err(mrc, SUBSYS, "MPI_Allreduce (lend probe)"));
+    if (rc == PXS_OK)
+        r->lend = all;
+    return rc;
+}
+
 int
 pxsi_rma_create(MPI_Comm comm, const pxs_store_opts_t *o, uint64_t nonce, void **out)
 {
@@ -482,6 +547,8 @@ pxsi_rma_create(MPI_Comm comm, const pxs_store_opts_t *o, uint64_t nonce, void *
         goto fail;
     if ((rc = rma_create_local_ctl(r)) != PXS_OK)
         goto fail;
+    if ((rc = rma_create_lend(r)) != PXS_OK)
+        goto fail;
     if ((rc = rma_lock_epochs(r)) != PXS_OK)
         goto fail;
     if ((rc = rma_map_peers(r)) != PXS_OK)
@@ -495,12 +562,12 @@ pxsi_rma_create(MPI_Comm comm, const pxs_store_opts_t *o, uint64_t nonce, void *
         pxsi_win_osc(r->data_win, osc, sizeof osc);
         PXSI_DEBUG(SUBSYS,
                    "store %016llx: arena %llu B, %u slots, mode %s, shm %d, claim words %s, "
-                   "%d rank(s) on this node of %d, chunk %zu, %s",
+                   "%d rank(s) on this node of %d, chunk %zu, lend %d, %s",
                    (unsigned long long)nonce, (unsigned long long)r->cap, r->nslots,
                    mode_name(r->mode), r->shm_on,
                    r->lmode == PXSI_RMA_L_NODE    ? "node-local"
                    : r->lmode == PXSI_RMA_L_MIXED ? "node-local + MPI"
-                                                  : "MPI", r->nsize, r->size, r->chunk, osc);
+                                                  : "MPI", r->nsize, r->size, r->chunk, r->lend, osc);
     }
     *out = r;
     return PXS_OK;
