@@ -1,5 +1,5 @@
 #!/bin/bash
-# Sweeps apps/pxs-bench-scale over the number of ranks (docs/DESIGN.md
+# Sweeps pxs-bench-scale (apps/pxs-bench-scale.c) over the number of ranks (docs/DESIGN.md
 # "Scale model"): oversubscribed on this node under each osc component, and
 # across two emulated nodes (tests/tools/fakenodes.sh). Writes one JSON line
 # per measurement (plus a "run" field: osc or 2node.osc) to $OUT (default
@@ -36,7 +36,8 @@ run() { # label, command...
     tmp=$(mktemp)
     timeout "$TMO" "$@" --json >"$tmp" 2>/tmp/scale-run-stderr.log || {
         echo "## $label: exit $? (stderr in /tmp/scale-run-stderr.log)"; status=1; }
-    sed "s/^{/{\"run\":\"$label\",/" "$tmp" | tee -a "$OUT"
+    # only the benchmark's lines (a transport may print warnings on stdout)
+    grep '^{"bench"' "$tmp" | sed "s/^{/{\"run\":\"$label\",/" | tee -a "$OUT"
     rm -f "$tmp"
 }
 uptime

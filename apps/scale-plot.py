@@ -18,7 +18,10 @@ curves = defaultdict(lambda: defaultdict(list))
 for line in open(src):
     line = line.strip()
     if line.startswith("{"):
-        d = json.loads(line)
+        try:
+            d = json.loads(line)
+        except ValueError:  # a line mixed with a transport's warning
+            continue
         curves[(d["case"], d["metric"])][d.get("run", "")].append(d)
 
 for (case, metric), runs in sorted(curves.items()):
