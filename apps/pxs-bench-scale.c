@@ -61,6 +61,7 @@ die(const char *what, int rc)
 typedef struct {
     double atomics, flushes, bytes, sub_atomics, probes_per_pick, appends;
     double records; /* event records appended (ENDs excluded), summed over ranks */
+    double t_atomics, t_flushes, t_bytes, t_appends, t_records; /* totals, ENDs included */
     int have;
 } work_t;
 
@@ -108,6 +109,13 @@ expect(int ok, const char *what)
         fprintf(stderr, "pxs-bench-scale --check: %s (ranks %d, batch %u)\n", what, size, batch);
         failed = 1;
     }
+}
+
+static int
+sole_off(void)
+{
+    const char *e = getenv("PXS_MAILBOX_SOLE");
+    return e && (strcmp(e, "0") == 0 || strcmp(e, "off") == 0 || strcmp(e, "false") == 0);
 }
 
 static size_t
@@ -273,6 +281,11 @@ gather_work(pxs_bus_t *b, double events)
     w.probes_per_pick = s[5] > 0 ? s[4] / s[5] : 0;
     w.appends = s[7] / events;
     w.records = s[8] - s[6];
+    w.t_atomics = s[0];
+    w.t_flushes = s[1];
+    w.t_bytes = s[2];
+    w.t_appends = s[7];
+    w.t_records = s[8];
     w.have = 1;
     return w;
 }
@@ -369,6 +382,11 @@ case_many_to_one(void)
     /* atomics and flushes include credit polls while a mailbox is full (a
      * wait's work, not deterministic): checked are the records moved */
     expect(w.records == ne, "many-to-one: records appended != events");
+    /* shared mailbox: every append takes credits and a ticket and writes
+     * sequence words (3 atomics) with 4 flushes; polls only add */
+    expect(w.t_bytes == w.t_records * REC, "many-to-one: bytes put != records x 192");
+    expect(w.t_atomics >= 3 * w.t_appends && w.t_flushes >= 4 * w.t_appends,
+           "many-to-one: fewer atomics/flushes than 3/4 per append (shared mailbox)");
 }
 
 static void
@@ -381,6 +399,13 @@ case_one_to_many(void)
     report("one-to-many", "send", (size_t)M, ours / (double)nev * 1e6,
            base / (double)nev * 1e6, "mpi_send_each", "us/event", 0, &w);
     expect(w.records == (double)nev * M, "one-to-many: records appended != events x M");
+    expect(w.t_bytes == w.t_records * REC, "one-to-many: bytes put != records x 192");
+    /* one writer per mailbox (the sole-writer path, on unless
+     * PXS_MAILBOX_SOLE=0): exactly 2 flushes per append, at least one
+     * atomic (the sequence words) */
+    if (!sole_off())
+        expect(w.t_flushes == 2 * w.t_appends && w.t_atomics >= w.t_appends,
+               "one-to-many: sole writer not 2 flushes and >= 1 atomic per append");
 }
 
 static void
@@ -394,6 +419,10 @@ case_group(void)
            "mpi_send_round_robin", "us/event", 0, &w);
     expect(w.probes_per_pick <= 8.0, "group: more than 8 members probed per pick");
     expect(w.records == (double)nev, "group: records appended != events");
+    expect(w.t_bytes == w.t_records * REC, "group: bytes put != records x 192");
+    if (!sole_off())
+        expect(w.t_flushes == 2 * w.t_appends,
+               "group: sole writer not 2 flushes per append");
 }
 
 static int

@@ -4,6 +4,14 @@
 # default run: configure with -DPXS_SCALE_TESTS=ON, then
 #   ctest --test-dir build -L scale
 # (.ci/run does this once).
+# Always (a few seconds): the scale benchmark's checks at 4 ranks, every
+# case: exact records and bytes per event, 2 flushes per append on the
+# sole-writer path and >= 3 atomics / 4 flushes on a shared mailbox, <= 8
+# group probes per pick, routing state independent of the ranks.
+if(TARGET pxs-bench-scale)
+  pxs_add_mpi_test(NAME scale.check NP 4 EXE pxs-bench-scale
+    ARGS --check --events 100 --reps 1 LABELS events TIMEOUT 180)
+endif()
 option(PXS_SCALE_TESTS "register the 32/64-rank scale tests (label scale)" OFF)
 if(PXS_SCALE_TESTS)
   # stress: ARGS = P S events-per-producer batch slots slow_div (see pubsub.cmake)
