@@ -183,6 +183,7 @@ add_queue(struct pxsi_core *c, struct pxsi_queue *q)
         return PXS_ERR_NOMEM;
     c->queues = nq;
     c->queues[c->n_queues++] = q;
+    q->owner = c;
     return PXS_OK;
 }
 
@@ -348,7 +349,7 @@ routing_bytes(const struct pxsi_core *c)
     uint64_t b = (uint64_t)c->n_ptopics * sizeof *c->ptopics +
                  (uint64_t)c->n_stopics * sizeof *c->stopics +
                  (uint64_t)c->n_direct * sizeof *c->direct +
-                 (uint64_t)c->n_queues * sizeof *c->queues;
+                 (uint64_t)c->n_queues * 2 * sizeof *c->queues; /* queues, dirty */
     for (int i = 0; i < c->n_queues; i++)
         b += sizeof *c->queues[i] +
              (uint64_t)c->queues[i]->cap * (PXSI_REC_SIZE + sizeof *c->queues[i]->tidx);
@@ -612,6 +613,9 @@ pxsi_core_init(struct pxsi_core *c, int rank, int size, unsigned char *const *de
         for (int i = 0; i < pt->n_plain; i++)
             pt->plainq[i] = direct_of(c, pt->plain[i]);
     }
+    c->dirty = calloc((size_t)(c->n_queues ? c->n_queues : 1), sizeof *c->dirty);
+    if (!c->dirty)
+        goto fail;
     c->st.routing_bytes = routing_bytes(c);
     if (PXSI_LOG_ON(PXSI_LOG_DEBUG))
         log_routing(c);
@@ -633,6 +637,7 @@ pxsi_core_fini(struct pxsi_core *c)
         free(c->queues[i]);
     }
     free(c->queues);
+    free(c->dirty);
     for (int ti = 0; c->ptopics && ti < c->n_ptopics; ti++) {
         free(c->ptopics[ti].plain);
         free(c->ptopics[ti].plainq);
@@ -832,15 +837,25 @@ queue_flush_(struct pxsi_core *c, struct pxsi_queue *q, double timeout, double *
     return PXS_OK;
 }
 
+/* Flush every queue that holds records: the non-empty ones are listed in
+ * c->dirty (a queue joins at its first push), so a flush costs O(queues with
+ * records), not O(destinations) (docs/DESIGN.md "Scale model"). The list
+ * keeps the queues still holding records (after an error). */
 static int
 flush_all(struct pxsi_core *c, double timeout)
 {
-    for (int i = 0; i < c->n_queues; i++) {
-        int rc = queue_flush(c, c->queues[i], timeout);
-        if (rc != PXS_OK)
-            return rc;
+    int rc = PXS_OK, j = 0;
+    for (int i = 0; i < c->n_dirty; i++) {
+        struct pxsi_queue *q = c->dirty[i];
+        if (rc == PXS_OK && q->n > 0)
+            rc = queue_flush(c, q, timeout);
+        if (q->n > 0)
+            c->dirty[j++] = q;
+        else
+            q->dirty = 0;
     }
-    return PXS_OK;
+    c->n_dirty = j;
+    return rc;
 }
 
 void
@@ -853,6 +868,10 @@ pxsi_core_drain_nowait(struct pxsi_core *c)
 static void
 queue_push(struct pxsi_queue *q, const unsigned char *rec, uint32_t tidx)
 {
+    if (!q->dirty) { /* listed for flush_all (room: one entry per queue) */
+        q->dirty = 1;
+        q->owner->dirty[q->owner->n_dirty++] = q;
+    }
     memcpy(q->recs + (size_t)q->n * PXSI_REC_SIZE, rec, PXSI_REC_SIZE);
     q->tidx[q->n++] = tidx;
 }

@@ -158,6 +158,8 @@ struct pxsi_queue {
     uint32_t n, cap;
     unsigned char *recs;     /* cap records */
     uint32_t *tidx;          /* topic index per queued record */
+    int dirty;               /* listed in owner->dirty (holds or held records) */
+    struct pxsi_core *owner;
 };
 struct pxsi_link {
     int producer;
@@ -206,6 +208,8 @@ struct pxsi_core {
     struct pxsi_queue **direct; /* [n_direct] one per destination rank, sorted by target */
     int n_queues;
     struct pxsi_queue **queues; /* every queue (direct and group) */
+    int n_dirty;
+    struct pxsi_queue **dirty; /* [n_queues] queues with records (flush_all) */
     /* subscriber */
     int n_stopics;
     struct pxsi_stopic *stopics;
