@@ -12,6 +12,12 @@ if(TARGET pxs-bench-scale)
   pxs_add_mpi_test(NAME scale.check NP 4 EXE pxs-bench-scale
     ARGS --check --events 100 --reps 1 LABELS events TIMEOUT 180)
 endif()
+# A group of 12 members (more than the 8 probes of one flush pass) in which
+# all but the last hold their one prefetched event: the publisher must reach
+# the free member over successive passes.
+pxs_add_mpi_test(NAME scale.group NP 13
+  SOURCES ${CMAKE_CURRENT_LIST_DIR}/mpi/test_scale_group.c
+  OSC sm rdma LABELS events TIMEOUT 240)
 option(PXS_SCALE_TESTS "register the 32/64-rank scale tests (label scale)" OFF)
 if(PXS_SCALE_TESTS)
   # stress: ARGS = P S events-per-producer batch slots slow_div (see pubsub.cmake)
