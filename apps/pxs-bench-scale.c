@@ -238,7 +238,7 @@ case_create_destroy(int do_create, int do_destroy)
     if (do_create) {
         report("create", "bus-time", (size_t)size, app_median(tc, reps) * 1e6,
                app_median(bc, reps) * 1e6, "allgather+win_allocate", "us", 0, NULL);
-        report("create", "bus-routing", (size_t)size, routing, before, "O(ranks) tables (before)",
+        report("create", "bus-routing", (size_t)size, routing, before, "O(ranks) tables alone (before)",
                "bytes", 0, NULL);
         report("create", "bus-rss", (size_t)size, rss_bus, (double)winb, "mailbox window",
                "bytes", 0, NULL);
