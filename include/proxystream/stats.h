@@ -60,6 +60,15 @@ typedef struct pxs_bus_statistics {
                                                                            PXS_STATS_MEMBERS_MAX) */
     int32_t group_rank[PXS_STATS_GROUPS_MAX][PXS_STATS_MEMBERS_MAX];  /**< member ranks */
     uint64_t group_sent[PXS_STATS_GROUPS_MAX][PXS_STATS_MEMBERS_MAX]; /**< events sent */
+    /* per-event work (docs/DESIGN.md "Scale model"; 0 on an in-process bus) */
+    uint64_t rma_atomics;     /**< publisher: remote atomic operations (credits, tickets,
+                                   sequence words, group credits) */
+    uint64_t rma_flushes;     /**< publisher: MPI_Win_flush calls */
+    uint64_t rma_bytes;       /**< publisher: record bytes put into mailboxes */
+    uint64_t group_picks;     /**< publisher: work-sharing member choices (flush passes) */
+    uint64_t group_probes;    /**< publisher: members probed for them (scan length) */
+    uint64_t sub_rma_atomics; /**< subscriber: credit and group-credit returns */
+    uint64_t routing_bytes;   /**< routing state this rank keeps (O(its own topics)) */
 } pxs_bus_stats_t;
 
 /** Counters of one store on this rank. Initialise with pxs_store_stats_init(&s). */

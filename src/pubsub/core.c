@@ -13,6 +13,9 @@
 
 #define SUBSYS "pubsub"
 #define DECL_MAGIC 0x50444331u /* "PDC1" */
+/* work sharing: members probed per pass of a group flush (docs/DESIGN.md
+ * "Scale model") */
+#define PXSI_GROUP_PROBES 8
 
 /* ---------------------------------------------------------------- records */
 void
@@ -199,36 +202,188 @@ add_queue(struct pxsi_core *c, struct pxsi_queue *q)
         return PXS_ERR_NOMEM;
     c->queues = nq;
     c->queues[c->n_queues++] = q;
+    q->owner = c;
     return PXS_OK;
 }
 
+/* The direct queue of rank r (NULL: not a destination): O(log n_direct). */
+static struct pxsi_queue *
+direct_of(const struct pxsi_core *c, int r)
+{
+    int lo = 0, hi = c->n_direct - 1;
+    while (lo <= hi) {
+        int mid = (lo + hi) / 2;
+        if (c->direct[mid]->target == r)
+            return c->direct[mid];
+        if (c->direct[mid]->target < r)
+            lo = mid + 1;
+        else
+            hi = mid - 1;
+    }
+    return NULL;
+}
+
+/* Create rank r's direct queue if it has none, keeping c->direct sorted
+ * (creation only: O(n_direct) per insertion). */
 static int
 direct_queue(struct pxsi_core *c, int r)
 {
-    if (c->direct[r])
+    if (direct_of(c, r))
         return PXS_OK;
     uint32_t cap = c->batch;
     uint32_t tcap = c->xops->capacity(c->x, r);
     if (tcap && cap > tcap)
         cap = tcap;
-    c->direct[r] = queue_new(r, NULL, cap, target_rmax(c, r));
-    if (!c->direct[r] || add_queue(c, c->direct[r]) != PXS_OK)
+    struct pxsi_queue *q = queue_new(r, NULL, cap, target_rmax(c, r));
+    if (!q)
         return pxsi_err(PXS_ERR_NOMEM, SUBSYS, "publisher queues");
+    struct pxsi_queue **nd = realloc(c->direct, (size_t)(c->n_direct + 1) * sizeof *nd);
+    if (nd)
+        c->direct = nd;
+    if (!nd || add_queue(c, q) != PXS_OK) {
+        free(q->recs);
+        free(q->tidx);
+        free(q);
+        return pxsi_err(PXS_ERR_NOMEM, SUBSYS, "publisher queues");
+    }
+    int i = c->n_direct++;
+    while (i > 0 && c->direct[i - 1]->target > r) {
+        c->direct[i] = c->direct[i - 1];
+        i--;
+    }
+    c->direct[i] = q;
     return PXS_OK;
 }
 
+/* The destination entry of rank r for published topic pt: O(log n_dests). */
+static struct pxsi_dest *
+dest_of(const struct pxsi_ptopic *pt, int r)
+{
+    int lo = 0, hi = pt->n_dests - 1;
+    while (lo <= hi) {
+        int mid = (lo + hi) / 2;
+        if (pt->dests[mid].rank == r)
+            return &pt->dests[mid];
+        if (pt->dests[mid].rank < r)
+            lo = mid + 1;
+        else
+            hi = mid - 1;
+    }
+    return NULL;
+}
+
+/* The link of producer p on subscribed topic st (NULL: not a declared
+ * producer): O(log n_producers). */
+struct pxsi_link *
+pxsi_core_link(const struct pxsi_stopic *st, int p)
+{
+    int lo = 0, hi = st->n_producers - 1;
+    while (lo <= hi) {
+        int mid = (lo + hi) / 2;
+        if (st->links[mid].producer == p)
+            return &st->links[mid];
+        if (st->links[mid].producer < p)
+            lo = mid + 1;
+        else
+            hi = mid - 1;
+    }
+    return NULL;
+}
+
+static int
+cmp_int(const void *a, const void *b)
+{
+    int x = *(const int *)a, y = *(const int *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* ---------------------------------------------------------------- group heap */
+/* Work-sharing member choice (docs/DESIGN.md "Scale model"): a binary
+ * max-heap on (free credits last seen, then least recently probed). The best
+ * member is heap[0]; probing it re-keys it (its credits are refreshed, its
+ * stamp becomes the newest) and sifts it: O(log n) per probe. A failed probe
+ * leaves it at 0 credits with the newest stamp, so the next probe of the same
+ * pass takes another member and a pass never probes a member twice. Equal
+ * credits rotate (least recently probed first), as the former rotating start
+ * did. */
+static int
+gbetter(const struct pxsi_group *g, int a, int b)
+{
+    return g->known[a] > g->known[b] || (g->known[a] == g->known[b] && g->stamp[a] < g->stamp[b]);
+}
+
+static void
+gswap(struct pxsi_group *g, int i, int j)
+{
+    int a = g->heap[i], b = g->heap[j];
+    g->heap[i] = b;
+    g->heap[j] = a;
+    g->hpos[b] = i;
+    g->hpos[a] = j;
+}
+
+/* restore the heap around member mi after its key changed */
+static void
+gfix(struct pxsi_group *g, int mi)
+{
+    int i = g->hpos[mi];
+    while (i > 0 && gbetter(g, g->heap[i], g->heap[(i - 1) / 2])) {
+        gswap(g, i, (i - 1) / 2);
+        i = (i - 1) / 2;
+    }
+    for (;;) {
+        int l = 2 * i + 1, r = l + 1, b = i;
+        if (l < g->n && gbetter(g, g->heap[l], g->heap[b]))
+            b = l;
+        if (r < g->n && gbetter(g, g->heap[r], g->heap[b]))
+            b = r;
+        if (b == i)
+            break;
+        gswap(g, i, b);
+        i = b;
+    }
+}
+
+/* Append x to v unless it is the last element: ranks are pushed in
+ * increasing order, so that is the only possible duplicate (creation stays
+ * O(declarations), not O(subscribers^2)). */
 static int
 int_push(int **v, int *n, int x)
 {
-    for (int i = 0; i < *n; i++)
-        if ((*v)[i] == x)
-            return PXS_OK;
+    if (*n && (*v)[*n - 1] == x)
+        return PXS_OK;
     int *nv = realloc(*v, (size_t)(*n + 1) * sizeof *nv);
     if (!nv)
         return PXS_ERR_NOMEM;
     nv[(*n)++] = x;
     *v = nv;
     return PXS_OK;
+}
+
+/* Bytes of routing state this rank keeps (pxs_bus_stats routing_bytes):
+ * O(its topics x their destinations/producers), not O(ranks). */
+static uint64_t
+routing_bytes(const struct pxsi_core *c)
+{
+    uint64_t b = (uint64_t)c->n_ptopics * sizeof *c->ptopics +
+                 (uint64_t)c->n_stopics * sizeof *c->stopics +
+                 (uint64_t)c->n_direct * sizeof *c->direct +
+                 (uint64_t)c->n_queues * 2 * sizeof *c->queues; /* queues, dirty */
+    for (int i = 0; i < c->n_queues; i++)
+        b += sizeof *c->queues[i] +
+             (uint64_t)c->queues[i]->cap * (PXSI_REC_SIZE + sizeof *c->queues[i]->tidx);
+    for (int ti = 0; ti < c->n_ptopics; ti++) {
+        const struct pxsi_ptopic *pt = &c->ptopics[ti];
+        b += (uint64_t)pt->n_plain * (sizeof *pt->plain + sizeof *pt->plainq) +
+             (uint64_t)pt->n_dests * sizeof *pt->dests +
+             (uint64_t)pt->n_groups * sizeof *pt->groups;
+        for (int gi = 0; gi < pt->n_groups; gi++)
+            b += (uint64_t)pt->groups[gi].n *
+                 (sizeof(int) * 3 + sizeof(uint32_t) + sizeof(uint64_t) * 2);
+    }
+    for (int j = 0; j < c->n_stopics; j++)
+        b += (uint64_t)c->stopics[j].n_producers * sizeof *c->stopics[j].links;
+    return b;
 }
 
 /* ---------------------------------------------------------------- logging */
@@ -266,14 +421,11 @@ log_routing(const struct pxsi_core *c)
     for (int j = 0; j < c->n_stopics; j++) {
         const struct pxsi_stopic *st = &c->stopics[j];
         line[0] = '\0';
-        int k = 0;
-        for (int r = 0; r < c->size; r++)
-            if (st->is_producer[r]) {
-                size_t o = strlen(line);
-                if (o + 16 < sizeof line)
-                    snprintf(line + o, sizeof line - o, "%s%d", k ? "," : "", r);
-                k++;
-            }
+        for (int k = 0; k < st->n_producers; k++) {
+            size_t o = strlen(line);
+            if (o + 16 < sizeof line)
+                snprintf(line + o, sizeof line - o, "%s%d", k ? "," : "", st->links[k].producer);
+        }
         PXSI_DEBUG(SUBSYS, "routing: subscribe topic %u%s <- %d producer(s) [%s]%s", st->id,
                    st->is_group ? " (group member)" : "", st->n_producers, line,
                    st->n_producers == 0 ? ": nobody publishes it, ended from the start" : "");
@@ -351,32 +503,31 @@ pxsi_core_init(struct pxsi_core *c, int rank, int size, unsigned char *const *de
         c->n_stopics++;
     }
     qsort(c->stopics, (size_t)c->n_stopics, sizeof *c->stopics, cmp_u32); /* id is first */
-    for (int j = 0; j < c->n_stopics; j++) {
-        c->stopics[j].is_producer = calloc((size_t)size, 1);
-        if (!c->stopics[j].is_producer)
-            goto fail;
-    }
-
-    c->direct = calloc((size_t)size, sizeof *c->direct);
-    c->held = calloc((size_t)size, sizeof *c->held);
+    /* ranks that publish (the inline run bound, target_rmax) */
     for (int r = 0; r < size; r++)
         c->n_publishers += pxsi_get_le32(decls[r] + 8) != 0;
-    c->lseq = calloc((size_t)(c->n_ptopics ? c->n_ptopics : 1) * (size_t)size, sizeof *c->lseq);
-    c->links = calloc((size_t)(c->n_stopics ? c->n_stopics : 1) * (size_t)size, sizeof *c->links);
-    if (!c->direct || !c->lseq || !c->links || !c->held)
-        goto fail;
 
-    /* walk everyone's declarations */
+    /* walk everyone's declarations (O(all declarations) in time, once);
+     * what is kept is O(this rank's topics x their producers/destinations) */
     for (int r = 0; r < size; r++) {
         const unsigned char *p = decls[r];
         uint32_t np = pxsi_get_le32(p + 8), ns = pxsi_get_le32(p + 12);
         p += 16;
         for (uint32_t i = 0; i < np; i++, p += 4) {
             int s = stopic_find(c, pxsi_get_le32(p));
-            if (s >= 0 && !c->stopics[s].is_producer[r]) {
-                c->stopics[s].is_producer[r] = 1;
-                c->stopics[s].n_producers++;
-            }
+            if (s < 0)
+                continue;
+            struct pxsi_stopic *st = &c->stopics[s];
+            /* ranks come in increasing order: a duplicate is the last one */
+            if (st->n_producers && st->links[st->n_producers - 1].producer == r)
+                continue;
+            struct pxsi_link *nl =
+                realloc(st->links, (size_t)(st->n_producers + 1) * sizeof *nl);
+            if (!nl)
+                goto fail;
+            st->links = nl;
+            memset(&nl[st->n_producers], 0, sizeof *nl);
+            nl[st->n_producers++].producer = r;
         }
         for (uint32_t i = 0; i < ns; i++) {
             uint32_t t = pxsi_get_le32(p);
@@ -423,6 +574,29 @@ pxsi_core_init(struct pxsi_core *c, int rank, int size, unsigned char *const *de
      * group member for END), one per group */
     for (int ti = 0; ti < c->n_ptopics; ti++) {
         struct pxsi_ptopic *pt = &c->ptopics[ti];
+        /* destinations of the topic (plain and group members), sorted, each
+         * with its link sequence */
+        int nd = pt->n_plain;
+        for (int gi = 0; gi < pt->n_groups; gi++)
+            nd += pt->groups[gi].n;
+        int *dr = malloc((size_t)(nd ? nd : 1) * sizeof *dr);
+        pt->dests = calloc((size_t)(nd ? nd : 1), sizeof *pt->dests);
+        pt->plainq = calloc((size_t)(pt->n_plain ? pt->n_plain : 1), sizeof *pt->plainq);
+        if (!dr || !pt->dests || !pt->plainq) {
+            free(dr);
+            goto fail;
+        }
+        nd = 0;
+        for (int i = 0; i < pt->n_plain; i++)
+            dr[nd++] = pt->plain[i];
+        for (int gi = 0; gi < pt->n_groups; gi++)
+            for (int i = 0; i < pt->groups[gi].n; i++)
+                dr[nd++] = pt->groups[gi].members[i];
+        qsort(dr, (size_t)nd, sizeof *dr, cmp_int);
+        for (int i = 0; i < nd; i++)
+            if (i == 0 || dr[i] != dr[i - 1])
+                pt->dests[pt->n_dests++].rank = dr[i];
+        free(dr);
         for (int i = 0; i < pt->n_plain; i++)
             if ((rc = direct_queue(c, pt->plain[i])) != PXS_OK)
                 goto fail_rc;
@@ -441,19 +615,36 @@ pxsi_core_init(struct pxsi_core *c, int rank, int size, unsigned char *const *de
                 rc = pxsi_err(PXS_ERR_NOMEM, SUBSYS, "group queues");
                 goto fail_rc;
             }
-            g->rr = (uint32_t)rank % (uint32_t)g->n; /* spread producers' first picks */
             g->known = malloc((size_t)g->n * sizeof *g->known);
-            g->tried = calloc((size_t)g->n, 1);
+            g->stamp = malloc((size_t)g->n * sizeof *g->stamp);
+            g->heap = malloc((size_t)g->n * sizeof *g->heap);
+            g->hpos = malloc((size_t)g->n * sizeof *g->hpos);
             g->sent = calloc((size_t)g->n, sizeof *g->sent);
             g->topic = pt->id;
-            if (!g->known || !g->tried || !g->sent) {
+            if (!g->known || !g->stamp || !g->heap || !g->hpos || !g->sent) {
                 rc = pxsi_err(PXS_ERR_NOMEM, SUBSYS, "group table");
                 goto fail_rc;
             }
-            for (int i = 0; i < g->n; i++)
+            /* first picks spread over producers: member rank % n is the
+             * least recently probed, then the ones after it */
+            uint32_t first = (uint32_t)rank % (uint32_t)g->n;
+            for (int i = 0; i < g->n; i++) {
                 g->known[i] = c->xops->capacity(c->x, g->members[i]);
+                g->stamp[i] = ((uint32_t)i + (uint32_t)g->n - first) % (uint32_t)g->n;
+                g->heap[i] = i;
+                g->hpos[i] = i;
+            }
+            g->clock = (uint64_t)g->n;
+            for (int i = 0; i < g->n; i++)
+                gfix(g, i);
         }
+        for (int i = 0; i < pt->n_plain; i++)
+            pt->plainq[i] = direct_of(c, pt->plain[i]);
     }
+    c->dirty = calloc((size_t)(c->n_queues ? c->n_queues : 1), sizeof *c->dirty);
+    if (!c->dirty)
+        goto fail;
+    c->st.routing_bytes = routing_bytes(c);
     if (PXSI_LOG_ON(PXSI_LOG_DEBUG))
         log_routing(c);
     return PXS_OK;
@@ -474,26 +665,28 @@ pxsi_core_fini(struct pxsi_core *c)
         free(c->queues[i]);
     }
     free(c->queues);
+    free(c->dirty);
     for (int ti = 0; c->ptopics && ti < c->n_ptopics; ti++) {
         free(c->ptopics[ti].plain);
+        free(c->ptopics[ti].plainq);
+        free(c->ptopics[ti].dests);
         for (int gi = 0; gi < c->ptopics[ti].n_groups; gi++) {
             free(c->ptopics[ti].groups[gi].members);
             free(c->ptopics[ti].groups[gi].known);
-            free(c->ptopics[ti].groups[gi].tried);
+            free(c->ptopics[ti].groups[gi].stamp);
+            free(c->ptopics[ti].groups[gi].heap);
+            free(c->ptopics[ti].groups[gi].hpos);
             free(c->ptopics[ti].groups[gi].sent);
         }
         free(c->ptopics[ti].groups);
     }
     free(c->ptopics);
     for (int j = 0; c->stopics && j < c->n_stopics; j++)
-        free(c->stopics[j].is_producer);
+        free(c->stopics[j].links);
     free(c->stopics);
     free(c->direct);
-    free(c->held);
     free(c->ibuf);
     free(c->irun);
-    free(c->lseq);
-    free(c->links);
     memset(c, 0, sizeof *c);
 }
 
@@ -537,8 +730,8 @@ static int
 queue_append(struct pxsi_core *c, struct pxsi_queue *q, int target, uint32_t n)
 {
     for (uint32_t i = 0; i < n; i++) {
-        uint64_t *ls = &c->lseq[(size_t)q->tidx[i] * (size_t)c->size + (size_t)target];
-        pxsi_put_le64(q->recs + (size_t)i * PXSI_REC_SIZE + PXSI_REC_O_LSEQ, (*ls)++);
+        struct pxsi_dest *d = dest_of(&c->ptopics[q->tidx[i]], target);
+        pxsi_put_le64(q->recs + (size_t)i * PXSI_REC_SIZE + PXSI_REC_O_LSEQ, d->lseq++);
     }
     int rc = c->xops->append(c->x, target, q->recs, n);
     PXSI_TRACE(SUBSYS, "append %u record(s) to rank %d: %s", n, target, pxs_errname(rc));
@@ -546,7 +739,7 @@ queue_append(struct pxsi_core *c, struct pxsi_queue *q, int target, uint32_t n)
         /* not appended: give the link sequence numbers back, so that a retry
          * does not leave a gap the subscriber would report as corrupt */
         for (uint32_t i = 0; i < n; i++)
-            c->lseq[(size_t)q->tidx[i] * (size_t)c->size + (size_t)target]--;
+            dest_of(&c->ptopics[q->tidx[i]], target)->lseq--;
         return rc;
     }
     c->st.appends++;
@@ -637,76 +830,77 @@ queue_flush_(struct pxsi_core *c, struct pxsi_queue *q, double timeout, double *
              * "Inline chunks") */
             int t = q->target;
             uint32_t left, want = queue_prefix(q, cap_at(c, t), UINT32_MAX, UINT32_MAX, NULL);
-            if (want > c->held[t]) {
-                rc = c->xops->take_credits(c->x, t, want - c->held[t], 0, &got, &left);
+            if (want > q->held) {
+                rc = c->xops->take_credits(c->x, t, want - q->held, 0, &got, &left);
                 if (rc != PXS_OK)
                     return rc;
-                c->held[t] += got;
+                q->held += got;
             }
-            uint32_t n = queue_prefix(q, c->held[t], UINT32_MAX, UINT32_MAX, NULL);
+            uint32_t n = queue_prefix(q, q->held, UINT32_MAX, UINT32_MAX, NULL);
             if (n) {
                 if ((rc = queue_append(c, q, t, n)) != PXS_OK)
                     return rc;
-                c->held[t] -= n;
+                q->held -= n;
                 moved = 1;
             } else {
                 blocked = t;
             }
         } else {
             /* work sharing: the member with the most free credits last seen
-             * (ties from a rotating start). A member needs a group (prefetch)
-             * credit per event as well as mailbox credits: one that holds
-             * `prefetch` events (queued or being worked on) is skipped, so a
-             * slow member gets fewer events (docs/DESIGN.md "Prefetch").
-             * Touching a member refreshes its figure. Under software atomics
+             * (ties: the least recently probed), from the group's heap in
+             * O(log n). A member needs a group (prefetch) credit per event
+             * as well as mailbox credits: one that holds `prefetch` events
+             * (queued or being worked on) is skipped, so a slow member gets
+             * fewer events (docs/DESIGN.md "Prefetch"). Touching a member
+             * refreshes its figure. A pass probes at most
+             * PXSI_GROUP_PROBES members (every member in turn over
+             * successive passes when all are full), so a wait's work per
+             * pause does not grow with the group. Under software atomics
              * (osc ucx/pt2pt) this also avoids blocking on a member that is
              * not inside MPI while others have room. */
             struct pxsi_group *g = q->group;
-            memset(g->tried, 0, (size_t)g->n); /* each member at most once per pass */
-            for (int a = 0; a < g->n && q->n > 0 && !moved; a++) {
-                int best = -1;
-                for (int k = 0; k < g->n; k++) {
-                    int mi = (int)((g->rr + (uint32_t)k) % (uint32_t)g->n);
-                    if (g->tried[mi])
-                        continue;
-                    if (best < 0 || g->known[mi] > g->known[best])
-                        best = mi;
-                }
-                g->tried[best] = 1;
+            int probes = g->n < PXSI_GROUP_PROBES ? g->n : PXSI_GROUP_PROBES;
+            c->st.group_picks++;
+            for (int a = 0; a < probes && q->n > 0 && !moved; a++) {
+                int best = g->heap[0];
                 int m = g->members[best];
                 uint32_t left = 0;
+                c->st.group_probes++;
                 /* an inline head first gets its continuation credits (plain
                  * mailbox credits, held until used); then one group credit
                  * per event, taken with its head's mailbox credit, for the
                  * events whose continuations are held: every group credit
                  * taken is used at once (docs/DESIGN.md, "Inline chunks") */
+                struct pxsi_queue *dq = direct_of(c, m); /* holds m's credits */
                 uint32_t cont0 = run_len(q->recs) - 1;
-                if (cont0 > c->held[m]) {
-                    rc = c->xops->take_credits(c->x, m, cont0 - c->held[m], 0, &got, &left);
+                if (cont0 > dq->held) {
+                    rc = c->xops->take_credits(c->x, m, cont0 - dq->held, 0, &got, &left);
                     if (rc != PXS_OK)
                         return rc;
-                    c->held[m] += got;
+                    dq->held += got;
                 }
                 uint32_t ev = 0, cap = cap_at(c, m);
-                (void)queue_prefix(q, cap, UINT32_MAX, c->held[m], &ev);
+                (void)queue_prefix(q, cap, UINT32_MAX, dq->held, &ev);
                 got = 0;
                 if (ev) {
                     rc = c->xops->take_credits(c->x, m, ev, 1, &got, &left);
                     if (rc != PXS_OK)
                         return rc;
                     g->known[best] = left;
-                    c->held[m] += got;
+                    dq->held += got;
                 }
-                uint32_t n = got ? queue_prefix(q, c->held[m], got, UINT32_MAX, NULL) : 0;
+                /* probed: to the back of its credit class (O(log n)) */
+                g->stamp[best] = g->clock++;
+                gfix(g, best);
+                uint32_t n = got ? queue_prefix(q, dq->held, got, UINT32_MAX, NULL) : 0;
                 if (n) {
                     if ((rc = queue_append(c, q, m, n)) != PXS_OK)
                         return rc;
-                    c->held[m] -= n;
+                    dq->held -= n;
                     g->sent[best] += got;
                     if (PXSI_LOG_ON(PXSI_LOG_DEBUG))
                         log_group(g);
                     moved = 1;
-                    g->rr = ((uint32_t)best + 1) % (uint32_t)g->n;
                 } else {
                     blocked = m;
                 }
@@ -734,15 +928,25 @@ queue_flush_(struct pxsi_core *c, struct pxsi_queue *q, double timeout, double *
     return PXS_OK;
 }
 
+/* Flush every queue that holds records: the non-empty ones are listed in
+ * c->dirty (a queue joins at its first push), so a flush costs O(queues with
+ * records), not O(destinations) (docs/DESIGN.md "Scale model"). The list
+ * keeps the queues still holding records (after an error). */
 static int
 flush_all(struct pxsi_core *c, double timeout)
 {
-    for (int i = 0; i < c->n_queues; i++) {
-        int rc = queue_flush(c, c->queues[i], timeout);
-        if (rc != PXS_OK)
-            return rc;
+    int rc = PXS_OK, j = 0;
+    for (int i = 0; i < c->n_dirty; i++) {
+        struct pxsi_queue *q = c->dirty[i];
+        if (rc == PXS_OK && q->n > 0)
+            rc = queue_flush(c, q, timeout);
+        if (q->n > 0)
+            c->dirty[j++] = q;
+        else
+            q->dirty = 0;
     }
-    return PXS_OK;
+    c->n_dirty = j;
+    return rc;
 }
 
 void
@@ -755,6 +959,10 @@ pxsi_core_drain_nowait(struct pxsi_core *c)
 static void
 queue_push(struct pxsi_queue *q, const unsigned char *rec, uint32_t k, uint32_t tidx)
 {
+    if (!q->dirty) { /* listed for flush_all (room: one entry per queue) */
+        q->dirty = 1;
+        q->owner->dirty[q->owner->n_dirty++] = q;
+    }
     memcpy(q->recs + (size_t)q->n * PXSI_REC_SIZE, rec, (size_t)k * PXSI_REC_SIZE);
     for (uint32_t i = 0; i < k; i++)
         q->tidx[q->n++] = tidx;
@@ -787,10 +995,10 @@ inline_encode(unsigned char *recs, uint32_t topic, int32_t producer, uint64_t se
 
 /* Does a run of k records fit every destination queue of topic ti? */
 static int
-run_fits(const struct pxsi_core *c, const struct pxsi_ptopic *pt, uint32_t k, int *bad_out)
+run_fits(const struct pxsi_ptopic *pt, uint32_t k, int *bad_out)
 {
     for (int i = 0; i < pt->n_plain; i++)
-        if (k > c->direct[pt->plain[i]]->rmax) {
+        if (k > pt->plainq[i]->rmax) {
             *bad_out = pt->plain[i];
             return 0;
         }
@@ -824,7 +1032,7 @@ core_publish(struct pxsi_core *c, uint32_t topic, const pxs_proxy_t *proxy, cons
             return pxsi_err(PXS_ERR_TOO_BIG, SUBSYS, "inline payload of %u B (at most %u)", len,
                             PXSI_INLINE_HARD_MAX);
         k = 1 + PXSI_INLINE_CONTS(len);
-        if (!run_fits(c, pt, k, &bad))
+        if (!run_fits(pt, k, &bad))
             return pxsi_err(PXS_ERR_TOO_BIG, SUBSYS,
                             "inline payload of %u B needs %u records, more than the bound at "
                             "rank %d (docs/DESIGN.md, \"Inline chunks\")",
@@ -836,7 +1044,7 @@ core_publish(struct pxsi_core *c, uint32_t topic, const pxs_proxy_t *proxy, cons
     /* make room first, so that AGAIN (or MPI) means "this event was not
      * accepted" */
     for (int i = 0; i < pt->n_plain; i++) {
-        struct pxsi_queue *q = c->direct[pt->plain[i]];
+        struct pxsi_queue *q = pt->plainq[i];
         if ((q->n >= q->cap || q->n + k > q->room) &&
             (rc = queue_flush(c, q, c->send_timeout)) != PXS_OK)
             return xrc(c, rc);
@@ -856,7 +1064,7 @@ core_publish(struct pxsi_core *c, uint32_t topic, const pxs_proxy_t *proxy, cons
         recs = c->irun;
     }
     for (int i = 0; i < pt->n_plain; i++)
-        queue_push(c->direct[pt->plain[i]], recs, k, (uint32_t)ti);
+        queue_push(pt->plainq[i], recs, k, (uint32_t)ti);
     for (int gi = 0; gi < pt->n_groups; gi++)
         queue_push(pt->groups[gi].q, recs, k, (uint32_t)ti);
     /* automatic flush of full queues: one non-blocking attempt; what does not
@@ -865,7 +1073,7 @@ core_publish(struct pxsi_core *c, uint32_t topic, const pxs_proxy_t *proxy, cons
      * it) but does not turn this send into an error, so a caller never
      * retries (duplicates) or frees (STALE) an event that was queued. */
     for (int i = 0; i < pt->n_plain; i++) {
-        struct pxsi_queue *q = c->direct[pt->plain[i]];
+        struct pxsi_queue *q = pt->plainq[i];
         if (q->n >= q->cap && (rc = queue_flush(c, q, 0.0)) != PXS_OK && rc != PXS_ERR_AGAIN) {
             (void)xrc(c, rc);
             break;
@@ -936,10 +1144,10 @@ core_close_topic(void *state, uint32_t topic)
                         0);
         uint64_t nend = (uint64_t)pt->n_plain;
         for (int i = 0; i < pt->n_plain; i++)
-            queue_push(c->direct[pt->plain[i]], c->srec, 1, (uint32_t)ti);
+            queue_push(pt->plainq[i], c->srec, 1, (uint32_t)ti);
         for (int gi = 0; gi < pt->n_groups; gi++)
             for (int k = 0; k < pt->groups[gi].n; k++) {
-                struct pxsi_queue *q = c->direct[pt->groups[gi].members[k]];
+                struct pxsi_queue *q = direct_of(c, pt->groups[gi].members[k]);
                 int dup = 0; /* a member that is also a plain subscriber was handled */
                 for (int i = 0; i < pt->n_plain; i++)
                     dup |= pt->plain[i] == pt->groups[gi].members[k];
@@ -1078,7 +1286,8 @@ core_recv(void *state, pxs_event_t *ev_out, double timeout)
         if (si < 0)
             return corrupt(c, "topic not subscribed", topic, prod, 0, 0);
         struct pxsi_stopic *st = &c->stopics[si];
-        if (prod < 0 || prod >= c->size || !st->is_producer[prod])
+        struct pxsi_link *l = prod >= 0 && prod < c->size ? pxsi_core_link(st, prod) : NULL;
+        if (!l)
             return corrupt(c, "producer not a declared publisher", topic, prod, 0, 0);
         uint32_t rsvd = pxsi_get_le32(r + PXSI_REC_O_RSVD);
         if (flags & ~PXSI_REC_F_MASK)
@@ -1094,7 +1303,6 @@ core_recv(void *state, pxs_event_t *ev_out, double timeout)
             return corrupt(c, "inline payload length", topic, prod, rsvd, PXSI_INLINE_HARD_MAX);
         if (mlen > PXS_EVENT_META_MAX)
             return corrupt(c, "metadata length", topic, prod, mlen, PXS_EVENT_META_MAX);
-        struct pxsi_link *l = &c->links[(size_t)si * (size_t)c->size + (size_t)prod];
         if (l->ended)
             return corrupt(c, "record after END", topic, prod, seq, 0);
         if (c->join_late && l->lseq_next == 0 && lseq == 0)
@@ -1208,7 +1416,7 @@ pxsi_publisher_inline_fits(pxs_publisher_t *pub, uint32_t topic, size_t len, int
                         topic);
     int bad;
     *ok_out = len <= PXSI_INLINE_HARD_MAX &&
-              run_fits(c, &c->ptopics[ti], 1 + PXSI_INLINE_CONTS((uint32_t)len), &bad);
+              run_fits(&c->ptopics[ti], 1 + PXSI_INLINE_CONTS((uint32_t)len), &bad);
     return PXS_OK;
 }
 
@@ -1262,6 +1470,13 @@ pxsi_core_stats(const struct pxsi_core *c, pxs_bus_stats_t *out)
     out->events_received = c->st.events_received;
     out->ends_received = c->st.ends_received;
     out->depth_hwm = c->st.depth_hwm;
+    out->rma_atomics = c->st.atomics;
+    out->rma_flushes = c->st.flushes;
+    out->rma_bytes = c->st.bytes_put;
+    out->group_picks = c->st.group_picks;
+    out->group_probes = c->st.group_probes;
+    out->sub_rma_atomics = c->st.sub_atomics;
+    out->routing_bytes = c->st.routing_bytes;
     out->topics_published = (uint32_t)c->n_ptopics;
     out->topics_subscribed = (uint32_t)c->n_stopics;
     out->topics_ended = (uint32_t)c->n_stopics_ended;

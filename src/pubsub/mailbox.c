@@ -224,6 +224,7 @@ mb_take_credits_sole(struct mbox *m, int target, uint32_t want, int group, uint3
         MB_CHECK(MPI_Rget_accumulate(m->czero, 2, MPI_INT64_T, &m->cres[2 * target], 2,
                                      MPI_INT64_T, target, MB_CRED, 2, MPI_INT64_T, MPI_NO_OP,
                                      m->win, &m->creq[target]));
+        m->core.st.atomics++;
         m->crstart[target] = m->ltail[target];
     }
     if (m->creq[target] != MPI_REQUEST_NULL) {
@@ -266,6 +267,8 @@ mb_take_word(struct mbox *m, int64_t *buf, int target, MPI_Aint disp, uint32_t w
     *op = -(int64_t)want;
     MB_CHECK(MPI_Fetch_and_op(op, old, MPI_INT64_T, target, disp, MPI_SUM, m->win));
     MB_CHECK(MPI_Win_flush(target, m->win));
+    m->core.st.atomics++;
+    m->core.st.flushes++;
     atomic_thread_fence(memory_order_acquire); /* pairs with the owner's release */
     if (*old >= (int64_t)want) {
         *got_out = want;
@@ -278,6 +281,8 @@ mb_take_word(struct mbox *m, int64_t *buf, int target, MPI_Aint disp, uint32_t w
     MB_CHECK(MPI_Accumulate(op, 1, MPI_INT64_T, target, disp, 1, MPI_INT64_T, MPI_SUM,
                             m->win));
     MB_CHECK(MPI_Win_flush(target, m->win));
+    m->core.st.atomics++;
+    m->core.st.flushes++;
     *got_out = (uint32_t)avail;
     *left_out = 0;
     return PXS_OK;
@@ -373,6 +378,8 @@ mb_take_credits(void *x, int target, uint32_t want, int group, uint32_t *got_out
         MB_CHECK(MPI_Accumulate(&m->gbuf[0], 1, MPI_INT64_T, target, MB_GCRED, 1, MPI_INT64_T,
                                 MPI_SUM, m->win));
         MB_CHECK(MPI_Win_flush(target, m->win));
+        m->core.st.atomics++;
+        m->core.st.flushes++;
         gleft += want - got;
     }
     *got_out = got;
@@ -429,6 +436,8 @@ mb_append(void *x, int target, unsigned char *recs, uint32_t n)
         MB_CHECK(MPI_Fetch_and_op(&m->tbuf[0], &m->tbuf[1], MPI_UINT64_T, target, MB_TAIL,
                                   MPI_SUM, m->win));
         MB_CHECK(MPI_Win_flush(target, m->win));
+        m->core.st.atomics++;
+        m->core.st.flushes++;
         t0 = m->tbuf[1];
     }
     /* from here on a failure leaves an unwritten ticket (a hole the owner
@@ -448,6 +457,8 @@ mb_append(void *x, int target, unsigned char *recs, uint32_t n)
                          m->win));
     MB_FAIL(m, PXSI_FAIL_FLUSH, target);
     MB_CHECK(MPI_Win_flush(target, m->win));
+    m->core.st.flushes++;
+    m->core.st.bytes_put += (uint64_t)n * PXSI_REC_SIZE;
     /* records before sequence words: the flush completes the puts at the
      * target; when the puts were stores by this thread (shared memory), the
      * release fence orders them before the sequence-word stores. Pairs with
@@ -463,6 +474,8 @@ mb_append(void *x, int target, unsigned char *recs, uint32_t n)
         MB_CHECK(MPI_Accumulate(m->seqbuf + first, (int)(n - first), MPI_UINT64_T, target, MB_SEQ,
                                 (int)(n - first), MPI_UINT64_T, MPI_REPLACE, m->win));
     MB_CHECK(MPI_Win_flush(target, m->win));
+    m->core.st.atomics += n > first ? 2 : 1;
+    m->core.st.flushes++;
     return PXS_OK;
 }
 
@@ -493,6 +506,7 @@ mb_return_credits(struct mbox *m)
     MB_CHECK(MPI_Accumulate(&m->rbuf[0], 1, MPI_INT64_T, m->rank, MB_CRED, 1, MPI_INT64_T,
                             MPI_SUM, m->win));
     MB_CHECK(MPI_Win_flush(m->rank, m->win));
+    m->core.st.sub_atomics++;
     m->pending = 0;
     return PXS_OK;
 }
@@ -523,6 +537,7 @@ mb_give_group(void *x, uint32_t n)
     MB_CHECK(MPI_Accumulate(&m->rbuf[1], 1, MPI_INT64_T, m->rank, MB_GCRED, 1, MPI_INT64_T,
                             MPI_SUM, m->win));
     MB_CHECK(MPI_Win_flush(m->rank, m->win));
+    m->core.st.sub_atomics++;
     return PXS_OK;
 }
 

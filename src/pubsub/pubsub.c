@@ -315,6 +315,13 @@ pxsi_bus_stats_print(const pxs_bus_stats_t *s, int mode)
     pxsi_sl_u64(&l, "bp_waits", s->backpressure_waits);
     pxsi_sl_dbl(&l, "bp_seconds", s->backpressure_seconds);
     pxsi_sl_u64(&l, "broken", (uint64_t)s->broken);
+    pxsi_sl_u64(&l, "atomics", s->rma_atomics);
+    pxsi_sl_u64(&l, "flushes", s->rma_flushes);
+    pxsi_sl_u64(&l, "rma_bytes", s->rma_bytes);
+    pxsi_sl_u64(&l, "group_picks", s->group_picks);
+    pxsi_sl_u64(&l, "group_probes", s->group_probes);
+    pxsi_sl_u64(&l, "sub_atomics", s->sub_rma_atomics);
+    pxsi_sl_u64(&l, "routing_bytes", s->routing_bytes);
     for (uint32_t g = 0; g < s->n_groups; g++) {
         char key[48];
         size_t n = s->group_members[g] < PXS_STATS_MEMBERS_MAX ? s->group_members[g]

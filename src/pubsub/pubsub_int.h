@@ -141,13 +141,23 @@ struct pxsi_group {
     char name[PXS_GROUP_NAME_MAX + 1];
     int n;
     int *members;
-    uint32_t rr;     /* rotating start member (breaks ties) */
-    uint32_t *known; /* free credits last seen at each member */
-    unsigned char *tried; /* [n] scratch: members tried in this pass */
+    /* member choice (docs/DESIGN.md "Scale model"): a binary max-heap of
+     * member indices on (known credits, least recently probed first), so a
+     * pick and its re-keying cost O(log n), never a scan of the members */
+    uint32_t *known; /* [n] free credits last seen at each member */
+    uint64_t *stamp; /* [n] when each member was last probed (tie breaker) */
+    uint64_t clock;  /* next stamp */
+    int *heap;       /* [n] member indices, heap[0] the best */
+    int *hpos;       /* [n] position of each member in heap */
     struct pxsi_queue *q;
     uint32_t topic;
     uint64_t *sent;  /* [n] events this rank sent to each member (stats) */
     double log_t;    /* last debug line on member choices (one per second) */
+};
+/* Per destination rank of a published topic: its link sequence. */
+struct pxsi_dest {
+    int rank;
+    uint64_t lseq; /* next link seq at that rank for this topic */
 };
 struct pxsi_ptopic {
     uint32_t id;
@@ -155,8 +165,11 @@ struct pxsi_ptopic {
     uint64_t next_seq;
     int n_plain;
     int *plain;
+    struct pxsi_queue **plainq; /* [n_plain] their direct queues */
     int n_groups;
     struct pxsi_group *groups;
+    int n_dests;
+    struct pxsi_dest *dests; /* sorted by rank: plain subscribers and group members */
 };
 struct pxsi_queue {
     int target;              /* >= 0: a rank; -1: a group (chosen at flush) */
@@ -168,19 +181,29 @@ struct pxsi_queue {
                                 "Inline chunks") */
     unsigned char *recs;     /* room records */
     uint32_t *tidx;          /* topic index per queued record */
+    uint32_t held;           /* direct queue: mailbox credits of target taken
+                                and not yet used (inline runs; the group
+                                queues of topics it is a member of use them
+                                too) */
+    int dirty;               /* listed in owner->dirty (holds or held records) */
+    struct pxsi_core *owner;
+};
+struct pxsi_link {
+    int producer;
+    uint64_t lseq_next;
+    uint64_t seq_next;
+    int ended;
 };
 struct pxsi_stopic {
     uint32_t id;
     int is_group;
     int n_producers;
     int n_ended;
-    unsigned char *is_producer; /* [size] */
+    struct pxsi_link *links; /* [n_producers] sorted by producer */
 };
-struct pxsi_link {
-    uint64_t lseq_next;
-    uint64_t seq_next;
-    int ended;
-};
+/* The link of producer p on subscribed topic st (NULL: not a declared
+ * producer): O(log n_producers) (core.c). */
+struct pxsi_link *pxsi_core_link(const struct pxsi_stopic *st, int p);
 
 /* Counters of a bus (pxs_bus_stats): plain fields, the publisher's written
  * by the publishing thread, the subscriber's by the receiving thread. */
@@ -190,6 +213,13 @@ struct pxsi_core_stats {
     double bp_seconds;
     uint64_t events_received, ends_received;
     uint32_t depth_hwm; /* written by the transport's inbox_next */
+    /* per-event work (docs/DESIGN.md "Scale model"); publisher side, counted
+     * by the transport: remote atomics (fetch-and-op, accumulate, get-
+     * accumulate), flushes, record bytes put; by the core: group member
+     * choices and members probed for them */
+    uint64_t atomics, flushes, bytes_put, group_picks, group_probes;
+    uint64_t sub_atomics; /* subscriber side: credit returns (atomics) */
+    uint64_t routing_bytes; /* routing state kept by this rank (set at init) */
 };
 
 struct pxsi_core {
@@ -202,19 +232,21 @@ struct pxsi_core {
     /* publisher */
     int n_ptopics;
     struct pxsi_ptopic *ptopics;
-    uint64_t *lseq;          /* [n_ptopics * size] next link seq per destination */
-    struct pxsi_queue **direct; /* [size], NULL where not a destination */
+    /* routing state is O(what this rank publishes and subscribes), not
+     * O(ranks): sorted arrays searched in O(log n) (docs/DESIGN.md "Scale model") */
+    int n_direct;
+    struct pxsi_queue **direct; /* [n_direct] one per destination rank, sorted by target */
     int n_queues;
     struct pxsi_queue **queues; /* every queue (direct and group) */
+    int n_dirty;
+    struct pxsi_queue **dirty; /* [n_queues] queues with records (flush_all) */
     /* subscriber */
     int n_stopics;
     struct pxsi_stopic *stopics;
-    struct pxsi_link *links; /* [n_stopics * size] */
     int n_stopics_ended;
     uint32_t gowed; /* subscriber: group credits to give back at the next recv */
     /* inline events (docs/DESIGN.md, "Inline chunks") */
     int n_publishers;  /* ranks that publish anything (bounds a run) */
-    uint32_t *held;    /* [size] mailbox credits taken and not used yet */
     unsigned char *ibuf; /* subscriber: PXSI_INLINE_HARD_MAX reassembly buffer */
     unsigned char *irun; /* publisher: one inline event's record run */
     /* broken bus (sticky, see docs/DESIGN.md "Broken bus"): 0 healthy, 1 the

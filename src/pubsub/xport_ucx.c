@@ -1027,7 +1027,8 @@ xatt_destroy(pxs_bus_t *bus)
         int ended = 1; /* all our topics from rank i over: it writes no more */
         for (int j = 0; j < a->core.n_stopics; j++) {
             const struct pxsi_stopic *st = &a->core.stopics[j];
-            if (st->is_producer[i] && !a->core.links[(size_t)j * (size_t)a->core.size + (size_t)i].ended)
+            const struct pxsi_link *l = pxsi_core_link(st, i);
+            if (l && !l->ended)
                 ended = 0;
         }
         if (ended)
