@@ -1218,7 +1218,7 @@ pxsi_publisher_inline_fits(pxs_publisher_t *pub, uint32_t topic, size_t len, int
 }
 
 int
-pxsi_publisher_fanout(pxs_publisher_t *pub, uint32_t topic, uint32_t *n_out)
+pxsi_publisher_fanout(pxs_publisher_t *pub, uint32_t topic, uint32_t *n_out, int *fixed_out)
 {
     struct pxsi_core *c;
     int rc = pub_core(pub, &c);
@@ -1229,6 +1229,13 @@ pxsi_publisher_fanout(pxs_publisher_t *pub, uint32_t topic, uint32_t *n_out)
         return pxsi_err(PXS_ERR_NOT_FOUND, SUBSYS, "topic %u was not declared as published",
                         topic);
     *n_out = (uint32_t)c->ptopics[ti].n_plain + (uint32_t)c->ptopics[ti].n_groups;
+    *fixed_out = 1;
+#ifdef PXS_HAVE_UCX
+    if (pub->ops == &pxsi_xexp_pub_ops) {
+        *n_out += pxsi_xexp_fanout(pub->state, ti);
+        *fixed_out = 0;
+    }
+#endif
     return PXS_OK;
 }
 

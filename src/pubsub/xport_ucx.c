@@ -164,6 +164,7 @@ struct xexp {
     size_t n_orph, cap_orph;
     uint64_t returned, redelivered;
     uint32_t rr;
+    int hold; /* pxsi_xexp_fanout counted: accept nothing until the send */
     uint64_t refused, accepted, detached;
     unsigned char rec[PXSI_REC_SIZE];
 };
@@ -520,7 +521,7 @@ xexp_poll(struct xexp *x)
         uint64_t v = __atomic_load_n(
             (const uint64_t *)(const void *)(x->area + XR_HDR + (size_t)s * XR_SLOT_SIZE),
             __ATOMIC_ACQUIRE);
-        if (v == XS_ON && x->seen[s] == 0) {
+        if (v == XS_ON && x->seen[s] == 0 && !x->hold) {
             if (reg_accept(x, s) == PXS_OK)
                 x->seen[s] = 1;
             else
@@ -714,11 +715,69 @@ pick(struct xexp *x, int ti, unsigned char *chosen, pxsi_backoff_t *b)
     }
 }
 
+/* export_wait: wait (b) while fewer attaching jobs have every rank registered */
+static int
+wait_jobs(struct xexp *x, pxsi_backoff_t *b)
+{
+    uint32_t have;
+    while ((have = jobs_attached(x)) < x->export_wait) {
+        if (pxsi_backoff_expired(b))
+            return pxsi_err(PXS_ERR_AGAIN, SUBSYS,
+                            "export_wait: %u of %u attaching job(s) registered within "
+                            "send_timeout",
+                            have, x->export_wait);
+        if (!ucp_worker_progress(x->up.w))
+            pxsi_backoff_pause(b);
+        xexp_poll(x);
+    }
+    return PXS_OK;
+}
+
+uint32_t
+pxsi_xexp_fanout(void *state, int ti)
+{
+    struct xexp *x = state;
+    xexp_poll(x);
+    if (x->export_wait && x->core->ptopics[ti].closed == PXSI_TOPIC_OPEN) {
+        /* count the jobs the send will wait for (its error, if none comes) */
+        pxsi_backoff_t b;
+        pxsi_backoff_init(&b, x->core->send_timeout);
+        (void)wait_jobs(x, &b);
+    }
+    uint32_t topic = x->core->ptopics[ti].id, n = 0;
+    for (int s = 0; s < PXSI_XBUS_REGS; s++) {
+        const struct xreg *r = x->regs[s];
+        int k, first = 1;
+        if (!r || (k = reg_sub(r, topic)) < 0)
+            continue;
+        for (int t = 0; t < s && r->group[k][0] && first; t++) { /* a group once */
+            int kk;
+            first = !(x->regs[t] && (kk = reg_sub(x->regs[t], topic)) >= 0 &&
+                      strcmp(x->regs[t]->group[kk], r->group[k]) == 0);
+        }
+        n += first;
+    }
+    x->hold = 1;
+    return n;
+}
+
+static int xexp_send_(struct xexp *x, uint32_t topic, const pxs_proxy_t *proxy,
+                      const void *meta, size_t meta_len, uint64_t *seq_out);
+
 static int
 xexp_send(void *state, uint32_t topic, const pxs_proxy_t *proxy, const void *meta,
           size_t meta_len, uint64_t *seq_out)
 {
     struct xexp *x = state;
+    int rc = xexp_send_(x, topic, proxy, meta, meta_len, seq_out);
+    x->hold = 0;
+    return rc;
+}
+
+static int
+xexp_send_(struct xexp *x, uint32_t topic, const pxs_proxy_t *proxy, const void *meta,
+           size_t meta_len, uint64_t *seq_out)
+{
     struct pxsi_core *c = x->core;
     xexp_poll(x);
     int ti = pt_find(c, topic);
@@ -727,17 +786,15 @@ xexp_send(void *state, uint32_t topic, const pxs_proxy_t *proxy, const void *met
     pxsi_backoff_t b;
     pxsi_backoff_init(&b, c->send_timeout);
     if (x->export_wait) { /* every send: an attached job may have left */
-        uint32_t have;
-        while ((have = jobs_attached(x)) < x->export_wait) {
-            if (pxsi_backoff_expired(&b))
-                return pxsi_err(PXS_ERR_AGAIN, SUBSYS,
-                                "export_wait: %u of %u attaching job(s) registered within "
-                                "send_timeout",
-                                have, x->export_wait);
-            if (!ucp_worker_progress(x->up.w))
-                pxsi_backoff_pause(&b);
-            xexp_poll(x);
-        }
+        uint32_t have = jobs_attached(x);
+        if (have < x->export_wait && x->hold) /* counted for the budget: no new one */
+            return pxsi_err(PXS_ERR_AGAIN, SUBSYS,
+                            "export_wait: an attaching job left between the budget count and "
+                            "the send (%u of %u attached); send again",
+                            have, x->export_wait);
+        int rc = wait_jobs(x, &b);
+        if (rc != PXS_OK)
+            return rc;
     }
     if (x->n_orph) /* given-back group events first, as credits allow */
         (void)orphans_push(x, -1, NULL);
@@ -773,6 +830,7 @@ static int
 xexp_flush(void *state)
 {
     struct xexp *x = state;
+    x->hold = 0;
     xexp_poll(x);
     if (x->n_orph)
         (void)orphans_push(x, -1, NULL);
@@ -783,6 +841,7 @@ static int
 xexp_close(void *state, uint32_t topic)
 {
     struct xexp *x = state;
+    x->hold = 0;
     xexp_poll(x);
     int ti = pt_find(x->core, topic);
     if (ti >= 0 && x->n_orph) { /* given-back group events go before END */
