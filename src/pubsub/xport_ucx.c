@@ -36,7 +36,10 @@
  * waits for credits), checks the attach token of every registration
  * (refused and logged without printing the token when wrong), connects to
  * the registrant and routes to it; on XS_OFF it stops, acknowledges with a
- * fetch-add on the registrant's ack word and never writes there again. */
+ * fetch-add on the registrant's ack word and never writes there again. The
+ * registrant then puts the group events unread in its mailbox into the
+ * slot's second half (XS_RETN, XS_RECS) and the state XS_RET; the producer
+ * hands them to another member of their group (orphans_push). */
 #ifdef PXS_HAVE_UCX
 
 #include <stdatomic.h>
