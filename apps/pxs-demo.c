@@ -41,7 +41,8 @@
  * exported with the UCX store; its first forward waits (--wait S, 300) for
  * one attaching job. --attach FILE: every rank is a worker until END;
  * --max K: leave (detach) after K chunks in total, so that a further
- * --attach job takes the rest (events queued at a leaving job are lost).
+ * --attach job takes the rest (chunks unread at a leaving job are given
+ * back to the dispatcher, which forwards them to the next job).
  *
  * Exit status: 0 only if every chunk was resolved and verified in every mode. */
 #include <errno.h>
@@ -628,7 +629,7 @@ run_attach(const demo_opts_t *o, const char *file, double wait, double max)
     unsigned char *buf = malloc(o->chunk_size ? o->chunk_size : 1);
     if (!buf)
         MPI_Abort(MPI_COMM_WORLD, 2);
-    double first = -1;
+    double first = -1, ids[2] = {0, 0}, idt[2] = {0, 0};
     int ended = 0;
     for (;;) {
         if (max > 0) { /* leave together once the job's share is done */
@@ -668,7 +669,13 @@ run_attach(const demo_opts_t *o, const char *file, double wait, double max)
             memcpy(&m, ev.meta, sizeof m);
         else
             st.failed += 1;
+        double before = st.verified;
         worker_check(o, &ev.proxy, buf, len, have ? &m : NULL, &st);
+        if (st.verified > before && have) { /* which chunk: exactly once across jobs */
+            double id = (double)m.gen * 1048576.0 + (double)m.idx;
+            ids[0] += id;
+            ids[1] += id * id;
+        }
     }
     free(buf);
     DIE_IF(pxs_consumer_destroy(cons), "consumer_destroy");
@@ -678,11 +685,13 @@ run_attach(const demo_opts_t *o, const char *file, double wait, double max)
     MPI_Reduce(&st.verified, &v, 1, MPI_DOUBLE, MPI_SUM, 0, MPI_COMM_WORLD);
     MPI_Reduce(&st.resolved, &r, 1, MPI_DOUBLE, MPI_SUM, 0, MPI_COMM_WORLD);
     MPI_Reduce(&st.failed, &f, 1, MPI_DOUBLE, MPI_SUM, 0, MPI_COMM_WORLD);
+    MPI_Reduce(ids, idt, 2, MPI_DOUBLE, MPI_SUM, 0, MPI_COMM_WORLD);
     int ok = f == 0 && v == r;
     if (g_rank == 0) {
         printf("pxs-demo: attach %s: %d worker(s) verified %.0f/%.0f chunks from %s (attach "
-               "%.3f s, first chunk %.3f s after it started)\n",
-               ok ? "OK" : "FAILED", g_size, v, r, file, t_att, first);
+               "%.3f s, first chunk %.3f s after it started; chunk ids 2^20 gen + idx: sum "
+               "%.0f, sum of squares %.0f)\n",
+               ok ? "OK" : "FAILED", g_size, v, r, file, t_att, first, idt[0], idt[1]);
         fflush(stdout);
     }
     return ok;

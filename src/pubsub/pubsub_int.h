@@ -321,6 +321,9 @@ int pxsi_bus_opts_resolve(const pxs_bus_opts_t *opts, pxs_bus_opts_t *o_out);
 #ifdef PXS_HAVE_UCX
 extern const pxsi_pub_ops_t pxsi_xexp_pub_ops;
 struct pxsi_core *pxsi_xexp_core(void *state);
+/* Attached destinations of topic index ti now (plain registrations + groups,
+ * each once); no registration is picked up until the next send returns. */
+uint32_t pxsi_xexp_fanout(void *state, int ti);
 /* Exporting side (pxs_export, local): wrap bus's publisher (routes also to
  * attached registrations picked up in its own calls) using the UCX store
  * state store_st's worker; this rank's contact-file bus entry (malloc). */

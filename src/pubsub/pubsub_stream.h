@@ -32,9 +32,13 @@ int pxsi_publisher_topic(pxs_publisher_t *pub, size_t i, uint32_t *id_out,
                          size_t *n_out);
 
 /* Fan-out of a declared topic: plain subscribers + groups (a group counts
- * once: one member gets each event). PXS_ERR_NOT_FOUND if not declared. */
+ * once: one member gets each event). PXS_ERR_NOT_FOUND if not declared.
+ * *fixed_out: 1 when it is the same for every event; 0 on an exported bus,
+ * where it also counts the attached plain subscribers and groups of the
+ * topic now, and the next send routes to no registration picked up after
+ * this call (docs/DESIGN.md "Events across jobs", Budgets). */
 int pxsi_publisher_fanout(pxs_publisher_t *pub, uint32_t topic,
-                          uint32_t *n_out);
+                          uint32_t *n_out, int *fixed_out);
 
 /* This publisher's rank in its bus (the events' producer field). */
 int pxsi_publisher_rank(pxs_publisher_t *pub, int *rank_out);

@@ -36,7 +36,10 @@
  * waits for credits), checks the attach token of every registration
  * (refused and logged without printing the token when wrong), connects to
  * the registrant and routes to it; on XS_OFF it stops, acknowledges with a
- * fetch-add on the registrant's ack word and never writes there again. */
+ * fetch-add on the registrant's ack word and never writes there again. The
+ * registrant then puts the group events unread in its mailbox into the
+ * slot's second half (XS_RETN, XS_RECS) and the state XS_RET; the producer
+ * hands them to another member of their group (orphans_push). */
 #ifdef PXS_HAVE_UCX
 
 #include <stdatomic.h>
@@ -61,7 +64,8 @@
 #define XM_SIZE(S) ((size_t)XM_SEQ + (size_t)(S) * (8 + PXSI_REC_SIZE))
 
 #define XR_HDR       64
-#define XR_SLOT_SIZE 4096
+#define XR_SLOT_SIZE 8192
+#define XS_BODY  4096 /* the registration body: bytes 0..XS_BODY of a slot */
 #define XS_STATE 0  /* u64 XS_ON / XS_OFF (0: empty) */
 #define XS_TOKEN 8  /* u64 attach token */
 #define XS_JOB   16 /* u64 attaching job id (random) */
@@ -72,10 +76,14 @@
 #define XS_SUBS  56 /* subscriptions: u32 topic, u8 group length, char[31] */
 #define XS_SUB_SIZE 36
 #define XS_VAR   (XS_SUBS + PXSI_XBUS_SUBS_MAX * XS_SUB_SIZE) /* address, key */
+#define XS_RETN  XS_BODY        /* u64 group records given back at detach */
+#define XS_RECS  (XS_BODY + 64) /* ... and the records */
+#define XS_RET_MAX ((XR_SLOT_SIZE - XS_RECS) / PXSI_REC_SIZE)
 #define XS_ON  0x4f4e4f4e4f4e4f4eull
 #define XS_OFF 0x4f46464f46464f46ull
+#define XS_RET 0x5245545552455452ull /* detached, XS_RETN/XS_RECS written */
 #define XR_AREA ((size_t)XR_HDR + (size_t)PXSI_XBUS_REGS * XR_SLOT_SIZE)
-_Static_assert(XS_VAR < XR_SLOT_SIZE, "registration slot layout");
+_Static_assert(XS_VAR < XS_BODY && XS_RET_MAX >= 16, "registration slot layout");
 
 /* ================================================================ helpers */
 static ucs_status_ptr_t
@@ -146,9 +154,20 @@ struct xexp {
     uint64_t token;
     uint32_t S; /* attach mailbox slots asked of registrants */
     uint32_t export_wait;
-    unsigned char seen[PXSI_XBUS_REGS]; /* 0 new, 1 live, 2 over */
+    unsigned char seen[PXSI_XBUS_REGS]; /* 0 new, 1 live, 2 over, 3 left: returns due */
     struct xreg *regs[PXSI_XBUS_REGS];
+    struct xreg *gone[PXSI_XBUS_REGS]; /* seen 3: its subscriptions, no endpoint */
+    /* group events a detached member gave back, waiting for another member
+     * (FIFO; at most XS_RET_MAX per registration) */
+    struct xorph {
+        int ti;
+        char group[PXS_GROUP_NAME_MAX + 1];
+        unsigned char rec[PXSI_REC_SIZE];
+    } *orph;
+    size_t n_orph, cap_orph;
+    uint64_t returned, redelivered;
     uint32_t rr;
+    int hold; /* pxsi_xexp_fanout counted: accept nothing until the send */
     uint64_t refused, accepted, detached;
     unsigned char rec[PXSI_REC_SIZE];
 };
@@ -364,7 +383,7 @@ reg_accept(struct xexp *x, int s)
     else if (S != x->S)
         why = "mailbox size differs from the export's (would write outside it)";
     else if (ns > PXSI_XBUS_SUBS_MAX || alen == 0 || klen == 0 ||
-             (size_t)alen + klen > XR_SLOT_SIZE - XS_VAR || jsize == 0 || jrank >= jsize)
+             (size_t)alen + klen > XS_BODY - XS_VAR || jsize == 0 || jrank >= jsize)
         why = "malformed registration";
     if (why) {
         x->refused++;
@@ -436,7 +455,62 @@ reg_detach(struct xexp *x, int s)
                    x->core->rank, (unsigned long long)r->job, r->jrank, ucs_status_string(st));
     }
     x->detached++;
-    reg_drop(x, s, "detached");
+    /* its subscriptions stay until it gives back its unread group events
+     * (state XS_RET); never written again. The endpoint stays open until
+     * then too: closing it (forced) breaks the registrant's puts of XS_RET
+     * to us, which UCX may route over the same connection. */
+    x->gone[s] = r;
+    x->regs[s] = NULL;
+    x->seen[s] = 3;
+}
+
+/* A detached registrant's unread group events (state XS_RET): checked, then
+ * queued for another member of their group. */
+static void
+reg_returns(struct xexp *x, int s)
+{
+    struct xreg *r = x->gone[s];
+    const unsigned char *b = x->area + XR_HDR + (size_t)s * XR_SLOT_SIZE;
+    uint64_t n;
+    memcpy(&n, b + XS_RETN, 8);
+    if (n > XS_RET_MAX) {
+        PXSI_WARN(SUBSYS, "rank %d: registration %d gives back %llu records (at most %d): "
+                  "ignored", x->core->rank, s, (unsigned long long)n, (int)XS_RET_MAX);
+        n = 0;
+    }
+    for (uint64_t i = 0; i < n; i++) {
+        const unsigned char *rec = b + XS_RECS + (size_t)i * PXSI_REC_SIZE;
+        uint32_t topic = pxsi_get_le32(rec + PXSI_REC_O_TOPIC);
+        int ti = pt_find(x->core, topic), k = r ? reg_sub(r, topic) : -1;
+        if ((int32_t)pxsi_get_le32(rec + PXSI_REC_O_PROD) != x->core->rank ||
+            pxsi_get_le16(rec + PXSI_REC_O_FLAGS) != 0 || ti < 0 || k < 0 || !r->group[k][0]) {
+            PXSI_WARN(SUBSYS, "rank %d: registration %d gives back a record that is not one of "
+                      "our group events to it (topic %u): ignored", x->core->rank, s, topic);
+            continue;
+        }
+        if (x->n_orph == x->cap_orph) {
+            size_t cap = x->cap_orph ? 2 * x->cap_orph : 16;
+            struct xorph *o = realloc(x->orph, cap * sizeof *o);
+            if (!o) {
+                PXSI_WARN(SUBSYS, "rank %d: out of memory: %llu group event(s) given back by "
+                          "a detached member are lost", x->core->rank,
+                          (unsigned long long)(n - i));
+                break;
+            }
+            x->orph = o;
+            x->cap_orph = cap;
+        }
+        struct xorph *o = &x->orph[x->n_orph++];
+        o->ti = ti;
+        memcpy(o->group, r->group[k], sizeof o->group);
+        memcpy(o->rec, rec, PXSI_REC_SIZE);
+        x->returned++;
+    }
+    PXSI_DEBUG(SUBSYS, "rank %d: registration %d left, gave back %llu group event(s)",
+               x->core->rank, s, (unsigned long long)n);
+    reg_free(x, r);
+    x->gone[s] = NULL;
+    x->seen[s] = 2;
 }
 
 /* Pick registrations up (inside the producer's own calls). */
@@ -450,14 +524,74 @@ xexp_poll(struct xexp *x)
         uint64_t v = __atomic_load_n(
             (const uint64_t *)(const void *)(x->area + XR_HDR + (size_t)s * XR_SLOT_SIZE),
             __ATOMIC_ACQUIRE);
-        if (v == XS_ON && x->seen[s] == 0) {
+        if (v == XS_ON && x->seen[s] == 0 && !x->hold) {
             if (reg_accept(x, s) == PXS_OK)
                 x->seen[s] = 1;
             else
                 reg_drop(x, s, "refused");
-        } else if (v == XS_OFF) {
+        } else if ((v == XS_OFF || v == XS_RET) && x->seen[s] <= 1) {
             reg_detach(x, s);
         }
+        if (v == XS_RET && x->seen[s] == 3)
+            reg_returns(x, s);
+    }
+}
+
+/* Hand given-back group events (of topic index ti, or all: -1) to other
+ * members of their group, as credits allow; with b, wait up to it. Not
+ * called while pick() holds credits. Returns how many of them still wait. */
+static size_t
+orphans_push(struct xexp *x, int ti, pxsi_backoff_t *b)
+{
+    for (;;) {
+        size_t keep = 0, left = 0;
+        for (size_t i = 0; i < x->n_orph; i++) {
+            struct xorph *o = &x->orph[i];
+            int sent = 0;
+            if (ti < 0 || o->ti == ti) {
+                uint32_t topic = x->core->ptopics[o->ti].id;
+                for (uint32_t j = 0; j < PXSI_XBUS_REGS && !sent; j++) {
+                    int t = (int)((x->rr + j) % PXSI_XBUS_REGS);
+                    struct xreg *m = x->regs[t];
+                    int kk, gc = 0;
+                    if (!m || (kk = reg_sub(m, topic)) < 0 || strcmp(m->group[kk], o->group) != 0)
+                        continue;
+                    if (reg_take_group(x, m, &gc) != PXS_OK) {
+                        reg_drop(x, t, pxs_last_error_detail());
+                        continue;
+                    }
+                    if (!gc)
+                        continue;
+                    if (m->held == 0 && reg_take(x, m, 1) != PXS_OK) {
+                        reg_drop(x, t, pxs_last_error_detail());
+                        continue;
+                    }
+                    if (!m->held) {
+                        if (reg_give_group(x, m) != PXS_OK)
+                            reg_drop(x, t, pxs_last_error_detail());
+                        continue;
+                    }
+                    pxsi_put_le64(o->rec + PXSI_REC_O_LSEQ, m->lseq[o->ti]++);
+                    m->held--;
+                    x->rr = (uint32_t)t + 1;
+                    if (reg_append(x, m, o->rec, 1) != PXS_OK) {
+                        reg_drop(x, t, pxs_last_error_detail()); /* gone: try another */
+                        continue;
+                    }
+                    sent = 1;
+                    x->redelivered++;
+                }
+                left += !sent;
+            }
+            if (!sent)
+                x->orph[keep++] = *o;
+        }
+        x->n_orph = keep;
+        if (!left || !b || pxsi_backoff_expired(b))
+            return left;
+        if (!ucp_worker_progress(x->up.w))
+            pxsi_backoff_pause(b);
+        xexp_poll(x);
     }
 }
 
@@ -563,6 +697,10 @@ pick(struct xexp *x, int ti, unsigned char *chosen, pxsi_backoff_t *b)
             if (!done)
                 missing = 1;
         }
+        /* the members waited for may have left meanwhile (xexp_poll below):
+         * with export_wait, an event goes nowhere only if no job is owed */
+        if (!missing && x->export_wait && jobs_attached(x) < x->export_wait)
+            missing = 1;
         if (!missing)
             return PXS_OK;
         if (pxsi_backoff_expired(b)) {
@@ -580,11 +718,69 @@ pick(struct xexp *x, int ti, unsigned char *chosen, pxsi_backoff_t *b)
     }
 }
 
+/* export_wait: wait (b) while fewer attaching jobs have every rank registered */
+static int
+wait_jobs(struct xexp *x, pxsi_backoff_t *b)
+{
+    uint32_t have;
+    while ((have = jobs_attached(x)) < x->export_wait) {
+        if (pxsi_backoff_expired(b))
+            return pxsi_err(PXS_ERR_AGAIN, SUBSYS,
+                            "export_wait: %u of %u attaching job(s) registered within "
+                            "send_timeout",
+                            have, x->export_wait);
+        if (!ucp_worker_progress(x->up.w))
+            pxsi_backoff_pause(b);
+        xexp_poll(x);
+    }
+    return PXS_OK;
+}
+
+uint32_t
+pxsi_xexp_fanout(void *state, int ti)
+{
+    struct xexp *x = state;
+    xexp_poll(x);
+    if (x->export_wait && x->core->ptopics[ti].closed == PXSI_TOPIC_OPEN) {
+        /* count the jobs the send will wait for (its error, if none comes) */
+        pxsi_backoff_t b;
+        pxsi_backoff_init(&b, x->core->send_timeout);
+        (void)wait_jobs(x, &b);
+    }
+    uint32_t topic = x->core->ptopics[ti].id, n = 0;
+    for (int s = 0; s < PXSI_XBUS_REGS; s++) {
+        const struct xreg *r = x->regs[s];
+        int k, first = 1;
+        if (!r || (k = reg_sub(r, topic)) < 0)
+            continue;
+        for (int t = 0; t < s && r->group[k][0] && first; t++) { /* a group once */
+            int kk;
+            first = !(x->regs[t] && (kk = reg_sub(x->regs[t], topic)) >= 0 &&
+                      strcmp(x->regs[t]->group[kk], r->group[k]) == 0);
+        }
+        n += first;
+    }
+    x->hold = 1;
+    return n;
+}
+
+static int xexp_send_(struct xexp *x, uint32_t topic, const pxs_proxy_t *proxy,
+                      const void *meta, size_t meta_len, uint64_t *seq_out);
+
 static int
 xexp_send(void *state, uint32_t topic, const pxs_proxy_t *proxy, const void *meta,
           size_t meta_len, uint64_t *seq_out)
 {
     struct xexp *x = state;
+    int rc = xexp_send_(x, topic, proxy, meta, meta_len, seq_out);
+    x->hold = 0;
+    return rc;
+}
+
+static int
+xexp_send_(struct xexp *x, uint32_t topic, const pxs_proxy_t *proxy, const void *meta,
+           size_t meta_len, uint64_t *seq_out)
+{
     struct pxsi_core *c = x->core;
     xexp_poll(x);
     int ti = pt_find(c, topic);
@@ -593,18 +789,18 @@ xexp_send(void *state, uint32_t topic, const pxs_proxy_t *proxy, const void *met
     pxsi_backoff_t b;
     pxsi_backoff_init(&b, c->send_timeout);
     if (x->export_wait) { /* every send: an attached job may have left */
-        uint32_t have;
-        while ((have = jobs_attached(x)) < x->export_wait) {
-            if (pxsi_backoff_expired(&b))
-                return pxsi_err(PXS_ERR_AGAIN, SUBSYS,
-                                "export_wait: %u of %u attaching job(s) registered within "
-                                "send_timeout",
-                                have, x->export_wait);
-            if (!ucp_worker_progress(x->up.w))
-                pxsi_backoff_pause(&b);
-            xexp_poll(x);
-        }
+        uint32_t have = jobs_attached(x);
+        if (have < x->export_wait && x->hold) /* counted for the budget: no new one */
+            return pxsi_err(PXS_ERR_AGAIN, SUBSYS,
+                            "export_wait: an attaching job left between the budget count and "
+                            "the send (%u of %u attached); send again",
+                            have, x->export_wait);
+        int rc = wait_jobs(x, &b);
+        if (rc != PXS_OK)
+            return rc;
     }
+    if (x->n_orph) /* given-back group events first, as credits allow */
+        (void)orphans_push(x, -1, NULL);
     unsigned char chosen[PXSI_XBUS_REGS];
     int rc = pick(x, ti, chosen, &b);
     if (rc != PXS_OK)
@@ -637,7 +833,10 @@ static int
 xexp_flush(void *state)
 {
     struct xexp *x = state;
+    x->hold = 0;
     xexp_poll(x);
+    if (x->n_orph)
+        (void)orphans_push(x, -1, NULL);
     return x->inner_ops->flush(x->inner_state);
 }
 
@@ -645,9 +844,21 @@ static int
 xexp_close(void *state, uint32_t topic)
 {
     struct xexp *x = state;
+    x->hold = 0;
     xexp_poll(x);
-    int rc = x->inner_ops->close_topic(x->inner_state, topic);
     int ti = pt_find(x->core, topic);
+    if (ti >= 0 && x->n_orph) { /* given-back group events go before END */
+        pxsi_backoff_t b;
+        pxsi_backoff_init(&b, x->core->send_timeout);
+        size_t left = orphans_push(x, ti, &b);
+        if (left)
+            return pxsi_err(PXS_ERR_AGAIN, SUBSYS,
+                            "close of topic %u: %zu group event(s) given back by a detached "
+                            "member wait for another member of their group (attach one, then "
+                            "close again)",
+                            topic, left);
+    }
+    int rc = x->inner_ops->close_topic(x->inner_state, topic);
     if (rc != PXS_OK || ti < 0)
         return rc;
     for (int s = 0; s < PXSI_XBUS_REGS; s++)
@@ -677,11 +888,19 @@ xexp_destroy(pxs_bus_t *bus)
     bus->pub.state = x->inner_state;
     bus->destroy = x->inner_destroy;
     PXSI_DEBUG(SUBSYS, "rank %d: export over: %llu registration(s) accepted, %llu refused, %llu "
-               "detached",
+               "detached; %llu group event(s) given back, %llu delivered again",
                x->core->rank, (unsigned long long)x->accepted, (unsigned long long)x->refused,
-               (unsigned long long)x->detached);
-    for (int s = 0; s < PXSI_XBUS_REGS; s++)
+               (unsigned long long)x->detached, (unsigned long long)x->returned,
+               (unsigned long long)x->redelivered);
+    if (x->n_orph)
+        PXSI_WARN(SUBSYS, "rank %d: %zu group event(s) given back by detached members were "
+                  "never delivered (no other member attached before the bus was destroyed)",
+                  x->core->rank, x->n_orph);
+    for (int s = 0; s < PXSI_XBUS_REGS; s++) {
         reg_free(x, x->regs[s]);
+        reg_free(x, x->gone[s]);
+    }
+    free(x->orph);
     /* attaching jobs may still write the area (detach, late registrations):
      * the store frees it after its worker */
     pxsi_ucx_keep_region(x->store_st, x->mh, x->area, XR_AREA);
@@ -1015,12 +1234,87 @@ xatt_free(struct xatt *a, int unmap)
     free(a);
 }
 
+/* Detach, after the exporting ranks told stopped routing here: the group
+ * events still unread in our mailbox go back to their producers (into our
+ * registration slot there, then state XS_RET), which hand them to another
+ * member of the group. Plain events unread here are dropped (the
+ * subscriber left). Every told rank gets XS_RET, with 0 records or more. */
+static void
+xatt_give_back_group(struct xatt *a, const unsigned char *told, int acked)
+{
+    unsigned char *ret = NULL;
+    uint64_t *n = calloc((size_t)a->E, sizeof *n);
+    if (told && n && a->S && acked)
+        ret = malloc((size_t)a->E * XS_RET_MAX * PXSI_REC_SIZE);
+    if (ret) {
+        const uint64_t *seq = (const uint64_t *)(const void *)(a->mb + XM_SEQ);
+        for (uint64_t h = a->head;; h++) {
+            uint32_t i = (uint32_t)(h % a->S);
+            if (__atomic_load_n(&seq[i], __ATOMIC_ACQUIRE) != h + 1)
+                break;
+            const unsigned char *rec = a->mb + XM_SEQ + 8 * (size_t)a->S + (size_t)i * PXSI_REC_SIZE;
+            uint32_t topic = pxsi_get_le32(rec + PXSI_REC_O_TOPIC);
+            int32_t prod = (int32_t)pxsi_get_le32(rec + PXSI_REC_O_PROD);
+            int grp = 0;
+            for (int j = 0; j < a->core.n_stopics; j++)
+                if (a->core.stopics[j].id == topic)
+                    grp = a->core.stopics[j].is_group;
+            if (!grp || pxsi_get_le16(rec + PXSI_REC_O_FLAGS) != 0 || prod < 0 || prod >= a->E)
+                continue;
+            if (!told[prod] || n[prod] >= XS_RET_MAX) {
+                PXSI_WARN(SUBSYS, "detach: a group event of topic %u from exporting rank %d "
+                          "cannot be given back; it is lost", topic, (int)prod);
+                continue;
+            }
+            memcpy(ret + ((size_t)prod * XS_RET_MAX + n[prod]++) * PXSI_REC_SIZE, rec,
+                   PXSI_REC_SIZE);
+        }
+    } else if (told && a->S) {
+        for (int i = 0; i < a->E; i++)
+            if (told[i])
+                PXSI_WARN(SUBSYS, "detach: %s: group events unread here are not given back "
+                          "to exporting rank %d", acked ? "out of memory" :
+                          "not every exporting rank acknowledged", i);
+    }
+    for (int i = 0; told && i < a->E; i++) {
+        if (!told[i])
+            continue;
+        uint64_t at = a->area[i] + XR_HDR + (uint64_t)a->slot[i] * XR_SLOT_SIZE;
+        uint64_t cnt = n && ret ? n[i] : 0;
+        ucs_status_ptr_t rq[4] = {NULL, NULL, NULL, NULL};
+        ucs_status_t st = UCS_OK;
+        if (cnt) {
+            rq[0] = x_put(a->up.ep[i], ret + (size_t)i * XS_RET_MAX * PXSI_REC_SIZE,
+                          (size_t)cnt * PXSI_REC_SIZE, at + XS_RECS, a->area_rk[i]);
+            rq[1] = x_put(a->up.ep[i], &n[i], 8, at + XS_RETN, a->area_rk[i]);
+            rq[2] = x_flush(a->up.ep[i]);
+            st = pxsi_ucx_wait(a->up.w, MPI_COMM_NULL, rq, 3, 5.0);
+        }
+        if (st == UCS_OK) {
+            a->state_word = XS_RET;
+            rq[0] = x_put(a->up.ep[i], &a->state_word, 8, at + XS_STATE, a->area_rk[i]);
+            rq[1] = x_flush(a->up.ep[i]);
+            st = pxsi_ucx_wait(a->up.w, MPI_COMM_NULL, rq, 2, 5.0);
+        }
+        if (st != UCS_OK && cnt)
+            PXSI_WARN(SUBSYS, "detach: %llu group event(s) could not be given back to "
+                      "exporting rank %d (UCX: %s); they are lost",
+                      (unsigned long long)cnt, i, ucs_status_string(st));
+        else if (cnt)
+            PXSI_DEBUG(SUBSYS, "detach: %llu unread group event(s) given back to exporting "
+                       "rank %d", (unsigned long long)cnt, i);
+    }
+    free(ret);
+    free(n);
+}
+
 static int
 xatt_destroy(pxs_bus_t *bus)
 {
     struct xatt *a = bus->backend;
     a->state_word = XS_OFF;
     uint32_t want = 0;
+    unsigned char *told = calloc((size_t)a->E, 1); /* [E] XS_OFF put there */
     for (int i = 0; i < a->E; i++) {
         if (a->slot[i] < 0)
             continue;
@@ -1038,8 +1332,11 @@ xatt_destroy(pxs_bus_t *bus)
         rq[0] = x_put(a->up.ep[i], &a->state_word, 8, at, a->area_rk[i]);
         rq[1] = x_flush(a->up.ep[i]);
         ucs_status_t st = pxsi_ucx_wait(a->up.w, MPI_COMM_NULL, rq, 2, 5.0);
-        if (st == UCS_OK)
+        if (st == UCS_OK) {
             want++;
+            if (told)
+                told[i] = 1;
+        }
     }
     /* acknowledgements, bounded: 2 x send_timeout at most 10 s */
     double bound = a->core.send_timeout < 0 || a->core.send_timeout > 5.0
@@ -1062,6 +1359,8 @@ xatt_destroy(pxs_bus_t *bus)
                        "mailbox (%zu B) is freed with the store",
                        (unsigned long long)got, want, a->mlen);
     }
+    xatt_give_back_group(a, told, acked);
+    free(told);
     int mrc = MPI_Barrier(a->comm);
     pxsi_bus_stats_at_destroy(bus);
     xatt_free(a, acked || a->S == 0);
@@ -1132,7 +1431,7 @@ xatt_register(struct xatt *a, int i, uint64_t token, uint64_t job,
     int rc = st == UCS_OK ? PXS_OK
                           : pxsi_err(PXS_ERR_NOTSUP, SUBSYS, "worker address / key: UCX: %s",
                                      ucs_status_string(st));
-    if (rc == PXS_OK && alen + klen > XR_SLOT_SIZE - XS_VAR)
+    if (rc == PXS_OK && alen + klen > XS_BODY - XS_VAR)
         rc = pxsi_err(PXS_ERR_NOTSUP, SUBSYS,
                       "worker address (%zu B) and key (%zu B) do not fit a registration slot",
                       alen, klen);
@@ -1180,7 +1479,7 @@ xatt_register(struct xatt *a, int i, uint64_t token, uint64_t job,
     if (rc != PXS_OK)
         return rc;
     uint64_t at = a->area[i] + XR_HDR + (uint64_t)s * XR_SLOT_SIZE;
-    rq[0] = x_put(a->up.ep[i], b + 8, XR_SLOT_SIZE - 8, at + 8, a->area_rk[i]);
+    rq[0] = x_put(a->up.ep[i], b + 8, XS_BODY - 8, at + 8, a->area_rk[i]);
     rq[1] = x_flush(a->up.ep[i]);
     st = pxsi_ucx_wait(a->up.w, a->comm, rq, 2, timeout);
     if (st == UCS_OK) {
@@ -1342,7 +1641,11 @@ pxsi_xbus_attach(MPI_Comm comm, void *store_st, uint64_t token, uint32_t attach_
         if (rc == PXS_OK) {
             a->mb = p;
             memset(a->mb, 0, XM_SIZE(a->S));
-            int64_t cred = a->S, gcred = pxsi_bus_prefetch(&o); /* before anyone can reach it */
+            /* before anyone can reach it; group events in flight here at
+             * most XS_RET_MAX: what a detach can give back (xatt_destroy) */
+            int64_t cred = a->S, gcred = pxsi_bus_prefetch(&o);
+            if (gcred > (int64_t)XS_RET_MAX)
+                gcred = XS_RET_MAX;
             memcpy(a->mb + XM_CRED, &cred, 8);
             memcpy(a->mb + XM_GCRED, &gcred, 8);
             a->credit_batch = a->S / 8 ? (a->S / 8 > 64 ? 64 : a->S / 8) : 1;
@@ -1436,7 +1739,7 @@ fail:
         /* registrations made on some ranks: withdraw them */
         for (int i = 0; a->slot && i < E; i++)
             if (a->slot[i] >= 0) {
-                a->state_word = XS_OFF;
+                a->state_word = XS_RET; /* nothing to give back */
                 uint64_t at = a->area[i] + XR_HDR + (uint64_t)a->slot[i] * XR_SLOT_SIZE;
                 ucs_status_ptr_t rq[2] = {x_put(a->up.ep[i], &a->state_word, 8, at,
                                                 a->area_rk[i]),

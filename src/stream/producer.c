@@ -415,13 +415,16 @@ prod_send(pxs_producer_t *prod, uint32_t topic, const void *data, size_t len,
     if (!so.keep && !budget) {
         /* default: one resolve per destination of the topic (plain
          * subscribers + groups), at least 1; asked once per topic */
-        if (!t->budget) {
-            uint32_t fan = 0;
-            if ((rc = pxsi_publisher_fanout(prod->pub, topic, &fan)) < 0)
-                return rc;
-            t->budget = fan ? fan : 1;
-        }
         budget = t->budget;
+        if (!budget) { /* an exported bus: attached destinations now, every send */
+            uint32_t fan = 0;
+            int fixed = 1;
+            if ((rc = pxsi_publisher_fanout(prod->pub, topic, &fan, &fixed)) < 0)
+                return rc;
+            budget = fan ? fan : 1;
+            if (fixed)
+                t->budget = budget;
+        }
     }
     po.resolves = so.keep ? 0 : budget;
     po.checksum = so.checksum < 0 ? prod->opts.checksum : so.checksum;

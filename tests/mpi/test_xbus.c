@@ -21,6 +21,7 @@
  *                no event arrives within 3 s (PXS_TIMEOUT).
  *   tail D       attach, receive 5 events on 7 (verified), touch D/done,
  *                then END.
+ *   bexport D N / battach D N   budgets across jobs (do_bexport below).
  *   killed D     attach, receive one event, touch D/kill (the script kills
  *                the exporting ranks), then receive until it fails: must be
  *                PXS_ERR_PEER within 60 s. */
@@ -444,6 +445,110 @@ do_killed(const char *d)
     att_close(&a);
 }
 
+/* Budgets across jobs (docs/DESIGN.md "Events across jobs", Budgets):
+ * rank 0 sends N objects on topic 7 with pxs_producer's default budget;
+ * rank 1 (local, plain on 7) and every rank of the attached job (plain on 7)
+ * resolve each once: none may be reclaimed before (no PXS_ERR_STALE), and
+ * all are reclaimed after (the arena empties). */
+static void
+do_bexport(const char *d, uint64_t n)
+{
+    struct exp e = {0};
+    exp_open(&e, d, 1);
+    if (rank == 0) {
+        pxs_producer_opts_t po;
+        CHECK_OK(pxs_producer_opts_init(&po));
+        po.inline_max = 0; /* stored objects with a budget */
+        pxs_producer_t *prod;
+        CHECK_OK(pxs_producer_create(e.st, e.pub, &po, &prod));
+        for (uint64_t i = 0; i < n; i++) {
+            pxs_send_opts_t so;
+            CHECK_OK(pxs_send_opts_init(&so));
+            so.meta = &i;
+            so.meta_len = sizeof i;
+            size_t len = obj_len(i);
+            pxs_test_fill(e.b, len, i);
+            CHECK_OK(pxs_producer_send(prod, 7, e.b, len, &so, NULL));
+        }
+        CHECK_OK(pxs_producer_close_topic(prod, 7));
+        CHECK_OK(pxs_producer_close_topic(prod, 9));
+        for (int k = 0; k < 1200 && !exists(d, "done"); k++) {
+            CHECK_OK(pxs_producer_flush(prod));
+            usleep(50000);
+        }
+        CHECK(exists(d, "done"));
+        size_t used = 1, cap = 0;
+        for (int k = 0; k < 600 && used; k++) {
+            CHECK_OK(pxs_store_progress(e.st));
+            CHECK_OK(pxs_store_used(e.st, &used, &cap));
+            if (used)
+                usleep(50000);
+        }
+        CHECK(used == 0); /* every budget spent: 1 local + the attached subscribers */
+        CHECK_OK(pxs_producer_destroy(prod));
+        printf("bexport OK: %llu objects, each resolved by every destination, all reclaimed\n",
+               (unsigned long long)n);
+    } else if (rank == 1) {
+        pxs_event_t ev;
+        uint64_t got = 0;
+        int rc;
+        while ((rc = pxs_subscriber_recv(e.sub, &ev, 60.0)) == PXS_OK ||
+               (rc == PXS_END && ev.topic != PXS_TOPIC_ALL)) {
+            if (rc != PXS_OK)
+                continue;
+            size_t len = 0;
+            CHECK(ev.topic == 7 && ev.meta_len == sizeof got && ev.seq == got);
+            CHECK_OK(pxs_store_resolve(e.st, &ev.proxy, e.b, obj_len(511), &len));
+            CHECK(len == obj_len(got) && pxs_test_verify(e.b, len, got));
+            got++;
+        }
+        CHECK_RC(rc, PXS_END);
+        CHECK(got == n);
+    }
+    MPI_Barrier(MPI_COMM_WORLD);
+    CHECK_OK(pxs_bus_destroy(e.bus));
+    CHECK_OK(pxs_store_destroy(e.st));
+    free(e.b);
+}
+
+static void
+do_battach(const char *d, uint64_t n)
+{
+    char c[1024];
+    snprintf(c, sizeof c, "%s/contact", d);
+    pxs_subscription_t sub = {.topic = 7};
+    pxs_bus_t *bus;
+    pxs_store_t *st;
+    pxs_subscriber_t *s;
+    CHECK_OK(pxs_attach(MPI_COMM_WORLD, c, &sub, 1, 60.0, &bus, &st));
+    CHECK_OK(pxs_bus_subscriber(bus, &s));
+    unsigned char *b = malloc(obj_len(511));
+    CHECK(b != NULL);
+    pxs_event_t ev;
+    uint64_t got = 0;
+    int rc;
+    while ((rc = pxs_subscriber_recv(s, &ev, 60.0)) == PXS_OK) {
+        uint64_t i;
+        size_t len = 0;
+        CHECK(ev.topic == 7 && ev.meta_len == sizeof i);
+        memcpy(&i, ev.meta, sizeof i);
+        CHECK(i == got);
+        CHECK_OK(pxs_store_resolve(st, &ev.proxy, b, obj_len(511), &len));
+        CHECK(len == obj_len(i) && pxs_test_verify(b, len, i));
+        got++;
+    }
+    CHECK_RC(rc, PXS_END);
+    CHECK(got == n); /* export_wait 1: nothing was sent before we attached */
+    MPI_Barrier(MPI_COMM_WORLD);
+    if (rank == 0)
+        touch(d, "done");
+    CHECK_OK(pxs_bus_destroy(bus));
+    CHECK_OK(pxs_store_destroy(st));
+    free(b);
+    if (rank == 0)
+        printf("battach OK: %llu objects resolved on each rank\n", (unsigned long long)n);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -465,6 +570,10 @@ main(int argc, char **argv)
         do_refused(d);
     else if (strcmp(m, "tail") == 0)
         do_tail(d);
+    else if (strcmp(m, "bexport") == 0)
+        do_bexport(d, n);
+    else if (strcmp(m, "battach") == 0)
+        do_battach(d, n);
     else if (strcmp(m, "killed") == 0)
         do_killed(d);
     else if (strcmp(m, "errors") == 0)

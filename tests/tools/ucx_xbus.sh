@@ -34,6 +34,16 @@ wait $xp || fail "export run"; xp=
 cat "$d/xlog"
 echo "--- attach, detach after half, second attach for the rest: OK"
 
+# 1b. budgets: pxs_producer's default budget counts the attached
+#     subscribers too (1 local + 2 attached resolves per object, no
+#     PXS_ERR_STALE, arena empty at the end)
+rm -f "$d"/contact "$d"/done "$d"/pid.*
+run bexport "$d" 40 > "$d/xlog" 2>&1 & xp=$!
+run battach "$d" 40 || fail "budget: attaching job"
+wait $xp || fail "budget: export run"; xp=
+grep "OK" "$d/xlog"
+echo "--- budgets across jobs: OK"
+
 # 2. refused registrations: a wrong attach token, a mailbox size that would
 #    make the producer write outside the registered mailbox; the exporter
 #    goes on serving a good job afterwards
