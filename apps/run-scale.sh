@@ -13,7 +13,12 @@
 #      ("1 16"), PXS_SCALE_TIMEOUT (s per run, default 300).
 # Times on an oversubscribed node mostly measure the scheduler: read the
 # per-event counters (atomics, flushes, bytes, probes) next to them.
+# PXS_SHM defaults to 0 here: the counters count MPI operations, and the MPI
+# rings are what a real interconnect uses (on one node the node ring makes
+# same-node appends MPI-free: docs/DESIGN.md "Node ring"). PXS_SHM=1 measures
+# the node-local path instead.
 set -u
+export PXS_SHM=${PXS_SHM:-0}
 build=${1:-build}
 OUT=${OUT:-scale.jsonl}
 RANKS=${PXS_SCALE_RANKS:-2 4 8 16}
