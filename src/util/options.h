@@ -35,6 +35,7 @@ enum pxsi_opt_id {
     PXSI_OPT_STATS,
     PXSI_OPT_INLINE_MAX,
     PXSI_OPT_LEND,
+    PXSI_OPT_PREFAULT,
     /* field defaults without an environment variable */
     PXSI_OPT_STORE_CONNECTOR,
     PXSI_OPT_STORE_SHM_FIELD,
