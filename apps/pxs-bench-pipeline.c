@@ -33,8 +33,9 @@
  *                  "Inline chunks").
  *  stream-1to1-ref the same with pxs_producer_send_ref (lent buffers, no copy
  *                  into the arena; docs/DESIGN.md "Lent buffers"): the
- *                  producer lends a ring of 4 buffers and reuses one after
- *                  pxs_producer_ref_wait; same baseline. Where the store
+ *                  producer lends a ring of buffers (64 MiB worth, 4 .. 16)
+ *                  and reuses the oldest after pxs_producer_ref_wait; same
+ *                  baseline. Where the store
  *                  cannot lend it copies (the line says lent 0).
  * Every figure is the median over --reps runs (default 5); the baseline and
  * ours alternate run by run (app_interleave). Sizes above --max-size are
@@ -211,7 +212,17 @@ pxs_once(size_t size, long n)
 /* ---------------------------------------------------------------- 1 -> 1 */
 static int g_ref;       /* stream1to1_once: send_ref from a ring of buffers */
 static int g_ref_lent;  /* the last ref run lent (1) or copied (0) */
-enum { REF_RING = 4 };
+enum { REF_RING = 16 }; /* most lent buffers in flight */
+
+/* Lent buffers in the ring for chunks of `size`: 64 MiB worth, 4 .. 16 (a
+ * deeper ring lets the consumer work through queued chunks while the
+ * producer waits for the oldest one only). */
+static int
+ref_ring(size_t size)
+{
+    size_t k = ((size_t)64 << 20) / (size ? size : 1);
+    return k < 4 ? 4 : k > REF_RING ? REF_RING : (int)k;
+}
 
 static double
 send1to1_once(size_t size, long n)
@@ -251,7 +262,8 @@ stream1to1_once(size_t size, long n)
     DIE_IF(pxs_bus_subscriber(bus, &sub), "bus_subscriber");
     /* the lent ring, allocated and touched before the clock starts */
     unsigned char *ring[REF_RING] = {NULL};
-    for (int k = 0; g_ref && g_rank == 0 && k < REF_RING; k++) {
+    const int depth = ref_ring(size);
+    for (int k = 0; g_ref && g_rank == 0 && k < depth; k++) {
         if (posix_memalign((void **)&ring[k], 4096, size))
             MPI_Abort(MPI_COMM_WORLD, 2);
         memset(ring[k], 0x5a, size);
@@ -265,15 +277,15 @@ stream1to1_once(size_t size, long n)
             pxs_proxy_t px[REF_RING];
             int lent[REF_RING] = {0};
             for (long i = 0; i < n; i++) {
-                int k = (int)(i % REF_RING);
-                if (i >= REF_RING && lent[k])
+                int k = (int)(i % depth);
+                if (i >= depth && lent[k])
                     DIE_IF(pxs_producer_ref_wait(prod, &px[k], PXS_WAIT_FOREVER), "ref_wait");
                 DIE_IF(pxs_producer_send_ref(prod, T_CHUNKS, ring[k], size, NULL, &px[k],
                                              &lent[k]),
                        "send_ref");
                 g_ref_lent = lent[k];
             }
-            for (int k = 0; k < REF_RING && k < n; k++)
+            for (int k = 0; k < depth && k < n; k++)
                 if (lent[k])
                     DIE_IF(pxs_producer_ref_wait(prod, &px[k], PXS_WAIT_FOREVER), "ref_wait");
         } else {

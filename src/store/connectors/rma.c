@@ -551,7 +551,37 @@ rma_put_ref(void *st, const void *data, size_t len, const pxs_put_opts_t *o, dou
     return PXS_OK;
 }
 
-/* Is the owner's lent object over? Reclaim first; then done when its gen
+/* The owner's reclaim of one lent slot (NODE mode: node-local words only),
+ * the same two steps as reclaim() for that slot: kill when its budget is
+ * used up (or evict asked), then free once the inflight count read after
+ * the kill is 0. ref_test's fast path: O(1) whatever the slot table's hwm
+ * (reclaim() scans 0 .. hwm, thousands of slots after a stream of small
+ * puts). */
+static int
+reclaim_lent_slot(pxsi_rma_t *r, uint32_t s)
+{
+    pxsi_conn_slot_t *sl = &r->slots[s];
+    if (sl->state == PXSI_SLOT_LIVE &&
+        ((int64_t)atomic_load(pxsi_rma_l_u(r, r->rank, s)) <= 0 || sl->evict)) {
+        int rc = kill_slot(r, s);
+        if (rc)
+            return rc;
+    }
+    if (sl->state != PXSI_SLOT_DYING)
+        return PXS_OK;
+    /* F4 (acquire), as in reclaim: the buffer is the caller's again only
+     * after every reader's F3 + unclaim */
+    atomic_thread_fence(memory_order_acquire);
+    if ((atomic_load(pxsi_rma_l_a(r, r->rank, s)) & PXSI_INFLIGHT_MASK) == 0) {
+        r->ndying--;
+        r->stats.reclaimed++;
+        pxsi_conn_free_slot(&r->al, sl, s, SUBSYS);
+    }
+    return PXS_OK;
+}
+
+/* Is the owner's lent object over? Reclaim its slot first (the whole table
+ * only outside NODE mode, where nothing is lent); then done when its gen
  * moved on and it is not DYING with claims still in flight. */
 static int
 rma_ref_test(void *st, const pxs_proxy_info_t *pi, int *done)
@@ -568,7 +598,14 @@ rma_ref_test(void *st, const pxs_proxy_info_t *pi, int *done)
                         "ref_wait: not a lent object (a copy put: its buffer was free at once)");
     uint32_t s = pxsi_gen_slot(pi->generation);
     uint64_t gen = pxsi_gen_gen(pi->generation);
-    int rc = reclaim(r);
+    int rc;
+    if (s >= r->nslots)
+        return pxsi_err(PXS_ERR_INVALID, SUBSYS, "ref_wait: slot %u out of range (%u slots)", s,
+                        r->nslots);
+    if (r->lmode == PXSI_RMA_L_NODE && local_words(r, r->rank))
+        rc = reclaim_lent_slot(r, s);
+    else
+        rc = reclaim(r);
     if (rc)
         return rc;
     const pxsi_conn_slot_t *sl = &r->slots[s];
