@@ -13,6 +13,13 @@ pxs_add_mpi_test(NAME store.roundtrip.noshm NP 3 TIMEOUT 120
 # falls back to MPI atomics (docs/DESIGN.md, section "Node-local claim words")
 pxs_add_mpi_test(NAME store.roundtrip.nolocalctl NP 3 TIMEOUT 120 OSC sm rdma
   EXE mpitest_store_roundtrip ENV PXS_TEST_LOCAL_CTL_FAIL=1)
+# arena prefault (docs/DESIGN.md, "Arena pages mapped at create"): off, and a
+# budget that ends inside the own arena (osc sm: the osc's segment; rdma: our
+# POSIX segments): the same bytes either way
+pxs_add_mpi_test(NAME store.roundtrip.prefault0 NP 3 TIMEOUT 120 OSC sm rdma
+  EXE mpitest_store_roundtrip ENV PXS_PREFAULT=0)
+pxs_add_mpi_test(NAME store.roundtrip.prefault12k NP 3 TIMEOUT 120 OSC sm rdma
+  EXE mpitest_store_roundtrip ENV PXS_PREFAULT=12K)
 pxs_add_mpi_test(NAME store.evict NP 3 TIMEOUT 120
   SOURCES ${PXS_STORE_T}/mpi/test_store_evict.c
   TWO_NODE pt2pt ucx ARGS 1000)
