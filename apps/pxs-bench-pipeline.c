@@ -4,7 +4,7 @@
  *   mpirun --oversubscribe -n 4 pxs-bench-pipeline [--json] [--stats] [--reps R]
  *          [--scale F] [--batch B] [--arena S] [--only pipeline|stream]
  *          [--sizes S,S,...]
- *          [--max-size S] [--quick] [--quiet-busy F] [--quiet-wait S]
+ *          [--max-size S] [--ref-ring N] [--quick] [--quiet-busy F] [--quiet-wait S]
  * (--repeats R is the old spelling of --reps R.) --quick: --scale 0.02 and
  * --max-size 1M unless given. Shared options (quiet check, --reps):
  * app_bench_init in apps/common/app_common.h.
@@ -217,9 +217,12 @@ enum { REF_RING = 16 }; /* most lent buffers in flight */
 /* Lent buffers in the ring for chunks of `size`: 64 MiB worth, 4 .. 16 (a
  * deeper ring lets the consumer work through queued chunks while the
  * producer waits for the oldest one only). */
+static int g_ref_ring; /* --ref-ring N: fixed depth (0: by size) */
 static int
 ref_ring(size_t size)
 {
+    if (g_ref_ring > 0)
+        return g_ref_ring;
     size_t k = ((size_t)64 << 20) / (size ? size : 1);
     return k < 4 ? 4 : k > REF_RING ? REF_RING : (int)k;
 }
@@ -390,12 +393,16 @@ main(int argc, char **argv)
         g_batch = atoi(v);
     if ((v = app_opt(argc, argv, "--arena")))
         arena = app_parse_size(v);
+    if ((v = app_opt(argc, argv, "--ref-ring")))
+        g_ref_ring = atoi(v);
     if (g_size < 4 || repeats < 1 || scale <= 0 || g_batch < 1 || arena == 0 ||
+        (app_opt(argc, argv, "--ref-ring") && (g_ref_ring < 1 || g_ref_ring > REF_RING)) ||
         maxsize == 0 || g_size - 2 > 64) {
         if (g_rank == 0)
             fprintf(stderr, "usage: mpirun -n 4 pxs-bench-pipeline [--json] [--stats] [--reps R] "
                             "[--scale F] [--batch B] [--arena S] [--only pipeline|stream] "
-                            "[--max-size S] [--quick] [--quiet-busy F] [--quiet-wait S]\n"
+                            "[--max-size S] [--ref-ring 1..16] [--quick] [--quiet-busy F] "
+                            "[--quiet-wait S]\n"
                             "(needs >= 4 ranks: generator, dispatcher, >= 2 workers)\n");
         MPI_Finalize();
         return 2;
