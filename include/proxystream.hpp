@@ -402,6 +402,32 @@ class Store : public detail::handle<pxs_store_t>
               "pxs_store_put");
         return p;
     }
+    /** Lend data instead of copying it (pxs_store_put_ref; docs/DESIGN.md,
+     *  "Lent buffers"). *lent (if given) = true: the store lent it, data
+     *  must stay alive and unchanged until ref_wait(p) returns true; false:
+     *  copied (a store that cannot lend), data is free at once. */
+    proxy put_ref(bytes_view data, bool *lent = nullptr,
+                  const pxs_put_opts_t &opts = put_options())
+    {
+        proxy p;
+        int l = 0;
+        check(pxs_store_put_ref(h_, data.data(), data.size(), &opts, &p, &l),
+              "pxs_store_put_ref");
+        if (lent)
+            *lent = l != 0;
+        return p;
+    }
+    /** pxs_store_ref_wait (owner only, lent proxies only): true when the
+     *  lent buffer is the caller's again, false when it is still in use
+     *  after timeout s (PXS_ERR_AGAIN); throws on any other failure. */
+    bool ref_wait(const proxy &p, double timeout = PXS_WAIT_FOREVER)
+    {
+        int rc = pxs_store_ref_wait(h_, &p, timeout);
+        if (rc == PXS_ERR_AGAIN)
+            return false;
+        check(rc, "pxs_store_ref_wait");
+        return true;
+    }
     /** Resolve into buf (cap bytes); returns the object's size. */
     std::size_t resolve(const proxy &p, void *buf, std::size_t cap)
     {
@@ -652,6 +678,34 @@ class Producer : public detail::handle<pxs_producer_t>
         check(pxs_producer_send(h_, topic, data.data(), data.size(), &opts, &p),
               "pxs_producer_send");
         return p;
+    }
+    /** Lend data and publish its proxy (pxs_producer_send_ref). *lent (if
+     *  given) = true: data must stay alive and unchanged until
+     *  ref_wait(returned proxy) returns true; false: copied, free at once. */
+    proxy send_ref(std::uint32_t topic, bytes_view data, bool *lent = nullptr,
+                   bytes_view meta = {}, pxs_send_opts_t opts = send_options())
+    {
+        proxy p;
+        int l = 0;
+        opts.meta = meta.data();
+        opts.meta_len = meta.size();
+        check(pxs_producer_send_ref(h_, topic, data.data(), data.size(), &opts,
+                                    &p, &l),
+              "pxs_producer_send_ref");
+        if (lent)
+            *lent = l != 0;
+        return p;
+    }
+    /** pxs_producer_ref_wait: flushes the batch if the buffer is not free
+     *  yet; true when it is the caller's again, false when still in use
+     *  after timeout s (PXS_ERR_AGAIN); throws on any other failure. */
+    bool ref_wait(const proxy &p, double timeout = PXS_WAIT_FOREVER)
+    {
+        int rc = pxs_producer_ref_wait(h_, &p, timeout);
+        if (rc == PXS_ERR_AGAIN)
+            return false;
+        check(rc, "pxs_producer_ref_wait");
+        return true;
     }
     /** Forward an existing proxy (never touches its bytes). */
     void send_proxy(std::uint32_t topic, const proxy &p, bytes_view meta = {})

@@ -142,6 +142,30 @@ main(int argc, char **argv)
     st.drop(d); // budget 1: gone
     CHECK_THROWS(st.resolve(d), PXS_ERR_STALE);
 
+    // ---- lent buffers: put_ref, ref_wait (docs/DESIGN.md, "Lent buffers");
+    // lent on one node when cross-memory attach works, else copied
+    std::vector<int> lend(1000, rank);
+    bool lent = false;
+    pxs::proxy lp = st.put_ref(lend, &lent), lq;
+    if (lent)
+        CHECK(!st.ref_wait(lp, 0.0)); // nobody has the proxy yet: in use
+    else
+        CHECK_THROWS(st.ref_wait(lp, 0.0), PXS_ERR_INVALID); // a copy
+    MPI_Sendrecv(lp.bytes, PXS_PROXY_SIZE, MPI_BYTE, (rank + 1) % 3, 2, lq.bytes,
+                 PXS_PROXY_SIZE, MPI_BYTE, (rank + 2) % 3, 2, MPI_COMM_WORLD,
+                 MPI_STATUS_IGNORE);
+    std::vector<std::byte> lg = st.resolve(lq);
+    CHECK(lg.size() == 1000 * sizeof(int));
+    for (int i = 0; i < 1000; i += 333) {
+        int v;
+        std::memcpy(&v, lg.data() + i * sizeof v, sizeof v);
+        CHECK(v == (rank + 2) % 3);
+    }
+    if (lent)
+        CHECK(st.ref_wait(lp)); // the peer resolved it: ours again
+    CHECK_THROWS(st.ref_wait(lq), PXS_ERR_INVALID); // another rank's object
+    CHECK_THROWS(st.put_ref(pxs::bytes_view()), PXS_ERR_INVALID); // 0 bytes
+
     // ---- bus, producer, consumer
     std::vector<uint32_t> pub;
     std::vector<pxs::Subscription> sub;
@@ -178,6 +202,10 @@ main(int argc, char **argv)
             if (c == 2)
                 prod.flush();
         }
+        pxs::proxy copied = st.put(chunk);
+        CHECK_THROWS(prod.ref_wait(copied), PXS_ERR_INVALID); // not lent
+        st.drop(copied);
+        CHECK_THROWS(prod.send_ref(1, pxs::bytes_view()), PXS_ERR_INVALID);
         char big[200] = {0};
         CHECK_THROWS(prod.send(1, chunk, pxs::bytes_view(big, sizeof big)),
                      PXS_ERR_TOO_BIG);
