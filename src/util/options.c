@@ -82,10 +82,10 @@ static const pxsi_option_t table[PXSI_OPT_N_] = {
                        PXSI_INIT_NONE, 0,
                        "lent buffers (pxs_store_put_ref) where the node allows; 0: copy puts "
                        "(read at store create)"},
-    [PXSI_OPT_PREFAULT] = {"PXS_PREFAULT", PXSI_OPT_SIZE, 1024.0 * 1024 * 1024, 0,
+    [PXSI_OPT_PREFAULT] = {"PXS_PREFAULT", PXSI_OPT_SIZE, 256.0 * 1024 * 1024, 0,
                            (double)UINT64_MAX, NULL, PXSI_OWN_NONE, NOFIELD, PXSI_INIT_NONE, 0,
-                           "bytes of shared arena a rank maps in at store create (own arena "
-                           "first, then same-node peers'; 0: off)"},
+                           "bytes of its own arena, and of same-node peers' arenas, a rank "
+                           "maps in at store create (0: off)"},
     [PXSI_OPT_STORE_CONNECTOR] = {NULL, PXSI_OPT_FIELD, 0, 0, 0, NULL, PXSI_OWN_STORE,
                                   FIELD(pxs_store_opts_t, connector, 'i'), PXSI_INIT_VALUE,
                                   PXS_CONN_RMA, "connector kind: PXS_CONN_RMA"},

@@ -454,10 +454,11 @@ rma_map_peers(pxsi_rma_t *r)
 /* Map the shared arenas in now (issue 15): a put's first write to an arena
  * page and a peer's first read of it otherwise take a page fault each in
  * the middle of the stream (measured: one fault per 4 KiB of every put on a
- * fresh arena). Own arena first (MADV_POPULATE_WRITE), then the same-node
- * peers' (MADV_POPULATE_READ), at most PXS_PREFAULT bytes in all (default
- * 1 GiB: page tables only, the pages exist already, posix_fallocate or
- * the osc). A kernel without MADV_POPULATE_* (< 5.14) touches a byte per
+ * fresh arena). Own arena (MADV_POPULATE_WRITE) up to PXS_PREFAULT bytes,
+ * and the same-node peers' (MADV_POPULATE_READ) up to PXS_PREFAULT bytes in
+ * all, in rank order (default 256 MiB each: page tables only, the pages
+ * exist already, posix_fallocate or the osc; a peer's read faults map 16
+ * pages at a time anyway, the own write faults one). A kernel without MADV_POPULATE_* (< 5.14) touches a byte per
  * page instead. Local and best effort: never a create failure. */
 #ifndef MADV_POPULATE_READ
 #define MADV_POPULATE_READ 22
@@ -494,7 +495,7 @@ static void
 rma_prefault(pxsi_rma_t *r)
 {
     uint64_t budget = pxsi_opt_uint(PXSI_OPT_PREFAULT);
-    budget -= prefault_range(r->arena, r->cap, 1, budget);
+    (void)prefault_range(r->arena, r->cap, 1, budget);
     for (int q = 0; q < r->size && budget > 0; q++)
         if (q != r->rank && r->peer_base[q])
             budget -= prefault_range(r->peer_base[q], r->peer_cap[q], 0, budget);
