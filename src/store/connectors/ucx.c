@@ -583,8 +583,18 @@ kill_slot(ucx_t *u, uint32_t s)
     return PXS_OK;
 }
 
-/* Snapshot own words base + s for every s < n with want(s), by fetch-add 0
- * in batches; results in u->snap[s]. */
+/* Does reclaim need slot s's budget word? A live object that is neither
+ * kept (nobody takes from its budget) nor evicted (dies anyway). */
+static int
+need_budget(const ucx_t *u, uint32_t s)
+{
+    const pxsi_conn_slot_t *sl = &u->slots[s];
+    return sl->state == PXSI_SLOT_LIVE && !sl->evict && !(sl->flags & PXS_PROXY_F_KEEP);
+}
+
+/* Snapshot own words base + s for every s < n in state `state` (budgets:
+ * only where need_budget), by fetch-add 0 in batches; results in
+ * u->snap[s]. */
 static int
 snapshot(ucx_t *u, uint64_t base, uint32_t n, int state)
 {
@@ -592,11 +602,12 @@ snapshot(ucx_t *u, uint64_t base, uint32_t n, int state)
     ucs_status_ptr_t rq[BATCH];
     int k = 0;
     for (uint32_t s = 0; s < n; s++) {
-        if (u->slots[s].state != state)
+        if (u->slots[s].state != state ||
+            (state == PXSI_SLOT_LIVE && !need_budget(u, s)))
             continue;
         rq[k++] =
             amo(u, u->rank, base + s, UCP_ATOMIC_OP_ADD, &zero, &u->snap[s]);
-        if (k == BATCH || s + 1 == n) {
+        if (k == BATCH) {
             ucs_status_t st = wait_all(u, rq, k);
             k = 0;
             if (st != UCS_OK)
@@ -623,7 +634,7 @@ reclaim(ucx_t *u)
         return rc;
     for (uint32_t s = 0; s < n; s++) {
         if (u->slots[s].state == PXSI_SLOT_LIVE &&
-            ((int64_t)u->snap[s] <= 0 || u->slots[s].evict)) {
+            (u->slots[s].evict || (need_budget(u, s) && (int64_t)u->snap[s] <= 0))) {
             if ((rc = kill_slot(u, s)) != PXS_OK)
                 return rc;
         }
