@@ -26,6 +26,14 @@
  *   arena UCX can map into this process: ucp_rkey_ptr; off with PXS_SHM=0 /
  *   opts.shm = 0 or when UCX cannot, e.g. UCX_TLS=tcp), RMA (ucp_get_nbx).
  *   Ordering of bytes against the words: fences F1-F4 as in rma.c.
+ * NODE-LOCAL WORDS: SELF and SHM claims run on LA/LD in a node segment
+ *   with C11 atomics (as rma.c's node-local claim words); the owner keeps
+ *   LA and A both (publish, kill) and sums their inflight counts; the
+ *   budget stays U (UCX). A kept object's same-node resolve needs no owner
+ *   progress.
+ * GET PATH: claim + D + the bytes' gets posted together, the take after
+ *   the claim checked out, the unclaim posted and collected later
+ *   (resolve_get, unclaim_post).
  * PROGRESS: over transports without remote hardware support (tcp), a peer's
  *   get or atomic on our memory completes only while our worker progresses:
  *   every wait here progresses it (and MPI now and then), and the optional
