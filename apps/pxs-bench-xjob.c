@@ -4,7 +4,7 @@
  *   mpirun -n 1 pxs-bench-xjob export FILE [--events N] [--size S] &
  *   mpirun -n 1 pxs-bench-xjob attach FILE [--events N] [--size S]
  *   mpirun -n 2 pxs-bench-xjob local [--events N] [--size S]
- *   mpirun -n 2 pxs-bench-xjob resolve [--iters N]
+ *   mpirun -n 2 pxs-bench-xjob resolve [--iters N] [--owner poll|idle]
  *
  * 1 -> 1: the producer puts each chunk into a UCX store (one resolve) and
  * sends its proxy on topic 1; the consumer resolves every chunk into its
@@ -16,8 +16,10 @@
  *   stream      chunks/s and MB/s from the first event to END
  * resolve: rank 1 resolves rank 0's kept objects (64 KiB, 1 MiB) from a UCX
  * store, against a raw ucp_get_nbx of the same size between the same two
- * processes (own context and worker, UCX-allocated buffer), same run; GB/s,
- * ours / raw = ratio (UCX_TLS=tcp for the network path).
+ * processes (own context and worker, UCX-allocated buffer), interleaved in
+ * one loop into the same buffer; the owner polls both workers (--owner
+ * poll) or sits in MPI_Barrier (--owner idle: ours only); GB/s, ours / raw
+ * = ratio (UCX_TLS=tcp for the network path).
  * Defaults: 2000 events of 64 KiB. Figures on a loaded machine are noisy. */
 #include <mpi.h>
 #include <stdint.h>
@@ -102,23 +104,44 @@ report(const char *mode, uint64_t got, size_t size, double t_first, double t_end
            got > 1 && s > 0 ? (double)(got - 1) * (double)size / s / 1e6 : 0.0);
 }
 
-/* raw: rank 1 gets `size` bytes from rank 0's mapped buffer, iters times */
-static double
-raw_get(int rank, size_t size, int iters)
+/* The raw baseline: its own UCP context and worker, rank 0's buffer
+ * allocated by UCX (as the store's arena), rank 1's endpoint and key. */
+typedef struct raw {
+    ucp_context_h ctx;
+    ucp_worker_h w;
+    ucp_mem_h mh;
+    ucp_ep_h ep;
+    ucp_rkey_h rk;
+    uint64_t addr;
+} raw_t;
+
+static ucs_status_t
+raw_wait(ucp_worker_h w, ucs_status_ptr_t r)
 {
+    ucs_status_t st = UCS_PTR_STATUS(r);
+    if (UCS_PTR_IS_PTR(r)) {
+        while ((st = ucp_request_check_status(r)) == UCS_INPROGRESS)
+            ucp_worker_progress(w);
+        ucp_request_free(r);
+    }
+    return st;
+}
+
+static void
+raw_open(raw_t *x, int rank, size_t size)
+{
+    memset(x, 0, sizeof *x);
     ucp_params_t cp;
     memset(&cp, 0, sizeof cp);
     cp.field_mask = UCP_PARAM_FIELD_FEATURES;
     cp.features = UCP_FEATURE_RMA;
-    ucp_context_h ctx;
-    ucp_worker_h w;
-    if (ucp_init(&cp, NULL, &ctx) != UCS_OK)
+    if (ucp_init(&cp, NULL, &x->ctx) != UCS_OK)
         DIE_IF(PXS_ERR_NOTSUP, "ucp_init");
     ucp_worker_params_t wp;
     memset(&wp, 0, sizeof wp);
     wp.field_mask = UCP_WORKER_PARAM_FIELD_THREAD_MODE;
     wp.thread_mode = UCS_THREAD_MODE_SINGLE;
-    if (ucp_worker_create(ctx, &wp, &w) != UCS_OK)
+    if (ucp_worker_create(x->ctx, &wp, &x->w) != UCS_OK)
         DIE_IF(PXS_ERR_NOTSUP, "ucp_worker_create");
     ucp_mem_map_params_t mp;
     memset(&mp, 0, sizeof mp);
@@ -126,13 +149,12 @@ raw_get(int rank, size_t size, int iters)
                     UCP_MEM_MAP_PARAM_FIELD_FLAGS;
     mp.length = size;
     mp.flags = UCP_MEM_MAP_ALLOCATE;
-    ucp_mem_h mh;
-    if (ucp_mem_map(ctx, &mp, &mh) != UCS_OK)
+    if (ucp_mem_map(x->ctx, &mp, &x->mh) != UCS_OK)
         DIE_IF(PXS_ERR_NOMEM, "ucp_mem_map");
     ucp_mem_attr_t ma;
     memset(&ma, 0, sizeof ma);
     ma.field_mask = UCP_MEM_ATTR_FIELD_ADDRESS;
-    ucp_mem_query(mh, &ma);
+    ucp_mem_query(x->mh, &ma);
     memset(ma.address, 7, size);
     /* rank 0's address, key and worker address to rank 1 */
     unsigned char blob[8192];
@@ -141,8 +163,8 @@ raw_get(int rank, size_t size, int iters)
         void *k = NULL;
         size_t kl = 0, al = 0;
         ucp_address_t *a = NULL;
-        ucp_rkey_pack(ctx, mh, &k, &kl);
-        ucp_worker_get_address(w, &a, &al);
+        ucp_rkey_pack(x->ctx, x->mh, &k, &kl);
+        ucp_worker_get_address(x->w, &a, &al);
         uint64_t h[3] = {(uint64_t)(uintptr_t)ma.address, kl, al};
         if (24 + kl + al > sizeof blob)
             DIE_IF(PXS_ERR_NOMEM, "address blob");
@@ -150,10 +172,9 @@ raw_get(int rank, size_t size, int iters)
         memcpy(blob + 24, k, kl);
         memcpy(blob + 24 + kl, a, al);
         ucp_rkey_buffer_release(k);
-        ucp_worker_release_address(w, a);
+        ucp_worker_release_address(x->w, a);
     }
     MPI_Bcast(blob, (int)sizeof blob, MPI_BYTE, 0, MPI_COMM_WORLD);
-    double secs = 0;
     if (rank == 1) {
         uint64_t h[3];
         memcpy(h, blob, 24);
@@ -161,54 +182,56 @@ raw_get(int rank, size_t size, int iters)
         memset(&ep, 0, sizeof ep);
         ep.field_mask = UCP_EP_PARAM_FIELD_REMOTE_ADDRESS;
         ep.address = (const ucp_address_t *)(blob + 24 + h[1]);
-        ucp_ep_h e;
-        ucp_rkey_h rk;
-        if (ucp_ep_create(w, &ep, &e) != UCS_OK || ucp_ep_rkey_unpack(e, blob + 24, &rk) != UCS_OK)
+        if (ucp_ep_create(x->w, &ep, &x->ep) != UCS_OK ||
+            ucp_ep_rkey_unpack(x->ep, blob + 24, &x->rk) != UCS_OK)
             DIE_IF(PXS_ERR_PEER, "raw endpoint");
-        unsigned char *dst = malloc(size);
-        for (int it = -5; it < iters; it++) { /* 5 warm-up */
-            double t = app_now();
-            ucp_request_param_t p;
-            memset(&p, 0, sizeof p);
-            ucs_status_ptr_t r = ucp_get_nbx(e, dst, size, h[0], rk, &p);
-            if (UCS_PTR_IS_PTR(r)) {
-                while (ucp_request_check_status(r) == UCS_INPROGRESS)
-                    ucp_worker_progress(w);
-                ucp_request_free(r);
-            }
-            if (it >= 0)
-                secs += app_now() - t;
-        }
-        if (dst[size - 1] != 7)
-            DIE_IF(PXS_ERR_CORRUPT, "raw get");
-        free(dst);
-        ucp_rkey_destroy(rk);
+        x->addr = h[0];
+    }
+}
+
+/* rank 1: one raw get of size bytes into dst */
+static void
+raw_get(raw_t *x, void *dst, size_t size)
+{
+    ucp_request_param_t p;
+    memset(&p, 0, sizeof p);
+    if (raw_wait(x->w, ucp_get_nbx(x->ep, dst, size, x->addr, x->rk, &p)) != UCS_OK)
+        DIE_IF(PXS_ERR_PEER, "raw ucp_get_nbx");
+}
+
+/* rank 0 progresses the raw worker until rank 1 closed (tcp needs it) */
+static void
+raw_close(raw_t *x, int rank)
+{
+    if (rank == 1) {
+        ucp_rkey_destroy(x->rk);
         ucp_request_param_t cpar;
         memset(&cpar, 0, sizeof cpar);
         cpar.op_attr_mask = UCP_OP_ATTR_FIELD_FLAGS;
         cpar.flags = UCP_EP_CLOSE_FLAG_FORCE;
-        ucs_status_ptr_t r = ucp_ep_close_nbx(e, &cpar);
-        if (UCS_PTR_IS_PTR(r)) {
-            while (ucp_request_check_status(r) == UCS_INPROGRESS)
-                ucp_worker_progress(w);
-            ucp_request_free(r);
-        }
+        (void)raw_wait(x->w, ucp_ep_close_nbx(x->ep, &cpar)); /* forced: may report */
     }
-    /* rank 0 progresses its worker until rank 1 is done (tcp needs it) */
     MPI_Request req;
     MPI_Ibarrier(MPI_COMM_WORLD, &req);
     for (int done = 0; !done;) {
-        ucp_worker_progress(w);
+        ucp_worker_progress(x->w);
         MPI_Test(&req, &done, MPI_STATUS_IGNORE);
     }
-    ucp_mem_unmap(ctx, mh);
-    ucp_worker_destroy(w);
-    ucp_cleanup(ctx);
-    return secs;
+    ucp_mem_unmap(x->ctx, x->mh);
+    ucp_worker_destroy(x->w);
+    ucp_cleanup(x->ctx);
 }
 
+/* resolve: rank 1 resolves rank 0's kept object and gets the same bytes
+ * raw, interleaved (one of each per iteration, 5 warm-up), into the same destination buffer, so
+ * both see the same load. Owner (rank 0), --owner poll (default): polls
+ * pxs_store_progress and the raw worker until rank 1 is done, the same
+ * progress for both (over tcp both need it); --owner idle: sits in
+ * MPI_Barrier (only the store's progress thread, or the node-local path,
+ * serves it) and the raw get is not measured. GB/s from the median time of
+ * one operation. */
 static void
-bench_resolve(int rank, int iters)
+bench_resolve(int rank, int iters, int idle)
 {
     static const size_t sizes[2] = {64 << 10, 1 << 20};
     pxs_store_opts_t so;
@@ -228,28 +251,66 @@ bench_resolve(int rank, int iters)
             DIE_IF(pxs_store_put(st, b, size, &po, &p), "put");
         }
         MPI_Bcast(p.bytes, PXS_PROXY_SIZE, MPI_BYTE, 0, MPI_COMM_WORLD);
-        double ours = 0;
+        raw_t x;
+        if (!idle)
+            raw_open(&x, rank, size);
+        double ours = 0, raw = 0;
+        double *t_ours = calloc((size_t)iters, sizeof(double));
+        double *t_raw = calloc((size_t)iters, sizeof(double));
+        if (!t_ours || !t_raw)
+            DIE_IF(PXS_ERR_NOMEM, "timings");
         if (rank == 1) {
             for (int it = -5; it < iters; it++) {
                 double t = app_now();
                 size_t len = 0;
                 DIE_IF(pxs_store_resolve(st, &p, b, size, &len), "resolve");
-                if (it >= 0)
-                    ours += app_now() - t;
+                double t1 = app_now();
+                if (!idle)
+                    raw_get(&x, b, size);
+                double t2 = app_now();
+                if (it >= 0) {
+                    t_ours[it] = t1 - t;
+                    t_raw[it] = t2 - t1;
+                }
             }
+            if (!idle && b[size - 1] != 7)
+                DIE_IF(PXS_ERR_CORRUPT, "raw get");
         }
-        MPI_Barrier(MPI_COMM_WORLD);
-        double raw = raw_get(rank, size, iters);
+        if (idle) {
+            MPI_Barrier(MPI_COMM_WORLD);
+        } else {
+            MPI_Request req;
+            MPI_Ibarrier(MPI_COMM_WORLD, &req);
+            for (int done = 0; !done;) {
+                ucp_worker_progress(x.w);
+                DIE_IF(pxs_store_progress(st), "progress");
+                MPI_Test(&req, &done, MPI_STATUS_IGNORE);
+            }
+            raw_close(&x, rank);
+        }
         if (rank == 1) {
-            double g_ours = (double)size * iters / ours / 1e9, g_raw = (double)size * iters / raw / 1e9;
-            printf("pxs-bench-xjob resolve %7zu B: ours %.2f GB/s / raw ucp_get_nbx %.2f GB/s = "
-                   "%.2f\n",
-                   size, g_ours, g_raw, g_ours / g_raw);
+            /* medians: one preemption of a loaded machine would otherwise
+             * dominate a mean */
+            ours = app_median(t_ours, iters);
+            raw = app_median(t_raw, iters);
+            double g_ours = (double)size / ours / 1e9;
+            if (idle) {
+                printf("pxs-bench-xjob resolve %7zu B: ours %.2f GB/s (owner idle in MPI_Barrier, "
+                       "%.1f us per resolve)\n",
+                       size, g_ours, ours * 1e6);
+            } else {
+                double g_raw = (double)size / raw / 1e9;
+                printf("pxs-bench-xjob resolve %7zu B: ours %.2f GB/s / raw ucp_get_nbx %.2f GB/s = "
+                       "%.2f\n",
+                       size, g_ours, g_raw, g_ours / g_raw);
+            }
             fflush(stdout);
         }
         if (rank == 0)
             DIE_IF(pxs_store_drop(st, &p), "drop");
         MPI_Barrier(MPI_COMM_WORLD);
+        free(t_ours);
+        free(t_raw);
         free(b);
     }
     DIE_IF(pxs_store_destroy(st), "store_destroy");
@@ -358,7 +419,8 @@ main(int argc, char **argv)
         int iters = 200;
         if ((v = app_opt(argc, argv, "--iters")))
             iters = atoi(v);
-        bench_resolve(rank, iters < 1 ? 1 : iters);
+        const char *ow = app_opt(argc, argv, "--owner");
+        bench_resolve(rank, iters < 1 ? 1 : iters, ow && !strcmp(ow, "idle"));
     } else if (rank == 0) {
         fprintf(stderr, "usage: pxs-bench-xjob export FILE | attach FILE | local (-n 2) | resolve (-n 2) "
                         "[--events N] [--size S]\n");

@@ -107,6 +107,10 @@ endif()
 if(PXS_HAVE_UCX)
   pxs_test_exe(mpitest_store_ucx_nothread ${PXS_STORE_T}/mpi/test_store_ucx_nothread.c)
   pxs_add_ucx_conn_test(NAME store.ucx_nothread NP 3 EXE mpitest_store_ucx_nothread)
+  # node-local claim words (owner idle in MPI_Barrier) / get path, evicted
+  # objects STALE, posted unclaims all given back
+  pxs_test_exe(mpitest_store_ucx_local ${PXS_STORE_T}/mpi/test_store_ucx_local.c)
+  pxs_add_ucx_conn_test(NAME store.ucx_local NP 3 EXE mpitest_store_ucx_local TWO_NODE)
 endif()
 # Events across jobs (tests/tools/ucx_xbus.sh): a bus exported with its
 # store, attaching jobs with plain and group subscriptions, detach after

@@ -26,6 +26,14 @@
  *   arena UCX can map into this process: ucp_rkey_ptr; off with PXS_SHM=0 /
  *   opts.shm = 0 or when UCX cannot, e.g. UCX_TLS=tcp), RMA (ucp_get_nbx).
  *   Ordering of bytes against the words: fences F1-F4 as in rma.c.
+ * NODE-LOCAL WORDS: SELF and SHM claims run on LA/LD in a node segment
+ *   with C11 atomics (as rma.c's node-local claim words); the owner keeps
+ *   LA and A both (publish, kill) and sums their inflight counts; the
+ *   budget stays U (UCX). A kept object's same-node resolve needs no owner
+ *   progress.
+ * GET PATH: claim + D + the bytes' gets posted together, the take after
+ *   the claim checked out, the unclaim posted and collected later
+ *   (resolve_get, unclaim_post).
  * PROGRESS: over transports without remote hardware support (tcp), a peer's
  *   get or atomic on our memory completes only while our worker progresses:
  *   every wait here progresses it (and MPI now and then), and the optional
@@ -47,12 +55,17 @@
 #include "store/connectors/ucx_int.h"
 #include "store/store_int.h"
 #include "util/options.h"
+#include "util/shmseg.h"
 
 #define SUBSYS     "store.ucx"
 #define GEN_ONE ((uint64_t)1 << PXSI_INFLIGHT_BITS)
 #define BATCH   256 /* nonblocking operations posted before one wait */
 /* control words per rank: A, U, D (5 per slot), then the store nonce */
 #define CTL_WORDS(n) (5 * (size_t)(n) + 1)
+/* node-local words per rank (a node segment): LA, LD (4 per slot) */
+#define LCTL_WORDS(n) (4 * (size_t)(n))
+/* unclaims of the get path posted and not waited for (completed later) */
+#define PEND_MAX 64
 
 typedef struct ucx_st {
     MPI_Comm comm; /* the front end's duplicate */
@@ -80,6 +93,19 @@ typedef struct ucx_st {
     uint32_t ndying;
     uint64_t *snap; /* nslots fetch results */
     pxsi_store_stats_t stats;
+    /* node-local claim words (docs/DESIGN.md, section "UCX connector"):
+     * one node segment per rank, LA[s] then LD[n+3s..]; peer_lctl[o] NULL:
+     * o is not on this node, or the segment is off (PXS_SHM=0, refused) */
+    pxsi_shmseg_t *lseg;
+    _Atomic uint64_t **peer_lctl;
+    /* unclaims posted on the get path, not yet completed (their reply
+     * words live here until then) */
+    struct pend {
+        ucs_status_ptr_t rq;
+        uint64_t res;
+        int o;
+    } pend[PEND_MAX];
+    int npend;
     /* regions of the event transport handed over at a bus's destroy
      * (pxsi_ucx_keep_region): deregistered and freed after the worker */
     struct keep {
@@ -229,6 +255,35 @@ path_of(const ucx_t *u, int o)
     return u->peer_base[o] ? PXSI_PATH_SHM : PXSI_PATH_RMA;
 }
 
+/* Does a claim on owner o's objects use the node-local words? Where the
+ * bytes are read in place (SELF, SHM) and o's node segment is mapped here;
+ * else the UCX words. The owner keeps both sets (docs/DESIGN.md, section
+ * "UCX connector", "Node-local claim words"). */
+static int
+local_words(const ucx_t *u, int o)
+{
+    return u->peer_lctl && u->peer_lctl[o] && path_of(u, o) != PXSI_PATH_RMA;
+}
+
+/* Does the owner keep node-local words for its own slots? */
+static int
+own_local(const ucx_t *u)
+{
+    return u->peer_lctl && !u->attached && u->peer_lctl[u->rank];
+}
+
+static _Atomic uint64_t *
+l_a(const ucx_t *u, int o, uint32_t s)
+{
+    return u->peer_lctl[o] + s;
+}
+
+static _Atomic uint64_t *
+l_d(const ucx_t *u, int o, uint32_t s)
+{
+    return u->peer_lctl[o] + u->peer_nslots[o] + 3 * (size_t)s;
+}
+
 /* ------------------------------------------------------------ claim protocol
  */
 static int
@@ -237,24 +292,81 @@ unclaim(ucx_t *u, int o, uint32_t s)
     uint64_t m = UINT64_MAX, ign = 0;
     /* F3 (release): reads of the bytes before the claim goes back */
     atomic_thread_fence(memory_order_release);
+    if (local_words(u, o)) {
+        atomic_fetch_sub(l_a(u, o, s), 1); /* seq_cst: a release too */
+        return PXS_OK;
+    }
     ucs_status_t st = wait1(u, amo(u, o, s, UCP_ATOMIC_OP_ADD, &m, &ign));
     return st == UCS_OK ? PXS_OK : peer_fail(u, o, st, "unclaim");
 }
 
+/* Collect the posted unclaims that completed (all != 0: wait for every
+ * one). A failed one is logged: its pin stays on a peer that failed (a
+ * leaked pin is safe, see "The claim protocol"). */
+static void
+pend_collect(ucx_t *u, int all)
+{
+    for (int i = 0; u->npend && i < PEND_MAX; i++) {
+        struct pend *e = &u->pend[i];
+        if (!e->rq)
+            continue;
+        if (!all && ucp_request_check_status(e->rq) == UCS_INPROGRESS)
+            continue;
+        ucs_status_t st = wait1(u, e->rq); /* frees it */
+        if (st != UCS_OK)
+            PXSI_DEBUG(SUBSYS, "posted unclaim on rank %d: UCX: %s", e->o,
+                       ucs_status_string(st));
+        e->rq = NULL;
+        u->npend--;
+    }
+}
+
+/* The unclaim of the get path: posted, not waited for (the resolve's bytes
+ * are in the caller's buffer already); completed by a later call (at the
+ * latest destroy's). At most PEND_MAX in flight: when full, the first slot
+ * is waited for. Node-local words: unclaim() (one CPU atomic). */
 static int
-claim(ucx_t *u, const pxs_proxy_info_t *pi)
+unclaim_post(ucx_t *u, int o, uint32_t s)
+{
+    static const uint64_t m = UINT64_MAX;
+    if (local_words(u, o))
+        return unclaim(u, o, s);
+    atomic_thread_fence(memory_order_release); /* F3 */
+    pend_collect(u, 0);
+    int i = 0;
+    while (i < PEND_MAX && u->pend[i].rq)
+        i++;
+    if (i == PEND_MAX) {
+        i = 0;
+        ucs_status_t st = wait1(u, u->pend[0].rq);
+        if (st != UCS_OK)
+            PXSI_DEBUG(SUBSYS, "posted unclaim on rank %d: UCX: %s", u->pend[0].o,
+                       ucs_status_string(st));
+        u->pend[0].rq = NULL;
+        u->npend--;
+    }
+    struct pend *e = &u->pend[i];
+    ucs_status_ptr_t r = amo(u, o, s, UCP_ATOMIC_OP_ADD, &m, &e->res);
+    if (r == NULL)
+        return PXS_OK;
+    if (UCS_PTR_IS_ERR(r))
+        return peer_fail(u, o, UCS_PTR_STATUS(r), "unclaim");
+    e->rq = r;
+    e->o = o;
+    u->npend++;
+    (void)ucp_worker_progress(u->w); /* sends it now over tcp too */
+    return PXS_OK;
+}
+
+/* The checks of a claim whose fetch-add returned old and whose descriptor
+ * read returned d: gen, claims in flight, descriptor. On failure the claim
+ * is released. */
+static int
+claim_check(ucx_t *u, const pxs_proxy_info_t *pi, uint64_t old, const uint64_t d[3])
 {
     int o = (int)pi->owner;
     uint32_t s = pxsi_gen_slot(pi->generation);
     uint64_t gen = pxsi_gen_gen(pi->generation);
-    uint64_t one = 1, old = 0, d[3] = {0, 0, 0};
-    ucs_status_ptr_t rq[2];
-    rq[0] = amo(u, o, s, UCP_ATOMIC_OP_ADD, &one, &old);
-    rq[1] =
-        get(u, o, d, sizeof d, u->peer_ctl[o] + 8 * w_d(u, o, s), u->ctl_rk[o]);
-    ucs_status_t st = wait_all(u, rq, 2);
-    if (st != UCS_OK)
-        return peer_fail(u, o, st, "claim: generation/descriptor");
     if (old >> PXSI_INFLIGHT_BITS != gen) {
         int rc = unclaim(u, o, s);
         return rc ? rc
@@ -286,6 +398,46 @@ claim(ucx_t *u, const pxs_proxy_info_t *pi)
     return PXS_OK;
 }
 
+/* Step 1. Node-local words: fetch-add on LA (seq_cst: one order with the
+ * owner's kill on this word), LD read only when the gen matches. Else the
+ * UCX words: fetch-add on A and get of D, both completed. A failure of the
+ * UCX claim itself leaves it alone (it may or may not have been applied: a
+ * leaked pin is safe, a second decrement would corrupt the gen). */
+static int
+claim(ucx_t *u, const pxs_proxy_info_t *pi)
+{
+    int o = (int)pi->owner;
+    uint32_t s = pxsi_gen_slot(pi->generation);
+    uint64_t one = 1, old = 0, d[3] = {0, 0, 0};
+    if (local_words(u, o)) {
+        /* the words stay mapped after the owner died: once UCX saw the
+         * endpoint fail, say so (a kept object's bytes would still be
+         * right, but its owner is gone) */
+        if (u->peer_err[o] != UCS_OK && o != u->rank)
+            return peer_fail(u, o, u->peer_err[o], "claim (node-local)");
+        old = atomic_fetch_add(l_a(u, o, s), 1);
+        u->stats.claims_local++;
+        if (old >> PXSI_INFLIGHT_BITS == pxsi_gen_gen(pi->generation)) {
+            const _Atomic uint64_t *ld = l_d(u, o, s);
+            for (int i = 0; i < 3; i++)
+                d[i] = atomic_load_explicit(&ld[i], memory_order_relaxed);
+        }
+        return claim_check(u, pi, old, d);
+    }
+    ucs_status_ptr_t rq[2];
+    rq[0] = amo(u, o, s, UCP_ATOMIC_OP_ADD, &one, &old);
+    rq[1] =
+        get(u, o, d, sizeof d, u->peer_ctl[o] + 8 * w_d(u, o, s), u->ctl_rk[o]);
+    ucs_status_t st = wait_all(u, rq, 2);
+    if (st != UCS_OK)
+        return peer_fail(u, o, st, "claim: generation/descriptor");
+    u->stats.claims_mpi++;
+    return claim_check(u, pi, old, d);
+}
+
+/* Step 2 after a claim: one unit of the budget, always from the UCX word U
+ * (one budget word per object, shared with remote and attached readers);
+ * nothing for a keep object. On failure the claim is released. */
 static int
 take(ucx_t *u, const pxs_proxy_info_t *pi)
 {
@@ -365,6 +517,64 @@ fetch(ucx_t *u, int o, uint64_t off, void *buf, size_t len, int path)
     return PXS_OK;
 }
 
+/* The get path in one round trip for a keep object (two with a budget):
+ * the claim's fetch-add on A, the get of D and the gets of the bytes (the
+ * first BATCH chunks) are posted together; the take is posted once the
+ * claim checked out, while the bytes are still in flight. Bytes read before
+ * the claim took effect are right when the claim sees the proxy's gen: the
+ * object was published before the proxy existed, and only a kill moves the
+ * gen, so it was live from the publication to the claim, pinned after (the
+ * argument that lets D be read alongside, docs/DESIGN.md, section "UCX
+ * connector"). On any failure the bytes in buf are garbage and every get
+ * has completed. On success the claim is held. */
+static int
+resolve_get(ucx_t *u, const pxs_proxy_info_t *pi, void *buf)
+{
+    int o = (int)pi->owner;
+    uint32_t s = pxsi_gen_slot(pi->generation);
+    size_t len = (size_t)pi->size, most = (size_t)BATCH * u->chunk;
+    size_t first = len < most ? len : most;
+    uint64_t one = 1, m = UINT64_MAX, old = 0, rem = 1, d[3] = {0, 0, 0};
+    ucs_status_ptr_t rq[BATCH + 3];
+    rq[0] = amo(u, o, s, UCP_ATOMIC_OP_ADD, &one, &old);
+    rq[1] =
+        get(u, o, d, sizeof d, u->peer_ctl[o] + 8 * w_d(u, o, s), u->ctl_rk[o]);
+    int n = post_gets(u, o, pi->offset, buf, first, rq + 2);
+    ucs_status_t st = wait_all(u, rq, 2);
+    if (st != UCS_OK) {
+        (void)wait_all(u, rq + 2, n);
+        return peer_fail(u, o, st, "claim: generation/descriptor");
+    }
+    u->stats.claims_mpi++;
+    int rc = claim_check(u, pi, old, d);
+    if (rc) {
+        (void)wait_all(u, rq + 2, n);
+        return rc;
+    }
+    if (!(pi->flags & PXS_PROXY_F_KEEP))
+        rq[2 + n++] = amo(u, o, w_u(u, o, s), UCP_ATOMIC_OP_ADD, &m, &rem);
+    st = wait_all(u, rq + 2, n);
+    if (st == UCS_OK && (int64_t)rem <= 0) {
+        (void)unclaim(u, o, s);
+        return pxsi_err(PXS_ERR_STALE, SUBSYS,
+                        "object (rank %d slot %u) used its resolve budget", o, s);
+    }
+    unsigned char *b = buf;
+    for (size_t done = first; st == UCS_OK && done < len;) {
+        size_t span = len - done < most ? len - done : most;
+        n = post_gets(u, o, pi->offset + done, b + done, span, rq);
+        st = wait_all(u, rq, n);
+        done += span;
+    }
+    if (st != UCS_OK) {
+        rc = peer_fail(u, o, st, "resolve: ucp_get_nbx / budget");
+        (void)unclaim(u, o, s);
+        return rc;
+    }
+    u->stats.resolves_rma++;
+    return PXS_OK;
+}
+
 /* ------------------------------------------------------------ owner side */
 static int
 kill_slot(ucx_t *u, uint32_t s)
@@ -373,14 +583,26 @@ kill_slot(ucx_t *u, uint32_t s)
     ucs_status_t st = wait1(u, amo(u, u->rank, s, UCP_ATOMIC_OP_ADD, &g, &ign));
     if (st != UCS_OK)
         return peer_fail(u, u->rank, st, "kill (own word)");
+    if (own_local(u))
+        atomic_fetch_add(l_a(u, u->rank, s), GEN_ONE); /* kill on LA (seq_cst) */
     u->slots[s].gen++;
     u->slots[s].state = PXSI_SLOT_DYING;
     u->ndying++;
     return PXS_OK;
 }
 
-/* Snapshot own words base + s for every s < n with want(s), by fetch-add 0
- * in batches; results in u->snap[s]. */
+/* Does reclaim need slot s's budget word? A live object that is neither
+ * kept (nobody takes from its budget) nor evicted (dies anyway). */
+static int
+need_budget(const ucx_t *u, uint32_t s)
+{
+    const pxsi_conn_slot_t *sl = &u->slots[s];
+    return sl->state == PXSI_SLOT_LIVE && !sl->evict && !(sl->flags & PXS_PROXY_F_KEEP);
+}
+
+/* Snapshot own words base + s for every s < n in state `state` (budgets:
+ * only where need_budget), by fetch-add 0 in batches; results in
+ * u->snap[s]. */
 static int
 snapshot(ucx_t *u, uint64_t base, uint32_t n, int state)
 {
@@ -388,11 +610,12 @@ snapshot(ucx_t *u, uint64_t base, uint32_t n, int state)
     ucs_status_ptr_t rq[BATCH];
     int k = 0;
     for (uint32_t s = 0; s < n; s++) {
-        if (u->slots[s].state != state)
+        if (u->slots[s].state != state ||
+            (state == PXSI_SLOT_LIVE && !need_budget(u, s)))
             continue;
         rq[k++] =
             amo(u, u->rank, base + s, UCP_ATOMIC_OP_ADD, &zero, &u->snap[s]);
-        if (k == BATCH || s + 1 == n) {
+        if (k == BATCH) {
             ucs_status_t st = wait_all(u, rq, k);
             k = 0;
             if (st != UCS_OK)
@@ -419,7 +642,7 @@ reclaim(ucx_t *u)
         return rc;
     for (uint32_t s = 0; s < n; s++) {
         if (u->slots[s].state == PXSI_SLOT_LIVE &&
-            ((int64_t)u->snap[s] <= 0 || u->slots[s].evict)) {
+            (u->slots[s].evict || (need_budget(u, s) && (int64_t)u->snap[s] <= 0))) {
             if ((rc = kill_slot(u, s)) != PXS_OK)
                 return rc;
         }
@@ -430,9 +653,16 @@ reclaim(ucx_t *u)
         return rc;
     atomic_thread_fence(
         memory_order_acquire); /* F4, pairs with F3 in unclaim */
+    int loc = own_local(u);
     for (uint32_t s = 0; s < n; s++) {
-        if (u->slots[s].state == PXSI_SLOT_DYING &&
-            (u->snap[s] & PXSI_INFLIGHT_MASK) == 0) {
+        if (u->slots[s].state != PXSI_SLOT_DYING)
+            continue;
+        /* in flight: the UCX claims (A) plus the node-local ones (LA),
+         * each read after this slot's kill on that word */
+        uint64_t inflight = u->snap[s] & PXSI_INFLIGHT_MASK;
+        if (loc)
+            inflight += atomic_load(l_a(u, u->rank, s)) & PXSI_INFLIGHT_MASK;
+        if (inflight == 0) {
             u->ndying--;
             u->stats.reclaimed++;
             pxsi_conn_free_slot(&u->al, &u->slots[s], s, SUBSYS);
@@ -488,6 +718,12 @@ ucx_put(void *st, const void *data, size_t len, const pxs_put_opts_t *o,
     atomic_thread_fence(memory_order_release);
     uint64_t d[3] = {off, (uint64_t)len,
                      (uint64_t)crc | ((uint64_t)flags << 32)};
+    int loc = own_local(u);
+    if (loc) { /* LD: read by node peers only after they saw the gen on LA */
+        _Atomic uint64_t *ld = l_d(u, u->rank, s);
+        for (int i = 0; i < 3; i++)
+            atomic_store_explicit(&ld[i], d[i], memory_order_relaxed);
+    }
     uint64_t budget = (uint64_t)pxsi_conn_put_budget(o), ign = 0, g = GEN_ONE,
              ign2 = 0;
     ucp_request_param_t p;
@@ -504,6 +740,8 @@ ucx_put(void *st, const void *data, size_t len, const pxs_put_opts_t *o,
     int gen_issued = 0;
     if (us == UCS_OK) {
         gen_issued = 1;
+        if (loc) /* publish on LA (seq_cst: after LD, U and the bytes) */
+            atomic_fetch_add(l_a(u, u->rank, s), GEN_ONE);
         us = wait1(u, amo(u, u->rank, s, UCP_ATOMIC_OP_ADD, &g, &ign2));
     }
     if (us != UCS_OK) {
@@ -535,13 +773,15 @@ ucx_resolve(void *st, const pxs_proxy_info_t *pi, void *buf, size_t cap,
     (void)cap;
     int o = (int)pi->owner;
     uint32_t s = pxsi_gen_slot(pi->generation);
-    int rc = acquire(u, pi);
+    int path = path_of(u, o);
+    int rc = path == PXSI_PATH_RMA ? resolve_get(u, pi, buf) : acquire(u, pi);
     if (rc)
         return rc;
-    rc = fetch(u, o, pi->offset, buf, (size_t)pi->size, path_of(u, o));
+    if (path != PXSI_PATH_RMA)
+        rc = fetch(u, o, pi->offset, buf, (size_t)pi->size, path);
     if (rc == PXS_OK)
         rc = pxsi_conn_crc_check(SUBSYS, pi, buf);
-    int rc2 = unclaim(u, o, s);
+    int rc2 = unclaim_post(u, o, s);
     if (rc == PXS_OK)
         rc = rc2;
     if (rc == PXS_OK)
@@ -563,7 +803,7 @@ finish_req(ucx_t *u, pxs_request_t *q, int rc)
     ucx_req_t *c = q->conn;
     if (rc == PXS_OK)
         rc = pxsi_conn_crc_check(SUBSYS, &q->pi, q->buf);
-    int rc2 = c ? unclaim(u, c->owner, c->slot) : PXS_OK;
+    int rc2 = c ? unclaim_post(u, c->owner, c->slot) : PXS_OK;
     free(c);
     q->conn = NULL;
     if (rc == PXS_OK)
@@ -724,6 +964,7 @@ ucx_progress(void *st)
 {
     ucx_t *u = st;
     ucp_worker_progress(u->w);
+    pend_collect(u, 0);
     return reclaim(u);
 }
 
@@ -773,6 +1014,8 @@ ucx_set_gen(void *st, uint32_t s, uint64_t gen)
             wait1(u, amo(u, u->rank, s, UCP_ATOMIC_OP_ADD, &delta, &ign));
         if (us != UCS_OK)
             return peer_fail(u, u->rank, us, "test_set_gen");
+        if (own_local(u))
+            atomic_fetch_add(l_a(u, u->rank, s), delta);
         u->slots[s].gen = gen;
         return PXS_OK;
     }
@@ -791,14 +1034,24 @@ ucx_add_claims(void *st, uint32_t s, int64_t n)
         wait1(u, amo(u, u->rank, s, UCP_ATOMIC_OP_ADD, &zero, &old));
     if (us != UCS_OK)
         return peer_fail(u, u->rank, us, "test_add_claims");
+    /* every claim word of slot s (A and LA): a resolver on any path sees
+     * them, and the owner's sum is 0 again after the matching -n */
+    int loc = own_local(u);
+    uint64_t lold = loc ? atomic_load(l_a(u, u->rank, s)) : 0;
     int64_t now = (int64_t)(old & PXSI_INFLIGHT_MASK);
-    if (now + n < 0 || now + n > (int64_t)PXSI_INFLIGHT_MASK)
+    int64_t lnow = (int64_t)(lold & PXSI_INFLIGHT_MASK);
+    if (now + n < 0 || now + n > (int64_t)PXSI_INFLIGHT_MASK ||
+        (loc && (lnow + n < 0 || lnow + n > (int64_t)PXSI_INFLIGHT_MASK)))
         return pxsi_err(PXS_ERR_INVALID, SUBSYS,
                         "test_add_claims: %lld + %lld out of range",
                         (long long)now, (long long)n);
     uint64_t d = (uint64_t)n;
     us = wait1(u, amo(u, u->rank, s, UCP_ATOMIC_OP_ADD, &d, &ign));
-    return us == UCS_OK ? PXS_OK : peer_fail(u, u->rank, us, "test_add_claims");
+    if (us != UCS_OK)
+        return peer_fail(u, u->rank, us, "test_add_claims");
+    if (loc)
+        atomic_fetch_add(l_a(u, u->rank, s), d);
+    return PXS_OK;
 }
 #endif
 
@@ -872,6 +1125,10 @@ free_all(ucx_t *u)
         if (u->ctl_rk && u->ctl_rk[i])
             ucp_rkey_destroy(u->ctl_rk[i]);
     }
+    if (u->npend)
+        pend_collect(u, 1);
+    pxsi_shmseg_free(u->lseg);
+    free(u->peer_lctl);
     for (int i = 0; u->ep && i < u->size; i++) {
         if (!u->ep[i])
             continue;
@@ -1281,6 +1538,35 @@ wire_up(ucx_t *u)
     return pxsi_agree(u->comm, rc ? rc : brc);
 }
 
+/* Node-local claim words: one node segment per rank (LA, LD; zeroed),
+ * mapped read-write by its node peers (pxsi_shmseg_create, agreed; off
+ * with PXS_SHM=0 / opts.shm = 0). Refused anywhere: every claim uses the
+ * UCX words, as before (not an error). */
+static int
+create_local_ctl(ucx_t *u)
+{
+    if (!u->shm_on)
+        return PXS_OK;
+    u->peer_lctl = calloc((size_t)u->size, sizeof *u->peer_lctl);
+    int rc = pxsi_agree(u->comm, u->peer_lctl ? PXS_OK
+                                              : pxsi_err(PXS_ERR_NOMEM, SUBSYS,
+                                                         "node-local word tables"));
+    if (rc == PXS_OK)
+        rc = pxsi_shmseg_create(u->comm, LCTL_WORDS(u->nslots) * sizeof(uint64_t), 1, SUBSYS,
+                                "node-local claim words", &u->lseg);
+    if (rc) {
+        PXSI_DEBUG(SUBSYS, "node-local claim words refused (%s): UCX atomics for every claim",
+                   pxs_last_error_detail());
+        free(u->peer_lctl);
+        u->peer_lctl = NULL;
+        u->lseg = NULL;
+        return PXS_OK;
+    }
+    for (int q = 0; q < u->size; q++)
+        u->peer_lctl[q] = pxsi_shmseg_base(u->lseg, q);
+    return PXS_OK;
+}
+
 static int
 start_thread(ucx_t *u)
 {
@@ -1324,6 +1610,8 @@ ucx_create(MPI_Comm comm, const pxs_store_opts_t *o, uint64_t nonce, void **out)
         goto fail;
     if ((rc = wire_up(u)) != PXS_OK)
         goto fail;
+    if ((rc = create_local_ctl(u)) != PXS_OK)
+        goto fail;
     if ((rc = start_thread(u)) != PXS_OK)
         goto fail;
     /* nobody targets a peer before every rank is ready */
@@ -1332,9 +1620,10 @@ ucx_create(MPI_Comm comm, const pxs_store_opts_t *o, uint64_t nonce, void **out)
         goto fail;
     PXSI_DEBUG(
         SUBSYS,
-        "store %016llx: arena %llu B, %u slots, shm %d, progress thread %d",
+        "store %016llx: arena %llu B, %u slots, shm %d, node-local claim words %d, "
+        "progress thread %d",
         (unsigned long long)nonce, (unsigned long long)u->cap, u->nslots,
-        u->shm_on, u->mt);
+        u->shm_on, u->peer_lctl != NULL, u->mt);
     *out = u;
     return PXS_OK;
 fail:
@@ -1350,6 +1639,7 @@ ucx_destroy(void *st)
      * operations have completed; the barrier keeps our worker progressing
      * so nobody leaves while a peer still needs it, and no memory is
      * unmapped while a peer could still read it. */
+    pend_collect(u, 1); /* our posted unclaims, while peers still progress */
     int rc = ucx_barrier(u, "MPI_Ibarrier (destroy)");
     free_all(u);
     return rc;
