@@ -877,12 +877,14 @@ proxy_same(const pxs_proxy_t *a, const pxs_proxy_t *b)
 
 /* Decode and check a proxy. The decode and the front-end checks below are a
  * pure function of the 64 bytes and of fields fixed at create (nonce, kind,
- * nowners), so an RMA store remembers the last proxy that passed them and
- * reuses its decoded form when the next proxy is equal in every byte (a
- * flipped bit anywhere differs, and is decoded and refused as before). The
- * connector's check and everything after it (generation, claim, descriptor)
- * run every time. Not for the local connector, whose calls may run on
- * several threads at once (the cache is guarded by enter/leave). */
+ * nowners), so a store remembers the last proxy that passed them and the
+ * connector's check, and reuses its decoded form when the next proxy is
+ * equal in every byte (a flipped bit anywhere differs, and is decoded and
+ * refused as before). The connector's check runs again on a hit, except
+ * the RMA connector's, which is as pure; everything after it (generation,
+ * claim, descriptor, budget) runs every time. Not for the local connector,
+ * whose calls may run on several threads at once (the cache is guarded by
+ * enter/leave). */
 static int
 check_proxy(pxs_store_t *s, const pxs_proxy_t *proxy, pxs_proxy_info_t *pi)
 {
@@ -892,7 +894,9 @@ check_proxy(pxs_store_t *s, const pxs_proxy_t *proxy, pxs_proxy_info_t *pi)
     }
     if (s->last_ok && proxy_same(proxy, &s->last_px)) {
         *pi = s->last_pi;
-        return s->ops->check(s->st, pi);
+        /* rma_check depends only on the proxy and on what create fixed
+         * (nonce, the owners' slot counts and arena sizes, lending) */
+        return s->kind == PXS_CONN_RMA ? PXS_OK : s->ops->check(s->st, pi);
     }
     memset(pi, 0, sizeof *pi);
     int rc = pxs_proxy_decode(proxy->bytes, PXS_PROXY_SIZE, pi);
@@ -915,12 +919,14 @@ check_proxy(pxs_store_t *s, const pxs_proxy_t *proxy, pxs_proxy_info_t *pi)
     if (pi->owner >= (uint32_t)s->nowners)
         return pxsi_err(PXS_ERR_CORRUPT, SUBSYS, "proxy owner %u out of range (%d ranks)",
                         pi->owner, s->nowners);
+    if ((rc = s->ops->check(s->st, pi)) != PXS_OK)
+        return rc;
     if (s->kind != PXS_CONN_LOCAL) {
         s->last_px = *proxy;
         s->last_pi = *pi;
         s->last_ok = 1;
     }
-    return s->ops->check(s->st, pi);
+    return PXS_OK;
 }
 
 static int
