@@ -30,6 +30,12 @@
  *   raw-get-unaligned-vs-aligned-GB/s raw get into malloc'd vs into aligned memory
  *                                     (the osc's own alignment cliff)
  *   put-GB/s                          put (copy into the arena) vs memcpy
+ *                                     (each put timed alone: two clock reads per put)
+ *   put-batch-GB/s                    puts timed in batches of up to 64 (<= 1 MiB),
+ *                                     evicted untimed, vs memcpy into a ring of as
+ *                                     many destinations, timed alike
+ *   resolve-same-node-samealign-GB/s  resolve into the malloc'd buffer vs memcpy from
+ *                                     a source at the arena block's page offset
  * Across two nodes the same-node cases are named resolve-shm-on-2node-*. */
 #include <mpi.h>
 #include <stdio.h>
@@ -70,6 +76,8 @@ struct samp {
     void *dst;
     size_t sz, chunk;
     int it, who;
+    int batch;               /* put-batch, memcpy-ring: operations per clock read */
+    const unsigned char *al; /* resolve-samealign: page-aligned source block */
 };
 
 /* memcpy of sz bytes, `it` times, on rank `who` */
@@ -177,6 +185,130 @@ s_put(void *p)
     return acc;
 }
 
+/* Put in batches: rank 0 times `batch` puts back to back (one clock read per
+ * batch, as the memcpy baselines read the clock once per sample), then
+ * evicts them untimed, until `it` puts are timed. */
+static double
+s_put_batch(void *p)
+{
+    const struct samp *c = p;
+    double acc = 0;
+    if (rank == 0) {
+        pxs_proxy_t px[64];
+        for (int done = 0; done < c->it;) {
+            int b = c->it - done < c->batch ? c->it - done : c->batch;
+            double t0 = app_now();
+            for (int k = 0; k < b; k++) {
+                int rc = pxs_store_put(c->st, c->src, c->sz, NULL, &px[k]);
+                if (rc)
+                    die("put", rc);
+            }
+            acc += app_now() - t0;
+            for (int k = 0; k < b; k++) {
+                int rc = pxs_store_evict(c->st, &px[k]);
+                if (rc)
+                    die("evict", rc);
+            }
+            done += b;
+        }
+        acc /= c->it;
+    }
+    MPI_Barrier(MPI_COMM_WORLD);
+    return acc;
+}
+
+/* The baseline of put-batch: memcpy of the source into `batch` distinct
+ * destinations in turn (a ring, 64-byte aligned strides, as arena blocks
+ * lie), one clock read per batch, on rank `who`. */
+static double
+s_memcpy_ring(void *p)
+{
+    const struct samp *c = p;
+    double acc = 0;
+    if (rank == c->who) {
+        size_t stride = (c->sz + 63) & ~(size_t)63;
+        for (int done = 0; done < c->it;) {
+            int b = c->it - done < c->batch ? c->it - done : c->batch;
+            double t0 = app_now();
+            for (int k = 0; k < b; k++) {
+                memcpy((unsigned char *)c->dst + (size_t)k * stride, c->src, c->sz);
+                __asm__ __volatile__("" ::"r"(c->dst) : "memory");
+            }
+            acc += app_now() - t0;
+            done += b;
+        }
+        acc /= c->it;
+    }
+    MPI_Barrier(MPI_COMM_WORLD);
+    return acc;
+}
+
+/* resolve-same-node-samealign: ours (as s_resolve) and, in the same sample,
+ * the memcpy baseline from a source at the same offset within its page as
+ * the arena block the object lies in, into the same destination: memcpy's
+ * speed depends on the source's and destination's relative offset modulo
+ * 4096 (BENCHMARKS.md, "4K aliasing"). Returns ours; *base_out gets the
+ * baseline (rank 1). */
+static double
+resolve_samealign(const struct samp *c, double *base_out)
+{
+    double t = 0, tb = 0;
+    pxs_proxy_t px;
+    if (rank == 0) {
+        pxs_put_opts_t keep;
+        (void)pxs_put_opts_init(&keep);
+        keep.resolves = 0;
+        int rc = pxs_store_put(c->st, c->src, c->sz, &keep, &px);
+        if (rc)
+            die("put", rc);
+    }
+    MPI_Bcast(&px, (int)sizeof px, MPI_BYTE, 0, MPI_COMM_WORLD);
+    if (rank == 1) {
+        pxs_proxy_info_t pi;
+        int rc = pxs_proxy_decode(px.bytes, sizeof px.bytes, &pi);
+        if (rc)
+            die("decode", rc);
+        const unsigned char *bsrc = c->al + (pi.offset & 4095u);
+        double t0 = app_now();
+        for (int i = 0; i < c->it; i++) {
+            memcpy(c->dst, bsrc, c->sz);
+            __asm__ __volatile__("" ::"r"(c->dst) : "memory");
+        }
+        tb = (app_now() - t0) / c->it;
+        t0 = app_now();
+        for (int i = 0; i < c->it; i++) {
+            size_t len;
+            rc = pxs_store_resolve(c->st, &px, c->dst, c->sz, &len);
+            if (rc)
+                die("resolve", rc);
+        }
+        t = (app_now() - t0) / c->it;
+    }
+    MPI_Barrier(MPI_COMM_WORLD);
+    if (rank == 0) {
+        int rc = pxs_store_evict(c->st, &px);
+        if (rc)
+            die("evict", rc);
+    }
+    *base_out = tb;
+    return t;
+}
+
+/* The two figures of resolve_samealign as two interleaved contenders: the
+ * first call measures both, the second hands out the baseline. */
+static double s_sa_base;
+static double
+s_resolve_sa(void *p)
+{
+    return resolve_samealign(p, &s_sa_base);
+}
+static double
+s_resolve_sa_base(void *p)
+{
+    (void)p;
+    return s_sa_base;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -225,6 +357,15 @@ main(int argc, char **argv)
     memset(src, 0x5a, top);
     memset(dst, 0, top);
     memset(dal, 0, top);
+    /* resolve-samealign's source (rank 1) and put-batch's memcpy ring (rank
+     * 0), page-aligned */
+    size_t ringsz = (top > ((size_t)1 << 20) ? top : ((size_t)1 << 20)) + 64 * 64;
+    unsigned char *sal = NULL, *ring = NULL;
+    if (posix_memalign((void **)&sal, 4096, top + 4096) != 0 ||
+        posix_memalign((void **)&ring, 4096, rank == 0 ? ringsz : 4096) != 0)
+        die("malloc", PXS_ERR_NOMEM);
+    memset(sal, 0x5a, top + 4096);
+    memset(ring, 0, rank == 0 ? ringsz : 4096);
 
     /* raw baseline window under the same osc */
     void *wbase = NULL;
@@ -262,7 +403,12 @@ main(int argc, char **argv)
         if ((size_t)it > fit)
             it = fit ? (int)fit : 1;
         /* ABCD...: the contenders alternate sample by sample */
-        enum { MC, RS, MCA, RSA, RAW, RR, RAWA, RRA, MC0, PUT, RAWW, NC };
+        /* put-batch: up to 64 puts (at most 1 MiB) per clock read */
+        size_t bt = ((size_t)1 << 20) / sz;
+        int batch = bt < 1 ? 1 : bt > 64 ? 64 : (int)bt;
+        if (batch > it)
+            batch = it;
+        enum { MC, RS, MCA, RSA, RAW, RR, RAWA, RRA, MC0, PUT, SA, SAB, PB, MCR, RAWW, NC };
         struct samp c[NC] = {
             [MC] = {.src = src, .dst = dst, .who = 1},
             [RS] = {.st = st[1], .src = src, .dst = dst},
@@ -274,6 +420,10 @@ main(int argc, char **argv)
             [RRA] = {.st = st[0], .src = src, .dst = dal},
             [MC0] = {.src = src, .dst = dst, .who = 0},
             [PUT] = {.st = st[1], .src = src},
+            [SA] = {.st = st[1], .src = src, .dst = dst, .al = sal},
+            [SAB] = {0},
+            [PB] = {.st = st[1], .src = src, .batch = batch},
+            [MCR] = {.src = src, .dst = ring, .who = 0, .batch = batch},
             [RAWW] = {.w = w, .dst = dal}, /* one MPI_Get of the whole object */
         };
         app_sample_fn fn[NC];
@@ -285,6 +435,10 @@ main(int argc, char **argv)
             fn[k] = k == MC || k == MCA || k == MC0 ? s_memcpy
                   : k == RAW || k == RAWA || k == RAWW ? s_raw_get
                   : k == PUT                      ? s_put
+                  : k == PB                       ? s_put_batch
+                  : k == MCR                      ? s_memcpy_ring
+                  : k == SA                       ? s_resolve_sa
+                  : k == SAB                      ? s_resolve_sa_base
                                                   : s_resolve;
             ctx[k] = &c[k];
         }
@@ -294,8 +448,8 @@ main(int argc, char **argv)
         if (sz <= chunk)
             m[RAWW] = m[RAWA];
         /* rank 0's put numbers to rank 1 for one report */
-        double pv[2] = {m[PUT], m[MC0]};
-        MPI_Bcast(pv, 2, MPI_DOUBLE, 0, MPI_COMM_WORLD);
+        double pv[4] = {m[PUT], m[MC0], m[PB], m[MCR]};
+        MPI_Bcast(pv, 4, MPI_DOUBLE, 0, MPI_COMM_WORLD);
         if (rank == 1) {
             double gb = (double)sz / 1e9;
             double best = m[RAW] < m[RAWA] ? m[RAW] : m[RAWA];
@@ -320,6 +474,11 @@ main(int argc, char **argv)
                        gb / m[RAW], gb / m[RAWA], "raw MPI_Get+flush aligned", "GB/s", 1);
             app_report(json, "store", "put-GB/s", nranks, sz, gb / pv[0], gb / pv[1], "memcpy",
                        "GB/s", 1);
+            app_report(json, "store", "put-batch-GB/s", nranks, sz, gb / pv[2], gb / pv[3],
+                       "memcpy ring", "GB/s", 1);
+            if (same)
+                app_report(json, "store", "resolve-same-node-samealign-GB/s", nranks, sz,
+                           gb / m[SA], gb / m[SAB], "memcpy same page offset", "GB/s", 1);
             fflush(stdout);
         }
         MPI_Barrier(MPI_COMM_WORLD);
@@ -338,6 +497,8 @@ main(int argc, char **argv)
     free(src);
     free(dblock);
     free(dal);
+    free(sal);
+    free(ring);
     MPI_Finalize();
     return 0;
 }

@@ -8,6 +8,8 @@
  *     instance (another store, job or run)      -> PXS_ERR_STALE
  *   connector kind differs from this store's    -> PXS_ERR_CORRUPT
  *   owner >= communicator size                  -> PXS_ERR_CORRUPT
+ * (an RMA store skips the decode and these checks for a proxy byte-equal to
+ * the last one that passed them: check_proxy)
  * and in the connector: offset/size beyond the owner's arena, misaligned
  * offset, slot index beyond the owner's table -> PXS_ERR_CORRUPT; generation
  * not the slot's current one -> PXS_ERR_STALE. */
@@ -149,29 +151,63 @@ notsup(const pxs_store_t *s, const char *op)
 
 /* ------------------------------------------------------------ thread guard */
 /* RMA stores allow one thread at a time (MPI windows and the owner's
- * allocator are not thread-safe): every call takes the in-use flag with
- * atomic_exchange and clears it on exit, so a second thread gets
- * PXS_ERR_BUSY instead of corrupting the store. The local connector is
+ * allocator are not thread-safe): with MPI_THREAD_SERIALIZED or more every
+ * call takes the in-use flag with atomic_exchange and clears it on exit, so
+ * a second thread gets PXS_ERR_BUSY instead of corrupting the store; below
+ * that only the main thread may call, and the flag is only read (see
+ * enter). The local connector is
  * thread-safe and skips the guard. Where MPI provides less than
  * MPI_THREAD_SERIALIZED, only the main thread may call MPI at all, so a call
  * from another thread is PXS_ERR_INVALID (MPI_Is_thread_main may be called
  * from any thread). A handle that is not a live store is left to the call
  * itself (PXS_ERR_INVALID there). *held says whether leave() is due. */
+/* The guard's state at create: MPI's thread level and, below
+ * MPI_THREAD_SERIALIZED, whether this (creating) thread is the main one. */
+static void
+guard_init(pxs_store_t *s, int mpi)
+{
+    atomic_init(&s->in_use, 0);
+    s->thread_level = MPI_THREAD_MULTIPLE;
+    s->main_known = 0;
+    if (!mpi)
+        return;
+    MPI_Query_thread(&s->thread_level);
+    int is_main = 0;
+    if (s->thread_level < MPI_THREAD_SERIALIZED && MPI_Is_thread_main(&is_main) == MPI_SUCCESS &&
+        is_main) {
+        s->main_thread = pthread_self();
+        s->main_known = 1;
+    }
+}
+
+/* Below MPI_THREAD_SERIALIZED: may this thread call MPI? (the creating
+ * main thread without asking MPI; another thread asks MPI_Is_thread_main) */
+static int
+on_main_thread(const pxs_store_t *s)
+{
+    if (PXSI_LIKELY(s->main_known && pthread_equal(pthread_self(), s->main_thread)))
+        return 1;
+    int is_main = 1;
+    return !(MPI_Is_thread_main(&is_main) == MPI_SUCCESS && !is_main);
+}
+
 static int
 enter(pxs_store_t *s, const char *what, int *held)
 {
     *held = 0;
     if (!store_ok(s) || s->kind == PXS_CONN_LOCAL)
         return PXS_OK;
-    if (atomic_exchange_explicit(&s->in_use, 1, memory_order_acquire))
-        return pxsi_err(PXS_ERR_BUSY, SUBSYS,
-                        "%s: store used from two threads at once (RMA stores allow one thread "
-                        "at a time)",
-                        what);
     if (s->thread_level < MPI_THREAD_SERIALIZED) {
-        int is_main = 1;
-        if (MPI_Is_thread_main(&is_main) == MPI_SUCCESS && !is_main) {
-            atomic_store_explicit(&s->in_use, 0, memory_order_release);
+        /* Only the main thread may call at all, so no two calls run at once:
+         * a load of the flag (set by pxsi_store_test_hold) replaces the
+         * exchange, and the main-thread test refuses every other thread
+         * before anything is touched. */
+        if (atomic_load_explicit(&s->in_use, memory_order_acquire))
+            return pxsi_err(PXS_ERR_BUSY, SUBSYS,
+                            "%s: store used from two threads at once (RMA stores allow one "
+                            "thread at a time)",
+                            what);
+        if (!on_main_thread(s))
             return pxsi_err(PXS_ERR_INVALID, SUBSYS,
                             "%s: called from a thread other than the main one, but MPI provides "
                             "only %s (initialise MPI with MPI_THREAD_SERIALIZED or higher to use "
@@ -179,8 +215,13 @@ enter(pxs_store_t *s, const char *what, int *held)
                             what,
                             s->thread_level == MPI_THREAD_FUNNELED ? "MPI_THREAD_FUNNELED"
                                                                    : "MPI_THREAD_SINGLE");
-        }
+        return PXS_OK;
     }
+    if (atomic_exchange_explicit(&s->in_use, 1, memory_order_acquire))
+        return pxsi_err(PXS_ERR_BUSY, SUBSYS,
+                        "%s: store used from two threads at once (RMA stores allow one thread "
+                        "at a time)",
+                        what);
     *held = 1;
     return PXS_OK;
 }
@@ -328,10 +369,7 @@ pxs_store_create(MPI_Comm comm, const pxs_store_opts_t *opts, pxs_store_t **stor
         s->size = size;
         s->nowners = size;
         s->nonce = nonce;
-        atomic_init(&s->in_use, 0);
-        s->thread_level = MPI_THREAD_MULTIPLE;
-        if (!is_local)
-            MPI_Query_thread(&s->thread_level);
+        guard_init(s, !is_local);
         s->put_timeout = o.put_timeout == PXS_TIMEOUT_DEFAULT
                              ? pxsi_opt_double(PXSI_OPT_PUT_TIMEOUT)
                              : o.put_timeout;
@@ -495,8 +533,7 @@ open_one(MPI_Comm comm, int rank, int size, const char *mpath, pxs_store_t **out
     s->size = size;
     s->nowners = nowners;
     s->nonce = nonce;
-    atomic_init(&s->in_use, 0);
-    MPI_Query_thread(&s->thread_level);
+    guard_init(s, 1);
     s->put_timeout = 0;
     s->magic = PXSI_STORE_MAGIC;
     pxsi_store_register(s);
@@ -777,7 +814,7 @@ store_put_ref(pxs_store_t *s, const void *data, size_t len, const pxs_put_opts_t
     return rc;
 }
 
-static int check_proxy(const pxs_store_t *s, const pxs_proxy_t *proxy, pxs_proxy_info_t *pi);
+static int check_proxy(pxs_store_t *s, const pxs_proxy_t *proxy, pxs_proxy_info_t *pi);
 
 #define PXSI_REF_YIELD_S 2e-3 /* ref_wait: yield (not sleep) this long first */
 
@@ -834,12 +871,44 @@ store_ref_wait(pxs_store_t *s, const pxs_proxy_t *proxy, double timeout)
 }
 
 /* ------------------------------------------------------------ proxies */
-static int
-check_proxy(const pxs_store_t *s, const pxs_proxy_t *proxy, pxs_proxy_info_t *pi)
+/* All 64 bytes equal? (eight word compares, no early exit) */
+static inline int
+proxy_same(const pxs_proxy_t *a, const pxs_proxy_t *b)
 {
-    memset(pi, 0, sizeof *pi);
-    if (!proxy)
+    uint64_t x = 0;
+    for (int i = 0; i < PXS_PROXY_SIZE; i += 8) {
+        uint64_t u, v;
+        memcpy(&u, a->bytes + i, 8);
+        memcpy(&v, b->bytes + i, 8);
+        x |= u ^ v;
+    }
+    return x == 0;
+}
+
+/* Decode and check a proxy. The decode and the front-end checks below are a
+ * pure function of the 64 bytes and of fields fixed at create (nonce, kind,
+ * nowners), so a store remembers the last proxy that passed them and the
+ * connector's check, and reuses its decoded form when the next proxy is
+ * equal in every byte (a flipped bit anywhere differs, and is decoded and
+ * refused as before). The connector's check runs again on a hit, except
+ * the RMA connector's, which is as pure; everything after it (generation,
+ * claim, descriptor, budget) runs every time. Not for the local connector,
+ * whose calls may run on several threads at once (the cache is guarded by
+ * enter/leave). */
+static int
+check_proxy(pxs_store_t *s, const pxs_proxy_t *proxy, pxs_proxy_info_t *pi)
+{
+    if (!proxy) {
+        memset(pi, 0, sizeof *pi);
         return pxsi_err(PXS_ERR_INVALID, SUBSYS, "NULL proxy");
+    }
+    if (s->last_ok && proxy_same(proxy, &s->last_px)) {
+        *pi = s->last_pi;
+        /* rma_check depends only on the proxy and on what create fixed
+         * (nonce, the owners' slot counts and arena sizes, lending) */
+        return s->kind == PXS_CONN_RMA ? PXS_OK : s->ops->check(s->st, pi);
+    }
+    memset(pi, 0, sizeof *pi);
     int rc = pxs_proxy_decode(proxy->bytes, PXS_PROXY_SIZE, pi);
     if (rc)
         return rc;
@@ -860,7 +929,14 @@ check_proxy(const pxs_store_t *s, const pxs_proxy_t *proxy, pxs_proxy_info_t *pi
     if (pi->owner >= (uint32_t)s->nowners)
         return pxsi_err(PXS_ERR_CORRUPT, SUBSYS, "proxy owner %u out of range (%d ranks)",
                         pi->owner, s->nowners);
-    return s->ops->check(s->st, pi);
+    if ((rc = s->ops->check(s->st, pi)) != PXS_OK)
+        return rc;
+    if (s->kind != PXS_CONN_LOCAL) {
+        s->last_px = *proxy;
+        s->last_pi = *pi;
+        s->last_ok = 1;
+    }
+    return PXS_OK;
 }
 
 static int
@@ -1507,8 +1583,7 @@ pxsi_store_adopt(MPI_Comm comm, const pxsi_store_conn_ops_t *ops, void *st, uint
     s->size = size;
     s->nowners = size; /* the exporting job's ranks own the objects */
     s->nonce = nonce;
-    atomic_init(&s->in_use, 0);
-    MPI_Query_thread(&s->thread_level);
+    guard_init(s, 1);
     s->put_timeout = 0;
     s->magic = PXSI_STORE_MAGIC;
     pxsi_store_register(s);

@@ -375,7 +375,8 @@ typedef struct pxsi_view_rec {
 /* The front-end handle. mu guards outstanding, the view table and next_view
  * (the local connector may be used from several threads at once). in_use is
  * the one-thread-at-a-time guard of RMA stores (store.c, enter/leave): set by
- * atomic_exchange at the entry of every call, cleared on exit; a call that
+ * atomic_exchange at the entry of every call, cleared on exit (below
+ * MPI_THREAD_SERIALIZED only read: one thread may call at all); a call that
  * finds it set returns PXS_ERR_BUSY and touches nothing. */
 struct pxs_store {
     uint32_t magic;
@@ -407,6 +408,17 @@ struct pxs_store {
         uint64_t puts, bytes_put, resolves, bytes_resolved, stale, corrupt;
     } fst;
     int thread_level;     /* MPI_Query_thread at create (RMA) */
+    /* below MPI_THREAD_SERIALIZED: the thread that created the store, when
+     * MPI_Is_thread_main said it is the main one (store.c, enter: saves the
+     * MPI call on every entry) */
+    pthread_t main_thread;
+    int main_known;
+    /* the last proxy that passed check_proxy's front-end checks on this
+     * handle and its decoded form (RMA kinds only, under the guard; store.c,
+     * check_proxy): a proxy equal to it in all 64 bytes decodes the same */
+    pxs_proxy_t last_px;
+    pxs_proxy_info_t last_pi;
+    int last_ok;
     /* spill (opts.spill_path): the HDF5 store a put that does not fit goes
      * to; proxies of its kind and nonce are routed to it (store.c, route) */
     pxs_store_t *spill;

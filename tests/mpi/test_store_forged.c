@@ -177,12 +177,17 @@ main(int argc, char **argv)
             p.bytes[0] = PXS_PROXY_VERSION;
         CHECK_RC(resolve_rc(st, &p), PXS_ERR_CORRUPT);
     }
-    /* every single bit flip */
+    /* every single bit flip, each right after the genuine proxy resolved
+     * (the store remembers the last proxy it decoded: a proxy that differs
+     * from it in one bit must be decoded and refused, store.c check_proxy) */
     for (int bit = 0; bit < 512; bit++) {
         pxs_proxy_t p = good;
         p.bytes[bit / 8] ^= (unsigned char)(1u << (bit % 8));
         size_t len;
         unsigned char buf[3000];
+        CHECK_OK(pxs_store_resolve(st, &good, buf, sizeof buf, &len));
+        CHECK(len == sizeof data && memcmp(buf, data, len) == 0);
+        CHECK_RC(pxs_store_resolve(st, &p, buf, sizeof buf, &len), PXS_ERR_CORRUPT);
         CHECK_RC(pxs_store_resolve(st, &p, buf, sizeof buf, &len), PXS_ERR_CORRUPT);
         CHECK_RC(pxs_store_evict(st, &p), PXS_ERR_CORRUPT);
         CHECK_RC(pxs_store_drop(st, &p), PXS_ERR_CORRUPT);
@@ -240,6 +245,10 @@ main(int argc, char **argv)
     f = forge(&gi, e_flags, 0); /* drops KEEP: does not match the object */
     CHECK_RC(resolve_rc(st, &f), PXS_ERR_CORRUPT);
     CHECK_RC(resolve_rc(st, &foreign), PXS_ERR_STALE); /* another store's proxy */
+    /* a proxy remembered by one store handle is still foreign to another */
+    CHECK_RC(resolve_rc(other, &foreign), PXS_OK);
+    CHECK_RC(resolve_rc(st, &foreign), PXS_ERR_STALE);
+    CHECK_RC(resolve_rc(other, &good), PXS_ERR_STALE);
     CHECK_RC(pxs_store_evict(st, &foreign), PXS_ERR_STALE);
     CHECK_RC(pxs_store_drop(st, &foreign), PXS_ERR_STALE);
     f = forge(&gi, e_size, 100);
