@@ -1927,10 +1927,12 @@ pxsi_xbus_attach(MPI_Comm comm, void *store_st, uint64_t token, uint32_t attach_
     if (rc == PXS_OK)
         rc = pxsi_agree(comm, pxsi_mpi_err(MPI_Bcast(&job, 1, MPI_UINT64_T, 0, comm), SUBSYS,
                                            "MPI_Bcast (job id)"));
-    /* register (every rank at every exporting rank: producers count
-     * complete jobs for export_wait) */
+    /* register (every rank at every exporting rank that publishes: producers
+     * count complete jobs for export_wait; one that publishes nothing never
+     * looks at its registration area) */
     for (int i = 0; rc == PXS_OK && i < E; i++)
-        rc = xatt_register(a, i, token, job, subs, n_subs, timeout);
+        if (e[i].nt)
+            rc = xatt_register(a, i, token, job, subs, n_subs, timeout);
     rc = pxsi_agree_why(comm, rc);
     if (rc != PXS_OK)
         goto fail;
