@@ -1631,8 +1631,8 @@ xatt_claim(struct xatt *a, int i, uint64_t job, double timeout, int *s_out)
             uint32_t s = (start + k) % PXSI_XBUS_REGS;
             if (fr[s] == XR_OFF_SLOT)
                 continue;
-            a->buf[0] = fr[s] + 1; /* swap in */
-            a->buf[1] = fr[s];     /* compare; the old value out */
+            a->buf[0] = fr[s];     /* compare (UCX: "buffer") */
+            a->buf[1] = fr[s] + 1; /* swap in; the old value out ("reply_buffer") */
             rq = x_amo(a->up.ep[i], UCP_ATOMIC_OP_CSWAP, &a->buf[0], &a->buf[1],
                        a->area[i] + XR_CLAIM + 8 * (uint64_t)s, a->area_rk[i]);
             if ((st = pxsi_ucx_wait(a->up.w, a->comm, &rq, 1, timeout)) != UCS_OK)
