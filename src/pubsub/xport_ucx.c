@@ -194,6 +194,7 @@ struct xexp {
     uint64_t returned, redelivered;
     uint64_t dead, dead_redo, dead_lost; /* members that died; their events again / lost */
     uint32_t rr;
+    uint32_t mix_turn; /* mixed groups: local members' turn when odd */
     int hold; /* pxsi_xexp_fanout counted: accept nothing until the send */
     uint64_t refused, accepted, detached;
     unsigned char rec[PXSI_REC_SIZE];
@@ -809,13 +810,18 @@ pick(struct xexp *x, int ti, unsigned char *chosen, pxsi_backoff_t *b)
             if (!r || (k = reg_sub(r, topic)) < 0 || !r->group[k][0])
                 continue;
             const char *g = r->group[k];
-            int first = 1, done = 0;
+            int first = 1, done = 0, lg = local_group(x->core, ti, g);
             for (int t = 0; t < s && first; t++) {
                 int kk;
                 first = !(x->regs[t] && (kk = reg_sub(x->regs[t], topic)) >= 0 &&
                           strcmp(x->regs[t]->group[kk], g) == 0);
             }
             if (!first)
+                continue;
+            /* a group mixing members of both jobs: every other event goes
+             * to the local members first when their queue is empty (the
+             * last one taken), else to an attached member with room */
+            if (lg >= 0 && (x->mix_turn++ & 1) && x->core->ptopics[ti].groups[lg].q->n == 0)
                 continue;
             for (int t = 0; t < PXSI_XBUS_REGS && !done; t++) {
                 int kk;
@@ -850,7 +856,7 @@ pick(struct xexp *x, int ti, unsigned char *chosen, pxsi_backoff_t *b)
             }
             /* a group mixing members of both jobs: no attached member has
              * room, so a local one takes it (the core waits for it) */
-            if (!done && local_group(x->core, ti, g) < 0)
+            if (!done && lg < 0)
                 missing = 1;
         }
         /* the members waited for may have left meanwhile (xexp_poll below):
@@ -959,6 +965,13 @@ xexp_send_(struct xexp *x, uint32_t topic, const pxs_proxy_t *proxy, const void 
     }
     if (x->n_orph) /* given-back group events first, as credits allow */
         (void)orphans_push(x, -1, NULL);
+    /* a local group's event left queued (its members were busy) goes out
+     * now if it can: sends that go to attached members do not flush it */
+    for (int gi = 0; gi < c->ptopics[ti].n_groups; gi++)
+        if (c->ptopics[ti].groups[gi].q->n) {
+            pxsi_core_drain_nowait(c);
+            break;
+        }
     unsigned char chosen[PXSI_XBUS_REGS];
     int rc = pick(x, ti, chosen, &b);
     if (rc != PXS_OK)
@@ -1663,8 +1676,8 @@ xatt_register(struct xatt *a, int i, uint64_t token, uint64_t job,
                         ucs_status_string(st));
     if (s < 0)
         return pxsi_err(PXS_ERR_AGAIN, SUBSYS,
-                        "exporting rank %d: all its %d registration slots stayed in use "
-                        "(one per attaching rank attached now) for %g s",
+                        "exporting rank %d: all its registration slots (at most %d: one "
+                        "per attaching rank attached now) stayed in use for %g s",
                         i, PXSI_XBUS_REGS, timeout);
     unsigned char *b = a->body;
     memset(b, 0, XR_SLOT_SIZE);

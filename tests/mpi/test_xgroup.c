@@ -21,7 +21,10 @@
  *   serve D         send an event every 20 ms until D/done, then close.
  *   cycle D K       K times: attach (topic 5 plainly), one event verified,
  *                   detach (more cycles than the exporter offers slots, with
- *                   PXS_TEST_XBUS_REGS there); then touch D/done. */
+ *                   PXS_TEST_XBUS_REGS there); then touch D/done.
+ *   hold D          attach (topic 5 plainly), touch D/held, read until
+ *                   D/release, detach.
+ *   full D          attach while every slot is held: PXS_ERR_AGAIN. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -276,6 +279,43 @@ do_cycle(const char *d, uint64_t k)
     free(b);
 }
 
+/* hold: attached (both slots of the exporter taken) until D/release */
+static void
+do_hold(const char *d)
+{
+    pxs_subscription_t s = {.topic = topic};
+    pxs_bus_t *bus;
+    pxs_store_t *st;
+    pxs_subscriber_t *sub;
+    attach(d, &s, &bus, &st, &sub);
+    MPI_Barrier(MPI_COMM_WORLD);
+    if (rank == 0)
+        touch(d, "held");
+    pxs_event_t ev;
+    while (!exists(d, "release")) { /* keep reading: the producer is not held up */
+        int rc = pxs_subscriber_recv(sub, &ev, 0.05);
+        CHECK(rc == PXS_OK || rc == PXS_TIMEOUT);
+    }
+    MPI_Barrier(MPI_COMM_WORLD);
+    CHECK_OK(pxs_bus_destroy(bus));
+    CHECK_OK(pxs_store_destroy(st));
+}
+
+/* full: every slot in use: PXS_ERR_AGAIN on every rank within the timeout */
+static void
+do_full(const char *d)
+{
+    char c[1024];
+    snprintf(c, sizeof c, "%s/contact", d);
+    pxs_subscription_t s = {.topic = topic};
+    pxs_bus_t *bus = NULL;
+    pxs_store_t *st = NULL;
+    CHECK_RC(pxs_attach(MPI_COMM_WORLD, c, &s, 1, 3.0, &bus, &st), PXS_ERR_AGAIN);
+    CHECK(bus == NULL && st == NULL);
+    if (rank == 0)
+        printf("full OK: %s\n", pxs_last_error_detail());
+}
+
 int
 main(int argc, char **argv)
 {
@@ -296,6 +336,10 @@ main(int argc, char **argv)
         do_die(d);
     else if (strcmp(m, "cycle") == 0)
         do_cycle(d, n);
+    else if (strcmp(m, "hold") == 0)
+        do_hold(d);
+    else if (strcmp(m, "full") == 0)
+        do_full(d);
     else
         CHECK(!"unknown mode");
     MPI_Finalize();

@@ -67,3 +67,17 @@ run 2 cycle "$d" 5 || fail "attach/detach cycles"
 wait $xp || fail "serve run"; xp=
 cat "$d/xlog"
 echo "--- 5 attach/detach cycles through 2 registration slots: OK"
+
+# 4. every slot in use: an attaching job gets PXS_ERR_AGAIN within its
+#    timeout (on every rank); after the holder detaches, a job gets in
+rm -f "$d"/contact "$d"/done "$d"/held "$d"/release "$d"/got.*
+PXS_TEST_XBUS_REGS=2 run 2 serve "$d" > "$d/xlog" 2>&1 & xp=$!
+run 2 hold "$d" & kp=$!
+for i in $(seq 1 1200); do [ -e "$d/held" ] && break; sleep 0.1; done
+[ -e "$d/held" ] || fail "the holding job never attached"
+run 1 full "$d" || fail "attach with every slot in use"
+touch "$d/release"
+wait "$kp" || fail "holding job"; kp=
+run 2 cycle "$d" 1 || fail "attach after the slots came free"
+wait $xp || fail "serve run"; xp=
+echo "--- every slot in use: PXS_ERR_AGAIN, then free again: OK"
