@@ -291,6 +291,8 @@ static void
 reg_drop(struct xexp *x, int s, const char *why)
 {
     struct xreg *r = x->regs[s];
+    for (int k = 0; r && r->err == UCS_OK && k < 4; k++)
+        ucp_worker_progress(x->up.w); /* an operation failed: the error callback */
     int dead = r && r->err != UCS_OK;
     if (r)
         PXSI_DEBUG(SUBSYS, "rank %d: registration %d (job %016llx rank %u) dropped%s: %s",
@@ -656,17 +658,11 @@ xexp_poll(struct xexp *x)
     for (int s = 0; s < PXSI_XBUS_REGS; s++) {
         if (x->freed[s] == XR_OFF_SLOT)
             continue;
-        struct xreg *lr = x->regs[s];
-        if (lr && lr->err != UCS_OK) { /* UCX: its endpoint failed (a dead job) */
-            reg_drop(x, s, ucs_status_string(lr->err));
-            continue;
-        }
         uint64_t w = __atomic_load_n(
             (const uint64_t *)(const void *)(x->area + XR_HDR + (size_t)s * XR_SLOT_SIZE),
             __ATOMIC_ACQUIRE);
-        if ((uint32_t)w != (uint32_t)(x->freed[s] + 1))
-            continue; /* empty, or a stale registrant of an earlier generation */
-        uint32_t v = (uint32_t)(w >> 32);
+        /* a state word of another generation: empty, or a stale registrant */
+        uint32_t v = (uint32_t)w == (uint32_t)(x->freed[s] + 1) ? (uint32_t)(w >> 32) : 0;
         if (x->seen[s] == 2) { /* refused, or dropped alive: free at its XS_RET */
             if (v == XS_RET)
                 slot_free(x, s);
@@ -680,8 +676,22 @@ xexp_poll(struct xexp *x)
         } else if ((v == XS_OFF || v == XS_RET) && x->seen[s] <= 1) {
             reg_detach(x, s);
         }
-        if (v == XS_RET && x->seen[s] == 3)
+        if (v == XS_RET && x->seen[s] == 3) {
             reg_returns(x, s);
+            continue;
+        }
+        /* UCX declared its endpoint failed and it did not (finish to)
+         * detach: a dead job */
+        if (x->seen[s] == 1 && x->regs[s] && x->regs[s]->err != UCS_OK) {
+            reg_drop(x, s, ucs_status_string(x->regs[s]->err));
+        } else if (x->seen[s] == 3 && x->gone[s] && x->gone[s]->err != UCS_OK) {
+            PXSI_DEBUG(SUBSYS, "rank %d: registration %d died after its detach was "
+                       "acknowledged, before it gave anything back", x->core->rank, s);
+            dead_member(x, x->gone[s]);
+            reg_free(x, x->gone[s]);
+            x->gone[s] = NULL;
+            slot_free(x, s);
+        }
     }
 }
 
