@@ -977,11 +977,18 @@ xexp_send_(struct xexp *x, uint32_t topic, const pxs_proxy_t *proxy, const void 
         (void)orphans_push(x, -1, NULL);
     /* a local group's event left queued (its members were busy) goes out
      * now if it can: sends that go to attached members do not flush it */
-    for (int gi = 0; gi < c->ptopics[ti].n_groups; gi++)
-        if (c->ptopics[ti].groups[gi].q->n) {
-            pxsi_core_drain_nowait(c);
-            break;
+    for (int gi = 0, done = 0; gi < c->ptopics[ti].n_groups && !done; gi++) {
+        if (!c->ptopics[ti].groups[gi].q->n)
+            continue;
+        for (int s = 0; s < PXSI_XBUS_REGS && !done; s++) { /* mixed now? */
+            int k;
+            if (x->regs[s] && (k = reg_sub(x->regs[s], topic)) >= 0 &&
+                strcmp(x->regs[s]->group[k], c->ptopics[ti].groups[gi].name) == 0) {
+                pxsi_core_drain_nowait(c);
+                done = 1;
+            }
         }
+    }
     unsigned char chosen[PXSI_XBUS_REGS];
     int rc = pick(x, ti, chosen, &b);
     if (rc != PXS_OK)
