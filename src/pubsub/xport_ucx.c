@@ -90,9 +90,9 @@
 #define XS_SUB_SIZE 36
 #define XS_VAR   (XS_SUBS + PXSI_XBUS_SUBS_MAX * XS_SUB_SIZE) /* address, key */
 #define XS_RETN  XS_BODY        /* u64 group records given back at detach */
-#define XS_DONE  (XS_BODY + 8)  /* u64 group events of this producer the member is
-                                   done with (registrant's puts; read by the
-                                   producer when the member died) */
+/* u64 group events of this producer the member is done with (the member's
+ * puts; read by the producer when the member died) */
+#define XS_DONE  (XS_BODY + 8)
 #define XG_RING  32 /* group records kept per attached member (>= XS_RET_MAX) */
 #define XS_RECS  (XS_BODY + 64) /* ... and the records */
 #define XS_RET_MAX ((XR_SLOT_SIZE - XS_RECS) / PXSI_REC_SIZE)
@@ -578,10 +578,10 @@ dead_member(struct xexp *x, struct xreg *r)
     if (r->err == UCS_OK)
         return;
     x->dead++;
-    uint64_t done = __atomic_load_n(
-        (const uint64_t *)(const void *)(x->area + XR_HDR + (size_t)r->slot * XR_SLOT_SIZE +
-                                         XS_DONE),
-        __ATOMIC_ACQUIRE);
+    uint64_t done =
+        __atomic_load_n((const uint64_t *)(const void *)(x->area + XR_HDR +
+                                                         (size_t)r->slot * XR_SLOT_SIZE + XS_DONE),
+                        __ATOMIC_ACQUIRE);
     if (done > r->gsent)
         done = r->gsent; /* not ours to believe */
     uint64_t owe = r->gsent - done, keep = r->ring ? owe : 0, lost = 0, redo = 0;
@@ -606,9 +606,10 @@ dead_member(struct xexp *x, struct xreg *r)
                   x->core->rank, (unsigned long long)r->job, r->jrank, ucs_status_string(r->err),
                   (unsigned long long)owe, (unsigned long long)redo, (unsigned long long)lost);
     else
-        PXSI_DEBUG(SUBSYS, "rank %d: attached job %016llx rank %u died (UCX: %s), nothing of "
-                   "ours undone", x->core->rank, (unsigned long long)r->job, r->jrank,
-                   ucs_status_string(r->err));
+        PXSI_DEBUG(SUBSYS,
+                   "rank %d: attached job %016llx rank %u died (UCX: %s), nothing of "
+                   "ours undone",
+                   x->core->rank, (unsigned long long)r->job, r->jrank, ucs_status_string(r->err));
 }
 
 /* A detached registrant's unread group events (state XS_RET): checked, then
@@ -636,9 +637,10 @@ reg_returns(struct xexp *x, int s)
             continue;
         }
         if (orph_add(x, ti, r->group[k], rec) != PXS_OK) {
-            PXSI_WARN(SUBSYS, "rank %d: out of memory: %llu group event(s) given back by "
-                      "a detached member are lost", x->core->rank,
-                      (unsigned long long)(n - i));
+            PXSI_WARN(SUBSYS,
+                      "rank %d: out of memory: %llu group event(s) given back by "
+                      "a detached member are lost",
+                      x->core->rank, (unsigned long long)(n - i));
             break;
         }
         x->returned++;
@@ -685,8 +687,10 @@ xexp_poll(struct xexp *x)
         if (x->seen[s] == 1 && x->regs[s] && x->regs[s]->err != UCS_OK) {
             reg_drop(x, s, ucs_status_string(x->regs[s]->err));
         } else if (x->seen[s] == 3 && x->gone[s] && x->gone[s]->err != UCS_OK) {
-            PXSI_DEBUG(SUBSYS, "rank %d: registration %d died after its detach was "
-                       "acknowledged, before it gave anything back", x->core->rank, s);
+            PXSI_DEBUG(SUBSYS,
+                       "rank %d: registration %d died after its detach was "
+                       "acknowledged, before it gave anything back",
+                       x->core->rank, s);
             dead_member(x, x->gone[s]);
             reg_free(x, x->gone[s]);
             x->gone[s] = NULL;
@@ -1087,7 +1091,8 @@ xexp_destroy(pxs_bus_t *bus)
     bus->pub.ops = x->inner_ops;
     bus->pub.state = x->inner_state;
     bus->destroy = x->inner_destroy;
-    PXSI_DEBUG(SUBSYS, "rank %d: export over: %llu registration(s) accepted, %llu refused, %llu "
+    PXSI_DEBUG(SUBSYS,
+               "rank %d: export over: %llu registration(s) accepted, %llu refused, %llu "
                "detached, %llu died, %llu slot(s) reused; %llu group event(s) given back, "
                "%llu of dead members' undone, %llu delivered again, %llu lost",
                x->core->rank, (unsigned long long)x->accepted, (unsigned long long)x->refused,
@@ -1386,9 +1391,8 @@ xatt_give_group(void *xv, uint32_t n)
         ucs_status_ptr_t rq = x_put(a->up.ep[p], &a->done[p], 8, at, a->area_rk[p]);
         ucs_status_t st = pxsi_ucx_wait(a->up.w, MPI_COMM_NULL, &rq, 1, 10.0);
         if (st != UCS_OK)
-            return pxsi_err(PXS_ERR_PEER, SUBSYS,
-                            "exporting rank %d (group event done): UCX: %s", p,
-                            ucs_status_string(st));
+            return pxsi_err(PXS_ERR_PEER, SUBSYS, "exporting rank %d (group event done): UCX: %s",
+                            p, ucs_status_string(st));
     }
     return xatt_self_add(a, XM_GCRED, n, NULL);
 }
@@ -1652,8 +1656,8 @@ xatt_claim(struct xatt *a, int i, uint64_t job, double timeout, int *s_out)
     *s_out = -1;
     uint32_t start = (uint32_t)((job ^ (job >> 32)) + 7u * (uint32_t)a->arank) % PXSI_XBUS_REGS;
     for (;;) {
-        ucs_status_ptr_t rq = x_get(a->up.ep[i], fr, 8 * PXSI_XBUS_REGS, a->area[i] + XR_FREED,
-                                    a->area_rk[i]);
+        ucs_status_ptr_t rq =
+            x_get(a->up.ep[i], fr, 8 * PXSI_XBUS_REGS, a->area[i] + XR_FREED, a->area_rk[i]);
         ucs_status_t st = pxsi_ucx_wait(a->up.w, a->comm, &rq, 1, timeout);
         if (st != UCS_OK)
             return st;
