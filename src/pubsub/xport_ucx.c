@@ -1255,6 +1255,7 @@ struct xatt {
     uint64_t *done;      /* [E] group events of each exporting rank done with (put to
                             XS_DONE there: what is delivered again if we die) */
     int last_prod;       /* producer of the record read last */
+    int stale_done;      /* test hook PXS_TEST_XBUS_STALE done */
     ucp_rkey_h *area_rk; /* [E] */
     uint64_t *area;      /* [E] */
     uint64_t live_buf;
@@ -1332,6 +1333,31 @@ xatt_live(struct xatt *a)
     return PXS_OK;
 }
 
+#ifdef PXS_TEST_HOOKS
+/* Test hook (PXS_TEST_XBUS_STALE, tests/tools/ucx_xgroup.sh): once, after
+ * the first record, write what a stale registrant of the previous
+ * generation would (XS_OFF) into each of our reused slots: the producer
+ * must ignore it (we keep getting events). */
+static void
+xatt_test_stale(struct xatt *a)
+{
+    a->stale_done = 1;
+    if (!pxsi_env_bool("PXS_TEST_XBUS_STALE", 0))
+        return;
+    for (int i = 0; i < a->E; i++) {
+        if (a->slot[i] < 0 || a->gen[i] < 2)
+            continue;
+        a->state_word = XS_STATE_OF(XS_OFF, a->gen[i] - 1);
+        uint64_t at = a->area[i] + XR_HDR + (uint64_t)a->slot[i] * XR_SLOT_SIZE + XS_STATE;
+        ucs_status_ptr_t rq[2] = {x_put(a->up.ep[i], &a->state_word, 8, at, a->area_rk[i]),
+                                  x_flush(a->up.ep[i])};
+        (void)pxsi_ucx_wait(a->up.w, MPI_COMM_NULL, rq, 2, 5.0);
+        PXSI_DEBUG(SUBSYS, "test hook: stale XS_OFF of generation %u put into slot %d at "
+                   "exporting rank %d", a->gen[i] - 1, a->slot[i], i);
+    }
+}
+#endif
+
 static int
 xatt_inbox_next(void *xv, unsigned char *rec_out, double timeout)
 {
@@ -1349,6 +1375,10 @@ xatt_inbox_next(void *xv, unsigned char *rec_out, double timeout)
                    PXSI_REC_SIZE);
             a->last_prod = (int32_t)pxsi_get_le32(rec_out + PXSI_REC_O_PROD);
             a->head++;
+#ifdef PXS_TEST_HOOKS
+            if (!a->stale_done)
+                xatt_test_stale(a);
+#endif
             if (++a->pending >= a->credit_batch)
                 return xatt_give_back(a);
             return PXS_OK;
