@@ -320,7 +320,8 @@ int pxsi_bus_opts_resolve(const pxs_bus_opts_t *opts, pxs_bus_opts_t *o_out);
 /* ---------------------------------------------------------------- across jobs */
 /* UCX event transport (xport_ucx.c; docs/DESIGN.md, section "Export and
  * attach"). Registration slots per exporting rank (one per attaching rank
- * and attach, not reused), subscriptions per attaching rank. */
+ * attached now; reused after a detach or a death), subscriptions per
+ * attaching rank. */
 #define PXSI_XBUS_REGS     128
 #define PXSI_XBUS_SUBS_MAX 16
 #ifdef PXS_HAVE_UCX
