@@ -132,6 +132,22 @@ if(PXS_HAVE_UCX AND PXS_MPI_IMPL STREQUAL "OpenMPI")
     set_tests_properties(${tname} PROPERTIES LABELS "mpi;ucx;ucx-conn" PROCESSORS 4 TIMEOUT 400
       RUN_SERIAL TRUE ENVIRONMENT "${PXS_ROOT_ENV};${tenv}")
   endforeach()
+  # groups mixing members of both jobs, a killed attached member's events
+  # delivered again, registration slots reused (tests/tools/ucx_xgroup.sh)
+  pxs_test_exe(mpitest_xgroup ${PXS_STORE_T}/mpi/test_xgroup.c)
+  foreach(tls default tcp)
+    set(tname mpi.ucx.xgroup)
+    set(tenv "")
+    if(tls STREQUAL "tcp")
+      set(tname mpi.ucx.xgroup.tcp)
+      set(tenv UCX_TLS=tcp)
+    endif()
+    add_test(NAME ${tname}
+      COMMAND bash ${PXS_STORE_T}/tools/ucx_xgroup.sh $<TARGET_FILE:mpitest_xgroup>
+              ${MPIEXEC_EXECUTABLE} ${MPIEXEC_NUMPROC_FLAG} ${MPIEXEC_PREFLAGS})
+    set_tests_properties(${tname} PROPERTIES LABELS "mpi;ucx;ucx-conn" PROCESSORS 4 TIMEOUT 400
+      RUN_SERIAL TRUE ENVIRONMENT "${PXS_ROOT_ENV};${tenv}")
+  endforeach()
   # each job on its own emulated node (fakenodes.sh): attach, detach, second
   add_test(NAME mpi.ucx.xbus.2node
     COMMAND bash ${PXS_STORE_T}/tools/ucx_xbus.sh $<TARGET_FILE:mpitest_xbus>

@@ -44,8 +44,8 @@ PXS_API PXS_NODISCARD int pxs_export(pxs_bus_t *bus, pxs_store_t *store,
 
 /** Attach to an exported store and, with bus_out, to its exported bus
  *  with the subscriptions subs[0 .. n_subs) of this rank (plain or group;
- *  at most 16; a group name the exporting job also uses for that topic is
- *  PXS_ERR_NOTSUP). The bus receives only (its publisher has no topics);
+ *  at most 16; a group may have members in both jobs: each event goes to
+ *  one member of either job). The bus receives only (its publisher has no topics);
  *  recv ends with PXS_ERR_PEER if an exporting rank dies; pxs_bus_destroy
  *  (collective over comm, before pxs_store_destroy) detaches. Collective
  *  over `comm` (the attaching job's). Waits up to `timeout` s (< 0: forever) for the contact file,
@@ -62,8 +62,10 @@ PXS_API PXS_NODISCARD int pxs_export(pxs_bus_t *bus, pxs_store_t *store,
  *  over comm). pxs_store_rank of an attached store is -1 (it owns nothing).
  *  @return PXS_OK, PXS_ERR_TIMEDOUT (no file within the timeout),
  *  PXS_ERR_INVALID, PXS_ERR_CORRUPT, PXS_ERR_PEER, PXS_ERR_STALE,
- *  PXS_ERR_NOTSUP (a mixed group; a build without UCX), PXS_ERR_NOMEM,
- *  PXS_ERR_AGAIN (the export's registration slots are used up). */
+ *  PXS_ERR_NOTSUP (a build without UCX), PXS_ERR_NOMEM, PXS_ERR_AGAIN
+ *  (every registration slot of an exporting rank stayed in use for the
+ *  timeout: 128 attaching ranks attached at once; slots of jobs that
+ *  detached or died are reused). */
 PXS_API PXS_NODISCARD int pxs_attach(MPI_Comm comm, const char *contact_path,
                                      const pxs_subscription_t *subs,
                                      size_t n_subs, double timeout,

@@ -1051,6 +1051,8 @@ core_publish(struct pxsi_core *c, uint32_t topic, const pxs_proxy_t *proxy, cons
     }
     for (int gi = 0; gi < pt->n_groups; gi++) {
         struct pxsi_queue *q = pt->groups[gi].q;
+        if (pt->groups[gi].skip) /* an attached member takes it (xport_ucx.c) */
+            continue;
         if ((q->n >= q->cap || q->n + k > q->room) &&
             (rc = queue_flush(c, q, c->send_timeout)) != PXS_OK)
             return xrc(c, rc);
@@ -1066,7 +1068,8 @@ core_publish(struct pxsi_core *c, uint32_t topic, const pxs_proxy_t *proxy, cons
     for (int i = 0; i < pt->n_plain; i++)
         queue_push(pt->plainq[i], recs, k, (uint32_t)ti);
     for (int gi = 0; gi < pt->n_groups; gi++)
-        queue_push(pt->groups[gi].q, recs, k, (uint32_t)ti);
+        if (!pt->groups[gi].skip)
+            queue_push(pt->groups[gi].q, recs, k, (uint32_t)ti);
     /* automatic flush of full queues: one non-blocking attempt; what does not
      * fit stays queued (accepted) and the next send waits for room. The event
      * is accepted now: a failure here breaks the bus (the next call reports
@@ -1081,7 +1084,8 @@ core_publish(struct pxsi_core *c, uint32_t topic, const pxs_proxy_t *proxy, cons
     }
     for (int gi = 0; gi < pt->n_groups && pxsi_core_check(c) == PXS_OK; gi++) {
         struct pxsi_queue *q = pt->groups[gi].q;
-        if (q->n >= q->cap && (rc = queue_flush(c, q, 0.0)) != PXS_OK && rc != PXS_ERR_AGAIN) {
+        if (!pt->groups[gi].skip && q->n >= q->cap && (rc = queue_flush(c, q, 0.0)) != PXS_OK &&
+            rc != PXS_ERR_AGAIN) {
             (void)xrc(c, rc);
             break;
         }
@@ -1170,6 +1174,21 @@ core_close_topic(void *state, uint32_t topic)
     PXSI_DEBUG(SUBSYS, "END of topic %u sent (delivered)", topic);
     return PXS_OK;
 }
+
+#ifdef PXS_HAVE_UCX
+int
+pxsi_core_group_requeue(struct pxsi_core *c, int ti, int gi, const unsigned char *rec)
+{
+    int rc = pxsi_core_check(c);
+    if (rc != PXS_OK)
+        return rc;
+    struct pxsi_queue *q = c->ptopics[ti].groups[gi].q;
+    if (q->n >= q->room && (rc = queue_flush(c, q, c->send_timeout)) != PXS_OK)
+        return xrc(c, rc);
+    queue_push(q, rec, 1, (uint32_t)ti);
+    return PXS_OK;
+}
+#endif
 
 const pxsi_pub_ops_t pxsi_core_pub_ops = {
     .send = core_send,
@@ -1313,7 +1332,8 @@ core_recv(void *state, pxs_event_t *ev_out, double timeout)
          * events a detached member gave back come again, older than the
          * ones already routed here (docs/DESIGN.md "Events across jobs");
          * the link sequence still shows any loss */
-        if (st->is_group ? seq < l->seq_next && !c->join_late : seq != l->seq_next)
+        if (st->is_group ? seq < l->seq_next && !c->join_late && !c->group_redo
+                         : seq != l->seq_next)
             return corrupt(c, "sequence gap", topic, prod, seq, l->seq_next);
         if (flags & PXSI_REC_F_INLINE) {
             if ((rc = inline_gather(c, r, &ev_out->proxy)) != PXS_OK)

@@ -153,6 +153,8 @@ struct pxsi_group {
     uint32_t topic;
     uint64_t *sent;  /* [n] events this rank sent to each member (stats) */
     double log_t;    /* last debug line on member choices (one per second) */
+    int skip;        /* across jobs: this send's event goes to an attached
+                        member of the same group instead (xport_ucx.c) */
 };
 /* Per destination rank of a published topic: its link sequence. */
 struct pxsi_dest {
@@ -259,6 +261,9 @@ struct pxsi_core {
      * at 0) */
     uint32_t export_wait;
     int join_late;
+    /* exported bus: a group member's events may come out of order (a
+     * detached or dead attached member's events delivered again) */
+    int group_redo;
     /* scratch records: one for the publisher side, one for the subscriber
      * side (different handles may be used from different threads) */
     unsigned char srec[PXSI_REC_SIZE];
@@ -315,7 +320,8 @@ int pxsi_bus_opts_resolve(const pxs_bus_opts_t *opts, pxs_bus_opts_t *o_out);
 /* ---------------------------------------------------------------- across jobs */
 /* UCX event transport (xport_ucx.c; docs/DESIGN.md, section "Export and
  * attach"). Registration slots per exporting rank (one per attaching rank
- * and attach, not reused), subscriptions per attaching rank. */
+ * attached now; reused after a detach or a death), subscriptions per
+ * attaching rank. */
 #define PXSI_XBUS_REGS     128
 #define PXSI_XBUS_SUBS_MAX 16
 #ifdef PXS_HAVE_UCX
@@ -329,6 +335,9 @@ uint32_t pxsi_xexp_fanout(void *state, int ti);
  * state store_st's worker; this rank's contact-file bus entry (malloc). */
 int pxsi_xbus_export(pxs_bus_t *bus, void *store_st, uint64_t token, uint32_t attach_slots,
                      unsigned char **blob_out, size_t *len_out);
+/* Queue rec (one record, no inline run) for local group gi of topic index
+ * ti, for delivery at the next flush (waits up to send_timeout for room). */
+int pxsi_core_group_requeue(struct pxsi_core *c, int ti, int gi, const unsigned char *rec);
 /* The export failed on another rank: unwrap (no registration can exist). */
 void pxsi_xbus_unexport(pxs_bus_t *bus);
 /* Attaching side (pxs_attach, collective over comm, a duplicate the bus

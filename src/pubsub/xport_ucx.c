@@ -28,8 +28,18 @@
  *
  * REGISTRATION AREA (one per exporting rank; ucp_mem_map, remote
  * read/write, nothing else in it):
- *     0  u64 ticket (registrants: fetch-add +1 -> their slot)
- *    64  XR_SLOTS slots of XR_SLOT_SIZE bytes (layout: XS_* below)
+ *     64  u64 claim[PXSI_XBUS_REGS]  (registrants only: compare-and-swap
+ *                                     freed -> freed + 1 claims a free slot)
+ *   1088  u64 freed[PXSI_XBUS_REGS]  (the owner only: plain release stores,
+ *                                     occupancies over; registrants get it)
+ *   4096  PXSI_XBUS_REGS slots of XR_SLOT_SIZE bytes (layout: XS_* below)
+ * Slot s is free when claim[s] == freed[s]; its next occupant has the
+ * generation freed[s] + 1, whose low 32 bits every state word carries
+ * (XS_STATE_OF): the owner ignores a state word of another generation, so
+ * a stale registrant (detached, refused, or dropped while alive) never acts
+ * on a reused slot. The owner frees a slot (zeroes it, then freed[s]++) once
+ * its occupant can write no more: after its XS_RET, or when UCX declared
+ * its endpoint failed (peer error callback: a dead job).
  * A registrant puts its slot's body, flushes, then puts the state word
  * (XS_ON); at detach it puts XS_OFF. The exporting producer polls the state
  * words inside its own library calls (send, flush, close; and while it
@@ -63,10 +73,13 @@
 #define XM_SEQ  64
 #define XM_SIZE(S) ((size_t)XM_SEQ + (size_t)(S) * (8 + PXSI_REC_SIZE))
 
-#define XR_HDR       64
+#define XR_CLAIM     64
+#define XR_FREED     (XR_CLAIM + 8 * PXSI_XBUS_REGS)
+#define XR_HDR       4096
 #define XR_SLOT_SIZE 8192
+#define XR_OFF_SLOT  UINT64_MAX /* freed[s] of a slot not offered (test hook) */
 #define XS_BODY  4096 /* the registration body: bytes 0..XS_BODY of a slot */
-#define XS_STATE 0  /* u64 XS_ON / XS_OFF (0: empty) */
+#define XS_STATE 0  /* u64 XS_STATE_OF(XS_ON / XS_OFF / XS_RET, generation); 0 empty */
 #define XS_TOKEN 8  /* u64 attach token */
 #define XS_JOB   16 /* u64 attaching job id (random) */
 #define XS_JRANK 24 /* u32 rank in the attaching job, u32 its size */
@@ -77,13 +90,19 @@
 #define XS_SUB_SIZE 36
 #define XS_VAR   (XS_SUBS + PXSI_XBUS_SUBS_MAX * XS_SUB_SIZE) /* address, key */
 #define XS_RETN  XS_BODY        /* u64 group records given back at detach */
+/* u64 group events of this producer the member is done with (the member's
+ * puts; read by the producer when the member died) */
+#define XS_DONE  (XS_BODY + 8)
+#define XG_RING  32 /* group records kept per attached member (>= XS_RET_MAX) */
 #define XS_RECS  (XS_BODY + 64) /* ... and the records */
 #define XS_RET_MAX ((XR_SLOT_SIZE - XS_RECS) / PXSI_REC_SIZE)
-#define XS_ON  0x4f4e4f4e4f4e4f4eull
-#define XS_OFF 0x4f46464f46464f46ull
-#define XS_RET 0x5245545552455452ull /* detached, XS_RETN/XS_RECS written */
+#define XS_ON  0x4f4e4f4eu
+#define XS_OFF 0x4f46464fu
+#define XS_RET 0x52455452u /* detached, XS_RETN/XS_RECS written */
+#define XS_STATE_OF(tag, gen) (((uint64_t)(tag) << 32) | (uint32_t)(gen))
 #define XR_AREA ((size_t)XR_HDR + (size_t)PXSI_XBUS_REGS * XR_SLOT_SIZE)
 _Static_assert(XS_VAR < XS_BODY && XS_RET_MAX >= 16, "registration slot layout");
+_Static_assert(XR_FREED + 8 * PXSI_XBUS_REGS <= XR_HDR, "registration area header");
 
 /* ================================================================ helpers */
 static ucs_status_ptr_t
@@ -139,6 +158,11 @@ struct xreg {
     int64_t held;     /* credits held */
     uint64_t buf[2];  /* atomic operand / result */
     uint64_t *seqbuf; /* [S] */
+    /* the last XG_RING group events sent here (topic index, record): what
+     * is delivered again if it dies (dead_member) */
+    uint64_t gsent;
+    int *ring_ti;
+    unsigned char *ring;
 };
 
 struct xexp {
@@ -155,6 +179,8 @@ struct xexp {
     uint32_t S; /* attach mailbox slots asked of registrants */
     uint32_t export_wait;
     unsigned char seen[PXSI_XBUS_REGS]; /* 0 new, 1 live, 2 over, 3 left: returns due */
+    uint64_t freed[PXSI_XBUS_REGS];     /* occupancies over (published at XR_FREED) */
+    uint64_t reused;                    /* slots freed for another registrant */
     struct xreg *regs[PXSI_XBUS_REGS];
     struct xreg *gone[PXSI_XBUS_REGS]; /* seen 3: its subscriptions, no endpoint */
     /* group events a detached member gave back, waiting for another member
@@ -166,7 +192,9 @@ struct xexp {
     } *orph;
     size_t n_orph, cap_orph;
     uint64_t returned, redelivered;
+    uint64_t dead, dead_redo, dead_lost; /* members that died; their events again / lost */
     uint32_t rr;
+    uint32_t mix_turn; /* mixed groups: local members' turn when odd */
     int hold; /* pxsi_xexp_fanout counted: accept nothing until the send */
     uint64_t refused, accepted, detached;
     unsigned char rec[PXSI_REC_SIZE];
@@ -196,6 +224,35 @@ reg_sub(const struct xreg *r, uint32_t topic)
     return -1;
 }
 
+/* The local group of topic index ti named g (a group mixing members of
+ * both jobs), or -1. */
+static int
+local_group(const struct pxsi_core *c, int ti, const char *g)
+{
+    const struct pxsi_ptopic *pt = &c->ptopics[ti];
+    for (int gi = 0; gi < pt->n_groups; gi++)
+        if (strcmp(pt->groups[gi].name, g) == 0)
+            return gi;
+    return -1;
+}
+
+/* A group event appended at r: keep a copy (its last XG_RING ones). */
+static void
+ring_keep(struct xreg *r, int ti, const unsigned char *rec)
+{
+    if (!r->ring && (!(r->ring = malloc((size_t)XG_RING * PXSI_REC_SIZE)) ||
+                     !(r->ring_ti = malloc(XG_RING * sizeof *r->ring_ti)))) {
+        free(r->ring);
+        r->ring = NULL;
+        r->gsent++; /* counted: lost if it dies */
+        return;
+    }
+    uint32_t k = (uint32_t)(r->gsent % XG_RING);
+    memcpy(r->ring + (size_t)k * PXSI_REC_SIZE, rec, PXSI_REC_SIZE);
+    r->ring_ti[k] = ti;
+    r->gsent++;
+}
+
 static void
 reg_free(struct xexp *x, struct xreg *r)
 {
@@ -207,20 +264,47 @@ reg_free(struct xexp *x, struct xreg *r)
     free(r->lseq);
     free(r->ended);
     free(r->seqbuf);
+    free(r->ring_ti);
+    free(r->ring);
     free(r);
 }
 
-/* Drop a registration (detached, dead, refused later): never written again. */
+/* Slot s's occupant can write no more: zero the slot, then publish it free
+ * for the next registrant (generation freed + 1). */
+static void
+slot_free(struct xexp *x, int s)
+{
+    memset(x->area + XR_HDR + (size_t)s * XR_SLOT_SIZE, 0, XR_SLOT_SIZE);
+    x->freed[s]++;
+    __atomic_store_n((uint64_t *)(void *)(x->area + XR_FREED + 8 * (size_t)s), x->freed[s],
+                     __ATOMIC_RELEASE);
+    x->seen[s] = 0;
+    x->reused++;
+}
+
+static void dead_member(struct xexp *x, struct xreg *r);
+
+/* Drop a registration (detached, dead, refused later): never written again.
+ * A dead one (UCX declared its endpoint failed) frees its slot now; a live
+ * one keeps it until its XS_RET (it may still write there). */
 static void
 reg_drop(struct xexp *x, int s, const char *why)
 {
     struct xreg *r = x->regs[s];
+    for (int k = 0; r && r->err == UCS_OK && k < 4; k++)
+        ucp_worker_progress(x->up.w); /* an operation failed: the error callback */
+    int dead = r && r->err != UCS_OK;
     if (r)
-        PXSI_DEBUG(SUBSYS, "rank %d: registration %d (job %016llx rank %u) dropped: %s",
-                   x->core->rank, s, (unsigned long long)r->job, r->jrank, why);
+        PXSI_DEBUG(SUBSYS, "rank %d: registration %d (job %016llx rank %u) dropped%s: %s",
+                   x->core->rank, s, (unsigned long long)r->job, r->jrank,
+                   dead ? " (peer failed)" : "", why);
+    if (r)
+        dead_member(x, r);
     reg_free(x, r);
     x->regs[s] = NULL;
     x->seen[s] = 2;
+    if (dead)
+        slot_free(x, s);
 }
 
 static int
@@ -464,6 +548,70 @@ reg_detach(struct xexp *x, int s)
     x->seen[s] = 3;
 }
 
+/* Queue a group event of topic index ti, group g, for another member. */
+static int
+orph_add(struct xexp *x, int ti, const char *g, const unsigned char *rec)
+{
+    if (x->n_orph == x->cap_orph) {
+        size_t cap = x->cap_orph ? 2 * x->cap_orph : 16;
+        struct xorph *o = realloc(x->orph, cap * sizeof *o);
+        if (!o)
+            return PXS_ERR_NOMEM;
+        x->orph = o;
+        x->cap_orph = cap;
+    }
+    struct xorph *o = &x->orph[x->n_orph++];
+    o->ti = ti;
+    snprintf(o->group, sizeof o->group, "%s", g);
+    memcpy(o->rec, rec, PXSI_REC_SIZE);
+    return PXS_OK;
+}
+
+/* An attached member died (UCX declared its endpoint failed; it never
+ * detached): the group events this producer sent it and it had not said
+ * it was done with (the count it puts into XS_DONE of its slot here) go to
+ * another member of their group, in either job. At least once: an event
+ * whose done count was still in flight at the death comes again. */
+static void
+dead_member(struct xexp *x, struct xreg *r)
+{
+    if (r->err == UCS_OK)
+        return;
+    x->dead++;
+    uint64_t done =
+        __atomic_load_n((const uint64_t *)(const void *)(x->area + XR_HDR +
+                                                         (size_t)r->slot * XR_SLOT_SIZE + XS_DONE),
+                        __ATOMIC_ACQUIRE);
+    if (done > r->gsent)
+        done = r->gsent; /* not ours to believe */
+    uint64_t owe = r->gsent - done, keep = r->ring ? owe : 0, lost = 0, redo = 0;
+    if (keep > XG_RING)
+        keep = XG_RING;
+    lost = owe - keep;
+    for (uint64_t j = r->gsent - keep; j < r->gsent; j++) {
+        uint32_t k = (uint32_t)(j % XG_RING);
+        int ti = r->ring_ti[k], sub = reg_sub(r, x->core->ptopics[ti].id);
+        if (sub < 0 || !r->group[sub][0] ||
+            orph_add(x, ti, r->group[sub], r->ring + (size_t)k * PXSI_REC_SIZE) != PXS_OK)
+            lost++;
+        else
+            redo++;
+    }
+    x->dead_redo += redo;
+    x->dead_lost += lost;
+    if (owe)
+        PXSI_WARN(SUBSYS,
+                  "rank %d: attached job %016llx rank %u died (UCX: %s) with %llu group "
+                  "event(s) of ours not done: %llu delivered again to other members, %llu lost",
+                  x->core->rank, (unsigned long long)r->job, r->jrank, ucs_status_string(r->err),
+                  (unsigned long long)owe, (unsigned long long)redo, (unsigned long long)lost);
+    else
+        PXSI_DEBUG(SUBSYS,
+                   "rank %d: attached job %016llx rank %u died (UCX: %s), nothing of "
+                   "ours undone",
+                   x->core->rank, (unsigned long long)r->job, r->jrank, ucs_status_string(r->err));
+}
+
 /* A detached registrant's unread group events (state XS_RET): checked, then
  * queued for another member of their group. */
 static void
@@ -488,29 +636,20 @@ reg_returns(struct xexp *x, int s)
                       "our group events to it (topic %u): ignored", x->core->rank, s, topic);
             continue;
         }
-        if (x->n_orph == x->cap_orph) {
-            size_t cap = x->cap_orph ? 2 * x->cap_orph : 16;
-            struct xorph *o = realloc(x->orph, cap * sizeof *o);
-            if (!o) {
-                PXSI_WARN(SUBSYS, "rank %d: out of memory: %llu group event(s) given back by "
-                          "a detached member are lost", x->core->rank,
-                          (unsigned long long)(n - i));
-                break;
-            }
-            x->orph = o;
-            x->cap_orph = cap;
+        if (orph_add(x, ti, r->group[k], rec) != PXS_OK) {
+            PXSI_WARN(SUBSYS,
+                      "rank %d: out of memory: %llu group event(s) given back by "
+                      "a detached member are lost",
+                      x->core->rank, (unsigned long long)(n - i));
+            break;
         }
-        struct xorph *o = &x->orph[x->n_orph++];
-        o->ti = ti;
-        memcpy(o->group, r->group[k], sizeof o->group);
-        memcpy(o->rec, rec, PXSI_REC_SIZE);
         x->returned++;
     }
     PXSI_DEBUG(SUBSYS, "rank %d: registration %d left, gave back %llu group event(s)",
                x->core->rank, s, (unsigned long long)n);
     reg_free(x, r);
     x->gone[s] = NULL;
-    x->seen[s] = 2;
+    slot_free(x, s);
 }
 
 /* Pick registrations up (inside the producer's own calls). */
@@ -519,11 +658,18 @@ xexp_poll(struct xexp *x)
 {
     ucp_worker_progress(x->up.w); /* puts into the area need it over tcp */
     for (int s = 0; s < PXSI_XBUS_REGS; s++) {
-        if (x->seen[s] == 2)
+        if (x->freed[s] == XR_OFF_SLOT)
             continue;
-        uint64_t v = __atomic_load_n(
+        uint64_t w = __atomic_load_n(
             (const uint64_t *)(const void *)(x->area + XR_HDR + (size_t)s * XR_SLOT_SIZE),
             __ATOMIC_ACQUIRE);
+        /* a state word of another generation: empty, or a stale registrant */
+        uint32_t v = (uint32_t)w == (uint32_t)(x->freed[s] + 1) ? (uint32_t)(w >> 32) : 0;
+        if (x->seen[s] == 2) { /* refused, or dropped alive: free at its XS_RET */
+            if (v == XS_RET)
+                slot_free(x, s);
+            continue;
+        }
         if (v == XS_ON && x->seen[s] == 0 && !x->hold) {
             if (reg_accept(x, s) == PXS_OK)
                 x->seen[s] = 1;
@@ -532,8 +678,24 @@ xexp_poll(struct xexp *x)
         } else if ((v == XS_OFF || v == XS_RET) && x->seen[s] <= 1) {
             reg_detach(x, s);
         }
-        if (v == XS_RET && x->seen[s] == 3)
+        if (v == XS_RET && x->seen[s] == 3) {
             reg_returns(x, s);
+            continue;
+        }
+        /* UCX declared its endpoint failed and it did not (finish to)
+         * detach: a dead job */
+        if (x->seen[s] == 1 && x->regs[s] && x->regs[s]->err != UCS_OK) {
+            reg_drop(x, s, ucs_status_string(x->regs[s]->err));
+        } else if (x->seen[s] == 3 && x->gone[s] && x->gone[s]->err != UCS_OK) {
+            PXSI_DEBUG(SUBSYS,
+                       "rank %d: registration %d died after its detach was "
+                       "acknowledged, before it gave anything back",
+                       x->core->rank, s);
+            dead_member(x, x->gone[s]);
+            reg_free(x, x->gone[s]);
+            x->gone[s] = NULL;
+            slot_free(x, s);
+        }
     }
 }
 
@@ -578,6 +740,13 @@ orphans_push(struct xexp *x, int ti, pxsi_backoff_t *b)
                         reg_drop(x, t, pxs_last_error_detail()); /* gone: try another */
                         continue;
                     }
+                    ring_keep(m, o->ti, o->rec);
+                    sent = 1;
+                    x->redelivered++;
+                }
+                /* a group mixing members of both jobs: a local member */
+                int gi = sent ? -1 : local_group(x->core, o->ti, o->group);
+                if (gi >= 0 && pxsi_core_group_requeue(x->core, o->ti, gi, o->rec) == PXS_OK) {
                     sent = 1;
                     x->redelivered++;
                 }
@@ -655,13 +824,18 @@ pick(struct xexp *x, int ti, unsigned char *chosen, pxsi_backoff_t *b)
             if (!r || (k = reg_sub(r, topic)) < 0 || !r->group[k][0])
                 continue;
             const char *g = r->group[k];
-            int first = 1, done = 0;
+            int first = 1, done = 0, lg = local_group(x->core, ti, g);
             for (int t = 0; t < s && first; t++) {
                 int kk;
                 first = !(x->regs[t] && (kk = reg_sub(x->regs[t], topic)) >= 0 &&
                           strcmp(x->regs[t]->group[kk], g) == 0);
             }
             if (!first)
+                continue;
+            /* a group mixing members of both jobs: every other event goes
+             * to the local members first when their queue is empty (the
+             * last one taken), else to an attached member with room */
+            if (lg >= 0 && (x->mix_turn++ & 1) && x->core->ptopics[ti].groups[lg].q->n == 0)
                 continue;
             for (int t = 0; t < PXSI_XBUS_REGS && !done; t++) {
                 int kk;
@@ -694,7 +868,9 @@ pick(struct xexp *x, int ti, unsigned char *chosen, pxsi_backoff_t *b)
                     reg_drop(x, t, pxs_last_error_detail());
                 }
             }
-            if (!done)
+            /* a group mixing members of both jobs: no attached member has
+             * room, so a local one takes it (the core waits for it) */
+            if (!done && lg < 0)
                 missing = 1;
         }
         /* the members waited for may have left meanwhile (xexp_poll below):
@@ -758,6 +934,8 @@ pxsi_xexp_fanout(void *state, int ti)
             first = !(x->regs[t] && (kk = reg_sub(x->regs[t], topic)) >= 0 &&
                       strcmp(x->regs[t]->group[kk], r->group[k]) == 0);
         }
+        if (r->group[k][0] && local_group(x->core, ti, r->group[k]) >= 0)
+            first = 0; /* mixed: the core counts the group once */
         n += first;
     }
     x->hold = 1;
@@ -801,12 +979,36 @@ xexp_send_(struct xexp *x, uint32_t topic, const pxs_proxy_t *proxy, const void 
     }
     if (x->n_orph) /* given-back group events first, as credits allow */
         (void)orphans_push(x, -1, NULL);
+    /* a local group's event left queued (its members were busy) goes out
+     * now if it can: sends that go to attached members do not flush it */
+    for (int gi = 0, done = 0; gi < c->ptopics[ti].n_groups && !done; gi++) {
+        if (!c->ptopics[ti].groups[gi].q->n)
+            continue;
+        for (int s = 0; s < PXSI_XBUS_REGS && !done; s++) { /* mixed now? */
+            int k;
+            if (x->regs[s] && (k = reg_sub(x->regs[s], topic)) >= 0 &&
+                strcmp(x->regs[s]->group[k], c->ptopics[ti].groups[gi].name) == 0) {
+                pxsi_core_drain_nowait(c);
+                done = 1;
+            }
+        }
+    }
     unsigned char chosen[PXSI_XBUS_REGS];
     int rc = pick(x, ti, chosen, &b);
     if (rc != PXS_OK)
         return rc;
+    /* a mixed group whose attached member took the event: not to a local one */
+    struct pxsi_ptopic *pt = &c->ptopics[ti];
+    for (int s = 0; s < PXSI_XBUS_REGS; s++) {
+        int k, gi;
+        if (chosen[s] == 2 && x->regs[s] && (k = reg_sub(x->regs[s], topic)) >= 0 &&
+            (gi = local_group(c, ti, x->regs[s]->group[k])) >= 0)
+            pt->groups[gi].skip = 1;
+    }
     uint64_t seq = 0;
     rc = x->inner_ops->send(x->inner_state, topic, proxy, meta, meta_len, &seq);
+    for (int gi = 0; gi < pt->n_groups; gi++)
+        pt->groups[gi].skip = 0;
     if (rc != PXS_OK) {
         int keep = rc;
         unpick(x, chosen);
@@ -821,6 +1023,8 @@ xexp_send_(struct xexp *x, uint32_t topic, const pxs_proxy_t *proxy, const void 
         pxsi_rec_encode(x->rec, topic, c->rank, seq, r->lseq[ti]++, 0, proxy, meta,
                         (uint16_t)meta_len);
         r->held--;
+        if (chosen[s] == 2)
+            ring_keep(r, ti, x->rec);
         /* accepted: a failure here loses the attached job, not the event's
          * local delivery */
         if (reg_append(x, r, x->rec, 1) != PXS_OK)
@@ -887,11 +1091,15 @@ xexp_destroy(pxs_bus_t *bus)
     bus->pub.ops = x->inner_ops;
     bus->pub.state = x->inner_state;
     bus->destroy = x->inner_destroy;
-    PXSI_DEBUG(SUBSYS, "rank %d: export over: %llu registration(s) accepted, %llu refused, %llu "
-               "detached; %llu group event(s) given back, %llu delivered again",
+    PXSI_DEBUG(SUBSYS,
+               "rank %d: export over: %llu registration(s) accepted, %llu refused, %llu "
+               "detached, %llu died, %llu slot(s) reused; %llu group event(s) given back, "
+               "%llu of dead members' undone, %llu delivered again, %llu lost",
                x->core->rank, (unsigned long long)x->accepted, (unsigned long long)x->refused,
-               (unsigned long long)x->detached, (unsigned long long)x->returned,
-               (unsigned long long)x->redelivered);
+               (unsigned long long)x->detached, (unsigned long long)x->dead,
+               (unsigned long long)x->reused, (unsigned long long)x->returned,
+               (unsigned long long)x->dead_redo, (unsigned long long)x->redelivered,
+               (unsigned long long)x->dead_lost);
     if (x->n_orph)
         PXSI_WARN(SUBSYS, "rank %d: %zu group event(s) given back by detached members were "
                   "never delivered (no other member attached before the bus was destroyed)",
@@ -926,6 +1134,8 @@ pxsi_xbus_export(pxs_bus_t *bus, void *store_st, uint64_t token, uint32_t attach
     x->token = token;
     x->S = attach_slots;
     x->export_wait = x->core->export_wait;
+    /* local group members may get given-back events out of order */
+    x->core->group_redo = 1;
     pxsi_ucx_parts(store_st, &x->up);
     x->store_st = store_st;
     void *a = mmap(NULL, XR_AREA, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -943,6 +1153,15 @@ pxsi_xbus_export(pxs_bus_t *bus, void *store_st, uint64_t token, uint32_t attach
     if (rc == PXS_OK) {
         x->area = a;
         memset(x->area, 0, XR_AREA);
+#ifdef PXS_TEST_HOOKS
+        /* test hook (tests/tools/ucx_xgroup.sh): offer only the first n
+         * registration slots, so a test reuses them within a few attaches */
+        uint64_t nregs = pxsi_env_uint("PXS_TEST_XBUS_REGS", PXSI_XBUS_REGS, 1, PXSI_XBUS_REGS);
+        for (uint64_t k = nregs; k < PXSI_XBUS_REGS; k++) {
+            x->freed[k] = XR_OFF_SLOT;
+            memcpy(x->area + XR_FREED + 8 * (size_t)k, &x->freed[k], 8);
+        }
+#endif
         ucs_status_t st = ucp_rkey_pack(x->up.ctx, x->mh, &key, &klen);
         if (st != UCS_OK)
             rc = pxsi_err(PXS_ERR_NOTSUP, SUBSYS, "ucp_rkey_pack: UCX: %s",
@@ -1007,6 +1226,7 @@ pxsi_xbus_unexport(pxs_bus_t *bus)
     bus->pub.ops = x->inner_ops;
     bus->pub.state = x->inner_state;
     bus->destroy = x->inner_destroy;
+    x->core->group_redo = 0;
     /* its key went to no one, but keep the rule */
     pxsi_ucx_keep_region(x->store_st, x->mh, x->area, XR_AREA);
     free(x);
@@ -1031,6 +1251,11 @@ struct xatt {
     uint64_t head;
     int64_t pending, credit_batch;
     int *slot;           /* [E] registration slot there, -1 none */
+    uint32_t *gen;       /* [E] its generation (low 32 bits, in the state words) */
+    uint64_t *done;      /* [E] group events of each exporting rank done with (put to
+                            XS_DONE there: what is delivered again if we die) */
+    int last_prod;       /* producer of the record read last */
+    int stale_done;      /* test hook PXS_TEST_XBUS_STALE done */
     ucp_rkey_h *area_rk; /* [E] */
     uint64_t *area;      /* [E] */
     uint64_t live_buf;
@@ -1108,6 +1333,31 @@ xatt_live(struct xatt *a)
     return PXS_OK;
 }
 
+#ifdef PXS_TEST_HOOKS
+/* Test hook (PXS_TEST_XBUS_STALE, tests/tools/ucx_xgroup.sh): once, after
+ * the first record, write what a stale registrant of the previous
+ * generation would (XS_OFF) into each of our reused slots: the producer
+ * must ignore it (we keep getting events). */
+static void
+xatt_test_stale(struct xatt *a)
+{
+    a->stale_done = 1;
+    if (!pxsi_env_bool("PXS_TEST_XBUS_STALE", 0))
+        return;
+    for (int i = 0; i < a->E; i++) {
+        if (a->slot[i] < 0 || a->gen[i] < 2)
+            continue;
+        a->state_word = XS_STATE_OF(XS_OFF, a->gen[i] - 1);
+        uint64_t at = a->area[i] + XR_HDR + (uint64_t)a->slot[i] * XR_SLOT_SIZE + XS_STATE;
+        ucs_status_ptr_t rq[2] = {x_put(a->up.ep[i], &a->state_word, 8, at, a->area_rk[i]),
+                                  x_flush(a->up.ep[i])};
+        (void)pxsi_ucx_wait(a->up.w, MPI_COMM_NULL, rq, 2, 5.0);
+        PXSI_DEBUG(SUBSYS, "test hook: stale XS_OFF of generation %u put into slot %d at "
+                   "exporting rank %d", a->gen[i] - 1, a->slot[i], i);
+    }
+}
+#endif
+
 static int
 xatt_inbox_next(void *xv, unsigned char *rec_out, double timeout)
 {
@@ -1123,7 +1373,12 @@ xatt_inbox_next(void *xv, unsigned char *rec_out, double timeout)
         if (__atomic_load_n(&seq[i], __ATOMIC_ACQUIRE) == a->head + 1) {
             memcpy(rec_out, a->mb + XM_SEQ + 8 * (size_t)a->S + (size_t)i * PXSI_REC_SIZE,
                    PXSI_REC_SIZE);
+            a->last_prod = (int32_t)pxsi_get_le32(rec_out + PXSI_REC_O_PROD);
             a->head++;
+#ifdef PXS_TEST_HOOKS
+            if (!a->stale_done)
+                xatt_test_stale(a);
+#endif
             if (++a->pending >= a->credit_batch)
                 return xatt_give_back(a);
             return PXS_OK;
@@ -1150,11 +1405,26 @@ xatt_no_send(void *xv, int target, uint32_t want, int group, uint32_t *got, uint
     *got = *left = 0;
     return pxsi_err(PXS_ERR_NOTSUP, SUBSYS, "an attached job does not publish");
 }
+/* Done with n group events (the one read last): tell its producer first
+ * (XS_DONE in our slot there, what it delivers again if we die), then give
+ * the group credits back. */
 static int
 xatt_give_group(void *xv, uint32_t n)
 {
     struct xatt *a = xv;
-    return a->S ? xatt_self_add(a, XM_GCRED, n, NULL) : PXS_OK;
+    if (!a->S)
+        return PXS_OK;
+    int p = a->last_prod;
+    if (p >= 0 && p < a->E && a->slot[p] >= 0) {
+        a->done[p] += n;
+        uint64_t at = a->area[p] + XR_HDR + (uint64_t)a->slot[p] * XR_SLOT_SIZE + XS_DONE;
+        ucs_status_ptr_t rq = x_put(a->up.ep[p], &a->done[p], 8, at, a->area_rk[p]);
+        ucs_status_t st = pxsi_ucx_wait(a->up.w, MPI_COMM_NULL, &rq, 1, 10.0);
+        if (st != UCS_OK)
+            return pxsi_err(PXS_ERR_PEER, SUBSYS, "exporting rank %d (group event done): UCX: %s",
+                            p, ucs_status_string(st));
+    }
+    return xatt_self_add(a, XM_GCRED, n, NULL);
 }
 static int
 xatt_append(void *xv, int target, unsigned char *recs, uint32_t n)
@@ -1226,6 +1496,8 @@ xatt_free(struct xatt *a, int unmap)
     }
     pxsi_core_fini(&a->core);
     free(a->slot);
+    free(a->gen);
+    free(a->done);
     free(a->area_rk);
     free(a->area);
     free(a->body);
@@ -1291,7 +1563,7 @@ xatt_give_back_group(struct xatt *a, const unsigned char *told, int acked)
             st = pxsi_ucx_wait(a->up.w, MPI_COMM_NULL, rq, 3, 5.0);
         }
         if (st == UCS_OK) {
-            a->state_word = XS_RET;
+            a->state_word = XS_STATE_OF(XS_RET, a->gen[i]);
             rq[0] = x_put(a->up.ep[i], &a->state_word, 8, at + XS_STATE, a->area_rk[i]);
             rq[1] = x_flush(a->up.ep[i]);
             st = pxsi_ucx_wait(a->up.w, MPI_COMM_NULL, rq, 2, 5.0);
@@ -1312,7 +1584,6 @@ static int
 xatt_destroy(pxs_bus_t *bus)
 {
     struct xatt *a = bus->backend;
-    a->state_word = XS_OFF;
     uint32_t want = 0;
     unsigned char *told = calloc((size_t)a->E, 1); /* [E] XS_OFF put there */
     for (int i = 0; i < a->E; i++) {
@@ -1329,6 +1600,7 @@ xatt_destroy(pxs_bus_t *bus)
             continue; /* it routes nothing here any more: nothing to tell */
         uint64_t at = a->area[i] + XR_HDR + (uint64_t)a->slot[i] * XR_SLOT_SIZE + XS_STATE;
         ucs_status_ptr_t rq[2];
+        a->state_word = XS_STATE_OF(XS_OFF, a->gen[i]);
         rq[0] = x_put(a->up.ep[i], &a->state_word, 8, at, a->area_rk[i]);
         rq[1] = x_flush(a->up.ep[i]);
         ucs_status_t st = pxsi_ucx_wait(a->up.w, MPI_COMM_NULL, rq, 2, 5.0);
@@ -1401,24 +1673,63 @@ bad:
     return pxsi_err(PXS_ERR_CORRUPT, SUBSYS, "contact: rank %d's bus entry is malformed", i);
 }
 
-/* Register this rank at exporting rank i (slot ticket, body, state). */
+/* A free registration slot at exporting rank i: read its freed[] table,
+ * compare-and-swap claim[s] from freed[s] to freed[s] + 1 (from a start
+ * spread by job and rank), waiting up to timeout while none is free.
+ * *s_out = -1: none within the timeout. */
+static ucs_status_t
+xatt_claim(struct xatt *a, int i, uint64_t job, double timeout, int *s_out)
+{
+    uint64_t *fr = (uint64_t *)(void *)(a->body + XS_BODY); /* scratch, 1 KiB */
+    pxsi_backoff_t b;
+    pxsi_backoff_init(&b, timeout);
+    *s_out = -1;
+    uint32_t start = (uint32_t)((job ^ (job >> 32)) + 7u * (uint32_t)a->arank) % PXSI_XBUS_REGS;
+    for (;;) {
+        ucs_status_ptr_t rq =
+            x_get(a->up.ep[i], fr, 8 * PXSI_XBUS_REGS, a->area[i] + XR_FREED, a->area_rk[i]);
+        ucs_status_t st = pxsi_ucx_wait(a->up.w, a->comm, &rq, 1, timeout);
+        if (st != UCS_OK)
+            return st;
+        for (uint32_t k = 0; k < PXSI_XBUS_REGS; k++) {
+            uint32_t s = (start + k) % PXSI_XBUS_REGS;
+            if (fr[s] == XR_OFF_SLOT)
+                continue;
+            a->buf[0] = fr[s];     /* compare (UCX: "buffer") */
+            a->buf[1] = fr[s] + 1; /* swap in; the old value out ("reply_buffer") */
+            rq = x_amo(a->up.ep[i], UCP_ATOMIC_OP_CSWAP, &a->buf[0], &a->buf[1],
+                       a->area[i] + XR_CLAIM + 8 * (uint64_t)s, a->area_rk[i]);
+            if ((st = pxsi_ucx_wait(a->up.w, a->comm, &rq, 1, timeout)) != UCS_OK)
+                return st;
+            if (a->buf[1] == fr[s]) {
+                *s_out = (int)s;
+                a->gen[i] = (uint32_t)(fr[s] + 1);
+                return UCS_OK;
+            }
+        }
+        if (pxsi_backoff_expired(&b))
+            return UCS_OK;
+        if (!ucp_worker_progress(a->up.w))
+            pxsi_backoff_pause_mpi(&b, a->comm);
+    }
+}
+
+/* Register this rank at exporting rank i (slot claim, body, state). */
 static int
 xatt_register(struct xatt *a, int i, uint64_t token, uint64_t job,
               const pxs_subscription_t *subs, size_t n_subs, double timeout)
 {
     ucs_status_ptr_t rq[2];
-    uint64_t one = 1;
-    rq[0] = x_amo(a->up.ep[i], UCP_ATOMIC_OP_ADD, &one, &a->buf[1], a->area[i], a->area_rk[i]);
-    ucs_status_t st = pxsi_ucx_wait(a->up.w, a->comm, rq, 1, timeout);
+    int s = -1;
+    ucs_status_t st = xatt_claim(a, i, job, timeout, &s);
     if (st != UCS_OK)
         return pxsi_err(PXS_ERR_PEER, SUBSYS, "registration at exporting rank %d: UCX: %s", i,
                         ucs_status_string(st));
-    if (a->buf[1] >= PXSI_XBUS_REGS)
+    if (s < 0)
         return pxsi_err(PXS_ERR_AGAIN, SUBSYS,
-                        "exporting rank %d: its %d registration slots are used up (every "
-                        "attach takes one per attaching rank): export again",
-                        i, PXSI_XBUS_REGS);
-    int s = (int)a->buf[1];
+                        "exporting rank %d: all its registration slots (at most %d: one "
+                        "per attaching rank attached now) stayed in use for %g s",
+                        i, PXSI_XBUS_REGS, timeout);
     unsigned char *b = a->body;
     memset(b, 0, XR_SLOT_SIZE);
     ucp_address_t *wa = NULL;
@@ -1483,7 +1794,7 @@ xatt_register(struct xatt *a, int i, uint64_t token, uint64_t job,
     rq[1] = x_flush(a->up.ep[i]);
     st = pxsi_ucx_wait(a->up.w, a->comm, rq, 2, timeout);
     if (st == UCS_OK) {
-        a->state_word = XS_ON;
+        a->state_word = XS_STATE_OF(XS_ON, a->gen[i]);
         rq[0] = x_put(a->up.ep[i], &a->state_word, 8, at, a->area_rk[i]);
         rq[1] = x_flush(a->up.ep[i]);
         st = pxsi_ucx_wait(a->up.w, a->comm, rq, 2, timeout);
@@ -1530,24 +1841,8 @@ pxsi_xbus_attach(MPI_Comm comm, void *store_st, uint64_t token, uint32_t attach_
                       n_subs, PXSI_XBUS_SUBS_MAX);
     for (int i = 0; rc == PXS_OK && i < E; i++)
         rc = parse_ent(ent[i], elen[i], &e[i], i);
-    /* a group mixing members of both jobs is not built: refuse clearly */
-    for (int i = 0; rc == PXS_OK && i < E; i++) {
-        const unsigned char *g = e[i].groups;
-        for (uint32_t k = 0; rc == PXS_OK && k < e[i].ng; k++) {
-            uint32_t t;
-            memcpy(&t, g, 4);
-            size_t gl = g[4];
-            for (size_t j = 0; j < n_subs; j++)
-                if (subs[j].topic == t && subs[j].group && strlen(subs[j].group) == gl &&
-                    memcmp(subs[j].group, g + 5, gl) == 0)
-                    rc = pxsi_err(PXS_ERR_NOTSUP, SUBSYS,
-                                  "pxs_attach: group \"%s\" of topic %u has members in the "
-                                  "exporting job: a group mixing members of both jobs is not "
-                                  "built yet (use another group name)",
-                                  subs[j].group, t);
-            g += 5 + gl;
-        }
-    }
+    /* a group may mix members of both jobs: the exporting producers share
+     * its events between their local members and ours (xexp pick) */
     rc = pxsi_agree_why(comm, rc);
     if (rc != PXS_OK)
         goto fail;
@@ -1614,10 +1909,13 @@ pxsi_xbus_attach(MPI_Comm comm, void *store_st, uint64_t token, uint32_t attach_
         a->core.join_late = 1;
     /* mailbox, self endpoint, the exporting ranks' registration areas */
     a->slot = malloc((size_t)E * sizeof *a->slot);
+    a->gen = calloc((size_t)E, sizeof *a->gen);
+    a->done = calloc((size_t)E, sizeof *a->done);
+    a->last_prod = -1;
     a->area_rk = calloc((size_t)E, sizeof *a->area_rk);
     a->area = calloc((size_t)E, sizeof *a->area);
     a->body = calloc(1, XR_SLOT_SIZE);
-    if (rc == PXS_OK && (!a->slot || !a->area_rk || !a->area || !a->body))
+    if (rc == PXS_OK && (!a->slot || !a->gen || !a->done || !a->area_rk || !a->area || !a->body))
         rc = pxsi_err(PXS_ERR_NOMEM, SUBSYS, "attached bus tables");
     for (int i = 0; a->slot && i < E; i++)
         a->slot[i] = -1;
@@ -1693,10 +1991,12 @@ pxsi_xbus_attach(MPI_Comm comm, void *store_st, uint64_t token, uint32_t attach_
     if (rc == PXS_OK)
         rc = pxsi_agree(comm, pxsi_mpi_err(MPI_Bcast(&job, 1, MPI_UINT64_T, 0, comm), SUBSYS,
                                            "MPI_Bcast (job id)"));
-    /* register (every rank at every exporting rank: producers count
-     * complete jobs for export_wait) */
+    /* register (every rank at every exporting rank that publishes: producers
+     * count complete jobs for export_wait; one that publishes nothing never
+     * looks at its registration area) */
     for (int i = 0; rc == PXS_OK && i < E; i++)
-        rc = xatt_register(a, i, token, job, subs, n_subs, timeout);
+        if (e[i].nt)
+            rc = xatt_register(a, i, token, job, subs, n_subs, timeout);
     rc = pxsi_agree_why(comm, rc);
     if (rc != PXS_OK)
         goto fail;
@@ -1739,7 +2039,7 @@ fail:
         /* registrations made on some ranks: withdraw them */
         for (int i = 0; a->slot && i < E; i++)
             if (a->slot[i] >= 0) {
-                a->state_word = XS_RET; /* nothing to give back */
+                a->state_word = XS_STATE_OF(XS_RET, a->gen[i]); /* nothing to give back */
                 uint64_t at = a->area[i] + XR_HDR + (uint64_t)a->slot[i] * XR_SLOT_SIZE;
                 ucs_status_ptr_t rq[2] = {x_put(a->up.ep[i], &a->state_word, 8, at,
                                                 a->area_rk[i]),

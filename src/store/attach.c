@@ -6,7 +6,7 @@
  *
  * Contact file (native byte order; both jobs run on the same kind of
  * machine):
- *     0  "PXSCONT1"      8  u32 version (3)   12 u32 ranks
+ *     0  "PXSCONT1"      8  u32 version (4)   12 u32 ranks
  *    16  u64 store nonce 24  u64 attach token 32 f64 creation time (epoch s)
  *    40  u32 uid         44  i32 pid of rank 0  48 char host[64]
  *   112  u32 bus exported (0/1)  116 u32 attached mailbox slots
@@ -29,7 +29,7 @@
 
 #define SUBSYS      "attach"
 #define HDR      128u
-#define VERSION  3u /* 3: registration slots of 8 KiB (detach give-back) */
+#define VERSION  4u /* 3: registration slots of 8 KiB (detach give-back); 4: slots reused (claim words, generations) */
 #define MAX_FILE ((size_t)64 << 20)
 
 #ifdef PXS_HAVE_UCX

@@ -82,8 +82,8 @@ exp_open(struct exp *e, const char *d, uint32_t export_wait)
     CHECK_OK(pxs_store_create(MPI_COMM_WORLD, &so, &e->st));
     pxs_bus_opts_t bo;
     CHECK_OK(pxs_bus_opts_init(&bo));
-    /* rank 1: 7 plainly, 9 in the local group "loc" (an attaching job may
-     * not join it: mixed groups are not built) */
+    /* rank 1: 7 plainly, 9 in the local group "loc" (the attaching jobs
+     * here use another group; mixed groups: tests/mpi/test_xgroup.c) */
     pxs_subscription_t lsubs[2] = {{.topic = 7}, {.topic = 9, .group = "loc"}};
     if (rank == 0) {
         bo.publish = topics;
@@ -396,11 +396,6 @@ do_errors(const char *d)
     snprintf(c, sizeof c, "%s/contact", d);
     pxs_bus_t *bus = NULL;
     pxs_store_t *st = NULL;
-    pxs_subscription_t mixed = {.topic = 9, .group = "loc"};
-    CHECK_RC(pxs_attach(MPI_COMM_WORLD, c, &mixed, 1, 30.0, &bus, &st), PXS_ERR_NOTSUP);
-    CHECK(bus == NULL && st == NULL);
-    if (rank == 0)
-        printf("errors: mixed group: %s\n", pxs_last_error_detail());
     pxs_subscription_t plain = {.topic = 7};
     CHECK_RC(pxs_attach(MPI_COMM_WORLD, c, &plain, 1, 30.0, NULL, &st), PXS_ERR_INVALID);
     pxs_subscription_t many[17];
