@@ -309,6 +309,30 @@ nr_take(int64_t *w, uint32_t want, uint32_t *left_out)
     }
 }
 
+/* Node-ring credits for an append at target: from the word, or for the
+ * ring's sole writer from a local stash refilled with everything the word
+ * holds when it runs short. The sole writer touches the credit word (a
+ * cache line the owner adds returns to) once per refill, not once per
+ * append: no line transfer on the send path in steady state
+ * (docs/DESIGN.md "Event path cost"). Nobody else takes credits there, so
+ * credits held in the stash keep no other writer waiting. */
+static uint32_t
+nr_cred_take(struct mbox *m, int target, uint32_t want, uint32_t *left_out)
+{
+    int64_t *w = nr_word(m->nr[target], NR_CRED);
+    if (!m->sole[target])
+        return nr_take(w, want, left_out);
+    int64_t *lc = &m->lcred[target];
+    if (*lc < (int64_t)want) {
+        uint32_t l;
+        *lc += nr_take(w, m->slots[target], &l);
+    }
+    uint32_t got = *lc < (int64_t)want ? (uint32_t)*lc : want;
+    *lc -= got;
+    *left_out = (uint32_t)*lc;
+    return got;
+}
+
 /* take_credits at a same-node target: its node ring's words, no MPI. */
 static int
 nr_take_credits(struct mbox *m, int target, uint32_t want, int group, uint32_t *got_out,
@@ -326,7 +350,7 @@ nr_take_credits(struct mbox *m, int target, uint32_t want, int group, uint32_t *
         }
         want = g;
     }
-    uint32_t got = nr_take(nr_word(b, NR_CRED), want, &left);
+    uint32_t got = nr_cred_take(m, target, want, &left);
     if (group && got < want) { /* ring full: the unused group credits go back */
         __atomic_fetch_add(nr_word(b, NR_GCRED), (int64_t)(want - got), __ATOMIC_RELAXED);
         gleft += want - got;
