@@ -263,6 +263,16 @@ void pxsi_opts_fill(void *opts, size_t size, const void *d, size_t d_size);
 int pxsi_random_u64(uint64_t *out);
 
 /* ---------------------------------------------------------------- byte order */
+/* Little-endian wire fields. On a little-endian host a field is one plain
+ * (unaligned-safe) load or store: the byte loops below were not merged by
+ * the compiler and cost tens of instructions per field on the event path
+ * (docs/DESIGN.md "Event path cost"). */
+#if defined(__BYTE_ORDER__) && defined(__ORDER_LITTLE_ENDIAN__) && \
+    __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+#define PXSI_LE_HOST 1
+#else
+#define PXSI_LE_HOST 0
+#endif
 static inline void
 pxsi_put_le16(unsigned char *p, uint16_t v)
 {
@@ -272,14 +282,22 @@ pxsi_put_le16(unsigned char *p, uint16_t v)
 static inline void
 pxsi_put_le32(unsigned char *p, uint32_t v)
 {
+#if PXSI_LE_HOST
+    memcpy(p, &v, 4);
+#else
     for (int i = 0; i < 4; i++)
         p[i] = (unsigned char)(v >> (8 * i));
+#endif
 }
 static inline void
 pxsi_put_le64(unsigned char *p, uint64_t v)
 {
+#if PXSI_LE_HOST
+    memcpy(p, &v, 8);
+#else
     for (int i = 0; i < 8; i++)
         p[i] = (unsigned char)(v >> (8 * i));
+#endif
 }
 static inline uint16_t
 pxsi_get_le16(const unsigned char *p)
@@ -290,16 +308,24 @@ static inline uint32_t
 pxsi_get_le32(const unsigned char *p)
 {
     uint32_t v = 0;
+#if PXSI_LE_HOST
+    memcpy(&v, p, 4);
+#else
     for (int i = 3; i >= 0; i--)
         v = (v << 8) | p[i];
+#endif
     return v;
 }
 static inline uint64_t
 pxsi_get_le64(const unsigned char *p)
 {
     uint64_t v = 0;
+#if PXSI_LE_HOST
+    memcpy(&v, p, 8);
+#else
     for (int i = 7; i >= 0; i--)
         v = (v << 8) | p[i];
+#endif
     return v;
 }
 
