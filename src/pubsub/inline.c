@@ -178,7 +178,7 @@ pxsi_inline_copy(const pxs_proxy_t *p, void *buf, size_t cap, size_t *len_out)
     if (!p || (!buf && cap))
         return pxsi_err(PXS_ERR_INVALID, SUBSYS, "copy: NULL argument");
     pthread_mutex_lock(&mu);
-    struct entry *e;
+    struct entry *e = NULL;
     int rc = lookup_locked(p, "forward", &e);
     if (rc == PXS_OK) {
         if (len_out)
@@ -199,7 +199,7 @@ pxsi_inline_resolve(const pxs_proxy_t *p, void *buf, size_t cap, size_t *len_out
     if (!p || (!buf && cap))
         return pxsi_err(PXS_ERR_INVALID, SUBSYS, "resolve: NULL %s", !p ? "proxy" : "buffer");
     pthread_mutex_lock(&mu);
-    struct entry *e;
+    struct entry *e = NULL;
     int rc = lookup_locked(p, "resolve", &e);
     if (rc == PXS_OK) {
         if (len_out)
@@ -224,7 +224,7 @@ take(const pxs_proxy_t *p, const char *what, unsigned char **data_out, size_t *l
     if (!p)
         return pxsi_err(PXS_ERR_INVALID, SUBSYS, "%s: NULL proxy", what);
     pthread_mutex_lock(&mu);
-    struct entry *e;
+    struct entry *e = NULL;
     int rc = lookup_locked(p, what, &e);
     if (rc == PXS_OK) {
         unsigned char *d = e->data;
@@ -247,8 +247,8 @@ pxsi_inline_resolve_alloc(const pxs_proxy_t *p, void **buf_out, size_t *len_out)
 {
     if (!buf_out)
         return pxsi_err(PXS_ERR_INVALID, SUBSYS, "resolve_alloc: buf_out is NULL");
-    unsigned char *d;
-    size_t n;
+    unsigned char *d = NULL;
+    size_t n = 0;
     int rc = take(p, "resolve_alloc", &d, &n);
     if (rc != PXS_OK)
         return rc;
@@ -285,8 +285,8 @@ pxsi_inline_view(const pxs_proxy_t *p, pxs_view_t *view_out)
         cviews = nc;
     }
     pthread_mutex_unlock(&mu);
-    unsigned char *d;
-    size_t n;
+    unsigned char *d = NULL;
+    size_t n = 0;
     int rc = take(p, "view", &d, &n);
     if (rc != PXS_OK)
         return rc;
@@ -339,7 +339,7 @@ pxsi_inline_drop(const pxs_proxy_t *p)
     if (!p)
         return pxsi_err(PXS_ERR_INVALID, SUBSYS, "drop: NULL proxy");
     pthread_mutex_lock(&mu);
-    struct entry *e;
+    struct entry *e = NULL;
     int rc = lookup_locked(p, "drop", &e);
     if (rc == PXS_OK)
         evict_locked(e);

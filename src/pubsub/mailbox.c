@@ -121,6 +121,12 @@ struct mbox {
     unsigned char **nr;   /* [size] target's segment when this rank appends
                              to its node ring, else NULL (MPI ring) */
     uint64_t nhead;       /* next ticket to read in the own node ring */
+    uint32_t hidx, nidx;  /* head % my_slots, nhead % my_slots (no division
+                             per receive) */
+    int mpi_writers;      /* some declared publisher appends to this rank's
+                             MPI ring (mb_routes): its wait progresses MPI
+                             from the spin phase on, else from the yield
+                             phase (nothing on the node ring needs it) */
     int64_t npending;     /* consumed node-ring slots not yet given back */
     int last_node;        /* the last record inbox_next returned came from
                              the node ring (give_group gives back there) */
@@ -309,6 +315,30 @@ nr_take(int64_t *w, uint32_t want, uint32_t *left_out)
     }
 }
 
+/* Node-ring credits for an append at target: from the word, or for the
+ * ring's sole writer from a local stash refilled with everything the word
+ * holds when it runs short. The sole writer touches the credit word (a
+ * cache line the owner adds returns to) once per refill, not once per
+ * append: no line transfer on the send path in steady state
+ * (docs/DESIGN.md "Event path cost"). Nobody else takes credits there, so
+ * credits held in the stash keep no other writer waiting. */
+static uint32_t
+nr_cred_take(struct mbox *m, int target, uint32_t want, uint32_t *left_out)
+{
+    int64_t *w = nr_word(m->nr[target], NR_CRED);
+    if (!m->sole[target])
+        return nr_take(w, want, left_out);
+    int64_t *lc = &m->lcred[target];
+    if (*lc < (int64_t)want) {
+        uint32_t l;
+        *lc += nr_take(w, m->slots[target], &l);
+    }
+    uint32_t got = *lc < (int64_t)want ? (uint32_t)*lc : want;
+    *lc -= got;
+    *left_out = (uint32_t)*lc;
+    return got;
+}
+
 /* take_credits at a same-node target: its node ring's words, no MPI. */
 static int
 nr_take_credits(struct mbox *m, int target, uint32_t want, int group, uint32_t *got_out,
@@ -326,7 +356,7 @@ nr_take_credits(struct mbox *m, int target, uint32_t want, int group, uint32_t *
         }
         want = g;
     }
-    uint32_t got = nr_take(nr_word(b, NR_CRED), want, &left);
+    uint32_t got = nr_cred_take(m, target, want, &left);
     if (group && got < want) { /* ring full: the unused group credits go back */
         __atomic_fetch_add(nr_word(b, NR_GCRED), (int64_t)(want - got), __ATOMIC_RELAXED);
         gleft += want - got;
@@ -415,8 +445,8 @@ nr_append(struct mbox *m, int target, const unsigned char *recs, uint32_t n)
     /* records before sequence words: each store releases (pairs with the
      * owner's acquire load of the word in nr_next) */
     uint64_t *seq = nr_seq(b);
-    for (uint32_t j = 0; j < n; j++)
-        __atomic_store_n(&seq[(i0 + j) % S], t0 + j + 1, __ATOMIC_RELEASE);
+    for (uint32_t j = 0, i = i0; j < n; j++, i = i + 1 == S ? 0 : i + 1)
+        __atomic_store_n(&seq[i], t0 + j + 1, __ATOMIC_RELEASE);
     return PXS_OK;
 }
 
@@ -569,13 +599,20 @@ mb_poison(void *x)
  * per receive, amortised: every hit raises the mark (docs/DESIGN.md,
  * section "Logging and statistics"). */
 static void
-mb_hwm(struct mbox *m, const uint64_t *seqw, uint32_t S, uint64_t head)
+mb_hwm(struct mbox *m, const uint64_t *seqw, uint32_t S, uint64_t head, uint32_t idx)
 {
     uint32_t *hwm = &m->core.st.depth_hwm;
-    while (*hwm < S &&
-           __atomic_load_n(&seqw[(uint32_t)((head + *hwm) % S)], __ATOMIC_RELAXED) ==
-               head + *hwm + 1)
-        (*hwm)++;
+    for (;;) {
+        uint32_t h = *hwm;
+        if (h >= S)
+            return;
+        uint32_t i = idx + h; /* (head + h) % S: idx = head % S, h < S */
+        if (i >= S)
+            i -= S;
+        if (__atomic_load_n(&seqw[i], __ATOMIC_RELAXED) != head + h + 1)
+            return;
+        *hwm = h + 1;
+    }
 }
 
 /* One look at the MPI ring: 1 and the record copied out, 0 nothing, or an
@@ -585,7 +622,7 @@ mpi_next(struct mbox *m, unsigned char *rec_out)
 {
     uint32_t S = m->my_slots;
     const uint64_t *seqw = (const uint64_t *)(void *)(m->base + MB_SEQ);
-    uint32_t i = (uint32_t)(m->head % S);
+    uint32_t i = m->hidx;
     /* equality with head + 1: an older or torn value never matches. The
      * acquire load pairs with the publisher's release fence between its
      * record puts and the sequence words (mb_append): the record copy
@@ -595,8 +632,9 @@ mpi_next(struct mbox *m, unsigned char *rec_out)
         return 0;
     MB_CHECK(MPI_Win_sync(m->win));
     memcpy(rec_out, m->base + rec_off(S) + (size_t)i * PXSI_REC_SIZE, PXSI_REC_SIZE);
-    mb_hwm(m, seqw, S, m->head);
+    mb_hwm(m, seqw, S, m->head, i);
     m->head++;
+    m->hidx = i + 1 == S ? 0 : i + 1;
     if (++m->pending >= m->credit_batch) {
         int rc = mb_return_credits(m);
         if (rc != PXS_OK)
@@ -611,13 +649,14 @@ nr_next(struct mbox *m, unsigned char *rec_out)
 {
     uint32_t S = m->my_slots;
     const uint64_t *seqw = nr_seq(m->nbase);
-    uint32_t i = (uint32_t)(m->nhead % S);
+    uint32_t i = m->nidx;
     /* pairs with the publisher's release store of the word (nr_append) */
     if (__atomic_load_n(&seqw[i], __ATOMIC_ACQUIRE) != m->nhead + 1)
         return 0;
     memcpy(rec_out, m->nbase + nr_rec_off(S) + (size_t)i * PXSI_REC_SIZE, PXSI_REC_SIZE);
-    mb_hwm(m, seqw, S, m->nhead);
+    mb_hwm(m, seqw, S, m->nhead, i);
     m->nhead++;
+    m->nidx = i + 1 == S ? 0 : i + 1;
     if (++m->npending >= m->credit_batch)
         nr_return_credits(m);
     return 1;
@@ -674,7 +713,8 @@ mb_inbox_next(void *x, unsigned char *rec_out, double timeout)
         /* not on the very first miss (a reply about to land should not
          * wait behind an MPI_Iprobe), except for a poll (timeout 0), which
          * gets one look after progress */
-        if ((timeout == 0 && !polled_mpi) || pxsi_backoff_progress_due(&b)) {
+        if ((timeout == 0 && !polled_mpi) ||
+            (m->mpi_writers ? pxsi_backoff_progress_due(&b) : b.iter >= PXSI_BACKOFF_YIELD)) {
             /* osc/ucx atomics and osc/pt2pt need the target inside MPI
              * (the MPI ring only: the node ring needs nothing from here) */
             pxsi_mpi_progress(m->comm);
@@ -956,6 +996,8 @@ mb_routes(struct mbox *m, unsigned char *const *decls, int sole_on)
             }
             for (size_t j = lo; j < np && pp[j].topic == topic; j++) {
                 int w = pp[j].rank, w_node = mb_same_node(m, w, t);
+                if (t == m->rank && !w_node)
+                    m->mpi_writers = 1;
                 if (t == m->rank && is_group) {
                     glocal |= w_node;
                     gremote |= !w_node;

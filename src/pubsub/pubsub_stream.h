@@ -52,5 +52,11 @@ int pxsi_publisher_inline_fits(pxs_publisher_t *pub, uint32_t topic, size_t len,
 int pxsi_publisher_send_inline(pxs_publisher_t *pub, uint32_t topic, const void *data,
                                size_t len, const void *meta, size_t meta_len,
                                uint64_t *seq_out);
+/* pxs_publisher_send of a proxy the caller's store made in this call (not
+ * inline) with metadata the caller checked (meta_len <= PXS_EVENT_META_MAX,
+ * meta not NULL when meta_len > 0): no second validation of the proxy (the
+ * producer's per-chunk path, docs/DESIGN.md "Event path cost"). */
+int pxsi_publisher_send_trusted(pxs_publisher_t *pub, uint32_t topic, const pxs_proxy_t *proxy,
+                                const void *meta, size_t meta_len, uint64_t *seq_out);
 
 #endif

@@ -169,6 +169,11 @@ pxs_producer_create(pxs_store_t *store, pxs_publisher_t *publisher, const pxs_pr
     p->pub = publisher;
     p->opts = o;
     p->opts.topics = NULL;
+    if ((rc = pxs_send_opts_init(&p->so_default)) < 0 ||
+        (rc = pxs_put_opts_init(&p->po_default)) < 0) {
+        free(p);
+        return rc;
+    }
     if (o.n_topics) {
         p->fixed_topics = 1;
         p->topics = calloc(o.n_topics, sizeof *p->topics);
@@ -381,11 +386,9 @@ prod_send(pxs_producer_t *prod, uint32_t topic, const void *data, size_t len,
     if (!prod->store)
         return pxsi_err(PXS_ERR_INVALID, SUBSYS,
                         "producer_send: producer has no store (forward-only)");
-    pxs_send_opts_t so;
-    int rc = pxs_send_opts_init(&so);
-    if (rc < 0)
-        return rc;
-    if ((rc = pxsi_opts_take(&so, sizeof so, opts)) < 0)
+    pxs_send_opts_t so = prod->so_default;
+    int rc;
+    if (opts && (rc = pxsi_opts_take(&so, sizeof so, opts)) < 0)
         return rc;
     if ((rc = check_meta(so.meta, so.meta_len)) < 0)
         return rc;
@@ -408,9 +411,7 @@ prod_send(pxs_producer_t *prod, uint32_t topic, const void *data, size_t len,
             return prod_send_inline(prod, t, topic, data, len, &so, proxy_out);
     }
 
-    pxs_put_opts_t po;
-    if ((rc = pxs_put_opts_init(&po)) < 0)
-        return rc;
+    pxs_put_opts_t po = prod->po_default;
     uint32_t budget = so.resolves ? so.resolves : prod->opts.resolves;
     if (!so.keep && !budget) {
         /* default: one resolve per destination of the topic (plain
@@ -453,7 +454,9 @@ prod_send(pxs_producer_t *prod, uint32_t topic, const void *data, size_t len,
     if (rc < 0)
         return rc;
     uint64_t pseq = 0;
-    rc = pxs_publisher_send(prod->pub, topic, &proxy, so.meta, so.meta_len, &pseq);
+    /* the proxy was made by the store just now and the metadata checked
+     * above: no second validation */
+    rc = pxsi_publisher_send_trusted(prod->pub, topic, &proxy, so.meta, so.meta_len, &pseq);
     if (rc < 0) {
         /* Nobody got the proxy: take the object back so the arena does not
          * leak. The publisher's detail is the cause: keep it (a failed evict

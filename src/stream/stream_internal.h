@@ -39,6 +39,11 @@ struct pxs_producer {
     int log_rc;              /* first failure to append to the log (reported by destroy) */
     pxs_store_t *log_store;  /* log_bytes: a one-rank HDF5 store in the log directory
                                 holding durable copies of non-HDF5 payloads */
+    /* the defaults of pxs_send_opts_init / pxs_put_opts_init (fixed values),
+     * made once at create: a send starts from copies, not from the options
+     * table (per-chunk cost, docs/DESIGN.md "Event path cost") */
+    pxs_send_opts_t so_default;
+    pxs_put_opts_t po_default;
 };
 
 struct pxs_consumer {

@@ -75,25 +75,6 @@ pxsi_now(void)
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-void
-pxsi_backoff_init(pxsi_backoff_t *b, double timeout)
-{
-    b->iter = 0;
-    b->max_iter = UINT32_MAX;
-    b->deadline = timeout < 0 ? -1.0 : pxsi_now() + timeout;
-    b->progress = NULL;
-    b->arg = NULL;
-}
-
-void
-pxsi_backoff_init_mpi(pxsi_backoff_t *b, double timeout, void (*progress)(void *arg), void *arg)
-{
-    pxsi_backoff_init(b, timeout);
-    b->max_iter = PXSI_BACKOFF_MPI_MAX_STEP;
-    b->progress = progress;
-    b->arg = arg;
-}
-
 /* The calling thread's interrupt hook (pxs_interrupt_hook, status.h): asked
  * by pxsi_backoff_expired at most every PXSI_INTERRUPT_PERIOD s; once it
  * said yes, every wait of the thread is expired until the hook is set again
@@ -132,24 +113,50 @@ interrupted(void)
     return intr_hit;
 }
 
-int
-pxsi_backoff_expired(const pxsi_backoff_t *b)
+/* A lazy wait's deadline: timeout after now (the first clock read). */
+static void
+backoff_start(pxsi_backoff_t *b, double now)
 {
-    return (b->deadline >= 0 && pxsi_now() >= b->deadline) || interrupted();
+    b->deadline = now + b->timeout;
+    b->lazy = 0;
+}
+
+int
+pxsi_backoff_expired(pxsi_backoff_t *b)
+{
+    if (b->deadline < 0)
+        return interrupted();
+    if (b->timeout == 0)
+        return 1; /* a poll: one look, no clock */
+    if (b->lazy) {
+        /* no clock during the first pauses (util.h, PXSI_BACKOFF_CLOCK_FIRST);
+         * the deadline counts from the first read, so it has not passed */
+        if (b->iter >= PXSI_BACKOFF_CLOCK_FIRST)
+            backoff_start(b, pxsi_now());
+        return interrupted();
+    }
+    return pxsi_now() >= b->deadline || interrupted();
 }
 
 double
-pxsi_backoff_left(const pxsi_backoff_t *b)
+pxsi_backoff_left(pxsi_backoff_t *b)
 {
     if (b->deadline < 0)
         return -1.0;
-    double left = b->deadline - pxsi_now();
+    if (b->timeout == 0)
+        return 0.0;
+    double now = pxsi_now();
+    if (b->lazy)
+        backoff_start(b, now);
+    double left = b->deadline - now;
     return left > 0 ? left : 0.0;
 }
 
 void
-pxsi_backoff_abstime(const pxsi_backoff_t *b, struct timespec *ts)
+pxsi_backoff_abstime(pxsi_backoff_t *b, struct timespec *ts)
 {
+    if (b->lazy)
+        backoff_start(b, pxsi_now());
     /* pxsi_now() is CLOCK_MONOTONIC seconds */
     double s = b->deadline < 0 ? pxsi_now() : b->deadline;
     ts->tv_sec = (time_t)s;

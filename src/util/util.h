@@ -142,30 +142,59 @@ double pxsi_now(void); /* monotonic seconds */
 #define PXSI_BACKOFF_PROGRESS_EVERY 8u
 #define PXSI_BACKOFF_PROGRESS_FIRST 16u
 
+/* Waits made with pxsi_backoff_init_mpi read the clock lazily: not at
+ * init, and not during their first PXSI_BACKOFF_CLOCK_FIRST pauses (a wait
+ * that ends within the spin phase, the common case of a hot event path,
+ * never reads it); the deadline counts from the first read, so such a wait
+ * may last that many spin pauses (a few microseconds) past its timeout. */
+#define PXSI_BACKOFF_CLOCK_FIRST 16u
 /* A wait: its step, its deadline (from the call's timeout: < 0 forever; 0 is
  * a non-blocking poll, expired after the first look), and for waits that
  * need MPI progress a step cap and an optional hook. */
 typedef struct pxsi_backoff {
     uint32_t iter;     /* pauses so far (capped at max_iter) */
     uint32_t max_iter; /* UINT32_MAX, or PXSI_BACKOFF_MPI_MAX_STEP */
-    double deadline;   /* < 0: none */
+    double deadline;   /* < 0: none; not read while `lazy` */
+    double timeout;    /* the wait's timeout (lazy deadline) */
+    int lazy;          /* 1: the deadline is timeout after the first clock read */
     void (*progress)(void *arg); /* NULL: none (or the caller polls progress_due) */
     void *arg;
 } pxsi_backoff_t;
-/* A plain wait (no MPI progress needed: local store, threads). */
-void pxsi_backoff_init(pxsi_backoff_t *b, double timeout);
+/* A plain wait (no MPI progress needed: local store, threads); the deadline
+ * counts from now (one clock read when timeout > 0). */
+static inline void
+pxsi_backoff_init(pxsi_backoff_t *b, double timeout)
+{
+    b->iter = 0;
+    b->max_iter = UINT32_MAX;
+    b->timeout = timeout;
+    b->lazy = 0;
+    b->deadline = timeout < 0 ? -1.0 : timeout == 0 ? 0.0 : pxsi_now() + timeout;
+    b->progress = NULL;
+    b->arg = NULL;
+}
 /* A wait whose progress needs this rank inside MPI: naps capped at 64 us, and
  * `progress(arg)` (if not NULL) called by pxsi_backoff_pause when due. A
  * caller with more to do than a void hook (e.g. check MPI_Win_sync's result)
- * passes NULL and asks pxsi_backoff_progress_due() itself. */
-void pxsi_backoff_init_mpi(pxsi_backoff_t *b, double timeout, void (*progress)(void *arg),
-                           void *arg);
-int pxsi_backoff_expired(const pxsi_backoff_t *b);
+ * passes NULL and asks pxsi_backoff_progress_due() itself. No clock read
+ * here (see PXSI_BACKOFF_CLOCK_FIRST). */
+static inline void
+pxsi_backoff_init_mpi(pxsi_backoff_t *b, double timeout, void (*progress)(void *arg), void *arg)
+{
+    b->iter = 0;
+    b->max_iter = PXSI_BACKOFF_MPI_MAX_STEP;
+    b->timeout = timeout;
+    b->lazy = timeout > 0;
+    b->deadline = timeout < 0 ? -1.0 : 0.0;
+    b->progress = progress;
+    b->arg = arg;
+}
+int pxsi_backoff_expired(pxsi_backoff_t *b);
 /* Seconds left before the deadline (0 when passed), or -1.0 (forever). */
-double pxsi_backoff_left(const pxsi_backoff_t *b);
+double pxsi_backoff_left(pxsi_backoff_t *b);
 /* The deadline as an absolute CLOCK_MONOTONIC time (for condition-variable
  * waits, which block instead of backing off). Only when b has a deadline. */
-void pxsi_backoff_abstime(const pxsi_backoff_t *b, struct timespec *ts);
+void pxsi_backoff_abstime(pxsi_backoff_t *b, struct timespec *ts);
 /* Is MPI progress due after the pauses made so far (see the constants)? */
 static inline int
 pxsi_backoff_progress_due(const pxsi_backoff_t *b)
@@ -234,6 +263,16 @@ void pxsi_opts_fill(void *opts, size_t size, const void *d, size_t d_size);
 int pxsi_random_u64(uint64_t *out);
 
 /* ---------------------------------------------------------------- byte order */
+/* Little-endian wire fields. On a little-endian host a field is one plain
+ * (unaligned-safe) load or store: the byte loops below were not merged by
+ * the compiler and cost tens of instructions per field on the event path
+ * (docs/DESIGN.md "Event path cost"). */
+#if defined(__BYTE_ORDER__) && defined(__ORDER_LITTLE_ENDIAN__) && \
+    __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+#define PXSI_LE_HOST 1
+#else
+#define PXSI_LE_HOST 0
+#endif
 static inline void
 pxsi_put_le16(unsigned char *p, uint16_t v)
 {
@@ -243,14 +282,22 @@ pxsi_put_le16(unsigned char *p, uint16_t v)
 static inline void
 pxsi_put_le32(unsigned char *p, uint32_t v)
 {
+#if PXSI_LE_HOST
+    memcpy(p, &v, 4);
+#else
     for (int i = 0; i < 4; i++)
         p[i] = (unsigned char)(v >> (8 * i));
+#endif
 }
 static inline void
 pxsi_put_le64(unsigned char *p, uint64_t v)
 {
+#if PXSI_LE_HOST
+    memcpy(p, &v, 8);
+#else
     for (int i = 0; i < 8; i++)
         p[i] = (unsigned char)(v >> (8 * i));
+#endif
 }
 static inline uint16_t
 pxsi_get_le16(const unsigned char *p)
@@ -261,16 +308,24 @@ static inline uint32_t
 pxsi_get_le32(const unsigned char *p)
 {
     uint32_t v = 0;
+#if PXSI_LE_HOST
+    memcpy(&v, p, 4);
+#else
     for (int i = 3; i >= 0; i--)
         v = (v << 8) | p[i];
+#endif
     return v;
 }
 static inline uint64_t
 pxsi_get_le64(const unsigned char *p)
 {
     uint64_t v = 0;
+#if PXSI_LE_HOST
+    memcpy(&v, p, 8);
+#else
     for (int i = 7; i >= 0; i--)
         v = (v << 8) | p[i];
+#endif
     return v;
 }
 
