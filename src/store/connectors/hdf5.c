@@ -1415,6 +1415,87 @@ h_add_claims(void *st, uint32_t slot, int64_t n)
 }
 #endif
 
+/* ------------------------------------------------------------ for tools */
+int
+pxsi_h5_index_read(const char *fn, pxsi_h5_rec_t **out, size_t *n, uint64_t *eof, uint64_t *eoa,
+                   size_t *lost)
+{
+    *out = NULL;
+    *n = 0;
+    *eof = *eoa = 0;
+    *lost = 0;
+    h5guard_t g;
+    h5_enter(&g);
+    int rc = PXS_OK;
+    hid_t t = rec_type(), f = H5I_INVALID_HID, d = H5I_INVALID_HID;
+    hid_t fapl = fapl_new(1);
+    if (t < 0 || fapl < 0)
+        rc = h5fail(PXS_ERR_IO, "file access list for \"%s\"", fn);
+    if (rc == PXS_OK && access(fn, F_OK) != 0)
+        rc = pxsi_err(PXS_ERR_IO, SUBSYS, "\"%s\": %s", fn, strerror(errno));
+    if (rc == PXS_OK) {
+        f = H5Fopen(fn, H5F_ACC_RDONLY | H5F_ACC_SWMR_READ, fapl);
+        if (f < 0) {
+            char why[700];
+            h5_text(why, sizeof why);
+            hid_t rfapl = strstr(why, "truncated file") ? fapl_recover() : H5I_INVALID_HID;
+            f = rfapl >= 0 ? H5Fopen(fn, H5F_ACC_RDONLY, rfapl) : H5I_INVALID_HID;
+            if (rfapl >= 0)
+                H5Pclose(rfapl);
+            if (f < 0) {
+                rc = pxsi_err(PXS_ERR_CORRUPT, SUBSYS, "cannot open \"%s\" (HDF5: %s)", fn, why);
+            } else {
+                void *fdp = NULL;
+                struct stat sb;
+                if (H5Fget_vfd_handle(f, H5P_DEFAULT, &fdp) >= 0 && fdp &&
+                    fstat(*(int *)fdp, &sb) == 0) {
+                    *eof = (uint64_t)sb.st_size;
+                    *eoa = sb_eof_of(*(int *)fdp);
+                }
+                if (*eoa <= *eof) /* recovered, so shorter than recorded */
+                    *eoa = *eof + 1;
+            }
+        }
+    }
+    if (rc == PXS_OK && (d = H5Dopen2(f, "index", H5P_DEFAULT)) < 0)
+        rc = h5fail(PXS_ERR_CORRUPT, "\"%s\" has no readable index", fn);
+    uint64_t nrec = rc == PXS_OK ? dims_of(d) : 0;
+    pxsi_h5_rec_t *r = NULL;
+    if (rc == PXS_OK && nrec > (uint64_t)(SIZE_MAX / 2 / sizeof *r))
+        rc = pxsi_err(PXS_ERR_CORRUPT, SUBSYS, "\"%s\": index of %" PRIu64 " records", fn, nrec);
+    if (rc == PXS_OK && !(r = calloc(nrec ? (size_t)nrec : 1, sizeof *r)))
+        rc = pxsi_err(PXS_ERR_NOMEM, SUBSYS, "index of \"%s\" (%" PRIu64 " records)", fn, nrec);
+    if (rc == PXS_OK && nrec && read_at(d, t, 0, nrec, r) < 0) {
+        /* a truncated file: read what it still holds, block by block (an
+         * index chunk whose structures lie beyond the cut fails) */
+        for (uint64_t at = 0; at < nrec; at += H5_INDEX_CHUNK) {
+            uint64_t k = nrec - at < H5_INDEX_CHUNK ? nrec - at : H5_INDEX_CHUNK;
+            if (read_at(d, t, at, k, r + at) < 0) {
+                memset(r + at, 0, (size_t)k * sizeof *r);
+                *lost += (size_t)k;
+            }
+            H5Eclear2(H5E_DEFAULT);
+        }
+        h5saved[0] = '\0';
+    }
+    if (rc == PXS_OK) {
+        *out = r;
+        *n = (size_t)nrec;
+    } else {
+        free(r);
+    }
+    if (d >= 0)
+        H5Dclose(d);
+    if (f >= 0)
+        H5Fclose(f);
+    if (fapl >= 0)
+        H5Pclose(fapl);
+    if (t >= 0)
+        H5Tclose(t);
+    h5_leave(&g);
+    return rc;
+}
+
 /* ------------------------------------------------------------ for other HDF5
  * users */
 /* The stream log (src/stream/slog.c) shares the process lock and the error
