@@ -208,13 +208,30 @@ store_one(const char *dir, int verify, int *bad)
         char fn[PATH_MAX + 64], why[PATH_MAX + 128];
         pxsi_h5_file_name(fn, sizeof fn, sdir, nonce, r);
         pxsi_h5_rec_t *rec = NULL;
-        size_t n = 0;
-        if (read_all(fn, "index", t, sizeof *rec, (void **)&rec, &n, why, sizeof why)) {
-            printf(json ? "{\"rank\": %d, \"error\": \"%s\"}\n" : "  rank %d: ERROR %s\n", r, why);
+        size_t n = 0, lost = 0;
+        uint64_t eof = 0, eoa = 0;
+        if (pxsi_h5_index_read(fn, &rec, &n, &eof, &eoa, &lost) != PXS_OK) {
+            snprintf(why, sizeof why, "%s", pxs_last_error_detail());
+            printf(json ? "{\"rank\": %d, \"error\": \"%s\"}\n" : "  rank %d: ERROR %s\n", r,
+                   json ? "cannot read the index" : why);
             (*bad)++;
             continue;
         }
-        size_t live = 0, dead = 0, other = 0, nbad = 0;
+        /* a truncated file: what it still holds is listed (and verified),
+         * the file counts as corrupt (exit status 2) */
+        if (eoa > eof) {
+            if (json)
+                printf("{\"rank\": %d, \"truncated\": true, \"size\": %" PRIu64
+                       ", \"recorded_size\": %" PRIu64 ", \"index_lost\": %zu}\n",
+                       r, eof, eoa, lost);
+            else
+                printf("  rank %d: TRUNCATED: %s holds %" PRIu64 " of %" PRIu64
+                       " bytes; the complete records are listed%s\n",
+                       r, fn, eof, eoa,
+                       lost ? ", the index of some records is lost with the cut" : "");
+            (*bad)++;
+        }
+        size_t live = 0, dead = 0, other = 0, nbad = 0, good = 0;
         uint64_t bytes = 0;
         for (size_t i = 0; i < n; i++) {
             if (rec[i].state == PXSI_H5_LIVE) {
@@ -242,6 +259,7 @@ store_one(const char *dir, int verify, int *bad)
                 int rc = pxs_proxy_encode(&pi, &p);
                 if (rc == PXS_OK)
                     rc = pxs_store_resolve_alloc(st, &p, &data, &len);
+                good += rc == PXS_OK;
                 if (rc != PXS_OK) {
                     nbad++;
                     printf(json ? "{\"rank\": %d, \"record\": %zu, \"error\": "
@@ -256,14 +274,22 @@ store_one(const char *dir, int verify, int *bad)
         if (json)
             printf("{\"rank\": %d, \"records\": %zu, \"live\": %zu, \"dead\": "
                    "%zu, "
-                   "\"incomplete\": %zu, \"live_bytes\": %" PRIu64 "%s}\n",
+                   "\"incomplete\": %zu, \"live_bytes\": %" PRIu64 "%s",
                    r, n, live, dead, other, bytes,
-                   verify ? (nbad ? ", \"verified\": false" : ", \"verified\": true") : "");
+                   verify ? (nbad || eoa > eof ? ", \"verified\": false" : ", \"verified\": true")
+                          : "");
         else
             printf("  rank %d: %zu record(s): %zu live (%" PRIu64 " B), %zu dead, %zu "
-                   "incomplete%s\n",
-                   r, n, live, bytes, dead, other,
-                   verify ? (nbad ? ", CORRUPT" : ", all CRCs good") : "");
+                   "incomplete",
+                   r, n, live, bytes, dead, other);
+        if (verify)
+            printf(json ? ", \"good\": %zu, \"damaged\": %zu}\n"
+                   : nbad ? ", CORRUPT: %zu good, %zu damaged\n"
+                   : eoa > eof ? ", %zu good (CRC checked), %zu damaged\n"
+                               : ", all CRCs good\n",
+                   good, nbad);
+        else
+            printf(json ? "}\n" : "\n");
         free(rec);
     }
     H5Tclose(t);

@@ -12,6 +12,10 @@ if(PXS_HAVE_HDF5)
     set_tests_properties(mpi.store.hdf5.${scenario} PROPERTIES LABELS "mpi;hdf5"
       PROCESSORS 3 TIMEOUT 120 ENVIRONMENT "${PXS_ROOT_ENV}")
   endforeach()
+  if(TARGET pxs-inspect) # cuts: pxs-inspect ls/verify on each truncated copy
+    set_property(TEST mpi.store.hdf5.cuts APPEND PROPERTY ENVIRONMENT
+      "INSPECT=$<TARGET_FILE:pxs-inspect>")
+  endif()
   # the same across two emulated nodes (tests/tools/fakenodes.sh: each fake
   # node sees the same directory; jobs of 3 ranks put 2 on one node)
   add_test(NAME mpi.store.hdf5.durable.2node

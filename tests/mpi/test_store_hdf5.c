@@ -14,7 +14,8 @@
  *   cuts DIR           NP 1: one file truncated at several offsets (copies):
  *                      every record that lies wholly before the cut
  *                      resolves to its bytes, the others are CORRUPT
- *                      naming the file and the cut
+ *                      naming the file and the cut; then the file cut
+ *                      under an open reader: CORRUPT beyond the cut
  *   faults DIR         bad directories and manifests at create and open
  *   full DIR FILE      NP 2: rank 1 runs into RLIMIT_FSIZE (disk full):
  *                      PXS_ERR_IO with HDF5's text, later puts refused
@@ -489,6 +490,27 @@ do_cuts(const char *dir)
         CHECK_OK(pxs_store_destroy(st));
     }
     CHECK(total_ok > 0 && total_bad > 0);
+    /* cut under an open reader (HDF5 checked the size at open; the bytes are
+     * read with pread at the chunk's address): what lies before the cut
+     * still resolves, what lay beyond is CORRUPT ("beyond the end of the
+     * file"), never other bytes */
+    CHECK_OK(pxs_store_open(MPI_COMM_SELF, dir, &st));
+    void *x = NULL;
+    size_t m = 0;
+    for (int i = 0; i < NC; i++) { /* every chunk's address is known now */
+        CHECK_OK(pxs_store_resolve_alloc(st, &p[i], &x, &m));
+        CHECK(m == len[i] && pxs_test_verify(x, m, seed_of(0, i)));
+        pxs_free(x);
+    }
+    CHECK(end[NC - 1] > end[NC / 2]);
+    CHECK(truncate(fn, end[NC / 2]) == 0);
+    CHECK_RC(pxs_store_resolve_alloc(st, &p[NC - 1], &x, &m), PXS_ERR_CORRUPT);
+    check_detail("beyond the end of the file");
+    CHECK_OK(pxs_store_resolve_alloc(st, &p[1], &x, &m));
+    CHECK(m == len[1] && pxs_test_verify(x, m, seed_of(0, 1)));
+    pxs_free(x);
+    CHECK_OK(pxs_store_destroy(st));
+    printf("cut under an open reader: record %d CORRUPT, records 0 and 1 resolve\n", NC - 1);
 }
 
 /* ------------------------------------------------------------ faults */

@@ -35,7 +35,34 @@ faults)
     run 2 "$@" "$exe" faults "$dir"
     ;;
 cuts)
-    run 1 "$@" "$exe" cuts "$dir/store"
+    run 1 "$@" "$exe" cuts "$dir/store" | tee "$dir/cuts.txt"
+    if [ -n "${INSPECT:-}" ]; then
+        # pxs-inspect on each truncated copy (store.cut<i>, in the order of
+        # the "cut at" lines): ls and verify exit 2 and say TRUNCATED; verify
+        # finds good exactly the records the store resolved where the index
+        # survived the cut, never more; the last cut (one byte) keeps all 40
+        i=0 sum=0
+        while read -r ok; do
+            c="$dir/store.cut$i"
+            rc=0
+            "$INSPECT" ls "$c" >"$dir/ls$i.txt" || rc=$?
+            test "$rc" = 2 && grep -q 'TRUNCATED' "$dir/ls$i.txt"
+            rc=0
+            "$INSPECT" verify "$c" >"$dir/v$i.txt" || rc=$?
+            grep -v ' record [0-9]*: ' "$dir/v$i.txt"
+            test "$rc" = 2 && grep -q 'TRUNCATED' "$dir/v$i.txt" && grep -q '^CORRUPT' "$dir/v$i.txt"
+            good=$(sed -n 's/.*[:,] \([0-9]*\) good.*/\1/p' "$dir/v$i.txt")
+            echo "cut $i: store resolved $ok, pxs-inspect verify: $good good"
+            test "$good" -le "$ok"
+            sum=$((sum + good))
+            i=$((i + 1))
+        done < <(sed -n 's/^cut at .*bytes: \([0-9]*\) record(s) resolve.*/\1/p' "$dir/cuts.txt")
+        test "$i" -ge 5 && test "$sum" -gt 0 && test "$good" = 40
+        rc=0
+        "$INSPECT" --json verify "$dir/store.cut$((i - 1))" >"$dir/vj.txt" || rc=$?
+        cat "$dir/vj.txt"
+        test "$rc" = 2 && grep -q '"truncated": true' "$dir/vj.txt" && grep -q '"good": 40' "$dir/vj.txt"
+    fi
     ;;
 full)
     run 2 "$@" "$exe" full "$dir/store" "$dir/proxies.txt"

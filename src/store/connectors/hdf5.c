@@ -50,7 +50,9 @@
 
 #define H5_FORMAT      1
 #define H5_DATA_CHUNK  ((hsize_t)1 << 20)    /* 1 MiB data log chunks */
-#define H5_INDEX_CHUNK ((hsize_t)1024)       /* records per index chunk */
+#define H5_INDEX_CHUNK ((hsize_t)64)         /* records per index chunk (3 KiB: a put's
+                                                flush rewrites the chunk it touched) */
+#define H5_INDEX_BLOCK ((uint64_t)1024)      /* records a reader of a final file keeps */
 #define H5_SLACK       ((uint64_t)256 << 10) /* index chunk + metadata a put may add */
 
 /* ------------------------------------------------------------ process lock,
@@ -151,6 +153,16 @@ typedef struct h5file {
     int recovered;     /* opened through the recovery driver: the file is
                           shorter than HDF5 recorded (truncated) */
     uint64_t eof, eoa; /* recovered: its size, and the size HDF5 recorded */
+    /* direct I/O of the data log (see "Data log I/O" in docs/DESIGN.md):
+     * the file's descriptor (sec2) and the file address of each data chunk
+     * looked up so far (they never move: no filters) */
+    int fd;            /* -1: through H5Dread/H5Dwrite */
+    haddr_t *caddr;    /* by chunk index; 0 = not looked up yet */
+    size_t ncaddr;
+    /* final files: a block of index records read at once (nothing in a
+     * final file changes) */
+    pxsi_h5_rec_t *iblk;
+    uint64_t iblk_at, iblk_n;
 } h5file_t;
 
 typedef struct h5st {
@@ -205,6 +217,13 @@ file_close(h5file_t *h)
         H5Fclose(h->f);
     h->f = h->data = h->index = H5I_INVALID_HID;
     h->recovered = 0;
+    h->fd = -1;
+    free(h->caddr);
+    h->caddr = NULL;
+    h->ncaddr = 0;
+    free(h->iblk);
+    h->iblk = NULL;
+    h->iblk_n = 0;
 }
 
 static void
@@ -212,6 +231,115 @@ file_init(h5file_t *h)
 {
     memset(h, 0, sizeof *h);
     h->f = h->data = h->index = H5I_INVALID_HID;
+    h->fd = -1;
+}
+
+/* ------------------------------------------------------------ data log I/O
+ * The payload bytes go between the caller's buffer and the file with
+ * pread/pwrite at each chunk's file address: HDF5's chunk cache would copy
+ * every byte once more (and write a whole 1 MiB chunk per flush of a small
+ * put). The data log has no filters, and its chunks are allocated when the
+ * extent grows (H5D_ALLOC_TIME_EARLY, fill never written), so a chunk's
+ * address is fixed before its bytes are written and never changes; HDF5
+ * itself never holds a data chunk in its cache (no H5Dread/H5Dwrite of the
+ * data log on this path). The file stays a plain HDF5 file: any HDF5
+ * reader sees the same bytes. */
+static void
+direct_setup(h5file_t *h)
+{
+    h->fd = -1;
+    if (h->recovered)
+        return; /* zeros past the cut: through the recovery driver */
+    hid_t dcpl = H5Dget_create_plist(h->data);
+    hsize_t ch = 0;
+    int ok = dcpl >= 0 && H5Pget_layout(dcpl) == H5D_CHUNKED && H5Pget_nfilters(dcpl) == 0 &&
+             H5Pget_chunk(dcpl, 1, &ch) == 1 && ch == H5_DATA_CHUNK;
+    if (dcpl >= 0)
+        H5Pclose(dcpl);
+    hid_t fapl = ok ? H5Fget_access_plist(h->f) : H5I_INVALID_HID;
+    ok = ok && fapl >= 0 && H5Pget_driver(fapl) == H5FD_SEC2;
+    if (fapl >= 0)
+        H5Pclose(fapl);
+    void *fdp = NULL;
+    if (ok && H5Fget_vfd_handle(h->f, H5P_DEFAULT, &fdp) >= 0 && fdp)
+        h->fd = *(int *)fdp;
+    H5Eclear2(H5E_DEFAULT);
+}
+
+/* The file address of data chunk `ci` (looked up once). -1 when HDF5 has
+ * none (not allocated: beyond what this handle saw). */
+static int
+chunk_addr(h5file_t *h, uint64_t ci, haddr_t *out)
+{
+    if (ci < h->ncaddr && h->caddr[ci]) {
+        *out = h->caddr[ci];
+        return 0;
+    }
+    hsize_t coord = (hsize_t)(ci * H5_DATA_CHUNK), size = 0;
+    unsigned mask = 0;
+    haddr_t a = HADDR_UNDEF;
+    if (H5Dget_chunk_info_by_coord(h->data, &coord, &mask, &a, &size) < 0 || a == HADDR_UNDEF ||
+        a == 0 || size != H5_DATA_CHUNK) {
+        h5_save();
+        return -1;
+    }
+    if (ci >= h->ncaddr) {
+        size_t n = h->ncaddr ? h->ncaddr : 64;
+        while (n <= ci)
+            n *= 2;
+        haddr_t *x = realloc(h->caddr, n * sizeof *x);
+        if (!x) {
+            *out = a; /* not kept: looked up again next time */
+            return 0;
+        }
+        memset(x + h->ncaddr, 0, (n - h->ncaddr) * sizeof *x);
+        h->caddr = x;
+        h->ncaddr = n;
+    }
+    h->caddr[ci] = a;
+    *out = a;
+    return 0;
+}
+
+/* Move n bytes of the data log at `at` from (wr = 0: into) or to (wr = 1:
+ * from) buf, chunk by chunk. With crc: the running CRC32C of the bytes,
+ * taken piece by piece while they are in the cache. -1: HDF5 has no address
+ * for a chunk (h5_save kept its text), -2: the system call failed (errno),
+ * -3: the file ends early. */
+#define H5_PIECE ((uint64_t)256 << 10)
+static int
+direct_io(h5file_t *h, int wr, uint64_t at, uint64_t n, void *buf, uint32_t *crc)
+{
+    unsigned char *p = buf;
+    while (n > 0) {
+        uint64_t ci = at / H5_DATA_CHUNK, in = at % H5_DATA_CHUNK;
+        uint64_t k = H5_DATA_CHUNK - in < n ? H5_DATA_CHUNK - in : n;
+        if (k > H5_PIECE)
+            k = H5_PIECE;
+        haddr_t a;
+        if (chunk_addr(h, ci, &a) < 0)
+            return -1;
+        if (wr && crc)
+            *crc = pxs_crc32c(*crc, p, (size_t)k);
+        uint64_t done = 0;
+        while (done < k) {
+            ssize_t r = wr ? pwrite(h->fd, p + done, (size_t)(k - done), (off_t)(a + in + done))
+                           : pread(h->fd, p + done, (size_t)(k - done), (off_t)(a + in + done));
+            if (r < 0 && errno == EINTR)
+                continue;
+            if (r < 0)
+                return -2;
+            if (r == 0)
+                return -3;
+            done += (uint64_t)r;
+        }
+        if (!wr && crc)
+            *crc = pxs_crc32c(*crc, p, (size_t)k);
+        p += k;
+        at += k;
+        n -= k;
+    }
+    return 0;
 }
 
 /* ------------------------------------------------------------ recovery
@@ -489,13 +617,19 @@ own_file_create(h5st_t *s)
     hid_t sp = H5Screate_simple(1, &zero, &unl);
     hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
     hsize_t ch = H5_DATA_CHUNK;
-    if (sp < 0 || dcpl < 0 || H5Pset_chunk(dcpl, 1, &ch) < 0)
+    /* data chunks get their file space when the extent grows, nothing
+     * written there (the put writes them directly: direct_io) */
+    if (sp < 0 || dcpl < 0 || H5Pset_chunk(dcpl, 1, &ch) < 0 ||
+        H5Pset_alloc_time(dcpl, H5D_ALLOC_TIME_EARLY) < 0 ||
+        H5Pset_fill_time(dcpl, H5D_FILL_TIME_NEVER) < 0)
         rc = h5fail(PXS_ERR_IO, "dataset properties for \"%s\"", fn);
     if (rc == PXS_OK) {
         s->w.data =
             H5Dcreate2(s->w.f, "data", H5T_NATIVE_UINT8, sp, H5P_DEFAULT, dcpl, H5P_DEFAULT);
         ch = H5_INDEX_CHUNK;
-        if (s->w.data < 0 || H5Pset_chunk(dcpl, 1, &ch) < 0)
+        if (s->w.data < 0 || H5Pset_chunk(dcpl, 1, &ch) < 0 ||
+            H5Pset_alloc_time(dcpl, H5D_ALLOC_TIME_INCR) < 0 ||
+            H5Pset_fill_time(dcpl, H5D_FILL_TIME_IFSET) < 0)
             rc = h5fail(PXS_ERR_IO, "cannot create the data log in \"%s\"", fn);
     }
     if (rc == PXS_OK) {
@@ -517,6 +651,8 @@ own_file_create(h5st_t *s)
         rc = h5fail(PXS_ERR_IO, "cannot write the attributes of \"%s\"", fn);
     if (rc == PXS_OK && H5Fstart_swmr_write(s->w.f) < 0)
         rc = h5fail(PXS_ERR_IO, "cannot start SWMR write on \"%s\"", fn);
+    if (rc == PXS_OK)
+        direct_setup(&s->w);
     if (rc) {
         file_close(&s->w);
         unlink(fn);
@@ -984,13 +1120,25 @@ h_put_locked(h5st_t *s, const void *data, size_t len, const pxs_put_opts_t *o,
     r.generation = s->w.nrec;
     r.seq = o->seq;
     r.topic = o->topic;
-    r.crc = pxs_crc32c(0, data, len);
+    r.crc = 0;
     r.flags = PXS_PROXY_F_PAYLOAD_CRC | PXS_PROXY_F_KEEP;
     r.state = PXSI_H5_LIVE;
     if (len) {
         hsize_t ext = (hsize_t)(r.offset + len);
-        if (H5Dset_extent(s->w.data, &ext) < 0 ||
-            write_at(s->w.data, H5T_NATIVE_UINT8, r.offset, len, data) < 0) {
+        int e = H5Dset_extent(s->w.data, &ext) < 0 ? -1 : 0;
+        if (e == 0 && s->w.fd >= 0) {
+            e = direct_io(&s->w, 1, r.offset, len, (void *)(uintptr_t)data, &r.crc);
+        } else if (e == 0) {
+            r.crc = pxs_crc32c(0, data, len);
+            e = write_at(s->w.data, H5T_NATIVE_UINT8, r.offset, len, data);
+        }
+        if (e == -2 || e == -3) {
+            s->broken = 1;
+            return pxsi_err(PXS_ERR_IO, SUBSYS,
+                            "put: cannot append %zu bytes to rank %d's data log in \"%s\": %s",
+                            len, s->rank, s->dir, e == -2 ? strerror(errno) : "short write");
+        }
+        if (e < 0) {
             s->broken = 1;
             return h5fail(PXS_ERR_IO,
                           "put: cannot append %zu bytes to rank %d's data log in \"%s\"", len,
@@ -1108,11 +1256,35 @@ peer_open(h5st_t *s, int owner, h5file_t **out)
     }
     h->nrec = dims_of(h->index);
     h->data_len = dims_of(h->data);
+    direct_setup(h);
     char mk[PATH_MAX + 80];
     snprintf(mk, sizeof mk, "%s.closed", fn);
     h->final = h->recovered || access(mk, F_OK) == 0;
     *out = h;
     return PXS_OK;
+}
+
+/* Record `gen` of file h (gen < h->nrec). A final file's records come from
+ * the block kept (read H5_INDEX_BLOCK records at a time); a live one's are
+ * read each time (the writer may evict). */
+static int
+index_get(h5st_t *s, h5file_t *h, uint64_t gen, pxsi_h5_rec_t *r)
+{
+    if (!h->final || h->recovered || h == &s->w)
+        return read_at(h->index, s->rtype, gen, 1, r);
+    if (!h->iblk && !(h->iblk = malloc(H5_INDEX_BLOCK * sizeof *h->iblk)))
+        return read_at(h->index, s->rtype, gen, 1, r);
+    if (gen < h->iblk_at || gen >= h->iblk_at + h->iblk_n) {
+        uint64_t at = gen / H5_INDEX_BLOCK * H5_INDEX_BLOCK;
+        uint64_t n = h->nrec - at < H5_INDEX_BLOCK ? h->nrec - at : H5_INDEX_BLOCK;
+        h->iblk_n = 0;
+        if (read_at(h->index, s->rtype, at, n, h->iblk) < 0)
+            return -1;
+        h->iblk_at = at;
+        h->iblk_n = n;
+    }
+    *r = h->iblk[gen - h->iblk_at];
+    return 0;
 }
 
 /* The record a proxy names, checked against the proxy. */
@@ -1160,7 +1332,7 @@ record_get(h5st_t *s, const pxs_proxy_info_t *pi, h5file_t **hout, pxsi_h5_rec_t
                         "record %" PRIu64 " is not in rank %u's file in \"%s\" (%" PRIu64
                         " records: the file was truncated or the record never completed)",
                         pi->generation, pi->owner, s->dir, h->nrec);
-    } else if (read_at(h->index, s->rtype, pi->generation, 1, r) < 0) {
+    } else if (index_get(s, h, pi->generation, r) < 0) {
         return h5fail(own ? PXS_ERR_IO : PXS_ERR_CORRUPT,
                       "cannot read record %" PRIu64 " of rank %u's file in \"%s\"", pi->generation,
                       pi->owner, s->dir);
@@ -1218,11 +1390,30 @@ resolve_locked_(h5st_t *s, const pxs_proxy_info_t *pi, void *buf, size_t *len_ou
     int rc = record_get(s, pi, &h, &r);
     if (rc)
         return rc;
-    if (r.size && read_at(h->data, H5T_NATIVE_UINT8, r.offset, r.size, buf) < 0)
-        return h5fail(h == &s->w ? PXS_ERR_IO : PXS_ERR_CORRUPT,
-                      "cannot read record %" PRIu64 " of rank %u's file in \"%s\"", pi->generation,
-                      pi->owner, s->dir);
-    uint32_t crc = pxs_crc32c(0, buf, (size_t)r.size);
+    uint32_t crc = 0;
+    if (r.size && h->fd >= 0) {
+        /* pread piece by piece, each piece's CRC32C taken while cached */
+        int e = direct_io(h, 0, r.offset, r.size, buf, &crc);
+        if (e == -2)
+            return pxsi_err(PXS_ERR_IO, SUBSYS,
+                            "cannot read record %" PRIu64 " of rank %u's file in \"%s\": %s",
+                            pi->generation, pi->owner, s->dir, strerror(errno));
+        if (e == -3)
+            return pxsi_err(PXS_ERR_CORRUPT, SUBSYS,
+                            "record %" PRIu64 " of rank %u's file in \"%s\" lies beyond the "
+                            "end of the file: truncated file",
+                            pi->generation, pi->owner, s->dir);
+        if (e < 0)
+            return h5fail(h == &s->w ? PXS_ERR_IO : PXS_ERR_CORRUPT,
+                          "cannot locate record %" PRIu64 " of rank %u's file in \"%s\"",
+                          pi->generation, pi->owner, s->dir);
+    } else {
+        if (r.size && read_at(h->data, H5T_NATIVE_UINT8, r.offset, r.size, buf) < 0)
+            return h5fail(h == &s->w ? PXS_ERR_IO : PXS_ERR_CORRUPT,
+                          "cannot read record %" PRIu64 " of rank %u's file in \"%s\"",
+                          pi->generation, pi->owner, s->dir);
+        crc = pxs_crc32c(0, buf, (size_t)r.size);
+    }
     if (crc != r.crc)
         return pxsi_err(PXS_ERR_CORRUPT, SUBSYS,
                         "record %" PRIu64 " of rank %u in \"%s\": payload checksum mismatch "
@@ -1386,10 +1577,18 @@ h_corrupt(void *st, uint64_t offset)
     h5guard_t g;
     h5_enter(&g);
     unsigned char b = 0;
-    int rc = read_at(s->w.data, H5T_NATIVE_UINT8, offset, 1, &b) < 0 ? PXS_ERR_IO : PXS_OK;
-    b ^= 0xffu;
-    if (rc == PXS_OK && write_at(s->w.data, H5T_NATIVE_UINT8, offset, 1, &b) < 0)
-        rc = PXS_ERR_IO;
+    int rc;
+    if (s->w.fd >= 0) { /* the way puts write (HDF5 never caches a data chunk) */
+        rc = direct_io(&s->w, 0, offset, 1, &b, NULL) < 0 ? PXS_ERR_IO : PXS_OK;
+        b ^= 0xffu;
+        if (rc == PXS_OK && direct_io(&s->w, 1, offset, 1, &b, NULL) < 0)
+            rc = PXS_ERR_IO;
+    } else {
+        rc = read_at(s->w.data, H5T_NATIVE_UINT8, offset, 1, &b) < 0 ? PXS_ERR_IO : PXS_OK;
+        b ^= 0xffu;
+        if (rc == PXS_OK && write_at(s->w.data, H5T_NATIVE_UINT8, offset, 1, &b) < 0)
+            rc = PXS_ERR_IO;
+    }
     if (rc == PXS_OK)
         rc = do_sync(s, 0);
     h5_leave(&g);
@@ -1414,6 +1613,87 @@ h_add_claims(void *st, uint32_t slot, int64_t n)
     return pxsi_err(PXS_ERR_NOTSUP, SUBSYS, "add_claims: HDF5 records are not claimed");
 }
 #endif
+
+/* ------------------------------------------------------------ for tools */
+int
+pxsi_h5_index_read(const char *fn, pxsi_h5_rec_t **out, size_t *n, uint64_t *eof, uint64_t *eoa,
+                   size_t *lost)
+{
+    *out = NULL;
+    *n = 0;
+    *eof = *eoa = 0;
+    *lost = 0;
+    h5guard_t g;
+    h5_enter(&g);
+    int rc = PXS_OK;
+    hid_t t = rec_type(), f = H5I_INVALID_HID, d = H5I_INVALID_HID;
+    hid_t fapl = fapl_new(1);
+    if (t < 0 || fapl < 0)
+        rc = h5fail(PXS_ERR_IO, "file access list for \"%s\"", fn);
+    if (rc == PXS_OK && access(fn, F_OK) != 0)
+        rc = pxsi_err(PXS_ERR_IO, SUBSYS, "\"%s\": %s", fn, strerror(errno));
+    if (rc == PXS_OK) {
+        f = H5Fopen(fn, H5F_ACC_RDONLY | H5F_ACC_SWMR_READ, fapl);
+        if (f < 0) {
+            char why[700];
+            h5_text(why, sizeof why);
+            hid_t rfapl = strstr(why, "truncated file") ? fapl_recover() : H5I_INVALID_HID;
+            f = rfapl >= 0 ? H5Fopen(fn, H5F_ACC_RDONLY, rfapl) : H5I_INVALID_HID;
+            if (rfapl >= 0)
+                H5Pclose(rfapl);
+            if (f < 0) {
+                rc = pxsi_err(PXS_ERR_CORRUPT, SUBSYS, "cannot open \"%s\" (HDF5: %s)", fn, why);
+            } else {
+                void *fdp = NULL;
+                struct stat sb;
+                if (H5Fget_vfd_handle(f, H5P_DEFAULT, &fdp) >= 0 && fdp &&
+                    fstat(*(int *)fdp, &sb) == 0) {
+                    *eof = (uint64_t)sb.st_size;
+                    *eoa = sb_eof_of(*(int *)fdp);
+                }
+                if (*eoa <= *eof) /* recovered, so shorter than recorded */
+                    *eoa = *eof + 1;
+            }
+        }
+    }
+    if (rc == PXS_OK && (d = H5Dopen2(f, "index", H5P_DEFAULT)) < 0)
+        rc = h5fail(PXS_ERR_CORRUPT, "\"%s\" has no readable index", fn);
+    uint64_t nrec = rc == PXS_OK ? dims_of(d) : 0;
+    pxsi_h5_rec_t *r = NULL;
+    if (rc == PXS_OK && nrec > (uint64_t)(SIZE_MAX / 2 / sizeof *r))
+        rc = pxsi_err(PXS_ERR_CORRUPT, SUBSYS, "\"%s\": index of %" PRIu64 " records", fn, nrec);
+    if (rc == PXS_OK && !(r = calloc(nrec ? (size_t)nrec : 1, sizeof *r)))
+        rc = pxsi_err(PXS_ERR_NOMEM, SUBSYS, "index of \"%s\" (%" PRIu64 " records)", fn, nrec);
+    if (rc == PXS_OK && nrec && read_at(d, t, 0, nrec, r) < 0) {
+        /* a truncated file: read what it still holds, block by block (an
+         * index chunk whose structures lie beyond the cut fails) */
+        for (uint64_t at = 0; at < nrec; at += H5_INDEX_CHUNK) {
+            uint64_t k = nrec - at < H5_INDEX_CHUNK ? nrec - at : H5_INDEX_CHUNK;
+            if (read_at(d, t, at, k, r + at) < 0) {
+                memset(r + at, 0, (size_t)k * sizeof *r);
+                *lost += (size_t)k;
+            }
+            H5Eclear2(H5E_DEFAULT);
+        }
+        h5saved[0] = '\0';
+    }
+    if (rc == PXS_OK) {
+        *out = r;
+        *n = (size_t)nrec;
+    } else {
+        free(r);
+    }
+    if (d >= 0)
+        H5Dclose(d);
+    if (f >= 0)
+        H5Fclose(f);
+    if (fapl >= 0)
+        H5Pclose(fapl);
+    if (t >= 0)
+        H5Tclose(t);
+    h5_leave(&g);
+    return rc;
+}
 
 /* ------------------------------------------------------------ for other HDF5
  * users */

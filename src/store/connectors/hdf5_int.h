@@ -37,6 +37,15 @@ int pxsi_h5_manifests(const char *path, char *buf, size_t cap, int *n);
 int pxsi_h5_open(MPI_Comm comm, const char *path, uint64_t *nonce_out, int *nranks_out,
                  void **state_out);
 
+/* Every record of one rank's file `fn` (read-only, local; for tools), in a
+ * new buffer (free). A file shorter than HDF5 recorded (truncated) is read
+ * through the recovery driver: *eoa > *eof then (its size and the recorded
+ * size; both 0 for a whole file), and the records whose index block no
+ * longer reads come back zero (PXSI_H5_UNWRITTEN), counted in *lost.
+ * PXS_ERR_CORRUPT (with the path and HDF5's text) when nothing can be read. */
+int pxsi_h5_index_read(const char *fn, pxsi_h5_rec_t **out, size_t *n, uint64_t *eof,
+                       uint64_t *eoa, size_t *lost);
+
 /* The process-wide HDF5 lock with HDF5's error printing off (enter), and
  * back (leave); pxsi_h5_fail: pxsi_err(code) with `what` and HDF5's error
  * text. For other HDF5 users of the library (the stream log). */
