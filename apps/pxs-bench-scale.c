@@ -43,6 +43,7 @@ static int rank, size, json, check, failed;
 static uint32_t batch = 1;
 static long nev = 2000;
 static int reps = 5;
+static double stall_s; /* run_bus: the consumers start reading this late */
 
 static void
 die(const char *what, int rc)
@@ -62,6 +63,7 @@ typedef struct {
     double atomics, flushes, bytes, sub_atomics, probes_per_pick, appends;
     double records; /* event records appended (ENDs excluded), summed over ranks */
     double t_atomics, t_flushes, t_bytes, t_appends, t_records; /* totals, ENDs included */
+    double t_sent, t_bp_waits, t_bp_seconds; /* events sent, backpressure episodes, time */
     int have;
 } work_t;
 
@@ -267,12 +269,13 @@ gather_work(pxs_bus_t *b, double events)
     pxs_bus_stats_t st;
     pxs_bus_stats_init(&st);
     OK(pxs_bus_stats(b, &st));
-    double v[9] = {(double)st.rma_atomics, (double)st.rma_flushes, (double)st.rma_bytes,
-                   (double)st.sub_rma_atomics, (double)st.group_probes,
-                   (double)st.group_picks, (double)st.ends_sent, (double)st.appends,
-                   (double)st.records_appended};
-    double s[9];
-    MPI_Allreduce(v, s, 9, MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD);
+    double v[12] = {(double)st.rma_atomics, (double)st.rma_flushes, (double)st.rma_bytes,
+                    (double)st.sub_rma_atomics, (double)st.group_probes,
+                    (double)st.group_picks, (double)st.ends_sent, (double)st.appends,
+                    (double)st.records_appended, (double)st.events_sent,
+                    (double)st.backpressure_waits, st.backpressure_seconds};
+    double s[12];
+    MPI_Allreduce(v, s, 12, MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD);
     work_t w;
     w.atomics = s[0] / events;
     w.flushes = s[1] / events;
@@ -286,6 +289,9 @@ gather_work(pxs_bus_t *b, double events)
     w.t_bytes = s[2];
     w.t_appends = s[7];
     w.t_records = s[8];
+    w.t_sent = s[9];
+    w.t_bp_waits = s[10];
+    w.t_bp_seconds = s[11];
     w.have = 1;
     return w;
 }
@@ -321,6 +327,8 @@ run_bus(int is_prod, int is_cons, const char *group, work_t *w, long n, int npro
     }
     if (is_cons) {
         int rc;
+        if (stall_s > 0)
+            usleep((useconds_t)(stall_s * 1e6));
         while ((rc = pxs_subscriber_recv(sub, &ev, -1)) == PXS_OK || ev.topic != PXS_TOPIC_ALL) {
             OK(rc);
             got += rc == PXS_OK;
@@ -369,6 +377,35 @@ run_raw(int is_prod, int ncons, int first_cons, int rr, long n, int nprod)
     return max_all(app_now() - t0);
 }
 
+/* Polls of a full mailbox (docs/DESIGN.md "Scale model", "Polling a full
+ * mailbox"): a credit attempt that gets nothing costs at most 3 atomics
+ * (read, take, give back). One is made per non-blocking flush (<= one per
+ * send, + close and destroy); a wait (backpressure episode) makes at most
+ * 13 (the read interval doubles from 64 us to its cap, 65.5 ms), + 12 more
+ * per append within it when batch > 1 (a take restarts the interval; at
+ * batch 1 a take ends the wait), + one per 65.5 ms waited. An append costs
+ * at most 6 (read, take, give back, ticket, two sequence-word writes).
+ * Counters only: the bound holds however the ranks are scheduled and does
+ * not grow with the producers; a producer polling at its back-off pace
+ * (2 atomics per <= 64 us pause, before) exceeds it once it waits a few
+ * milliseconds. */
+static void
+m2o_poll_bound(const work_t *w, int P, const char *what)
+{
+    double fails = (w->t_sent + 4.0 * P) + 13.0 * w->t_bp_waits +
+                   (batch > 1 ? 12.0 * w->t_appends : 0.0) + w->t_bp_seconds / 65.5e-3;
+    double bound = 6.0 * w->t_appends + 3.0 * fails;
+    char msg[256];
+    snprintf(msg, sizeof msg,
+             "%s: %.0f atomics > polling bound %.0f (appends %.0f, sends %.0f, waits %.0f, "
+             "%.3f s waited)",
+             what, w->t_atomics, bound, w->t_appends, w->t_sent, w->t_bp_waits,
+             w->t_bp_seconds);
+    expect(w->t_atomics <= bound, msg);
+    if (getenv("SCALE_DEBUG") && rank == 0)
+        fprintf(stderr, "%s\n", msg);
+}
+
 static void
 case_many_to_one(void)
 {
@@ -387,6 +424,17 @@ case_many_to_one(void)
     expect(w.t_bytes == w.t_records * REC, "many-to-one: bytes put != records x 192");
     expect(w.t_atomics >= 3 * w.t_appends && w.t_flushes >= 4 * w.t_appends,
            "many-to-one: fewer atomics/flushes than 3/4 per append (shared mailbox)");
+    m2o_poll_bound(&w, P, "many-to-one");
+    if (check) {
+        /* again with a subscriber that starts 300 ms late: every producer
+         * waits on the full mailbox that long; polling at the back-off
+         * pace would cost thousands of atomics per producer */
+        stall_s = 0.3;
+        (void)run_bus(rank > 0, rank == 0, NULL, &w, nev, P);
+        stall_s = 0;
+        expect(w.records == ne, "many-to-one (stalled subscriber): records appended != events");
+        m2o_poll_bound(&w, P, "many-to-one (stalled subscriber)");
+    }
 }
 
 static void

@@ -2,7 +2,9 @@
 """Plots the JSON lines of apps/run-scale.sh: one PNG per curve, i.e. per
 (case, metric), with one line per run (osc, batch) for ours and a dashed one
 for the baseline; event cases get a second panel with the per-event work
-(atomics, flushes per event; probes per pick for groups).
+(atomics, flushes per event; probes per pick for groups). Also writes
+outdir/scale-table.md: the per-event work of every event case, one row per
+(case, run), one column per size (atomics / flushes per event).
 usage: /usr/bin/python3 apps/scale-plot.py [scale.jsonl] [outdir]"""
 import json, os, sys
 from collections import defaultdict
@@ -65,3 +67,23 @@ for (case, metric), runs in sorted(curves.items()):
     fig.savefig(path, dpi=90)
     plt.close(fig)
     print(path)
+
+# per-event work table (docs/DESIGN.md "Scale model" quotes it)
+rows = []
+for (case, metric), runs in sorted(curves.items()):
+    for run, v in sorted(runs.items()):
+        if not any("atomics_per_event" in d for d in v):
+            continue
+        cells = {d["size"]: f'{d["atomics_per_event"]:.2f} / {d["flushes_per_event"]:.2f}'
+                 + (f' ({d["probes_per_pick"]:.1f})' if case == "group" else "")
+                 for d in v}
+        rows.append((case, run, cells))
+sizes = sorted({sz for _, _, c in rows for sz in c})
+path = os.path.join(out, "scale-table.md")
+with open(path, "w") as f:
+    f.write("atomics / flushes per event (group: probes per pick), by size\n\n")
+    f.write("| case | run | " + " | ".join(str(x) for x in sizes) + " |\n")
+    f.write("|---|---|" + "---|" * len(sizes) + "\n")
+    for case, run, cells in rows:
+        f.write(f"| {case} | {run} | " + " | ".join(cells.get(x, "") for x in sizes) + " |\n")
+print(path)

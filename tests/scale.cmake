@@ -7,7 +7,12 @@
 # Always (a few seconds): the scale benchmark's checks at 4 ranks, every
 # case: exact records and bytes per event, 2 flushes per append on the
 # sole-writer path and >= 3 atomics / 4 flushes on a shared mailbox, <= 8
-# group probes per pick, routing state independent of the ranks.
+# group probes per pick, routing state independent of the ranks, and the
+# many-to-one polling bound (docs/DESIGN.md "Polling a full mailbox"):
+# atomics <= 6 per append + 3 per failed credit attempt, at most one such
+# attempt per send and 13 + (time waited) / 65.5 ms per backpressure wait,
+# checked from the counters also in a run whose subscriber starts 300 ms
+# late (a producer polling at its back-off pace fails it by thousands).
 # The counters count MPI operations: these tests run with PXS_SHM=0, the MPI
 # rings a real interconnect uses (same-node appends through the node ring,
 # docs/DESIGN.md "Node ring", cost no MPI operation at all).

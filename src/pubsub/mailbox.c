@@ -82,6 +82,20 @@
  * passed (half the spin phase), not on the first miss */
 #define MB_CREDIT_RETURN_STEP (PXSI_BACKOFF_YIELD / 2)
 
+/* A full shared mailbox (docs/DESIGN.md "Scale model", "Polling a full
+ * mailbox"): after a take of a credit word came up short, the publisher
+ * reads that word (Fetch_and_op NO_OP, one atomic, nothing to give back)
+ * before it takes again, and not before `next`: the interval doubles with
+ * each empty read, from MB_POLL_MIN_S to MB_POLL_MIN_S << MB_POLL_LOG2MAX
+ * (64 us .. 65 ms). N producers waiting on one subscriber then cost it
+ * O(log) reads per wait instead of two atomics per back-off pause each. */
+#define MB_POLL_MIN_S 64e-6
+#define MB_POLL_LOG2MAX 10u
+struct mb_wait {
+    double next;    /* no MPI operation on the word before this (pxsi_now) */
+    uint32_t fails; /* empty takes and reads since the last successful take */
+};
+
 struct mbox {
     MPI_Comm comm;
     MPI_Win win;
@@ -115,6 +129,9 @@ struct mbox {
     MPI_Request *creq;    /* [size] pending credit refill (sole writer) */
     int64_t *cres;        /* [2 size] its result: credits, group credits */
     int64_t czero[2];     /* origin operand of the NO_OP */
+    /* shared mailboxes, per (target, word): a word found empty is polled
+     * with one read, at growing intervals (mb_poll_word) */
+    struct mb_wait *wait; /* [2 size]: credits, group credits */
     /* node ring (see NR_* above): */
     pxsi_shmseg_t *seg;   /* every rank's segment (NULL base: other node, or off) */
     unsigned char *nbase; /* this rank's segment (NULL: node path off) */
@@ -226,7 +243,11 @@ mb_take_credits_sole(struct mbox *m, int target, uint32_t want, int group, uint3
     int64_t S = (int64_t)m->slots[target];
     uint64_t quarter = S >= 8 ? (uint64_t)(S / 4) : 1u;
     int low = *lc == 0 || (*lc <= S / 2 && m->ltail[target] - m->crstart[target] >= quarter);
-    if ((low || (group && *lg == 0)) && m->creq[target] == MPI_REQUEST_NULL) {
+    /* a refill that found nothing new: the next one waits out the poll
+     * interval (struct mb_wait), as a read of a shared word does */
+    struct mb_wait *w = &m->wait[2 * target];
+    int due = !w->fails || pxsi_now() >= w->next;
+    if (due && (low || (group && *lg == 0)) && m->creq[target] == MPI_REQUEST_NULL) {
         MB_CHECK(MPI_Rget_accumulate(m->czero, 2, MPI_INT64_T, &m->cres[2 * target], 2,
                                      MPI_INT64_T, target, MB_CRED, 2, MPI_INT64_T, MPI_NO_OP,
                                      m->win, &m->creq[target]));
@@ -241,13 +262,23 @@ mb_take_credits_sole(struct mbox *m, int target, uint32_t want, int group, uint3
              * credits: its reads of the freed slots happen before our puts */
             atomic_thread_fence(memory_order_acquire);
             const int64_t *res = &m->cres[2 * target];
+            int fresh = 0;
             if (res[0] > m->cseen[target]) {
                 *lc += res[0] - m->cseen[target];
                 m->cseen[target] = res[0];
+                fresh = 1;
             }
             if (res[1] > m->gseen[target]) {
                 *lg += res[1] - m->gseen[target];
                 m->gseen[target] = res[1];
+                fresh = 1;
+            }
+            if (fresh || (*lc > 0 && (!group || *lg > 0))) {
+                w->fails = 0;
+            } else { /* nothing new and nothing to use: poll later */
+                uint32_t sh = w->fails < MB_POLL_LOG2MAX ? w->fails : MB_POLL_LOG2MAX;
+                w->fails++;
+                w->next = pxsi_now() + MB_POLL_MIN_S * (double)(1u << sh);
             }
         }
     }
@@ -255,6 +286,8 @@ mb_take_credits_sole(struct mbox *m, int target, uint32_t want, int group, uint3
     if (group && *lg < avail)
         avail = *lg;
     uint32_t got = avail < (int64_t)want ? (uint32_t)avail : want;
+    if (got == 0 && !due)
+        pxsi_mpi_progress(m->comm); /* no MPI operation: progress as a poll would */
     *lc -= got;
     if (group)
         *lg -= got;
@@ -264,12 +297,40 @@ mb_take_credits_sole(struct mbox *m, int target, uint32_t want, int group, uint3
 }
 
 /* Shared word: take up to `want` with one Fetch_and_op; a shortfall is given
- * back. *got_out: taken, *left_out: left after taking. */
+ * back. *got_out: taken, *left_out: left after taking. A word found short
+ * is polled by mb_poll_word before the next take (struct mb_wait). */
 static int
 mb_take_word(struct mbox *m, int64_t *buf, int target, MPI_Aint disp, uint32_t want,
              uint32_t *got_out, uint32_t *left_out)
 {
+    struct mb_wait *w = &m->wait[2 * target + (disp == MB_GCRED)];
     int64_t *op = &buf[0], *old = &buf[1];
+    if (w->fails) {
+        /* found short before: wait out the interval, then read first */
+        double now = pxsi_now();
+        if (now < w->next) {
+            /* no operation on the word; progress as a poll would */
+            pxsi_mpi_progress(m->comm);
+            *got_out = 0;
+            *left_out = 0;
+            return PXS_OK;
+        }
+        *op = 0; /* ignored by NO_OP */
+        MB_CHECK(MPI_Fetch_and_op(op, old, MPI_INT64_T, target, disp, MPI_NO_OP, m->win));
+        MB_CHECK(MPI_Win_flush(target, m->win));
+        m->core.st.atomics++;
+        m->core.st.flushes++;
+        if (*old <= 0) {
+            uint32_t sh = w->fails < MB_POLL_LOG2MAX ? w->fails : MB_POLL_LOG2MAX;
+            w->fails++;
+            w->next = now + MB_POLL_MIN_S * (double)(1u << sh);
+            *got_out = 0;
+            *left_out = 0;
+            return PXS_OK;
+        }
+        if (*old < (int64_t)want)
+            want = (uint32_t)*old; /* ask for what is there: nothing to give back */
+    }
     *op = -(int64_t)want;
     MB_CHECK(MPI_Fetch_and_op(op, old, MPI_INT64_T, target, disp, MPI_SUM, m->win));
     MB_CHECK(MPI_Win_flush(target, m->win));
@@ -279,6 +340,7 @@ mb_take_word(struct mbox *m, int64_t *buf, int target, MPI_Aint disp, uint32_t w
     if (*old >= (int64_t)want) {
         *got_out = want;
         *left_out = (uint32_t)(*old - (int64_t)want);
+        w->fails = 0;
         return PXS_OK;
     }
     /* short: keep what was there, give the rest back */
@@ -291,6 +353,11 @@ mb_take_word(struct mbox *m, int64_t *buf, int target, MPI_Aint disp, uint32_t w
     m->core.st.flushes++;
     *got_out = (uint32_t)avail;
     *left_out = 0;
+    if (avail > 0) /* got some: the word is empty now, read first, soon */
+        w->fails = 0;
+    uint32_t sh = w->fails < MB_POLL_LOG2MAX ? w->fails : MB_POLL_LOG2MAX;
+    w->fails++;
+    w->next = pxsi_now() + MB_POLL_MIN_S * (double)(1u << sh);
     return PXS_OK;
 }
 
@@ -387,6 +454,15 @@ mb_take_credits(void *x, int target, uint32_t want, int group, uint32_t *got_out
         return mb_take_credits_sole(m, target, want, group, got_out, left_out);
     uint32_t gleft = 0;
     if (group) {
+        const struct mb_wait *cw = &m->wait[2 * target];
+        if (cw->fails && pxsi_now() < cw->next) {
+            /* its mailbox was full and is not due for a read: take no
+             * group credit that would only go back */
+            pxsi_mpi_progress(m->comm);
+            *got_out = 0;
+            *left_out = 0;
+            return PXS_OK;
+        }
         /* group (prefetch) credits first: a member at its prefetch count is
          * skipped without touching its mailbox credits */
         uint32_t ggot = 0;
@@ -814,6 +890,7 @@ mb_free(struct mbox *m)
     free(m->writer);
     free(m->creq);
     free(m->cres);
+    free(m->wait);
     free(m->nr);
     pxsi_shmseg_free(m->seg);
     m->bus.magic = PXSI_MAGIC_DEAD;
@@ -1107,13 +1184,14 @@ pxs_bus_create(MPI_Comm comm, const pxs_bus_opts_t *opts, pxs_bus_t **bus_out)
     m->writer = malloc((size_t)m->size * sizeof *m->writer);
     m->creq = malloc((size_t)m->size * sizeof *m->creq);
     m->cres = calloc(2 * (size_t)m->size, sizeof *m->cres);
+    m->wait = calloc(2 * (size_t)m->size, sizeof *m->wait);
     for (int r = 0; m->writer && m->creq && r < m->size; r++) {
         m->writer[r] = -1;
         m->creq[r] = MPI_REQUEST_NULL;
     }
     m->nr = calloc((size_t)m->size, sizeof *m->nr);
     lrc = m->slots && m->seqbuf && m->sole && m->ltail && m->lcred && m->cseen && m->lgcred && m->gseen && m->crstart && m->writer &&
-                  m->creq && m->cres && m->nr
+                  m->creq && m->cres && m->wait && m->nr
               ? PXS_OK
               : pxsi_err(PXS_ERR_NOMEM, SUBSYS, "bus tables");
     if ((rc = pxsi_agree(m->comm, lrc)) != PXS_OK)
