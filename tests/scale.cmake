@@ -19,6 +19,10 @@
 if(TARGET pxs-bench-scale)
   pxs_add_mpi_test(NAME scale.check NP 4 EXE pxs-bench-scale
     ARGS --check --events 100 --reps 1 ENV PXS_SHM=0 LABELS events TIMEOUT 180)
+  # the default (node ring on): records, probes, routing state and the
+  # polling bound; no MPI operation per append to count on one node
+  pxs_add_mpi_test(NAME scale.check_shm NP 4 EXE pxs-bench-scale
+    ARGS --check --events 100 --reps 1 ENV PXS_SHM=1 OSC rdma LABELS events TIMEOUT 180)
 endif()
 # A group of 12 members (more than the 8 probes of one flush pass) in which
 # all but the last hold their one prefetched event: the publisher must reach
