@@ -32,6 +32,10 @@ endif()
 pxs_add_mpi_test(NAME scale.group NP 13
   SOURCES ${CMAKE_CURRENT_LIST_DIR}/mpi/test_scale_group.c
   OSC sm rdma ENV PXS_SHM=0 LABELS events TIMEOUT 240)
+# the same with the node ring on (the default): its appends put no MPI bytes
+pxs_add_mpi_test(NAME scale.group_shm NP 13
+  SOURCES ${CMAKE_CURRENT_LIST_DIR}/mpi/test_scale_group.c
+  OSC sm ENV PXS_SHM=1 LABELS events TIMEOUT 240)
 option(PXS_SCALE_TESTS "register the 32/64-rank scale tests (label scale)" OFF)
 if(PXS_SCALE_TESTS)
   # stress: ARGS = P S events-per-producer batch slots slow_div (see pubsub.cmake)
