@@ -25,7 +25,8 @@
  * --check: exit non-zero unless the counters fit the model (docs/DESIGN.md
  * "Scale model"): routing state that does not grow with N, group probes per
  * pick <= 8, atomics per event within the model's bound. The scale tests run
- * it this way. ratio > 1 means ours is better. Times on an oversubscribed
+ * it this way (PXS_SCALE_VERBOSE=1: print the many-to-one atomics against
+ * their polling bound). ratio > 1 means ours is better. Times on an oversubscribed
  * node are not meaningful in absolute terms: compare the counters. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -117,6 +118,18 @@ static int
 sole_off(void)
 {
     const char *e = getenv("PXS_MAILBOX_SOLE");
+    return e && (strcmp(e, "0") == 0 || strcmp(e, "off") == 0 || strcmp(e, "false") == 0);
+}
+
+/* PXS_SHM=0: every append goes through the MPI rings, so the counters
+ * (MPI operations) must show each one. Otherwise same-node appends go
+ * through the node ring and count no MPI operation (docs/DESIGN.md "Node
+ * ring"): the exact per-append figures are not checked then, the record
+ * counts, probes, routing state and the polling bound still are. */
+static int
+mpi_rings(void)
+{
+    const char *e = getenv("PXS_SHM");
     return e && (strcmp(e, "0") == 0 || strcmp(e, "off") == 0 || strcmp(e, "false") == 0);
 }
 
@@ -397,12 +410,12 @@ m2o_poll_bound(const work_t *w, int P, const char *what)
     double bound = 6.0 * w->t_appends + 3.0 * fails;
     char msg[256];
     snprintf(msg, sizeof msg,
-             "%s: %.0f atomics > polling bound %.0f (appends %.0f, sends %.0f, waits %.0f, "
+             "%s: %.0f atomics, polling bound %.0f (appends %.0f, sends %.0f, waits %.0f, "
              "%.3f s waited)",
              what, w->t_atomics, bound, w->t_appends, w->t_sent, w->t_bp_waits,
              w->t_bp_seconds);
     expect(w->t_atomics <= bound, msg);
-    if (getenv("SCALE_DEBUG") && rank == 0)
+    if (getenv("PXS_SCALE_VERBOSE") && rank == 0)
         fprintf(stderr, "%s\n", msg);
 }
 
@@ -421,9 +434,11 @@ case_many_to_one(void)
     expect(w.records == ne, "many-to-one: records appended != events");
     /* shared mailbox: every append takes credits and a ticket and writes
      * sequence words (3 atomics) with 4 flushes; polls only add */
-    expect(w.t_bytes == w.t_records * REC, "many-to-one: bytes put != records x 192");
-    expect(w.t_atomics >= 3 * w.t_appends && w.t_flushes >= 4 * w.t_appends,
-           "many-to-one: fewer atomics/flushes than 3/4 per append (shared mailbox)");
+    if (mpi_rings()) {
+        expect(w.t_bytes == w.t_records * REC, "many-to-one: bytes put != records x 192");
+        expect(w.t_atomics >= 3 * w.t_appends && w.t_flushes >= 4 * w.t_appends,
+               "many-to-one: fewer atomics/flushes than 3/4 per append (shared mailbox)");
+    }
     m2o_poll_bound(&w, P, "many-to-one");
     if (check) {
         /* again with a subscriber that starts 300 ms late: every producer
@@ -447,11 +462,12 @@ case_one_to_many(void)
     report("one-to-many", "send", (size_t)M, ours / (double)nev * 1e6,
            base / (double)nev * 1e6, "mpi_send_each", "us/event", 0, &w);
     expect(w.records == (double)nev * M, "one-to-many: records appended != events x M");
-    expect(w.t_bytes == w.t_records * REC, "one-to-many: bytes put != records x 192");
+    if (mpi_rings())
+        expect(w.t_bytes == w.t_records * REC, "one-to-many: bytes put != records x 192");
     /* one writer per mailbox (the sole-writer path, on unless
      * PXS_MAILBOX_SOLE=0): exactly 2 flushes per append, at least one
      * atomic (the sequence words) */
-    if (!sole_off())
+    if (!sole_off() && mpi_rings())
         expect(w.t_flushes == 2 * w.t_appends && w.t_atomics >= w.t_appends,
                "one-to-many: sole writer not 2 flushes and >= 1 atomic per append");
 }
@@ -467,8 +483,9 @@ case_group(void)
            "mpi_send_round_robin", "us/event", 0, &w);
     expect(w.probes_per_pick <= 8.0, "group: more than 8 members probed per pick");
     expect(w.records == (double)nev, "group: records appended != events");
-    expect(w.t_bytes == w.t_records * REC, "group: bytes put != records x 192");
-    if (!sole_off())
+    if (mpi_rings())
+        expect(w.t_bytes == w.t_records * REC, "group: bytes put != records x 192");
+    if (!sole_off() && mpi_rings())
         expect(w.t_flushes == 2 * w.t_appends,
                "group: sole writer not 2 flushes per append");
 }
