@@ -48,7 +48,7 @@ main(int argc, char **argv)
     MPI_Comm_size(MPI_COMM_WORLD, &size);
     pxs_store_opts_t so;
     CHECK_OK(pxs_store_opts_init(&so));
-    so.shm = 0;                        /* the MPI RMA path between all ranks */
+    so.shm = 0;                       /* the MPI RMA path between all ranks */
     so.arena_bytes = (size_t)OBJ * 2; /* two objects: c must reuse a's block */
     pxs_store_t *st = NULL;
     CHECK_OK(pxs_store_create(MPI_COMM_WORLD, &so, &st));

@@ -195,8 +195,8 @@ claim(pxsi_rma_t *r, const pxs_proxy_info_t *pi)
         int mrc =
             MPI_Fetch_and_op(&one, &old, MPI_UINT64_T, o, pxsi_rma_w_a(s), MPI_SUM, r->ctl_win);
         if (mrc == MPI_SUCCESS) /* D: a plain get, as in resolve_remote */
-            mrc = MPI_Get(d, 3, MPI_UINT64_T, o, pxsi_rma_w_d(r, o, s), 3, MPI_UINT64_T,
-                          r->ctl_win);
+            mrc =
+                MPI_Get(d, 3, MPI_UINT64_T, o, pxsi_rma_w_d(r, o, s), 3, MPI_UINT64_T, r->ctl_win);
         if (mrc == MPI_SUCCESS)
             mrc = MPI_Win_flush(o, r->ctl_win);
         if (mrc != MPI_SUCCESS)
