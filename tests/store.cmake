@@ -30,6 +30,12 @@ pxs_add_mpi_test(NAME store.forged NP 2 TIMEOUT 120
   TWO_NODE pt2pt ucx)
 pxs_add_mpi_test(NAME store.forged.noshm NP 2 TIMEOUT 120 OSC rdma
   EXE mpitest_store_forged ENV PXS_SHM=0)
+# the remote resolve reads the bytes in its claim's epoch: every failure
+# (stale after reuse, forged offset, spent budget) leaves a zeroed buffer
+# (docs/DESIGN.md, section "Remote resolve in one epoch"); opts.shm = 0
+pxs_add_mpi_test(NAME store.remote NP 2 TIMEOUT 120
+  SOURCES ${PXS_STORE_T}/mpi/test_store_remote.c
+  TWO_NODE pt2pt ucx)
 pxs_add_unit_test(NAME store.local SOURCES ${PXS_STORE_T}/unit/test_store_local.c TIMEOUT 60)
 # optional connector ops NULL -> NOTSUP; errors keep their cause (async resolve)
 pxs_add_unit_test(NAME store.ops SOURCES ${PXS_STORE_T}/unit/test_store_ops.c TIMEOUT 60)

@@ -227,7 +227,9 @@ PXS_API PXS_NODISCARD int pxs_store_ref_wait(pxs_store_t *store, const pxs_proxy
  *  of another store instance: another store, job or run),
  *  PXS_ERR_TRUNC (cap too small: len_out has the size, nothing consumed),
  *  PXS_ERR_BUSY (2^23 resolves/views of this one object already in flight),
- *  PXS_ERR_MPI. */
+ *  PXS_ERR_MPI. On an error other than TRUNC the contents of buf are
+ *  unspecified but never another object's bytes (a remote resolve reads
+ *  before it knows and zeroes buf on failure). */
 PXS_API PXS_NODISCARD int pxs_store_resolve(pxs_store_t *store, const pxs_proxy_t *proxy,
                                             void *buf, size_t cap, size_t *len_out);
 
