@@ -1012,45 +1012,59 @@ run_fits(const struct pxsi_ptopic *pt, uint32_t k, int *bad_out)
 
 /* The unbatched single-destination case (batch 1, one plain subscriber,
  * nothing queued; the common shape of a 1 -> 1 stream and of a latency-bound
- * caller): the record goes from the scratch record to the target's ring
- * without a pass through the queue (docs/DESIGN.md "Event path cost"). Every
- * outcome is the one core_publish's queue path gives: credits missing
- * (ring full) or a transport failure leave the event queued and accepted
- * (a failure breaks the bus), so the caller sees PXS_OK either way. */
+ * caller): the event's k records (1, or an inline run) go from the scratch
+ * records to the target's ring without a pass through the queue
+ * (docs/DESIGN.md "Event path cost"). Every outcome is the one core_publish's
+ * queue path gives: credits for the whole run missing (ring full; what was
+ * taken stays held, as queue_flush keeps it) or a transport failure leave
+ * the event queued and accepted (a failure breaks the bus), so the caller
+ * sees PXS_OK either way. */
 static int
 publish_direct(struct pxsi_core *c, struct pxsi_ptopic *pt, int ti, uint32_t topic,
-               const pxs_proxy_t *proxy, const void *meta, size_t meta_len, uint64_t *seq_out)
+               const pxs_proxy_t *proxy, const void *data, uint32_t len, uint32_t k,
+               const void *meta, size_t meta_len, uint64_t *seq_out)
 {
     struct pxsi_queue *q = pt->plainq[0];
     int t = q->target;
     struct pxsi_dest *d = dest_of(pt, t);
     uint64_t seq = pt->next_seq++;
-    pxsi_rec_encode(c->srec, topic, c->rank, seq, d->lseq, 0, proxy, meta, (uint16_t)meta_len);
-    int rc = PXS_OK;
-    uint32_t got = 0, left = 0;
-    if (q->held == 0)
-        rc = c->xops->take_credits(c->x, t, 1, 0, &got, &left);
-    else
-        got = 1, q->held--;
-    if (rc == PXS_OK && got == 1) {
-        rc = c->xops->append(c->x, t, c->srec, 1);
-        PXSI_TRACE(SUBSYS, "append 1 record(s) to rank %d: %s", t, pxs_errname(rc));
+    unsigned char *recs = c->srec;
+    if (proxy) {
+        pxsi_rec_encode(recs, topic, c->rank, seq, d->lseq, 0, proxy, meta, (uint16_t)meta_len);
+    } else {
+        recs = c->irun;
+        inline_encode(recs, topic, c->rank, seq, data, len, meta, (uint16_t)meta_len);
+        for (uint32_t i = 0; i < k; i++)
+            pxsi_put_le64(recs + (size_t)i * PXSI_REC_SIZE + PXSI_REC_O_LSEQ, d->lseq + i);
+    }
+    int rc = PXS_OK, appended = 0;
+    if (q->held < k) {
+        uint32_t got = 0, left = 0;
+        rc = c->xops->take_credits(c->x, t, k - q->held, 0, &got, &left);
+        if (rc == PXS_OK)
+            q->held += got;
+    }
+    if (rc == PXS_OK && q->held >= k) {
+        rc = c->xops->append(c->x, t, recs, k);
+        PXSI_TRACE(SUBSYS, "append %u record(s) to rank %d: %s", k, t, pxs_errname(rc));
         if (rc == PXS_OK) {
-            d->lseq++;
+            appended = 1;
+            q->held -= k;
+            d->lseq += k;
             c->st.appends++;
-            c->st.records_appended++;
-        } else {
-            q->held++; /* kept for the retry, as queue_flush does */
+            c->st.records_appended += k;
         }
     }
-    if (rc != PXS_OK || got == 0) {
-        /* not appended: queued (link seq stamped again at its append) */
-        queue_push(q, c->srec, 1, (uint32_t)ti);
+    if (!appended) {
+        /* not appended: queued (link seqs stamped again at its append);
+         * credits taken stay held for it */
+        queue_push(q, recs, k, (uint32_t)ti);
         if (rc != PXS_OK)
             (void)xrc(c, rc);
     }
     c->st.events_sent++;
-    PXSI_TRACE(SUBSYS, "send topic %u seq %llu", topic, (unsigned long long)seq);
+    PXSI_TRACE(SUBSYS, "send topic %u seq %llu%s", topic, (unsigned long long)seq,
+               proxy ? "" : " (inline)");
     if (seq_out)
         *seq_out = seq;
     return PXS_OK;
@@ -1087,9 +1101,9 @@ core_publish(struct pxsi_core *c, uint32_t topic, const pxs_proxy_t *proxy, cons
                                            PXSI_REC_SIZE)))
             return pxsi_err(PXS_ERR_NOMEM, SUBSYS, "inline record run");
     }
-    if (proxy && pt->n_plain == 1 && pt->n_groups == 0 && pt->plainq[0]->n == 0 &&
+    if (pt->n_plain == 1 && pt->n_groups == 0 && pt->plainq[0]->n == 0 &&
         pt->plainq[0]->cap == 1)
-        return publish_direct(c, pt, ti, topic, proxy, meta, meta_len, seq_out);
+        return publish_direct(c, pt, ti, topic, proxy, data, len, k, meta, meta_len, seq_out);
     /* make room first, so that AGAIN (or MPI) means "this event was not
      * accepted" */
     for (int i = 0; i < pt->n_plain; i++) {
