@@ -532,9 +532,13 @@ fapl_new(int readonly)
     hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
     if (fapl < 0)
         return fapl;
+    /* the writer puts data chunks (the only allocations of 1 MiB) on page
+     * boundaries: pread/pwrite of their bytes then copy whole pages of the
+     * page cache (docs/DESIGN.md, "Data log I/O") */
     if (H5Pset_fapl_sec2(fapl) < 0 ||
         H5Pset_libver_bounds(fapl, H5F_LIBVER_LATEST, H5F_LIBVER_LATEST) < 0 ||
-        (readonly && H5Pset_file_locking(fapl, 0, 1) < 0)) {
+        (readonly && H5Pset_file_locking(fapl, 0, 1) < 0) ||
+        (!readonly && H5Pset_alignment(fapl, H5_DATA_CHUNK, 4096) < 0)) {
         H5Pclose(fapl);
         return H5I_INVALID_HID;
     }
