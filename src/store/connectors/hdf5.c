@@ -306,7 +306,7 @@ chunk_addr(h5file_t *h, uint64_t ci, haddr_t *out)
  * taken piece by piece while they are in the cache. -1: HDF5 has no address
  * for a chunk (h5_save kept its text), -2: the system call failed (errno),
  * -3: the file ends early. */
-#define H5_PIECE ((uint64_t)256 << 10)
+#define H5_PIECE H5_DATA_CHUNK /* one system call per chunk (see fapl_new) */
 static int
 direct_io(h5file_t *h, int wr, uint64_t at, uint64_t n, void *buf, uint32_t *crc)
 {
@@ -532,9 +532,14 @@ fapl_new(int readonly)
     hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
     if (fapl < 0)
         return fapl;
+    /* the writer puts data chunks (the only allocations of 1 MiB) on 1 MiB
+     * boundaries of the file: the kernel keeps naturally aligned ranges in
+     * large page-cache folios, and a pread of a chunk then costs what one of
+     * a plain file does (docs/DESIGN.md, "Data log I/O") */
     if (H5Pset_fapl_sec2(fapl) < 0 ||
         H5Pset_libver_bounds(fapl, H5F_LIBVER_LATEST, H5F_LIBVER_LATEST) < 0 ||
-        (readonly && H5Pset_file_locking(fapl, 0, 1) < 0)) {
+        (readonly && H5Pset_file_locking(fapl, 0, 1) < 0) ||
+        (!readonly && H5Pset_alignment(fapl, H5_DATA_CHUNK, H5_DATA_CHUNK) < 0)) {
         H5Pclose(fapl);
         return H5I_INVALID_HID;
     }
