@@ -142,9 +142,14 @@ view_pins(pxs_store_t *st, int lend)
     }
     MPI_Barrier(MPI_COMM_WORLD);
     if (rank == 2) {
-        unsigned char buf[64];
+        /* cap must be the buffer's true size: a remote resolve may read
+         * (and then scrub) up to the object's size before it learns the
+         * object is gone (docs/DESIGN.md, "Remote resolve in one epoch") */
+        unsigned char *buf = malloc(len);
+        CHECK(buf != NULL);
         size_t n = 0;
         CHECK_RC(pxs_store_resolve(st, &p, buf, len, &n), PXS_ERR_STALE);
+        free(buf);
     }
     MPI_Barrier(MPI_COMM_WORLD);
 }
