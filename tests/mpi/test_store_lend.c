@@ -142,12 +142,12 @@ view_pins(pxs_store_t *st, int lend)
     }
     MPI_Barrier(MPI_COMM_WORLD);
     if (rank == 2) {
-        /* cap must be the buffer's true size: a remote resolve may read
-         * (and then scrub) up to the object's size before it learns the
-         * object is gone (docs/DESIGN.md, "Remote resolve in one epoch") */
+        /* a buffer of the cap we pass: a remote resolve reads before it
+         * knows the object is gone (docs/DESIGN.md, "Remote resolve in one
+         * epoch") */
         unsigned char *buf = malloc(len);
-        CHECK(buf != NULL);
         size_t n = 0;
+        CHECK(buf != NULL);
         CHECK_RC(pxs_store_resolve(st, &p, buf, len, &n), PXS_ERR_STALE);
         free(buf);
     }
