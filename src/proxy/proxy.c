@@ -25,66 +25,6 @@ enum {
     "proxy format version 1 is no longer accepted (this library reads version 2: "     \
     "version 1 proxies cannot tell store instances apart); make a new proxy"
 
-/* Little-endian field access: on a little-endian host one load or store
- * (memcpy of a constant size compiles to a move), else the util.h byte
- * helpers. The proxy is on every resolve's path (issue 15). */
-#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-#define LE_HOST 1
-#else
-#define LE_HOST 0
-#endif
-static inline uint16_t
-ld16(const unsigned char *p)
-{
-    uint16_t v;
-    if (!LE_HOST)
-        return pxsi_get_le16(p);
-    memcpy(&v, p, sizeof v);
-    return v;
-}
-static inline uint32_t
-ld32(const unsigned char *p)
-{
-    uint32_t v;
-    if (!LE_HOST)
-        return pxsi_get_le32(p);
-    memcpy(&v, p, sizeof v);
-    return v;
-}
-static inline uint64_t
-ld64(const unsigned char *p)
-{
-    uint64_t v;
-    if (!LE_HOST)
-        return pxsi_get_le64(p);
-    memcpy(&v, p, sizeof v);
-    return v;
-}
-static inline void
-st16(unsigned char *p, uint16_t v)
-{
-    if (!LE_HOST)
-        pxsi_put_le16(p, v);
-    else
-        memcpy(p, &v, sizeof v);
-}
-static inline void
-st32(unsigned char *p, uint32_t v)
-{
-    if (!LE_HOST)
-        pxsi_put_le32(p, v);
-    else
-        memcpy(p, &v, sizeof v);
-}
-static inline void
-st64(unsigned char *p, uint64_t v)
-{
-    if (!LE_HOST)
-        pxsi_put_le64(p, v);
-    else
-        memcpy(p, &v, sizeof v);
-}
-
 static int
 kind_ok(unsigned k)
 {
@@ -105,17 +45,17 @@ pxs_proxy_encode(const pxs_proxy_info_t *info, pxs_proxy_t *proxy_out)
     memset(tmp, 0, sizeof tmp);
     tmp[OFF_VERSION] = PXS_PROXY_VERSION;
     tmp[OFF_KIND] = info->kind;
-    st16(tmp + OFF_FLAGS, info->flags);
-    st32(tmp + OFF_OWNER, info->owner);
-    st64(tmp + OFF_NONCE, info->store_nonce);
-    st32(tmp + OFF_TOPIC, info->topic);
-    st64(tmp + OFF_OFFSET, info->offset);
-    st64(tmp + OFF_SIZE, info->size);
-    st64(tmp + OFF_GEN, info->generation);
-    st64(tmp + OFF_SEQ, info->seq);
-    st32(tmp + OFF_PCRC, info->payload_crc);
-    st32(tmp + OFF_BUDGET, info->budget);
-    st32(tmp + OFF_CRC, pxs_crc32c(0, tmp, OFF_CRC));
+    pxsi_put_le16(tmp + OFF_FLAGS, info->flags);
+    pxsi_put_le32(tmp + OFF_OWNER, info->owner);
+    pxsi_put_le64(tmp + OFF_NONCE, info->store_nonce);
+    pxsi_put_le32(tmp + OFF_TOPIC, info->topic);
+    pxsi_put_le64(tmp + OFF_OFFSET, info->offset);
+    pxsi_put_le64(tmp + OFF_SIZE, info->size);
+    pxsi_put_le64(tmp + OFF_GEN, info->generation);
+    pxsi_put_le64(tmp + OFF_SEQ, info->seq);
+    pxsi_put_le32(tmp + OFF_PCRC, info->payload_crc);
+    pxsi_put_le32(tmp + OFF_BUDGET, info->budget);
+    pxsi_put_le32(tmp + OFF_CRC, pxs_crc32c(0, tmp, OFF_CRC));
     memcpy(b, tmp, sizeof tmp);
     return PXS_OK;
 }
@@ -136,29 +76,29 @@ pxs_proxy_decode(const void *buf, size_t len, pxs_proxy_info_t *info_out)
                         "unknown proxy format version %u (this library reads version %d)",
                         b[OFF_VERSION], PXS_PROXY_VERSION);
     uint32_t crc = pxs_crc32c(0, b, OFF_CRC);
-    if (crc != ld32(b + OFF_CRC))
+    if (crc != pxsi_get_le32(b + OFF_CRC))
         return pxsi_err(PXS_ERR_CORRUPT, SUBSYS, "proxy checksum mismatch");
     if (!kind_ok(b[OFF_KIND]))
         return pxsi_err(PXS_ERR_CORRUPT, SUBSYS, "unknown connector kind %u", b[OFF_KIND]);
-    uint16_t flags = ld16(b + OFF_FLAGS);
+    uint16_t flags = pxsi_get_le16(b + OFF_FLAGS);
     if (flags & ~PXS_PROXY_F_MASK_)
         return pxsi_err(PXS_ERR_CORRUPT, SUBSYS, "unknown flags 0x%x", flags);
-    if (!(flags & PXS_PROXY_F_PAYLOAD_CRC) && ld32(b + OFF_PCRC) != 0)
+    if (!(flags & PXS_PROXY_F_PAYLOAD_CRC) && pxsi_get_le32(b + OFF_PCRC) != 0)
         return pxsi_err(PXS_ERR_CORRUPT, SUBSYS, "payload checksum set without its flag");
     if (info_out) {
         pxs_proxy_info_t in;
         in.version = b[OFF_VERSION];
         in.kind = b[OFF_KIND];
         in.flags = flags;
-        in.owner = ld32(b + OFF_OWNER);
-        in.store_nonce = ld64(b + OFF_NONCE);
-        in.topic = ld32(b + OFF_TOPIC);
-        in.offset = ld64(b + OFF_OFFSET);
-        in.size = ld64(b + OFF_SIZE);
-        in.generation = ld64(b + OFF_GEN);
-        in.seq = ld64(b + OFF_SEQ);
-        in.payload_crc = ld32(b + OFF_PCRC);
-        in.budget = ld32(b + OFF_BUDGET);
+        in.owner = pxsi_get_le32(b + OFF_OWNER);
+        in.store_nonce = pxsi_get_le64(b + OFF_NONCE);
+        in.topic = pxsi_get_le32(b + OFF_TOPIC);
+        in.offset = pxsi_get_le64(b + OFF_OFFSET);
+        in.size = pxsi_get_le64(b + OFF_SIZE);
+        in.generation = pxsi_get_le64(b + OFF_GEN);
+        in.seq = pxsi_get_le64(b + OFF_SEQ);
+        in.payload_crc = pxsi_get_le32(b + OFF_PCRC);
+        in.budget = pxsi_get_le32(b + OFF_BUDGET);
         *info_out = in;
     }
     return PXS_OK;
