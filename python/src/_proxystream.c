@@ -92,6 +92,64 @@ raise_closed(const char *what)
     return raise_status(PXS_ERR_CLOSED, buf);
 }
 
+/* A handle usable by a call: not closed (`what` is closed) and not inside a
+ * call of another thread (BusyError). Returns 0, or -1 with the error set. */
+static int
+handle_check(const void *h, int active, const char *what)
+{
+    if (!h) {
+        raise_closed(what);
+        return -1;
+    }
+    if (active) {
+        char buf[96];
+        snprintf(buf, sizeof buf, "%s in use by another thread", what);
+        raise_status(PXS_ERR_BUSY, buf);
+        return -1;
+    }
+    return 0;
+}
+
+/* __init__ runs once: RuntimeError "<what> already created" when h is set. */
+static int
+init_once(const void *h, const char *what)
+{
+    if (h) {
+        PyErr_Format(PyExc_RuntimeError, "%s already created", what);
+        return -1;
+    }
+    return 0;
+}
+
+/* The end of a close: rc < 0 drops the exception a child's close kept in
+ * exc and raises rc's status; otherwise that exception, if any, is raised. */
+static PyObject *
+close_result(int rc, PyObject *exc[3])
+{
+    if (rc < 0) {
+        Py_XDECREF(exc[0]);
+        Py_XDECREF(exc[1]);
+        Py_XDECREF(exc[2]);
+        return raise_status(rc, NULL);
+    }
+    if (exc[0]) {
+        PyErr_Restore(exc[0], exc[1], exc[2]);
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
+/* stats(): a dict of three counters, or rc's status raised. */
+static PyObject *
+stats_dict(int rc, const char *k0, uint64_t v0, const char *k1, uint64_t v1,
+           const char *k2, uint64_t v2)
+{
+    if (rc < 0)
+        return raise_status(rc, NULL);
+    return Py_BuildValue("{sKsKsK}", k0, (unsigned long long)v0, k1,
+                         (unsigned long long)v1, k2, (unsigned long long)v2);
+}
+
 /* Handles left open until after MPI_Finalize (e.g. module globals at exit)
  * are not destroyed from a destructor: that would call MPI after finalize. */
 static int
@@ -164,6 +222,31 @@ intr_done(intr_t *it, int rc)
     return -1;
 }
 
+/* Run `call` (its status to rc) with the GIL released and the interrupt hook
+ * set, counted in `active` (the object's calls in flight). */
+#define INTR_CALL(active, it, rc, call)                                        \
+    do {                                                                       \
+        (active)++;                                                            \
+        intr_begin(&(it));                                                     \
+        Py_BEGIN_ALLOW_THREADS                                                 \
+        (rc) = (call);                                                         \
+        Py_END_ALLOW_THREADS                                                   \
+        (active)--;                                                            \
+    } while (0)
+
+/* intr_done, then rc < 0 raised as its status: 0, or -1 with an exception. */
+static int
+intr_end(intr_t *it, int rc)
+{
+    if (intr_done(it, rc) < 0)
+        return -1;
+    if (rc < 0) {
+        raise_status(rc, NULL);
+        return -1;
+    }
+    return 0;
+}
+
 /* timeout argument: None = forever (-1), else a float >= 0. */
 static int
 parse_timeout(PyObject *o, double *out)
@@ -181,6 +264,18 @@ parse_timeout(PyObject *o, double *out)
     }
     *out = t;
     return 0;
+}
+
+/* The optional keyword `timeout` of next() / next_object() (fmt names the
+ * call) to *t as parse_timeout gives it. */
+static int
+timeout_kwarg(PyObject *args, PyObject *kw, const char *fmt, double *t)
+{
+    static char *kwlist[] = {"timeout", NULL};
+    PyObject *to = Py_None;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, fmt, kwlist, &to))
+        return -1;
+    return parse_timeout(to, t);
 }
 
 static int
@@ -217,6 +312,17 @@ get_comm(PyObject *o, MPI_Comm *out)
     if (!c)
         return -1;
     *out = *c;
+    return 0;
+}
+
+/* TypeError "<what> needs an mpi4py communicator" for MPI_COMM_NULL. */
+static int
+comm_needed(MPI_Comm c, const char *what)
+{
+    if (c == MPI_COMM_NULL) {
+        PyErr_Format(PyExc_TypeError, "%s needs an mpi4py communicator", what);
+        return -1;
+    }
     return 0;
 }
 
@@ -355,6 +461,15 @@ typedef struct {
 
 static PyTypeObject StoreType, BusType, EndpointType, ProxyType, ProducerType,
     ConsumerType, ViewType;
+
+/* A new producer or consumer as a child of its store (or NULL) and bus. */
+static int
+children_add_both(PyObject *store, BusObject *bus, PyObject *child)
+{
+    if (store && children_add(&((StoreObject *)store)->children, child) < 0)
+        return -1;
+    return children_add(&bus->children, child);
+}
 
 /* ------------------------------------------------------------ Proxy */
 
@@ -795,10 +910,8 @@ store_init(StoreObject *self, PyObject *args, PyObject *kw)
                                      &conn, &arena, &pt, &shm, &maxo, &chunk,
                                      &path, &dur, &spill, &sa))
         return -1;
-    if (self->h) {
-        PyErr_SetString(PyExc_RuntimeError, "Store already created");
+    if (init_once(self->h, "Store") < 0)
         return -1;
-    }
     MPI_Comm c;
     if (get_comm(comm, &c) < 0)
         return -1;
@@ -845,10 +958,8 @@ store_init(StoreObject *self, PyObject *args, PyObject *kw)
         return -1;
     if (o.connector == PXS_CONN_LOCAL && c == MPI_COMM_NULL)
         c = MPI_COMM_SELF;
-    if (c == MPI_COMM_NULL) {
-        PyErr_SetString(PyExc_TypeError, "Store needs an mpi4py communicator");
+    if (comm_needed(c, "Store") < 0)
         return -1;
-    }
     pxs_store_t *h = NULL;
     int rc;
     Py_BEGIN_ALLOW_THREADS
@@ -873,12 +984,8 @@ store_open_impl(PyTypeObject *type, PyObject *args, PyObject *kw)
     if (!PyArg_ParseTupleAndKeywords(args, kw, "Os:open", kwlist, &comm, &path))
         return NULL;
     MPI_Comm c;
-    if (get_comm(comm, &c) < 0)
+    if (get_comm(comm, &c) < 0 || comm_needed(c, "Store.open") < 0)
         return NULL;
-    if (c == MPI_COMM_NULL) {
-        PyErr_SetString(PyExc_TypeError, "Store.open needs an mpi4py communicator");
-        return NULL;
-    }
     StoreObject *self = (StoreObject *)type->tp_alloc(type, 0);
     if (!self)
         return NULL;
@@ -929,24 +1036,9 @@ store_close(StoreObject *s, PyObject *unused)
     rc = pxs_store_destroy(s->h);
     Py_END_ALLOW_THREADS
     s->active--;
-    if (rc == PXS_ERR_BUSY) {
-        Py_XDECREF(exc[0]);
-        Py_XDECREF(exc[1]);
-        Py_XDECREF(exc[2]);
-        return raise_status(rc, NULL);
-    }
-    s->h = NULL;
-    if (rc < 0) {
-        Py_XDECREF(exc[0]);
-        Py_XDECREF(exc[1]);
-        Py_XDECREF(exc[2]);
-        return raise_status(rc, NULL);
-    }
-    if (exc[0]) {
-        PyErr_Restore(exc[0], exc[1], exc[2]);
-        return NULL;
-    }
-    Py_RETURN_NONE;
+    if (rc != PXS_ERR_BUSY) /* busy: the store stays open */
+        s->h = NULL;
+    return close_result(rc, exc);
 }
 
 static PyObject *
@@ -976,17 +1068,11 @@ store_put(StoreObject *s, PyObject *args, PyObject *kw)
     pxs_proxy_t p;
     int rc;
     intr_t it;
-    s->active++;
-    intr_begin(&it);
-    Py_BEGIN_ALLOW_THREADS
-    rc = pxs_store_put(s->h, b.buf, (size_t)b.len, &o, &p);
-    Py_END_ALLOW_THREADS
-    s->active--;
+    INTR_CALL(s->active, it, rc,
+              pxs_store_put(s->h, b.buf, (size_t)b.len, &o, &p));
     PyBuffer_Release(&b);
-    if (intr_done(&it, rc) < 0)
+    if (intr_end(&it, rc) < 0)
         return NULL;
-    if (rc < 0)
-        return raise_status(rc, NULL);
     return (PyObject *)proxy_from_raw(&p, (PyObject *)s);
 }
 
@@ -1126,6 +1212,11 @@ store_get_closed(StoreObject *s, void *c)
     return PyBool_FromLong(s->h == NULL);
 }
 
+/* The method table entries of a context manager whose __exit__ calls close. */
+#define CONTEXT_METHODS                                                        \
+    {"__enter__", generic_enter, METH_NOARGS, NULL},                           \
+        {"__exit__", generic_exit, METH_VARARGS, NULL}
+
 static PyObject *
 generic_enter(PyObject *o, PyObject *unused)
 {
@@ -1181,8 +1272,7 @@ static PyMethodDef store_methods[] = {
     {"used", (PyCFunction)store_used, METH_NOARGS,
      "used() -> (bytes used, capacity)"},
     {"close", (PyCFunction)store_close, METH_NOARGS, "close() (collective)"},
-    {"__enter__", generic_enter, METH_NOARGS, NULL},
-    {"__exit__", generic_exit, METH_VARARGS, NULL},
+    CONTEXT_METHODS,
     {NULL, NULL, 0, NULL}};
 
 static PyGetSetDef store_getset[] = {
@@ -1477,17 +1567,11 @@ bus_init(BusObject *self, PyObject *args, PyObject *kw)
     if (!PyArg_ParseTupleAndKeywords(args, kw, "O|OO$OOO:Bus", kwlist, &comm,
                                      &pub, &sub, &slots, &batch, &st))
         return -1;
-    if (self->h) {
-        PyErr_SetString(PyExc_RuntimeError, "Bus already created");
+    if (init_once(self->h, "Bus") < 0)
         return -1;
-    }
     MPI_Comm c;
-    if (get_comm(comm, &c) < 0)
+    if (get_comm(comm, &c) < 0 || comm_needed(c, "Bus") < 0)
         return -1;
-    if (c == MPI_COMM_NULL) {
-        PyErr_SetString(PyExc_TypeError, "Bus needs an mpi4py communicator");
-        return -1;
-    }
     pxs_bus_opts_t o;
     pxs_bus_opts_init(&o);
     uint32_t *topics = NULL;
@@ -1542,11 +1626,7 @@ bus_close(BusObject *b, PyObject *unused)
     if (b->log) { /* a log replay: local */
         (void)pxs_log_subscriber_close(b->log);
         b->log = NULL;
-        if (exc[0]) {
-            PyErr_Restore(exc[0], exc[1], exc[2]);
-            return NULL;
-        }
-        Py_RETURN_NONE;
+        return close_result(PXS_OK, exc);
     }
     pxs_bus_t *h = b->h;
     b->h = NULL;
@@ -1554,17 +1634,7 @@ bus_close(BusObject *b, PyObject *unused)
     Py_BEGIN_ALLOW_THREADS
     rc = pxs_bus_destroy(h);
     Py_END_ALLOW_THREADS
-    if (rc < 0) {
-        Py_XDECREF(exc[0]);
-        Py_XDECREF(exc[1]);
-        Py_XDECREF(exc[2]);
-        return raise_status(rc, NULL);
-    }
-    if (exc[0]) {
-        PyErr_Restore(exc[0], exc[1], exc[2]);
-        return NULL;
-    }
-    Py_RETURN_NONE;
+    return close_result(rc, exc);
 }
 
 static PyObject *
@@ -1642,8 +1712,7 @@ static PyMethodDef bus_methods[] = {
     {"subscriber", (PyCFunction)bus_subscriber, METH_NOARGS,
      "the bus's subscriber"},
     {"close", (PyCFunction)bus_close, METH_NOARGS, "close() (collective)"},
-    {"__enter__", generic_enter, METH_NOARGS, NULL},
-    {"__exit__", generic_exit, METH_VARARGS, NULL},
+    CONTEXT_METHODS,
     {NULL, NULL, 0, NULL}};
 
 static PyGetSetDef bus_getset[] = {
@@ -1703,8 +1772,7 @@ endpoint_close(PyObject *e, PyObject *unused)
 
 static PyMethodDef endpoint_methods[] = {
     {"close", endpoint_close, METH_NOARGS, "no-op (the bus owns the endpoint)"},
-    {"__enter__", generic_enter, METH_NOARGS, NULL},
-    {"__exit__", generic_exit, METH_VARARGS, NULL},
+    CONTEXT_METHODS,
     {NULL, NULL, 0, NULL}};
 
 static PyTypeObject EndpointType = {
@@ -1770,10 +1838,8 @@ producer_init(ProducerObject *self, PyObject *args, PyObject *kw)
                                      kwlist, &so, &po, &topics, &batch, &md,
                                      &res, &cs, &pt, &coc, &log_path, &lb, &im))
         return -1;
-    if (self->h) {
-        PyErr_SetString(PyExc_RuntimeError, "StreamProducer already created");
+    if (init_once(self->h, "StreamProducer") < 0)
         return -1;
-    }
     PyObject *store;
     EndpointObject *pub;
     if (store_or_none(so, &store) < 0 || endpoint_arg(po, 1, &pub) < 0)
@@ -1814,9 +1880,7 @@ producer_init(ProducerObject *self, PyObject *args, PyObject *kw)
         raise_status(rc, NULL);
         goto out;
     }
-    if ((store && children_add(&((StoreObject *)store)->children,
-                               (PyObject *)self) < 0) ||
-        children_add(&pub->bus->children, (PyObject *)self) < 0) {
+    if (children_add_both(store, pub->bus, (PyObject *)self) < 0) {
         int drc = pxs_producer_destroy(self->h); /* nothing was sent: cannot fail usefully */
         (void)drc;
         self->h = NULL;
@@ -1834,15 +1898,7 @@ out:
 static int
 producer_check(ProducerObject *p)
 {
-    if (!p->h) {
-        raise_closed("producer");
-        return -1;
-    }
-    if (p->active) {
-        raise_status(PXS_ERR_BUSY, "producer in use by another thread");
-        return -1;
-    }
-    return 0;
+    return handle_check(p->h, p->active, "producer");
 }
 
 static int
@@ -1899,12 +1955,8 @@ producer_send(ProducerObject *p, PyObject *args, PyObject *kw)
     pxs_proxy_t px;
     int rc;
     intr_t it;
-    p->active++;
-    intr_begin(&it);
-    Py_BEGIN_ALLOW_THREADS
-    rc = pxs_producer_send(p->h, topic, b.buf, (size_t)b.len, &o, &px);
-    Py_END_ALLOW_THREADS
-    p->active--;
+    INTR_CALL(p->active, it, rc,
+              pxs_producer_send(p->h, topic, b.buf, (size_t)b.len, &o, &px));
     PyBuffer_Release(&b);
     if (intr_done(&it, rc) < 0) {
         meta_release(&m);
@@ -1944,17 +1996,11 @@ producer_send_proxy(ProducerObject *p, PyObject *args, PyObject *kw)
         return NULL;
     int rc;
     intr_t it;
-    p->active++;
-    intr_begin(&it);
-    Py_BEGIN_ALLOW_THREADS
-    rc = pxs_producer_send_proxy(p->h, topic, px, m.buf, (size_t)m.len);
-    Py_END_ALLOW_THREADS
-    p->active--;
+    INTR_CALL(p->active, it, rc,
+              pxs_producer_send_proxy(p->h, topic, px, m.buf, (size_t)m.len));
     meta_release(&m);
-    if (intr_done(&it, rc) < 0)
+    if (intr_end(&it, rc) < 0)
         return NULL;
-    if (rc < 0)
-        return raise_status(rc, NULL);
     Py_RETURN_NONE;
 }
 
@@ -1966,16 +2012,9 @@ producer_flush(ProducerObject *p, PyObject *unused)
         return NULL;
     int rc;
     intr_t it;
-    p->active++;
-    intr_begin(&it);
-    Py_BEGIN_ALLOW_THREADS
-    rc = pxs_producer_flush(p->h);
-    Py_END_ALLOW_THREADS
-    p->active--;
-    if (intr_done(&it, rc) < 0)
+    INTR_CALL(p->active, it, rc, pxs_producer_flush(p->h));
+    if (intr_end(&it, rc) < 0)
         return NULL;
-    if (rc < 0)
-        return raise_status(rc, NULL);
     Py_RETURN_NONE;
 }
 
@@ -1987,16 +2026,9 @@ producer_close_topic(ProducerObject *p, PyObject *arg)
         return NULL;
     int rc;
     intr_t it;
-    p->active++;
-    intr_begin(&it);
-    Py_BEGIN_ALLOW_THREADS
-    rc = pxs_producer_close_topic(p->h, topic);
-    Py_END_ALLOW_THREADS
-    p->active--;
-    if (intr_done(&it, rc) < 0)
+    INTR_CALL(p->active, it, rc, pxs_producer_close_topic(p->h, topic));
+    if (intr_end(&it, rc) < 0)
         return NULL;
-    if (rc < 0)
-        return raise_status(rc, NULL);
     Py_RETURN_NONE;
 }
 
@@ -2008,11 +2040,7 @@ producer_stats(ProducerObject *p, PyObject *unused)
         return NULL;
     uint64_t sent = 0, bytes = 0, fwd = 0;
     int rc = pxs_producer_stats(p->h, &sent, &bytes, &fwd);
-    if (rc < 0)
-        return raise_status(rc, NULL);
-    return Py_BuildValue("{sKsKsK}", "sent", (unsigned long long)sent, "bytes",
-                         (unsigned long long)bytes, "forwarded",
-                         (unsigned long long)fwd);
+    return stats_dict(rc, "sent", sent, "bytes", bytes, "forwarded", fwd);
 }
 
 /* Local: closes the producer's topics (close_on_destroy=True, the default) and
@@ -2087,8 +2115,7 @@ static PyMethodDef producer_methods[] = {
     {"stats", (PyCFunction)producer_stats, METH_NOARGS, "counters"},
     {"close", (PyCFunction)producer_close, METH_NOARGS,
      "close() (local; idempotent)"},
-    {"__enter__", generic_enter, METH_NOARGS, NULL},
-    {"__exit__", generic_exit, METH_VARARGS, NULL},
+    CONTEXT_METHODS,
     {NULL, NULL, 0, NULL}};
 
 static PyGetSetDef producer_getset[] = {
@@ -2150,10 +2177,8 @@ consumer_init(ConsumerObject *self, PyObject *args, PyObject *kw)
     if (!PyArg_ParseTupleAndKeywords(args, kw, "OO|O:StreamConsumer", kwlist,
                                      &so, &se, &filter))
         return -1;
-    if (self->h) {
-        PyErr_SetString(PyExc_RuntimeError, "StreamConsumer already created");
+    if (init_once(self->h, "StreamConsumer") < 0)
         return -1;
-    }
     PyObject *store;
     EndpointObject *sub;
     if (store_or_none(so, &store) < 0 || endpoint_arg(se, 0, &sub) < 0)
@@ -2181,9 +2206,7 @@ consumer_init(ConsumerObject *self, PyObject *args, PyObject *kw)
         raise_status(rc, NULL);
         return -1;
     }
-    if ((store && children_add(&((StoreObject *)store)->children,
-                               (PyObject *)self) < 0) ||
-        children_add(&sub->bus->children, (PyObject *)self) < 0) {
+    if (children_add_both(store, sub->bus, (PyObject *)self) < 0) {
         (void)pxs_consumer_destroy(self->h);
         self->h = NULL;
         return -1;
@@ -2199,15 +2222,7 @@ consumer_init(ConsumerObject *self, PyObject *args, PyObject *kw)
 static int
 consumer_check(ConsumerObject *c)
 {
-    if (!c->h) {
-        raise_closed("consumer");
-        return -1;
-    }
-    if (c->active) {
-        raise_status(PXS_ERR_BUSY, "consumer in use by another thread");
-        return -1;
-    }
-    return 0;
+    return handle_check(c->h, c->active, "consumer");
 }
 
 /* pxs_consumer_next in slices of WAIT_SLICE s with the GIL released and a
@@ -2274,11 +2289,8 @@ consumer_next_impl(ConsumerObject *c, double timeout, int raise_stop)
 static PyObject *
 consumer_next(ConsumerObject *c, PyObject *args, PyObject *kw)
 {
-    static char *kwlist[] = {"timeout", NULL};
-    PyObject *to = Py_None;
     double t;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "|O:next", kwlist, &to) ||
-        parse_timeout(to, &t) < 0)
+    if (timeout_kwarg(args, kw, "|O:next", &t) < 0)
         return NULL;
     return consumer_next_impl(c, t, 1);
 }
@@ -2286,11 +2298,8 @@ consumer_next(ConsumerObject *c, PyObject *args, PyObject *kw)
 static PyObject *
 consumer_next_object(ConsumerObject *c, PyObject *args, PyObject *kw)
 {
-    static char *kwlist[] = {"timeout", NULL};
-    PyObject *to = Py_None;
     double t;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "|O:next_object", kwlist, &to) ||
-        parse_timeout(to, &t) < 0)
+    if (timeout_kwarg(args, kw, "|O:next_object", &t) < 0)
         return NULL;
     if (!c->store && c->h) {
         PyErr_SetString(PyExc_ValueError,
@@ -2327,11 +2336,7 @@ consumer_stats(ConsumerObject *c, PyObject *unused)
         return NULL;
     uint64_t d = 0, dr = 0, rb = 0;
     int rc = pxs_consumer_stats(c->h, &d, &dr, &rb);
-    if (rc < 0)
-        return raise_status(rc, NULL);
-    return Py_BuildValue("{sKsKsK}", "delivered", (unsigned long long)d,
-                         "dropped", (unsigned long long)dr, "resolved_bytes",
-                         (unsigned long long)rb);
+    return stats_dict(rc, "delivered", d, "dropped", dr, "resolved_bytes", rb);
 }
 
 static PyObject *
@@ -2413,8 +2418,7 @@ static PyMethodDef consumer_methods[] = {
     {"stats", (PyCFunction)consumer_stats, METH_NOARGS, "counters"},
     {"close", (PyCFunction)consumer_close, METH_NOARGS,
      "close() (local; idempotent)"},
-    {"__enter__", generic_enter, METH_NOARGS, NULL},
-    {"__exit__", generic_exit, METH_VARARGS, NULL},
+    CONTEXT_METHODS,
     {NULL, NULL, 0, NULL}};
 
 static PyGetSetDef consumer_getset[] = {
