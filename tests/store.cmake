@@ -4,6 +4,25 @@
 # and across two emulated nodes (fakenodes.sh) under osc pt2pt and ucx.
 set(PXS_STORE_T ${CMAKE_CURRENT_SOURCE_DIR})
 
+# pxs_add_xjob_test(name exe script labels timeout): a test across mpiexec
+# runs driven by tests/tools/<script> with <exe>, as <name> under UCX's
+# default transports and <name>.tcp under UCX_TLS=tcp (4 processes, serial).
+function(pxs_add_xjob_test name exe script labels timeout)
+  foreach(tls default tcp)
+    set(tname ${name})
+    set(tenv "")
+    if(tls STREQUAL "tcp")
+      set(tname ${name}.tcp)
+      set(tenv UCX_TLS=tcp)
+    endif()
+    add_test(NAME ${tname}
+      COMMAND bash ${PXS_STORE_T}/tools/${script} $<TARGET_FILE:${exe}>
+              ${MPIEXEC_EXECUTABLE} ${MPIEXEC_NUMPROC_FLAG} ${MPIEXEC_PREFLAGS})
+    set_tests_properties(${tname} PROPERTIES LABELS "${labels}" PROCESSORS 4
+      TIMEOUT ${timeout} RUN_SERIAL TRUE ENVIRONMENT "${PXS_ROOT_ENV};${tenv}")
+  endforeach()
+endfunction()
+
 pxs_add_mpi_test(NAME store.roundtrip NP 4 TIMEOUT 120
   SOURCES ${PXS_STORE_T}/mpi/test_store_roundtrip.c
   TWO_NODE pt2pt ucx)
@@ -95,19 +114,7 @@ endif()
 # killed -> PXS_ERR_PEER; UCX default transports and UCX_TLS=tcp
 if(PXS_HAVE_UCX AND PXS_MPI_IMPL STREQUAL "OpenMPI") # see pxs_add_ucx_conn_test
   pxs_test_exe(mpitest_ucx_attach ${PXS_STORE_T}/mpi/test_ucx_attach.c)
-  foreach(tls default tcp)
-    set(tname mpi.ucx.attach)
-    set(tenv "")
-    if(tls STREQUAL "tcp")
-      set(tname mpi.ucx.attach.tcp)
-      set(tenv UCX_TLS=tcp)
-    endif()
-    add_test(NAME ${tname}
-      COMMAND bash ${PXS_STORE_T}/tools/ucx_attach.sh $<TARGET_FILE:mpitest_ucx_attach>
-              ${MPIEXEC_EXECUTABLE} ${MPIEXEC_NUMPROC_FLAG} ${MPIEXEC_PREFLAGS})
-    set_tests_properties(${tname} PROPERTIES LABELS "mpi;ucx-conn" PROCESSORS 4 TIMEOUT 300
-      RUN_SERIAL TRUE ENVIRONMENT "${PXS_ROOT_ENV};${tenv}")
-  endforeach()
+  pxs_add_xjob_test(mpi.ucx.attach mpitest_ucx_attach ucx_attach.sh "mpi;ucx-conn" 300)
 endif()
 # progress thread off: resolves complete while the owner is in library calls
 if(PXS_HAVE_UCX)
@@ -125,35 +132,11 @@ endif()
 # default transports and UCX_TLS=tcp. Label ucx.
 if(PXS_HAVE_UCX AND PXS_MPI_IMPL STREQUAL "OpenMPI")
   pxs_test_exe(mpitest_xbus ${PXS_STORE_T}/mpi/test_xbus.c)
-  foreach(tls default tcp)
-    set(tname mpi.ucx.xbus)
-    set(tenv "")
-    if(tls STREQUAL "tcp")
-      set(tname mpi.ucx.xbus.tcp)
-      set(tenv UCX_TLS=tcp)
-    endif()
-    add_test(NAME ${tname}
-      COMMAND bash ${PXS_STORE_T}/tools/ucx_xbus.sh $<TARGET_FILE:mpitest_xbus>
-              ${MPIEXEC_EXECUTABLE} ${MPIEXEC_NUMPROC_FLAG} ${MPIEXEC_PREFLAGS})
-    set_tests_properties(${tname} PROPERTIES LABELS "mpi;ucx;ucx-conn" PROCESSORS 4 TIMEOUT 400
-      RUN_SERIAL TRUE ENVIRONMENT "${PXS_ROOT_ENV};${tenv}")
-  endforeach()
+  pxs_add_xjob_test(mpi.ucx.xbus mpitest_xbus ucx_xbus.sh "mpi;ucx;ucx-conn" 400)
   # groups mixing members of both jobs, a killed attached member's events
   # delivered again, registration slots reused (tests/tools/ucx_xgroup.sh)
   pxs_test_exe(mpitest_xgroup ${PXS_STORE_T}/mpi/test_xgroup.c)
-  foreach(tls default tcp)
-    set(tname mpi.ucx.xgroup)
-    set(tenv "")
-    if(tls STREQUAL "tcp")
-      set(tname mpi.ucx.xgroup.tcp)
-      set(tenv UCX_TLS=tcp)
-    endif()
-    add_test(NAME ${tname}
-      COMMAND bash ${PXS_STORE_T}/tools/ucx_xgroup.sh $<TARGET_FILE:mpitest_xgroup>
-              ${MPIEXEC_EXECUTABLE} ${MPIEXEC_NUMPROC_FLAG} ${MPIEXEC_PREFLAGS})
-    set_tests_properties(${tname} PROPERTIES LABELS "mpi;ucx;ucx-conn" PROCESSORS 4 TIMEOUT 400
-      RUN_SERIAL TRUE ENVIRONMENT "${PXS_ROOT_ENV};${tenv}")
-  endforeach()
+  pxs_add_xjob_test(mpi.ucx.xgroup mpitest_xgroup ucx_xgroup.sh "mpi;ucx;ucx-conn" 400)
   # each job on its own emulated node (fakenodes.sh): attach, detach, second
   add_test(NAME mpi.ucx.xbus.2node
     COMMAND bash ${PXS_STORE_T}/tools/ucx_xbus.sh $<TARGET_FILE:mpitest_xbus>

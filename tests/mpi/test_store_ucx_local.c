@@ -15,22 +15,10 @@
  * unclaims the get path posts without waiting, was given back. */
 #include <time.h>
 
-#include "pxs_test.h"
+#include "pxs_test_ucx.h"
 #include "store/store_int.h"
 
 enum { NOBJ = 8, NB = 4, LEN = 70000 };
-
-static void
-serve_until_all_done(pxs_store_t *st)
-{
-    MPI_Request r;
-    int flag = 0;
-    MPI_Ibarrier(MPI_COMM_WORLD, &r);
-    while (!flag) {
-        CHECK_OK(pxs_store_progress(st));
-        MPI_Test(&r, &flag, MPI_STATUS_IGNORE);
-    }
-}
 
 int
 main(int argc, char **argv)
@@ -39,13 +27,7 @@ main(int argc, char **argv)
     int rank, size;
     MPI_Comm_rank(MPI_COMM_WORLD, &rank);
     MPI_Comm_size(MPI_COMM_WORLD, &size);
-    pxs_store_opts_t so;
-    CHECK_OK(pxs_store_opts_init(&so));
-    so.connector = PXS_CONN_UCX;
-    so.arena_bytes = 4 << 20;
-    so.progress_thread = 0;
-    pxs_store_t *st = NULL;
-    CHECK_OK(pxs_store_create(MPI_COMM_WORLD, &so, &st));
+    pxs_store_t *st = pxs_test_ucx_store_nothread();
     static unsigned char b[LEN];
     pxs_proxy_t p[NOBJ], pb[NB];
     if (rank == 0) {
@@ -88,7 +70,7 @@ main(int argc, char **argv)
     if (all_shm)
         MPI_Barrier(MPI_COMM_WORLD); /* the owner calls nothing of ours */
     else
-        serve_until_all_done(st);
+        pxs_test_serve_until_all_done(st);
     if (rank != 0) { /* budget objects: the UCX budget word, owner serving */
         for (int i = 0; i < NB; i++) {
             size_t len = 0;
@@ -96,7 +78,7 @@ main(int argc, char **argv)
             CHECK(len == LEN && pxs_test_verify(b, LEN, 200 + (uint64_t)i));
         }
     }
-    serve_until_all_done(st);
+    pxs_test_serve_until_all_done(st);
     if (rank == 0) {
         for (int i = 1; i < NOBJ; i++)
             CHECK_OK(pxs_store_evict(st, &p[i]));
@@ -110,7 +92,7 @@ main(int argc, char **argv)
         }
         CHECK(used == 0);
     }
-    serve_until_all_done(st);
+    pxs_test_serve_until_all_done(st);
     CHECK_OK(pxs_store_destroy(st));
     if (rank == 0)
         printf("store ucx local OK (%d ranks, %s)\n", size,

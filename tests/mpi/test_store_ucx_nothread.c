@@ -5,19 +5,7 @@
  * pxs_store_progress and MPI_Test on a non-blocking barrier (never a plain
  * MPI collective while a peer may need it: that would wait forever, see
  * docs/DESIGN.md, section "UCX connector"). */
-#include "pxs_test.h"
-
-static void
-serve_until_all_done(pxs_store_t *st)
-{
-    MPI_Request r;
-    int flag = 0;
-    MPI_Ibarrier(MPI_COMM_WORLD, &r);
-    while (!flag) {
-        CHECK_OK(pxs_store_progress(st));
-        MPI_Test(&r, &flag, MPI_STATUS_IGNORE);
-    }
-}
+#include "pxs_test_ucx.h"
 
 int
 main(int argc, char **argv)
@@ -26,13 +14,7 @@ main(int argc, char **argv)
     int rank, size;
     MPI_Comm_rank(MPI_COMM_WORLD, &rank);
     MPI_Comm_size(MPI_COMM_WORLD, &size);
-    pxs_store_opts_t so;
-    CHECK_OK(pxs_store_opts_init(&so));
-    so.connector = PXS_CONN_UCX;
-    so.arena_bytes = 4 << 20;
-    so.progress_thread = 0;
-    pxs_store_t *st = NULL;
-    CHECK_OK(pxs_store_create(MPI_COMM_WORLD, &so, &st));
+    pxs_store_t *st = pxs_test_ucx_store_nothread();
     enum { N = 20, LEN = 100000 };
     static unsigned char b[LEN];
     for (int owner = 0; owner < size; owner++) {
@@ -54,7 +36,7 @@ main(int argc, char **argv)
                 CHECK(len == LEN && pxs_test_verify(b, LEN, (uint64_t)owner * 100 + (uint64_t)i));
             }
         }
-        serve_until_all_done(st); /* everyone serves: the owner's words */
+        pxs_test_serve_until_all_done(st); /* everyone serves: the owner's words */
         if (rank == owner) {      /* every budget spent: all reclaimed */
             size_t used = 1;
             CHECK_OK(pxs_store_used(st, &used, NULL));

@@ -16,7 +16,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "pxs_test.h"
+#include "pxs_test_ucx.h"
 
 #define NOBJ 8
 static int rank, size;
@@ -25,25 +25,6 @@ static size_t
 obj_len(int owner)
 {
     return ((size_t)64 << 10) + (size_t)owner;
-}
-
-static void
-touch(const char *d, const char *name)
-{
-    char p[1024];
-    snprintf(p, sizeof p, "%s/%s", d, name);
-    FILE *f = fopen(p, "w");
-    CHECK(f != NULL);
-    fclose(f);
-}
-
-static int
-exists(const char *d, const char *name)
-{
-    char p[1024];
-    struct stat sb;
-    snprintf(p, sizeof p, "%s/%s", d, name);
-    return stat(p, &sb) == 0;
 }
 
 static void
@@ -97,17 +78,10 @@ do_export(const char *d)
     {
         char pn[64];
         snprintf(pn, sizeof pn, "pid.%d", rank);
-        char p[1024];
-        snprintf(p, sizeof p, "%s/%s", d, pn);
-        FILE *f = fopen(p, "w");
-        CHECK(f != NULL);
-        fprintf(f, "%ld\n", (long)getpid());
-        fclose(f);
+        pxs_test_write_pid(d, pn);
     }
     /* compute: no library call while the attached job resolves */
-    for (int i = 0; i < 900 && !exists(d, "done"); i++)
-        usleep(100000);
-    CHECK(exists(d, "done"));
+    CHECK(pxs_test_wait_file(d, "done", 900, 100000, NULL, NULL));
     MPI_Barrier(MPI_COMM_WORLD);
     CHECK_OK(pxs_store_destroy(st));
     if (rank == 0)
@@ -176,7 +150,7 @@ do_attach(const char *d)
     CHECK_OK(pxs_store_destroy(st));
     if (rank == 0) {
         CHECK(total == n);
-        touch(d, "done");
+        pxs_test_touch(d, "done");
         printf("attach OK: %d objects verified across jobs\n", total);
     }
 }
@@ -211,7 +185,7 @@ do_killed(const char *d)
     CHECK_OK(pxs_store_resolve(st, &px[n - 1], b, obj_len(255), &len));
     MPI_Barrier(MPI_COMM_WORLD);
     if (rank == 0)
-        touch(d, "kill");
+        pxs_test_touch(d, "kill");
     double t0 = MPI_Wtime();
     int rc = PXS_OK;
     while (rc == PXS_OK && MPI_Wtime() - t0 < 30) {

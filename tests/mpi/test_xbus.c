@@ -32,7 +32,7 @@
 #include <unistd.h>
 
 #include "proxystream/attach.h"
-#include "pxs_test.h"
+#include "pxs_test_ucx.h"
 
 static int rank, size;
 
@@ -40,25 +40,6 @@ static size_t
 obj_len(uint64_t i)
 {
     return (size_t)4096 + (size_t)(i % 512);
-}
-
-static void
-touch(const char *d, const char *name)
-{
-    char p[1024];
-    snprintf(p, sizeof p, "%s/%s", d, name);
-    FILE *f = fopen(p, "w");
-    CHECK(f != NULL);
-    fclose(f);
-}
-
-static int
-exists(const char *d, const char *name)
-{
-    char p[1024];
-    struct stat sb;
-    snprintf(p, sizeof p, "%s/%s", d, name);
-    return stat(p, &sb) == 0;
 }
 
 static const uint32_t topics[2] = {7, 9};
@@ -108,12 +89,9 @@ exp_open(struct exp *e, const char *d, uint32_t export_wait)
     char c2[1024];
     snprintf(c2, sizeof c2, "%s/contact2", d);
     CHECK_RC(pxs_export(e->bus, e->st, c2), PXS_ERR_INVALID);
-    char p[1024];
-    snprintf(p, sizeof p, "%s/pid.%d", d, rank);
-    FILE *f = fopen(p, "w");
-    CHECK(f != NULL);
-    fprintf(f, "%ld\n", (long)getpid());
-    fclose(f);
+    char pn[64];
+    snprintf(pn, sizeof pn, "pid.%d", rank);
+    pxs_test_write_pid(d, pn);
     e->b = malloc(obj_len(511));
 }
 
@@ -168,11 +146,8 @@ exp_close(struct exp *e, const char *d)
         for (int t = 0; t < 2; t++)
             CHECK_OK(pxs_publisher_close_topic(e->pub, topics[t]));
         /* keep picking registrations up (detach acknowledgements) */
-        for (int k = 0; k < 1200 && !exists(d, "done"); k++) {
-            CHECK_OK(pxs_publisher_flush(e->pub));
-            usleep(50000);
-        }
-        CHECK(exists(d, "done"));
+        CHECK(pxs_test_wait_file(d, "done", 1200, 50000, pxs_test_poll_publisher,
+                                 e->pub));
     }
     MPI_Barrier(MPI_COMM_WORLD);
     CHECK_OK(pxs_bus_destroy(e->bus));
@@ -188,11 +163,9 @@ do_export(const char *d, uint64_t n)
     if (rank == 0) {
         for (uint64_t i = 0; i < n / 2; i++)
             exp_send(&e, i);
-        for (int k = 0; k < 1200 && !exists(d, "second"); k++) {
-            CHECK_OK(pxs_publisher_flush(e.pub)); /* picks the detach up */
-            usleep(50000);
-        }
-        CHECK(exists(d, "second"));
+        /* the flushes pick the detach up */
+        CHECK(pxs_test_wait_file(d, "second", 1200, 50000, pxs_test_poll_publisher,
+                                 e.pub));
         for (uint64_t i = n / 2; i < n; i++)
             exp_send(&e, i);
     } else if (rank == 1) {
@@ -209,11 +182,11 @@ do_serve(const char *d)
     struct exp e = {0};
     exp_open(&e, d, 0);
     if (rank == 0) {
-        for (uint64_t i = 0; i < 6000 && !exists(d, "done"); i++) {
+        for (uint64_t i = 0; i < 6000 && !pxs_test_exists(d, "done"); i++) {
             exp_send(&e, i);
             usleep(20000);
         }
-        CHECK(exists(d, "done"));
+        CHECK(pxs_test_exists(d, "done"));
     } else if (rank == 1) {
         exp_local(&e, 0);
     }
@@ -343,11 +316,11 @@ do_second(const char *d, uint64_t n)
     att_open(&a, d);
     MPI_Barrier(MPI_COMM_WORLD);
     if (rank == 0)
-        touch(d, "second");
+        pxs_test_touch(d, "second");
     att_window(&a, n / 2, n, 1);
     MPI_Barrier(MPI_COMM_WORLD);
     if (rank == 0)
-        touch(d, "done");
+        pxs_test_touch(d, "done");
     att_close(&a);
     if (rank == 0)
         printf("second OK: events %llu .. %llu verified, END on both topics\n",
@@ -375,7 +348,7 @@ do_tail(const char *d)
     if (rank == 0) {
         while (a.n7 < 5)
             CHECK_OK(att_recv(&a, 30.0, 0));
-        touch(d, "done");
+        pxs_test_touch(d, "done");
     }
     /* drain until END on every topic (the exporter closes on done) */
     int rc;
@@ -428,7 +401,7 @@ do_killed(const char *d)
     a.peer_ok = 1;
     MPI_Barrier(MPI_COMM_WORLD);
     if (rank == 0)
-        touch(d, "kill");
+        pxs_test_touch(d, "kill");
     double t0 = MPI_Wtime();
     int rc = PXS_OK;
     while ((rc == PXS_OK || rc == PXS_TIMEOUT) && MPI_Wtime() - t0 < 60)
@@ -467,11 +440,7 @@ do_bexport(const char *d, uint64_t n)
         }
         CHECK_OK(pxs_producer_close_topic(prod, 7));
         CHECK_OK(pxs_producer_close_topic(prod, 9));
-        for (int k = 0; k < 1200 && !exists(d, "done"); k++) {
-            CHECK_OK(pxs_producer_flush(prod));
-            usleep(50000);
-        }
-        CHECK(exists(d, "done"));
+        CHECK(pxs_test_wait_file(d, "done", 1200, 50000, pxs_test_poll_producer, prod));
         size_t used = 1, cap = 0;
         for (int k = 0; k < 600 && used; k++) {
             CHECK_OK(pxs_store_progress(e.st));
@@ -536,7 +505,7 @@ do_battach(const char *d, uint64_t n)
     CHECK(got == n); /* export_wait 1: nothing was sent before we attached */
     MPI_Barrier(MPI_COMM_WORLD);
     if (rank == 0)
-        touch(d, "done");
+        pxs_test_touch(d, "done");
     CHECK_OK(pxs_bus_destroy(bus));
     CHECK_OK(pxs_store_destroy(st));
     free(b);

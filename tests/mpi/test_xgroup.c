@@ -35,7 +35,7 @@
 #include <unistd.h>
 
 #include "proxystream/attach.h"
-#include "pxs_test.h"
+#include "pxs_test_ucx.h"
 
 static int rank, size;
 static const uint32_t topic = 5;
@@ -44,25 +44,6 @@ static size_t
 obj_len(uint64_t i)
 {
     return (size_t)4096 + (size_t)(i % 512);
-}
-
-static void
-touch(const char *d, const char *name)
-{
-    char p[1024];
-    snprintf(p, sizeof p, "%s/%s", d, name);
-    FILE *f = fopen(p, "w");
-    CHECK(f != NULL);
-    fclose(f);
-}
-
-static int
-exists(const char *d, const char *name)
-{
-    char p[1024];
-    struct stat sb;
-    snprintf(p, sizeof p, "%s/%s", d, name);
-    return stat(p, &sb) == 0;
 }
 
 static FILE *
@@ -120,11 +101,9 @@ do_export(const char *d, uint64_t n, int die, int serve)
     bo.export_wait = serve || die ? 0 : 1;
     bo.send_timeout = 60;
     pxs_bus_t *bus;
-    CHECK_OK(pxs_bus_create(MPI_COMM_WORLD, &bo, &bus));
     pxs_publisher_t *pub;
     pxs_subscriber_t *sub;
-    CHECK_OK(pxs_bus_publisher(bus, &pub));
-    CHECK_OK(pxs_bus_subscriber(bus, &sub));
+    pxs_test_bus(&bo, &bus, &pub, &sub);
     char c[1024];
     snprintf(c, sizeof c, "%s/contact", d);
     CHECK_OK(pxs_export(bus, st, c));
@@ -135,17 +114,15 @@ do_export(const char *d, uint64_t n, int die, int serve)
         CHECK_OK(pxs_put_opts_init(&po));
         po.resolves = 0; /* kept: any number of members resolve it */
         uint64_t lim = serve ? 100000 : n;
-        for (int k = 0; die && k < 2400 && !exists(d, "attached"); k++)
-            usleep(50000);
+        if (die)
+            (void)pxs_test_wait_file(d, "attached", 2400, 50000, NULL, NULL);
         for (uint64_t i = 0; i < lim; i++) {
-            if (serve && exists(d, "done"))
+            if (serve && pxs_test_exists(d, "done"))
                 break;
             if (die && i == n / 2) {
-                for (int k = 0; k < 2400 && !exists(d, "killed"); k++) {
-                    CHECK_OK(pxs_publisher_flush(pub)); /* notices the death */
-                    usleep(50000);
-                }
-                CHECK(exists(d, "killed"));
+                /* the flushes notice the death */
+                CHECK(pxs_test_wait_file(d, "killed", 2400, 50000,
+                                         pxs_test_poll_publisher, pub));
             }
             size_t len = obj_len(i);
             pxs_test_fill(b, len, i);
@@ -156,11 +133,8 @@ do_export(const char *d, uint64_t n, int die, int serve)
                 usleep(20000);
         }
         CHECK_OK(pxs_publisher_close_topic(pub, topic));
-        for (int k = 0; k < 2400 && !exists(d, "done"); k++) {
-            CHECK_OK(pxs_publisher_flush(pub)); /* detach acknowledgements */
-            usleep(50000);
-        }
-        CHECK(exists(d, "done"));
+        /* the flushes pick detach acknowledgements up */
+        CHECK(pxs_test_wait_file(d, "done", 2400, 50000, pxs_test_poll_publisher, pub));
         printf("export OK%s\n", die ? " (a member died)" : serve ? " (serve)" : "");
     } else if (rank == 1) {
         FILE *f = got_file(d, "L");
@@ -173,7 +147,7 @@ do_export(const char *d, uint64_t n, int die, int serve)
                 continue;
             got_write(f, check_event(st, &ev, b));
             if (got++ == 0)
-                touch(d, "local1");
+                pxs_test_touch(d, "local1");
         }
         CHECK_RC(rc, PXS_END);
         fclose(f);
@@ -213,8 +187,7 @@ do_mixed(const char *d)
     while ((rc = pxs_subscriber_recv(sub, &ev, 120.0)) == PXS_OK) {
         got_write(f, check_event(st, &ev, b));
         if (got++ == 0) /* hold it: the local member gets one of the next ones */
-            for (int k = 0; k < 2400 && !exists(d, "local1"); k++)
-                usleep(50000);
+            (void)pxs_test_wait_file(d, "local1", 2400, 50000, NULL, NULL);
     }
     CHECK_RC(rc, PXS_END);
     fclose(f);
@@ -234,7 +207,7 @@ do_die(const char *d)
     pxs_store_t *st;
     pxs_subscriber_t *sub;
     attach(d, &s, &bus, &st, &sub);
-    touch(d, "attached");
+    pxs_test_touch(d, "attached");
     unsigned char *b = malloc(obj_len(511));
     CHECK(b != NULL);
     FILE *f = got_file(d, "K");
@@ -246,13 +219,8 @@ do_die(const char *d)
             got_write(f, i); /* done with it (the next recv says so) */
     }
     fclose(f);
-    char p[1024];
-    snprintf(p, sizeof p, "%s/pid.K", d);
-    FILE *pf = fopen(p, "w");
-    CHECK(pf != NULL);
-    fprintf(pf, "%ld\n", (long)getpid());
-    fclose(pf);
-    touch(d, "kill"); /* holding the third: killed here */
+    pxs_test_write_pid(d, "pid.K");
+    pxs_test_touch(d, "kill"); /* holding the third: killed here */
     for (;;)
         pause();
 }
@@ -278,7 +246,7 @@ do_cycle(const char *d, uint64_t k)
     }
     MPI_Barrier(MPI_COMM_WORLD);
     if (rank == 0) {
-        touch(d, "done");
+        pxs_test_touch(d, "done");
         printf("cycle OK: %llu attach/detach cycles\n", (unsigned long long)k);
     }
     free(b);
@@ -295,9 +263,9 @@ do_hold(const char *d)
     attach(d, &s, &bus, &st, &sub);
     MPI_Barrier(MPI_COMM_WORLD);
     if (rank == 0)
-        touch(d, "held");
+        pxs_test_touch(d, "held");
     pxs_event_t ev;
-    while (!exists(d, "release")) { /* keep reading: the producer is not held up */
+    while (!pxs_test_exists(d, "release")) { /* keep reading: the producer is not held up */
         int rc = pxs_subscriber_recv(sub, &ev, 0.05);
         CHECK(rc == PXS_OK || rc == PXS_TIMEOUT);
     }
