@@ -98,6 +98,29 @@ pxs_test_bus(const pxs_bus_opts_t *bo, pxs_bus_t **bus, pxs_publisher_t **pub,
     CHECK_OK(pxs_bus_subscriber(*bus, sub));
 }
 
+/* pxs_test_bus with rank 0 publishing s->topic and every other rank
+ * subscribed as *s; base (NULL: pxs_bus_opts_init's defaults) gives the
+ * other options. */
+static inline void
+pxs_test_bus_one_to_all(const pxs_bus_opts_t *base, const pxs_subscription_t *s,
+                        pxs_bus_t **bus, pxs_publisher_t **pub, pxs_subscriber_t **sub)
+{
+    uint32_t topic = s->topic;
+    pxs_bus_opts_t bo;
+    if (base)
+        bo = *base;
+    else
+        CHECK_OK(pxs_bus_opts_init(&bo));
+    if (pxs_test_rank() == 0) {
+        bo.publish = &topic;
+        bo.n_publish = 1;
+    } else {
+        bo.subscribe = s;
+        bo.n_subscribe = 1;
+    }
+    pxs_test_bus(&bo, bus, pub, sub);
+}
+
 /* Deterministic pattern for payload checks. */
 static inline unsigned char
 pxs_test_byte(uint64_t seed, uint64_t i)
@@ -121,6 +144,31 @@ pxs_test_verify(const void *buf, size_t len, uint64_t seed)
         if (p[i] != pxs_test_byte(seed, i))
             return 0;
     return 1;
+}
+
+/* Send n chunks of len bytes on topic through prod, chunk i filled by
+ * pxs_test_fill(buf, len, i) (buf: len bytes of scratch). */
+static inline void
+pxs_test_send_chunks(pxs_producer_t *prod, uint32_t topic, uint32_t n, void *buf, size_t len)
+{
+    for (uint32_t i = 0; i < n; i++) {
+        pxs_test_fill(buf, len, i);
+        CHECK_OK(pxs_producer_send(prod, topic, buf, len, NULL, NULL));
+    }
+}
+
+/* After a barrier (every rank done with the objects): rank 0, the owner,
+ * makes progress once and its arena must be empty (every object reclaimed). */
+static inline void
+pxs_test_check_reclaimed(pxs_store_t *store, int rank)
+{
+    MPI_Barrier(MPI_COMM_WORLD);
+    if (rank == 0) {
+        size_t used = 1, cap = 0;
+        (void)pxs_store_progress(store);
+        CHECK_OK(pxs_store_used(store, &used, &cap));
+        CHECK(used == 0 && "rank 0's arena holds objects not reclaimed");
+    }
 }
 
 #endif

@@ -63,11 +63,9 @@ main(int argc, char **argv)
                 o.n_publish = 1;
             }
             pxs_bus_t *bus;
-            CHECK_OK(pxs_bus_create(MPI_COMM_WORLD, &o, &bus));
             pxs_publisher_t *pub;
             pxs_subscriber_t *sub;
-            CHECK_OK(pxs_bus_publisher(bus, &pub));
-            CHECK_OK(pxs_bus_subscriber(bus, &sub));
+            pxs_test_bus(&o, &bus, &pub, &sub);
             pxs_event_t ev;
             pxs_proxy_t px;
             unsigned char meta[PXS_EVENT_META_MAX];

@@ -31,11 +31,9 @@ main(int argc, char **argv)
     o.slots = slots;
     o.batch = 1;
     pxs_bus_t *bus;
-    CHECK_OK(pxs_bus_create(MPI_COMM_WORLD, &o, &bus));
     pxs_publisher_t *pub;
     pxs_subscriber_t *sub;
-    CHECK_OK(pxs_bus_publisher(bus, &pub));
-    CHECK_OK(pxs_bus_subscriber(bus, &sub));
+    pxs_test_bus(&o, &bus, &pub, &sub);
     pxs_proxy_info_t pi;
     memset(&pi, 0, sizeof pi);
     pi.kind = PXS_CONN_RMA;

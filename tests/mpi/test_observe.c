@@ -334,10 +334,7 @@ main(int argc, char **argv)
     if (rank == 0) {
         pxs_producer_t *prod;
         CHECK_OK(pxs_producer_create(store, pub, NULL, &prod));
-        for (uint32_t i = 0; i < M; i++) {
-            pxs_test_fill(buf, sizeof buf, i);
-            CHECK_OK(pxs_producer_send(prod, TG, buf, sizeof buf, NULL, NULL));
-        }
+        pxs_test_send_chunks(prod, TG, M, buf, sizeof buf);
         CHECK_OK(pxs_producer_destroy(prod));
     } else {
         pxs_consumer_t *cons;

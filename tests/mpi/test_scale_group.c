@@ -29,24 +29,14 @@ main(int argc, char **argv)
     MPI_Comm_size(MPI_COMM_WORLD, &size);
     CHECK(size >= 11); /* at least 10 members: more than one pass of probes */
     const int FREE = size - 1;
-    uint32_t t7 = 7;
     pxs_subscription_t sg = {.topic = 7, .group = "g", .prefetch = 1};
     pxs_bus_opts_t o;
     CHECK_OK(pxs_bus_opts_init(&o));
     o.send_timeout = 60;
-    if (rank == 0) {
-        o.publish = &t7;
-        o.n_publish = 1;
-    } else {
-        o.subscribe = &sg;
-        o.n_subscribe = 1;
-    }
     pxs_bus_t *bus;
-    CHECK_OK(pxs_bus_create(MPI_COMM_WORLD, &o, &bus));
     pxs_publisher_t *pub;
     pxs_subscriber_t *sub;
-    CHECK_OK(pxs_bus_publisher(bus, &pub));
-    CHECK_OK(pxs_bus_subscriber(bus, &sub));
+    pxs_test_bus_one_to_all(&o, &sg, &bus, &pub, &sub); /* rank 0 publishes 7 */
     pxs_event_t ev;
     pxs_proxy_t px;
     unsigned char meta[PXS_EVENT_META_MAX];

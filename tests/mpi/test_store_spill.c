@@ -84,21 +84,10 @@ main(int argc, char **argv)
     so.put_timeout = 30;
     CHECK_OK(pxs_store_create(MPI_COMM_WORLD, &so, &st));
 
-    uint32_t topics[] = {1};
-    pxs_subscription_t subs[] = {{.topic = 1, .group = NULL}};
-    pxs_bus_opts_t bo;
-    CHECK_OK(pxs_bus_opts_init(&bo));
-    if (rank == 0) {
-        bo.publish = topics;
-        bo.n_publish = 1;
-    } else {
-        bo.subscribe = subs;
-        bo.n_subscribe = 1;
-    }
     pxs_bus_t *bus;
     pxs_publisher_t *pub;
     pxs_subscriber_t *sub;
-    pxs_test_bus(&bo, &bus, &pub, &sub);
+    pxs_test_bus_one_to_all(NULL, &(pxs_subscription_t){.topic = 1}, &bus, &pub, &sub);
     if (rank == 0) {
         pxs_producer_t *prod;
         CHECK_OK(pxs_producer_create(st, pub, NULL, &prod));

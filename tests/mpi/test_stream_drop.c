@@ -42,18 +42,6 @@ drop_all_slowly(const pxs_event_t *ev, void *arg)
 }
 
 static void
-check_reclaimed(pxs_store_t *store, int rank)
-{
-    MPI_Barrier(MPI_COMM_WORLD);
-    if (rank == 0) {
-        size_t used = 1, cap = 0;
-        (void)pxs_store_progress(store);
-        CHECK_OK(pxs_store_used(store, &used, &cap));
-        CHECK(used == 0);
-    }
-}
-
-static void
 part_claims(pxs_store_t *store, int rank)
 {
     uint32_t pubs[1] = {T1};
@@ -69,9 +57,7 @@ part_claims(pxs_store_t *store, int rank)
     pxs_bus_t *bus;
     pxs_publisher_t *pub;
     pxs_subscriber_t *sub;
-    CHECK_OK(pxs_bus_create(MPI_COMM_WORLD, &bo, &bus));
-    CHECK_OK(pxs_bus_publisher(bus, &pub));
-    CHECK_OK(pxs_bus_subscriber(bus, &sub));
+    pxs_test_bus(&bo, &bus, &pub, &sub);
     unsigned char buf[1024];
     pxs_consumer_opts_t co;
     CHECK_OK(pxs_consumer_opts_init(&co));
@@ -128,7 +114,7 @@ part_claims(pxs_store_t *store, int rank)
         CHECK(got == N1 && delivered == N1 && dropped == 0);
     }
     CHECK_OK(pxs_consumer_destroy(cons));
-    check_reclaimed(store, rank);
+    pxs_test_check_reclaimed(store, rank);
     CHECK_OK(pxs_bus_destroy(bus));
 }
 
@@ -136,24 +122,13 @@ static void
 part_timeout(pxs_store_t *store, int rank)
 {
     enum { SLOTS = 256, TAG_READY = 71, TAG_STOP = 72 };
-    uint32_t pubs[1] = {T2};
-    pxs_subscription_t subs[1] = {{.topic = T2}};
     pxs_bus_opts_t bo;
     CHECK_OK(pxs_bus_opts_init(&bo));
     bo.slots = SLOTS;
-    if (rank == 0) {
-        bo.publish = pubs;
-        bo.n_publish = 1;
-    } else {
-        bo.subscribe = subs;
-        bo.n_subscribe = 1;
-    }
     pxs_bus_t *bus;
     pxs_publisher_t *pub;
     pxs_subscriber_t *sub;
-    CHECK_OK(pxs_bus_create(MPI_COMM_WORLD, &bo, &bus));
-    CHECK_OK(pxs_bus_publisher(bus, &pub));
-    CHECK_OK(pxs_bus_subscriber(bus, &sub));
+    pxs_test_bus_one_to_all(&bo, &(pxs_subscription_t){.topic = T2}, &bus, &pub, &sub);
     MPI_Barrier(MPI_COMM_WORLD);
     if (rank == 0) {
         pxs_producer_t *prod;
@@ -211,7 +186,7 @@ part_timeout(pxs_store_t *store, int rank)
         CHECK(dropped == sent); /* every event examined and dropped, none lost */
         CHECK_OK(pxs_consumer_destroy(cons));
     }
-    check_reclaimed(store, rank);
+    pxs_test_check_reclaimed(store, rank);
     CHECK_OK(pxs_bus_destroy(bus));
 }
 

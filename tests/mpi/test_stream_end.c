@@ -40,10 +40,7 @@ main(int argc, char **argv)
     if (rank < 2) {
         pxs_producer_t *prod;
         CHECK_OK(pxs_producer_create(store, pub, NULL, &prod));
-        for (uint32_t i = 0; rank == 0 && i < N; i++) {
-            pxs_test_fill(buf, sizeof buf, i);
-            CHECK_OK(pxs_producer_send(prod, T, buf, sizeof buf, NULL, NULL));
-        }
+        pxs_test_send_chunks(prod, T, rank == 0 ? N : 0, buf, sizeof buf);
         CHECK_OK(pxs_producer_destroy(prod));
     } else {
         pxs_consumer_t *cons;
@@ -85,10 +82,7 @@ main(int argc, char **argv)
         pxs_producer_t *a, *b;
         CHECK_OK(pxs_producer_create(store, pub, NULL, &a));
         CHECK_OK(pxs_producer_create(store, pub, NULL, &b));
-        for (uint32_t i = 0; i < N; i++) {
-            pxs_test_fill(buf, sizeof buf, i);
-            CHECK_OK(pxs_producer_send(a, T, buf, sizeof buf, NULL, NULL));
-        }
+        pxs_test_send_chunks(a, T, N, buf, sizeof buf);
         CHECK_OK(pxs_producer_destroy(a));
         CHECK_OK(pxs_producer_destroy(b));
     } else if (rank == 1) {

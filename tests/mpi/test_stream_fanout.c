@@ -27,28 +27,14 @@ main(int argc, char **argv)
     unsigned char buf[CHUNK];
 
     /* 1 */
-    uint32_t pubs[1] = {T};
-    pxs_subscription_t subs[1] = {{.topic = T, .group = NULL}};
-    pxs_bus_opts_t bo;
-    CHECK_OK(pxs_bus_opts_init(&bo));
-    if (rank == 0) {
-        bo.publish = pubs;
-        bo.n_publish = 1;
-    } else {
-        bo.subscribe = subs;
-        bo.n_subscribe = 1;
-    }
     pxs_bus_t *bus;
     pxs_publisher_t *pub;
     pxs_subscriber_t *sub;
-    pxs_test_bus(&bo, &bus, &pub, &sub);
+    pxs_test_bus_one_to_all(NULL, &(pxs_subscription_t){.topic = T}, &bus, &pub, &sub);
     if (rank == 0) {
         pxs_producer_t *prod;
         CHECK_OK(pxs_producer_create(store, pub, NULL, &prod));
-        for (uint32_t i = 0; i < N; i++) {
-            pxs_test_fill(buf, sizeof buf, i);
-            CHECK_OK(pxs_producer_send(prod, T, buf, sizeof buf, NULL, NULL));
-        }
+        pxs_test_send_chunks(prod, T, N, buf, sizeof buf);
         CHECK_OK(pxs_producer_destroy(prod));
     } else {
         pxs_consumer_t *cons;
@@ -76,6 +62,9 @@ main(int argc, char **argv)
     CHECK_OK(pxs_bus_destroy(bus));
 
     /* 2 */
+    uint32_t pubs[1] = {T};
+    pxs_subscription_t subs[1] = {{.topic = T, .group = NULL}};
+    pxs_bus_opts_t bo;
     CHECK_OK(pxs_bus_opts_init(&bo));
     bo.slots = SLOTS;
     bo.batch = 1;

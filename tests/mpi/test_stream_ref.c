@@ -34,21 +34,10 @@ main(int argc, char **argv)
     pxs_store_t *store;
     CHECK_OK(pxs_store_create(MPI_COMM_WORLD, &so, &store));
 
-    uint32_t pubs[1] = {T1};
-    pxs_subscription_t subs[1] = {{.topic = T1}};
-    pxs_bus_opts_t bo;
-    CHECK_OK(pxs_bus_opts_init(&bo));
-    if (rank == 0) {
-        bo.publish = pubs;
-        bo.n_publish = 1;
-    } else {
-        bo.subscribe = subs;
-        bo.n_subscribe = 1;
-    }
     pxs_bus_t *bus;
     pxs_publisher_t *pub;
     pxs_subscriber_t *sub;
-    pxs_test_bus(&bo, &bus, &pub, &sub);
+    pxs_test_bus_one_to_all(NULL, &(pxs_subscription_t){.topic = T1}, &bus, &pub, &sub);
 
     if (rank == 0) {
         pxs_producer_t *prod;

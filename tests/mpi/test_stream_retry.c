@@ -38,21 +38,7 @@ make_bus(int rank, const uint32_t *pubs, size_t npub, const pxs_subscription_t *
         bo.subscribe = subs;
         bo.n_subscribe = nsub;
     }
-    CHECK_OK(pxs_bus_create(MPI_COMM_WORLD, &bo, bus));
-    CHECK_OK(pxs_bus_publisher(*bus, pub));
-    CHECK_OK(pxs_bus_subscriber(*bus, sub));
-}
-
-static void
-check_reclaimed(pxs_store_t *store, int rank)
-{
-    MPI_Barrier(MPI_COMM_WORLD);
-    if (rank == 0) {
-        size_t used = 1, cap = 0;
-        (void)pxs_store_progress(store);
-        CHECK_OK(pxs_store_used(store, &used, &cap));
-        CHECK(used == 0);
-    }
+    pxs_test_bus(&bo, bus, pub, sub);
 }
 
 static void
@@ -149,7 +135,7 @@ part_send(pxs_store_t *store, int rank)
             CHECK(got_attempt[i] == ok_attempt[i]); /* the accepted attempt, only */
         CHECK_OK(pxs_consumer_destroy(cons));
     }
-    check_reclaimed(store, rank); /* refused sends' objects were evicted */
+    pxs_test_check_reclaimed(store, rank); /* refused sends' objects were evicted */
     CHECK_OK(pxs_bus_destroy(bus));
 }
 
@@ -172,10 +158,7 @@ part_close(pxs_store_t *store, int rank)
         po.close_on_destroy = 0; /* a pending close is finished anyway */
         pxs_producer_t *prod;
         CHECK_OK(pxs_producer_create(store, pub, &po, &prod));
-        for (int i = 0; i < 4; i++) {
-            pxs_test_fill(buf, sizeof buf, (uint64_t)i);
-            CHECK_OK(pxs_producer_send(prod, TA, buf, sizeof buf, NULL, NULL));
-        }
+        pxs_test_send_chunks(prod, TA, 4, buf, sizeof buf);
         CHECK_RC(pxs_producer_close_topic(prod, TA), PXS_ERR_AGAIN); /* END queued */
         CHECK_RC(pxs_producer_close_topic(prod, TB), PXS_ERR_AGAIN); /* END not queued */
         CHECK_RC(pxs_producer_send(prod, TA, buf, sizeof buf, NULL, NULL), PXS_ERR_CLOSED);
@@ -207,7 +190,7 @@ part_close(pxs_store_t *store, int rank)
         CHECK(got == 4);
         CHECK_OK(pxs_consumer_destroy(cons));
     }
-    check_reclaimed(store, rank);
+    pxs_test_check_reclaimed(store, rank);
     CHECK_OK(pxs_bus_destroy(bus));
 }
 
@@ -268,7 +251,7 @@ part_poll(pxs_store_t *store, int rank)
         CHECK(got == sent); /* accepted sends only, each once */
         CHECK_OK(pxs_consumer_destroy(cons));
     }
-    check_reclaimed(store, rank);
+    pxs_test_check_reclaimed(store, rank);
     CHECK_OK(pxs_bus_destroy(bus));
 }
 
