@@ -31,11 +31,13 @@ kind_of(const pxs_proxy_t *p)
     return pi.kind;
 }
 
-/* Three participants: 0 publishes T, 1 subscribes T and publishes TF
- * (forwarder), 2 subscribes TF. */
-static void
-make_buses2(pxs_inproc_hub_t *hub, pxs_bus_t *bus[3], uint32_t slots, uint32_t slots2)
+/* A hub of three participants: 0 publishes T, 1 subscribes T and publishes
+ * TF (forwarder), 2 subscribes TF. */
+static pxs_inproc_hub_t *
+make_buses2(pxs_bus_t *bus[3], uint32_t slots, uint32_t slots2)
 {
+    pxs_inproc_hub_t *hub;
+    CHECK_OK(pxs_inproc_hub_create(3, &hub));
     static uint32_t pt = T, pf = TF;
     static pxs_subscription_t st = {.topic = T}, sf = {.topic = TF};
     for (int r = 0; r < 3; r++) {
@@ -57,22 +59,29 @@ make_buses2(pxs_inproc_hub_t *hub, pxs_bus_t *bus[3], uint32_t slots, uint32_t s
         }
         CHECK_OK(pxs_inproc_bus_create(hub, r, &bo, &bus[r]));
     }
+    return hub;
+}
+
+static pxs_inproc_hub_t *
+make_buses(pxs_bus_t *bus[3], uint32_t slots)
+{
+    return make_buses2(bus, slots, slots);
 }
 
 static void
-make_buses(pxs_inproc_hub_t *hub, pxs_bus_t *bus[3], uint32_t slots)
+destroy_buses(pxs_inproc_hub_t *hub, pxs_bus_t *bus[3])
 {
-    make_buses2(hub, bus, slots, slots);
+    for (int r = 0; r < 3; r++)
+        CHECK_OK(pxs_bus_destroy(bus[r]));
+    CHECK_OK(pxs_inproc_hub_destroy(hub));
 }
 
 static void
 test_roundtrip(void)
 {
     pxs_store_t *store = local_store();
-    pxs_inproc_hub_t *hub;
-    CHECK_OK(pxs_inproc_hub_create(3, &hub));
     pxs_bus_t *bus[3];
-    make_buses(hub, bus, 1024);
+    pxs_inproc_hub_t *hub = make_buses(bus, 1024);
     pxs_publisher_t *pub0, *pub1;
     pxs_subscriber_t *sub1, *sub2;
     CHECK_OK(pxs_bus_publisher(bus[0], &pub0));
@@ -198,9 +207,7 @@ test_roundtrip(void)
     CHECK_RC(pxs_consumer_next(cons2, &ev, 5.0), PXS_END);
     CHECK_OK(pxs_consumer_destroy(cons));
     CHECK_OK(pxs_consumer_destroy(cons2));
-    for (int r = 0; r < 3; r++)
-        CHECK_OK(pxs_bus_destroy(bus[r]));
-    CHECK_OK(pxs_inproc_hub_destroy(hub));
+    destroy_buses(hub, bus);
     size_t used = 1;
     CHECK_OK(pxs_store_used(store, &used, NULL));
     CHECK(used == 0);
@@ -215,10 +222,8 @@ static void
 test_off_and_bound(void)
 {
     pxs_store_t *store = local_store();
-    pxs_inproc_hub_t *hub;
-    CHECK_OK(pxs_inproc_hub_create(3, &hub));
     pxs_bus_t *bus[3];
-    make_buses(hub, bus, 4);
+    pxs_inproc_hub_t *hub = make_buses(bus, 4);
     pxs_publisher_t *pub0;
     pxs_subscriber_t *sub1;
     CHECK_OK(pxs_bus_publisher(bus[0], &pub0));
@@ -253,9 +258,7 @@ test_off_and_bound(void)
     CHECK_OK(pxs_producer_destroy(off));
     CHECK_OK(pxs_producer_destroy(on));
     CHECK_OK(pxs_consumer_destroy(cons));
-    for (int r = 0; r < 3; r++)
-        CHECK_OK(pxs_bus_destroy(bus[r]));
-    CHECK_OK(pxs_inproc_hub_destroy(hub));
+    destroy_buses(hub, bus);
     CHECK_OK(pxs_store_destroy(store));
 }
 
@@ -265,10 +268,8 @@ static void
 test_table_bound(void)
 {
     pxs_store_t *store = local_store();
-    pxs_inproc_hub_t *hub;
-    CHECK_OK(pxs_inproc_hub_create(3, &hub));
     pxs_bus_t *bus[3];
-    make_buses(hub, bus, 64);
+    pxs_inproc_hub_t *hub = make_buses(bus, 64);
     pxs_publisher_t *pub0;
     pxs_subscriber_t *sub1;
     CHECK_OK(pxs_bus_publisher(bus[0], &pub0));
@@ -299,9 +300,7 @@ test_table_bound(void)
     CHECK_OK(pxs_producer_destroy(prod));
     CHECK_RC(pxs_consumer_next(cons, &ev, 5.0), PXS_END);
     CHECK_OK(pxs_consumer_destroy(cons));
-    for (int r = 0; r < 3; r++)
-        CHECK_OK(pxs_bus_destroy(bus[r]));
-    CHECK_OK(pxs_inproc_hub_destroy(hub));
+    destroy_buses(hub, bus);
     CHECK_OK(pxs_store_destroy(store));
 }
 
@@ -310,10 +309,9 @@ static void
 test_table_bytes(void)
 {
     pxs_store_t *store = local_store();
-    pxs_inproc_hub_t *hub;
-    CHECK_OK(pxs_inproc_hub_create(3, &hub));
     pxs_bus_t *bus[3];
-    make_buses(hub, bus, 256); /* 2 publishers: runs up to 128 records (16 KiB is 103) */
+    /* 2 publishers: runs up to 128 records (16 KiB is 103) */
+    pxs_inproc_hub_t *hub = make_buses(bus, 256);
     pxs_publisher_t *pub0;
     pxs_subscriber_t *sub1;
     CHECK_OK(pxs_bus_publisher(bus[0], &pub0));
@@ -348,9 +346,7 @@ test_table_bytes(void)
     CHECK_OK(pxs_producer_destroy(prod));
     CHECK_RC(pxs_consumer_next(cons, &ev, 5.0), PXS_END);
     CHECK_OK(pxs_consumer_destroy(cons));
-    for (int r = 0; r < 3; r++)
-        CHECK_OK(pxs_bus_destroy(bus[r]));
-    CHECK_OK(pxs_inproc_hub_destroy(hub));
+    destroy_buses(hub, bus);
     CHECK_OK(pxs_store_destroy(store));
 }
 
@@ -362,10 +358,9 @@ static void
 test_forward_too_big(void)
 {
     pxs_store_t *store = local_store();
-    pxs_inproc_hub_t *hub;
-    CHECK_OK(pxs_inproc_hub_create(3, &hub));
     pxs_bus_t *bus[3];
-    make_buses2(hub, bus, 1024, 4); /* rank 2: 4 slots, 2 publishers: runs of 2 */
+    /* rank 2: 4 slots, 2 publishers: runs of 2 */
+    pxs_inproc_hub_t *hub = make_buses2(bus, 1024, 4);
     pxs_publisher_t *pub0, *pub1;
     pxs_subscriber_t *sub1, *sub2;
     CHECK_OK(pxs_bus_publisher(bus[0], &pub0));
@@ -417,9 +412,7 @@ test_forward_too_big(void)
     CHECK_RC(pxs_consumer_next(cons2, &fe, 5.0), PXS_END);
     CHECK_OK(pxs_consumer_destroy(cons));
     CHECK_OK(pxs_consumer_destroy(cons2));
-    for (int r = 0; r < 3; r++)
-        CHECK_OK(pxs_bus_destroy(bus[r]));
-    CHECK_OK(pxs_inproc_hub_destroy(hub));
+    destroy_buses(hub, bus);
     CHECK_OK(pxs_store_destroy(store));
 }
 

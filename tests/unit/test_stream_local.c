@@ -28,6 +28,25 @@ local_store(size_t arena)
     return store;
 }
 
+/* A hub of one participant that publishes and subscribes TA and TB. */
+static void
+solo_bus_ab(pxs_inproc_hub_t **hub, pxs_bus_t **bus, pxs_publisher_t **pub,
+            pxs_subscriber_t **sub)
+{
+    CHECK_OK(pxs_inproc_hub_create(1, hub));
+    uint32_t pubs[2] = {TA, TB};
+    pxs_subscription_t subs[2] = {{.topic = TA, .group = NULL}, {.topic = TB, .group = NULL}};
+    pxs_bus_opts_t bo;
+    CHECK_OK(pxs_bus_opts_init(&bo));
+    bo.publish = pubs;
+    bo.n_publish = 2;
+    bo.subscribe = subs;
+    bo.n_subscribe = 2;
+    CHECK_OK(pxs_inproc_bus_create(*hub, 0, &bo, bus));
+    CHECK_OK(pxs_bus_publisher(*bus, pub));
+    CHECK_OK(pxs_bus_subscriber(*bus, sub));
+}
+
 /* Issue 8: a consumer without a store cannot give dropped objects back, so
  * a filter with the default PXS_DROP_EVICT is refused at create. */
 static void
@@ -138,21 +157,10 @@ static void
 test_end_every_topic(void)
 {
     pxs_inproc_hub_t *hub;
-    CHECK_OK(pxs_inproc_hub_create(1, &hub));
-    uint32_t pubs[2] = {TA, TB};
-    pxs_subscription_t subs[2] = {{.topic = TA, .group = NULL}, {.topic = TB, .group = NULL}};
-    pxs_bus_opts_t bo;
-    CHECK_OK(pxs_bus_opts_init(&bo));
-    bo.publish = pubs;
-    bo.n_publish = 2;
-    bo.subscribe = subs;
-    bo.n_subscribe = 2;
     pxs_bus_t *bus;
-    CHECK_OK(pxs_inproc_bus_create(hub, 0, &bo, &bus));
     pxs_publisher_t *pub;
     pxs_subscriber_t *sub;
-    CHECK_OK(pxs_bus_publisher(bus, &pub));
-    CHECK_OK(pxs_bus_subscriber(bus, &sub));
+    solo_bus_ab(&hub, &bus, &pub, &sub);
     pxs_consumer_t *cons;
     CHECK_OK(pxs_consumer_create(NULL, sub, NULL, &cons));
     pxs_event_t ev;
@@ -168,10 +176,7 @@ test_end_every_topic(void)
     /* two producers on one publisher: a sends on TA, b on nothing; a's
      * destroy closes TA only (b is still live), b's closes TB */
     CHECK_OK(pxs_inproc_hub_destroy(hub));
-    CHECK_OK(pxs_inproc_hub_create(1, &hub));
-    CHECK_OK(pxs_inproc_bus_create(hub, 0, &bo, &bus));
-    CHECK_OK(pxs_bus_publisher(bus, &pub));
-    CHECK_OK(pxs_bus_subscriber(bus, &sub));
+    solo_bus_ab(&hub, &bus, &pub, &sub);
     CHECK_OK(pxs_consumer_create(NULL, sub, NULL, &cons));
     CHECK_OK(pxs_producer_create(NULL, pub, NULL, &a));
     CHECK_OK(pxs_producer_create(NULL, pub, NULL, &b));
@@ -257,34 +262,18 @@ main(int argc, char **argv)
     if (only)
         return 0;
 
-    pxs_store_opts_t so;
-    CHECK_OK(pxs_store_opts_init(&so));
-    so.connector = PXS_CONN_LOCAL;
-    so.arena_bytes = 64 * 1024;
-    so.put_timeout = 0.0;
-    pxs_store_t *store;
-    CHECK_OK(pxs_store_create(MPI_COMM_NULL, &so, &store));
+    pxs_store_t *store = local_store(64 * 1024);
 
     pxs_inproc_hub_t *hub;
-    CHECK_OK(pxs_inproc_hub_create(1, &hub));
-    uint32_t pubs[2] = {TA, TB};
-    pxs_subscription_t subs[2] = {{.topic = TA, .group = NULL}, {.topic = TB, .group = NULL}};
-    pxs_bus_opts_t bo;
-    CHECK_OK(pxs_bus_opts_init(&bo));
-    bo.publish = pubs;
-    bo.n_publish = 2;
-    bo.subscribe = subs;
-    bo.n_subscribe = 2;
     pxs_bus_t *bus;
-    CHECK_OK(pxs_inproc_bus_create(hub, 0, &bo, &bus));
     pxs_publisher_t *pub;
     pxs_subscriber_t *sub;
-    CHECK_OK(pxs_bus_publisher(bus, &pub));
-    CHECK_OK(pxs_bus_subscriber(bus, &sub));
+    solo_bus_ab(&hub, &bus, &pub, &sub);
 
     pxs_producer_opts_t po;
     CHECK_OK(pxs_producer_opts_init(&po));
     CHECK(po.struct_size == sizeof po && po.resolves == 0 && po.close_on_destroy == 1);
+    uint32_t pubs[2] = {TA, TB};
     po.topics = pubs;
     po.n_topics = 2;
     pxs_producer_t *prod;
