@@ -181,11 +181,6 @@ module proxystream
        type(pxs_proxy), intent(in) :: p
        integer(c_int) :: rc
      end function c_store_evict
-     function c_store_destroy(st) bind(C, name="pxs_store_destroy") result(rc)
-       import :: c_int, c_ptr
-       type(c_ptr), value :: st
-       integer(c_int) :: rc
-     end function c_store_destroy
      ! --- pubsub.h
      function c_bus_create(comm, pub, npub, sub, nsub, groups, glen, prefetch, &
           slots, batch, send_timeout, out) bind(C, name="pxsf_bus_create") result(rc)
@@ -200,23 +195,6 @@ module proxystream
        type(c_ptr), intent(out) :: out
        integer(c_int) :: rc
      end function c_bus_create
-     function c_bus_publisher(bus, out) bind(C, name="pxs_bus_publisher") result(rc)
-       import :: c_int, c_ptr
-       type(c_ptr), value :: bus
-       type(c_ptr), intent(out) :: out
-       integer(c_int) :: rc
-     end function c_bus_publisher
-     function c_bus_subscriber(bus, out) bind(C, name="pxs_bus_subscriber") result(rc)
-       import :: c_int, c_ptr
-       type(c_ptr), value :: bus
-       type(c_ptr), intent(out) :: out
-       integer(c_int) :: rc
-     end function c_bus_subscriber
-     function c_bus_destroy(bus) bind(C, name="pxs_bus_destroy") result(rc)
-       import :: c_int, c_ptr
-       type(c_ptr), value :: bus
-       integer(c_int) :: rc
-     end function c_bus_destroy
      ! --- stream.h
      function c_producer_create(st, pub, topics, ntopics, batch, max_delay, resolves, &
           checksum, put_timeout, close_on_destroy, out) &
@@ -252,11 +230,6 @@ module proxystream
        type(*), dimension(..), intent(in), optional :: meta
        integer(c_int) :: rc
      end function c_producer_send_proxy
-     function c_producer_flush(prod) bind(C, name="pxs_producer_flush") result(rc)
-       import :: c_int, c_ptr
-       type(c_ptr), value :: prod
-       integer(c_int) :: rc
-     end function c_producer_flush
      function c_producer_close_topic(prod, topic) &
           bind(C, name="pxs_producer_close_topic") result(rc)
        import :: c_int, c_int32_t, c_ptr
@@ -264,11 +237,6 @@ module proxystream
        integer(c_int32_t), value :: topic
        integer(c_int) :: rc
      end function c_producer_close_topic
-     function c_producer_destroy(prod) bind(C, name="pxs_producer_destroy") result(rc)
-       import :: c_int, c_ptr
-       type(c_ptr), value :: prod
-       integer(c_int) :: rc
-     end function c_producer_destroy
      function c_consumer_create(st, sub, opts, out) &
           bind(C, name="pxs_consumer_create") result(rc)
        import :: c_int, c_ptr
@@ -298,12 +266,32 @@ module proxystream
        type(pxs_event), intent(in) :: ev
        integer(c_int) :: rc
      end function c_consumer_discard
-     function c_consumer_destroy(cons) bind(C, name="pxs_consumer_destroy") result(rc)
-       import :: c_int, c_ptr
-       type(c_ptr), value :: cons
-       integer(c_int) :: rc
-     end function c_consumer_destroy
   end interface
+
+  ! C functions sharing a shape: one abstract interface per shape, each
+  ! function bound to its C name through it.
+  abstract interface
+     !> int f(handle): destroy, flush
+     function c_handle_fn(h) bind(C) result(rc)
+       import :: c_int, c_ptr
+       type(c_ptr), value :: h
+       integer(c_int) :: rc
+     end function c_handle_fn
+     !> int f(handle, handle *out): a bus's publisher, subscriber
+     function c_handle_out_fn(h, out) bind(C) result(rc)
+       import :: c_int, c_ptr
+       type(c_ptr), value :: h
+       type(c_ptr), intent(out) :: out
+       integer(c_int) :: rc
+     end function c_handle_out_fn
+  end interface
+  procedure(c_handle_fn), bind(C, name="pxs_store_destroy") :: c_store_destroy
+  procedure(c_handle_fn), bind(C, name="pxs_bus_destroy") :: c_bus_destroy
+  procedure(c_handle_fn), bind(C, name="pxs_producer_flush") :: c_producer_flush
+  procedure(c_handle_fn), bind(C, name="pxs_producer_destroy") :: c_producer_destroy
+  procedure(c_handle_fn), bind(C, name="pxs_consumer_destroy") :: c_consumer_destroy
+  procedure(c_handle_out_fn), bind(C, name="pxs_bus_publisher") :: c_bus_publisher
+  procedure(c_handle_out_fn), bind(C, name="pxs_bus_subscriber") :: c_bus_subscriber
 
 contains
 
@@ -360,6 +348,19 @@ contains
        error stop 1
     end if
   end subroutine finish
+
+  !> Destroy a handle through fn and forget it (freed even when fn fails);
+  !> rc as finish takes it.
+  subroutine destroy_handle(fn, h, what, ierr)
+    procedure(c_handle_fn) :: fn
+    type(c_ptr), intent(inout) :: h
+    character(*), intent(in) :: what
+    integer, intent(out), optional :: ierr
+    integer(c_int) :: rc
+    rc = fn(h)
+    h = c_null_ptr
+    call finish(rc, what, ierr)
+  end subroutine destroy_handle
 
   function flag(l) result(i)
     logical, intent(in) :: l
@@ -564,10 +565,7 @@ contains
   subroutine pxs_bus_destroy(bus, ierr)
     type(pxs_bus), intent(inout) :: bus
     integer, intent(out), optional :: ierr
-    integer(c_int) :: rc
-    rc = c_bus_destroy(bus%h)
-    bus%h = c_null_ptr
-    call finish(rc, 'pxs_bus_destroy', ierr)
+    call destroy_handle(c_bus_destroy, bus%h, 'pxs_bus_destroy', ierr)
   end subroutine pxs_bus_destroy
 
   ! ------------------------------------------------------------ producer
@@ -658,10 +656,7 @@ contains
   subroutine pxs_producer_destroy(prod, ierr)
     type(pxs_producer), intent(inout) :: prod
     integer, intent(out), optional :: ierr
-    integer(c_int) :: rc
-    rc = c_producer_destroy(prod%h)
-    prod%h = c_null_ptr
-    call finish(rc, 'pxs_producer_destroy', ierr)
+    call destroy_handle(c_producer_destroy, prod%h, 'pxs_producer_destroy', ierr)
   end subroutine pxs_producer_destroy
 
   ! ------------------------------------------------------------ consumer
@@ -720,10 +715,7 @@ contains
   subroutine pxs_consumer_destroy(cons, ierr)
     type(pxs_consumer), intent(inout) :: cons
     integer, intent(out), optional :: ierr
-    integer(c_int) :: rc
-    rc = c_consumer_destroy(cons%h)
-    cons%h = c_null_ptr
-    call finish(rc, 'pxs_consumer_destroy', ierr)
+    call destroy_handle(c_consumer_destroy, cons%h, 'pxs_consumer_destroy', ierr)
   end subroutine pxs_consumer_destroy
 
 end module proxystream
