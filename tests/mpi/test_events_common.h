@@ -34,6 +34,19 @@ ev_fill(int p, uint32_t topic, uint64_t i, pxs_proxy_t *proxy, unsigned char *me
     return len;
 }
 
+/* Publish events 0 .. n-1 of producer 0 (ev_fill) on topic, then END. */
+static inline void
+ev_publish_all(pxs_publisher_t *pub, uint32_t topic, int n)
+{
+    pxs_proxy_t px;
+    unsigned char meta[PXS_EVENT_META_MAX];
+    for (int i = 0; i < n; i++) {
+        size_t len = ev_fill(0, topic, (uint64_t)i, &px, meta);
+        CHECK_OK(pxs_publisher_send(pub, topic, &px, meta, len, NULL));
+    }
+    CHECK_OK(pxs_publisher_close_topic(pub, topic));
+}
+
 static inline int
 ev_check(const pxs_event_t *ev, uint64_t i)
 {

@@ -37,18 +37,12 @@ main(int argc, char **argv)
     pxs_subscriber_t *sub;
     pxs_test_bus_one_to_all(&o, &sg, &bus, &pub, &sub); /* rank 0 publishes 7 */
     pxs_event_t ev;
-    pxs_proxy_t px;
-    unsigned char meta[PXS_EVENT_META_MAX];
     int got[N];
     memset(got, 0, sizeof got);
     int count = 0;
 
     if (rank == 0) {
-        for (int i = 0; i < N; i++) {
-            size_t len = ev_fill(0, 7, (uint64_t)i, &px, meta);
-            CHECK_OK(pxs_publisher_send(pub, 7, &px, meta, len, NULL));
-        }
-        CHECK_OK(pxs_publisher_close_topic(pub, 7));
+        ev_publish_all(pub, 7, N);
     } else {
         uint64_t last = 0;
         int first = 1, end7 = 0, calls = 0;
