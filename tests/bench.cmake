@@ -8,7 +8,7 @@
 # (the runner script drives Open MPI's mpirun and its osc components).
 if(PXS_BUILD_APPS AND PXS_MPI_IMPL STREQUAL OpenMPI)
   string(REPLACE ";" " " PXS_BENCH_MPIEXEC "${MPIEXEC_EXECUTABLE};${MPIEXEC_PREFLAGS}")
-  set(PXS_BENCH_CASES events:2 notquiet:2 badopts:4 store:2 pipeline:4 script:4)
+  set(PXS_BENCH_CASES events:2 notquiet:2 badopts:4 store:2 oscprobe:2 pipeline:4 script:4)
   if(TARGET pxs-bench-hdf5 AND PXS_HAVE_HDF5)
     list(APPEND PXS_BENCH_CASES hdf5:1)
   endif()

@@ -5,7 +5,7 @@
 # ones. Never asserts a timing or a speed.
 #
 #   bench-smoke.sh CASE BUILD_DIR SOURCE_DIR
-#   CASE: events | notquiet | badopts | store | pipeline | hdf5 | script
+#   CASE: events | notquiet | badopts | store | oscprobe | pipeline | hdf5 | script
 # Env: BENCH_MPIEXEC (default "mpiexec --oversubscribe"), the launcher.
 # Exit status: 0 pass, 1 fail (with the reason on stderr).
 set -u
@@ -134,6 +134,22 @@ store)
         resolve-remote-aligned-GB/s resolve-remote-vs-limit-GB/s \
         resolve-remote-aligned-vs-limit-GB/s raw-get-unaligned-vs-aligned-GB/s put-GB/s ||
         fail "JSON"
+    ;;
+oscprobe)
+    # pxs-osc-probe under each component: every operation's line, a number
+    for osc in sm rdma ucx; do
+        OMPI_MCA_osc=$osc "${MPI[@]}" -n 2 "$A/pxs-osc-probe" --iters 20 --reps 1 --size 4096 \
+            >"$W/out" 2>"$W/err" || fail "$osc: exit status $?"
+        for op in fetch_and_op-sum+flush fetch_and_op-sum fetch_and_op-no_op+flush \
+            fetch_and_op-replace+flush accumulate-sum+flush get_accumulate-no_op+flush \
+            get-24B+flush flush-idle get-bulk+flush resolve-sequence; do
+            grep -Eq "^$(printf '%s' "$op" | sed 's/+/[+]/g') +[0-9]+[.][0-9]+$" "$W/out" ||
+                fail "$osc: no line for $op"
+        done
+    done
+    "${MPI[@]}" -n 2 "$A/pxs-osc-probe" --iters 0 >"$W/out" 2>"$W/err"
+    [ $? = 2 ] || fail "--iters 0: not exit status 2"
+    grep -q "bad option --iters" "$W/err" || fail "--iters 0: no message naming the option"
     ;;
 pipeline)
     "${MPI[@]}" -n 4 "$A/pxs-bench-pipeline" --quick --json --reps 2 --max-size 64K \
