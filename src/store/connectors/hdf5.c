@@ -314,15 +314,26 @@ px_driver_get(void)
     if (px_tried)
         return px_driver;
     px_tried = 1;
-    const H5FD_class_t *c = H5Iobject_verify(H5FD_SEC2, H5I_VFL);
-    if (!c || !c->read) {
+    /* sec2's class (HDF5 1.10 has no public getter): the one a file
+     * opened through it points to */
+    const H5FD_class_t *c = NULL;
+    hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
+    H5FD_t *f = fapl >= 0 && H5Pset_fapl_sec2(fapl) >= 0
+                    ? H5FDopen("/dev/null", H5F_ACC_RDONLY, fapl, (haddr_t)1 << 40)
+                    : NULL;
+    if (f && f->cls && f->cls->read)
+        px_class = *f->cls, c = &px_class;
+    if (f)
+        H5FDclose(f);
+    if (fapl >= 0)
+        H5Pclose(fapl);
+    if (!c) {
         H5Eclear2(H5E_DEFAULT);
         return px_driver = H5I_INVALID_HID;
     }
-    px_class = *c;
     px_class.name = "pxs-sec2";
     px_class.terminate = NULL; /* sec2's resets sec2's own id */
-    px_sec2_read = c->read;
+    px_sec2_read = px_class.read;
     px_class.read = px_read;
     px_driver = H5FDregister(&px_class);
     H5Eclear2(H5E_DEFAULT);
@@ -361,7 +372,7 @@ chunk_addr(h5file_t *h, uint64_t ci, haddr_t *out)
         return 0;
     }
     haddr_t a = HADDR_UNDEF;
-    int got = h->probe >= 0 && chunk_probe(h, ci, &a) == 0;
+    int got = px_driver >= 0 && h->probe >= 0 && chunk_probe(h, ci, &a) == 0;
     if (!got || h->probe == 0) {
         hsize_t coord = (hsize_t)(ci * H5_DATA_CHUNK), size = 0;
         unsigned mask = 0;
@@ -371,8 +382,8 @@ chunk_addr(h5file_t *h, uint64_t ci, haddr_t *out)
             h5_save();
             return -1;
         }
-        if (got && h->probe == 0)
-            h->probe = a == w ? 1 : -1;
+        if (h->probe == 0) /* the first look-up: does the probe find what the walk does? */
+            h->probe = got && a == w ? 1 : -1;
         a = w;
     }
     if (ci >= h->ncaddr) {
