@@ -17,6 +17,11 @@
  *                      naming the file and the cut; then the file cut
  *                      under an open reader: CORRUPT beyond the cut
  *   faults DIR         bad directories and manifests at create and open
+ *   chunks DIR         NP 1: objects spanning many data chunks (chunk
+ *                      addresses looked up through H5Dread_chunk and the
+ *                      probe driver) resolve in any order, for the writer
+ *                      and a later reader; a directory where the rank's
+ *                      file should be is CORRUPT naming the file
  *   full DIR FILE      NP 2: rank 1 runs into RLIMIT_FSIZE (disk full):
  *                      PXS_ERR_IO with HDF5's text, later puts refused
  *   readfull DIR FILE  every put that succeeded before the disk was full
@@ -710,6 +715,49 @@ do_ro(const char *dir, const char *file)
     CHECK_OK(pxs_store_destroy(st));
 }
 
+/* ------------------------------------------------------------ chunks */
+static void
+do_chunks(const char *dir)
+{
+    enum { N = 24 };
+    size_t len[N];
+    pxs_proxy_t p[N];
+    pxs_store_t *st = make_store(dir, 0);
+    for (int i = 0; i < N; i++) {
+        len[i] = 300000 + (size_t)i * 12345; /* ~10 MiB: most cross a chunk edge */
+        p[i] = put_obj(st, len[i], seed_of(0, i));
+    }
+    for (int i = N - 1; i >= 0; i--) /* the writer, last chunk first */
+        expect_bytes(st, &p[i], len[i], seed_of(0, i));
+    CHECK_OK(pxs_store_destroy(st));
+    /* a later reader: stride order, then every object again */
+    CHECK_OK(pxs_store_open(MPI_COMM_WORLD, dir, &st));
+    for (int k = 0; k < N; k++) {
+        int i = (k * 7) % N;
+        expect_bytes(st, &p[i], len[i], seed_of(0, i));
+    }
+    for (int i = 0; i < N; i++)
+        expect_bytes(st, &p[i], len[i], seed_of(0, i));
+    CHECK_OK(pxs_store_destroy(st));
+    /* a directory where the file should be: CORRUPT naming the file */
+    char fn[4096], bak[4200];
+    rank_file(fn, sizeof fn, dir, &p[0]);
+    snprintf(bak, sizeof bak, "%s.bak", fn);
+    CHECK(rename(fn, bak) == 0);
+    CHECK(mkdir(fn, 0777) == 0);
+    CHECK_OK(pxs_store_open(MPI_COMM_WORLD, dir, &st));
+    void *x = NULL;
+    size_t m = 0;
+    CHECK_RC(pxs_store_resolve_alloc(st, &p[3], &x, &m), PXS_ERR_CORRUPT);
+    check_detail(fn);
+    CHECK_OK(pxs_store_destroy(st));
+    CHECK(rmdir(fn) == 0);
+    CHECK(rename(bak, fn) == 0);
+    CHECK_OK(pxs_store_open(MPI_COMM_WORLD, dir, &st));
+    expect_bytes(st, &p[3], len[3], seed_of(0, 3));
+    CHECK_OK(pxs_store_destroy(st));
+}
+
 int
 main(int argc, char **argv)
 {
@@ -726,6 +774,8 @@ main(int argc, char **argv)
         do_damage(dir, file);
     else if (strcmp(mode, "faults") == 0)
         do_faults(dir);
+    else if (strcmp(mode, "chunks") == 0)
+        do_chunks(dir);
     else if (strcmp(mode, "cuts") == 0)
         do_cuts(dir);
     else if (strcmp(mode, "full") == 0)

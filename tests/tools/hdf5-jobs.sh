@@ -4,7 +4,8 @@
 # usage: hdf5-jobs.sh SCENARIO EXE MPIEXEC NPFLAG [mpiexec flags...]
 #   durable  job 1 (3 ranks) writes, job 2 (2 ranks) resolves every proxy,
 #            job 3 (1 rank) damages the files and checks the outcome
-#   faults   bad directories and manifests
+#   faults   bad directories and manifests; objects across many data
+#            chunks, a directory in place of a rank's file
 #   cuts     one file truncated at several offsets: complete records resolve
 #   full     disk full (RLIMIT_FSIZE) on one rank; a later job resolves
 #            every put that succeeded
@@ -33,6 +34,7 @@ durable)
     ;;
 faults)
     run 2 "$@" "$exe" faults "$dir"
+    run 1 "$@" "$exe" chunks "$dir/chunks"
     ;;
 cuts)
     run 1 "$@" "$exe" cuts "$dir/store" | tee "$dir/cuts.txt"
