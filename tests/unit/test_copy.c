@@ -35,8 +35,9 @@ one(unsigned char *dbuf, const unsigned char *sbuf, size_t so, size_t doff, size
         pxsi_copy(d, sbuf + so, len, piece);
     for (size_t i = 0; i < GUARD + doff; i++)
         if (dbuf[i] != 0xa5) {
-            fprintf(stderr, "len %zu so %zu doff %zu nt %d piece %zu: byte %zd before dst written\n",
-                    len, so, doff, nt, piece, (ssize_t)i - (ssize_t)(GUARD + doff));
+            fprintf(stderr,
+                    "len %zu so %zu doff %zu nt %d piece %zu: byte %zd before dst written\n", len,
+                    so, doff, nt, piece, (ssize_t)i - (ssize_t)(GUARD + doff));
             CHECK(0);
         }
     for (size_t i = 0; i < len; i++)
