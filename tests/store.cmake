@@ -60,6 +60,8 @@ pxs_add_unit_test(NAME store.local SOURCES ${PXS_STORE_T}/unit/test_store_local.
 pxs_add_unit_test(NAME store.ops SOURCES ${PXS_STORE_T}/unit/test_store_ops.c TIMEOUT 60)
 # free space split among gaps: largest gap, practical limits, AGAIN detail
 pxs_add_unit_test(NAME store.alloc SOURCES ${PXS_STORE_T}/unit/test_store_alloc.c TIMEOUT 60)
+# payload copy: every length 0..1100 and offset mod 64, pieces, the streaming path
+pxs_add_unit_test(NAME store.copy SOURCES ${PXS_STORE_T}/unit/test_copy.c TIMEOUT 120)
 # differing arguments across ranks, a freed communicator, double view release
 pxs_add_mpi_test(NAME store.create NP 3 TIMEOUT 120
   SOURCES ${PXS_STORE_T}/mpi/test_store_create.c

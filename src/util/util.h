@@ -329,6 +329,30 @@ pxsi_get_le64(const unsigned char *p)
     return v;
 }
 
+/* ---------------------------------------------------------------- payload copies */
+/* The store's payload copy (src/util/copy.c; docs/DESIGN.md, section "Payload
+ * copies"): src and dst must not overlap. Below pxsi_copy_nt_bytes(), glibc
+ * memcpy in pieces of `piece` bytes (0: one call); at or above it, streaming
+ * (non-temporal) stores, as glibc's own memcpy does above its threshold, so
+ * a copy much larger than the cache does not read its destination in first.
+ * Every store has completed (sfence) when it returns. */
+void pxsi_copy_big(void *dst, const void *src, size_t len, size_t piece); /* len > piece > 0 */
+static inline void
+pxsi_copy(void *dst, const void *src, size_t len, size_t piece)
+{
+    if (PXSI_LIKELY(piece == 0 || len <= piece)) {
+        if (len)
+            memcpy(dst, src, len);
+        return;
+    }
+    pxsi_copy_big(dst, src, len, piece);
+}
+/* The streaming copy alone (any len; used by pxsi_copy and the unit test). */
+void pxsi_copy_nt(void *dst, const void *src, size_t len);
+/* The size from which pxsi_copy streams: half the last-level cache
+ * (sysconf), at least 4 MiB; 32 MiB when the cache size is unknown. */
+size_t pxsi_copy_nt_bytes(void);
+
 /* ---------------------------------------------------------------- handles */
 /* Every handle struct starts with a uint32_t magic, checked at each public
  * entry and poisoned on destroy. */
