@@ -176,7 +176,8 @@ PXS_API int pxs_store_destroy(pxs_store_t *store);
  *  more than there are live objects), so free bytes >= size does not mean
  *  it fits; the AGAIN detail says "arena full: need X B, free Y B in N
  *  gap(s), largest free block Z B, ...". Allocation is next-fit around the
- *  arena (a ring for streams). What holds: any object up to the capacity
+ *  arena, restarting at the lowest gap freed since (recently freed,
+ *  cache-hot space first); a put reclaims dead objects once per MiB put. What holds: any object up to the capacity
  *  fits once the arena is empty; a stream of objects of one rounded size S,
  *  reclaimed in put order, keeps floor(capacity / S) in flight (so objects
  *  up to half the capacity overlap, larger ones go one at a time: each

@@ -6,6 +6,7 @@
  * store id and generation cannot tell store instances apart (see
  * docs/DESIGN.md, section "Object identity"). */
 #include <ctype.h>
+#include <stdatomic.h>
 #include <string.h>
 
 #include "util/util.h"
@@ -25,6 +26,45 @@ enum {
     "proxy format version 1 is no longer accepted (this library reads version 2: "     \
     "version 1 proxies cannot tell store instances apart); make a new proxy"
 
+/* The CRC32C over a proxy's bytes 0..59 (encode and every decode): with
+ * SSE4.2, seven 8-byte and one 4-byte crc32 instructions inline (unaligned
+ * loads), instead of pxs_crc32c's general path (its once-check, alignment
+ * prologue and lane setup cost more than the 60 bytes). Same value as
+ * pxs_crc32c(0, b, 60): tested in unit.proxy.decode. */
+#if defined(__x86_64__) && defined(__GNUC__)
+static _Atomic int crc_hw_ok = -1; /* -1 unknown, 0 no, 1 SSE4.2 */
+
+__attribute__((target("sse4.2"))) static uint32_t
+proxy_crc_hw(const unsigned char *b)
+{
+    uint64_t c = 0xffffffffu;
+    for (int i = 0; i < 56; i += 8) {
+        uint64_t w;
+        memcpy(&w, b + i, 8);
+        c = __builtin_ia32_crc32di(c, w);
+    }
+    uint32_t t;
+    memcpy(&t, b + 56, 4);
+    return ~__builtin_ia32_crc32si((uint32_t)c, t);
+}
+#endif
+
+static inline uint32_t
+proxy_crc(const unsigned char *b)
+{
+#if defined(__x86_64__) && defined(__GNUC__)
+    int hw = atomic_load_explicit(&crc_hw_ok, memory_order_relaxed);
+    if (hw < 0) {
+        __builtin_cpu_init();
+        hw = __builtin_cpu_supports("sse4.2") ? 1 : 0;
+        atomic_store_explicit(&crc_hw_ok, hw, memory_order_relaxed);
+    }
+    if (hw)
+        return proxy_crc_hw(b);
+#endif
+    return pxs_crc32c(0, b, OFF_CRC);
+}
+
 static int
 kind_ok(unsigned k)
 {
@@ -40,23 +80,25 @@ pxs_proxy_encode(const pxs_proxy_info_t *info, pxs_proxy_t *proxy_out)
         return pxsi_err(PXS_ERR_INVALID, SUBSYS, "unknown connector kind %u", info->kind);
     if (info->flags & ~PXS_PROXY_F_MASK_)
         return pxsi_err(PXS_ERR_INVALID, SUBSYS, "unknown flags 0x%x", info->flags);
-    unsigned char *b = proxy_out->bytes;
-    unsigned char tmp[PXS_PROXY_SIZE];
-    memset(tmp, 0, sizeof tmp);
-    tmp[OFF_VERSION] = PXS_PROXY_VERSION;
-    tmp[OFF_KIND] = info->kind;
-    pxsi_put_le16(tmp + OFF_FLAGS, info->flags);
-    pxsi_put_le32(tmp + OFF_OWNER, info->owner);
-    pxsi_put_le64(tmp + OFF_NONCE, info->store_nonce);
-    pxsi_put_le32(tmp + OFF_TOPIC, info->topic);
-    pxsi_put_le64(tmp + OFF_OFFSET, info->offset);
-    pxsi_put_le64(tmp + OFF_SIZE, info->size);
-    pxsi_put_le64(tmp + OFF_GEN, info->generation);
-    pxsi_put_le64(tmp + OFF_SEQ, info->seq);
-    pxsi_put_le32(tmp + OFF_PCRC, info->payload_crc);
-    pxsi_put_le32(tmp + OFF_BUDGET, info->budget);
-    pxsi_put_le32(tmp + OFF_CRC, pxs_crc32c(0, tmp, OFF_CRC));
-    memcpy(b, tmp, sizeof tmp);
+    /* built in an aligned buffer, stored to the caller's in one copy */
+    union {
+        unsigned char b[PXS_PROXY_SIZE];
+        uint64_t w[PXS_PROXY_SIZE / 8];
+    } tmp;
+    tmp.b[OFF_VERSION] = PXS_PROXY_VERSION;
+    tmp.b[OFF_KIND] = info->kind;
+    pxsi_put_le16(tmp.b + OFF_FLAGS, info->flags);
+    pxsi_put_le32(tmp.b + OFF_OWNER, info->owner);
+    pxsi_put_le64(tmp.b + OFF_NONCE, info->store_nonce);
+    pxsi_put_le32(tmp.b + OFF_TOPIC, info->topic);
+    pxsi_put_le64(tmp.b + OFF_OFFSET, info->offset);
+    pxsi_put_le64(tmp.b + OFF_SIZE, info->size);
+    pxsi_put_le64(tmp.b + OFF_GEN, info->generation);
+    pxsi_put_le64(tmp.b + OFF_SEQ, info->seq);
+    pxsi_put_le32(tmp.b + OFF_PCRC, info->payload_crc);
+    pxsi_put_le32(tmp.b + OFF_BUDGET, info->budget);
+    pxsi_put_le32(tmp.b + OFF_CRC, proxy_crc(tmp.b));
+    memcpy(proxy_out->bytes, tmp.b, sizeof tmp.b);
     return PXS_OK;
 }
 
@@ -75,8 +117,7 @@ pxs_proxy_decode(const void *buf, size_t len, pxs_proxy_info_t *info_out)
         return pxsi_err(PXS_ERR_CORRUPT, SUBSYS,
                         "unknown proxy format version %u (this library reads version %d)",
                         b[OFF_VERSION], PXS_PROXY_VERSION);
-    uint32_t crc = pxs_crc32c(0, b, OFF_CRC);
-    if (crc != pxsi_get_le32(b + OFF_CRC))
+    if (proxy_crc(b) != pxsi_get_le32(b + OFF_CRC))
         return pxsi_err(PXS_ERR_CORRUPT, SUBSYS, "proxy checksum mismatch");
     if (!kind_ok(b[OFF_KIND]))
         return pxsi_err(PXS_ERR_CORRUPT, SUBSYS, "unknown connector kind %u", b[OFF_KIND]);

@@ -1,28 +1,21 @@
 /* Arena allocator shared by the store connectors (see store_int.h).
  *
  * Free space is implicit: the gaps between live blocks kept in address order
- * (doubly linked through per-slot prev/next). Allocation is next-fit from the
- * block allocated last, so a stream of put/evict cycles walks the arena like a
- * ring, while objects freed out of order give their gap back at once (unlink =
- * coalesce with both neighbours). Fragmentation is bounded by construction:
- * there is at most one gap per live block, and an object larger than any gap
- * waits (backpressure) until neighbours are freed; the arena never grows.
+ * (doubly linked through per-slot prev/next). A free unlinks its block
+ * (coalescing with both neighbours) and moves the search start (the rover)
+ * back to the gap it opened when that gap lies below it: the next
+ * allocations reuse the lowest gaps freed since (LIFO-like: those bytes were
+ * just written by a put and read by resolvers, so they are cache- and
+ * TLB-hot), then next-fit goes on from the block allocated last, so without
+ * frees a stream walks the arena like a ring. Fragmentation is bounded by construction: there is at
+ * most one gap per live block, and an object larger than any gap waits
+ * (backpressure) until neighbours are freed; the arena never grows.
  * Worst-case search is O(live blocks), one step in the streaming case. */
 #include <stdlib.h>
 
 #include "store/store_int.h"
 
 #define SUBSYS "store"
-
-uint64_t
-pxsi_arena_need(uint64_t size)
-{
-    if (size == 0)
-        return PXSI_ARENA_ALIGN;
-    if (size > UINT64_MAX - PXSI_ARENA_ALIGN)
-        return UINT64_MAX;
-    return (size + PXSI_ARENA_ALIGN - 1) & ~(uint64_t)(PXSI_ARENA_ALIGN - 1);
-}
 
 int
 pxsi_arena_init(pxsi_arena_t *a, uint64_t cap, uint32_t nslots)
@@ -62,6 +55,40 @@ pxsi_arena_fini(pxsi_arena_t *a)
     memset(a, 0, sizeof *a);
 }
 
+/* Does the gap after block p (PXSI_NONE: before the head) hold need bytes?
+ * Then take its start for a new block. */
+static inline int
+place(pxsi_arena_t *a, uint32_t p, uint64_t need, uint32_t *slot_out, uint64_t *off_out)
+{
+    uint64_t gs = p == PXSI_NONE ? 0 : a->off[p] + a->len[p];
+    uint32_t n = p == PXSI_NONE ? a->head : a->next[p];
+    uint64_t ge = n == PXSI_NONE ? a->cap : a->off[n];
+    if (ge - gs < need)
+        return 0;
+    uint32_t s = a->free_stack[--a->nfree];
+    a->off[s] = gs;
+    a->len[s] = need;
+    a->prev[s] = p;
+    a->next[s] = n;
+    if (p == PXSI_NONE)
+        a->head = s;
+    else
+        a->next[p] = s;
+    if (n != PXSI_NONE)
+        a->prev[n] = s;
+    a->rover = s;
+    a->nlive++;
+    a->used += need;
+    a->since_reclaim += need;
+    if (a->used > a->used_hwm)
+        a->used_hwm = a->used;
+    if (s + 1 > a->hwm)
+        a->hwm = s + 1;
+    *slot_out = s;
+    *off_out = gs;
+    return 1;
+}
+
 int
 pxsi_arena_alloc(pxsi_arena_t *a, uint64_t size, uint32_t *slot_out, uint64_t *off_out)
 {
@@ -70,33 +97,9 @@ pxsi_arena_alloc(pxsi_arena_t *a, uint64_t size, uint32_t *slot_out, uint64_t *o
         return PXS_ERR_AGAIN;
     uint32_t p = a->rover;
     for (uint32_t i = 0; i <= a->nlive; i++) {
-        uint64_t gs = p == PXSI_NONE ? 0 : a->off[p] + a->len[p];
-        uint32_t n = p == PXSI_NONE ? a->head : a->next[p];
-        uint64_t ge = n == PXSI_NONE ? a->cap : a->off[n];
-        if (ge - gs >= need) {
-            uint32_t s = a->free_stack[--a->nfree];
-            a->off[s] = gs;
-            a->len[s] = need;
-            a->prev[s] = p;
-            a->next[s] = n;
-            if (p == PXSI_NONE)
-                a->head = s;
-            else
-                a->next[p] = s;
-            if (n != PXSI_NONE)
-                a->prev[n] = s;
-            a->rover = s;
-            a->nlive++;
-            a->used += need;
-            if (a->used > a->used_hwm)
-                a->used_hwm = a->used;
-            if (s + 1 > a->hwm)
-                a->hwm = s + 1;
-            *slot_out = s;
-            *off_out = gs;
+        if (place(a, p, need, slot_out, off_out))
             return PXS_OK;
-        }
-        p = n;
+        p = p == PXSI_NONE ? a->head : a->next[p];
     }
     return PXS_ERR_AGAIN;
 }
@@ -136,6 +139,13 @@ unlink_block(pxsi_arena_t *a, uint32_t s)
     if (n != PXSI_NONE)
         a->prev[n] = p;
     if (a->rover == s)
+        a->rover = p;
+    /* the next search starts at the lowest gap freed since the last
+     * allocation: freed blocks are reused while hot, in address order,
+     * before next-fit moves on into untouched arena */
+    uint64_t at = p == PXSI_NONE ? 0 : a->off[p] + a->len[p];
+    uint32_t r = a->rover;
+    if (at < (r == PXSI_NONE ? 0 : a->off[r] + a->len[r]))
         a->rover = p;
     a->nlive--;
     a->used -= a->len[s];

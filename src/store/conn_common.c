@@ -60,6 +60,13 @@ conn_alloc(const char *subsys, pxsi_arena_t *a, size_t len, int lent, double tim
            const pxsi_conn_waiter_t *w, pxsi_conn_block_t *out)
 {
     int rc = lent ? PXS_OK : pxsi_conn_fits(subsys, a, len);
+    if (rc == PXS_OK && a->since_reclaim >= PXSI_RECLAIM_EVERY && a->nlive) {
+        /* early reclaim (amortized: once per PXSI_RECLAIM_EVERY bytes put):
+         * dead objects' gaps are reused while still hot, not after a walk
+         * through the whole cold arena */
+        a->since_reclaim = 0;
+        rc = w->reclaim(w->ctx);
+    }
     if (rc == PXS_OK)
         rc = try_alloc(a, len, lent, out);
     if (rc != PXS_ERR_AGAIN)
@@ -138,19 +145,6 @@ pxsi_conn_arena_stats(const pxsi_arena_t *a, pxsi_store_stats_t *out)
     out->arena_hwm = a->used_hwm;
     out->largest_free = largest;
     out->objects_live = a->nlive;
-}
-
-uint16_t
-pxsi_conn_put_flags(const pxs_put_opts_t *o)
-{
-    return (uint16_t)((o->checksum ? PXS_PROXY_F_PAYLOAD_CRC : 0) |
-                      (o->resolves == 0 ? PXS_PROXY_F_KEEP : 0));
-}
-
-int64_t
-pxsi_conn_put_budget(const pxs_put_opts_t *o)
-{
-    return o->resolves ? (int64_t)o->resolves : PXSI_KEEP_BUDGET;
 }
 
 void

@@ -696,21 +696,39 @@ pxs_store_destroy(pxs_store_t *s)
 /* ------------------------------------------------------------ put */
 /* A put's options resolved (defaults, the caller's, the timeout). */
 static int
+put_check(const pxs_put_opts_t *o)
+{
+    if (o->checksum != 0 && o->checksum != 1)
+        return pxsi_err(PXS_ERR_INVALID, SUBSYS, "put: checksum must be 0 or 1");
+    if (o->timeout != o->timeout)
+        return pxsi_err(PXS_ERR_INVALID, SUBSYS, "put: timeout is NaN");
+    return PXS_OK;
+}
+
+/* The store's default put options, made (and checked) once. */
+static int
+put_defaults(pxs_store_t *s)
+{
+    int rc;
+    if (s->put_dflt_ok)
+        return PXS_OK;
+    if ((rc = pxs_put_opts_init(&s->put_dflt)) != PXS_OK || (rc = put_check(&s->put_dflt)))
+        return rc;
+    s->put_dflt_ok = 1;
+    return PXS_OK;
+}
+
+static int
 put_opts(pxs_store_t *s, const pxs_put_opts_t *opts, pxs_put_opts_t *out, double *timeout_out)
 {
     int rc;
-    if (!s->put_dflt_ok) {
-        if ((rc = pxs_put_opts_init(&s->put_dflt)) != PXS_OK)
-            return rc;
-        s->put_dflt_ok = 1;
-    }
+    if ((rc = put_defaults(s)) != PXS_OK)
+        return rc;
     *out = s->put_dflt;
     if ((rc = pxsi_opts_take(out, sizeof *out, opts)) != PXS_OK)
         return rc;
-    if (out->checksum != 0 && out->checksum != 1)
-        return pxsi_err(PXS_ERR_INVALID, SUBSYS, "put: checksum must be 0 or 1");
-    if (out->timeout != out->timeout)
-        return pxsi_err(PXS_ERR_INVALID, SUBSYS, "put: timeout is NaN");
+    if ((rc = put_check(out)) != PXS_OK)
+        return rc;
     *timeout_out = out->timeout == PXS_TIMEOUT_DEFAULT ? s->put_timeout : out->timeout;
     return PXS_OK;
 }
@@ -724,27 +742,24 @@ store_put(pxs_store_t *s, const void *data, size_t len, const pxs_put_opts_t *op
     if (!proxy_out || (!data && len))
         return pxsi_err(PXS_ERR_INVALID, SUBSYS, "put: NULL %s", proxy_out ? "data" : "proxy_out");
     int rc;
-    if (!s->put_dflt_ok) {
-        if ((rc = pxs_put_opts_init(&s->put_dflt)) != PXS_OK)
-            return rc;
-        s->put_dflt_ok = 1;
-    }
-    pxs_put_opts_t o = s->put_dflt;
-    if ((rc = pxsi_opts_take(&o, sizeof o, opts)) != PXS_OK)
+    pxs_put_opts_t ob;
+    const pxs_put_opts_t *op = &ob;
+    double timeout;
+    if (!opts && s->put_dflt_ok) {
+        /* the common case: the defaults as they are, checked once */
+        op = &s->put_dflt;
+        timeout = op->timeout == PXS_TIMEOUT_DEFAULT ? s->put_timeout : op->timeout;
+    } else if ((rc = put_opts(s, opts, &ob, &timeout)) != PXS_OK) {
         return rc;
-    if (o.checksum != 0 && o.checksum != 1)
-        return pxsi_err(PXS_ERR_INVALID, SUBSYS, "put: checksum must be 0 or 1");
-    if (o.timeout != o.timeout)
-        return pxsi_err(PXS_ERR_INVALID, SUBSYS, "put: timeout is NaN");
-    double timeout = o.timeout == PXS_TIMEOUT_DEFAULT ? s->put_timeout : o.timeout;
+    }
     pxs_proxy_info_t pi;
     memset(&pi, 0, sizeof pi);
     if (s->spill && (timeout < 0 || timeout > s->spill_after))
         timeout = s->spill_after;
-    rc = s->ops->put(s->st, data, len, &o, timeout, &pi);
+    rc = s->ops->put(s->st, data, len, op, timeout, &pi);
     if (s->spill && (rc == PXS_ERR_AGAIN || rc == PXS_ERR_TOO_BIG)) {
         /* does not fit: to the spill store (docs/DESIGN.md, section "Spill") */
-        rc = pxs_store_put(s->spill, data, len, &o, proxy_out);
+        rc = pxs_store_put(s->spill, data, len, op, proxy_out);
         if (rc == PXS_OK) {
             s->spilled++;
             s->spilled_bytes += len;
@@ -757,8 +772,8 @@ store_put(pxs_store_t *s, const void *data, size_t len, const pxs_put_opts_t *op
     pi.kind = (uint8_t)s->kind;
     pi.owner = (uint32_t)s->rank;
     pi.store_nonce = s->nonce;
-    pi.topic = o.topic;
-    pi.seq = o.seq;
+    pi.topic = op->topic;
+    pi.seq = op->seq;
     FST_ADD(s, (s->fst.puts++, s->fst.bytes_put += len));
     PXSI_TRACE(SUBSYS, "put %zu B: slot %u gen %llu offset %llu", len,
                pxsi_gen_slot(pi.generation), (unsigned long long)pxsi_gen_gen(pi.generation),

@@ -58,17 +58,20 @@ pxsi_gen_make(uint32_t slot, uint64_t gen)
 }
 
 /* ------------------------------------------------------------ allocator */
-/* Next-fit allocator over the address-ordered list of live blocks: the free
- * space is the gaps between live blocks, so a free coalesces by construction
+/* Allocator over the address-ordered list of live blocks: the free space is
+ * the gaps between live blocks, so a free coalesces by construction
  * (unlinking a block merges its gap with both neighbours) and an object may be
- * freed in any order. Next-fit from the last allocation makes streaming use a
- * ring; long-lived objects are simply skipped over. Bounded: the arena never
- * grows; slots (object descriptors) are a fixed table. Not thread-safe. */
+ * freed in any order. Next-fit from the last allocation (a ring; long-lived
+ * objects are simply skipped over), except that a free below the search
+ * start moves it back there: gaps freed moments ago (still in cache) are
+ * reused, lowest first, before untouched arena. Bounded: the arena never grows; slots (object
+ * descriptors) are a fixed table. Not thread-safe. */
 typedef struct pxsi_arena {
     uint64_t cap;         /* usable bytes (multiple of PXSI_ARENA_ALIGN) */
     uint32_t nslots;
     uint32_t head;        /* lowest-address live block, PXSI_NONE if none */
     uint32_t rover;       /* search starts in the gap after this block */
+    uint64_t since_reclaim; /* bytes allocated since the last early reclaim */
     uint32_t nlive;
     uint32_t nfree;
     uint32_t hwm;         /* highest slot index ever handed out + 1 */
@@ -81,10 +84,24 @@ typedef struct pxsi_arena {
     uint8_t *lent;        /* [slot] 1: a lent buffer, no arena block */
 } pxsi_arena_t;
 
+/* A put's block reclaims dead objects first once this many bytes were
+ * allocated since it last did (pxsi_conn_alloc), so the gaps they leave are
+ * reused while hot instead of the allocator walking cold arena until it is
+ * full (docs/DESIGN.md, section "Arena and allocator"). */
+#define PXSI_RECLAIM_EVERY ((uint64_t)1 << 20)
+
 int pxsi_arena_init(pxsi_arena_t *a, uint64_t cap, uint32_t nslots);
 void pxsi_arena_fini(pxsi_arena_t *a);
 /* Rounded block size for `size` bytes. */
-uint64_t pxsi_arena_need(uint64_t size);
+static inline uint64_t
+pxsi_arena_need(uint64_t size)
+{
+    if (size == 0)
+        return PXSI_ARENA_ALIGN;
+    if (size > UINT64_MAX - PXSI_ARENA_ALIGN)
+        return UINT64_MAX;
+    return (size + PXSI_ARENA_ALIGN - 1) & ~(uint64_t)(PXSI_ARENA_ALIGN - 1);
+}
 /* PXS_OK, PXS_ERR_AGAIN (no gap or no slot; nothing changed). */
 int pxsi_arena_alloc(pxsi_arena_t *a, uint64_t size, uint32_t *slot_out, uint64_t *off_out);
 void pxsi_arena_free(pxsi_arena_t *a, uint32_t slot);
@@ -229,8 +246,17 @@ int pxsi_conn_alloc_lent(const char *subsys, pxsi_arena_t *a, double timeout,
  * largest free block, live objects). O(live blocks). */
 void pxsi_conn_arena_stats(const pxsi_arena_t *a, pxsi_store_stats_t *out);
 /* A put's proxy flags and budget from its options. */
-uint16_t pxsi_conn_put_flags(const pxs_put_opts_t *o);
-int64_t pxsi_conn_put_budget(const pxs_put_opts_t *o);
+static inline uint16_t
+pxsi_conn_put_flags(const pxs_put_opts_t *o)
+{
+    return (uint16_t)((o->checksum ? PXS_PROXY_F_PAYLOAD_CRC : 0) |
+                      (o->resolves == 0 ? PXS_PROXY_F_KEEP : 0));
+}
+static inline int64_t
+pxsi_conn_put_budget(const pxs_put_opts_t *o)
+{
+    return o->resolves ? (int64_t)o->resolves : PXSI_KEEP_BUDGET;
+}
 /* The object in slot s at offset off is published: the slot becomes LIVE
  * (gen + 1, odd) with the descriptor, and *out gets offset, size,
  * generation, flags, payload_crc and budget. */

@@ -18,7 +18,8 @@ SZ=${2:-4096}
 N=${3:-1000}
 SRC=$(cd "$(dirname "$0")/../.." && pwd)
 T=$(mktemp -d)
-trap 'rm -rf "$T"' EXIT
+# PXS_ICOUNT_KEEP=dir keeps the callgrind files (cg.0: put, cg.1: resolve) there
+trap 'if [ -n "${PXS_ICOUNT_KEEP:-}" ]; then mkdir -p "$PXS_ICOUNT_KEEP" && cp "$T"/cg.* "$PXS_ICOUNT_KEEP"/; fi; rm -rf "$T"' EXIT
 cat > "$T/drv.c" <<'C'
 #include <mpi.h>
 #include <stdlib.h>
