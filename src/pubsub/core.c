@@ -1028,6 +1028,30 @@ publish_direct(struct pxsi_core *c, struct pxsi_ptopic *pt, int ti, uint32_t top
     int t = q->target;
     struct pxsi_dest *d = dest_of(pt, t);
     uint64_t seq = pt->next_seq++;
+    int rc = PXS_OK, appended = 0;
+    if (q->held < k) {
+        uint32_t got = 0, left = 0;
+        rc = c->xops->take_credits(c->x, t, k - q->held, 0, &got, &left);
+        if (rc == PXS_OK)
+            q->held += got;
+    }
+    unsigned char *slot;
+    if (proxy && rc == PXS_OK && q->held >= 1 && c->xops->slot &&
+        (slot = c->xops->slot(c->x, t)) != NULL) {
+        /* node ring, sole writer: the record is encoded in its ring slot */
+        pxsi_rec_encode(slot, topic, c->rank, seq, d->lseq, 0, proxy, meta, (uint16_t)meta_len);
+        c->xops->commit(c->x, t);
+        q->held--;
+        d->lseq++;
+        c->st.appends++;
+        c->st.records_appended++;
+        c->st.events_sent++;
+        PXSI_TRACE(SUBSYS, "send topic %u seq %llu (in place at rank %d)", topic,
+                   (unsigned long long)seq, t);
+        if (seq_out)
+            *seq_out = seq;
+        return PXS_OK;
+    }
     unsigned char *recs = c->srec;
     if (proxy) {
         pxsi_rec_encode(recs, topic, c->rank, seq, d->lseq, 0, proxy, meta, (uint16_t)meta_len);
@@ -1036,13 +1060,6 @@ publish_direct(struct pxsi_core *c, struct pxsi_ptopic *pt, int ti, uint32_t top
         inline_encode(recs, topic, c->rank, seq, data, len, meta, (uint16_t)meta_len);
         for (uint32_t i = 0; i < k; i++)
             pxsi_put_le64(recs + (size_t)i * PXSI_REC_SIZE + PXSI_REC_O_LSEQ, d->lseq + i);
-    }
-    int rc = PXS_OK, appended = 0;
-    if (q->held < k) {
-        uint32_t got = 0, left = 0;
-        rc = c->xops->take_credits(c->x, t, k - q->held, 0, &got, &left);
-        if (rc == PXS_OK)
-            q->held += got;
     }
     if (rc == PXS_OK && q->held >= k) {
         rc = c->xops->append(c->x, t, recs, k);

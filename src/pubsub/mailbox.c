@@ -120,6 +120,8 @@ struct mbox {
     /* sole-writer fast path, per target (see top): */
     unsigned char *sole;  /* [size] 1: this rank is the only writer there */
     uint64_t *ltail;      /* [size] local tail ticket */
+    uint32_t *lidx;       /* [size] ltail % slots at a node-ring target
+                             (no division per append) */
     int64_t *lcred;       /* [size] credits held locally */
     int64_t *cseen;       /* [size] credit word value last seen */
     int64_t *lgcred;      /* [size] group credits held locally */
@@ -504,6 +506,9 @@ nr_append(struct mbox *m, int target, const unsigned char *recs, uint32_t n)
     if (m->sole[target]) {
         t0 = m->ltail[target];
         m->ltail[target] += n;
+        m->lidx[target] += n; /* n <= S */
+        if (m->lidx[target] >= S)
+            m->lidx[target] -= S;
     } else {
         t0 = __atomic_fetch_add((uint64_t *)(void *)(b + NR_TAIL), (uint64_t)n,
                                 __ATOMIC_RELAXED);
@@ -583,6 +588,34 @@ mb_append(void *x, int target, unsigned char *recs, uint32_t n)
     m->core.st.atomics += n > first ? 2 : 1;
     m->core.st.flushes++;
     return PXS_OK;
+}
+
+/* The direct path's slot (pxsi_xport_ops_t.slot): at a same-node target
+ * whose ring this rank is the sole writer of, the slot of its next ticket,
+ * for the core to encode the record in place (no copy through a scratch
+ * record); commit then publishes it as nr_append does. NULL elsewhere, and
+ * while a test hook is armed (append's failure points stay reachable). */
+static unsigned char *
+mb_slot(void *x, int target)
+{
+    struct mbox *m = x;
+    unsigned char *b = m->nr[target];
+    if (!b || !m->sole[target] || m->fail_step != PXSI_FAIL_NONE)
+        return NULL;
+    uint32_t S = m->slots[target];
+    return b + nr_rec_off(S) + (size_t)m->lidx[target] * PXSI_REC_SIZE;
+}
+
+static void
+mb_commit(void *x, int target)
+{
+    struct mbox *m = x;
+    uint64_t t0 = m->ltail[target]++;
+    uint32_t i = m->lidx[target];
+    m->lidx[target] = i + 1 == m->slots[target] ? 0 : i + 1;
+    /* the record's stores before the sequence word (pairs with the owner's
+     * acquire load in nr_next) */
+    __atomic_store_n(&nr_seq(m->nr[target])[i], t0 + 1, __ATOMIC_RELEASE);
 }
 
 static void
@@ -859,6 +892,8 @@ static const pxsi_xport_ops_t mb_xops = {
     .give_group = mb_give_group,
     .poison = mb_poison,
     .append = mb_append,
+    .slot = mb_slot,
+    .commit = mb_commit,
     .progress = mb_progress,
     .inbox_next = mb_inbox_next,
     .capacity = mb_capacity,
@@ -882,6 +917,7 @@ mb_free(struct mbox *m)
     free(m->seqbuf);
     free(m->sole);
     free(m->ltail);
+    free(m->lidx);
     free(m->lcred);
     free(m->cseen);
     free(m->lgcred);
@@ -1153,7 +1189,7 @@ pxs_bus_create(MPI_Comm comm, const pxs_bus_opts_t *opts, pxs_bus_t **bus_out)
     m->prefetch = o.n_subscribe ? pxsi_bus_prefetch(&o) : 0;
     int level = MPI_THREAD_SINGLE;
     (void)MPI_Query_thread(&level);
-    m->bus.sides_need_multiple = level < MPI_THREAD_MULTIPLE;
+    pxsi_bus_guard_init(&m->bus, level);
 
     unsigned char **decls = NULL, *all = NULL;
     /* agreed: an MPI failure of the exchange's last collective on some
@@ -1176,6 +1212,7 @@ pxs_bus_create(MPI_Comm comm, const pxs_bus_opts_t *opts, pxs_bus_t **bus_out)
     m->seqbuf = malloc((size_t)maxs * sizeof *m->seqbuf);
     m->sole = calloc((size_t)m->size, 1);
     m->ltail = calloc((size_t)m->size, sizeof *m->ltail);
+    m->lidx = calloc((size_t)m->size, sizeof *m->lidx);
     m->lcred = calloc((size_t)m->size, sizeof *m->lcred);
     m->cseen = calloc((size_t)m->size, sizeof *m->cseen);
     m->lgcred = calloc((size_t)m->size, sizeof *m->lgcred);
@@ -1190,7 +1227,7 @@ pxs_bus_create(MPI_Comm comm, const pxs_bus_opts_t *opts, pxs_bus_t **bus_out)
         m->creq[r] = MPI_REQUEST_NULL;
     }
     m->nr = calloc((size_t)m->size, sizeof *m->nr);
-    lrc = m->slots && m->seqbuf && m->sole && m->ltail && m->lcred && m->cseen && m->lgcred && m->gseen && m->crstart && m->writer &&
+    lrc = m->slots && m->seqbuf && m->sole && m->ltail && m->lidx && m->lcred && m->cseen && m->lgcred && m->gseen && m->crstart && m->writer &&
                   m->creq && m->cres && m->wait && m->nr
               ? PXS_OK
               : pxsi_err(PXS_ERR_NOMEM, SUBSYS, "bus tables");
