@@ -1227,8 +1227,9 @@ pxs_bus_create(MPI_Comm comm, const pxs_bus_opts_t *opts, pxs_bus_t **bus_out)
         m->creq[r] = MPI_REQUEST_NULL;
     }
     m->nr = calloc((size_t)m->size, sizeof *m->nr);
-    lrc = m->slots && m->seqbuf && m->sole && m->ltail && m->lidx && m->lcred && m->cseen && m->lgcred && m->gseen && m->crstart && m->writer &&
-                  m->creq && m->cres && m->wait && m->nr
+    lrc = m->slots && m->seqbuf && m->sole && m->ltail && m->lidx && m->lcred && m->cseen &&
+                  m->lgcred && m->gseen && m->crstart && m->writer && m->creq && m->cres &&
+                  m->wait && m->nr
               ? PXS_OK
               : pxsi_err(PXS_ERR_NOMEM, SUBSYS, "bus tables");
     if ((rc = pxsi_agree(m->comm, lrc)) != PXS_OK)
