@@ -771,6 +771,45 @@ nr_next(struct mbox *m, unsigned char *rec_out)
     return 1;
 }
 
+/* pxsi_xport_ops_t.peek: the record nr_next would copy out, in place, when
+ * mb_next would take it now (the node ring's turn, or the MPI ring empty);
+ * consumed as nr_next does, except that the credit is given back only in
+ * mb_peek_done, after the caller has read the slot. */
+static const unsigned char *
+mb_peek(void *x)
+{
+    struct mbox *m = x;
+    if (!m->nbase || m->my_slots == 0)
+        return NULL;
+    uint32_t S = m->my_slots;
+    if (!m->turn) { /* the MPI ring first: a record there goes through mpi_next */
+        const uint64_t *mseq = (const uint64_t *)(void *)(m->base + MB_SEQ);
+        if (__atomic_load_n(&mseq[m->hidx], __ATOMIC_ACQUIRE) == m->head + 1)
+            return NULL;
+    }
+    const uint64_t *seqw = nr_seq(m->nbase);
+    uint32_t i = m->nidx;
+    /* pairs with the publisher's release store of the word (nr_append,
+     * mb_commit) */
+    if (__atomic_load_n(&seqw[i], __ATOMIC_ACQUIRE) != m->nhead + 1)
+        return NULL;
+    mb_hwm(m, seqw, S, m->nhead, i);
+    m->nhead++;
+    m->nidx = i + 1 == S ? 0 : i + 1;
+    m->npending++;
+    m->last_node = 1;
+    m->turn = 0;
+    return m->nbase + nr_rec_off(S) + (size_t)i * PXSI_REC_SIZE;
+}
+
+static void
+mb_peek_done(void *x)
+{
+    struct mbox *m = x;
+    if (m->npending >= m->credit_batch)
+        nr_return_credits(m);
+}
+
 /* One look at both rings, starting with the one not served last (neither
  * kind of traffic starves the other). */
 static int
@@ -798,6 +837,10 @@ mb_inbox_next(void *x, unsigned char *rec_out, double timeout)
     struct mbox *m = x;
     if (m->my_slots == 0)
         return PXS_TIMEOUT; /* not reached: no subscriptions means END */
+    /* a record already there (the hot path): no wait set up */
+    int got0 = mb_next(m, rec_out);
+    if (got0 != 0)
+        return got0 < 0 ? got0 : PXS_OK;
     /* progress by hand (MPI_Win_sync's result is checked): no hook */
     pxsi_backoff_t b;
     pxsi_backoff_init_mpi(&b, timeout, NULL, NULL);
@@ -896,6 +939,8 @@ static const pxsi_xport_ops_t mb_xops = {
     .commit = mb_commit,
     .progress = mb_progress,
     .inbox_next = mb_inbox_next,
+    .peek = mb_peek,
+    .peek_done = mb_peek_done,
     .capacity = mb_capacity,
     .depth = mb_depth,
 };

@@ -130,6 +130,13 @@ typedef struct pxsi_xport_ops {
     /* copy the next record of this rank's inbox out and consume it:
      * PXS_OK, PXS_TIMEOUT, or an error */
     int (*inbox_next)(void *x, unsigned char *rec_out, double timeout);
+    /* optional (NULL: none): the next record of this rank's node ring in
+     * place, consumed (no copy), when it is the record inbox_next would
+     * return next; else NULL (then inbox_next). Its slot stays the
+     * caller's until peek_done (which may give the slot back as a credit):
+     * read it, then call peek_done. */
+    const unsigned char *(*peek)(void *x);
+    void (*peek_done)(void *x);
     /* largest append accepted at target (its ring size); 0: not a mailbox */
     uint32_t (*capacity)(void *x, int target);
     /* records waiting in this rank's inbox now (stats; may be NULL) */
