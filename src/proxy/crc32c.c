@@ -19,6 +19,7 @@
  * which keeps the message polynomial mod P. The running CRC state goes into
  * the first 4 bytes; the last 128 bits and the tail then go through crc32.
  * The constants are computed at first use (fold_k). */
+#include <stdatomic.h>
 #include <string.h>
 #include <threads.h>
 #if defined(__x86_64__) && defined(__GNUC__)
@@ -91,6 +92,9 @@ z_apply(uint32_t z[4][256], uint32_t c)
     return z[0][c & 0xff] ^ z[1][(c >> 8) & 0xff] ^ z[2][(c >> 16) & 0xff] ^ z[3][c >> 24];
 }
 static once_flag crc_once = ONCE_FLAG_INIT;
+/* set (release) at the end of crc_init: the common path tests it instead
+ * of calling call_once */
+static atomic_int crc_ready;
 
 static void
 crc_init(void)
@@ -118,6 +122,7 @@ crc_init(void)
                 __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("vpclmulqdq") &&
                 __builtin_cpu_supports("pclmul");
 #endif
+    atomic_store_explicit(&crc_ready, 1, memory_order_release);
 }
 
 static uint32_t
@@ -242,6 +247,34 @@ __attribute__((target("sse4.2"))) static uint32_t
 crc_hw(uint32_t crc, const unsigned char *p, size_t len, int fold)
 {
     uint64_t c = crc;
+    if (len < 3 * LANE_SHORT) {
+        /* short (a 60-byte proxy): no lanes to interleave, and unaligned
+         * 8-byte loads cost what aligned ones do, so no byte-wise peel;
+         * 32 bytes per loop step */
+        for (; len >= 32; p += 32, len -= 32) {
+            uint64_t w[4];
+            memcpy(w, p, 32);
+            c = __builtin_ia32_crc32di(c, w[0]);
+            c = __builtin_ia32_crc32di(c, w[1]);
+            c = __builtin_ia32_crc32di(c, w[2]);
+            c = __builtin_ia32_crc32di(c, w[3]);
+        }
+        for (; len >= 8; p += 8, len -= 8) {
+            uint64_t w;
+            memcpy(&w, p, 8);
+            c = __builtin_ia32_crc32di(c, w);
+        }
+        if (len >= 4) {
+            uint32_t w;
+            memcpy(&w, p, 4);
+            c = __builtin_ia32_crc32si((uint32_t)c, w);
+            p += 4;
+            len -= 4;
+        }
+        while (len--)
+            c = __builtin_ia32_crc32qi((uint32_t)c, *p++);
+        return (uint32_t)c;
+    }
     while (len && ((uintptr_t)p & 7)) {
         c = __builtin_ia32_crc32qi((uint32_t)c, *p++);
         len--;
@@ -288,7 +321,8 @@ pxsi_crc32c_path(int path, uint32_t crc, const void *buf, size_t len, uint32_t *
 uint32_t
 pxs_crc32c(uint32_t crc, const void *buf, size_t len)
 {
-    call_once(&crc_once, crc_init);
+    if (__builtin_expect(!atomic_load_explicit(&crc_ready, memory_order_acquire), 0))
+        call_once(&crc_once, crc_init);
     if (!buf)
         return crc;
     crc = ~crc;

@@ -1028,6 +1028,30 @@ publish_direct(struct pxsi_core *c, struct pxsi_ptopic *pt, int ti, uint32_t top
     int t = q->target;
     struct pxsi_dest *d = dest_of(pt, t);
     uint64_t seq = pt->next_seq++;
+    int rc = PXS_OK, appended = 0;
+    if (q->held < k) {
+        uint32_t got = 0, left = 0;
+        rc = c->xops->take_credits(c->x, t, k - q->held, 0, &got, &left);
+        if (rc == PXS_OK)
+            q->held += got;
+    }
+    unsigned char *slot;
+    if (proxy && rc == PXS_OK && q->held >= 1 && c->xops->slot &&
+        (slot = c->xops->slot(c->x, t)) != NULL) {
+        /* node ring, sole writer: the record is encoded in its ring slot */
+        pxsi_rec_encode(slot, topic, c->rank, seq, d->lseq, 0, proxy, meta, (uint16_t)meta_len);
+        c->xops->commit(c->x, t);
+        q->held--;
+        d->lseq++;
+        c->st.appends++;
+        c->st.records_appended++;
+        c->st.events_sent++;
+        PXSI_TRACE(SUBSYS, "send topic %u seq %llu (in place at rank %d)", topic,
+                   (unsigned long long)seq, t);
+        if (seq_out)
+            *seq_out = seq;
+        return PXS_OK;
+    }
     unsigned char *recs = c->srec;
     if (proxy) {
         pxsi_rec_encode(recs, topic, c->rank, seq, d->lseq, 0, proxy, meta, (uint16_t)meta_len);
@@ -1036,13 +1060,6 @@ publish_direct(struct pxsi_core *c, struct pxsi_ptopic *pt, int ti, uint32_t top
         inline_encode(recs, topic, c->rank, seq, data, len, meta, (uint16_t)meta_len);
         for (uint32_t i = 0; i < k; i++)
             pxsi_put_le64(recs + (size_t)i * PXSI_REC_SIZE + PXSI_REC_O_LSEQ, d->lseq + i);
-    }
-    int rc = PXS_OK, appended = 0;
-    if (q->held < k) {
-        uint32_t got = 0, left = 0;
-        rc = c->xops->take_credits(c->x, t, k - q->held, 0, &got, &left);
-        if (rc == PXS_OK)
-            q->held += got;
     }
     if (rc == PXS_OK && q->held >= k) {
         rc = c->xops->append(c->x, t, recs, k);
@@ -1271,6 +1288,16 @@ corrupt(const struct pxsi_core *c, const char *why, uint32_t topic, int32_t prod
                     (unsigned long long)b);
 }
 
+/* A bad record in core_recv: its ring slot (peek) is done with. */
+static int
+recv_bad(struct pxsi_core *c, int peeked, const char *why, uint32_t topic, int32_t prod,
+         uint64_t a, uint64_t b)
+{
+    if (peeked)
+        c->xops->peek_done(c->x);
+    return corrupt(c, why, topic, prod, a, b);
+}
+
 /* An inline head passed the record checks: read its continuation records
  * (appended in the same run, so they are there or about to be visible),
  * check each against the head, reassemble the payload and keep it in this
@@ -1354,10 +1381,22 @@ core_recv(void *state, pxs_event_t *ev_out, double timeout)
             if (left < 0)
                 left = 0;
         }
-        const unsigned char *r = c->rrec;
-        rc = c->xops->inbox_next(c->x, c->rrec, left);
-        if (rc != PXS_OK)
-            return xrc(c, rc);
+        /* a plain node-ring record is read in its ring slot (peek: no
+         * copy); anything else (inline, END) is copied out first, as
+         * inbox_next does (docs/DESIGN.md "Event path cost") */
+        const unsigned char *r = c->xops->peek ? c->xops->peek(c->x) : NULL;
+        int peeked = r != NULL;
+        if (peeked && (pxsi_get_le16(r + PXSI_REC_O_FLAGS) & (PXSI_REC_F_INLINE | PXSI_REC_F_END))) {
+            memcpy(c->rrec, r, PXSI_REC_SIZE);
+            c->xops->peek_done(c->x);
+            peeked = 0;
+            r = c->rrec;
+        } else if (!peeked) {
+            r = c->rrec;
+            rc = c->xops->inbox_next(c->x, c->rrec, left);
+            if (rc != PXS_OK)
+                return xrc(c, rc);
+        }
         uint32_t topic = pxsi_get_le32(r + PXSI_REC_O_TOPIC);
         int32_t prod = (int32_t)pxsi_get_le32(r + PXSI_REC_O_PROD);
         uint64_t seq = pxsi_get_le64(r + PXSI_REC_O_SEQ);
@@ -1366,38 +1405,40 @@ core_recv(void *state, pxs_event_t *ev_out, double timeout)
         uint16_t mlen = pxsi_get_le16(r + PXSI_REC_O_MLEN);
         int si = stopic_find(c, topic);
         if (si < 0)
-            return corrupt(c, "topic not subscribed", topic, prod, 0, 0);
+            return recv_bad(c, peeked, "topic not subscribed", topic, prod, 0, 0);
         struct pxsi_stopic *st = &c->stopics[si];
         struct pxsi_link *l = prod >= 0 && prod < c->size ? pxsi_core_link(st, prod) : NULL;
         if (!l)
-            return corrupt(c, "producer not a declared publisher", topic, prod, 0, 0);
+            return recv_bad(c, peeked, "producer not a declared publisher", topic, prod, 0, 0);
         uint32_t rsvd = pxsi_get_le32(r + PXSI_REC_O_RSVD);
+        if (peeked && (flags & (PXSI_REC_F_INLINE | PXSI_REC_F_END)))
+            return recv_bad(c, peeked, "record changed while read", topic, prod, flags, 0);
         if (flags & ~PXSI_REC_F_MASK)
-            return corrupt(c, "unknown flags", topic, prod, flags, 0);
+            return recv_bad(c, peeked, "unknown flags", topic, prod, flags, 0);
         if (flags & PXSI_REC_F_CONT)
-            return corrupt(c, "inline continuation record without its head", topic, prod, seq,
+            return recv_bad(c, peeked, "inline continuation record without its head", topic, prod, seq,
                            rsvd);
         if ((flags & PXSI_REC_F_END) && (flags & PXSI_REC_F_INLINE))
-            return corrupt(c, "END flagged inline", topic, prod, flags, 0);
+            return recv_bad(c, peeked, "END flagged inline", topic, prod, flags, 0);
         if (!(flags & PXSI_REC_F_INLINE) && rsvd != 0)
-            return corrupt(c, "reserved field not 0", topic, prod, rsvd, 0);
+            return recv_bad(c, peeked, "reserved field not 0", topic, prod, rsvd, 0);
         if ((flags & PXSI_REC_F_INLINE) && rsvd > PXSI_INLINE_HARD_MAX)
-            return corrupt(c, "inline payload length", topic, prod, rsvd, PXSI_INLINE_HARD_MAX);
+            return recv_bad(c, peeked, "inline payload length", topic, prod, rsvd, PXSI_INLINE_HARD_MAX);
         if (mlen > PXS_EVENT_META_MAX)
-            return corrupt(c, "metadata length", topic, prod, mlen, PXS_EVENT_META_MAX);
+            return recv_bad(c, peeked, "metadata length", topic, prod, mlen, PXS_EVENT_META_MAX);
         if (l->ended)
-            return corrupt(c, "record after END", topic, prod, seq, 0);
+            return recv_bad(c, peeked, "record after END", topic, prod, seq, 0);
         if (c->join_late && l->lseq_next == 0 && lseq == 0)
             l->seq_next = seq; /* attached job: the stream starts where it registered */
         if (lseq != l->lseq_next)
-            return corrupt(c, "link sequence gap", topic, prod, lseq, l->lseq_next);
+            return recv_bad(c, peeked, "link sequence gap", topic, prod, lseq, l->lseq_next);
         /* a group link's events increase, except in an attached job: there
          * events a detached member gave back come again, older than the
          * ones already routed here (docs/DESIGN.md "Events across jobs");
          * the link sequence still shows any loss */
         if (st->is_group ? seq < l->seq_next && !c->join_late && !c->group_redo
                          : seq != l->seq_next)
-            return corrupt(c, "sequence gap", topic, prod, seq, l->seq_next);
+            return recv_bad(c, peeked, "sequence gap", topic, prod, seq, l->seq_next);
         if (flags & PXSI_REC_F_INLINE) {
             if ((rc = inline_gather(c, r, &ev_out->proxy)) != PXS_OK)
                 return rc;
@@ -1430,6 +1471,8 @@ core_recv(void *state, pxs_event_t *ev_out, double timeout)
         ev_out->meta_len = mlen;
         ev_out->reserved_ = 0;
         memcpy(ev_out->meta, r + PXSI_REC_O_META, PXS_EVENT_META_MAX);
+        if (peeked)
+            c->xops->peek_done(c->x); /* read: the slot may go back */
         if (st->is_group)
             c->gowed++; /* in flight until the next call */
         c->st.events_received++;

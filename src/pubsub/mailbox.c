@@ -120,6 +120,8 @@ struct mbox {
     /* sole-writer fast path, per target (see top): */
     unsigned char *sole;  /* [size] 1: this rank is the only writer there */
     uint64_t *ltail;      /* [size] local tail ticket */
+    uint32_t *lidx;       /* [size] ltail % slots at a node-ring target
+                             (no division per append) */
     int64_t *lcred;       /* [size] credits held locally */
     int64_t *cseen;       /* [size] credit word value last seen */
     int64_t *lgcred;      /* [size] group credits held locally */
@@ -504,6 +506,9 @@ nr_append(struct mbox *m, int target, const unsigned char *recs, uint32_t n)
     if (m->sole[target]) {
         t0 = m->ltail[target];
         m->ltail[target] += n;
+        m->lidx[target] += n; /* n <= S */
+        if (m->lidx[target] >= S)
+            m->lidx[target] -= S;
     } else {
         t0 = __atomic_fetch_add((uint64_t *)(void *)(b + NR_TAIL), (uint64_t)n,
                                 __ATOMIC_RELAXED);
@@ -583,6 +588,34 @@ mb_append(void *x, int target, unsigned char *recs, uint32_t n)
     m->core.st.atomics += n > first ? 2 : 1;
     m->core.st.flushes++;
     return PXS_OK;
+}
+
+/* The direct path's slot (pxsi_xport_ops_t.slot): at a same-node target
+ * whose ring this rank is the sole writer of, the slot of its next ticket,
+ * for the core to encode the record in place (no copy through a scratch
+ * record); commit then publishes it as nr_append does. NULL elsewhere, and
+ * while a test hook is armed (append's failure points stay reachable). */
+static unsigned char *
+mb_slot(void *x, int target)
+{
+    struct mbox *m = x;
+    unsigned char *b = m->nr[target];
+    if (!b || !m->sole[target] || m->fail_step != PXSI_FAIL_NONE)
+        return NULL;
+    uint32_t S = m->slots[target];
+    return b + nr_rec_off(S) + (size_t)m->lidx[target] * PXSI_REC_SIZE;
+}
+
+static void
+mb_commit(void *x, int target)
+{
+    struct mbox *m = x;
+    uint64_t t0 = m->ltail[target]++;
+    uint32_t i = m->lidx[target];
+    m->lidx[target] = i + 1 == m->slots[target] ? 0 : i + 1;
+    /* the record's stores before the sequence word (pairs with the owner's
+     * acquire load in nr_next) */
+    __atomic_store_n(&nr_seq(m->nr[target])[i], t0 + 1, __ATOMIC_RELEASE);
 }
 
 static void
@@ -738,6 +771,45 @@ nr_next(struct mbox *m, unsigned char *rec_out)
     return 1;
 }
 
+/* pxsi_xport_ops_t.peek: the record nr_next would copy out, in place, when
+ * mb_next would take it now (the node ring's turn, or the MPI ring empty);
+ * consumed as nr_next does, except that the credit is given back only in
+ * mb_peek_done, after the caller has read the slot. */
+static const unsigned char *
+mb_peek(void *x)
+{
+    struct mbox *m = x;
+    if (!m->nbase || m->my_slots == 0)
+        return NULL;
+    uint32_t S = m->my_slots;
+    if (!m->turn) { /* the MPI ring first: a record there goes through mpi_next */
+        const uint64_t *mseq = (const uint64_t *)(void *)(m->base + MB_SEQ);
+        if (__atomic_load_n(&mseq[m->hidx], __ATOMIC_ACQUIRE) == m->head + 1)
+            return NULL;
+    }
+    const uint64_t *seqw = nr_seq(m->nbase);
+    uint32_t i = m->nidx;
+    /* pairs with the publisher's release store of the word (nr_append,
+     * mb_commit) */
+    if (__atomic_load_n(&seqw[i], __ATOMIC_ACQUIRE) != m->nhead + 1)
+        return NULL;
+    mb_hwm(m, seqw, S, m->nhead, i);
+    m->nhead++;
+    m->nidx = i + 1 == S ? 0 : i + 1;
+    m->npending++;
+    m->last_node = 1;
+    m->turn = 0;
+    return m->nbase + nr_rec_off(S) + (size_t)i * PXSI_REC_SIZE;
+}
+
+static void
+mb_peek_done(void *x)
+{
+    struct mbox *m = x;
+    if (m->npending >= m->credit_batch)
+        nr_return_credits(m);
+}
+
 /* One look at both rings, starting with the one not served last (neither
  * kind of traffic starves the other). */
 static int
@@ -765,6 +837,10 @@ mb_inbox_next(void *x, unsigned char *rec_out, double timeout)
     struct mbox *m = x;
     if (m->my_slots == 0)
         return PXS_TIMEOUT; /* not reached: no subscriptions means END */
+    /* a record already there (the hot path): no wait set up */
+    int got0 = mb_next(m, rec_out);
+    if (got0 != 0)
+        return got0 < 0 ? got0 : PXS_OK;
     /* progress by hand (MPI_Win_sync's result is checked): no hook */
     pxsi_backoff_t b;
     pxsi_backoff_init_mpi(&b, timeout, NULL, NULL);
@@ -859,8 +935,12 @@ static const pxsi_xport_ops_t mb_xops = {
     .give_group = mb_give_group,
     .poison = mb_poison,
     .append = mb_append,
+    .slot = mb_slot,
+    .commit = mb_commit,
     .progress = mb_progress,
     .inbox_next = mb_inbox_next,
+    .peek = mb_peek,
+    .peek_done = mb_peek_done,
     .capacity = mb_capacity,
     .depth = mb_depth,
 };
@@ -882,6 +962,7 @@ mb_free(struct mbox *m)
     free(m->seqbuf);
     free(m->sole);
     free(m->ltail);
+    free(m->lidx);
     free(m->lcred);
     free(m->cseen);
     free(m->lgcred);
@@ -1153,7 +1234,7 @@ pxs_bus_create(MPI_Comm comm, const pxs_bus_opts_t *opts, pxs_bus_t **bus_out)
     m->prefetch = o.n_subscribe ? pxsi_bus_prefetch(&o) : 0;
     int level = MPI_THREAD_SINGLE;
     (void)MPI_Query_thread(&level);
-    m->bus.sides_need_multiple = level < MPI_THREAD_MULTIPLE;
+    pxsi_bus_guard_init(&m->bus, level);
 
     unsigned char **decls = NULL, *all = NULL;
     /* agreed: an MPI failure of the exchange's last collective on some
@@ -1176,6 +1257,7 @@ pxs_bus_create(MPI_Comm comm, const pxs_bus_opts_t *opts, pxs_bus_t **bus_out)
     m->seqbuf = malloc((size_t)maxs * sizeof *m->seqbuf);
     m->sole = calloc((size_t)m->size, 1);
     m->ltail = calloc((size_t)m->size, sizeof *m->ltail);
+    m->lidx = calloc((size_t)m->size, sizeof *m->lidx);
     m->lcred = calloc((size_t)m->size, sizeof *m->lcred);
     m->cseen = calloc((size_t)m->size, sizeof *m->cseen);
     m->lgcred = calloc((size_t)m->size, sizeof *m->lgcred);
@@ -1190,8 +1272,9 @@ pxs_bus_create(MPI_Comm comm, const pxs_bus_opts_t *opts, pxs_bus_t **bus_out)
         m->creq[r] = MPI_REQUEST_NULL;
     }
     m->nr = calloc((size_t)m->size, sizeof *m->nr);
-    lrc = m->slots && m->seqbuf && m->sole && m->ltail && m->lcred && m->cseen && m->lgcred && m->gseen && m->crstart && m->writer &&
-                  m->creq && m->cres && m->wait && m->nr
+    lrc = m->slots && m->seqbuf && m->sole && m->ltail && m->lidx && m->lcred && m->cseen &&
+                  m->lgcred && m->gseen && m->crstart && m->writer && m->creq && m->cres &&
+                  m->wait && m->nr
               ? PXS_OK
               : pxsi_err(PXS_ERR_NOMEM, SUBSYS, "bus tables");
     if ((rc = pxsi_agree(m->comm, lrc)) != PXS_OK)

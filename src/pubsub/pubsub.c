@@ -5,6 +5,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <mpi.h>
+
 #include "pubsub/inline.h"
 #include "pubsub/pubsub_int.h"
 #include "util/options.h"
@@ -60,34 +62,92 @@ pxsi_bus_prefetch(const pxs_bus_opts_t *o)
 }
 
 /* ---------------------------------------------------------------- thread guards */
-/* See docs/DESIGN.md, section "Threads". side 0: publisher, 1: subscriber. */
+/* See docs/DESIGN.md, section "Event plane: threads". side 0: publisher,
+ * 1: subscriber. */
+void
+pxsi_bus_guard_init(pxs_bus_t *b, int level)
+{
+    b->sides_need_multiple = level < MPI_THREAD_MULTIPLE;
+    b->main_only = 0;
+    int is_main = 0;
+    if (level < MPI_THREAD_SERIALIZED && MPI_Is_thread_main(&is_main) == MPI_SUCCESS &&
+        is_main) {
+        b->main_thread = pthread_self();
+        b->main_only = 1;
+    }
+}
+
+static int
+side_busy(int side)
+{
+    const char *name = side ? "subscriber" : "publisher";
+    return pxsi_err(PXS_ERR_BUSY, SUBSYS,
+                    "the %s of this bus is in use by another thread (one thread at a time per "
+                    "%s)",
+                    name, name);
+}
+
+static int
+sides_multiple(void)
+{
+    return pxsi_err(PXS_ERR_INVALID, SUBSYS,
+                    "the publisher and the subscriber of one MPI bus are used from two threads "
+                    "at once: that needs MPI_THREAD_MULTIPLE (MPI was initialised with a lower "
+                    "thread level)");
+}
+
+/* Below MPI_THREAD_SERIALIZED only the main thread may call MPI, so no two
+ * calls on the bus overlap: a load of the flags (set by the test hook
+ * pxsi_bus_test_hold: BUSY/INVALID as with the exchange) and the thread
+ * test replace the exchange; another thread is refused before it touches
+ * anything (MPI_Is_thread_main may be called from any thread). */
+static int
+side_enter_other(pxs_bus_t *b, int side)
+{
+    if (atomic_load_explicit(side ? &b->sub_in : &b->pub_in, memory_order_relaxed))
+        return side_busy(side);
+    if (atomic_load_explicit(side ? &b->pub_in : &b->sub_in, memory_order_relaxed))
+        return sides_multiple();
+    int is_main = 1;
+    if (MPI_Is_thread_main(&is_main) == MPI_SUCCESS && !is_main)
+        return pxsi_err(PXS_ERR_INVALID, SUBSYS,
+                        "the %s of an MPI bus called from a thread other than the main one, but "
+                        "MPI was initialised below MPI_THREAD_SERIALIZED (initialise it with "
+                        "MPI_THREAD_SERIALIZED or higher to use a bus from other threads)",
+                        side ? "subscriber" : "publisher");
+    return PXS_OK;
+}
+
 static inline int
 side_enter(pxs_bus_t *b, int side)
 {
+    if (b->main_only) {
+        /* both flags clear (one load each) and the main thread */
+        if (PXSI_LIKELY(!atomic_load_explicit(&b->pub_in, memory_order_relaxed) &&
+                        !atomic_load_explicit(&b->sub_in, memory_order_relaxed) &&
+                        pthread_equal(pthread_self(), b->main_thread)))
+            return PXS_OK;
+        return side_enter_other(b, side);
+    }
     atomic_int *mine = side ? &b->sub_in : &b->pub_in;
     atomic_int *other = side ? &b->pub_in : &b->sub_in;
-    const char *name = side ? "subscriber" : "publisher";
     if (atomic_exchange(mine, 1))
-        return pxsi_err(PXS_ERR_BUSY, SUBSYS,
-                        "the %s of this bus is in use by another thread (one thread at a "
-                        "time per %s)",
-                        name, name);
+        return side_busy(side);
     if (b->sides_need_multiple && atomic_load(other)) {
         atomic_store(mine, 0);
-        return pxsi_err(PXS_ERR_INVALID, SUBSYS,
-                        "the publisher and the subscriber of one MPI bus are used from two "
-                        "threads at once: that needs MPI_THREAD_MULTIPLE (MPI was "
-                        "initialised with a lower thread level)");
+        return sides_multiple();
     }
     return PXS_OK;
 }
 
 /* a release store (no locked instruction): what the side did happens
- * before the next thread's exchange in side_enter sees the side free */
+ * before the next thread's exchange in side_enter sees the side free.
+ * Nothing to clear where side_enter took nothing (main_only). */
 static inline int
 side_leave(pxs_bus_t *b, int side, int rc)
 {
-    atomic_store_explicit(side ? &b->sub_in : &b->pub_in, 0, memory_order_release);
+    if (!b->main_only)
+        atomic_store_explicit(side ? &b->sub_in : &b->pub_in, 0, memory_order_release);
     return rc;
 }
 
@@ -183,7 +243,7 @@ pxs_publisher_send(pxs_publisher_t *pub, uint32_t topic, const pxs_proxy_t *prox
                         "made by a store (or pxs_proxy_encode) can be sent",
                         why);
     }
-    if (pxsi_inline_is(proxy)) {
+    if (proxy->bytes[1] == PXS_CONN_INLINE) { /* pxsi_inline_is: the version is checked */
         /* a received inline event forwarded: its payload travels again, in
          * the new event (docs/DESIGN.md, "Inline chunks"); the forward
          * consumes this process's copy */

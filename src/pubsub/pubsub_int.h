@@ -13,6 +13,7 @@
 #ifndef PXSI_PUBSUB_INT_H
 #define PXSI_PUBSUB_INT_H
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -116,11 +117,26 @@ typedef struct pxsi_xport_ops {
      * waits on this bus end (NULL: nothing to do) */
     void (*poison)(void *x);
     int (*append)(void *x, int target, unsigned char *recs, uint32_t n);
+    /* optional (NULL: none). The direct path (docs/DESIGN.md "Event path
+     * cost"): slot gives the ring slot where the next record appended at
+     * target goes when this rank writes it there by plain stores (node
+     * ring, sole writer), else NULL (then append). The caller holds a
+     * credit, encodes the record into the slot and calls commit, which
+     * publishes it (as append(1) would have). */
+    unsigned char *(*slot)(void *x, int target);
+    void (*commit)(void *x, int target);
     /* called now and then while waiting for credits */
     void (*progress)(void *x);
     /* copy the next record of this rank's inbox out and consume it:
      * PXS_OK, PXS_TIMEOUT, or an error */
     int (*inbox_next)(void *x, unsigned char *rec_out, double timeout);
+    /* optional (NULL: none): the next record of this rank's node ring in
+     * place, consumed (no copy), when it is the record inbox_next would
+     * return next; else NULL (then inbox_next). Its slot stays the
+     * caller's until peek_done (which may give the slot back as a credit):
+     * read it, then call peek_done. */
+    const unsigned char *(*peek)(void *x);
+    void (*peek_done)(void *x);
     /* largest append accepted at target (its ring size); 0: not a mailbox */
     uint32_t (*capacity)(void *x, int target);
     /* records waiting in this rank's inbox now (stats; may be NULL) */
@@ -305,6 +321,11 @@ struct pxs_bus {
      * thread at a time; both at once need MPI_THREAD_MULTIPLE on an MPI bus */
     atomic_int pub_in, sub_in;
     int sides_need_multiple; /* MPI bus below MPI_THREAD_MULTIPLE */
+    /* MPI bus below MPI_THREAD_SERIALIZED, created on the main thread
+     * (pxsi_bus_guard_init): the guard is a load and a thread test, no
+     * exchange (docs/DESIGN.md "Event plane: threads") */
+    int main_only;
+    pthread_t main_thread;
     int (*destroy)(pxs_bus_t *bus);
     /* this rank's counters into a full-size struct (pxs_bus_stats) */
     void (*stats)(pxs_bus_t *bus, pxs_bus_stats_t *out);
@@ -312,6 +333,10 @@ struct pxs_bus {
     struct pxs_publisher pub;
     struct pxs_subscriber sub;
 };
+
+/* An MPI bus's thread guard state at create, from MPI_Query_thread's
+ * level (sets sides_need_multiple and main_only). */
+void pxsi_bus_guard_init(pxs_bus_t *bus, int level);
 
 /* Normalise options: defaults, then the caller's struct; 0 = default. */
 int pxsi_bus_opts_resolve(const pxs_bus_opts_t *opts, pxs_bus_opts_t *o_out);

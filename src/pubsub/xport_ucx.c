@@ -2017,7 +2017,7 @@ pxsi_xbus_attach(MPI_Comm comm, void *store_st, uint64_t token, uint32_t attach_
     atomic_init(&a->bus.sub_in, 0);
     int level = MPI_THREAD_SINGLE;
     (void)MPI_Query_thread(&level);
-    a->bus.sides_need_multiple = level < MPI_THREAD_MULTIPLE;
+    pxsi_bus_guard_init(&a->bus, level);
     a->bus.destroy = xatt_destroy;
     a->bus.stats = xatt_stats;
     a->bus.backend = a;

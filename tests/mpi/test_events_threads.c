@@ -6,7 +6,32 @@
  * the side is released, everything works (the guard left no state behind). */
 #include "test_events_common.h"
 
+#include <pthread.h>
+
 #include "pubsub/pubsub_int.h"
+
+/* Below MPI_THREAD_SERIALIZED only the main thread may call MPI: a bus call
+ * from another thread is refused before it touches anything. */
+struct other_call {
+    pxs_publisher_t *pub;
+    pxs_subscriber_t *sub;
+    const pxs_proxy_t *px;
+    const unsigned char *meta;
+    size_t len;
+    int send_rc, recv_rc;
+    char detail[256];
+};
+
+static void *
+other_thread(void *arg)
+{
+    struct other_call *a = arg;
+    a->send_rc = pxs_publisher_send(a->pub, 1, a->px, a->meta, a->len, NULL);
+    snprintf(a->detail, sizeof a->detail, "%s", pxs_last_error_detail());
+    pxs_event_t ev;
+    a->recv_rc = pxs_subscriber_recv(a->sub, &ev, 0);
+    return NULL;
+}
 
 int
 main(int argc, char **argv)
@@ -66,6 +91,16 @@ main(int argc, char **argv)
     else
         CHECK_RC(rc, PXS_ERR_INVALID);
     CHECK_OK(pxsi_bus_test_hold(bus, 0, 0));
+
+    if (provided < MPI_THREAD_SERIALIZED) {
+        struct other_call a = {.pub = pub, .sub = sub, .px = &px, .meta = meta, .len = len};
+        pthread_t th;
+        CHECK(pthread_create(&th, NULL, other_thread, &a) == 0);
+        CHECK(pthread_join(th, NULL) == 0);
+        CHECK_RC(a.send_rc, PXS_ERR_INVALID);
+        CHECK(strstr(a.detail, "other than the main one") != NULL);
+        CHECK_RC(a.recv_rc, PXS_ERR_INVALID);
+    }
 
     /* released: exactly one event (seq 0) was accepted above, then END */
     CHECK_OK(pxs_publisher_close_topic(pub, 1));
