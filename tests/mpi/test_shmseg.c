@@ -9,20 +9,32 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 #include "pxs_test.h"
 #include "util/shmseg.h"
 
-/* segment files of this job left in /dev/shm (names start "pxs.seg.") */
+/* segment files of this job left in /dev/shm: names "pxs.seg.<pid>.<nonce>.<n>"
+ * where <pid> is a node leader's (a rank of this job); other jobs' segments
+ * (tests running at the same time) do not count */
+static long *g_pids;
+static int g_npids;
 static int
 leftovers(void)
 {
     int n = 0;
     DIR *d = opendir("/dev/shm");
     struct dirent *e;
-    while (d && (e = readdir(d)))
-        if (strncmp(e->d_name, "pxs.seg.", 8) == 0)
-            n++;
+    while (d && (e = readdir(d))) {
+        if (strncmp(e->d_name, "pxs.seg.", 8) != 0)
+            continue;
+        long pid = strtol(e->d_name + 8, NULL, 10);
+        for (int i = 0; i < g_npids; i++)
+            if (g_pids[i] == pid) {
+                n++;
+                break;
+            }
+    }
     if (d)
         closedir(d);
     return n;
@@ -56,6 +68,10 @@ main(int argc, char **argv)
     int me, np;
     MPI_Comm_rank(MPI_COMM_WORLD, &me);
     MPI_Comm_size(MPI_COMM_WORLD, &np);
+    long mypid = (long)getpid();
+    g_pids = malloc((size_t)np * sizeof *g_pids);
+    g_npids = np;
+    MPI_Allgather(&mypid, 1, MPI_LONG, g_pids, 1, MPI_LONG, MPI_COMM_WORLD);
     MPI_Comm node;
     MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, me, MPI_INFO_NULL, &node);
     /* which world ranks share my node */
@@ -178,6 +194,7 @@ main(int argc, char **argv)
     CHECK_RC(pxsi_shmseg_create(MPI_COMM_WORLD, 4096, 1, "test", "test segment", NULL),
              PXS_ERR_INVALID);
     free(color);
+    free(g_pids);
     MPI_Comm_free(&node);
     MPI_Finalize();
     return 0;
