@@ -118,6 +118,12 @@ typedef struct ucx_st {
     pthread_t thr;
     int thr_on;
     atomic_int stop;
+    /* the calling thread's progress, seen by the progress thread, which
+     * stays off the worker (and its lock) while the caller progresses it:
+     * `inside` counts waits in progress, `epoch` moves at every progress
+     * call of the caller (docs/DESIGN.md, section "UCX connector",
+     * "Progress and the progress thread") */
+    atomic_uint inside, epoch;
 } ucx_t;
 
 /* ------------------------------------------------------------ errors, waits */
@@ -141,10 +147,19 @@ ep_error(void *arg, ucp_ep_h ep, ucs_status_t st)
         *slot = st;
 }
 
+/* The caller's own progress of the worker (see ucx_t.epoch). */
+static unsigned
+main_progress(ucx_t *u)
+{
+    if (u->thr_on)
+        atomic_fetch_add_explicit(&u->epoch, 1, memory_order_relaxed);
+    return ucp_worker_progress(u->w);
+}
+
 static void
 pause_progress(ucx_t *u, pxsi_backoff_t *b)
 {
-    if (ucp_worker_progress(u->w))
+    if (main_progress(u))
         return;
     pxsi_backoff_pause_mpi(b, u->comm); /* sleeps capped, MPI now and then */
 }
@@ -195,7 +210,13 @@ pxsi_ucx_wait(ucp_worker_h w, MPI_Comm comm, ucs_status_ptr_t *rq, int n, double
 static ucs_status_t
 wait_all(ucx_t *u, ucs_status_ptr_t *rq, int n)
 {
-    return pxsi_ucx_wait(u->w, u->comm, rq, n, u->op_timeout);
+    if (!u->thr_on)
+        return pxsi_ucx_wait(u->w, u->comm, rq, n, u->op_timeout);
+    atomic_fetch_add_explicit(&u->inside, 1, memory_order_relaxed);
+    ucs_status_t st = pxsi_ucx_wait(u->w, u->comm, rq, n, u->op_timeout);
+    atomic_fetch_add_explicit(&u->epoch, 1, memory_order_relaxed);
+    atomic_fetch_sub_explicit(&u->inside, 1, memory_order_relaxed);
+    return st;
 }
 
 static ucs_status_t
@@ -354,7 +375,7 @@ unclaim_post(ucx_t *u, int o, uint32_t s)
     e->rq = r;
     e->o = o;
     u->npend++;
-    (void)ucp_worker_progress(u->w); /* sends it now over tcp too */
+    (void)main_progress(u); /* sends it now over tcp too */
     return PXS_OK;
 }
 
@@ -853,7 +874,7 @@ ucx_resolve_test(void *st, pxs_request_t *q)
 {
     ucx_t *u = st;
     ucx_req_t *c = q->conn;
-    ucp_worker_progress(u->w);
+    main_progress(u);
     for (int i = 0; i < c->n; i++) {
         if (c->rq[i] && !UCS_PTR_IS_ERR(c->rq[i]) &&
             ucp_request_check_status(c->rq[i]) == UCS_INPROGRESS)
@@ -963,7 +984,7 @@ static int
 ucx_progress(void *st)
 {
     ucx_t *u = st;
-    ucp_worker_progress(u->w);
+    main_progress(u);
     pend_collect(u, 0);
     return reclaim(u);
 }
@@ -1060,7 +1081,13 @@ ucx_add_claims(void *st, uint32_t s, int64_t n)
 /* Progresses the worker while the owner computes or sits in MPI: drains
  * ucp_worker_progress, then arms the worker and sleeps on its event fd
  * (woken by network activity, by ucp_worker_signal at destroy, or after
- * 100 ms). See docs/DESIGN.md, section "UCX connector". */
+ * 100 ms). While the calling thread progresses the worker itself (inside a
+ * wait, or polling pxs_store_progress: `inside`, `epoch`), it keeps off
+ * the worker and naps DEFER_NS: the worker's lock is a spinlock, and two
+ * threads taking it in turns on a loaded node (a holder preempted while the
+ * other spins) cost far more than the thread ever saves. See
+ * docs/DESIGN.md, section "UCX connector". */
+#define DEFER_NS 200000L
 static void *
 progress_main(void *arg)
 {
@@ -1068,7 +1095,15 @@ progress_main(void *arg)
     int fd = -1;
     if (ucp_worker_get_efd(u->w, &fd) != UCS_OK)
         fd = -1;
+    unsigned seen = atomic_load_explicit(&u->epoch, memory_order_relaxed);
     while (!atomic_load_explicit(&u->stop, memory_order_acquire)) {
+        unsigned e = atomic_load_explicit(&u->epoch, memory_order_relaxed);
+        if (e != seen || atomic_load_explicit(&u->inside, memory_order_relaxed)) {
+            seen = e; /* the caller is progressing: stay off */
+            struct timespec ts = {0, DEFER_NS};
+            nanosleep(&ts, NULL);
+            continue;
+        }
         while (ucp_worker_progress(u->w))
             ;
         if (fd < 0) {
@@ -1105,7 +1140,7 @@ ucx_barrier(ucx_t *u, const char *what)
             return pxsi_mpi_err(mrc, SUBSYS, what);
         if (flag)
             return PXS_OK;
-        if (!ucp_worker_progress(u->w))
+        if (!main_progress(u))
             pxsi_backoff_pause(&b);
     }
 }
@@ -1595,6 +1630,8 @@ ucx_create(MPI_Comm comm, const pxs_store_opts_t *o, uint64_t nonce, void **out)
     u->nonce = nonce;
     u->op_timeout = -1.0;
     atomic_init(&u->stop, 0);
+    atomic_init(&u->inside, 0);
+    atomic_init(&u->epoch, 0);
     MPI_Comm_rank(comm, &u->rank);
     MPI_Comm_size(comm, &u->size);
     /* the steps, each agreed: every rank leaves at the same one */
@@ -1783,6 +1820,8 @@ pxsi_ucx_attach(MPI_Comm comm, uint64_t nonce, int nranks,
         u->chunk = pxsi_store_get_chunk(&(pxs_store_opts_t){.struct_size = 0});
         u->piece = pxsi_conn_piece(u->chunk);
         atomic_init(&u->stop, 0);
+        atomic_init(&u->inside, 0);
+        atomic_init(&u->epoch, 0);
         size_t n = (size_t)nranks;
         u->ep = calloc(n, sizeof *u->ep);
         u->arena_rk = calloc(n, sizeof *u->arena_rk);
