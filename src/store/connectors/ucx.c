@@ -164,10 +164,33 @@ pause_progress(ucx_t *u, pxsi_backoff_t *b)
     pxsi_backoff_pause_mpi(b, u->comm); /* sleeps capped, MPI now and then */
 }
 
+/* Progress until request r completes (no bound: used after its endpoint
+ * was force-closed, which completes it); frees it. */
+static ucs_status_t
+wait_done(ucp_worker_h w, ucs_status_ptr_t r)
+{
+    if (r == NULL)
+        return UCS_OK;
+    if (UCS_PTR_IS_ERR(r))
+        return UCS_PTR_STATUS(r);
+    pxsi_backoff_t b;
+    pxsi_backoff_init(&b, -1.0);
+    ucs_status_t st;
+    while ((st = ucp_request_check_status(r)) == UCS_INPROGRESS)
+        if (!ucp_worker_progress(w))
+            pxsi_backoff_pause(&b);
+    ucp_request_free(r);
+    return st;
+}
+
 /* Wait for n requests (NULL: done at once; errors: as posted); frees them.
- * The first failure wins. See ucx_int.h. */
-ucs_status_t
-pxsi_ucx_wait(ucp_worker_h w, MPI_Comm comm, ucs_status_ptr_t *rq, int n, double timeout)
+ * The first failure wins. On expiry with ep: see pxsi_ucx_wait_ep (the
+ * requests complete before the return); without: the request is released
+ * while UCX may still complete it (its buffers must outlive the worker). See
+ * ucx_int.h. */
+static ucs_status_t
+ucx_wait(ucp_worker_h w, MPI_Comm comm, ucs_status_ptr_t *rq, int n, double timeout,
+         ucp_ep_h *ep)
 {
     ucs_status_t first = UCS_OK;
     pxsi_backoff_t b;
@@ -181,9 +204,6 @@ pxsi_ucx_wait(ucp_worker_h w, MPI_Comm comm, ucs_status_ptr_t *rq, int n, double
         } else {
             while ((st = ucp_request_check_status(rq[i])) == UCS_INPROGRESS) {
                 if (pxsi_backoff_expired(&b)) {
-                    /* the peer does not answer. The request is released
-                     * (UCX completes it later); its buffers must outlive
-                     * the worker (documented) */
                     st = UCS_ERR_ENDPOINT_TIMEOUT;
                     break;
                 }
@@ -194,6 +214,29 @@ pxsi_ucx_wait(ucp_worker_h w, MPI_Comm comm, ucs_status_ptr_t *rq, int n, double
                 else
                     pxsi_backoff_pause(&b);
             }
+            if (st == UCS_ERR_ENDPOINT_TIMEOUT && ep && *ep) {
+                /* the peer does not answer: cancel, force-close the
+                 * endpoint, and collect every request still in flight */
+                for (int j = i; j < n; j++)
+                    if (rq[j] && !UCS_PTR_IS_ERR(rq[j]))
+                        ucp_request_cancel(w, rq[j]);
+                ucp_request_param_t p;
+                memset(&p, 0, sizeof p);
+                p.op_attr_mask = UCP_OP_ATTR_FIELD_FLAGS;
+                p.flags = UCP_EP_CLOSE_FLAG_FORCE;
+                ucs_status_ptr_t cr = ucp_ep_close_nbx(*ep, &p);
+                *ep = NULL;
+                for (int j = i; j < n; j++) {
+                    if (rq[j] && !UCS_PTR_IS_ERR(rq[j]))
+                        (void)wait_done(w, rq[j]);
+                    rq[j] = NULL;
+                }
+                (void)wait_done(w, cr);
+                PXSI_DEBUG(SUBSYS, "wait expired: endpoint force-closed, %d request(s) collected",
+                           n - i);
+                return first != UCS_OK ? first : st;
+            }
+            /* expired without ep: released, UCX completes it later */
             ucp_request_free(rq[i]);
         }
         rq[i] = NULL;
@@ -201,6 +244,19 @@ pxsi_ucx_wait(ucp_worker_h w, MPI_Comm comm, ucs_status_ptr_t *rq, int n, double
             first = st;
     }
     return first;
+}
+
+ucs_status_t
+pxsi_ucx_wait(ucp_worker_h w, MPI_Comm comm, ucs_status_ptr_t *rq, int n, double timeout)
+{
+    return ucx_wait(w, comm, rq, n, timeout, NULL);
+}
+
+ucs_status_t
+pxsi_ucx_wait_ep(ucp_worker_h w, MPI_Comm comm, ucs_status_ptr_t *rq, int n, double timeout,
+                 ucp_ep_h *ep)
+{
+    return ucx_wait(w, comm, rq, n, timeout, ep);
 }
 
 /* Waits as long as it takes (op_timeout < 0): with the peer error mode a
@@ -237,6 +293,8 @@ amo(ucx_t *u, int o, uint64_t idx, ucp_atomic_op_t op, const uint64_t *val,
         UCP_OP_ATTR_FIELD_DATATYPE | UCP_OP_ATTR_FIELD_REPLY_BUFFER;
     p.datatype = ucp_dt_make_contig(sizeof(uint64_t));
     p.reply_buffer = res;
+    if (!u->ep[o]) /* force-closed after a timeout */
+        return UCS_STATUS_PTR(UCS_ERR_NOT_CONNECTED);
     return ucp_atomic_op_nbx(u->ep[o], op, val, 1, u->peer_ctl[o] + 8 * idx,
                              u->ctl_rk[o], &p);
 }
@@ -246,6 +304,8 @@ get(ucx_t *u, int o, void *buf, size_t len, uint64_t raddr, ucp_rkey_h rk)
 {
     ucp_request_param_t p;
     memset(&p, 0, sizeof p);
+    if (!u->ep[o])
+        return UCS_STATUS_PTR(UCS_ERR_NOT_CONNECTED);
     return ucp_get_nbx(u->ep[o], buf, len, raddr, rk, &p);
 }
 
@@ -254,6 +314,8 @@ flush_ep(ucx_t *u, int o)
 {
     ucp_request_param_t p;
     memset(&p, 0, sizeof p);
+    if (!u->ep[o])
+        return UCS_STATUS_PTR(UCS_ERR_NOT_CONNECTED);
     return ucp_ep_flush_nbx(u->ep[o], &p);
 }
 
@@ -1783,7 +1845,11 @@ attach_connect(ucx_t *u, const unsigned char *const *blob, const size_t *blen,
             get(u, i, &u->snap[0], sizeof(uint64_t),
                 u->peer_ctl[i] + 8 * (CTL_WORDS(u->peer_nslots[i]) - 1),
                 u->ctl_rk[i]);
-        ucs_status_t us = wait1(u, r);
+        /* on expiry the endpoint is force-closed and the get collected:
+         * nothing lands in u->snap after this */
+        ucs_status_t us = pxsi_ucx_wait_ep(u->w, u->comm, &r, 1, u->op_timeout, &u->ep[i]);
+        if (us == UCS_ERR_ENDPOINT_TIMEOUT && !u->ep[i])
+            u->peer_err[i] = us;
         if (us != UCS_OK)
             return pxsi_err(PXS_ERR_PEER, SUBSYS,
                             "contact file is stale or the exporting job is "
