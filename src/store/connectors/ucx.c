@@ -66,6 +66,8 @@
 #define LCTL_WORDS(n) (4 * (size_t)(n))
 /* unclaims of the get path posted and not waited for (completed later) */
 #define PEND_MAX 64
+/* descriptor cache entries (direct mapped by owner and slot) */
+#define DCACHE 256
 
 typedef struct ucx_st {
     MPI_Comm comm; /* the front end's duplicate */
@@ -106,6 +108,16 @@ typedef struct ucx_st {
         int o;
     } pend[PEND_MAX];
     int npend;
+    /* descriptors seen by a claim that checked out, by (owner, slot, gen):
+     * D of a slot is fixed while its gen stays (written before the gen is
+     * published, rewritten only after a kill moved it), so a resolve whose
+     * proxy matches a cached entry of the gen its claim then sees needs no
+     * get of D (resolve_get; docs/DESIGN.md, section "UCX connector") */
+    struct dcache {
+        int o; /* -1: empty */
+        uint32_t s;
+        uint64_t gen, d[3];
+    } dcache[DCACHE];
     /* regions of the event transport handed over at a bus's destroy
      * (pxsi_ucx_keep_region): deregistered and freed after the worker */
     struct keep {
@@ -610,6 +622,24 @@ fetch(ucx_t *u, int o, uint64_t off, void *buf, size_t len, int path)
  * argument that lets D be read alongside, docs/DESIGN.md, section "UCX
  * connector"). On any failure the bytes in buf are garbage and every get
  * has completed. On success the claim is held. */
+static struct dcache *
+dcache_at(ucx_t *u, int o, uint32_t s)
+{
+    return &u->dcache[((uint32_t)o * 2654435761u + s) % DCACHE];
+}
+
+/* Does the cache hold (o, s, gen) with the proxy's descriptor? */
+static int
+dcache_hit(ucx_t *u, const pxs_proxy_info_t *pi)
+{
+    int o = (int)pi->owner;
+    uint32_t s = pxsi_gen_slot(pi->generation);
+    const struct dcache *c = dcache_at(u, o, s);
+    return c->o == o && c->s == s && c->gen == pxsi_gen_gen(pi->generation) &&
+           c->d[0] == pi->offset && c->d[1] == pi->size &&
+           (uint32_t)c->d[2] == pi->payload_crc && (uint16_t)(c->d[2] >> 32) == pi->flags;
+}
+
 static int
 resolve_get(ucx_t *u, const pxs_proxy_info_t *pi, void *buf)
 {
@@ -619,9 +649,15 @@ resolve_get(ucx_t *u, const pxs_proxy_info_t *pi, void *buf)
     size_t first = len < most ? len : most;
     uint64_t one = 1, m = UINT64_MAX, old = 0, rem = 1, d[3] = {0, 0, 0};
     ucs_status_ptr_t rq[BATCH + 3];
+    int hit = dcache_hit(u, pi);
     rq[0] = amo(u, o, s, UCP_ATOMIC_OP_ADD, &one, &old);
-    rq[1] =
-        get(u, o, d, sizeof d, u->peer_ctl[o] + 8 * w_d(u, o, s), u->ctl_rk[o]);
+    if (hit) { /* D of this gen, seen before: the claim's gen check suffices */
+        const struct dcache *c = dcache_at(u, o, s);
+        memcpy(d, c->d, sizeof d);
+        rq[1] = NULL;
+    } else {
+        rq[1] = get(u, o, d, sizeof d, u->peer_ctl[o] + 8 * w_d(u, o, s), u->ctl_rk[o]);
+    }
     int n = post_gets(u, o, pi->offset, buf, first, rq + 2);
     ucs_status_t st = wait_all(u, rq, 2);
     if (st != UCS_OK) {
@@ -634,6 +670,9 @@ resolve_get(ucx_t *u, const pxs_proxy_info_t *pi, void *buf)
         (void)wait_all(u, rq + 2, n);
         return rc;
     }
+    if (!hit) /* D matched the proxy under the gen the claim saw */
+        *dcache_at(u, o, s) = (struct dcache){o, s, pxsi_gen_gen(pi->generation),
+                                              {d[0], d[1], d[2]}};
     if (!(pi->flags & PXS_PROXY_F_KEEP))
         rq[2 + n++] = amo(u, o, w_u(u, o, s), UCP_ATOMIC_OP_ADD, &m, &rem);
     st = wait_all(u, rq + 2, n);
@@ -1694,6 +1733,8 @@ ucx_create(MPI_Comm comm, const pxs_store_opts_t *o, uint64_t nonce, void **out)
     atomic_init(&u->stop, 0);
     atomic_init(&u->inside, 0);
     atomic_init(&u->epoch, 0);
+    for (int i = 0; i < DCACHE; i++)
+        u->dcache[i].o = -1;
     MPI_Comm_rank(comm, &u->rank);
     MPI_Comm_size(comm, &u->size);
     /* the steps, each agreed: every rank leaves at the same one */
@@ -1888,6 +1929,8 @@ pxsi_ucx_attach(MPI_Comm comm, uint64_t nonce, int nranks,
         atomic_init(&u->stop, 0);
         atomic_init(&u->inside, 0);
         atomic_init(&u->epoch, 0);
+        for (int i = 0; i < DCACHE; i++)
+            u->dcache[i].o = -1;
         size_t n = (size_t)nranks;
         u->ep = calloc(n, sizeof *u->ep);
         u->arena_rk = calloc(n, sizeof *u->arena_rk);
