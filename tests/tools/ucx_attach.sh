@@ -43,3 +43,16 @@ for f in "$d"/pid.*; do kill -9 "$(cat "$f")" 2>/dev/null; done
 wait $cp || fail "killed run"
 kill -9 $xp 2>/dev/null; wait $xp 2>/dev/null; xp=
 echo "--- producer killed: OK"
+
+# 5. an exporting job that does not progress (progress thread off, ranks
+# "computing"): the attach's first get times out; the endpoint is
+# force-closed and the get collected before pxs_attach returns
+# PXS_ERR_PEER (docs/DESIGN.md, "Progress, death, timeouts"); no hang
+rm -f "$d/contact" "$d/proxies" "$d/done" "$d"/pid.*
+PXS_PROGRESS_THREAD=0 run export "$d" & xp=$!
+for i in $(seq 1 600); do [ -e "$d/contact" ] && break; sleep 0.1; done
+[ -e "$d/contact" ] || fail "exporter never exported"
+run expect PEER "$d/contact" || fail "attach to a job that does not progress"
+touch "$d/done"
+wait $xp || fail "export run (no progress thread)"; xp=
+echo "--- exporter without progress: OK"

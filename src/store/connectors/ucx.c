@@ -66,6 +66,8 @@
 #define LCTL_WORDS(n) (4 * (size_t)(n))
 /* unclaims of the get path posted and not waited for (completed later) */
 #define PEND_MAX 64
+/* descriptor cache entries (direct mapped by owner and slot) */
+#define DCACHE 256
 
 typedef struct ucx_st {
     MPI_Comm comm; /* the front end's duplicate */
@@ -106,6 +108,16 @@ typedef struct ucx_st {
         int o;
     } pend[PEND_MAX];
     int npend;
+    /* descriptors seen by a claim that checked out, by (owner, slot, gen):
+     * D of a slot is fixed while its gen stays (written before the gen is
+     * published, rewritten only after a kill moved it), so a resolve whose
+     * proxy matches a cached entry of the gen its claim then sees needs no
+     * get of D (resolve_get; docs/DESIGN.md, section "UCX connector") */
+    struct dcache {
+        int o; /* -1: empty */
+        uint32_t s;
+        uint64_t gen, d[3];
+    } dcache[DCACHE];
     /* regions of the event transport handed over at a bus's destroy
      * (pxsi_ucx_keep_region): deregistered and freed after the worker */
     struct keep {
@@ -118,6 +130,12 @@ typedef struct ucx_st {
     pthread_t thr;
     int thr_on;
     atomic_int stop;
+    /* the calling thread's progress, seen by the progress thread, which
+     * stays off the worker (and its lock) while the caller progresses it:
+     * `inside` counts waits in progress, `epoch` moves at every progress
+     * call of the caller (docs/DESIGN.md, section "UCX connector",
+     * "Progress and the progress thread") */
+    atomic_uint inside, epoch;
 } ucx_t;
 
 /* ------------------------------------------------------------ errors, waits */
@@ -141,18 +159,50 @@ ep_error(void *arg, ucp_ep_h ep, ucs_status_t st)
         *slot = st;
 }
 
+/* The caller's own progress of the worker (see ucx_t.epoch). */
+static unsigned
+main_progress(ucx_t *u)
+{
+    if (u->thr_on)
+        atomic_fetch_add_explicit(&u->epoch, 1, memory_order_relaxed);
+    return ucp_worker_progress(u->w);
+}
+
 static void
 pause_progress(ucx_t *u, pxsi_backoff_t *b)
 {
-    if (ucp_worker_progress(u->w))
+    if (main_progress(u))
         return;
     pxsi_backoff_pause_mpi(b, u->comm); /* sleeps capped, MPI now and then */
 }
 
+/* Progress until request r completes (no bound: used after its endpoint
+ * was force-closed, which completes it); frees it. */
+static ucs_status_t
+wait_done(ucp_worker_h w, ucs_status_ptr_t r)
+{
+    if (r == NULL)
+        return UCS_OK;
+    if (UCS_PTR_IS_ERR(r))
+        return UCS_PTR_STATUS(r);
+    pxsi_backoff_t b;
+    pxsi_backoff_init(&b, -1.0);
+    ucs_status_t st;
+    while ((st = ucp_request_check_status(r)) == UCS_INPROGRESS)
+        if (!ucp_worker_progress(w))
+            pxsi_backoff_pause(&b);
+    ucp_request_free(r);
+    return st;
+}
+
 /* Wait for n requests (NULL: done at once; errors: as posted); frees them.
- * The first failure wins. See ucx_int.h. */
-ucs_status_t
-pxsi_ucx_wait(ucp_worker_h w, MPI_Comm comm, ucs_status_ptr_t *rq, int n, double timeout)
+ * The first failure wins. On expiry with ep: see pxsi_ucx_wait_ep (the
+ * requests complete before the return); without: the request is released
+ * while UCX may still complete it (its buffers must outlive the worker). See
+ * ucx_int.h. */
+static ucs_status_t
+ucx_wait(ucp_worker_h w, MPI_Comm comm, ucs_status_ptr_t *rq, int n, double timeout,
+         ucp_ep_h *ep)
 {
     ucs_status_t first = UCS_OK;
     pxsi_backoff_t b;
@@ -166,9 +216,6 @@ pxsi_ucx_wait(ucp_worker_h w, MPI_Comm comm, ucs_status_ptr_t *rq, int n, double
         } else {
             while ((st = ucp_request_check_status(rq[i])) == UCS_INPROGRESS) {
                 if (pxsi_backoff_expired(&b)) {
-                    /* the peer does not answer. The request is released
-                     * (UCX completes it later); its buffers must outlive
-                     * the worker (documented) */
                     st = UCS_ERR_ENDPOINT_TIMEOUT;
                     break;
                 }
@@ -179,6 +226,29 @@ pxsi_ucx_wait(ucp_worker_h w, MPI_Comm comm, ucs_status_ptr_t *rq, int n, double
                 else
                     pxsi_backoff_pause(&b);
             }
+            if (st == UCS_ERR_ENDPOINT_TIMEOUT && ep && *ep) {
+                /* the peer does not answer: cancel, force-close the
+                 * endpoint, and collect every request still in flight */
+                for (int j = i; j < n; j++)
+                    if (rq[j] && !UCS_PTR_IS_ERR(rq[j]))
+                        ucp_request_cancel(w, rq[j]);
+                ucp_request_param_t p;
+                memset(&p, 0, sizeof p);
+                p.op_attr_mask = UCP_OP_ATTR_FIELD_FLAGS;
+                p.flags = UCP_EP_CLOSE_FLAG_FORCE;
+                ucs_status_ptr_t cr = ucp_ep_close_nbx(*ep, &p);
+                *ep = NULL;
+                for (int j = i; j < n; j++) {
+                    if (rq[j] && !UCS_PTR_IS_ERR(rq[j]))
+                        (void)wait_done(w, rq[j]);
+                    rq[j] = NULL;
+                }
+                (void)wait_done(w, cr);
+                PXSI_DEBUG(SUBSYS, "wait expired: endpoint force-closed, %d request(s) collected",
+                           n - i);
+                return first != UCS_OK ? first : st;
+            }
+            /* expired without ep: released, UCX completes it later */
             ucp_request_free(rq[i]);
         }
         rq[i] = NULL;
@@ -188,6 +258,19 @@ pxsi_ucx_wait(ucp_worker_h w, MPI_Comm comm, ucs_status_ptr_t *rq, int n, double
     return first;
 }
 
+ucs_status_t
+pxsi_ucx_wait(ucp_worker_h w, MPI_Comm comm, ucs_status_ptr_t *rq, int n, double timeout)
+{
+    return ucx_wait(w, comm, rq, n, timeout, NULL);
+}
+
+ucs_status_t
+pxsi_ucx_wait_ep(ucp_worker_h w, MPI_Comm comm, ucs_status_ptr_t *rq, int n, double timeout,
+                 ucp_ep_h *ep)
+{
+    return ucx_wait(w, comm, rq, n, timeout, ep);
+}
+
 /* Waits as long as it takes (op_timeout < 0): with the peer error mode a
  * dead peer completes the request with an error. Attached: op_timeout bounds
  * the wait (the request's buffers are the state's or the caller's, which the
@@ -195,7 +278,13 @@ pxsi_ucx_wait(ucp_worker_h w, MPI_Comm comm, ucs_status_ptr_t *rq, int n, double
 static ucs_status_t
 wait_all(ucx_t *u, ucs_status_ptr_t *rq, int n)
 {
-    return pxsi_ucx_wait(u->w, u->comm, rq, n, u->op_timeout);
+    if (!u->thr_on)
+        return pxsi_ucx_wait(u->w, u->comm, rq, n, u->op_timeout);
+    atomic_fetch_add_explicit(&u->inside, 1, memory_order_relaxed);
+    ucs_status_t st = pxsi_ucx_wait(u->w, u->comm, rq, n, u->op_timeout);
+    atomic_fetch_add_explicit(&u->epoch, 1, memory_order_relaxed);
+    atomic_fetch_sub_explicit(&u->inside, 1, memory_order_relaxed);
+    return st;
 }
 
 static ucs_status_t
@@ -216,6 +305,8 @@ amo(ucx_t *u, int o, uint64_t idx, ucp_atomic_op_t op, const uint64_t *val,
         UCP_OP_ATTR_FIELD_DATATYPE | UCP_OP_ATTR_FIELD_REPLY_BUFFER;
     p.datatype = ucp_dt_make_contig(sizeof(uint64_t));
     p.reply_buffer = res;
+    if (!u->ep[o]) /* force-closed after a timeout */
+        return UCS_STATUS_PTR(UCS_ERR_NOT_CONNECTED);
     return ucp_atomic_op_nbx(u->ep[o], op, val, 1, u->peer_ctl[o] + 8 * idx,
                              u->ctl_rk[o], &p);
 }
@@ -225,6 +316,8 @@ get(ucx_t *u, int o, void *buf, size_t len, uint64_t raddr, ucp_rkey_h rk)
 {
     ucp_request_param_t p;
     memset(&p, 0, sizeof p);
+    if (!u->ep[o])
+        return UCS_STATUS_PTR(UCS_ERR_NOT_CONNECTED);
     return ucp_get_nbx(u->ep[o], buf, len, raddr, rk, &p);
 }
 
@@ -233,6 +326,8 @@ flush_ep(ucx_t *u, int o)
 {
     ucp_request_param_t p;
     memset(&p, 0, sizeof p);
+    if (!u->ep[o])
+        return UCS_STATUS_PTR(UCS_ERR_NOT_CONNECTED);
     return ucp_ep_flush_nbx(u->ep[o], &p);
 }
 
@@ -354,7 +449,7 @@ unclaim_post(ucx_t *u, int o, uint32_t s)
     e->rq = r;
     e->o = o;
     u->npend++;
-    (void)ucp_worker_progress(u->w); /* sends it now over tcp too */
+    (void)main_progress(u); /* sends it now over tcp too */
     return PXS_OK;
 }
 
@@ -527,6 +622,24 @@ fetch(ucx_t *u, int o, uint64_t off, void *buf, size_t len, int path)
  * argument that lets D be read alongside, docs/DESIGN.md, section "UCX
  * connector"). On any failure the bytes in buf are garbage and every get
  * has completed. On success the claim is held. */
+static struct dcache *
+dcache_at(ucx_t *u, int o, uint32_t s)
+{
+    return &u->dcache[((uint32_t)o * 2654435761u + s) % DCACHE];
+}
+
+/* Does the cache hold (o, s, gen) with the proxy's descriptor? */
+static int
+dcache_hit(ucx_t *u, const pxs_proxy_info_t *pi)
+{
+    int o = (int)pi->owner;
+    uint32_t s = pxsi_gen_slot(pi->generation);
+    const struct dcache *c = dcache_at(u, o, s);
+    return c->o == o && c->s == s && c->gen == pxsi_gen_gen(pi->generation) &&
+           c->d[0] == pi->offset && c->d[1] == pi->size &&
+           (uint32_t)c->d[2] == pi->payload_crc && (uint16_t)(c->d[2] >> 32) == pi->flags;
+}
+
 static int
 resolve_get(ucx_t *u, const pxs_proxy_info_t *pi, void *buf)
 {
@@ -536,9 +649,15 @@ resolve_get(ucx_t *u, const pxs_proxy_info_t *pi, void *buf)
     size_t first = len < most ? len : most;
     uint64_t one = 1, m = UINT64_MAX, old = 0, rem = 1, d[3] = {0, 0, 0};
     ucs_status_ptr_t rq[BATCH + 3];
+    int hit = dcache_hit(u, pi);
     rq[0] = amo(u, o, s, UCP_ATOMIC_OP_ADD, &one, &old);
-    rq[1] =
-        get(u, o, d, sizeof d, u->peer_ctl[o] + 8 * w_d(u, o, s), u->ctl_rk[o]);
+    if (hit) { /* D of this gen, seen before: the claim's gen check suffices */
+        const struct dcache *c = dcache_at(u, o, s);
+        memcpy(d, c->d, sizeof d);
+        rq[1] = NULL;
+    } else {
+        rq[1] = get(u, o, d, sizeof d, u->peer_ctl[o] + 8 * w_d(u, o, s), u->ctl_rk[o]);
+    }
     int n = post_gets(u, o, pi->offset, buf, first, rq + 2);
     ucs_status_t st = wait_all(u, rq, 2);
     if (st != UCS_OK) {
@@ -551,6 +670,9 @@ resolve_get(ucx_t *u, const pxs_proxy_info_t *pi, void *buf)
         (void)wait_all(u, rq + 2, n);
         return rc;
     }
+    if (!hit) /* D matched the proxy under the gen the claim saw */
+        *dcache_at(u, o, s) = (struct dcache){o, s, pxsi_gen_gen(pi->generation),
+                                              {d[0], d[1], d[2]}};
     if (!(pi->flags & PXS_PROXY_F_KEEP))
         rq[2 + n++] = amo(u, o, w_u(u, o, s), UCP_ATOMIC_OP_ADD, &m, &rem);
     st = wait_all(u, rq + 2, n);
@@ -853,7 +975,7 @@ ucx_resolve_test(void *st, pxs_request_t *q)
 {
     ucx_t *u = st;
     ucx_req_t *c = q->conn;
-    ucp_worker_progress(u->w);
+    main_progress(u);
     for (int i = 0; i < c->n; i++) {
         if (c->rq[i] && !UCS_PTR_IS_ERR(c->rq[i]) &&
             ucp_request_check_status(c->rq[i]) == UCS_INPROGRESS)
@@ -963,7 +1085,7 @@ static int
 ucx_progress(void *st)
 {
     ucx_t *u = st;
-    ucp_worker_progress(u->w);
+    main_progress(u);
     pend_collect(u, 0);
     return reclaim(u);
 }
@@ -1060,7 +1182,13 @@ ucx_add_claims(void *st, uint32_t s, int64_t n)
 /* Progresses the worker while the owner computes or sits in MPI: drains
  * ucp_worker_progress, then arms the worker and sleeps on its event fd
  * (woken by network activity, by ucp_worker_signal at destroy, or after
- * 100 ms). See docs/DESIGN.md, section "UCX connector". */
+ * 100 ms). While the calling thread progresses the worker itself (inside a
+ * wait, or polling pxs_store_progress: `inside`, `epoch`), it keeps off
+ * the worker and naps DEFER_NS: the worker's lock is a spinlock, and two
+ * threads taking it in turns on a loaded node (a holder preempted while the
+ * other spins) cost far more than the thread ever saves. See
+ * docs/DESIGN.md, section "UCX connector". */
+#define DEFER_NS 200000L
 static void *
 progress_main(void *arg)
 {
@@ -1068,7 +1196,15 @@ progress_main(void *arg)
     int fd = -1;
     if (ucp_worker_get_efd(u->w, &fd) != UCS_OK)
         fd = -1;
+    unsigned seen = atomic_load_explicit(&u->epoch, memory_order_relaxed);
     while (!atomic_load_explicit(&u->stop, memory_order_acquire)) {
+        unsigned e = atomic_load_explicit(&u->epoch, memory_order_relaxed);
+        if (e != seen || atomic_load_explicit(&u->inside, memory_order_relaxed)) {
+            seen = e; /* the caller is progressing: stay off */
+            struct timespec ts = {0, DEFER_NS};
+            nanosleep(&ts, NULL);
+            continue;
+        }
         while (ucp_worker_progress(u->w))
             ;
         if (fd < 0) {
@@ -1105,7 +1241,7 @@ ucx_barrier(ucx_t *u, const char *what)
             return pxsi_mpi_err(mrc, SUBSYS, what);
         if (flag)
             return PXS_OK;
-        if (!ucp_worker_progress(u->w))
+        if (!main_progress(u))
             pxsi_backoff_pause(&b);
     }
 }
@@ -1595,6 +1731,10 @@ ucx_create(MPI_Comm comm, const pxs_store_opts_t *o, uint64_t nonce, void **out)
     u->nonce = nonce;
     u->op_timeout = -1.0;
     atomic_init(&u->stop, 0);
+    atomic_init(&u->inside, 0);
+    atomic_init(&u->epoch, 0);
+    for (int i = 0; i < DCACHE; i++)
+        u->dcache[i].o = -1;
     MPI_Comm_rank(comm, &u->rank);
     MPI_Comm_size(comm, &u->size);
     /* the steps, each agreed: every rank leaves at the same one */
@@ -1746,7 +1886,11 @@ attach_connect(ucx_t *u, const unsigned char *const *blob, const size_t *blen,
             get(u, i, &u->snap[0], sizeof(uint64_t),
                 u->peer_ctl[i] + 8 * (CTL_WORDS(u->peer_nslots[i]) - 1),
                 u->ctl_rk[i]);
-        ucs_status_t us = wait1(u, r);
+        /* on expiry the endpoint is force-closed and the get collected:
+         * nothing lands in u->snap after this */
+        ucs_status_t us = pxsi_ucx_wait_ep(u->w, u->comm, &r, 1, u->op_timeout, &u->ep[i]);
+        if (us == UCS_ERR_ENDPOINT_TIMEOUT && !u->ep[i])
+            u->peer_err[i] = us;
         if (us != UCS_OK)
             return pxsi_err(PXS_ERR_PEER, SUBSYS,
                             "contact file is stale or the exporting job is "
@@ -1783,6 +1927,10 @@ pxsi_ucx_attach(MPI_Comm comm, uint64_t nonce, int nranks,
         u->chunk = pxsi_store_get_chunk(&(pxs_store_opts_t){.struct_size = 0});
         u->piece = pxsi_conn_piece(u->chunk);
         atomic_init(&u->stop, 0);
+        atomic_init(&u->inside, 0);
+        atomic_init(&u->epoch, 0);
+        for (int i = 0; i < DCACHE; i++)
+            u->dcache[i].o = -1;
         size_t n = (size_t)nranks;
         u->ep = calloc(n, sizeof *u->ep);
         u->arena_rk = calloc(n, sizeof *u->arena_rk);

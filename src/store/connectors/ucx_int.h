@@ -46,8 +46,18 @@ void pxsi_ucx_ep_close(ucp_worker_h w, ucp_ep_h ep);
  * them; the first failure wins. timeout < 0: until UCX completes them (the
  * peer error mode ends waits on dead peers); on expiry the requests are
  * released and UCS_ERR_ENDPOINT_TIMEOUT returned (their buffers must stay
- * valid until the worker is destroyed). */
+ * valid until the worker is destroyed: UCX may still complete them; prefer
+ * pxsi_ucx_wait_ep). */
 ucs_status_t pxsi_ucx_wait(ucp_worker_h w, MPI_Comm comm, ucs_status_ptr_t *rq, int n,
                            double timeout);
+/* The same, for requests on one endpoint *ep, and safe on expiry: the
+ * requests still in flight are cancelled (ucp_request_cancel), *ep is
+ * force-closed (UCX discards its lanes, then completes its requests with
+ * UCS_ERR_CANCELED) and set to NULL, and the worker is progressed until
+ * every request has completed: when it returns, UCX writes into none of
+ * their buffers any more. UCS_ERR_ENDPOINT_TIMEOUT then; the caller treats
+ * the peer as failed (*ep NULL). */
+ucs_status_t pxsi_ucx_wait_ep(ucp_worker_h w, MPI_Comm comm, ucs_status_ptr_t *rq, int n,
+                              double timeout, ucp_ep_h *ep);
 #endif
 #endif
