@@ -220,25 +220,6 @@ pxsi_arena_full_detail(const pxsi_arena_t *a, int code, const char *subsys, uint
                     a->nlive, (unsigned long long)a->cap, waited);
 }
 
-void
-pxsi_copy_pieces(void *dst, const void *src, size_t len, size_t piece)
-{
-    if (piece == 0 || len <= piece) {
-        if (len)
-            memcpy(dst, src, len);
-        return;
-    }
-    unsigned char *d = dst;
-    const unsigned char *s = src;
-    while (len) {
-        size_t n = len < piece ? len : piece;
-        memcpy(d, s, n);
-        d += n;
-        s += n;
-        len -= n;
-    }
-}
-
 void *
 pxsi_alloc_pages(size_t len)
 {

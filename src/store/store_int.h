@@ -120,10 +120,6 @@ void pxsi_arena_gaps(const pxsi_arena_t *a, uint32_t *ngaps_out, uint64_t *large
 int pxsi_arena_full_detail(const pxsi_arena_t *a, int code, const char *subsys, uint64_t size,
                            double waited);
 
-/* Copy in pieces (one 16 MiB memcpy 6-12 GB/s, pieces 16-23 GB/s): see
- * docs/DESIGN.md, section "Arena and allocator". */
-void pxsi_copy_pieces(void *dst, const void *src, size_t len, size_t piece);
-
 /* Page-aligned (4096) memory for what the store hands out (resolve_alloc,
  * a view's private copy), freed with free() / pxs_free; at least 1 byte.
  * NULL when out of memory. See docs/DESIGN.md, section "Remote reads into

@@ -81,11 +81,6 @@ pxsi_copy_nt(void *dst, const void *src, size_t len)
 void
 pxsi_copy_big(void *dst, const void *src, size_t len, size_t piece)
 {
-    if (piece == 0 || len <= piece) {
-        if (len)
-            memcpy(dst, src, len);
-        return;
-    }
     if (PXSI_HAVE_STREAM && len >= pxsi_copy_nt_bytes()) {
         pxsi_copy_nt(dst, src, len);
         return;

@@ -149,7 +149,7 @@ l_put(void *st, const void *data, size_t len, const pxs_put_opts_t *o, double ti
 
     unsigned char *dst = l->arena + off;
     uint32_t crc = 0;
-    pxsi_copy_pieces(dst, data, len, l->piece);
+    pxsi_copy(dst, data, len, l->piece);
     if (o->checksum)
         crc = pxs_crc32c(0, dst, len);
     pthread_mutex_lock(&l->mu);
@@ -214,7 +214,7 @@ l_resolve(void *st, const pxs_proxy_info_t *pi, void *buf, size_t cap, size_t *l
     pthread_mutex_unlock(&l->mu);
     if (rc)
         return rc;
-    pxsi_copy_pieces(buf, l->arena + pi->offset, (size_t)pi->size, l->piece);
+    pxsi_copy(buf, l->arena + pi->offset, (size_t)pi->size, l->piece);
     rc = pxsi_conn_crc_check(SUBSYS, pi, buf);
     pthread_mutex_lock(&l->mu);
     l->slots[pxsi_gen_slot(pi->generation)].inflight--;

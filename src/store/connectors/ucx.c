@@ -588,7 +588,7 @@ fetch(ucx_t *u, int o, uint64_t off, void *buf, size_t len, int path)
     if (path != PXSI_PATH_RMA) {
         atomic_thread_fence(
             memory_order_acquire); /* F2, pairs with F1 in put */
-        pxsi_copy_pieces(buf, u->peer_base[o] + off, len, u->piece);
+        pxsi_copy(buf, u->peer_base[o] + off, len, u->piece);
         if (path == PXSI_PATH_SHM)
             u->stats.resolves_shm++;
         else
@@ -833,7 +833,7 @@ ucx_put(void *st, const void *data, size_t len, const pxs_put_opts_t *o,
             done += n;
         }
     } else {
-        pxsi_copy_pieces(dst, data, len, u->piece);
+        pxsi_copy(dst, data, len, u->piece);
     }
     uint16_t flags = pxsi_conn_put_flags(o);
     /* F1 (release): bytes before the descriptor and the gen */
