@@ -652,6 +652,17 @@ reg_returns(struct xexp *x, int s)
     slot_free(x, s);
 }
 
+/* Slot s's state tag (XS_ON, XS_OFF, XS_RET), or 0: empty, or a state word
+ * of another generation (a stale registrant). */
+static uint32_t
+slot_state(const struct xexp *x, int s)
+{
+    uint64_t w = __atomic_load_n(
+        (const uint64_t *)(const void *)(x->area + XR_HDR + (size_t)s * XR_SLOT_SIZE),
+        __ATOMIC_ACQUIRE);
+    return (uint32_t)w == (uint32_t)(x->freed[s] + 1) ? (uint32_t)(w >> 32) : 0;
+}
+
 /* Pick registrations up (inside the producer's own calls). */
 static void
 xexp_poll(struct xexp *x)
@@ -660,11 +671,7 @@ xexp_poll(struct xexp *x)
     for (int s = 0; s < PXSI_XBUS_REGS; s++) {
         if (x->freed[s] == XR_OFF_SLOT)
             continue;
-        uint64_t w = __atomic_load_n(
-            (const uint64_t *)(const void *)(x->area + XR_HDR + (size_t)s * XR_SLOT_SIZE),
-            __ATOMIC_ACQUIRE);
-        /* a state word of another generation: empty, or a stale registrant */
-        uint32_t v = (uint32_t)w == (uint32_t)(x->freed[s] + 1) ? (uint32_t)(w >> 32) : 0;
+        uint32_t v = slot_state(x, s);
         if (x->seen[s] == 2) { /* refused, or dropped alive: free at its XS_RET */
             if (v == XS_RET)
                 slot_free(x, s);
@@ -687,6 +694,13 @@ xexp_poll(struct xexp *x)
         if (x->seen[s] == 1 && x->regs[s] && x->regs[s]->err != UCS_OK) {
             reg_drop(x, s, ucs_status_string(x->regs[s]->err));
         } else if (x->seen[s] == 3 && x->gone[s] && x->gone[s]->err != UCS_OK) {
+            /* v may predate the error: reg_detach's acknowledgement above
+             * progressed the worker, meanwhile the registrant put XS_RET
+             * (which lands before its endpoint can fail) and exited */
+            if (slot_state(x, s) == XS_RET) {
+                reg_returns(x, s);
+                continue;
+            }
             PXSI_DEBUG(SUBSYS,
                        "rank %d: registration %d died after its detach was "
                        "acknowledged, before it gave anything back",
