@@ -114,6 +114,8 @@ x_amo(ucp_ep_h ep, ucp_atomic_op_t op, const uint64_t *val, uint64_t *res, uint6
     p.op_attr_mask = UCP_OP_ATTR_FIELD_DATATYPE | UCP_OP_ATTR_FIELD_REPLY_BUFFER;
     p.datatype = ucp_dt_make_contig(sizeof(uint64_t));
     p.reply_buffer = res;
+    if (!ep) /* force-closed after a timeout */
+        return UCS_STATUS_PTR(UCS_ERR_NOT_CONNECTED);
     return ucp_atomic_op_nbx(ep, op, val, 1, raddr, rk, &p);
 }
 
@@ -122,6 +124,8 @@ x_put(ucp_ep_h ep, const void *buf, size_t len, uint64_t raddr, ucp_rkey_h rk)
 {
     ucp_request_param_t p;
     memset(&p, 0, sizeof p);
+    if (!ep) /* force-closed after a timeout */
+        return UCS_STATUS_PTR(UCS_ERR_NOT_CONNECTED);
     return ucp_put_nbx(ep, buf, len, raddr, rk, &p);
 }
 
@@ -130,6 +134,8 @@ x_get(ucp_ep_h ep, void *buf, size_t len, uint64_t raddr, ucp_rkey_h rk)
 {
     ucp_request_param_t p;
     memset(&p, 0, sizeof p);
+    if (!ep) /* force-closed after a timeout */
+        return UCS_STATUS_PTR(UCS_ERR_NOT_CONNECTED);
     return ucp_get_nbx(ep, buf, len, raddr, rk, &p);
 }
 
@@ -138,6 +144,8 @@ x_flush(ucp_ep_h ep)
 {
     ucp_request_param_t p;
     memset(&p, 0, sizeof p);
+    if (!ep) /* force-closed after a timeout */
+        return UCS_STATUS_PTR(UCS_ERR_NOT_CONNECTED);
     return ucp_ep_flush_nbx(ep, &p);
 }
 
@@ -322,6 +330,18 @@ op_timeout(const struct xexp *x)
     return t < 0 || t > 10.0 ? 10.0 : (t < 1.0 ? 1.0 : t);
 }
 
+/* Wait for n requests on r's own endpoint. On expiry the endpoint is
+ * force-closed and every request collected (pxsi_ucx_wait_ep): UCX writes
+ * into r's words no more, and r counts as failed (reg_drop frees it). */
+static ucs_status_t
+reg_wait(struct xexp *x, struct xreg *r, ucs_status_ptr_t *rq, int n, double timeout)
+{
+    ucs_status_t st = pxsi_ucx_wait_ep(x->up.w, MPI_COMM_NULL, rq, n, timeout, &r->ep);
+    if (!r->ep && r->err == UCS_OK)
+        r->err = st != UCS_OK ? st : UCS_ERR_ENDPOINT_TIMEOUT;
+    return st;
+}
+
 /* Append n records at r (credits held). */
 static int
 reg_append(struct xexp *x, struct xreg *r, unsigned char *recs, uint32_t n)
@@ -329,7 +349,7 @@ reg_append(struct xexp *x, struct xreg *r, unsigned char *recs, uint32_t n)
     ucs_status_ptr_t rq[2];
     uint64_t add = n;
     rq[0] = x_amo(r->ep, UCP_ATOMIC_OP_ADD, &add, &r->buf[1], r->mbox + XM_TAIL, r->rk);
-    ucs_status_t st = pxsi_ucx_wait(x->up.w, MPI_COMM_NULL, rq, 1, op_timeout(x));
+    ucs_status_t st = reg_wait(x, r, rq, 1, op_timeout(x));
     if (st != UCS_OK)
         return ucs_peer(r, st, "tail ticket");
     uint64_t t0 = r->buf[1];
@@ -340,10 +360,10 @@ reg_append(struct xexp *x, struct xreg *r, unsigned char *recs, uint32_t n)
     rq[1] = n > first ? x_put(r->ep, recs + (size_t)first * PXSI_REC_SIZE,
                               (size_t)(n - first) * PXSI_REC_SIZE, ro, r->rk)
                       : NULL;
-    st = pxsi_ucx_wait(x->up.w, MPI_COMM_NULL, rq, 2, op_timeout(x));
+    st = reg_wait(x, r, rq, 2, op_timeout(x));
     if (st == UCS_OK) {
         rq[0] = x_flush(r->ep);
-        st = pxsi_ucx_wait(x->up.w, MPI_COMM_NULL, rq, 1, op_timeout(x));
+        st = reg_wait(x, r, rq, 1, op_timeout(x));
     }
     if (st != UCS_OK)
         return ucs_peer(r, st, "record put");
@@ -354,10 +374,10 @@ reg_append(struct xexp *x, struct xreg *r, unsigned char *recs, uint32_t n)
     rq[1] = n > first ? x_put(r->ep, r->seqbuf + first, 8 * (size_t)(n - first), r->mbox + XM_SEQ,
                               r->rk)
                       : NULL;
-    st = pxsi_ucx_wait(x->up.w, MPI_COMM_NULL, rq, 2, op_timeout(x));
+    st = reg_wait(x, r, rq, 2, op_timeout(x));
     if (st == UCS_OK) {
         rq[0] = x_flush(r->ep);
-        st = pxsi_ucx_wait(x->up.w, MPI_COMM_NULL, rq, 1, op_timeout(x));
+        st = reg_wait(x, r, rq, 1, op_timeout(x));
     }
     if (st != UCS_OK)
         return ucs_peer(r, st, "sequence words");
@@ -370,7 +390,7 @@ reg_give_group(struct xexp *x, struct xreg *r)
     r->buf[0] = 1;
     ucs_status_ptr_t rq =
         x_amo(r->ep, UCP_ATOMIC_OP_ADD, &r->buf[0], &r->buf[1], r->mbox + XM_GCRED, r->rk);
-    ucs_status_t st = pxsi_ucx_wait(x->up.w, MPI_COMM_NULL, &rq, 1, op_timeout(x));
+    ucs_status_t st = reg_wait(x, r, &rq, 1, op_timeout(x));
     return st == UCS_OK ? PXS_OK : ucs_peer(r, st, "group credits (give back)");
 }
 
@@ -381,7 +401,7 @@ reg_take(struct xexp *x, struct xreg *r, uint32_t want)
     uint64_t neg = (uint64_t)(-(int64_t)want);
     ucs_status_ptr_t rq =
         x_amo(r->ep, UCP_ATOMIC_OP_ADD, &neg, &r->buf[1], r->mbox + XM_CRED, r->rk);
-    ucs_status_t st = pxsi_ucx_wait(x->up.w, MPI_COMM_NULL, &rq, 1, op_timeout(x));
+    ucs_status_t st = reg_wait(x, r, &rq, 1, op_timeout(x));
     if (st != UCS_OK)
         return ucs_peer(r, st, "credits");
     int64_t old = (int64_t)r->buf[1];
@@ -392,7 +412,7 @@ reg_take(struct xexp *x, struct xreg *r, uint32_t want)
     int64_t avail = old > 0 ? old : 0;
     r->buf[0] = (uint64_t)((int64_t)want - avail);
     rq = x_amo(r->ep, UCP_ATOMIC_OP_ADD, &r->buf[0], &r->buf[1], r->mbox + XM_CRED, r->rk);
-    st = pxsi_ucx_wait(x->up.w, MPI_COMM_NULL, &rq, 1, op_timeout(x));
+    st = reg_wait(x, r, &rq, 1, op_timeout(x));
     if (st != UCS_OK)
         return ucs_peer(r, st, "credits (give back)");
     r->held += avail;
@@ -407,7 +427,7 @@ reg_take_group(struct xexp *x, struct xreg *r, int *got)
     *got = 0;
     ucs_status_ptr_t rq =
         x_amo(r->ep, UCP_ATOMIC_OP_ADD, &neg, &r->buf[1], r->mbox + XM_GCRED, r->rk);
-    ucs_status_t st = pxsi_ucx_wait(x->up.w, MPI_COMM_NULL, &rq, 1, op_timeout(x));
+    ucs_status_t st = reg_wait(x, r, &rq, 1, op_timeout(x));
     if (st != UCS_OK)
         return ucs_peer(r, st, "group credits");
     if ((int64_t)r->buf[1] >= 1) {
@@ -534,7 +554,7 @@ reg_detach(struct xexp *x, int s)
         uint64_t one = 1;
         ucs_status_ptr_t rq =
             x_amo(r->ep, UCP_ATOMIC_OP_ADD, &one, &r->buf[1], r->mbox + XM_ACK, r->rk);
-        ucs_status_t st = pxsi_ucx_wait(x->up.w, MPI_COMM_NULL, &rq, 1, 2.0);
+        ucs_status_t st = reg_wait(x, r, &rq, 1, 2.0);
         PXSI_DEBUG(SUBSYS, "rank %d: detach of job %016llx rank %u acknowledged: UCX: %s",
                    x->core->rank, (unsigned long long)r->job, r->jrank, ucs_status_string(st));
     }
@@ -1279,7 +1299,23 @@ struct xatt {
     uint64_t buf[2];
     unsigned char *body;  /* registration body scratch */
     uint64_t state_word;  /* XS_ON / XS_OFF operand */
+    /* a wait expired: UCX may still complete a released request into this
+     * struct's words (or a give-back's buffers): they are never freed */
+    int late;
 };
+
+/* pxsi_ucx_wait on our endpoints (shared with the store: not force-closed
+ * here). On expiry the requests are released while UCX may still complete
+ * them into their buffers, which are ours: remembered (late), so that
+ * xatt_free keeps this struct instead of freeing it. */
+static ucs_status_t
+xatt_wait(struct xatt *a, MPI_Comm comm, ucs_status_ptr_t *rq, int n, double timeout)
+{
+    ucs_status_t st = pxsi_ucx_wait(a->up.w, comm, rq, n, timeout);
+    if (st == UCS_ERR_ENDPOINT_TIMEOUT)
+        a->late = 1;
+    return st;
+}
 
 static int
 xatt_self_add(struct xatt *a, uint64_t off, uint64_t v, uint64_t *old_out)
@@ -1287,7 +1323,7 @@ xatt_self_add(struct xatt *a, uint64_t off, uint64_t v, uint64_t *old_out)
     a->buf[0] = v;
     ucs_status_ptr_t rq = x_amo(a->self_ep, UCP_ATOMIC_OP_ADD, &a->buf[0], &a->buf[1],
                                 (uint64_t)(uintptr_t)a->mb + off, a->self_rk);
-    ucs_status_t st = pxsi_ucx_wait(a->up.w, MPI_COMM_NULL, &rq, 1, 10.0);
+    ucs_status_t st = xatt_wait(a, MPI_COMM_NULL, &rq, 1, 10.0);
     if (st != UCS_OK)
         return pxsi_err(PXS_ERR_PEER, SUBSYS, "own mailbox word: UCX: %s",
                         ucs_status_string(st));
@@ -1323,9 +1359,10 @@ xatt_live(struct xatt *a)
         ucs_status_t st = UCS_PTR_IS_ERR(a->live_rq) ? UCS_PTR_STATUS(a->live_rq)
                                                      : ucp_request_check_status(a->live_rq);
         if (st == UCS_INPROGRESS) {
-            if (pxsi_now() - a->live_t > 30.0)
+            if (pxsi_now() - a->live_t > 30.0) {
                 st = UCS_ERR_ENDPOINT_TIMEOUT;
-            else
+                a->late = 1; /* released below while in flight */
+            } else
                 return PXS_OK;
         }
         if (!UCS_PTR_IS_ERR(a->live_rq))
@@ -1365,7 +1402,7 @@ xatt_test_stale(struct xatt *a)
         uint64_t at = a->area[i] + XR_HDR + (uint64_t)a->slot[i] * XR_SLOT_SIZE + XS_STATE;
         ucs_status_ptr_t rq[2] = {x_put(a->up.ep[i], &a->state_word, 8, at, a->area_rk[i]),
                                   x_flush(a->up.ep[i])};
-        (void)pxsi_ucx_wait(a->up.w, MPI_COMM_NULL, rq, 2, 5.0);
+        (void)xatt_wait(a, MPI_COMM_NULL, rq, 2, 5.0);
         PXSI_DEBUG(SUBSYS, "test hook: stale XS_OFF of generation %u put into slot %d at "
                    "exporting rank %d", a->gen[i] - 1, a->slot[i], i);
     }
@@ -1433,7 +1470,7 @@ xatt_give_group(void *xv, uint32_t n)
         a->done[p] += n;
         uint64_t at = a->area[p] + XR_HDR + (uint64_t)a->slot[p] * XR_SLOT_SIZE + XS_DONE;
         ucs_status_ptr_t rq = x_put(a->up.ep[p], &a->done[p], 8, at, a->area_rk[p]);
-        ucs_status_t st = pxsi_ucx_wait(a->up.w, MPI_COMM_NULL, &rq, 1, 10.0);
+        ucs_status_t st = xatt_wait(a, MPI_COMM_NULL, &rq, 1, 10.0);
         if (st != UCS_OK)
             return pxsi_err(PXS_ERR_PEER, SUBSYS, "exporting rank %d (group event done): UCX: %s",
                             p, ucs_status_string(st));
@@ -1493,7 +1530,7 @@ static void
 xatt_free(struct xatt *a, int unmap)
 {
     if (a->live_rq && !UCS_PTR_IS_ERR(a->live_rq))
-        (void)pxsi_ucx_wait(a->up.w, MPI_COMM_NULL, &a->live_rq, 1, 2.0);
+        (void)xatt_wait(a, MPI_COMM_NULL, &a->live_rq, 1, 2.0);
     for (int i = 0; a->area_rk && i < a->E; i++)
         if (a->area_rk[i])
             ucp_rkey_destroy(a->area_rk[i]);
@@ -1514,9 +1551,14 @@ xatt_free(struct xatt *a, int unmap)
     free(a->done);
     free(a->area_rk);
     free(a->area);
-    free(a->body);
     if (a->comm != MPI_COMM_NULL)
         MPI_Comm_free(&a->comm);
+    if (a->late) { /* a released request may still land in a or body */
+        PXSI_DEBUG(SUBSYS, "a UCX wait expired: %zu B kept for late completions",
+                   sizeof *a + (size_t)XR_SLOT_SIZE);
+        return;
+    }
+    free(a->body);
     free(a);
 }
 
@@ -1574,13 +1616,13 @@ xatt_give_back_group(struct xatt *a, const unsigned char *told, int acked)
                           (size_t)cnt * PXSI_REC_SIZE, at + XS_RECS, a->area_rk[i]);
             rq[1] = x_put(a->up.ep[i], &n[i], 8, at + XS_RETN, a->area_rk[i]);
             rq[2] = x_flush(a->up.ep[i]);
-            st = pxsi_ucx_wait(a->up.w, MPI_COMM_NULL, rq, 3, 5.0);
+            st = xatt_wait(a, MPI_COMM_NULL, rq, 3, 5.0);
         }
         if (st == UCS_OK) {
             a->state_word = XS_STATE_OF(XS_RET, a->gen[i]);
             rq[0] = x_put(a->up.ep[i], &a->state_word, 8, at + XS_STATE, a->area_rk[i]);
             rq[1] = x_flush(a->up.ep[i]);
-            st = pxsi_ucx_wait(a->up.w, MPI_COMM_NULL, rq, 2, 5.0);
+            st = xatt_wait(a, MPI_COMM_NULL, rq, 2, 5.0);
         }
         if (st != UCS_OK && cnt)
             PXSI_WARN(SUBSYS, "detach: %llu group event(s) could not be given back to "
@@ -1590,6 +1632,8 @@ xatt_give_back_group(struct xatt *a, const unsigned char *told, int acked)
             PXSI_DEBUG(SUBSYS, "detach: %llu unread group event(s) given back to exporting "
                        "rank %d", (unsigned long long)cnt, i);
     }
+    if (a->late)
+        return; /* ret and n may be the buffers of released puts: kept */
     free(ret);
     free(n);
 }
@@ -1617,7 +1661,7 @@ xatt_destroy(pxs_bus_t *bus)
         a->state_word = XS_STATE_OF(XS_OFF, a->gen[i]);
         rq[0] = x_put(a->up.ep[i], &a->state_word, 8, at, a->area_rk[i]);
         rq[1] = x_flush(a->up.ep[i]);
-        ucs_status_t st = pxsi_ucx_wait(a->up.w, MPI_COMM_NULL, rq, 2, 5.0);
+        ucs_status_t st = xatt_wait(a, MPI_COMM_NULL, rq, 2, 5.0);
         if (st == UCS_OK) {
             want++;
             if (told)
@@ -1702,7 +1746,7 @@ xatt_claim(struct xatt *a, int i, uint64_t job, double timeout, int *s_out)
     for (;;) {
         ucs_status_ptr_t rq =
             x_get(a->up.ep[i], fr, 8 * PXSI_XBUS_REGS, a->area[i] + XR_FREED, a->area_rk[i]);
-        ucs_status_t st = pxsi_ucx_wait(a->up.w, a->comm, &rq, 1, timeout);
+        ucs_status_t st = xatt_wait(a, a->comm, &rq, 1, timeout);
         if (st != UCS_OK)
             return st;
         for (uint32_t k = 0; k < PXSI_XBUS_REGS; k++) {
@@ -1713,7 +1757,7 @@ xatt_claim(struct xatt *a, int i, uint64_t job, double timeout, int *s_out)
             a->buf[1] = fr[s] + 1; /* swap in; the old value out ("reply_buffer") */
             rq = x_amo(a->up.ep[i], UCP_ATOMIC_OP_CSWAP, &a->buf[0], &a->buf[1],
                        a->area[i] + XR_CLAIM + 8 * (uint64_t)s, a->area_rk[i]);
-            if ((st = pxsi_ucx_wait(a->up.w, a->comm, &rq, 1, timeout)) != UCS_OK)
+            if ((st = xatt_wait(a, a->comm, &rq, 1, timeout)) != UCS_OK)
                 return st;
             if (a->buf[1] == fr[s]) {
                 *s_out = (int)s;
@@ -1806,12 +1850,12 @@ xatt_register(struct xatt *a, int i, uint64_t token, uint64_t job,
     uint64_t at = a->area[i] + XR_HDR + (uint64_t)s * XR_SLOT_SIZE;
     rq[0] = x_put(a->up.ep[i], b + 8, XS_BODY - 8, at + 8, a->area_rk[i]);
     rq[1] = x_flush(a->up.ep[i]);
-    st = pxsi_ucx_wait(a->up.w, a->comm, rq, 2, timeout);
+    st = xatt_wait(a, a->comm, rq, 2, timeout);
     if (st == UCS_OK) {
         a->state_word = XS_STATE_OF(XS_ON, a->gen[i]);
         rq[0] = x_put(a->up.ep[i], &a->state_word, 8, at, a->area_rk[i]);
         rq[1] = x_flush(a->up.ep[i]);
-        st = pxsi_ucx_wait(a->up.w, a->comm, rq, 2, timeout);
+        st = xatt_wait(a, a->comm, rq, 2, timeout);
     }
     if (st != UCS_OK)
         return pxsi_err(PXS_ERR_PEER, SUBSYS, "registration at exporting rank %d: UCX: %s", i,
@@ -2058,7 +2102,7 @@ fail:
                 ucs_status_ptr_t rq[2] = {x_put(a->up.ep[i], &a->state_word, 8, at,
                                                 a->area_rk[i]),
                                           x_flush(a->up.ep[i])};
-                (void)pxsi_ucx_wait(a->up.w, MPI_COMM_NULL, rq, 2, 5.0);
+                (void)xatt_wait(a, MPI_COMM_NULL, rq, 2, 5.0);
             }
         xatt_free(a, 1);
     } else if (comm != MPI_COMM_NULL) {
