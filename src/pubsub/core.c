@@ -34,9 +34,15 @@ pxsi_rec_encode(unsigned char *rec, uint32_t topic, int32_t producer, uint64_t s
         memcpy(rec + PXSI_REC_O_PROXY, proxy->bytes, PXS_PROXY_SIZE);
     else
         memset(rec + PXSI_REC_O_PROXY, 0, PXS_PROXY_SIZE);
+    /* the whole field zeroed by fixed-size copies (plain vector stores),
+     * then the metadata over it: a memset of the tail became a `rep stos`
+     * (slow to start) on every record */
+    static const unsigned char zero[64];
+    _Static_assert(PXS_EVENT_META_MAX == 96, "metadata field: 64 + 32 bytes");
+    memcpy(rec + PXSI_REC_O_META, zero, 64);
+    memcpy(rec + PXSI_REC_O_META + 64, zero, 32);
     if (meta_len)
         memcpy(rec + PXSI_REC_O_META, meta, meta_len);
-    memset(rec + PXSI_REC_O_META + meta_len, 0, PXS_EVENT_META_MAX - (size_t)meta_len);
 }
 
 /* ---------------------------------------------------------------- declarations */
@@ -640,6 +646,7 @@ pxsi_core_init(struct pxsi_core *c, int rank, int size, unsigned char *const *de
         }
         for (int i = 0; i < pt->n_plain; i++)
             pt->plainq[i] = direct_of(c, pt->plain[i]);
+        pt->dest0 = pt->n_plain ? dest_of(pt, pt->plain[0]) : NULL;
     }
     c->dirty = calloc((size_t)(c->n_queues ? c->n_queues : 1), sizeof *c->dirty);
     if (!c->dirty)
@@ -729,8 +736,10 @@ xrc(struct pxsi_core *c, int rc)
 static int
 queue_append(struct pxsi_core *c, struct pxsi_queue *q, int target, uint32_t n)
 {
+    struct pxsi_dest *d = NULL;
     for (uint32_t i = 0; i < n; i++) {
-        struct pxsi_dest *d = dest_of(&c->ptopics[q->tidx[i]], target);
+        if (i == 0 || q->tidx[i] != q->tidx[i - 1]) /* a run of one topic: one look-up */
+            d = dest_of(&c->ptopics[q->tidx[i]], target);
         pxsi_put_le64(q->recs + (size_t)i * PXSI_REC_SIZE + PXSI_REC_O_LSEQ, d->lseq++);
     }
     int rc = c->xops->append(c->x, target, q->recs, n);
@@ -744,6 +753,9 @@ queue_append(struct pxsi_core *c, struct pxsi_queue *q, int target, uint32_t n)
     }
     c->st.appends++;
     c->st.records_appended += n;
+    for (uint32_t i = 0; q->heads && i < n; i++)
+        q->heads -= (pxsi_get_le16(q->recs + (size_t)i * PXSI_REC_SIZE + PXSI_REC_O_FLAGS) &
+                     PXSI_REC_F_INLINE) != 0;
     q->n -= n;
     if (q->n) {
         memmove(q->recs, q->recs + (size_t)n * PXSI_REC_SIZE, (size_t)q->n * PXSI_REC_SIZE);
@@ -770,6 +782,13 @@ queue_prefix(const struct pxsi_queue *q, uint32_t max_rec, uint32_t max_ev, uint
              uint32_t *ev_out)
 {
     uint32_t n = 0, ev = 0, cont = 0;
+    if (q->heads == 0) { /* one record per run: none to walk */
+        n = q->n < max_rec ? q->n : max_rec;
+        n = n < max_ev ? n : max_ev;
+        if (ev_out)
+            *ev_out = n;
+        return n;
+    }
     while (n < q->n && ev < max_ev) {
         uint32_t k = run_len(q->recs + (size_t)n * PXSI_REC_SIZE);
         if (n + k > max_rec || cont + (k - 1) > max_cont)
@@ -956,16 +975,25 @@ pxsi_core_drain_nowait(struct pxsi_core *c)
         (void)xrc(c, flush_all(c, 0.0));
 }
 
-static void
-queue_push(struct pxsi_queue *q, const unsigned char *rec, uint32_t k, uint32_t tidx)
+static inline void
+queue_dirty(struct pxsi_queue *q)
 {
     if (!q->dirty) { /* listed for flush_all (room: one entry per queue) */
         q->dirty = 1;
         q->owner->dirty[q->owner->n_dirty++] = q;
     }
+}
+
+static void
+queue_push(struct pxsi_queue *q, const unsigned char *rec, uint32_t k, uint32_t tidx)
+{
+    queue_dirty(q);
     memcpy(q->recs + (size_t)q->n * PXSI_REC_SIZE, rec, (size_t)k * PXSI_REC_SIZE);
-    for (uint32_t i = 0; i < k; i++)
+    for (uint32_t i = 0; i < k; i++) {
+        q->heads += (pxsi_get_le16(rec + (size_t)i * PXSI_REC_SIZE + PXSI_REC_O_FLAGS) &
+                     PXSI_REC_F_INLINE) != 0;
         q->tidx[q->n++] = tidx;
+    }
 }
 
 /* Encode an inline event's run (head + continuations) into recs. */
@@ -1026,22 +1054,15 @@ publish_direct(struct pxsi_core *c, struct pxsi_ptopic *pt, int ti, uint32_t top
 {
     struct pxsi_queue *q = pt->plainq[0];
     int t = q->target;
-    struct pxsi_dest *d = dest_of(pt, t);
+    struct pxsi_dest *d = pt->dest0;
     uint64_t seq = pt->next_seq++;
     int rc = PXS_OK, appended = 0;
-    if (q->held < k) {
-        uint32_t got = 0, left = 0;
-        rc = c->xops->take_credits(c->x, t, k - q->held, 0, &got, &left);
-        if (rc == PXS_OK)
-            q->held += got;
-    }
     unsigned char *slot;
-    if (proxy && rc == PXS_OK && q->held >= 1 && c->xops->slot &&
-        (slot = c->xops->slot(c->x, t)) != NULL) {
-        /* node ring, sole writer: the record is encoded in its ring slot */
+    if (proxy && q->held == 0 && c->xops->slot && (slot = c->xops->slot(c->x, t)) != NULL) {
+        /* node ring, sole writer: the credit is taken with the slot look-up
+         * and the record is encoded in its ring slot */
         pxsi_rec_encode(slot, topic, c->rank, seq, d->lseq, 0, proxy, meta, (uint16_t)meta_len);
         c->xops->commit(c->x, t);
-        q->held--;
         d->lseq++;
         c->st.appends++;
         c->st.records_appended++;
@@ -1051,6 +1072,12 @@ publish_direct(struct pxsi_core *c, struct pxsi_ptopic *pt, int ti, uint32_t top
         if (seq_out)
             *seq_out = seq;
         return PXS_OK;
+    }
+    if (q->held < k) {
+        uint32_t got = 0, left = 0;
+        rc = c->xops->take_credits(c->x, t, k - q->held, 0, &got, &left);
+        if (rc == PXS_OK)
+            q->held += got;
     }
     unsigned char *recs = c->srec;
     if (proxy) {
@@ -1087,6 +1114,36 @@ publish_direct(struct pxsi_core *c, struct pxsi_ptopic *pt, int ti, uint32_t top
     return PXS_OK;
 }
 
+/* The queue path of core_publish for a proxy event to one plain subscriber
+ * (batched, or records already queued): the same steps (room first, then
+ * the record, then one non-blocking flush of a full queue), with the record
+ * encoded at the queue's tail (no scratch record, no copy) and no loops
+ * over destinations (docs/DESIGN.md "Event path cost"). */
+static int
+publish_queued1(struct pxsi_core *c, struct pxsi_ptopic *pt, int ti, uint32_t topic,
+                const pxs_proxy_t *proxy, const void *meta, size_t meta_len, uint64_t *seq_out)
+{
+    struct pxsi_queue *q = pt->plainq[0];
+    int rc;
+    if ((q->n >= q->cap || q->n + 1 > q->room) &&
+        (rc = queue_flush(c, q, c->send_timeout)) != PXS_OK)
+        return xrc(c, rc);
+    uint64_t seq = pt->next_seq++;
+    queue_dirty(q);
+    pxsi_rec_encode(q->recs + (size_t)q->n * PXSI_REC_SIZE, topic, c->rank, seq, 0, 0, proxy,
+                    meta, (uint16_t)meta_len);
+    q->tidx[q->n++] = (uint32_t)ti;
+    /* accepted now: a failure of the automatic flush breaks the bus (see
+     * core_publish) */
+    if (q->n >= q->cap && (rc = queue_flush(c, q, 0.0)) != PXS_OK && rc != PXS_ERR_AGAIN)
+        (void)xrc(c, rc);
+    c->st.events_sent++;
+    PXSI_TRACE(SUBSYS, "send topic %u seq %llu", topic, (unsigned long long)seq);
+    if (seq_out)
+        *seq_out = seq;
+    return PXS_OK;
+}
+
 /* Publish one event: a proxy (data NULL) or an inline payload of len bytes. */
 static int
 core_publish(struct pxsi_core *c, uint32_t topic, const pxs_proxy_t *proxy, const void *data,
@@ -1095,10 +1152,15 @@ core_publish(struct pxsi_core *c, uint32_t topic, const pxs_proxy_t *proxy, cons
     int rc = pxsi_core_check(c);
     if (rc != PXS_OK)
         return rc;
-    int ti = ptopic_find(c, topic);
-    if (ti < 0)
-        return pxsi_err(PXS_ERR_NOT_FOUND, SUBSYS, "topic %u was not declared as published",
-                        topic);
+    /* the topic sent last first (one compare for a caller that sends on
+     * one topic), else the O(log n) search */
+    int ti = c->pt_last;
+    if (ti >= c->n_ptopics || c->ptopics[ti].id != topic) {
+        if ((ti = ptopic_find(c, topic)) < 0)
+            return pxsi_err(PXS_ERR_NOT_FOUND, SUBSYS, "topic %u was not declared as published",
+                            topic);
+        c->pt_last = ti;
+    }
     struct pxsi_ptopic *pt = &c->ptopics[ti];
     if (pt->closed != PXSI_TOPIC_OPEN)
         return pxsi_err(PXS_ERR_CLOSED, SUBSYS, "topic %u is closed", topic);
@@ -1121,6 +1183,8 @@ core_publish(struct pxsi_core *c, uint32_t topic, const pxs_proxy_t *proxy, cons
     if (pt->n_plain == 1 && pt->n_groups == 0 && pt->plainq[0]->n == 0 &&
         pt->plainq[0]->cap == 1)
         return publish_direct(c, pt, ti, topic, proxy, data, len, k, meta, meta_len, seq_out);
+    if (proxy && pt->n_plain == 1 && pt->n_groups == 0)
+        return publish_queued1(c, pt, ti, topic, proxy, meta, meta_len, seq_out);
     /* make room first, so that AGAIN (or MPI) means "this event was not
      * accepted" */
     for (int i = 0; i < pt->n_plain; i++) {
@@ -1385,6 +1449,16 @@ core_recv(void *state, pxs_event_t *ev_out, double timeout)
          * copy); anything else (inline, END) is copied out first, as
          * inbox_next does (docs/DESIGN.md "Event path cost") */
         const unsigned char *r = c->xops->peek ? c->xops->peek(c->x) : NULL;
+        if (!r && c->xops->wait && timeout != 0) {
+            /* nothing yet: wait for a record without taking it, then look
+             * again, so that a record that lands in the node ring while
+             * this rank waits is read in its slot too (a ping-pong's every
+             * receive); a record of the MPI ring, or one whose turn is not
+             * yet, goes through inbox_next below */
+            if ((rc = c->xops->wait(c->x, left)) != PXS_OK)
+                return xrc(c, rc);
+            r = c->xops->peek(c->x);
+        }
         int peeked = r != NULL;
         if (peeked && (pxsi_get_le16(r + PXSI_REC_O_FLAGS) & (PXSI_REC_F_INLINE | PXSI_REC_F_END))) {
             memcpy(c->rrec, r, PXSI_REC_SIZE);
@@ -1403,11 +1477,20 @@ core_recv(void *state, pxs_event_t *ev_out, double timeout)
         uint64_t lseq = pxsi_get_le64(r + PXSI_REC_O_LSEQ);
         uint16_t flags = pxsi_get_le16(r + PXSI_REC_O_FLAGS);
         uint16_t mlen = pxsi_get_le16(r + PXSI_REC_O_MLEN);
-        int si = stopic_find(c, topic);
-        if (si < 0)
-            return recv_bad(c, peeked, "topic not subscribed", topic, prod, 0, 0);
+        /* the topic and link received on last first, else the O(log n)
+         * searches (same answers) */
+        int si = c->st_last;
+        if (si >= c->n_stopics || c->stopics[si].id != topic) {
+            if ((si = stopic_find(c, topic)) < 0)
+                return recv_bad(c, peeked, "topic not subscribed", topic, prod, 0, 0);
+            c->st_last = si;
+        }
         struct pxsi_stopic *st = &c->stopics[si];
-        struct pxsi_link *l = prod >= 0 && prod < c->size ? pxsi_core_link(st, prod) : NULL;
+        struct pxsi_link *l = NULL;
+        if (st->link_last < st->n_producers && st->links[st->link_last].producer == prod)
+            l = &st->links[st->link_last];
+        else if (prod >= 0 && prod < c->size && (l = pxsi_core_link(st, prod)) != NULL)
+            st->link_last = (int)(l - st->links);
         if (!l)
             return recv_bad(c, peeked, "producer not a declared publisher", topic, prod, 0, 0);
         uint32_t rsvd = pxsi_get_le32(r + PXSI_REC_O_RSVD);

@@ -591,10 +591,15 @@ mb_append(void *x, int target, unsigned char *recs, uint32_t n)
 }
 
 /* The direct path's slot (pxsi_xport_ops_t.slot): at a same-node target
- * whose ring this rank is the sole writer of, the slot of its next ticket,
- * for the core to encode the record in place (no copy through a scratch
- * record); commit then publishes it as nr_append does. NULL elsewhere, and
- * while a test hook is armed (append's failure points stay reachable). */
+ * whose ring this rank is the sole writer of, one credit taken from the
+ * local stash (refilled as nr_cred_take does) and the slot of its next
+ * ticket, for the core to encode the record in place (no copy through a
+ * scratch record); commit then publishes it as nr_append does. One call
+ * instead of take_credits + slot (docs/DESIGN.md "Event path cost"): the
+ * broken-peer check of take_credits comes first, as there. NULL, with
+ * nothing taken, elsewhere, without a credit (the caller then goes through
+ * take_credits, which reports what is wrong or progresses MPI on a miss),
+ * and while a test hook is armed (append's failure points stay reachable). */
 static unsigned char *
 mb_slot(void *x, int target)
 {
@@ -602,7 +607,20 @@ mb_slot(void *x, int target)
     unsigned char *b = m->nr[target];
     if (!b || !m->sole[target] || m->fail_step != PXSI_FAIL_NONE)
         return NULL;
+    int64_t br = __atomic_load_n((const int64_t *)(void *)(m->base + MB_BROKEN), __ATOMIC_ACQUIRE);
+    if (br == 0 && m->nbase)
+        br = __atomic_load_n(nr_word(m->nbase, NR_BROKEN), __ATOMIC_ACQUIRE);
+    if (PXSI_UNLIKELY(br != 0))
+        return NULL; /* take_credits reports it (acquire loads there) */
+    int64_t *lc = &m->lcred[target];
     uint32_t S = m->slots[target];
+    if (PXSI_UNLIKELY(*lc < 1)) {
+        uint32_t l;
+        *lc += nr_take(nr_word(b, NR_CRED), S, &l);
+        if (*lc < 1)
+            return NULL;
+    }
+    --*lc;
     return b + nr_rec_off(S) + (size_t)m->lidx[target] * PXSI_REC_SIZE;
 }
 
@@ -739,6 +757,8 @@ mpi_next(struct mbox *m, unsigned char *rec_out)
      * memory model; the ordering does not depend on it. */
     if (__atomic_load_n(&seqw[i], __ATOMIC_ACQUIRE) != m->head + 1)
         return 0;
+    if (!rec_out)
+        return 1; /* a look only (mb_wait): nothing consumed */
     MB_CHECK(MPI_Win_sync(m->win));
     memcpy(rec_out, m->base + rec_off(S) + (size_t)i * PXSI_REC_SIZE, PXSI_REC_SIZE);
     mb_hwm(m, seqw, S, m->head, i);
@@ -762,6 +782,8 @@ nr_next(struct mbox *m, unsigned char *rec_out)
     /* pairs with the publisher's release store of the word (nr_append) */
     if (__atomic_load_n(&seqw[i], __ATOMIC_ACQUIRE) != m->nhead + 1)
         return 0;
+    if (!rec_out)
+        return 1; /* a look only (mb_wait): nothing consumed */
     memcpy(rec_out, m->nbase + nr_rec_off(S) + (size_t)i * PXSI_REC_SIZE, PXSI_REC_SIZE);
     mb_hwm(m, seqw, S, m->nhead, i);
     m->nhead++;
@@ -811,7 +833,8 @@ mb_peek_done(void *x)
 }
 
 /* One look at both rings, starting with the one not served last (neither
- * kind of traffic starves the other). */
+ * kind of traffic starves the other). rec_out NULL: a look only (1: a
+ * record is there), nothing consumed. */
 static int
 mb_next(struct mbox *m, unsigned char *rec_out)
 {
@@ -821,7 +844,7 @@ mb_next(struct mbox *m, unsigned char *rec_out)
             continue;
         int got = node ? nr_next(m, rec_out) : mpi_next(m, rec_out);
         if (got != 0) {
-            if (got > 0) {
+            if (got > 0 && rec_out) {
                 m->last_node = node;
                 m->turn = !node;
             }
@@ -831,10 +854,12 @@ mb_next(struct mbox *m, unsigned char *rec_out)
     return 0;
 }
 
+/* inbox_next, and with rec_out NULL the wait op: return PXS_OK once a
+ * record is there, consuming nothing (the caller then takes it with peek,
+ * in its slot, or inbox_next). The same wait either way. */
 static int
-mb_inbox_next(void *x, unsigned char *rec_out, double timeout)
+mb_inbox_wait(struct mbox *m, unsigned char *rec_out, double timeout)
 {
-    struct mbox *m = x;
     if (m->my_slots == 0)
         return PXS_TIMEOUT; /* not reached: no subscriptions means END */
     /* a record already there (the hot path): no wait set up */
@@ -901,6 +926,18 @@ mb_inbox_next(void *x, unsigned char *rec_out, double timeout)
     }
 }
 
+static int
+mb_inbox_next(void *x, unsigned char *rec_out, double timeout)
+{
+    return mb_inbox_wait(x, rec_out, timeout);
+}
+
+static int
+mb_wait(void *x, double timeout)
+{
+    return mb_inbox_wait(x, NULL, timeout);
+}
+
 /* Records waiting in this rank's ring now (stats): the filled slots from
  * the head on. */
 static uint32_t
@@ -939,6 +976,7 @@ static const pxsi_xport_ops_t mb_xops = {
     .commit = mb_commit,
     .progress = mb_progress,
     .inbox_next = mb_inbox_next,
+    .wait = mb_wait,
     .peek = mb_peek,
     .peek_done = mb_peek_done,
     .capacity = mb_capacity,

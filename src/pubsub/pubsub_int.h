@@ -118,11 +118,13 @@ typedef struct pxsi_xport_ops {
     void (*poison)(void *x);
     int (*append)(void *x, int target, unsigned char *recs, uint32_t n);
     /* optional (NULL: none). The direct path (docs/DESIGN.md "Event path
-     * cost"): slot gives the ring slot where the next record appended at
-     * target goes when this rank writes it there by plain stores (node
-     * ring, sole writer), else NULL (then append). The caller holds a
-     * credit, encodes the record into the slot and calls commit, which
-     * publishes it (as append(1) would have). */
+     * cost"): slot takes one credit at target and gives the ring slot where
+     * the next record appended there goes, when this rank writes it there
+     * by plain stores (node ring, sole writer); else NULL with nothing
+     * taken (no credit, a broken peer, another kind of target: then
+     * take_credits and append). The caller encodes the record into the
+     * slot and calls commit, which publishes it (as append(1) would
+     * have). */
     unsigned char *(*slot)(void *x, int target);
     void (*commit)(void *x, int target);
     /* called now and then while waiting for credits */
@@ -137,6 +139,11 @@ typedef struct pxsi_xport_ops {
      * read it, then call peek_done. */
     const unsigned char *(*peek)(void *x);
     void (*peek_done)(void *x);
+    /* optional (NULL: none; only with peek): wait as inbox_next does, up
+     * to timeout, until a record is there, and consume nothing: PXS_OK,
+     * PXS_TIMEOUT, or an error. The caller then looks with peek (the
+     * record read in its slot, no copy out) and else calls inbox_next. */
+    int (*wait)(void *x, double timeout);
     /* largest append accepted at target (its ring size); 0: not a mailbox */
     uint32_t (*capacity)(void *x, int target);
     /* records waiting in this rank's inbox now (stats; may be NULL) */
@@ -188,6 +195,7 @@ struct pxsi_ptopic {
     struct pxsi_group *groups;
     int n_dests;
     struct pxsi_dest *dests; /* sorted by rank: plain subscribers and group members */
+    struct pxsi_dest *dest0; /* dest_of(plain[0]) (NULL: no plain subscriber) */
 };
 struct pxsi_queue {
     int target;              /* >= 0: a rank; -1: a group (chosen at flush) */
@@ -199,6 +207,8 @@ struct pxsi_queue {
                                 "Inline chunks") */
     unsigned char *recs;     /* room records */
     uint32_t *tidx;          /* topic index per queued record */
+    uint32_t heads;          /* inline heads queued (0: every queued record
+                                is a run of its own, queue_prefix walks none) */
     uint32_t held;           /* direct queue: mailbox credits of target taken
                                 and not yet used (inline runs; the group
                                 queues of topics it is a member of use them
@@ -218,6 +228,7 @@ struct pxsi_stopic {
     int n_producers;
     int n_ended;
     struct pxsi_link *links; /* [n_producers] sorted by producer */
+    int link_last; /* index of the link received on last (looked at first) */
 };
 /* The link of producer p on subscribed topic st (NULL: not a declared
  * producer): O(log n_producers) (core.c). */
@@ -258,10 +269,12 @@ struct pxsi_core {
     struct pxsi_queue **queues; /* every queue (direct and group) */
     int n_dirty;
     struct pxsi_queue **dirty; /* [n_queues] queues with records (flush_all) */
+    int pt_last; /* publisher: index of the topic sent last (looked at first) */
     /* subscriber */
     int n_stopics;
     struct pxsi_stopic *stopics;
     int n_stopics_ended;
+    int st_last; /* subscriber: index of the topic received last (looked at first) */
     uint32_t gowed; /* subscriber: group credits to give back at the next recv */
     /* inline events (docs/DESIGN.md, "Inline chunks") */
     int n_publishers;  /* ranks that publish anything (bounds a run) */

@@ -7,7 +7,9 @@
  *     --toggle-collect=phase_stream ./icount-events N
  * and callgrind_annotate --inclusive=yes (tests/tools/icount-events.sh does
  * all of it and divides by N):
- *   phase_send    N x pxs_publisher_send, batch 1 (each send appends)
+ *   phase_send    N x pxs_publisher_send, batch 1 (each send appends); with
+ *                 a second argument B > 1, batch B (a flush at the end) and
+ *                 no stream phase
  *   phase_recv    N x pxs_subscriber_recv of those events (timeout -1)
  *   phase_stream  N x (pxs_producer_send of 1 KiB, pxs_consumer_next,
  *                 pxs_consumer_resolve): the stream-1to1 chunk path (inline
@@ -35,12 +37,15 @@ static pxs_publisher_t *pub;
 static pxs_subscriber_t *sub;
 static pxs_proxy_t px;
 static unsigned char meta[64];
+static int batch = 1;
 
 __attribute__((noinline)) static void
 do_send(int n)
 {
     for (int i = 0; i < n; i++)
         CHECK(pxs_publisher_send(pub, 1, &px, meta, sizeof meta, NULL));
+    if (batch > 1)
+        CHECK(pxs_publisher_flush(pub));
 }
 
 __attribute__((noinline)) static void
@@ -92,6 +97,9 @@ main(int argc, char **argv)
     int n = argc > 1 ? atoi(argv[1]) : 500;
     if (n < 1 || n > 1000)
         n = 500;
+    batch = argc > 2 ? atoi(argv[2]) : 1;
+    if (batch < 1 || batch > 1024)
+        batch = 1;
     uint32_t topics[2] = {1, 2};
     pxs_subscription_t s[2];
     memset(s, 0, sizeof s);
@@ -103,7 +111,7 @@ main(int argc, char **argv)
     o.n_publish = 2;
     o.subscribe = s;
     o.n_subscribe = 2;
-    o.batch = 1;
+    o.batch = (uint32_t)batch;
     o.slots = 1024;
     pxs_bus_t *b;
     CHECK(pxs_bus_create(MPI_COMM_WORLD, &o, &b));
@@ -127,10 +135,12 @@ main(int argc, char **argv)
     /* warm-up: first-touch, lazy set-up */
     do_send(8);
     do_recv(8);
-    do_stream(8, prod, cons, buf);
+    if (batch == 1)
+        do_stream(8, prod, cons, buf);
     phase_send(n);
     phase_recv(n);
-    phase_stream(n, prod, cons, buf);
+    if (batch == 1)
+        phase_stream(n, prod, cons, buf);
     free(buf);
     CHECK(pxs_producer_destroy(prod));
     CHECK(pxs_consumer_destroy(cons));

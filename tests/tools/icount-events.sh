@@ -1,10 +1,12 @@
 #!/bin/sh
 # Instructions per event on the event path (callgrind; repeatable under load).
-# usage: tests/tools/icount-events.sh BUILD_DIR [N]   (env passes through, e.g.
-# PXS_INLINE_MAX=2K). Prints send-b1, recv-b1, stream-1KiB instructions/event.
+# usage: tests/tools/icount-events.sh BUILD_DIR [N [BATCH]]   (env passes through,
+# e.g. PXS_INLINE_MAX=2K). Prints send-b1, recv-b1, stream-1KiB instructions/event;
+# with BATCH > 1, send and recv at that batch (no stream line).
 set -e
 B=${1:?build dir}
 N=${2:-500}
+BATCH=${3:-1}
 D=$(cd "$(dirname "$0")" && pwd)
 T=$(mktemp -d)
 trap 'rm -rf "$T"' EXIT
@@ -12,7 +14,7 @@ mpicc -O2 -I"$D/../../include" -I"$B" "$D/icount-events.c" -o "$T/icount-events"
     -L"$B" -lproxystream -Wl,-rpath,"$(cd "$B" && pwd)"
 OMPI_MCA_osc=${OMPI_MCA_osc-} valgrind --tool=callgrind --collect-atstart=no \
     --toggle-collect=phase_send --toggle-collect=phase_recv --toggle-collect=phase_stream \
-    --callgrind-out-file="$T/cg.out" "$T/icount-events" "$N" >"$T/log" 2>&1 || {
+    --callgrind-out-file="$T/cg.out" "$T/icount-events" "$N" "$BATCH" >"$T/log" 2>&1 || {
     cat "$T/log"
     exit 1
 }
