@@ -55,22 +55,13 @@ try_alloc(pxsi_arena_t *a, size_t len, int lent, pxsi_conn_block_t *out)
     return pxsi_arena_alloc(a, len, &out->slot, &out->off);
 }
 
-static int
-conn_alloc(const char *subsys, pxsi_arena_t *a, size_t len, int lent, double timeout,
-           const pxsi_conn_waiter_t *w, pxsi_conn_block_t *out)
+/* No block at the first try: reclaim, then wait (backpressure). Out of
+ * line, so that conn_alloc's common case (a block at once) stays small. */
+PXSI_NOINLINE static int
+conn_alloc_wait(const char *subsys, pxsi_arena_t *a, size_t len, int lent, double timeout,
+                const pxsi_conn_waiter_t *w, pxsi_conn_block_t *out)
 {
-    int rc = lent ? PXS_OK : pxsi_conn_fits(subsys, a, len);
-    if (rc == PXS_OK && a->since_reclaim >= PXSI_RECLAIM_EVERY && a->nlive) {
-        /* early reclaim (amortized: once per PXSI_RECLAIM_EVERY bytes put):
-         * dead objects' gaps are reused while still hot, not after a walk
-         * through the whole cold arena */
-        a->since_reclaim = 0;
-        rc = w->reclaim(w->ctx);
-    }
-    if (rc == PXS_OK)
-        rc = try_alloc(a, len, lent, out);
-    if (rc != PXS_ERR_AGAIN)
-        return rc;
+    int rc;
     if ((rc = w->reclaim(w->ctx)) != PXS_OK)
         return rc;
     rc = try_alloc(a, len, lent, out);
@@ -118,6 +109,25 @@ conn_alloc(const char *subsys, pxsi_arena_t *a, size_t len, int lent, double tim
                    rc == PXS_OK ? "got its block" : pxs_errname(rc), d);
     }
     return rc;
+}
+
+static inline int
+conn_alloc(const char *subsys, pxsi_arena_t *a, size_t len, int lent, double timeout,
+           const pxsi_conn_waiter_t *w, pxsi_conn_block_t *out)
+{
+    int rc = lent ? PXS_OK : pxsi_conn_fits(subsys, a, len);
+    if (rc == PXS_OK && a->since_reclaim >= PXSI_RECLAIM_EVERY && a->nlive) {
+        /* early reclaim (amortized: once per PXSI_RECLAIM_EVERY bytes put):
+         * dead objects' gaps are reused while still hot, not after a walk
+         * through the whole cold arena */
+        a->since_reclaim = 0;
+        rc = w->reclaim(w->ctx);
+    }
+    if (rc == PXS_OK)
+        rc = try_alloc(a, len, lent, out);
+    if (PXSI_LIKELY(rc != PXS_ERR_AGAIN))
+        return rc;
+    return conn_alloc_wait(subsys, a, len, lent, timeout, w, out);
 }
 
 int

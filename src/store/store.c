@@ -63,7 +63,7 @@ bad_proxy(pxs_store_t *s, const pxs_proxy_info_t *pi, int rc, const char *what)
 }
 
 /* A resolve (or view) that delivered n bytes. */
-static void
+static inline void
 resolved(pxs_store_t *s, const pxs_proxy_info_t *pi, size_t n)
 {
     FST_ADD(s, (s->fst.resolves++, s->fst.bytes_resolved += n));
@@ -191,8 +191,10 @@ on_main_thread(const pxs_store_t *s)
     return !(MPI_Is_thread_main(&is_main) == MPI_SUCCESS && !is_main);
 }
 
-static int
-enter(pxs_store_t *s, const char *what, int *held)
+/* The whole guard (enter's slow path: errors, another thread, a test
+ * hold); kept out of line so that enter's common case inlines. */
+PXSI_NOINLINE static int
+enter_slow(pxs_store_t *s, const char *what, int *held)
 {
     *held = 0;
     if (!store_ok(s) || s->kind == PXS_CONN_LOCAL)
@@ -226,7 +228,28 @@ enter(pxs_store_t *s, const char *what, int *held)
     return PXS_OK;
 }
 
-static void
+/* The common case inline: a live RMA store, the flag free and, below
+ * MPI_THREAD_SERIALIZED, the creating main thread; anything else (and every
+ * error) takes enter_slow, which decides as before. */
+static inline int
+enter(pxs_store_t *s, const char *what, int *held)
+{
+    *held = 0;
+    if (!store_ok(s) || s->kind == PXS_CONN_LOCAL)
+        return PXS_OK;
+    if (s->thread_level >= MPI_THREAD_SERIALIZED) {
+        if (PXSI_LIKELY(!atomic_exchange_explicit(&s->in_use, 1, memory_order_acquire))) {
+            *held = 1;
+            return PXS_OK;
+        }
+    } else if (PXSI_LIKELY(!atomic_load_explicit(&s->in_use, memory_order_acquire) &&
+                           s->main_known && pthread_equal(pthread_self(), s->main_thread))) {
+        return PXS_OK;
+    }
+    return enter_slow(s, what, held);
+}
+
+static inline void
 leave(pxs_store_t *s, int held)
 {
     if (held)
@@ -829,7 +852,7 @@ store_put_ref(pxs_store_t *s, const void *data, size_t len, const pxs_put_opts_t
     return rc;
 }
 
-static int check_proxy(pxs_store_t *s, const pxs_proxy_t *proxy, pxs_proxy_info_t *pi);
+static inline int check_proxy(pxs_store_t *s, const pxs_proxy_t *proxy, pxs_proxy_info_t *pi);
 
 #define PXSI_REF_YIELD_S 2e-3 /* ref_wait: yield (not sleep) this long first */
 
@@ -910,19 +933,9 @@ proxy_same(const pxs_proxy_t *a, const pxs_proxy_t *b)
  * claim, descriptor, budget) runs every time. Not for the local connector,
  * whose calls may run on several threads at once (the cache is guarded by
  * enter/leave). */
-static int
-check_proxy(pxs_store_t *s, const pxs_proxy_t *proxy, pxs_proxy_info_t *pi)
+PXSI_NOINLINE static int
+check_proxy_decode(pxs_store_t *s, const pxs_proxy_t *proxy, pxs_proxy_info_t *pi)
 {
-    if (!proxy) {
-        memset(pi, 0, sizeof *pi);
-        return pxsi_err(PXS_ERR_INVALID, SUBSYS, "NULL proxy");
-    }
-    if (s->last_ok && proxy_same(proxy, &s->last_px)) {
-        *pi = s->last_pi;
-        /* rma_check depends only on the proxy and on what create fixed
-         * (nonce, the owners' slot counts and arena sizes, lending) */
-        return s->kind == PXS_CONN_RMA ? PXS_OK : s->ops->check(s->st, pi);
-    }
     memset(pi, 0, sizeof *pi);
     int rc = pxs_proxy_decode(proxy->bytes, PXS_PROXY_SIZE, pi);
     if (rc)
@@ -952,6 +965,24 @@ check_proxy(pxs_store_t *s, const pxs_proxy_t *proxy, pxs_proxy_info_t *pi)
         s->last_ok = 1;
     }
     return PXS_OK;
+}
+
+/* check_proxy's common case inline (NULL, and a hit on the last proxy that
+ * passed); a miss decodes and checks out of line (check_proxy_decode). */
+static inline int
+check_proxy(pxs_store_t *s, const pxs_proxy_t *proxy, pxs_proxy_info_t *pi)
+{
+    if (!proxy) {
+        memset(pi, 0, sizeof *pi);
+        return pxsi_err(PXS_ERR_INVALID, SUBSYS, "NULL proxy");
+    }
+    if (s->last_ok && proxy_same(proxy, &s->last_px)) {
+        *pi = s->last_pi;
+        /* rma_check depends only on the proxy and on what create fixed
+         * (nonce, the owners' slot counts and arena sizes, lending) */
+        return s->kind == PXS_CONN_RMA ? PXS_OK : s->ops->check(s->st, pi);
+    }
+    return check_proxy_decode(s, proxy, pi);
 }
 
 static int
@@ -1314,11 +1345,9 @@ pxs_store_spilled(const pxs_store_t *s, uint64_t *objects_out, uint64_t *bytes_o
 
 /* A store with a spill store: a proxy of the spill store's kind and
  * instance goes there (consumers resolve spilled objects without knowing). */
-static pxs_store_t *
-route(pxs_store_t *s, const pxs_proxy_t *proxy)
+PXSI_NOINLINE static pxs_store_t *
+route_decode(pxs_store_t *s, const pxs_proxy_t *proxy)
 {
-    if (!store_ok(s) || (!s->spill && !s->nalt) || !proxy)
-        return s;
     pxs_proxy_info_t pi;
     if (pxs_proxy_decode(proxy->bytes, PXS_PROXY_SIZE, &pi) != PXS_OK)
         return s;
@@ -1328,6 +1357,22 @@ route(pxs_store_t *s, const pxs_proxy_t *proxy)
         if (pi.kind == s->alt[i]->kind && pi.store_nonce == s->alt[i]->nonce)
             return s->alt[i];
     return s;
+}
+
+static inline pxs_store_t *
+route(pxs_store_t *s, const pxs_proxy_t *proxy)
+{
+    if (!store_ok(s) || (!s->spill && !s->nalt) || !proxy)
+        return s;
+    return route_decode(s, proxy);
+}
+
+/* An inline chunk's proxy? (the test of pxsi_inline_is, src/pubsub/inline.c,
+ * inline here: every resolve asks it first) */
+static inline int
+inline_is(const pxs_proxy_t *p)
+{
+    return p && p->bytes[0] == PXS_PROXY_VERSION && p->bytes[1] == PXS_CONN_INLINE;
 }
 
 int
@@ -1374,7 +1419,7 @@ pxs_store_put_ref(pxs_store_t *s, const void *data, size_t len, const pxs_put_op
 int
 pxs_store_ref_wait(pxs_store_t *s, const pxs_proxy_t *proxy, double timeout)
 {
-    if (pxsi_inline_is(proxy))
+    if (inline_is(proxy))
         return pxsi_err(PXS_ERR_INVALID, SUBSYS, "ref_wait: an inline proxy is not lent");
     GUARDED(s, "ref_wait", store_ref_wait(s, proxy, timeout));
 }
@@ -1383,7 +1428,7 @@ int
 pxs_store_resolve(pxs_store_t *s, const pxs_proxy_t *proxy, void *buf, size_t cap,
                   size_t *len_out)
 {
-    if (pxsi_inline_is(proxy)) /* docs/DESIGN.md, "Inline chunks" */
+    if (inline_is(proxy)) /* docs/DESIGN.md, "Inline chunks" */
         return pxsi_inline_resolve(proxy, buf, cap, len_out);
     s = route(s, proxy);
     GUARDED(s, "resolve", store_resolve(s, proxy, buf, cap, len_out));
@@ -1393,7 +1438,7 @@ int
 pxs_store_resolve_alloc(pxs_store_t *s, const pxs_proxy_t *proxy, void **buf_out,
                         size_t *len_out)
 {
-    if (pxsi_inline_is(proxy))
+    if (inline_is(proxy))
         return pxsi_inline_resolve_alloc(proxy, buf_out, len_out);
     s = route(s, proxy);
     GUARDED(s, "resolve_alloc", store_resolve_alloc(s, proxy, buf_out, len_out));
@@ -1402,7 +1447,7 @@ pxs_store_resolve_alloc(pxs_store_t *s, const pxs_proxy_t *proxy, void **buf_out
 int
 pxs_store_view(pxs_store_t *s, const pxs_proxy_t *proxy, pxs_view_t *view_out)
 {
-    if (pxsi_inline_is(proxy))
+    if (inline_is(proxy))
         return pxsi_inline_view(proxy, view_out);
     s = route(s, proxy);
     GUARDED(s, "view", store_view(s, proxy, view_out));
@@ -1427,7 +1472,7 @@ int
 pxs_store_resolve_start(pxs_store_t *s, const pxs_proxy_t *proxy, void *buf, size_t cap,
                         pxs_request_t **req_out)
 {
-    if (pxsi_inline_is(proxy))
+    if (inline_is(proxy))
         return store_inline_start(s, proxy, buf, cap, req_out);
     s = route(s, proxy);
     GUARDED(s, "resolve_start", store_resolve_start(s, proxy, buf, cap, req_out));
@@ -1456,7 +1501,7 @@ pxs_store_resolve_wait(pxs_request_t *r, size_t *len_out)
 int
 pxs_store_evict(pxs_store_t *s, const pxs_proxy_t *proxy)
 {
-    if (pxsi_inline_is(proxy))
+    if (inline_is(proxy))
         return pxsi_inline_drop(proxy);
     s = route(s, proxy);
     GUARDED(s, "evict", store_evict(s, proxy));
@@ -1465,7 +1510,7 @@ pxs_store_evict(pxs_store_t *s, const pxs_proxy_t *proxy)
 int
 pxs_store_drop(pxs_store_t *s, const pxs_proxy_t *proxy)
 {
-    if (pxsi_inline_is(proxy))
+    if (inline_is(proxy))
         return pxsi_inline_drop(proxy);
     s = route(s, proxy);
     GUARDED(s, "drop", store_drop(s, proxy));

@@ -19,10 +19,12 @@
 #define PXSI_PRINTF(a, b) __attribute__((format(printf, a, b)))
 #define PXSI_LIKELY(x)    __builtin_expect(!!(x), 1)
 #define PXSI_UNLIKELY(x)  __builtin_expect(!!(x), 0)
+#define PXSI_NOINLINE     __attribute__((noinline)) /* a slow path kept out of line */
 #else
 #define PXSI_PRINTF(a, b)
 #define PXSI_LIKELY(x)   (x)
 #define PXSI_UNLIKELY(x) (x)
+#define PXSI_NOINLINE
 #endif
 
 #ifndef NDEBUG
