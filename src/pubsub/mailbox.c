@@ -81,6 +81,11 @@
 /* mb_inbox_next gives back held credits once this many pauses of its wait
  * passed (half the spin phase), not on the first miss */
 #define MB_CREDIT_RETURN_STEP (PXSI_BACKOFF_YIELD / 2)
+/* Pauses of a receive wait polled inline before the general loop (one
+ * word per ring; mb_inbox_wait): at ~25-40 ns a pause, ~0.5 us, about a
+ * same-node ping-pong's reply time. At most PXSI_BACKOFF_PROGRESS_FIRST, so
+ * that MPI progress comes when the back-off says. */
+#define MB_SPIN_INLINE PXSI_BACKOFF_PROGRESS_FIRST
 
 /* A full shared mailbox (docs/DESIGN.md "Scale model", "Polling a full
  * mailbox"): after a take of a credit word came up short, the publisher
@@ -624,6 +629,30 @@ mb_slot(void *x, int target)
     return b + nr_rec_off(S) + (size_t)m->lidx[target] * PXSI_REC_SIZE;
 }
 
+/* Ask for the sole writer's next slot in the target's ring for writing
+ * (prefetchw of its record lines), right after a commit. The owner last
+ * read those lines a ring ago, so the line transfer happens now, while this
+ * rank goes on (typically to wait for a reply), and not when the next
+ * append's stores must drain before its release store of the sequence word
+ * can be seen: one cross-core line transfer fewer on the one-way path. The
+ * sequence word's line is not touched (the owner is polling it). Only
+ * with a credit in the stash: then the owner has given that slot back and
+ * is not reading it (a full ring's next slot is). A hint: no effect on
+ * what is written or read. */
+static inline void
+nr_prefetch_slot(struct mbox *m, int target)
+{
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+    uint32_t S = m->slots[target];
+    const unsigned char *p = m->nr[target] + nr_rec_off(S) + (size_t)m->lidx[target] * PXSI_REC_SIZE;
+    for (size_t o = 0; o < PXSI_REC_SIZE; o += 64)
+        __asm__ __volatile__("prefetchw %0" ::"m"(p[o]));
+#else
+    (void)m;
+    (void)target;
+#endif
+}
+
 static void
 mb_commit(void *x, int target)
 {
@@ -634,6 +663,8 @@ mb_commit(void *x, int target)
     /* the record's stores before the sequence word (pairs with the owner's
      * acquire load in nr_next) */
     __atomic_store_n(&nr_seq(m->nr[target])[i], t0 + 1, __ATOMIC_RELEASE);
+    if (m->lcred[target] > 0) /* the next slot is free (not being read) */
+        nr_prefetch_slot(m, target);
 }
 
 static void
@@ -772,6 +803,18 @@ mpi_next(struct mbox *m, unsigned char *rec_out)
     return 1;
 }
 
+/* Ask for a filled node-ring slot's record lines (all at once, as soon as
+ * its sequence word was seen), so that the line transfers from the
+ * publisher's core overlap each other and the way back to the caller that
+ * reads them, instead of starting at the first field read. A hint. */
+static inline void
+nr_prefetch_rec(const struct mbox *m, uint32_t i)
+{
+    const unsigned char *p = m->nbase + nr_rec_off(m->my_slots) + (size_t)i * PXSI_REC_SIZE;
+    for (size_t o = 0; o < PXSI_REC_SIZE; o += 64)
+        __builtin_prefetch(p + o, 0, 3);
+}
+
 /* One look at the node ring: 1 and the record copied out, or 0. */
 static int
 nr_next(struct mbox *m, unsigned char *rec_out)
@@ -782,8 +825,10 @@ nr_next(struct mbox *m, unsigned char *rec_out)
     /* pairs with the publisher's release store of the word (nr_append) */
     if (__atomic_load_n(&seqw[i], __ATOMIC_ACQUIRE) != m->nhead + 1)
         return 0;
-    if (!rec_out)
-        return 1; /* a look only (mb_wait): nothing consumed */
+    if (!rec_out) {
+        nr_prefetch_rec(m, i); /* the caller reads it in place next (peek) */
+        return 1;              /* a look only (mb_wait): nothing consumed */
+    }
     memcpy(rec_out, m->nbase + nr_rec_off(S) + (size_t)i * PXSI_REC_SIZE, PXSI_REC_SIZE);
     mb_hwm(m, seqw, S, m->nhead, i);
     m->nhead++;
@@ -869,6 +914,23 @@ mb_inbox_wait(struct mbox *m, unsigned char *rec_out, double timeout)
     /* progress by hand (MPI_Win_sync's result is checked): no hook */
     pxsi_backoff_t b;
     pxsi_backoff_init_mpi(&b, timeout, NULL, NULL);
+    /* the first pauses of the spin phase, inline: the one sequence word
+     * each ring fills next, an acquire load and a cpu pause per poll, no
+     * call, clock, MPI or other shared word (a ping-pong's reply lands
+     * here). They count as pauses of the wait (b.iter), so the yield,
+     * sleep, progress and credit-return steps come when they did (not
+     * with a batch of credits to give back: the loop gives it first). The
+     * loop below then takes the record (or fails) as before. */
+    if (timeout != 0 && m->npending < m->credit_batch && m->pending < m->credit_batch) {
+        const uint64_t *mw = (const uint64_t *)(void *)(m->base + MB_SEQ) + m->hidx;
+        const uint64_t *nw = m->nbase ? nr_seq(m->nbase) + m->nidx : mw;
+        uint64_t mwant = m->head + 1, nwant = m->nbase ? m->nhead + 1 : mwant;
+        while (b.iter < MB_SPIN_INLINE && __atomic_load_n(nw, __ATOMIC_ACQUIRE) != nwant &&
+               __atomic_load_n(mw, __ATOMIC_ACQUIRE) != mwant) {
+            pxsi_cpu_pause();
+            b.iter++;
+        }
+    }
     int polled_mpi = 0;
     for (;;) {
         int got = mb_next(m, rec_out);

@@ -191,6 +191,14 @@ pxsi_backoff_init_mpi(pxsi_backoff_t *b, double timeout, void (*progress)(void *
     b->progress = progress;
     b->arg = arg;
 }
+/* One cpu pause (the spin phase's step), for loops that spin inline. */
+static inline void
+pxsi_cpu_pause(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#endif
+}
 int pxsi_backoff_expired(pxsi_backoff_t *b);
 /* Seconds left before the deadline (0 when passed), or -1.0 (forever). */
 double pxsi_backoff_left(pxsi_backoff_t *b);
