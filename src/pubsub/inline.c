@@ -30,12 +30,6 @@ static uint32_t held;
 static int warned;
 static const char view_tag = 0; /* pxs_view_t.internal_[3] of an inline view */
 
-int
-pxsi_inline_is(const pxs_proxy_t *p)
-{
-    return p && p->bytes[0] == PXS_PROXY_VERSION && p->bytes[1] == PXS_CONN_INLINE;
-}
-
 static void
 evict_locked(struct entry *e)
 {

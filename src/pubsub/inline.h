@@ -23,8 +23,13 @@
 #define PXSI_INLINE_HOLD_ENTRIES 4096u
 #define PXSI_INLINE_HOLD_BYTES   (16u * 1024u * 1024u)
 
-/* 1 when the proxy's kind byte says PXS_CONN_INLINE (no other check). */
-int pxsi_inline_is(const pxs_proxy_t *p);
+/* 1 when the proxy's kind byte says PXS_CONN_INLINE (no other check).
+ * Inline: every store call asks it first. */
+static inline int
+pxsi_inline_is(const pxs_proxy_t *p)
+{
+    return p && p->bytes[0] == PXS_PROXY_VERSION && p->bytes[1] == PXS_CONN_INLINE;
+}
 /* Keep a received payload; proxy_out names it (kind PXS_CONN_INLINE, this
  * process's table nonce, entry id in the offset field, payload CRC32C).
  * PXS_OK, PXS_ERR_NOMEM, PXS_ERR_NOTSUP (no randomness for the nonce). */

@@ -1367,14 +1367,6 @@ route(pxs_store_t *s, const pxs_proxy_t *proxy)
     return route_decode(s, proxy);
 }
 
-/* An inline chunk's proxy? (the test of pxsi_inline_is, src/pubsub/inline.c,
- * inline here: every resolve asks it first) */
-static inline int
-inline_is(const pxs_proxy_t *p)
-{
-    return p && p->bytes[0] == PXS_PROXY_VERSION && p->bytes[1] == PXS_CONN_INLINE;
-}
-
 int
 pxs_store_rank(const pxs_store_t *s)
 {
@@ -1419,7 +1411,7 @@ pxs_store_put_ref(pxs_store_t *s, const void *data, size_t len, const pxs_put_op
 int
 pxs_store_ref_wait(pxs_store_t *s, const pxs_proxy_t *proxy, double timeout)
 {
-    if (inline_is(proxy))
+    if (pxsi_inline_is(proxy))
         return pxsi_err(PXS_ERR_INVALID, SUBSYS, "ref_wait: an inline proxy is not lent");
     GUARDED(s, "ref_wait", store_ref_wait(s, proxy, timeout));
 }
@@ -1428,7 +1420,7 @@ int
 pxs_store_resolve(pxs_store_t *s, const pxs_proxy_t *proxy, void *buf, size_t cap,
                   size_t *len_out)
 {
-    if (inline_is(proxy)) /* docs/DESIGN.md, "Inline chunks" */
+    if (pxsi_inline_is(proxy)) /* docs/DESIGN.md, "Inline chunks" */
         return pxsi_inline_resolve(proxy, buf, cap, len_out);
     s = route(s, proxy);
     GUARDED(s, "resolve", store_resolve(s, proxy, buf, cap, len_out));
@@ -1438,7 +1430,7 @@ int
 pxs_store_resolve_alloc(pxs_store_t *s, const pxs_proxy_t *proxy, void **buf_out,
                         size_t *len_out)
 {
-    if (inline_is(proxy))
+    if (pxsi_inline_is(proxy))
         return pxsi_inline_resolve_alloc(proxy, buf_out, len_out);
     s = route(s, proxy);
     GUARDED(s, "resolve_alloc", store_resolve_alloc(s, proxy, buf_out, len_out));
@@ -1447,7 +1439,7 @@ pxs_store_resolve_alloc(pxs_store_t *s, const pxs_proxy_t *proxy, void **buf_out
 int
 pxs_store_view(pxs_store_t *s, const pxs_proxy_t *proxy, pxs_view_t *view_out)
 {
-    if (inline_is(proxy))
+    if (pxsi_inline_is(proxy))
         return pxsi_inline_view(proxy, view_out);
     s = route(s, proxy);
     GUARDED(s, "view", store_view(s, proxy, view_out));
@@ -1472,7 +1464,7 @@ int
 pxs_store_resolve_start(pxs_store_t *s, const pxs_proxy_t *proxy, void *buf, size_t cap,
                         pxs_request_t **req_out)
 {
-    if (inline_is(proxy))
+    if (pxsi_inline_is(proxy))
         return store_inline_start(s, proxy, buf, cap, req_out);
     s = route(s, proxy);
     GUARDED(s, "resolve_start", store_resolve_start(s, proxy, buf, cap, req_out));
@@ -1501,7 +1493,7 @@ pxs_store_resolve_wait(pxs_request_t *r, size_t *len_out)
 int
 pxs_store_evict(pxs_store_t *s, const pxs_proxy_t *proxy)
 {
-    if (inline_is(proxy))
+    if (pxsi_inline_is(proxy))
         return pxsi_inline_drop(proxy);
     s = route(s, proxy);
     GUARDED(s, "evict", store_evict(s, proxy));
@@ -1510,7 +1502,7 @@ pxs_store_evict(pxs_store_t *s, const pxs_proxy_t *proxy)
 int
 pxs_store_drop(pxs_store_t *s, const pxs_proxy_t *proxy)
 {
-    if (inline_is(proxy))
+    if (pxsi_inline_is(proxy))
         return pxsi_inline_drop(proxy);
     s = route(s, proxy);
     GUARDED(s, "drop", store_drop(s, proxy));

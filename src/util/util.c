@@ -175,9 +175,7 @@ pxsi_backoff_pause(pxsi_backoff_t *b)
     if (b->iter < b->max_iter)
         b->iter++;
     if (i < PXSI_BACKOFF_YIELD) {
-#if defined(__x86_64__) || defined(__i386__)
-        __builtin_ia32_pause();
-#endif
+        pxsi_cpu_pause();
     } else if (i < PXSI_BACKOFF_SLEEP) {
         sched_yield();
     } else {
