@@ -1035,6 +1035,42 @@ rma_release(void *st, pxs_view_t *v)
 }
 
 /* ------------------------------------------------------------ evict, progress */
+/* The owner's evict, after kill_slot(s): the free step of reclaim() for that
+ * one slot (O(1); reclaim() scans 0 .. hwm, thousands of slots after a
+ * stream of small puts). The kill is completed first (flush of A outside
+ * NODE mode), then the inflight count is read after it on each word in use
+ * (A through MPI, LA in shared memory), then F4; a slot with claims still in
+ * flight stays DYING and the next full reclaim (put, progress, used) frees
+ * it, as before. Other slots (spent budgets, earlier DYING ones) are left to
+ * that reclaim too: a put reclaims when it finds no block and once per
+ * PXSI_RECLAIM_EVERY bytes (docs/DESIGN.md, "The claim protocol"). */
+static int
+reclaim_evicted(pxsi_rma_t *r, uint32_t s)
+{
+    uint64_t inflight = 0;
+    if (mpi_words(r)) {
+        uint64_t ign = 0, a = 0;
+        PXSI_MPI_CHECK(MPI_Win_flush(r->rank, r->ctl_win), SUBSYS); /* the kill */
+        PXSI_MPI_CHECK(MPI_Fetch_and_op(&ign, &a, MPI_UINT64_T, r->rank, pxsi_rma_w_a(s),
+                                        MPI_NO_OP, r->ctl_win),
+                       SUBSYS);
+        PXSI_MPI_CHECK(MPI_Win_flush(r->rank, r->ctl_win), SUBSYS);
+        inflight = a & PXSI_INFLIGHT_MASK;
+    }
+    if (local_words(r, r->rank))
+        inflight += atomic_load(pxsi_rma_l_a(r, r->rank, s)) & PXSI_INFLIGHT_MASK;
+    /* F4 (acquire), as in reclaim: the block is reused only after every
+     * reader's F3 + unclaim */
+    atomic_thread_fence(memory_order_acquire);
+    if (inflight == 0) {
+        r->ndying--;
+        r->stats.reclaimed++;
+        pxsi_conn_free_slot(&r->al, &r->slots[s], s, SUBSYS);
+    }
+    return PXS_OK;
+}
+
+
 /* Drop: one unit of the budget from any rank, the owner's included (its own
  * words through MPI atomics, like a peer); a keep object is validated only. */
 static int
@@ -1063,11 +1099,8 @@ rma_evict(void *st, const pxs_proxy_info_t *pi)
     if (rc)
         return rc;
     rc = kill_slot(r, s);
-    if (rc == PXS_OK) {
-        if (mpi_words(r))
-            PXSI_MPI_CHECK(MPI_Win_flush(r->rank, r->ctl_win), SUBSYS);
-        rc = reclaim(r);
-    }
+    if (rc == PXS_OK)
+        rc = reclaim_evicted(r, s);
     return rc;
 }
 
