@@ -741,25 +741,28 @@ rma_check(void *st, const pxs_proxy_info_t *pi)
  * unclaim: the claim's gen, the inflight limit and the descriptor (any
  * mismatch goes to claim_verdict, which releases and reports it), the
  * budget, F2 before the copy, the CRC, F3 before the release. */
-static int
+PXSI_NOINLINE static int
 resolve_local(pxsi_rma_t *r, const pxs_proxy_info_t *pi, void *buf, size_t *len_out)
 {
     int o = (int)pi->owner;
     uint32_t s = pxsi_gen_slot(pi->generation);
-    uint64_t gen = pxsi_gen_gen(pi->generation);
     _Atomic uint64_t *la = pxsi_rma_l_a(r, o, s);
-    uint64_t old = atomic_fetch_add(la, 1), d[3] = {0, 0, 0}; /* seq_cst, as in claim */
+    uint64_t old = atomic_fetch_add(la, 1); /* seq_cst, as in claim */
     r->stats.claims_local++;
-    if (PXSI_LIKELY(old >> PXSI_INFLIGHT_BITS == gen)) {
-        const _Atomic uint64_t *ld = pxsi_rma_l_d(r, o, s);
-        for (int i = 0; i < 3; i++)
-            d[i] = atomic_load_explicit(&ld[i], memory_order_relaxed);
-    }
-    if (PXSI_UNLIKELY(old >> PXSI_INFLIGHT_BITS != gen ||
-                      (old & PXSI_INFLIGHT_MASK) >= PXSI_INFLIGHT_LIMIT || d[0] != pi->offset ||
-                      d[1] != pi->size || (uint32_t)d[2] != pi->payload_crc ||
-                      (uint16_t)(d[2] >> 32) != pi->flags)) {
-        int rc = claim_verdict(r, pi, old, d); /* releases on STALE/BUSY/CORRUPT */
+    /* the descriptor is read only once the claim saw the proxy's gen (the
+     * words are this object's then); three compares, no copy */
+    if (PXSI_UNLIKELY(old >> PXSI_INFLIGHT_BITS != pxsi_gen_gen(pi->generation) ||
+                      (old & PXSI_INFLIGHT_MASK) >= PXSI_INFLIGHT_LIMIT))
+        return claim_verdict(r, pi, old, (const uint64_t[3]){0, 0, 0}); /* releases */
+    const _Atomic uint64_t *ld = pxsi_rma_l_d(r, o, s);
+    uint64_t d0 = atomic_load_explicit(&ld[0], memory_order_relaxed);
+    uint64_t d1 = atomic_load_explicit(&ld[1], memory_order_relaxed);
+    uint64_t d2 = atomic_load_explicit(&ld[2], memory_order_relaxed);
+    if (PXSI_UNLIKELY(d0 != pi->offset || d1 != pi->size ||
+                      d2 != ((uint64_t)pi->payload_crc | ((uint64_t)pi->flags << 32)))) {
+        /* claim_verdict compares flags as 16 bits: the bits above them in
+         * LD are 0 for every descriptor an owner writes, so it agrees */
+        int rc = claim_verdict(r, pi, old, (const uint64_t[3]){d0, d1, d2}); /* releases */
         if (rc)
             return rc;
     }
@@ -781,19 +784,16 @@ resolve_local(pxsi_rma_t *r, const pxs_proxy_info_t *pi, void *buf, size_t *len_
     return rc;
 }
 
-static int
-rma_resolve(void *st, const pxs_proxy_info_t *pi, void *buf, size_t cap, size_t *len_out)
+/* Every resolve but the same-node arena one: remote arena objects
+ * (resolve_remote), lent buffers and the rest (claim, take, fetch,
+ * unclaim). */
+PXSI_NOINLINE static int
+resolve_other(pxsi_rma_t *r, const pxs_proxy_info_t *pi, void *buf, size_t *len_out)
 {
-    pxsi_rma_t *r = st;
-    (void)cap;
     int o = (int)pi->owner;
     uint32_t s = pxsi_gen_slot(pi->generation);
-    if (!(pi->flags & PXS_PROXY_F_LENT)) {
-        if (local_words(r, o) && r->peer_base[o])
-            return resolve_local(r, pi, buf, len_out);
-        if (pi->size && path_of(r, o) == PXSI_PATH_RMA)
-            return resolve_remote(r, pi, buf, len_out);
-    }
+    if (!(pi->flags & PXS_PROXY_F_LENT) && pi->size && path_of(r, o) == PXSI_PATH_RMA)
+        return resolve_remote(r, pi, buf, len_out);
     int rc = acquire(r, pi);
     if (rc)
         return rc;
@@ -809,6 +809,19 @@ rma_resolve(void *st, const pxs_proxy_info_t *pi, void *buf, size_t cap, size_t 
     if (rc == PXS_OK)
         *len_out = (size_t)pi->size;
     return rc;
+}
+
+/* Dispatch without a frame of its own (both callees are out of line, so
+ * the same-node case is a tail jump into resolve_local). */
+static int
+rma_resolve(void *st, const pxs_proxy_info_t *pi, void *buf, size_t cap, size_t *len_out)
+{
+    pxsi_rma_t *r = st;
+    (void)cap;
+    int o = (int)pi->owner;
+    if (!(pi->flags & PXS_PROXY_F_LENT) && local_words(r, o) && r->peer_base[o])
+        return resolve_local(r, pi, buf, len_out);
+    return resolve_other(r, pi, buf, len_out);
 }
 
 /* An async resolve in flight (pxs_request_t.conn): the claim it holds and
