@@ -9,7 +9,8 @@
 # cache hits), then n times alternating with a second object (the cache
 # misses every time); then rank 0 puts n objects, each evicted by the owner
 # (counted apart: evict_one), with `live` (default 0) more keep objects of
-# 64 B put before and left live meanwhile (the slot table's high-water mark). Prints instructions per call of each; the memcpy of
+# 64 B put before and left live meanwhile (the slot table's high-water mark).
+# PXS_ICOUNT_UCX=1 counts the UCX connector instead of the RMA one. Prints instructions per call of each; the memcpy of
 # `size` bytes is inside the figures (412 instructions for 4 KiB with
 # glibc 2.36's AVX2 memcpy). Needs valgrind and mpicc; Open MPI as root
 # needs OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1.
@@ -56,6 +57,8 @@ int main(int argc, char **argv)
     pxs_store_t *st;
     if (pxs_store_opts_init(&so))
         abort();
+    if (getenv("PXS_ICOUNT_UCX")) /* PXS_ICOUNT_UCX=1: the UCX connector */
+        so.connector = PXS_CONN_UCX;
     so.arena_bytes = (sz + 4096) * 4 + ((size_t)1 << 20) + (size_t)live * 128;
     so.max_objects = (size_t)live + 1024;
     if (pxs_store_create(MPI_COMM_WORLD, &so, &st))

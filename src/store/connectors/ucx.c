@@ -1066,6 +1066,32 @@ ucx_drop(void *st, const pxs_proxy_info_t *pi)
     return rc;
 }
 
+/* The owner's evict, after kill_slot(s) (which waited for the kill): the
+ * free step of reclaim() for that one slot, as in the RMA connector
+ * (docs/DESIGN.md, "The claim protocol"): the inflight count read after
+ * the kill on each word (one fetch-add 0 on A, a load of LA), F4, then the
+ * slot freed if it is 0, else left DYING for the next full reclaim (put,
+ * progress, used). O(1): reclaim() sends one atomic per live slot. */
+static int
+reclaim_evicted(ucx_t *u, uint32_t s)
+{
+    static const uint64_t zero = 0;
+    uint64_t a = 0;
+    ucs_status_t st = wait1(u, amo(u, u->rank, s, UCP_ATOMIC_OP_ADD, &zero, &a));
+    if (st != UCS_OK)
+        return peer_fail(u, u->rank, st, "evict: in-flight count of own word");
+    atomic_thread_fence(memory_order_acquire); /* F4, as in reclaim */
+    uint64_t inflight = a & PXSI_INFLIGHT_MASK;
+    if (own_local(u))
+        inflight += atomic_load(l_a(u, u->rank, s)) & PXSI_INFLIGHT_MASK;
+    if (inflight == 0) {
+        u->ndying--;
+        u->stats.reclaimed++;
+        pxsi_conn_free_slot(&u->al, &u->slots[s], s, SUBSYS);
+    }
+    return PXS_OK;
+}
+
 static int
 ucx_evict(void *st, const pxs_proxy_info_t *pi)
 {
@@ -1078,7 +1104,7 @@ ucx_evict(void *st, const pxs_proxy_info_t *pi)
     if (rc)
         return rc;
     rc = kill_slot(u, s);
-    return rc ? rc : reclaim(u);
+    return rc ? rc : reclaim_evicted(u, s);
 }
 
 static int
