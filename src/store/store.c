@@ -914,16 +914,16 @@ store_ref_wait(pxs_store_t *s, const pxs_proxy_t *proxy, double timeout)
 /* ------------------------------------------------------------ proxies */
 /* All 64 bytes equal? (no early exit: four 16-byte XORs ORed together
  * where SSE2 is there, else eight word compares) */
+_Static_assert(PXS_PROXY_SIZE == 64, "proxy_same compares 4 x 16 bytes");
 static inline int
 proxy_same(const pxs_proxy_t *a, const pxs_proxy_t *b)
 {
 #if defined(__SSE2__)
-_Static_assert(PXS_PROXY_SIZE == 64, "proxy_same compares 4 x 16 bytes");
 #define PXS_X16(i)                                                             \
     _mm_xor_si128(_mm_loadu_si128((const __m128i *)(a->bytes + (i))),          \
                   _mm_loadu_si128((const __m128i *)(b->bytes + (i))))
-    __m128i x = _mm_or_si128(_mm_or_si128(PXS_X16(0), PXS_X16(16)),
-                             _mm_or_si128(PXS_X16(32), PXS_X16(48)));
+    __m128i x =
+        _mm_or_si128(_mm_or_si128(PXS_X16(0), PXS_X16(16)), _mm_or_si128(PXS_X16(32), PXS_X16(48)));
 #undef PXS_X16
     return _mm_movemask_epi8(_mm_cmpeq_epi8(x, _mm_setzero_si128())) == 0xffff;
 #else

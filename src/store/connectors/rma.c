@@ -1064,8 +1064,8 @@ reclaim_evicted(pxsi_rma_t *r, uint32_t s)
     if (mpi_words(r)) {
         uint64_t ign = 0, a = 0;
         PXSI_MPI_CHECK(MPI_Win_flush(r->rank, r->ctl_win), SUBSYS); /* the kill */
-        PXSI_MPI_CHECK(MPI_Fetch_and_op(&ign, &a, MPI_UINT64_T, r->rank, pxsi_rma_w_a(s),
-                                        MPI_NO_OP, r->ctl_win),
+        PXSI_MPI_CHECK(MPI_Fetch_and_op(&ign, &a, MPI_UINT64_T, r->rank, pxsi_rma_w_a(s), MPI_NO_OP,
+                                        r->ctl_win),
                        SUBSYS);
         PXSI_MPI_CHECK(MPI_Win_flush(r->rank, r->ctl_win), SUBSYS);
         inflight = a & PXSI_INFLIGHT_MASK;
@@ -1082,7 +1082,6 @@ reclaim_evicted(pxsi_rma_t *r, uint32_t s)
     }
     return PXS_OK;
 }
-
 
 /* Drop: one unit of the budget from any rank, the owner's included (its own
  * words through MPI atomics, like a peer); a keep object is validated only. */
