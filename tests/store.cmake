@@ -56,6 +56,9 @@ pxs_add_mpi_test(NAME store.remote NP 2 TIMEOUT 120
   SOURCES ${PXS_STORE_T}/mpi/test_store_remote.c
   TWO_NODE pt2pt ucx)
 pxs_add_unit_test(NAME store.local SOURCES ${PXS_STORE_T}/unit/test_store_local.c TIMEOUT 60)
+# reserved puts where the connector hands out no arena memory: private buffer
+pxs_add_unit_test(NAME store.reserve_local SOURCES ${PXS_STORE_T}/unit/test_store_reserve_local.c
+  TIMEOUT 60)
 # optional connector ops NULL -> NOTSUP; errors keep their cause (async resolve)
 pxs_add_unit_test(NAME store.ops SOURCES ${PXS_STORE_T}/unit/test_store_ops.c TIMEOUT 60)
 # free space split among gaps: largest gap, practical limits, AGAIN detail
