@@ -596,10 +596,16 @@ pxs_producer_reserve(pxs_producer_t *prod, size_t len, pxs_reservation_t *res)
     po.checksum = prod->opts.checksum;
     if (prod->opts.put_timeout != PXS_TIMEOUT_DEFAULT)
         po.timeout = prod->opts.put_timeout;
+    if (!prod->unflushed)
+        return pxs_store_reserve(prod->store, len, &po, res);
+    /* Events still coalesced here may be exactly what consumers need to
+     * free the arena: never wait for space while holding them (as send).
+     * Try without waiting; if full, deliver them, then wait. */
+    double wait = po.timeout;
+    po.timeout = 0.0;
     int rc = pxs_store_reserve(prod->store, len, &po, res);
-    if (rc == PXS_ERR_AGAIN && prod->unflushed) {
-        /* the coalesced events may be what frees the arena: deliver them,
-         * then wait once more (as send does) */
+    po.timeout = wait;
+    if (rc == PXS_ERR_AGAIN) {
         if ((rc = prod_flush(prod)) < 0)
             return rc;
         rc = pxs_store_reserve(prod->store, len, &po, res);

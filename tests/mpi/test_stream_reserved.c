@@ -3,7 +3,8 @@
  * fills it in place and sends it with pxs_producer_send_reserved; rank 1
  * views every chunk in place (pxs_store_view), rank 2 resolves it; both
  * check every byte and the order. Sizes 100 B (never inline), 4 KiB and
- * 1 MiB in turn, in an 8 MiB arena (backpressure on the way). Bad input: a
+ * 1 MiB in turn, in an 8 MiB arena, bus batch 32 (backpressure with events
+ * still coalesced: reserve delivers them first). Bad input: a
  * NULL, zeroed or already sent reservation -> PXS_ERR_INVALID; an undeclared
  * topic and a closed one fail and cancel the reservation (the arena is
  * empty at the end). */
@@ -38,7 +39,13 @@ main(int argc, char **argv)
     pxs_bus_t *bus;
     pxs_publisher_t *pub;
     pxs_subscriber_t *sub;
-    pxs_test_bus_one_to_all(NULL, &(pxs_subscription_t){.topic = T1}, &bus, &pub, &sub);
+    /* batch 32: the producer holds coalesced events while the arena fills;
+     * reserve must deliver them before it waits for space (else each full
+     * arena costs the whole put timeout) */
+    pxs_bus_opts_t bo;
+    CHECK_OK(pxs_bus_opts_init(&bo));
+    bo.batch = 32;
+    pxs_test_bus_one_to_all(&bo, &(pxs_subscription_t){.topic = T1}, &bus, &pub, &sub);
 
     if (rank == 0) {
         pxs_producer_t *prod;
