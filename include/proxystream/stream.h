@@ -66,7 +66,10 @@ typedef struct pxs_producer_opts {
     /** Batching: the producer calls pxs_publisher_flush() after this many
      *  sends without a flush. 0 (default) = no producer-side limit: events are
      *  coalesced per destination by the bus (pxs_bus_opts_t.batch) and
-     *  delivered when its batch fills, on pxs_producer_flush() or close. */
+     *  delivered when its batch fills, on pxs_producer_flush() or close.
+     *  Whatever the batch, the producer also flushes once the events it
+     *  holds name 1 MiB of payload (large chunks are read while still in
+     *  cache; docs/DESIGN.md, "Batching"). */
     uint32_t batch;
     /** Batching: a send that finds the oldest unflushed event older than this
      *  many seconds flushes (checked in send only; no timer thread).

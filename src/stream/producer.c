@@ -6,6 +6,7 @@
  *   (pxs_bus_opts_t.batch) and appends a batch with one credit and one ticket
  *   operation. The producer only decides *when* to force delivery: after
  *   `batch` sends, when the oldest unflushed send is older than `max_delay`,
+ *   once the unflushed events name 1 MiB of payload (PXSI_PROD_FLUSH_BYTES),
  *   on pxs_producer_flush and on close. Coalescing a second time here would
  *   add a copy and a queue without saving any remote operation.
  * - The store put happens before the publish (the event must carry the
@@ -296,10 +297,20 @@ prod_flush(pxs_producer_t *p)
     int rc = prod_retry_closes(p);
     if (rc >= 0)
         rc = pxs_publisher_flush(p->pub);
-    if (rc >= 0)
+    if (rc >= 0) {
         p->unflushed = 0;
+        p->unflushed_bytes = 0;
+    }
     return rc;
 }
+
+/* Deliver once the held events name this many payload bytes, whatever the
+ * batch: a consumer that hears of a chunk while it is still in cache reads
+ * it from there; a batch of 16 x 1 MiB chunks (four times L2 here) was read
+ * cold (stream-1to1 at 1 MiB: 0.69 -> 1.17 of MPI_Send with batch 2; docs/
+ * BENCHMARKS.md, "Zero-copy cases"). A flush is one batch append: nothing
+ * next to a 1 MiB copy. Small chunks still go in batches of `batch`. */
+#define PXSI_PROD_FLUSH_BYTES ((uint64_t)1 << 20)
 
 /* After a successful publish: apply the producer's batching policy. The event
  * is accepted (queued in the publisher) whatever happens here: a failed
@@ -307,13 +318,15 @@ prod_flush(pxs_producer_t *p)
  * next send, flush or close retries it, and is not the send's failure: a
  * caller that retried the send would publish the event twice. */
 static void
-prod_after_publish(pxs_producer_t *p)
+prod_after_publish(pxs_producer_t *p, uint64_t bytes)
 {
     if (p->unflushed++ == 0) {
         if (p->opts.max_delay > 0)
             p->first_unflushed_t = pxsi_now();
     }
+    p->unflushed_bytes += bytes;
     int due = (p->opts.batch && p->unflushed >= p->opts.batch) ||
+              p->unflushed_bytes >= PXSI_PROD_FLUSH_BYTES ||
               (p->opts.max_delay > 0 && pxsi_now() - p->first_unflushed_t >= p->opts.max_delay);
     if (!due)
         return;
@@ -361,7 +374,8 @@ prod_send_inline(pxs_producer_t *prod, pxsi_prod_topic_t *t, uint32_t topic, con
     t->used = 1;
     prod->sent++;
     prod->bytes += len;
-    prod_after_publish(prod); /* accepted: from here the send succeeded */
+    prod_after_publish(prod, 0); /* accepted: from here the send succeeded (inline: nothing
+                                    to read cold) */
     return PXS_OK;
 }
 
@@ -517,7 +531,7 @@ prod_send(pxs_producer_t *prod, uint32_t topic, const void *data, size_t len,
     prod->bytes += len;
     if (proxy_out)
         *proxy_out = proxy;
-    prod_after_publish(prod); /* accepted: from here the send succeeded */
+    prod_after_publish(prod, len); /* accepted: from here the send succeeded */
     return PXS_OK;
 }
 
@@ -701,7 +715,7 @@ prod_send_proxy(pxs_producer_t *prod, uint32_t topic, const pxs_proxy_t *proxy,
     t->next_seq++;
     t->used = 1;
     prod->forwarded++;
-    prod_after_publish(prod); /* accepted: from here the send succeeded */
+    prod_after_publish(prod, info.size); /* accepted: from here the send succeeded */
     return PXS_OK;
 }
 
