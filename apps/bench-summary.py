@@ -8,7 +8,8 @@ apps/run-benchmarks.sh (one file, every component) and prints
      program's quiet check and the samples per median (reps);
   2. the targets table of issue 15: case, component, size, ratio, target,
      met? (rows from single-node runs: events and store on 2 ranks, pipeline
-     and stream-1to1 on 4);
+     and stream-1to1 on 4; their zero-copy forms stream-1to1-zc and
+     pipeline-zc as rows of their own);
 
 and writes PNG plots (ratio per size, one line per component, the target
 dashed) for store and pipeline, and for events (one record size: ratio per
@@ -51,6 +52,12 @@ TARGETS = [
     ("stream-1to1", 4, lambda s: s in (MiB, 16 * MiB), 1.5, "stream 1->1 vs MPI_Send"),
     ("pipeline", 4, lambda s: s in (64 * KiB, MiB, 16 * MiB), 2.5,
      "pipeline vs two-sided relay"),
+    # in situ, no copy (reserved puts + views; both sides fill and read
+    # every byte): the same targets, rows of their own
+    ("stream-1to1-zc", 4, lambda s: s in (MiB, 16 * MiB), 1.5,
+     "stream 1->1 zero-copy (reserve+fill / view+read) vs MPI_Send (fill / read)"),
+    ("pipeline-zc", 4, lambda s: s in (64 * KiB, MiB, 16 * MiB), 2.5,
+     "pipeline zero-copy (reserve+fill / view+read) vs relay (fill / read)"),
     ("resolve-remote-vs-limit-GB/s", 2, lambda s: s >= 64 * KiB, 0.9,
      "remote resolve (malloc'd dst) vs best raw MPI_Get+flush"),
     ("resolve-remote-aligned-vs-limit-GB/s", 2, lambda s: s >= 64 * KiB, 0.9,
@@ -66,7 +73,7 @@ PLOTS = OrderedDict([
                "resolve-remote-GB/s", "resolve-remote-aligned-GB/s",
                "resolve-remote-vs-limit-GB/s", "resolve-remote-aligned-vs-limit-GB/s",
                "raw-get-unaligned-vs-aligned-GB/s"]),
-    ("pipeline", ["pipeline", "stream-1to1"]),
+    ("pipeline", ["pipeline", "stream-1to1", "stream-1to1-zc", "pipeline-zc"]),
 ])
 COMPONENTS = ["default", "sm", "rdma", "ucx"]
 

@@ -37,6 +37,17 @@
  *                  and reuses the oldest after pxs_producer_ref_wait; same
  *                  baseline. Where the store
  *                  cannot lend it copies (the line says lent 0).
+ *  stream-1to1-zc  in situ, no copy (docs/DESIGN.md "Reserved puts"): the
+ *                  producer reserves each chunk in its arena
+ *                  (pxs_producer_reserve), writes every byte (memset with
+ *                  the chunk index) and pxs_producer_send_reserved; the
+ *                  consumer views it in place and reads every byte (64-bit
+ *                  sum, checked). Baseline: the producer fills its send
+ *                  buffer the same way and MPI_Sends it; the consumer
+ *                  MPI_Recvs and reads it the same way.
+ *  pipeline-zc     the same work in the pipeline: the generator reserves and
+ *                  fills, workers view and read; baseline relay with the
+ *                  same fill and read.
  * Every figure is the median over --reps runs (default 5); the baseline and
  * ours alternate run by run (app_interleave). Sizes above --max-size are
  * skipped. ratio > 1 means proxystream is better. */
@@ -75,6 +86,40 @@ share(long n, int w)
     return n / g_nwork + (w < n % g_nwork ? 1 : 0);
 }
 
+/* ---------------------------------------------------------------- zero-copy cases */
+/* The -zc cases (stream-1to1-zc, pipeline-zc) make both sides do the work
+ * of an in-situ producer and consumer: the producer writes every byte of
+ * chunk i (zc_fill), the consumer reads every byte (zc_read, a 64-bit sum)
+ * and checks it. The same two functions on both sides: ours fills the
+ * reserved arena block and reads a view in place, the baseline fills its
+ * send buffer and reads its receive buffer. */
+static int g_zc_arena; /* the last -zc run's reservation was in the arena */
+static int g_zc; /* stream1to1_once / pxs_once / relay_once / send1to1_once: -zc */
+
+static void
+zc_fill(unsigned char *p, size_t size, long i)
+{
+    memset(p, (int)(i & 0xff), size);
+}
+
+static void
+zc_read(const unsigned char *p, size_t size, long i)
+{
+    uint64_t sum = 0, w;
+    size_t k = 0;
+    for (; k + 8 <= size; k += 8) {
+        memcpy(&w, p + k, 8);
+        sum += w;
+    }
+    uint64_t b = (uint64_t)(i & 0xff), expect = (uint64_t)(size / 8) * (b * 0x0101010101010101ull);
+    for (; k < size; k++) {
+        sum += p[k];
+        expect += b;
+    }
+    if (sum != expect)
+        DIE_IF(PXS_ERR_CORRUPT, "zero-copy case: chunk contents");
+}
+
 /* Wall time of the slowest rank (all start after a barrier). */
 static double
 slowest(double t0, int active)
@@ -94,8 +139,11 @@ relay_once(size_t size, long n)
     double t0 = MPI_Wtime();
     int cnt = (int)size;
     if (g_rank == 0) {
-        for (long i = 0; i < n; i++)
+        for (long i = 0; i < n; i++) {
+            if (g_zc)
+                zc_fill(g_buf[0], size, i);
             MPI_Send(g_buf[0], cnt, MPI_BYTE, 1, TAG_CHUNK, MPI_COMM_WORLD);
+        }
     } else if (g_rank == 1) {
         MPI_Request rq;
         if (n > 0)
@@ -109,8 +157,11 @@ relay_once(size_t size, long n)
         }
     } else if (g_rank - 2 < g_nwork) {
         long mine = share(n, g_rank - 2);
-        for (long i = 0; i < mine; i++)
+        for (long i = 0; i < mine; i++) {
             MPI_Recv(g_buf[0], cnt, MPI_BYTE, 1, TAG_CHUNK, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
+            if (g_zc)
+                zc_read(g_buf[0], size, (g_rank - 2) + i * g_nwork);
+        }
     }
     return slowest(t0, g_size);
 }
@@ -160,8 +211,17 @@ pxs_once(size_t size, long n)
     if (g_rank == 0) {
         pxs_producer_t *prod;
         DIE_IF(pxs_producer_create(g_store, pub, NULL, &prod), "producer_create");
-        for (long i = 0; i < n; i++)
-            DIE_IF(pxs_producer_send(prod, T_CHUNKS, g_buf[0], size, NULL, NULL), "send");
+        for (long i = 0; i < n; i++) {
+            if (g_zc) {
+                pxs_reservation_t res;
+                DIE_IF(pxs_producer_reserve(prod, size, &res), "reserve");
+                zc_fill(res.data, size, i);
+                DIE_IF(pxs_producer_send_reserved(prod, T_CHUNKS, &res, NULL, NULL),
+                       "send_reserved");
+            } else {
+                DIE_IF(pxs_producer_send(prod, T_CHUNKS, g_buf[0], size, NULL, NULL), "send");
+            }
+        }
         DIE_IF(pxs_producer_destroy(prod), "producer_destroy"); /* flush + END */
     } else if (g_rank == 1) {
         pxs_consumer_t *cons;
@@ -189,6 +249,7 @@ pxs_once(size_t size, long n)
     } else {
         pxs_consumer_t *cons;
         DIE_IF(pxs_consumer_create(g_store, sub, NULL, &cons), "consumer_create");
+        long mine = 0; /* -zc: this worker's k-th chunk is chunk w + k * nwork */
         for (;;) {
             pxs_event_t ev;
             int rc = pxs_consumer_next(cons, &ev, PXS_WAIT_FOREVER);
@@ -196,7 +257,16 @@ pxs_once(size_t size, long n)
             if (rc == PXS_END)
                 break;
             size_t len = 0;
-            DIE_IF(pxs_consumer_resolve(cons, &ev, g_buf[0], g_bufsize, &len), "resolve");
+            if (g_zc) {
+                pxs_view_t v;
+                DIE_IF(pxs_store_view(g_store, &ev.proxy, &v), "view");
+                zc_read(v.data, v.len, (g_rank - 2) + mine * g_nwork);
+                mine++;
+                len = v.len;
+                DIE_IF(pxs_store_release(g_store, &v), "release");
+            } else {
+                DIE_IF(pxs_consumer_resolve(cons, &ev, g_buf[0], g_bufsize, &len), "resolve");
+            }
             if (len != size)
                 DIE_IF(PXS_ERR_CORRUPT, "resolved size");
         }
@@ -233,12 +303,18 @@ send1to1_once(size_t size, long n)
     MPI_Barrier(MPI_COMM_WORLD);
     double t0 = MPI_Wtime();
     if (g_rank == 0)
-        for (long i = 0; i < n; i++)
+        for (long i = 0; i < n; i++) {
+            if (g_zc)
+                zc_fill(g_buf[0], size, i);
             MPI_Send(g_buf[0], (int)size, MPI_BYTE, 1, TAG_CHUNK, MPI_COMM_WORLD);
+        }
     else if (g_rank == 1)
-        for (long i = 0; i < n; i++)
+        for (long i = 0; i < n; i++) {
             MPI_Recv(g_buf[0], (int)size, MPI_BYTE, 0, TAG_CHUNK, MPI_COMM_WORLD,
                      MPI_STATUS_IGNORE);
+            if (g_zc)
+                zc_read(g_buf[0], size, i);
+        }
     return slowest(t0, 2);
 }
 
@@ -291,6 +367,15 @@ stream1to1_once(size_t size, long n)
             for (int k = 0; k < depth && k < n; k++)
                 if (lent[k])
                     DIE_IF(pxs_producer_ref_wait(prod, &px[k], PXS_WAIT_FOREVER), "ref_wait");
+        } else if (g_zc) {
+            for (long i = 0; i < n; i++) {
+                pxs_reservation_t res;
+                DIE_IF(pxs_producer_reserve(prod, size, &res), "reserve");
+                zc_fill(res.data, size, i);
+                DIE_IF(pxs_producer_send_reserved(prod, T_CHUNKS, &res, NULL, NULL),
+                       "send_reserved");
+                g_zc_arena = res.in_arena;
+            }
         } else {
             for (long i = 0; i < n; i++)
                 DIE_IF(pxs_producer_send(prod, T_CHUNKS, g_buf[0], size, NULL, NULL), "send");
@@ -299,14 +384,22 @@ stream1to1_once(size_t size, long n)
     } else if (g_rank == 1) {
         pxs_consumer_t *cons;
         DIE_IF(pxs_consumer_create(g_store, sub, NULL, &cons), "consumer_create");
-        for (;;) {
+        for (long i = 0;; i++) {
             pxs_event_t ev;
             int rc = pxs_consumer_next(cons, &ev, PXS_WAIT_FOREVER);
             DIE_IF(rc, "consumer_next");
             if (rc == PXS_END)
                 break;
             size_t len;
-            DIE_IF(pxs_consumer_resolve(cons, &ev, g_buf[0], g_bufsize, &len), "resolve");
+            if (g_zc) {
+                /* in place: the view of the producer's arena block */
+                pxs_view_t v;
+                DIE_IF(pxs_store_view(g_store, &ev.proxy, &v), "view");
+                zc_read(v.data, v.len, i);
+                DIE_IF(pxs_store_release(g_store, &v), "release");
+            } else {
+                DIE_IF(pxs_consumer_resolve(cons, &ev, g_buf[0], g_bufsize, &len), "resolve");
+            }
         }
         DIE_IF(pxs_consumer_destroy(cons), "consumer_destroy");
     }
@@ -452,6 +545,15 @@ main(int argc, char **argv)
                            (double)sz, "relay", "B/chunk", 0);
                 fflush(stdout);
             }
+            /* in situ: the generator fills the chunk, workers read every byte */
+            g_zc = 1;
+            median_rates(relay_once, pxs_once, sz, (long)n, repeats, &relay, &ours);
+            g_zc = 0;
+            if (g_rank == 0) {
+                app_report(json, "pipeline", "pipeline-zc", g_size, sz, ours, relay, "relay",
+                           "chunks/s", 1);
+                fflush(stdout);
+            }
         }
     }
     if (!only || !strcmp(only, "stream")) {
@@ -491,6 +593,17 @@ main(int argc, char **argv)
                            "MPI_Send", "chunks/s", 1);
                 if (!json)
                     printf("#   stream-1to1-ref %zu B: lent %d\n", sz, g_ref_lent);
+                fflush(stdout);
+            }
+            /* reserved chunks (no copy): fill + read on both sides */
+            g_zc = 1;
+            median_rates(send1to1_once, stream1to1_once, sz, (long)n, repeats, &base, &ours);
+            g_zc = 0;
+            if (g_rank == 0) {
+                app_report(json, "pipeline", "stream-1to1-zc", g_size, sz, ours, base,
+                           "MPI_Send", "chunks/s", 1);
+                if (!json)
+                    printf("#   stream-1to1-zc %zu B: in arena %d\n", sz, g_zc_arena);
                 fflush(stdout);
             }
         }

@@ -417,6 +417,25 @@ class Store : public detail::handle<pxs_store_t>
             *lent = l != 0;
         return p;
     }
+    /** Reserve len bytes to fill in place (pxs_store_reserve;
+     *  docs/DESIGN.md, "Reserved puts"): write r.data[0 .. r.len), then
+     *  commit(r) or cancel(r). r.in_arena = 1: in this rank's arena (no
+     *  copy at commit); 0: a private buffer the commit puts. */
+    pxs_reservation_t reserve(std::size_t len, const pxs_put_opts_t &opts = put_options())
+    {
+        pxs_reservation_t r;
+        check(pxs_store_reserve(h_, len, &opts, &r), "pxs_store_reserve");
+        return r;
+    }
+    /** pxs_store_commit: publish a reservation (ended whatever happens). */
+    proxy commit(pxs_reservation_t &r)
+    {
+        proxy p;
+        check(pxs_store_commit(h_, &r, &p), "pxs_store_commit");
+        return p;
+    }
+    /** pxs_store_cancel: give a reservation back unpublished. */
+    void cancel(pxs_reservation_t &r) { check(pxs_store_cancel(h_, &r), "pxs_store_cancel"); }
     /** pxs_store_ref_wait (owner only, lent proxies only): true when the
      *  lent buffer is the caller's again, false when it is still in use
      *  after timeout s (PXS_ERR_AGAIN); throws on any other failure. */
@@ -694,6 +713,26 @@ class Producer : public detail::handle<pxs_producer_t>
               "pxs_producer_send_ref");
         if (lent)
             *lent = l != 0;
+        return p;
+    }
+    /** pxs_producer_reserve: len bytes in the producer's store to fill in
+     *  place, then send_reserved (or the store's cancel). */
+    pxs_reservation_t reserve(std::size_t len)
+    {
+        pxs_reservation_t r;
+        check(pxs_producer_reserve(h_, len, &r), "pxs_producer_reserve");
+        return r;
+    }
+    /** pxs_producer_send_reserved: commit r and publish its proxy on topic;
+     *  r is consumed whatever happens. */
+    proxy send_reserved(std::uint32_t topic, pxs_reservation_t &r, bytes_view meta = {},
+                        pxs_send_opts_t opts = send_options())
+    {
+        proxy p;
+        opts.meta = meta.data();
+        opts.meta_len = meta.size();
+        check(pxs_producer_send_reserved(h_, topic, &r, &opts, &p),
+              "pxs_producer_send_reserved");
         return p;
     }
     /** pxs_producer_ref_wait: flushes the batch if the buffer is not free

@@ -56,6 +56,9 @@ pxs_add_mpi_test(NAME store.remote NP 2 TIMEOUT 120
   SOURCES ${PXS_STORE_T}/mpi/test_store_remote.c
   TWO_NODE pt2pt ucx)
 pxs_add_unit_test(NAME store.local SOURCES ${PXS_STORE_T}/unit/test_store_local.c TIMEOUT 60)
+# reserved puts where the connector hands out no arena memory: private buffer
+pxs_add_unit_test(NAME store.reserve_local SOURCES ${PXS_STORE_T}/unit/test_store_reserve_local.c
+  TIMEOUT 60)
 # optional connector ops NULL -> NOTSUP; errors keep their cause (async resolve)
 pxs_add_unit_test(NAME store.ops SOURCES ${PXS_STORE_T}/unit/test_store_ops.c TIMEOUT 60)
 # free space split among gaps: largest gap, practical limits, AGAIN detail
@@ -155,6 +158,14 @@ if(PXS_HAVE_UCX AND PXS_MPI_IMPL STREQUAL "OpenMPI" AND TARGET pxs-demo)
   set_tests_properties(mpi.ucx.demo.attach PROPERTIES LABELS "mpi;ucx" PROCESSORS 4
     TIMEOUT 300 RUN_SERIAL TRUE ENVIRONMENT "${PXS_ROOT_ENV}")
 endif()
+# reserved puts (docs/DESIGN.md, section "Reserved puts"): reserve, fill,
+# commit into the arena; readers view/resolve on this node, through MPI_Get
+# (PXS_SHM=0) and across two emulated nodes; cancel, bad reservations,
+# backpressure
+pxs_add_mpi_test(NAME store.reserve NP 3 TIMEOUT 180 OSC sm rdma ucx pt2pt
+  SOURCES ${PXS_STORE_T}/mpi/test_store_reserve.c TWO_NODE pt2pt)
+pxs_add_mpi_test(NAME store.reserve.noshm NP 3 TIMEOUT 180 OSC rdma
+  EXE mpitest_store_reserve ENV PXS_SHM=0)
 # lent buffers (docs/DESIGN.md, section "Lent buffers"): one node under every
 # osc (lent: cross-memory attach); where the store cannot lend, put_ref
 # copies: two emulated nodes, PXS_SHM=0, PXS_LEND=0, a rank whose

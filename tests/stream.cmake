@@ -96,3 +96,11 @@ pxs_add_mpi_test(NAME stream.ref NP 3
   OSC sm rdma ucx pt2pt TWO_NODE pt2pt TIMEOUT 180)
 pxs_add_mpi_test(NAME stream.ref.noshm NP 3 EXE mpitest_stream_ref
   ENV PXS_SHM=0 OSC rdma TIMEOUT 180)
+# reserved chunks (docs/DESIGN.md, section "Reserved puts"): filled in the
+# arena, viewed and resolved on this node, through MPI_Get (PXS_SHM=0) and
+# across two emulated nodes
+pxs_add_mpi_test(NAME stream.reserved NP 3
+  SOURCES ${CMAKE_CURRENT_LIST_DIR}/mpi/test_stream_reserved.c
+  OSC sm rdma ucx pt2pt TWO_NODE pt2pt TIMEOUT 180)
+pxs_add_mpi_test(NAME stream.reserved.noshm NP 3 EXE mpitest_stream_reserved
+  ENV PXS_SHM=0 OSC rdma TIMEOUT 180)

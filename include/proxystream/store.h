@@ -101,6 +101,20 @@ typedef struct pxs_view {
     uint64_t internal_u_[4];
 } pxs_view_t;
 
+/** A reserved put (docs/DESIGN.md, section "Reserved puts"), filled by
+ *  pxs_store_reserve, ended by exactly one pxs_store_commit or
+ *  pxs_store_cancel. */
+typedef struct pxs_reservation {
+    void *data;          /**< len writable bytes until commit/cancel: 64 B aligned
+                              (8 B in a plain MPI_Win_allocate arena, PXS_SHM=0) */
+    size_t len;
+    int in_arena;        /**< 1: inside this rank's arena (commit copies nothing);
+                              0: a private buffer (commit puts a copy of it) */
+    uint32_t internal_magic_; /**< library use */
+    void *internal_[2];
+    uint64_t internal_u_[2];
+} pxs_reservation_t;
+
 PXS_API int pxs_store_opts_init_(pxs_store_opts_t *opts, size_t size);
 #define pxs_store_opts_init(o) pxs_store_opts_init_((o), sizeof *(o))
 PXS_API int pxs_put_opts_init_(pxs_put_opts_t *opts, size_t size);
@@ -192,6 +206,44 @@ PXS_API int pxs_store_destroy(pxs_store_t *store);
 PXS_API PXS_NODISCARD int pxs_store_put(pxs_store_t *store, const void *data, size_t len,
                                         const pxs_put_opts_t *opts,
                                         pxs_proxy_t *proxy_out);
+
+/** Reserve len bytes to fill in place (docs/DESIGN.md, section "Reserved
+ *  puts"): res->data gets len writable bytes, 64 B aligned. Fill them, then
+ *  pxs_store_commit publishes them exactly as pxs_store_put of those bytes
+ *  with the same opts would, or pxs_store_cancel gives them back. Until then
+ *  the block is this caller's: no reader can name it, nothing reclaims or
+ *  reuses it. On PXS_CONN_RMA the block is in this rank's arena
+ *  (res->in_arena = 1; commit copies nothing); where the store cannot hand
+ *  out arena memory (other connectors, or a spill store when the arena is
+ *  full or the object too big for it) res->data is a private page-aligned
+ *  buffer (res->in_arena = 0) and commit puts it (spill included) and frees
+ *  it. Space and backpressure as put: a full arena waits up to the timeout
+ *  (opts->timeout, else the store's put_timeout), then PXS_ERR_AGAIN;
+ *  larger than the arena: PXS_ERR_TOO_BIG. A reservation is ended once:
+ *  a second commit or cancel (or one through a copy of the struct), a zeroed
+ *  or failed reservation, or one of another store is PXS_ERR_INVALID.
+ *  pxs_store_destroy frees reservations still outstanding. On failure *res
+ *  is zeroed.
+ *  @return PXS_OK, PXS_ERR_INVALID (NULL res, len 0, bad options),
+ *  PXS_ERR_TOO_BIG, PXS_ERR_AGAIN, PXS_ERR_NOMEM, PXS_ERR_BUSY, PXS_ERR_MPI. */
+PXS_API PXS_NODISCARD int pxs_store_reserve(pxs_store_t *store, size_t len,
+                                            const pxs_put_opts_t *opts,
+                                            pxs_reservation_t *res);
+
+/** Publish a reservation's res->len bytes: proxy_out names them. The
+ *  reservation is ended whatever the outcome (except PXS_ERR_INVALID for a
+ *  bad reservation or a NULL proxy_out, which ends nothing); res->data must
+ *  not be written after commit. A private-buffer reservation (in_arena 0)
+ *  is put here and may wait for space like a put.
+ *  @return as pxs_store_put, and PXS_ERR_INVALID (not a live reservation of
+ *  this store). */
+PXS_API PXS_NODISCARD int pxs_store_commit(pxs_store_t *store, pxs_reservation_t *res,
+                                           pxs_proxy_t *proxy_out);
+
+/** Give a reservation's block back unpublished.
+ *  @return PXS_OK, PXS_ERR_INVALID (not a live reservation of this store),
+ *  PXS_ERR_BUSY. */
+PXS_API int pxs_store_cancel(pxs_store_t *store, pxs_reservation_t *res);
 
 /** Lend buf instead of copying it (docs/DESIGN.md, section "Lent buffers"):
  *  proxy_out names the caller's own bytes, which readers on this node copy

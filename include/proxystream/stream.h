@@ -66,7 +66,10 @@ typedef struct pxs_producer_opts {
     /** Batching: the producer calls pxs_publisher_flush() after this many
      *  sends without a flush. 0 (default) = no producer-side limit: events are
      *  coalesced per destination by the bus (pxs_bus_opts_t.batch) and
-     *  delivered when its batch fills, on pxs_producer_flush() or close. */
+     *  delivered when its batch fills, on pxs_producer_flush() or close.
+     *  Whatever the batch, the producer also flushes once the events it
+     *  holds name 1 MiB of payload (large chunks are read while still in
+     *  cache; docs/DESIGN.md, "Batching"). */
     uint32_t batch;
     /** Batching: a send that finds the oldest unflushed event older than this
      *  many seconds flushes (checked in send only; no timer thread).
@@ -182,6 +185,29 @@ PXS_API PXS_NODISCARD int pxs_producer_send_ref(pxs_producer_t *prod, uint32_t t
                                                 const void *data, size_t len,
                                                 const pxs_send_opts_t *opts,
                                                 pxs_proxy_t *proxy_out, int *lent_out);
+
+/** Reserve len bytes in the producer's store to fill in place
+ *  (pxs_store_reserve with the producer's put options: checksum,
+ *  put_timeout; docs/DESIGN.md, section "Reserved puts"): fill res->data,
+ *  then pxs_producer_send_reserved, or pxs_store_cancel on the producer's
+ *  store. A full arena delivers coalesced events before waiting (as send).
+ *  @return as pxs_store_reserve. */
+PXS_API PXS_NODISCARD int pxs_producer_reserve(pxs_producer_t *prod, size_t len,
+                                               pxs_reservation_t *res);
+
+/** Send a filled reservation on `topic`: pxs_store_commit (with the send's
+ *  budget, checksum, topic and seq) + the same event as pxs_producer_send,
+ *  never inline. With res->in_arena = 1 no byte is copied. The reservation
+ *  is consumed whatever the outcome (a failure before the commit cancels
+ *  it; a publish failure after it evicts the object, as send does): the
+ *  bytes are never published twice, and after an error the caller reserves
+ *  again. Exactly-once as send: PXS_OK = accepted.
+ *  @return as pxs_producer_send; PXS_ERR_INVALID also for a reservation
+ *  that is not a live one of the producer's store. */
+PXS_API PXS_NODISCARD int pxs_producer_send_reserved(pxs_producer_t *prod, uint32_t topic,
+                                                     pxs_reservation_t *res,
+                                                     const pxs_send_opts_t *opts,
+                                                     pxs_proxy_t *proxy_out);
 
 /** Flush, then pxs_store_ref_wait on the producer's store: PXS_OK when the
  *  buffer lent by pxs_producer_send_ref may be reused.

@@ -709,6 +709,18 @@ pxs_store_destroy(pxs_store_t *s)
     free(s->alt);
     s->alt = NULL;
     s->nalt = 0;
+    for (int i = 0; i < s->nresv; i++) {
+        /* outstanding reservations: arena blocks go with the arena */
+        if (s->rt[i].in_arena)
+            s->ops->cancel(s->st, &s->rt[i].blk);
+        else
+            free(s->rt[i].data);
+    }
+    if (s->nresv)
+        PXSI_DEBUG(SUBSYS, "destroy: %d reservation(s) outstanding, freed", s->nresv);
+    free(s->rt);
+    s->rt = NULL;
+    s->nresv = 0;
     rc = s->ops->destroy(s->st);
     if (s->comm != MPI_COMM_NULL)
         MPI_Comm_free(&s->comm);
@@ -759,6 +771,25 @@ put_opts(pxs_store_t *s, const pxs_put_opts_t *opts, pxs_put_opts_t *out, double
     return PXS_OK;
 }
 
+/* The front end's half of a published object (put, put_ref, commit): the
+ * proxy's identity fields, the counters, the encoding. */
+static inline int
+put_finish(pxs_store_t *s, pxs_proxy_info_t *pi, const pxs_put_opts_t *op, size_t len,
+           pxs_proxy_t *proxy_out)
+{
+    pi->version = PXS_PROXY_VERSION;
+    pi->kind = (uint8_t)s->kind;
+    pi->owner = (uint32_t)s->rank;
+    pi->store_nonce = s->nonce;
+    pi->topic = op->topic;
+    pi->seq = op->seq;
+    FST_ADD(s, (s->fst.puts++, s->fst.bytes_put += len));
+    PXSI_TRACE(SUBSYS, "put %zu B: slot %u gen %llu offset %llu", len,
+               pxsi_gen_slot(pi->generation), (unsigned long long)pxsi_gen_gen(pi->generation),
+               (unsigned long long)pi->offset);
+    return pxs_proxy_encode(pi, proxy_out);
+}
+
 static int
 store_put(pxs_store_t *s, const void *data, size_t len, const pxs_put_opts_t *opts,
           pxs_proxy_t *proxy_out)
@@ -794,17 +825,7 @@ store_put(pxs_store_t *s, const void *data, size_t len, const pxs_put_opts_t *op
     }
     if (rc)
         return rc;
-    pi.version = PXS_PROXY_VERSION;
-    pi.kind = (uint8_t)s->kind;
-    pi.owner = (uint32_t)s->rank;
-    pi.store_nonce = s->nonce;
-    pi.topic = op->topic;
-    pi.seq = op->seq;
-    FST_ADD(s, (s->fst.puts++, s->fst.bytes_put += len));
-    PXSI_TRACE(SUBSYS, "put %zu B: slot %u gen %llu offset %llu", len,
-               pxsi_gen_slot(pi.generation), (unsigned long long)pxsi_gen_gen(pi.generation),
-               (unsigned long long)pi.offset);
-    return pxs_proxy_encode(&pi, proxy_out);
+    return put_finish(s, &pi, op, len, proxy_out);
 }
 
 /* Lend (docs/DESIGN.md, section "Lent buffers"): the connector publishes
@@ -842,17 +863,196 @@ store_put_ref(pxs_store_t *s, const void *data, size_t len, const pxs_put_opts_t
     }
     if (rc)
         return rc;
-    pi.version = PXS_PROXY_VERSION;
-    pi.kind = (uint8_t)s->kind;
-    pi.owner = (uint32_t)s->rank;
-    pi.store_nonce = s->nonce;
-    pi.topic = o.topic;
-    pi.seq = o.seq;
-    FST_ADD(s, (s->fst.puts++, s->fst.bytes_put += len));
-    rc = pxs_proxy_encode(&pi, proxy_out);
+    rc = put_finish(s, &pi, &o, len, proxy_out);
     if (rc == PXS_OK && lent_out)
         *lent_out = 1;
     return rc;
+}
+
+/* ------------------------------------------------------------ reserved puts */
+/* docs/DESIGN.md, section "Reserved puts": put split in its two halves.
+ * reserve = the connector's allocation (block + slot, backpressure), or a
+ * private page buffer where the store cannot hand out arena memory; commit =
+ * the connector's publication of the bytes the caller wrote, or a put of the
+ * private buffer (spill included). The front end keeps the live ones in rt. */
+static int
+resv_add(pxs_store_t *s, const pxsi_resv_rec_t *rec, uint64_t *id_out)
+{
+    pthread_mutex_lock(&s->mu);
+    if (s->nresv == s->rcap) {
+        int ncap = s->rcap ? 2 * s->rcap : 8;
+        pxsi_resv_rec_t *nt = ncap > s->rcap ? realloc(s->rt, (size_t)ncap * sizeof *nt) : NULL;
+        if (!nt) {
+            pthread_mutex_unlock(&s->mu);
+            return pxsi_err(PXS_ERR_NOMEM, SUBSYS, "reservation table of %d entries", ncap);
+        }
+        s->rt = nt;
+        s->rcap = ncap;
+    }
+    uint64_t id = ++s->next_resv; /* never 0, never reused */
+    s->rt[s->nresv] = *rec;
+    s->rt[s->nresv].id = id;
+    s->nresv++;
+    pthread_mutex_unlock(&s->mu);
+    *id_out = id;
+    return PXS_OK;
+}
+
+/* Is res a live reservation of s? (take: remove it from the table) */
+static int
+resv_find(pxs_store_t *s, const pxs_reservation_t *res, const char *what, int take,
+          pxsi_resv_rec_t *out)
+{
+    if (!res)
+        return pxsi_err(PXS_ERR_INVALID, SUBSYS, "%s: NULL reservation", what);
+    if (res->internal_magic_ == PXSI_RESV_DEAD)
+        return pxsi_err(PXS_ERR_INVALID, SUBSYS,
+                        "%s: reservation already committed or cancelled", what);
+    if (res->internal_magic_ != PXSI_RESV_MAGIC || res->internal_u_[0] == 0)
+        return pxsi_err(PXS_ERR_INVALID, SUBSYS,
+                        "%s: not a reservation (zeroed, failed, or never reserved)", what);
+    if (res->internal_[0] != (void *)s)
+        return pxsi_err(PXS_ERR_INVALID, SUBSYS, "%s: reservation of another store", what);
+    uint64_t id = res->internal_u_[0];
+    int found = 0;
+    pthread_mutex_lock(&s->mu);
+    for (int i = s->nresv - 1; i >= 0; i--) {
+        if (s->rt[i].id == id) {
+            *out = s->rt[i];
+            if (take)
+                s->rt[i] = s->rt[--s->nresv];
+            found = 1;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&s->mu);
+    if (!found)
+        return pxsi_err(PXS_ERR_INVALID, SUBSYS,
+                        "%s: reservation %llu is not live (committed or cancelled already, "
+                        "or a copy of one)",
+                        what, (unsigned long long)id);
+    if (out->data != res->data || out->len != res->len)
+        PXSI_DEBUG(SUBSYS, "%s: reservation %llu: data/len changed by the caller; using the "
+                           "store's record",
+                   what, (unsigned long long)id);
+    return PXS_OK;
+}
+
+static void
+resv_end(pxs_reservation_t *res)
+{
+    res->internal_magic_ = PXSI_RESV_DEAD;
+    res->internal_u_[0] = 0;
+    res->data = NULL;
+    res->len = 0;
+}
+
+static int
+store_reserve(pxs_store_t *s, size_t len, const pxs_put_opts_t *opts, pxs_reservation_t *res)
+{
+    if (res)
+        memset(res, 0, sizeof *res);
+    if (!store_ok(s))
+        return pxsi_err(PXS_ERR_INVALID, SUBSYS, "reserve: not a live store handle");
+    if (!res)
+        return pxsi_err(PXS_ERR_INVALID, SUBSYS, "reserve: NULL res");
+    if (len == 0)
+        return pxsi_err(PXS_ERR_INVALID, SUBSYS, "reserve: size 0");
+    pxsi_resv_rec_t rec;
+    memset(&rec, 0, sizeof rec);
+    double timeout = 0;
+    int rc = put_opts(s, opts, &rec.po, &timeout);
+    if (rc)
+        return rc;
+    if (s->spill && (timeout < 0 || timeout > s->spill_after))
+        timeout = s->spill_after;
+    rc = s->ops->reserve ? s->ops->reserve(s->st, len, timeout, &rec.blk, &rec.data)
+                         : PXS_ERR_NOTSUP;
+    if (rc == PXS_OK) {
+        rec.in_arena = 1;
+    } else if (rc == PXS_ERR_NOTSUP ||
+               (s->spill && (rc == PXS_ERR_AGAIN || rc == PXS_ERR_TOO_BIG))) {
+        /* no arena memory to hand out: a private buffer, put at commit */
+        PXSI_TRACE(SUBSYS, "reserve of %zu B: private buffer (%s)", len,
+                   s->ops->reserve ? pxs_last_error_detail() : "connector cannot reserve");
+        rec.data = pxsi_alloc_pages(len);
+        if (!rec.data)
+            return pxsi_err(PXS_ERR_NOMEM, SUBSYS, "reserve: private buffer of %zu B", len);
+    } else {
+        return rc;
+    }
+    rec.len = len;
+    uint64_t id = 0;
+    if ((rc = resv_add(s, &rec, &id)) != PXS_OK) {
+        if (rec.in_arena)
+            s->ops->cancel(s->st, &rec.blk);
+        else
+            free(rec.data);
+        return rc;
+    }
+    res->data = rec.data;
+    res->len = len;
+    res->in_arena = rec.in_arena;
+    res->internal_magic_ = PXSI_RESV_MAGIC;
+    res->internal_[0] = s;
+    res->internal_u_[0] = id;
+    return PXS_OK;
+}
+
+static int
+store_commit(pxs_store_t *s, pxs_reservation_t *res, const pxs_put_opts_t *po,
+             pxs_proxy_t *proxy_out, void **keep_buf)
+{
+    if (keep_buf)
+        *keep_buf = NULL;
+    if (!store_ok(s))
+        return pxsi_err(PXS_ERR_INVALID, SUBSYS, "commit: not a live store handle");
+    if (!proxy_out)
+        return pxsi_err(PXS_ERR_INVALID, SUBSYS, "commit: NULL proxy_out");
+    pxsi_resv_rec_t rec;
+    int rc;
+    pxs_put_opts_t ob;
+    double timeout = 0;
+    if (po) {
+        /* checked before the reservation is taken: bad options end nothing */
+        if ((rc = put_opts(s, po, &ob, &timeout)) != PXS_OK)
+            return rc;
+    }
+    if ((rc = resv_find(s, res, "commit", 1, &rec)) != PXS_OK)
+        return rc;
+    resv_end(res);
+    const pxs_put_opts_t *op = po ? &ob : &rec.po;
+    if (!rec.in_arena) {
+        rc = store_put(s, rec.data, rec.len, op, proxy_out);
+        if (keep_buf)
+            *keep_buf = rec.data;
+        else
+            free(rec.data);
+        return rc;
+    }
+    pxs_proxy_info_t pi;
+    memset(&pi, 0, sizeof pi);
+    rc = s->ops->commit(s->st, &rec.blk, rec.len, op, &pi);
+    if (rc)
+        return rc;
+    return put_finish(s, &pi, op, rec.len, proxy_out);
+}
+
+static int
+store_cancel(pxs_store_t *s, pxs_reservation_t *res)
+{
+    if (!store_ok(s))
+        return pxsi_err(PXS_ERR_INVALID, SUBSYS, "cancel: not a live store handle");
+    pxsi_resv_rec_t rec;
+    int rc = resv_find(s, res, "cancel", 1, &rec);
+    if (rc)
+        return rc;
+    resv_end(res);
+    if (rec.in_arena)
+        s->ops->cancel(s->st, &rec.blk);
+    else
+        free(rec.data);
+    return PXS_OK;
 }
 
 static inline int check_proxy(pxs_store_t *s, const pxs_proxy_t *proxy, pxs_proxy_info_t *pi);
@@ -1440,6 +1640,32 @@ pxs_store_put_ref(pxs_store_t *s, const void *data, size_t len, const pxs_put_op
                   pxs_proxy_t *proxy_out, int *lent_out)
 {
     GUARDED(s, "put_ref", store_put_ref(s, data, len, opts, proxy_out, lent_out));
+}
+
+int
+pxs_store_reserve(pxs_store_t *s, size_t len, const pxs_put_opts_t *opts,
+                  pxs_reservation_t *res)
+{
+    GUARDED(s, "reserve", store_reserve(s, len, opts, res));
+}
+
+int
+pxs_store_commit(pxs_store_t *s, pxs_reservation_t *res, pxs_proxy_t *proxy_out)
+{
+    GUARDED(s, "commit", store_commit(s, res, NULL, proxy_out, NULL));
+}
+
+int
+pxsi_store_commit_opts(pxs_store_t *s, pxs_reservation_t *res, const pxs_put_opts_t *po,
+                       pxs_proxy_t *proxy_out, void **keep_buf)
+{
+    GUARDED(s, "commit", store_commit(s, res, po, proxy_out, keep_buf));
+}
+
+int
+pxs_store_cancel(pxs_store_t *s, pxs_reservation_t *res)
+{
+    GUARDED(s, "cancel", store_cancel(s, res));
 }
 
 int

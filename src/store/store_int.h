@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "proxystream/store.h"
+#include "store/reserve.h"
 #include "util/util.h"
 
 #define PXSI_STORE_MAGIC 0x50585353u /* "PXSS" */
@@ -189,7 +190,9 @@ enum {
     PXSI_SLOT_LIVE = 1,
     PXSI_SLOT_DYING = 2,
     PXSI_SLOT_BROKEN = 3,
-    PXSI_SLOT_RETIRED = 4
+    PXSI_SLOT_RETIRED = 4,
+    PXSI_SLOT_RESERVED = 5 /* block + slot handed to pxs_store_reserve: gen even
+                              (no reader can claim it), never reclaimed */
 };
 
 /* The owner's record of a slot's object (a mirror of the descriptor the
@@ -314,6 +317,21 @@ typedef struct pxsi_store_conn_ops {
     int (*put_ref)(void *st, const void *data, size_t len, const pxs_put_opts_t *o,
                    double timeout, pxs_proxy_info_t *info_out);
     int (*ref_test)(void *st, const pxs_proxy_info_t *pi, int *done_out);
+    /* Optional (docs/DESIGN.md, section "Reserved puts"): reserve = the
+     * allocation half of put (block + slot, same backpressure, AGAIN /
+     * TOO_BIG); *data_out the block's writable bytes; the slot stays
+     * unpublished (gen even) and is never reclaimed. commit = the publish
+     * half of put over the len bytes the caller wrote (CRC if asked); on
+     * failure it has given the block back (or leaked it as put does when
+     * the gen word may be out of step). cancel gives the block back. Left
+     * NULL (or reserve's PXS_ERR_NOTSUP): the front end hands out a private
+     * buffer and commit puts it. Each block is committed or cancelled once
+     * (the front end keeps the table). */
+    int (*reserve)(void *st, size_t len, double timeout, pxsi_conn_block_t *blk_out,
+                   void **data_out);
+    int (*commit)(void *st, const pxsi_conn_block_t *blk, size_t len, const pxs_put_opts_t *o,
+                  pxs_proxy_info_t *info_out);
+    void (*cancel)(void *st, const pxsi_conn_block_t *blk);
     /* Start: on PXS_OK the request is in flight or done (req->done). */
     int (*resolve_start)(void *st, const pxs_proxy_info_t *pi, void *buf, size_t cap,
                          pxs_request_t *req);
@@ -394,6 +412,19 @@ typedef struct pxsi_view_rec {
     pxs_view_t v;
 } pxsi_view_rec_t;
 
+/* A live reservation (pxs_store_reserve): the store's own record; the
+ * caller's pxs_reservation_t carries the magic, the store (internal_[0])
+ * and the id (internal_u_[0]); commit/cancel look the id up here and remove
+ * it, so a second end (or one through a copy) is PXS_ERR_INVALID. */
+typedef struct pxsi_resv_rec {
+    uint64_t id;
+    void *data;           /* the arena block, or a private page buffer */
+    size_t len;
+    int in_arena;         /* 1: blk is the connector's; 0: data is ours (free) */
+    pxsi_conn_block_t blk;
+    pxs_put_opts_t po;    /* reserve's options, resolved */
+} pxsi_resv_rec_t;
+
 /* The front-end handle. mu guards outstanding, the view table and next_view
  * (the local connector may be used from several threads at once). in_use is
  * the one-thread-at-a-time guard of RMA stores (store.c, enter/leave): set by
@@ -450,6 +481,10 @@ struct pxs_store {
     double spill_after;
     uint64_t spilled, spilled_bytes;
     uint64_t lend_copied; /* put_ref that copied (the store cannot lend) */
+    /* live reservations on this rank: rt[0 .. nresv) (under mu) */
+    int nresv, rcap;
+    pxsi_resv_rec_t *rt;
+    uint64_t next_resv;
 };
 
 /* ------------------------------------------------------------ test / introspection */

@@ -6,6 +6,7 @@
  *   (pxs_bus_opts_t.batch) and appends a batch with one credit and one ticket
  *   operation. The producer only decides *when* to force delivery: after
  *   `batch` sends, when the oldest unflushed send is older than `max_delay`,
+ *   once the unflushed events name 1 MiB of payload (PXSI_PROD_FLUSH_BYTES),
  *   on pxs_producer_flush and on close. Coalescing a second time here would
  *   add a copy and a queue without saving any remote operation.
  * - The store put happens before the publish (the event must carry the
@@ -25,6 +26,7 @@
 
 #include "pubsub/pubsub_stream.h"
 #include "pubsub/inline.h"
+#include "store/reserve.h"
 #include "stream/slog.h"
 #include "stream/stream_internal.h"
 #include "util/stats.h"
@@ -295,10 +297,20 @@ prod_flush(pxs_producer_t *p)
     int rc = prod_retry_closes(p);
     if (rc >= 0)
         rc = pxs_publisher_flush(p->pub);
-    if (rc >= 0)
+    if (rc >= 0) {
         p->unflushed = 0;
+        p->unflushed_bytes = 0;
+    }
     return rc;
 }
+
+/* Deliver once the held events name this many payload bytes, whatever the
+ * batch: a consumer that hears of a chunk while it is still in cache reads
+ * it from there; a batch of 16 x 1 MiB chunks (four times L2 here) was read
+ * cold (stream-1to1 at 1 MiB: 0.69 -> 1.17 of MPI_Send with batch 2; docs/
+ * BENCHMARKS.md, "Zero-copy cases"). A flush is one batch append: nothing
+ * next to a 1 MiB copy. Small chunks still go in batches of `batch`. */
+#define PXSI_PROD_FLUSH_BYTES ((uint64_t)1 << 20)
 
 /* After a successful publish: apply the producer's batching policy. The event
  * is accepted (queued in the publisher) whatever happens here: a failed
@@ -306,13 +318,15 @@ prod_flush(pxs_producer_t *p)
  * next send, flush or close retries it, and is not the send's failure: a
  * caller that retried the send would publish the event twice. */
 static void
-prod_after_publish(pxs_producer_t *p)
+prod_after_publish(pxs_producer_t *p, uint64_t bytes)
 {
     if (p->unflushed++ == 0) {
         if (p->opts.max_delay > 0)
             p->first_unflushed_t = pxsi_now();
     }
+    p->unflushed_bytes += bytes;
     int due = (p->opts.batch && p->unflushed >= p->opts.batch) ||
+              p->unflushed_bytes >= PXSI_PROD_FLUSH_BYTES ||
               (p->opts.max_delay > 0 && pxsi_now() - p->first_unflushed_t >= p->opts.max_delay);
     if (!due)
         return;
@@ -360,7 +374,8 @@ prod_send_inline(pxs_producer_t *prod, pxsi_prod_topic_t *t, uint32_t topic, con
     t->used = 1;
     prod->sent++;
     prod->bytes += len;
-    prod_after_publish(prod); /* accepted: from here the send succeeded */
+    prod_after_publish(prod, 0); /* accepted: from here the send succeeded (inline: nothing
+                                    to read cold) */
     return PXS_OK;
 }
 
@@ -375,9 +390,14 @@ prod_put(pxs_producer_t *prod, const void *data, size_t len, const pxs_put_opts_
     return pxs_store_put(prod->store, data, len, po, proxy);
 }
 
+/* res set (send_reserved): data/len are the reservation's; the store
+ * object is its commit with the send's put options (never inline). A
+ * private-buffer reservation (in_arena 0) is a put at commit: handed back
+ * in *res_buf (free()) while the stream log may still copy it. */
 static int
 prod_send(pxs_producer_t *prod, uint32_t topic, const void *data, size_t len,
-          const pxs_send_opts_t *opts, pxs_proxy_t *proxy_out, int *lent_out)
+          const pxs_send_opts_t *opts, pxs_proxy_t *proxy_out, int *lent_out,
+          pxs_reservation_t *res, void **res_buf)
 {
     if (!PXSI_HANDLE_OK(prod, PXSI_PRODUCER_MAGIC))
         return pxsi_err(PXS_ERR_INVALID, SUBSYS, "producer_send: bad producer handle");
@@ -403,7 +423,7 @@ prod_send(pxs_producer_t *prod, uint32_t topic, const void *data, size_t len,
      * proxy is meant to be resolved elsewhere) nor with a stream log (its
      * replay resolves the logged proxies) */
     if (len <= prod->opts.inline_max && !so.keep && !so.resolves && !prod->opts.resolves &&
-        !prod->log && !lent_out) {
+        !prod->log && !lent_out && !res) {
         int fits = 0;
         if ((rc = pxsi_publisher_inline_fits(prod->pub, topic, len, &fits)) < 0)
             return rc;
@@ -435,7 +455,15 @@ prod_send(pxs_producer_t *prod, uint32_t topic, const void *data, size_t len,
     po.seq = t->next_seq;
 
     pxs_proxy_t proxy;
-    if (prod->unflushed) {
+    if (res) {
+        /* an arena reservation publishes without waiting; a private buffer
+         * is a put that may wait: never while holding coalesced events */
+        if (prod->unflushed && !res->in_arena && (rc = prod_flush(prod)) < 0)
+            return rc;
+        rc = pxsi_store_commit_opts(prod->store, res, &po, &proxy, res_buf);
+        if (rc == PXS_OK && *res_buf)
+            data = *res_buf;
+    } else if (prod->unflushed) {
         /* Events still coalesced here may be exactly what consumers need to
          * free the arena: never block on a full arena while holding them.
          * Try without waiting; if full, deliver them, then wait. */
@@ -503,7 +531,7 @@ prod_send(pxs_producer_t *prod, uint32_t topic, const void *data, size_t len,
     prod->bytes += len;
     if (proxy_out)
         *proxy_out = proxy;
-    prod_after_publish(prod); /* accepted: from here the send succeeded */
+    prod_after_publish(prod, len); /* accepted: from here the send succeeded */
     return PXS_OK;
 }
 
@@ -511,7 +539,7 @@ int
 pxs_producer_send(pxs_producer_t *prod, uint32_t topic, const void *data, size_t len,
                   const pxs_send_opts_t *opts, pxs_proxy_t *proxy_out)
 {
-    int rc = prod_send(prod, topic, data, len, opts, proxy_out, NULL);
+    int rc = prod_send(prod, topic, data, len, opts, proxy_out, NULL, NULL, NULL);
     if (PXSI_UNLIKELY(rc < 0) && PXSI_HANDLE_OK(prod, PXSI_PRODUCER_MAGIC))
         prod->failed++;
     return rc;
@@ -535,7 +563,7 @@ prod_forward_stored(pxs_producer_t *prod, uint32_t topic, const pxs_proxy_t *pro
         if ((rc = pxs_send_opts_init(&so)) == PXS_OK) {
             so.meta = meta;
             so.meta_len = meta_len;
-            rc = prod_send(prod, topic, b, n, &so, NULL, NULL);
+            rc = prod_send(prod, topic, b, n, &so, NULL, NULL, NULL, NULL);
         }
     }
     free(b);
@@ -560,11 +588,70 @@ pxs_producer_send_ref(pxs_producer_t *prod, uint32_t topic, const void *data, si
         rc = pxsi_err(PXS_ERR_INVALID, SUBSYS, "send_ref: %s",
                       data ? "len 0 (nothing to lend)" : "data NULL");
     else
-        rc = prod_send(prod, topic, data, len, opts, proxy_out, &lent);
+        rc = prod_send(prod, topic, data, len, opts, proxy_out, &lent, NULL, NULL);
     if (lent_out)
         *lent_out = rc == PXS_OK ? lent : 0;
     if (PXSI_UNLIKELY(rc < 0) && PXSI_HANDLE_OK(prod, PXSI_PRODUCER_MAGIC))
         prod->failed++;
+    return rc;
+}
+
+int
+pxs_producer_reserve(pxs_producer_t *prod, size_t len, pxs_reservation_t *res)
+{
+    if (res)
+        memset(res, 0, sizeof *res);
+    if (!PXSI_HANDLE_OK(prod, PXSI_PRODUCER_MAGIC))
+        return pxsi_err(PXS_ERR_INVALID, SUBSYS, "producer_reserve: bad producer handle");
+    if (!prod->store)
+        return pxsi_err(PXS_ERR_INVALID, SUBSYS,
+                        "producer_reserve: producer has no store (forward-only)");
+    pxs_put_opts_t po = prod->po_default;
+    po.checksum = prod->opts.checksum;
+    if (prod->opts.put_timeout != PXS_TIMEOUT_DEFAULT)
+        po.timeout = prod->opts.put_timeout;
+    if (!prod->unflushed)
+        return pxs_store_reserve(prod->store, len, &po, res);
+    /* Events still coalesced here may be exactly what consumers need to
+     * free the arena: never wait for space while holding them (as send).
+     * Try without waiting; if full, deliver them, then wait. */
+    double wait = po.timeout;
+    po.timeout = 0.0;
+    int rc = pxs_store_reserve(prod->store, len, &po, res);
+    po.timeout = wait;
+    if (rc == PXS_ERR_AGAIN) {
+        if ((rc = prod_flush(prod)) < 0)
+            return rc;
+        rc = pxs_store_reserve(prod->store, len, &po, res);
+    }
+    return rc;
+}
+
+int
+pxs_producer_send_reserved(pxs_producer_t *prod, uint32_t topic, pxs_reservation_t *res,
+                           const pxs_send_opts_t *opts, pxs_proxy_t *proxy_out)
+{
+    int rc;
+    void *buf = NULL;
+    if (!PXSI_HANDLE_OK(prod, PXSI_PRODUCER_MAGIC))
+        return pxsi_err(PXS_ERR_INVALID, SUBSYS, "send_reserved: bad producer handle");
+    if (!res)
+        rc = pxsi_err(PXS_ERR_INVALID, SUBSYS, "send_reserved: NULL reservation");
+    else
+        rc = prod_send(prod, topic, res->data, res->len, opts, proxy_out, NULL, res, &buf);
+    free(buf);
+    if (PXSI_UNLIKELY(rc < 0)) {
+        prod->failed++;
+        if (res && prod->store && res->internal_magic_ == PXSI_RESV_MAGIC &&
+            res->internal_[0] == (void *)prod->store) {
+            /* failed before the commit (topic, metadata, closed): the
+             * reservation is consumed all the same (stream.h) */
+            char cause[512];
+            snprintf(cause, sizeof cause, "%s", pxs_last_error_detail());
+            if (pxs_store_cancel(prod->store, res) == PXS_OK)
+                return pxsi_err(rc, SUBSYS, "%s (reservation cancelled)", cause);
+        }
+    }
     return rc;
 }
 
@@ -628,7 +715,7 @@ prod_send_proxy(pxs_producer_t *prod, uint32_t topic, const pxs_proxy_t *proxy,
     t->next_seq++;
     t->used = 1;
     prod->forwarded++;
-    prod_after_publish(prod); /* accepted: from here the send succeeded */
+    prod_after_publish(prod, info.size); /* accepted: from here the send succeeded */
     return PXS_OK;
 }
 

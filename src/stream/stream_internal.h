@@ -33,6 +33,8 @@ struct pxs_producer {
     int fixed_topics;         /* opts listed the topics: no others allowed */
     uint32_t unflushed;       /* sends since the last flush */
     double first_unflushed_t; /* time of the oldest unflushed send */
+    uint64_t unflushed_bytes; /* payload bytes those sends name (producer.c,
+                                 PXSI_PROD_FLUSH_BYTES) */
     uint64_t sent, bytes, forwarded, failed;
     struct pxsi_pubref *ref; /* this publisher's producers (stream.c) */
     struct pxsi_slog *log;   /* opts.log_path: the stream log (slog.c), else NULL */

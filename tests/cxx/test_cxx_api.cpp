@@ -166,6 +166,26 @@ main(int argc, char **argv)
     CHECK_THROWS(st.ref_wait(lq), PXS_ERR_INVALID); // another rank's object
     CHECK_THROWS(st.put_ref(pxs::bytes_view()), PXS_ERR_INVALID); // 0 bytes
 
+    // ---- reserved puts (docs/DESIGN.md, "Reserved puts"): fill in place
+    pxs_reservation_t rv = st.reserve(1000 * sizeof(int));
+    for (int i = 0; i < 1000; i++)
+        std::memcpy(static_cast<char *>(rv.data) + i * sizeof(int), &rank, sizeof rank);
+    pxs::proxy rp = st.commit(rv), rq;
+    CHECK_THROWS(st.commit(rv), PXS_ERR_INVALID); // ended
+    MPI_Sendrecv(rp.bytes, PXS_PROXY_SIZE, MPI_BYTE, (rank + 1) % 3, 3, rq.bytes,
+                 PXS_PROXY_SIZE, MPI_BYTE, (rank + 2) % 3, 3, MPI_COMM_WORLD,
+                 MPI_STATUS_IGNORE);
+    std::vector<std::byte> rg = st.resolve(rq);
+    CHECK(rg.size() == 1000 * sizeof(int));
+    for (int i = 0; i < 1000; i += 333) {
+        int v;
+        std::memcpy(&v, rg.data() + i * sizeof v, sizeof v);
+        CHECK(v == (rank + 2) % 3);
+    }
+    pxs_reservation_t rc = st.reserve(64);
+    st.cancel(rc);
+    CHECK_THROWS(st.cancel(rc), PXS_ERR_INVALID);
+
     // ---- bus, producer, consumer
     std::vector<uint32_t> pub;
     std::vector<pxs::Subscription> sub;

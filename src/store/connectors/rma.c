@@ -511,35 +511,25 @@ put_pause(void *ctx, pxsi_backoff_t *b)
     pxsi_backoff_pause_mpi(b, r->comm);
 }
 
-static int
-rma_put(void *st, const void *data, size_t len, const pxs_put_opts_t *o, double timeout,
-        pxs_proxy_info_t *out)
+/* Put, first half: a block of len bytes and its slot (backpressure:
+ * wait for resolvers; their releases need no action from us, but
+ * software-atomic osc components need us in MPI). */
+static inline int
+alloc_block(pxsi_rma_t *r, size_t len, double timeout, pxsi_conn_block_t *blk)
 {
-    pxsi_rma_t *r = st;
-    /* backpressure: wait for resolvers (their releases need no action from
-     * us, but software-atomic osc components need us in MPI) */
     const pxsi_conn_waiter_t w = {reclaim_cb, put_pause, r, &r->stats.put_waits,
                                   &r->stats.put_wait_seconds};
-    pxsi_conn_block_t blk;
-    int rc = pxsi_conn_alloc(SUBSYS, &r->al, len, timeout, &w, &blk);
-    if (rc)
-        return rc;
-    uint32_t s = blk.slot;
-    uint64_t off = blk.off;
-    uint32_t crc = 0;
-    unsigned char *dst = r->arena + off;
-    if (o->checksum) {
-        /* copy and checksum piece by piece while the piece is in cache */
-        const unsigned char *src = data;
-        for (size_t done = 0; done < len;) {
-            size_t n = len - done < r->piece ? len - done : r->piece;
-            memcpy(dst + done, src + done, n);
-            crc = pxs_crc32c(crc, dst + done, n);
-            done += n;
-        }
-    } else {
-        pxsi_copy(dst, data, len, r->piece);
-    }
+    return pxsi_conn_alloc(SUBSYS, &r->al, len, timeout, &w, blk);
+}
+
+/* Put, second half: the len bytes in block (s, off) are written (and crc
+ * is their checksum when o->checksum); publish the descriptor, the budget
+ * and the gen. On failure the block is given back (or leaked when the gen
+ * word may be out of step). */
+static int
+publish(pxsi_rma_t *r, uint32_t s, uint64_t off, size_t len, uint32_t crc,
+        const pxs_put_opts_t *o, pxs_proxy_info_t *out)
+{
     uint16_t flags = pxsi_conn_put_flags(o);
     int mrc = MPI_SUCCESS;
     /* F1 (release): the bytes are written before the descriptor and the
@@ -593,12 +583,78 @@ rma_put(void *st, const void *data, size_t len, const pxs_put_opts_t *o, double 
              * never free or reuse this slot (leak its block) */
             r->slots[s].state = PXSI_SLOT_BROKEN;
         } else {
+            r->slots[s].state = PXSI_SLOT_FREE;
             pxsi_arena_free(&r->al, s); /* gen untouched: drop it */
         }
         return pxsi_mpi_err(mrc, SUBSYS, "put: publishing the descriptor");
     }
     pxsi_conn_publish(&r->slots[s], s, off, len, flags, crc, o, out);
     return PXS_OK;
+}
+
+static int
+rma_put(void *st, const void *data, size_t len, const pxs_put_opts_t *o, double timeout,
+        pxs_proxy_info_t *out)
+{
+    pxsi_rma_t *r = st;
+    pxsi_conn_block_t blk;
+    int rc = alloc_block(r, len, timeout, &blk);
+    if (rc)
+        return rc;
+    uint32_t crc = 0;
+    unsigned char *dst = r->arena + blk.off;
+    if (o->checksum) {
+        /* copy and checksum piece by piece while the piece is in cache */
+        const unsigned char *src = data;
+        for (size_t done = 0; done < len;) {
+            size_t n = len - done < r->piece ? len - done : r->piece;
+            memcpy(dst + done, src + done, n);
+            crc = pxs_crc32c(crc, dst + done, n);
+            done += n;
+        }
+    } else {
+        pxsi_copy(dst, data, len, r->piece);
+    }
+    return publish(r, blk.slot, blk.off, len, crc, o, out);
+}
+
+/* Reserved puts (docs/DESIGN.md, section "Reserved puts"): the two halves
+ * of rma_put with the caller's writes between them. A RESERVED slot keeps
+ * its even gen (no reader can claim it: STALE) and is skipped by reclaim;
+ * its block is allocated, so no put gets it. */
+static int
+rma_reserve(void *st, size_t len, double timeout, pxsi_conn_block_t *blk, void **data_out)
+{
+    pxsi_rma_t *r = st;
+    int rc = alloc_block(r, len, timeout, blk);
+    if (rc)
+        return rc;
+    r->slots[blk->slot].state = PXSI_SLOT_RESERVED;
+    *data_out = r->arena + blk->off;
+    return PXS_OK;
+}
+
+static int
+rma_commit(void *st, const pxsi_conn_block_t *blk, size_t len, const pxs_put_opts_t *o,
+           pxs_proxy_info_t *out)
+{
+    pxsi_rma_t *r = st;
+    uint32_t s = blk->slot;
+    if (s >= r->nslots || r->slots[s].state != PXSI_SLOT_RESERVED || r->al.off[s] != blk->off)
+        return pxsi_err(PXS_ERR_INVALID, SUBSYS, "commit: slot %u is not reserved", s);
+    uint32_t crc = o->checksum ? pxs_crc32c(0, r->arena + blk->off, len) : 0;
+    return publish(r, s, blk->off, len, crc, o, out);
+}
+
+static void
+rma_cancel(void *st, const pxsi_conn_block_t *blk)
+{
+    pxsi_rma_t *r = st;
+    uint32_t s = blk->slot;
+    if (s >= r->nslots || r->slots[s].state != PXSI_SLOT_RESERVED)
+        return;
+    r->slots[s].state = PXSI_SLOT_FREE;
+    pxsi_arena_free(&r->al, s);
 }
 
 /* Lend the caller's buffer (docs/DESIGN.md, section "Lent buffers"): a
@@ -1243,5 +1299,8 @@ const pxsi_store_conn_ops_t pxsi_store_rma_ops = {
     .kind = PXS_CONN_RMA,
     .put_ref = rma_put_ref,
     .ref_test = rma_ref_test,
+    .reserve = rma_reserve,
+    .commit = rma_commit,
+    .cancel = rma_cancel,
     PXSI_STORE_CONN_OPS(rma),
 };

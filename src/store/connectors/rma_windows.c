@@ -253,6 +253,15 @@ rma_create_node_table(pxsi_rma_t *r)
     return pxsi_agree(r->comm, rc);
 }
 
+/* The first 64 B boundary at or after p (mode 1's segments). */
+static unsigned char *
+arena_aligned(void *p)
+{
+    uintptr_t a = (uintptr_t)p;
+    return (unsigned char *)p + ((PXSI_ARENA_ALIGN - (a & (PXSI_ARENA_ALIGN - 1))) &
+                                 (PXSI_ARENA_ALIGN - 1));
+}
+
 /* Mode 1: MPI_Win_allocate_shared on the node, MPI_Win_create over it on
  * comm (not needed on one node). PXS_OK with r->mode set, or PXS_OK with
  * the mode still NONE (fall through to mode 2), or an agreed failure. */
@@ -263,7 +272,13 @@ rma_arena_mpi_shm(pxsi_rma_t *r)
     MPI_Info_create(&info);
     MPI_Info_set(info, "alloc_shared_noncontig", "true");
     void *base = NULL;
-    int mrc = MPI_Win_allocate_shared((MPI_Aint)r->cap, 1, info, r->node, &base, &r->shm_win);
+    /* + PXSI_ARENA_ALIGN: osc sm places a rank's segment at 8 B alignment;
+     * the arena starts at the first 64 B boundary in it (every block on a
+     * cache line, reserve's 64 B promise). A peer finds the same boundary
+     * from its own mapping (rma_map_peers): the segment is mapped
+     * page-aligned in every process, so an address mod 64 is the same. */
+    int mrc = MPI_Win_allocate_shared((MPI_Aint)(r->cap + PXSI_ARENA_ALIGN), 1, info, r->node,
+                                      &base, &r->shm_win);
     MPI_Info_free(&info);
     if (mrc != MPI_SUCCESS)
         r->shm_win = MPI_WIN_NULL;
@@ -273,8 +288,8 @@ rma_arena_mpi_shm(pxsi_rma_t *r)
         return PXS_OK; /* refused (osc rdma/ucx/pt2pt only): mode 2 */
     }
     MPI_Win_set_errhandler(r->shm_win, MPI_ERRORS_RETURN);
-    r->arena = base;
-    mrc = MPI_Win_create(base, (MPI_Aint)r->cap, 1, MPI_INFO_NULL, r->comm, &r->data_win);
+    r->arena = arena_aligned(base);
+    mrc = MPI_Win_create(r->arena, (MPI_Aint)r->cap, 1, MPI_INFO_NULL, r->comm, &r->data_win);
     if (mrc != MPI_SUCCESS)
         r->data_win = MPI_WIN_NULL;
     rc = pxsi_agree(r->comm, pxsi_mpi_err(mrc, SUBSYS, "MPI_Win_create over the shared arena"));
@@ -442,7 +457,7 @@ rma_map_peers(pxsi_rma_t *r)
                 rc = pxsi_mpi_err(mrc, SUBSYS, "MPI_Win_shared_query");
                 break;
             }
-            r->peer_base[cr] = p;
+            r->peer_base[cr] = arena_aligned(p); /* as the owner's r->arena */
         } else if (r->mode == PXSI_RMA_MODE_POSIX_SHM) {
             r->peer_base[cr] = pxsi_shmseg_base(r->aseg, cr);
         }

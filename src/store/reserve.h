@@ -1,0 +1,19 @@
+/* Reserved puts for other parts of the library (the stream producer):
+ * docs/DESIGN.md, section "Reserved puts". */
+#ifndef PXSI_STORE_RESERVE_H
+#define PXSI_STORE_RESERVE_H
+
+#include "proxystream/store.h"
+
+#define PXSI_RESV_MAGIC 0x50585356u /* "PXSV": pxs_reservation_t live */
+#define PXSI_RESV_DEAD  0x50585364u /* ended (committed or cancelled) */
+
+/* Commit a reservation with these put options instead of reserve's (NULL:
+ * reserve's), for the stream producer, which knows the topic, seq and
+ * budget only at send. keep_buf != NULL: a private buffer is not freed but
+ * handed back in *keep_buf (free()), for a caller that still reads it
+ * (NULL when it was an arena block). Same checks and outcomes as commit. */
+int pxsi_store_commit_opts(pxs_store_t *store, pxs_reservation_t *res,
+                           const pxs_put_opts_t *po, pxs_proxy_t *proxy_out, void **keep_buf);
+
+#endif
