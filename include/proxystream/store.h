@@ -222,9 +222,15 @@ PXS_API PXS_NODISCARD int pxs_store_put(pxs_store_t *store, const void *data, si
  *  larger than the arena: PXS_ERR_TOO_BIG. A reservation is ended once:
  *  a second commit or cancel (or one through a copy of the struct), a zeroed
  *  or failed reservation, or one of another store is PXS_ERR_INVALID.
- *  pxs_store_destroy frees reservations still outstanding. On failure *res
- *  is zeroed.
- *  @return PXS_OK, PXS_ERR_INVALID (NULL res, len 0, bad options),
+ *  A store that takes no put (opened read-only by pxs_store_open, attached
+ *  by pxs_attach, an HDF5 file broken by a failed write) fails the reserve
+ *  at once with the error and detail its put gives (PXS_ERR_INVALID,
+ *  PXS_ERR_IO). pxs_store_destroy frees reservations still outstanding:
+ *  res->data is gone with the store, and a commit or cancel after destroy
+ *  is a use of a destroyed handle (undefined, as every call on one). On
+ *  failure *res is zeroed.
+ *  @return PXS_OK, PXS_ERR_INVALID (NULL res, len 0, bad options, a store
+ *  that takes no put), PXS_ERR_IO (a broken HDF5 file),
  *  PXS_ERR_TOO_BIG, PXS_ERR_AGAIN, PXS_ERR_NOMEM, PXS_ERR_BUSY, PXS_ERR_MPI. */
 PXS_API PXS_NODISCARD int pxs_store_reserve(pxs_store_t *store, size_t len,
                                             const pxs_put_opts_t *opts,

@@ -964,6 +964,10 @@ store_reserve(pxs_store_t *s, size_t len, const pxs_put_opts_t *opts, pxs_reserv
     int rc = put_opts(s, opts, &rec.po, &timeout);
     if (rc)
         return rc;
+    /* a store that takes no put (opened read-only, attached, a broken
+     * file) refuses here with the put's error, not at commit */
+    if (s->ops->put_check && (rc = s->ops->put_check(s->st)) != PXS_OK)
+        return rc;
     if (s->spill && (timeout < 0 || timeout > s->spill_after))
         timeout = s->spill_after;
     rc = s->ops->reserve ? s->ops->reserve(s->st, len, timeout, &rec.blk, &rec.data)
@@ -1001,10 +1005,14 @@ store_reserve(pxs_store_t *s, size_t len, const pxs_put_opts_t *opts, pxs_reserv
 
 static int
 store_commit(pxs_store_t *s, pxs_reservation_t *res, const pxs_put_opts_t *po,
-             pxs_proxy_t *proxy_out, void **keep_buf)
+             pxs_proxy_t *proxy_out, void **keep_buf, const void **data_out, size_t *len_out)
 {
     if (keep_buf)
         *keep_buf = NULL;
+    if (data_out)
+        *data_out = NULL;
+    if (len_out)
+        *len_out = 0;
     if (!store_ok(s))
         return pxsi_err(PXS_ERR_INVALID, SUBSYS, "commit: not a live store handle");
     if (!proxy_out)
@@ -1028,14 +1036,20 @@ store_commit(pxs_store_t *s, pxs_reservation_t *res, const pxs_put_opts_t *po,
             *keep_buf = rec.data;
         else
             free(rec.data);
-        return rc;
+    } else {
+        pxs_proxy_info_t pi;
+        memset(&pi, 0, sizeof pi);
+        rc = s->ops->commit(s->st, &rec.blk, rec.len, op, &pi);
+        if (rc == PXS_OK)
+            rc = put_finish(s, &pi, op, rec.len, proxy_out);
     }
-    pxs_proxy_info_t pi;
-    memset(&pi, 0, sizeof pi);
-    rc = s->ops->commit(s->st, &rec.blk, rec.len, op, &pi);
-    if (rc)
-        return rc;
-    return put_finish(s, &pi, op, rec.len, proxy_out);
+    if (rc == PXS_OK && (rec.in_arena || keep_buf)) {
+        if (data_out)
+            *data_out = rec.data;
+        if (len_out)
+            *len_out = rec.len;
+    }
+    return rc;
 }
 
 static int
@@ -1652,14 +1666,15 @@ pxs_store_reserve(pxs_store_t *s, size_t len, const pxs_put_opts_t *opts,
 int
 pxs_store_commit(pxs_store_t *s, pxs_reservation_t *res, pxs_proxy_t *proxy_out)
 {
-    GUARDED(s, "commit", store_commit(s, res, NULL, proxy_out, NULL));
+    GUARDED(s, "commit", store_commit(s, res, NULL, proxy_out, NULL, NULL, NULL));
 }
 
 int
 pxsi_store_commit_opts(pxs_store_t *s, pxs_reservation_t *res, const pxs_put_opts_t *po,
-                       pxs_proxy_t *proxy_out, void **keep_buf)
+                       pxs_proxy_t *proxy_out, void **keep_buf, const void **data_out,
+                       size_t *len_out)
 {
-    GUARDED(s, "commit", store_commit(s, res, po, proxy_out, keep_buf));
+    GUARDED(s, "commit", store_commit(s, res, po, proxy_out, keep_buf, data_out, len_out));
 }
 
 int

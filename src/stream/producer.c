@@ -460,9 +460,10 @@ prod_send(pxs_producer_t *prod, uint32_t topic, const void *data, size_t len,
          * is a put that may wait: never while holding coalesced events */
         if (prod->unflushed && !res->in_arena && (rc = prod_flush(prod)) < 0)
             return rc;
-        rc = pxsi_store_commit_opts(prod->store, res, &po, &proxy, res_buf);
-        if (rc == PXS_OK && *res_buf)
-            data = *res_buf;
+        /* what the proxy names is the store's record of the reservation,
+         * not res->data/len as the caller may have left them: the log's
+         * durable copy and the byte counts follow it */
+        rc = pxsi_store_commit_opts(prod->store, res, &po, &proxy, res_buf, &data, &len);
     } else if (prod->unflushed) {
         /* Events still coalesced here may be exactly what consumers need to
          * free the arena: never block on a full arena while holding them.

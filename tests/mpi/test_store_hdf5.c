@@ -282,6 +282,13 @@ do_read(const char *dir, const char *file)
     pxs_proxy_t p;
     CHECK_RC(pxs_store_put(st, "x", 1, NULL, &p), PXS_ERR_INVALID);
     check_detail("read-only");
+    /* a reserve fails at once with the put's error (not at commit), *res
+     * zeroed: nothing to commit or cancel */
+    pxs_reservation_t res;
+    CHECK_RC(pxs_store_reserve(st, 4096, NULL, &res), PXS_ERR_INVALID);
+    check_detail("read-only");
+    CHECK(res.data == NULL && res.len == 0);
+    CHECK_RC(pxs_store_cancel(st, &res), PXS_ERR_INVALID);
     CHECK_OK(pxs_store_drop(st, big));
     CHECK_OK(pxs_store_evict(st, big)); /* not the owner: a validated drop */
     expect_bytes(st, big, e[4].len, seed_of(0, 4));

@@ -6,6 +6,11 @@
  *   liverma - LOG     the same with an RMA store and log_bytes = 1: the log
  *                     keeps durable copies (one HDF5 store per producer
  *                     under LOG)
+ *                     Every fourth chunk goes through pxs_producer_reserve/
+ *                     send_reserved with res->data moved to a decoy and
+ *                     res->len grown by 64 MiB before the send: the proxy,
+ *                     the log's durable copy and the counts follow the
+ *                     store's record, never the caller's fields
  *   replay STORE LOG  a later job, one rank: pxs_store_open(STORE) and
  *                     pxs_log_subscriber_open(LOG); a consumer on them reads
  *                     the whole stream: order per (producer, topic), every
@@ -112,16 +117,26 @@ do_live(const char *store_dir, const char *log_dir, int rma)
                 if (i >= (uint64_t)expected(rank, t))
                     continue;
                 size_t len = len_of(i);
-                unsigned char *b = malloc(len);
-                pxs_test_fill(b, len, seed(rank, t, i));
                 char meta[64];
                 snprintf(meta, sizeof meta, "p%d t%u i%llu", rank, t, (unsigned long long)i);
                 pxs_send_opts_t sendo;
                 CHECK_OK(pxs_send_opts_init(&sendo));
                 sendo.meta = meta;
                 sendo.meta_len = strlen(meta) + 1;
-                CHECK_OK(pxs_producer_send(prod, t, b, len, &sendo, NULL));
-                free(b);
+                if (i % 4 == 3) {
+                    static unsigned char decoy[256];
+                    pxs_reservation_t res;
+                    CHECK_OK(pxs_producer_reserve(prod, len, &res));
+                    pxs_test_fill(res.data, len, seed(rank, t, i));
+                    res.data = decoy;
+                    res.len += (size_t)64 << 20;
+                    CHECK_OK(pxs_producer_send_reserved(prod, t, &res, &sendo, NULL));
+                } else {
+                    unsigned char *b = malloc(len);
+                    pxs_test_fill(b, len, seed(rank, t, i));
+                    CHECK_OK(pxs_producer_send(prod, t, b, len, &sendo, NULL));
+                    free(b);
+                }
                 if (rank == 2 && t == 2 && i + 1 == EARLY)
                     CHECK_OK(pxs_producer_close_topic(prod, 2));
             }

@@ -6,8 +6,10 @@
  * 1 MiB in turn, in an 8 MiB arena, bus batch 32 (backpressure with events
  * still coalesced: reserve delivers them first). Bad input: a
  * NULL, zeroed or already sent reservation -> PXS_ERR_INVALID; an undeclared
- * topic and a closed one fail and cancel the reservation (the arena is
- * empty at the end). */
+ * topic, a closed one and metadata over PXS_EVENT_META_MAX fail and cancel
+ * the reservation (the arena is empty at the end). A caller that changed
+ * res->data/res->len before sending: what is sent (and counted) is the
+ * store's record of the reservation, never the caller's fields. */
 #include <stdlib.h>
 
 #include "pxs_test.h"
@@ -66,13 +68,32 @@ main(int argc, char **argv)
         CHECK_RC(pxs_producer_send_reserved(prod, T2, &res, NULL, &px), PXS_ERR_NOT_FOUND);
         CHECK(strstr(pxs_last_error_detail(), "reservation cancelled"));
         CHECK_RC(pxs_store_cancel(store, &res), PXS_ERR_INVALID); /* consumed */
+        /* metadata too big: PXS_ERR_TOO_BIG, reservation cancelled */
+        static unsigned char bigmeta[PXS_EVENT_META_MAX + 1];
+        pxs_send_opts_t bso;
+        CHECK_OK(pxs_send_opts_init(&bso));
+        bso.meta = bigmeta;
+        bso.meta_len = sizeof bigmeta;
+        CHECK_OK(pxs_producer_reserve(prod, 70000, &res));
+        CHECK_RC(pxs_producer_send_reserved(prod, T1, &res, &bso, &px), PXS_ERR_TOO_BIG);
+        CHECK(strstr(pxs_last_error_detail(), "reservation cancelled"));
+        CHECK_RC(pxs_store_cancel(store, &res), PXS_ERR_INVALID); /* consumed */
         size_t used = 1, cap = 0;
         CHECK_OK(pxs_store_used(store, &used, &cap));
         CHECK(used == 0);
+        uint64_t total = 0;
+        static unsigned char decoy[64];
         for (uint32_t i = 0; i < N; i++) {
             CHECK_OK(pxs_producer_reserve(prod, size_of(i), &res));
             CHECK(res.len == size_of(i));
             pxs_test_fill(res.data, res.len, i);
+            total += size_of(i);
+            if (i == 4 || i == 5) {
+                /* a careless caller: len grown past the block, data moved
+                 * to another buffer; the record's bytes are sent */
+                res.len += (size_t)1 << 30;
+                res.data = decoy;
+            }
             pxs_send_opts_t sop;
             CHECK_OK(pxs_send_opts_init(&sop));
             sop.meta = &i;
@@ -89,6 +110,7 @@ main(int argc, char **argv)
         pxs_producer_stats_t ps;
         CHECK_OK(pxs_producer_stats_init(&ps));
         CHECK_OK(pxs_producer_stats2(prod, &ps));
+        CHECK(ps.sent == N && ps.bytes == total);
         CHECK_OK(pxs_producer_destroy(prod));
     } else {
         pxs_consumer_t *cons;

@@ -5,7 +5,8 @@
  *               pids in D/pid.<rank>, then "compute" (sleep, no library
  *               call: the progress thread serves attachers) until D/done.
  *   attach D    pxs_attach D/contact; resolve every proxy (ranks split
- *               them), verify the bytes; put is refused; drop works; a
+ *               them), verify the bytes; put and reserve are refused;
+ *               drop works; a
  *               view works; touch D/done.
  *   expect CODE FILE   pxs_attach FILE must fail with PXS_ERR_<CODE> on
  *               every rank (stale file, loose permissions, damage).
@@ -144,6 +145,11 @@ do_attach(const char *d)
     /* an attached store owns no arena */
     pxs_proxy_t p;
     CHECK_RC(pxs_store_put(st, b, 16, NULL, &p), PXS_ERR_INVALID);
+    /* nor a reservation: refused at once with the put's error */
+    pxs_reservation_t res;
+    CHECK_RC(pxs_store_reserve(st, 4096, NULL, &res), PXS_ERR_INVALID);
+    CHECK(strstr(pxs_last_error_detail(), "attached store") != NULL);
+    CHECK(res.data == NULL && res.len == 0);
     free(b);
     int total = 0;
     MPI_Reduce(&verified, &total, 1, MPI_INT, MPI_SUM, 0, MPI_COMM_WORLD);

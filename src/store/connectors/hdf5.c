@@ -1207,9 +1207,9 @@ room_check(h5st_t *s, size_t len)
     return PXS_OK;
 }
 
+/* Can this rank put at all? (put, and reserve through h_put_check) */
 static int
-h_put_locked(h5st_t *s, const void *data, size_t len, const pxs_put_opts_t *o,
-             pxs_proxy_info_t *out)
+h_put_check_locked(const h5st_t *s)
 {
     if (s->rank < 0)
         return pxsi_err(PXS_ERR_INVALID, SUBSYS,
@@ -1219,7 +1219,26 @@ h_put_locked(h5st_t *s, const void *data, size_t len, const pxs_put_opts_t *o,
                         "put: rank %d's file in \"%s\" failed a write before; no more puts "
                         "(records already complete stay readable)",
                         s->rank, s->dir);
-    int rc = room_check(s, len);
+    return PXS_OK;
+}
+
+static int
+h_put_check(void *st)
+{
+    h5guard_t g;
+    h5_enter(&g);
+    int rc = h_put_check_locked(st);
+    h5_leave(&g);
+    return rc;
+}
+
+static int
+h_put_locked(h5st_t *s, const void *data, size_t len, const pxs_put_opts_t *o,
+             pxs_proxy_info_t *out)
+{
+    int rc = h_put_check_locked(s);
+    if (rc == PXS_OK)
+        rc = room_check(s, len);
     if (rc)
         return rc;
     pxsi_h5_rec_t r;
@@ -1843,6 +1862,7 @@ const pxsi_store_conn_ops_t pxsi_store_hdf5_ops = {
     .name = "hdf5",
     .kind = PXS_CONN_HDF5,
     PXSI_STORE_CONN_OPS(h),
+    .put_check = h_put_check,
 };
 
 #else

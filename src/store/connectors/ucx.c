@@ -806,14 +806,24 @@ put_pause(void *ctx, pxsi_backoff_t *b)
 }
 
 static int
-ucx_put(void *st, const void *data, size_t len, const pxs_put_opts_t *o,
-        double timeout, pxs_proxy_info_t *out)
+ucx_put_check(void *st)
 {
-    ucx_t *u = st;
+    const ucx_t *u = st;
     if (u->attached)
         return pxsi_err(
             PXS_ERR_INVALID, SUBSYS,
             "put on an attached store: objects are put by the exporting job");
+    return PXS_OK;
+}
+
+static int
+ucx_put(void *st, const void *data, size_t len, const pxs_put_opts_t *o,
+        double timeout, pxs_proxy_info_t *out)
+{
+    ucx_t *u = st;
+    int rc0 = ucx_put_check(u);
+    if (rc0)
+        return rc0;
     const pxsi_conn_waiter_t wt = {reclaim_cb, put_pause, u, &u->stats.put_waits,
                                    &u->stats.put_wait_seconds};
     pxsi_conn_block_t blk;
@@ -1992,6 +2002,7 @@ const pxsi_store_conn_ops_t pxsi_store_ucx_ops = {
     .name = "ucx",
     .kind = PXS_CONN_UCX,
     PXSI_STORE_CONN_OPS(ucx),
+    .put_check = ucx_put_check,
 };
 
 #else
