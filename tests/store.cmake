@@ -106,6 +106,8 @@ pxs_add_ucx_conn_test(NAME store.roundtrip NP 3 EXE mpitest_store_roundtrip TWO_
 pxs_add_ucx_conn_test(NAME store.evict NP 3 EXE mpitest_store_evict ARGS 1000 TWO_NODE)
 pxs_add_ucx_conn_test(NAME store.forged NP 2 EXE mpitest_store_forged TIMEOUT 300)
 pxs_add_ucx_conn_test(NAME store.create NP 3 EXE mpitest_store_create)
+# reserve on a connector without arena reservations: private buffers, TOO_BIG at reserve
+pxs_add_ucx_conn_test(NAME store.reserve NP 3 EXE mpitest_store_reserve)
 # PXS_ERR_PEER: the owner process dies (exits without MPI_Finalize; the job
 # survives it through orte_allowed_exit_without_sync): the resolve fails with
 # PXS_ERR_PEER naming the rank, no hang

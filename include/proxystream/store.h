@@ -218,8 +218,10 @@ PXS_API PXS_NODISCARD int pxs_store_put(pxs_store_t *store, const void *data, si
  *  full or the object too big for it) res->data is a private page-aligned
  *  buffer (res->in_arena = 0) and commit puts it (spill included) and frees
  *  it. Space and backpressure as put: a full arena waits up to the timeout
- *  (opts->timeout, else the store's put_timeout), then PXS_ERR_AGAIN;
- *  larger than the arena: PXS_ERR_TOO_BIG. A reservation is ended once:
+ *  (opts->timeout, else the store's put_timeout), then PXS_ERR_AGAIN (for
+ *  a private buffer: at its commit); larger than the arena:
+ *  PXS_ERR_TOO_BIG at reserve (private buffer included, unless a spill
+ *  store takes it). A reservation is ended once:
  *  a second commit or cancel (or one through a copy of the struct), a zeroed
  *  or failed reservation, or one of another store is PXS_ERR_INVALID.
  *  A store that takes no put (opened read-only by pxs_store_open, attached

@@ -965,8 +965,10 @@ store_reserve(pxs_store_t *s, size_t len, const pxs_put_opts_t *opts, pxs_reserv
     if (rc)
         return rc;
     /* a store that takes no put (opened read-only, attached, a broken
-     * file) refuses here with the put's error, not at commit */
-    if (s->ops->put_check && (rc = s->ops->put_check(s->st)) != PXS_OK)
+     * file) or not this size (beyond the arena, no spill) refuses here
+     * with the put's error, not at commit after a private buffer */
+    if (s->ops->put_check && (rc = s->ops->put_check(s->st, len)) != PXS_OK &&
+        !(s->spill && rc == PXS_ERR_TOO_BIG))
         return rc;
     if (s->spill && (timeout < 0 || timeout > s->spill_after))
         timeout = s->spill_after;

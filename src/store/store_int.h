@@ -332,12 +332,13 @@ typedef struct pxsi_store_conn_ops {
     int (*commit)(void *st, const pxsi_conn_block_t *blk, size_t len, const pxs_put_opts_t *o,
                   pxs_proxy_info_t *info_out);
     void (*cancel)(void *st, const pxsi_conn_block_t *blk);
-    /* Optional: PXS_OK when this store takes puts now, else the error and
-     * detail its put would give without touching anything (a store opened
-     * read-only, an attached store, a broken file): reserve fails with it at
-     * once instead of handing out a buffer whose commit cannot succeed. NULL:
-     * every put is possible. */
-    int (*put_check)(void *st);
+    /* Optional: PXS_OK when this store takes a put of len bytes now, else
+     * the error and detail its put would give without touching anything (a
+     * store opened read-only, an attached store, a broken file; TOO_BIG
+     * beyond the arena): reserve fails with it at once instead of handing
+     * out a private buffer whose commit cannot succeed. NULL: every put is
+     * possible (or, RMA, the connector's reserve checks it). */
+    int (*put_check)(void *st, size_t len);
     /* Start: on PXS_OK the request is in flight or done (req->done). */
     int (*resolve_start)(void *st, const pxs_proxy_info_t *pi, void *buf, size_t cap,
                          pxs_request_t *req);

@@ -2,8 +2,8 @@
  * puts"): it hands out no arena memory, so reserve gives a private
  * page-aligned buffer (in_arena 0) and commit puts it: the bytes resolve,
  * the put options (budget, checksum) hold, a full arena is AGAIN at commit
- * (after the timeout) and TOO_BIG at reserve time is not known (the put
- * decides); cancel and destroy free the buffer (ASan/LSan builds check the
+ * (after the timeout), larger than the arena is TOO_BIG at reserve (no
+ * private buffer for a put that cannot succeed); cancel and destroy free the buffer (ASan/LSan builds check the
  * leak); a second commit/cancel, a zeroed reservation or one of another
  * store is PXS_ERR_INVALID. */
 #include <stdint.h>
@@ -64,6 +64,12 @@ main(void)
     CHECK(strstr(pxs_last_error_detail(), "another store"));
     CHECK_OK(pxs_store_cancel(other, &res));
     CHECK_RC(pxs_store_cancel(other, &res), PXS_ERR_INVALID);
+
+    /* beyond the arena: TOO_BIG at once, *res zeroed */
+    CHECK_RC(pxs_store_reserve(st, (1 << 20) + 1, NULL, &res), PXS_ERR_TOO_BIG);
+    CHECK(strstr(pxs_last_error_detail(), "> arena"));
+    CHECK(res.data == NULL);
+    CHECK_RC(pxs_store_reserve(st, SIZE_MAX, NULL, &res), PXS_ERR_TOO_BIG);
 
     /* full arena: the commit's put waits, then AGAIN (reservation ended) */
     po.resolves = 0;

@@ -128,6 +128,17 @@ l_pause(void *ctx, pxsi_backoff_t *b)
     pthread_mutex_lock(&l->mu);
 }
 
+/* reserve's early check: larger than the arena is TOO_BIG (as put) */
+static int
+l_put_check(void *st, size_t len)
+{
+    lstore_t *l = st;
+    pthread_mutex_lock(&l->mu);
+    int rc = pxsi_conn_fits(SUBSYS, &l->al, len);
+    pthread_mutex_unlock(&l->mu);
+    return rc;
+}
+
 static int
 l_put(void *st, const void *data, size_t len, const pxs_put_opts_t *o, double timeout,
       pxs_proxy_info_t *out)
@@ -398,4 +409,5 @@ const pxsi_store_conn_ops_t pxsi_store_local_ops = {
     .name = "local",
     .kind = PXS_CONN_LOCAL,
     PXSI_STORE_CONN_OPS(l),
+    .put_check = l_put_check,
 };

@@ -806,14 +806,14 @@ put_pause(void *ctx, pxsi_backoff_t *b)
 }
 
 static int
-ucx_put_check(void *st)
+ucx_put_check(void *st, size_t len)
 {
     const ucx_t *u = st;
     if (u->attached)
         return pxsi_err(
             PXS_ERR_INVALID, SUBSYS,
             "put on an attached store: objects are put by the exporting job");
-    return PXS_OK;
+    return pxsi_conn_fits(SUBSYS, &u->al, len);
 }
 
 static int
@@ -821,9 +821,8 @@ ucx_put(void *st, const void *data, size_t len, const pxs_put_opts_t *o,
         double timeout, pxs_proxy_info_t *out)
 {
     ucx_t *u = st;
-    int rc0 = ucx_put_check(u);
-    if (rc0)
-        return rc0;
+    if (u->attached)
+        return ucx_put_check(u, 0);
     const pxsi_conn_waiter_t wt = {reclaim_cb, put_pause, u, &u->stats.put_waits,
                                    &u->stats.put_wait_seconds};
     pxsi_conn_block_t blk;
