@@ -790,6 +790,25 @@ put_finish(pxs_store_t *s, pxs_proxy_info_t *pi, const pxs_put_opts_t *op, size_
     return pxs_proxy_encode(pi, proxy_out);
 }
 
+/* An arena full while this rank holds reservations: say so in the detail
+ * (a caller that forgets to commit or cancel fills the arena with them;
+ * docs/DESIGN.md, section "Reserved puts"). Error path only. */
+static int
+resv_note(pxs_store_t *s, int rc)
+{
+    if (rc != PXS_ERR_AGAIN)
+        return rc;
+    pthread_mutex_lock(&s->mu);
+    int n = s->nresv;
+    pthread_mutex_unlock(&s->mu);
+    if (n == 0)
+        return rc;
+    return pxsi_err_prefix(rc, SUBSYS,
+                           "%d reservation(s) of this rank outstanding (neither committed nor "
+                           "cancelled)",
+                           n);
+}
+
 static int
 store_put(pxs_store_t *s, const void *data, size_t len, const pxs_put_opts_t *opts,
           pxs_proxy_t *proxy_out)
@@ -824,7 +843,7 @@ store_put(pxs_store_t *s, const void *data, size_t len, const pxs_put_opts_t *op
         return rc;
     }
     if (rc)
-        return rc;
+        return resv_note(s, rc);
     return put_finish(s, &pi, op, len, proxy_out);
 }
 
@@ -985,7 +1004,7 @@ store_reserve(pxs_store_t *s, size_t len, const pxs_put_opts_t *opts, pxs_reserv
         if (!rec.data)
             return pxsi_err(PXS_ERR_NOMEM, SUBSYS, "reserve: private buffer of %zu B", len);
     } else {
-        return rc;
+        return resv_note(s, rc);
     }
     rec.len = len;
     uint64_t id = 0;

@@ -234,8 +234,11 @@ full_arena(void)
         /* the arena is full again (a reserved block is live space) */
         po.timeout = 0;
         pxs_proxy_t q;
-        if (res.in_arena)
+        if (res.in_arena) {
             CHECK_RC(pxs_store_put(st, buf, 64, &po, &q), PXS_ERR_AGAIN);
+            detail_has("1 reservation(s) of this rank outstanding");
+            detail_has("arena full");
+        }
         CHECK_OK(pxs_store_cancel(st, &res));
         for (int i = 0; i < 4; i++)
             if (i != 1)
