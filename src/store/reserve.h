@@ -17,8 +17,8 @@
  * may have changed res->data/res->len: those are never trusted); the arena
  * block stays readable until this thread's next store call that may
  * reclaim. Same checks and outcomes as commit. */
-int pxsi_store_commit_opts(pxs_store_t *store, pxs_reservation_t *res,
-                           const pxs_put_opts_t *po, pxs_proxy_t *proxy_out, void **keep_buf,
-                           const void **data_out, size_t *len_out);
+int pxsi_store_commit_opts(pxs_store_t *store, pxs_reservation_t *res, const pxs_put_opts_t *po,
+                           pxs_proxy_t *proxy_out, void **keep_buf, const void **data_out,
+                           size_t *len_out);
 
 #endif

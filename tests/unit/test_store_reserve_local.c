@@ -3,9 +3,9 @@
  * page-aligned buffer (in_arena 0) and commit puts it: the bytes resolve,
  * the put options (budget, checksum) hold, a full arena is AGAIN at commit
  * (after the timeout), larger than the arena is TOO_BIG at reserve (no
- * private buffer for a put that cannot succeed); cancel and destroy free the buffer (ASan/LSan builds check the
- * leak); a second commit/cancel, a zeroed reservation or one of another
- * store is PXS_ERR_INVALID. */
+ * private buffer for a put that cannot succeed); cancel and destroy free
+ * the buffer (ASan/LSan builds check the leak); a second commit/cancel, a
+ * zeroed reservation or one of another store is PXS_ERR_INVALID. */
 #include <stdint.h>
 #include <stdlib.h>
 
