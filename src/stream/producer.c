@@ -324,7 +324,8 @@ prod_after_publish(pxs_producer_t *p, uint64_t bytes)
         if (p->opts.max_delay > 0)
             p->first_unflushed_t = pxsi_now();
     }
-    p->unflushed_bytes += bytes;
+    /* capped: a forwarded proxy's size (up to 2^64 - 1) cannot wrap it */
+    p->unflushed_bytes += bytes < PXSI_PROD_FLUSH_BYTES ? bytes : PXSI_PROD_FLUSH_BYTES;
     int due = (p->opts.batch && p->unflushed >= p->opts.batch) ||
               p->unflushed_bytes >= PXSI_PROD_FLUSH_BYTES ||
               (p->opts.max_delay > 0 && pxsi_now() - p->first_unflushed_t >= p->opts.max_delay);
