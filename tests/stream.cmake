@@ -104,3 +104,9 @@ pxs_add_mpi_test(NAME stream.reserved NP 3
   OSC sm rdma ucx pt2pt TWO_NODE pt2pt TIMEOUT 180)
 pxs_add_mpi_test(NAME stream.reserved.noshm NP 3 EXE mpitest_stream_reserved
   ENV PXS_SHM=0 OSC rdma TIMEOUT 180)
+# the producer's 1 MiB payload flush rule (docs/DESIGN.md, section
+# "Batching"): large chunks and forwards delivered without a flush, a small
+# chunk held until the close
+pxs_add_mpi_test(NAME stream.flushbytes NP 2
+  SOURCES ${CMAKE_CURRENT_LIST_DIR}/mpi/test_stream_flushbytes.c
+  OSC sm rdma ucx pt2pt TWO_NODE pt2pt TIMEOUT 120)
